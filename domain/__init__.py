@@ -1,0 +1,1 @@
+"""Plain domain logic: no Flask, no database. Tested directly."""

@@ -1,0 +1,98 @@
+"""Testing schedules: ISO 8601 durations (P3M, P1Y, P90D, P1W) or RFC 5545 RRULEs.
+
+A schedule never drifts: the k-th occurrence is computed from the anchor
+(anchor + k * step), never from the previous occurrence, so a quarterly schedule
+anchored on 31 January gives 30 April, 31 July, 31 October, 31 January.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+from dateutil.relativedelta import relativedelta
+from dateutil.rrule import rrulestr
+
+EVENT = "event"  # driven by events (incidents, changes), not by a calendar
+_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
+MAX_OCCURRENCES = 100_000
+
+
+@dataclass(frozen=True)
+class Frequency:
+    text: str
+    step: relativedelta | None = None  # set for ISO durations
+    rrule: str | None = None  # set for RRULEs
+
+    @property
+    def is_event(self) -> bool:
+        return self.step is None and self.rrule is None
+
+    def occurrences(self, anchor: dt.date, until: dt.date) -> Iterator[dt.date]:
+        """Start dates of every period from ``anchor`` up to and including ``until``."""
+        if self.is_event:
+            return
+        if self.step is not None:
+            k = 0
+            while k < MAX_OCCURRENCES:
+                day = anchor + self.step * k
+                if day > until:
+                    return
+                yield day
+                k += 1
+            return
+        rule = rrulestr(self.rrule, dtstart=dt.datetime.combine(anchor, dt.time()))
+        for i, occurrence in enumerate(rule):
+            if occurrence.date() > until or i >= MAX_OCCURRENCES:
+                return
+            yield occurrence.date()
+
+    def periods(self, anchor: dt.date, until: dt.date) -> list[tuple[dt.date, dt.date]]:
+        """(first day, last day) of every period starting on or before ``until``.
+
+        Each period ends the day before the next one starts.
+        """
+        starts = list(self.occurrences(anchor, until))
+        if not starts:
+            return []
+        following = self.next_after(starts[-1], anchor)
+        ends = [s - dt.timedelta(days=1) for s in starts[1:]] + [following - dt.timedelta(days=1)]
+        return list(zip(starts, ends))
+
+    def next_after(self, day: dt.date, anchor: dt.date) -> dt.date:
+        """The first occurrence strictly after ``day``."""
+        if self.step is not None:
+            k = 0
+            while anchor + self.step * k <= day:
+                k += 1
+            return anchor + self.step * k
+        rule = rrulestr(self.rrule, dtstart=dt.datetime.combine(anchor, dt.time()))
+        nxt = rule.after(dt.datetime.combine(day, dt.time()), inc=False)
+        if nxt is None:
+            raise ValueError(f"schedule {self.text!r} has no occurrence after {day}")
+        return nxt.date()
+
+
+def parse_frequency(text: str) -> Frequency:
+    """Parse ``P3M``, ``P1Y``, ``RRULE:FREQ=MONTHLY;INTERVAL=3`` or ``event``; ValueError otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("frequency is empty")
+    value = text.strip()
+    if value == EVENT:
+        return Frequency(value)
+    match = _DURATION.match(value)
+    if match:
+        years, months, weeks, days = (int(g) if g else 0 for g in match.groups())
+        if not any((years, months, weeks, days)):
+            raise ValueError(f"frequency {value!r} is a zero duration")
+        return Frequency(value, step=relativedelta(years=years, months=months, weeks=weeks, days=days))
+    if value.upper().startswith("RRULE:") or value.upper().startswith("FREQ="):
+        body = value if value.upper().startswith("RRULE:") else "RRULE:" + value
+        try:
+            rule = rrulestr(body, dtstart=dt.datetime(2000, 1, 1))
+            rule.after(dt.datetime(2000, 1, 1), inc=True)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"frequency {value!r} is not a valid RRULE: {exc}") from None
+        return Frequency(value, rrule=body)
+    raise ValueError(f"frequency {value!r} is not an ISO 8601 duration (P3M), an RRULE or 'event'")

@@ -1,0 +1,54 @@
+"""UTC storage, local display. Every stored instant is naive UTC."""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    if not isinstance(name, str) or name not in available_timezones():
+        raise ValueError(f"unknown timezone {name!r}")
+    return ZoneInfo(name)
+
+
+def to_utc_naive(value: dt.datetime) -> dt.datetime:
+    """An aware datetime as naive UTC; naive input is rejected, never guessed."""
+    if value.tzinfo is None:
+        raise ValueError("datetime needs a UTC offset, e.g. 2026-03-01T09:00:00+11:00")
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """ISO 8601 with offset -> naive UTC."""
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError, AttributeError):
+        raise ValueError(f"{text!r} is not an ISO 8601 date-time") from None
+    return to_utc_naive(value)
+
+
+def parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def local(value: dt.datetime | None, tz: str) -> dt.datetime | None:
+    """Naive UTC -> aware local time in ``tz``."""
+    if value is None:
+        return None
+    try:
+        zone = ZoneInfo(tz)
+    except ZoneInfoNotFoundError:
+        zone = ZoneInfo("UTC")
+    return value.replace(tzinfo=dt.timezone.utc).astimezone(zone)
+
+
+def end_of_local_day(day: dt.date, tz: str) -> dt.datetime:
+    """23:59:59 local on ``day``, as naive UTC."""
+    return to_utc_naive(dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=ZoneInfo(tz)))
+
+
+def isoformat_utc(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.replace(tzinfo=dt.timezone.utc).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,66 @@
+"""Database handle and base model.
+
+The application binds ``db`` (a proxy) to SQLite or PostgreSQL at start-up from
+``DATABASE_URL``; models never know which one they talk to.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from urllib.parse import urlparse
+
+import peewee as pw
+from playhouse.pool import PooledPostgresqlDatabase
+
+db = pw.DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "busy_timeout": 10000,
+    "foreign_keys": 1,
+    "synchronous": "normal",
+}
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC 'now': every DateTimeField in Attest holds naive UTC."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+def make_database(url: str) -> pw.Database:
+    """Build (not connect) a database from a ``sqlite:///path`` or ``postgresql://`` URL."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else parsed.path
+        if path != ":memory:":
+            directory = os.path.dirname(os.path.abspath(path))
+            os.makedirs(directory, exist_ok=True)
+        return pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
+    if parsed.scheme in ("postgres", "postgresql"):
+        return PooledPostgresqlDatabase(
+            parsed.path.lstrip("/") or "postgres",
+            user=parsed.username or "postgres",
+            password=parsed.password,
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or 5432,
+            max_connections=int(os.environ.get("DB_POOL_SIZE", "20")),
+            stale_timeout=300,
+            timeout=10,
+        )
+    raise ValueError(f"unsupported DATABASE_URL scheme {parsed.scheme!r}; use sqlite:/// or postgresql://")
+
+
+def bind_database(url: str) -> pw.Database:
+    database = make_database(url)
+    db.initialize(database)
+    return database
+
+
+def is_postgres() -> bool:
+    return isinstance(db.obj, pw.PostgresqlDatabase)

@@ -1,0 +1,36 @@
+"""Evidence submitted against a request. Never deleted by users."""
+from __future__ import annotations
+
+import peewee as pw
+
+from .base import BaseModel, utcnow
+from .org import User
+from .register import Engagement, EvidenceRequest
+
+EVIDENCE_STATES = ("submitted", "accepted", "rejected", "superseded", "expired", "withdrawn")
+
+
+class Evidence(BaseModel):
+    request = pw.ForeignKeyField(EvidenceRequest, backref="evidence", on_delete="RESTRICT")
+    engagement = pw.ForeignKeyField(Engagement, backref="evidence", on_delete="RESTRICT")
+    sha256 = pw.CharField(max_length=64, index=True)
+    original_filename = pw.CharField(max_length=255)
+    media_type = pw.CharField(max_length=120)
+    size = pw.BigIntegerField()
+    effective_date = pw.DateField()
+    valid_until = pw.DateField(null=True)
+    note = pw.TextField(default="")
+    version = pw.IntegerField(default=1)
+    status = pw.CharField(max_length=12, default="submitted")
+    uploaded_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="uploads")
+    uploaded_at = pw.DateTimeField(default=utcnow)
+    reviewed_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="reviews")
+    reviewed_at = pw.DateTimeField(null=True)
+    review_comment = pw.TextField(default="")
+    withdrawn_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("request", "version"), True),
+            (("engagement", "status", "uploaded_at"), False),
+        )

@@ -1,0 +1,86 @@
+"""Engagements, their scope, the Statement of Applicability and evidence requests."""
+from __future__ import annotations
+
+import peewee as pw
+
+from .base import BaseModel, utcnow
+from .library import Control, EvidenceRequirement, Framework
+from .org import Organisation, User
+
+REQUEST_STATES = ("upcoming", "open", "submitted", "accepted", "rejected", "overdue")
+
+
+class Engagement(BaseModel):
+    client = pw.ForeignKeyField(Organisation, backref="client_engagements", on_delete="RESTRICT")
+    provider = pw.ForeignKeyField(Organisation, backref="provider_engagements", on_delete="RESTRICT")
+    name = pw.CharField(max_length=200)
+    contract_ref = pw.CharField(max_length=100, default="")
+    start_date = pw.DateField()
+    end_date = pw.DateField(null=True)
+    place = pw.CharField(max_length=20)  # AU state/territory for business days
+    timezone = pw.CharField(max_length=64, default="Australia/Sydney")
+    card_payments = pw.BooleanField(default=False)
+    offshore = pw.BooleanField(default=False)
+    contract_notice_hours = pw.IntegerField(default=24)
+    grace_days = pw.IntegerField(default=5)
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("client", "name"), True),)
+
+
+class EngagementFramework(BaseModel):
+    engagement = pw.ForeignKeyField(Engagement, backref="framework_links", on_delete="CASCADE")
+    framework = pw.ForeignKeyField(Framework, on_delete="RESTRICT")
+
+    class Meta:
+        indexes = ((("engagement", "framework"), True),)
+
+
+class Applicability(BaseModel):
+    """One row of the Statement of Applicability: engagement x control."""
+    engagement = pw.ForeignKeyField(Engagement, backref="applicability", on_delete="CASCADE")
+    control = pw.ForeignKeyField(Control, on_delete="RESTRICT")
+    applicable = pw.BooleanField()
+    justification = pw.TextField()
+    owner = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    frequency_override = pw.CharField(max_length=200, null=True)
+    first_due_date = pw.DateField(null=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("engagement", "control"), True),)
+
+
+class EvidenceRequest(BaseModel):
+    """One occurrence of a scheduled test: the provider owes this evidence for this period."""
+    engagement = pw.ForeignKeyField(Engagement, backref="requests", on_delete="CASCADE")
+    control = pw.ForeignKeyField(Control, on_delete="RESTRICT")
+    requirement = pw.ForeignKeyField(EvidenceRequirement, on_delete="RESTRICT")
+    period_start = pw.DateField()
+    period_end = pw.DateField()
+    due_at = pw.DateTimeField()  # UTC
+    status = pw.CharField(max_length=12, default="upcoming")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("engagement", "requirement", "period_start"), True),
+            (("engagement", "status", "due_at"), False),
+            (("engagement", "due_at"), False),
+            (("status", "due_at"), False),
+            (("engagement", "control"), False),
+        )
+
+
+class HolidayOverride(BaseModel):
+    """Manual correction to the `holidays` package for one place and date."""
+    place = pw.CharField(max_length=20)
+    date = pw.DateField()
+    is_holiday = pw.BooleanField()
+    name = pw.CharField(max_length=200, default="")
+
+    class Meta:
+        indexes = ((("place", "date"), True),)

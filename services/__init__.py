@@ -1,0 +1,1 @@
+"""Application services: domain operations that touch the database. No Flask imports."""
