@@ -141,7 +141,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         engagement = pw.ForeignKeyField(column_name='engagement_id', field='id', model=migrator.orm['engagement'], null=True, on_delete='RESTRICT')
         ip = pw.CharField(default='', max_length=64)
         details = pw.TextField(default='{}')
-        prev_hash = pw.CharField(max_length=64)
+        prev_hash = pw.CharField(max_length=64, unique=True)
         hash = pw.CharField(max_length=64, unique=True)
 
         class Meta:

@@ -33,7 +33,7 @@ class AuditEvent(BaseModel):
     engagement = pw.ForeignKeyField(Engagement, null=True, on_delete="RESTRICT")
     ip = pw.CharField(max_length=64, default="")
     details = pw.TextField(default="{}")
-    prev_hash = pw.CharField(max_length=64)
+    prev_hash = pw.CharField(max_length=64, unique=True)  # unique: the chain cannot fork
     hash = pw.CharField(max_length=64, unique=True)
 
     class Meta:

@@ -1,0 +1,106 @@
+"""The ``flask --app app …`` commands of SPEC §5."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+
+import models
+from domain.errors import DomainError
+from models.schema import migrate_database
+
+
+def init_app(app: Flask) -> None:
+    for command in (init_db, load_controls, demo, create_user, create_token, verify_audit_log):
+        app.cli.add_command(command)
+
+
+def _connect() -> None:
+    models.db.connect(reuse_if_open=True)
+
+
+@click.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the database schema (applies committed migrations)."""
+    _connect()
+    applied = migrate_database()
+    click.echo(f"database ready ({len(applied)} migration(s) applied)")
+
+
+@click.command("load-controls")
+@click.option("--path", default=None, help="library directory (default: controls/)")
+def load_controls(path: str | None) -> None:
+    """Validate and load the control library; a broken library loads nothing."""
+    from domain.library import LibraryError
+    from services.library_sync import load_library
+    _connect()
+    try:
+        result = load_library(path)
+    except LibraryError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1)
+    state = "loaded as" if result.changed else "unchanged at"
+    click.echo(f"control library {state} version {result.version}")
+    for key, value in result.counts.items():
+        click.echo(f"  {key}: {value}")
+
+
+@click.command("demo")
+@click.option("--scale", type=click.IntRange(min=0), default=0,
+              help="add N engagements with three years of history (benchmarks)")
+def demo(scale: int) -> None:
+    """Demo Bank, Demo Contact Centre, one engagement and one user per role (passwords printed)."""
+    from services import demo as demo_service
+    _connect()
+    for line in demo_service.create_demo():
+        click.echo(line)
+    if scale:
+        demo_service.create_scale(scale, progress=lambda msg: click.echo(msg))
+
+
+@click.command("create-user")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(models.ROLES))
+@click.option("--org", "org", required=True, help="organisation name (created if new)")
+def create_user(email: str, role: str, org: str) -> None:
+    """Create a user; the password is read from standard input."""
+    from services import accounts
+    _connect()
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = accounts.create_user(email, role, org, password)
+    except DomainError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        raise SystemExit(1)
+    click.echo(f"created {user.email} ({user.role}) in {user.organisation.name}")
+
+
+@click.command("create-token")
+@click.option("--email", required=True)
+def create_token(email: str) -> None:
+    """Print a new API token once (only its hash is stored); the token is the last line."""
+    from services import accounts
+    _connect()
+    user = models.User.get_or_none(models.User.email == email.strip().lower())
+    if user is None:
+        click.echo(f"error: no user {email}", err=True)
+        raise SystemExit(1)
+    token = accounts.create_token(user)
+    click.echo(f"API token for {user.email} (shown once, store it now):")
+    click.echo(token)
+
+
+@click.command("verify-audit-log")
+def verify_audit_log() -> None:
+    """Re-compute the audit chain; exit 1 and list every break if it was tampered with."""
+    from services.audit_log import verify_chain
+    _connect()
+    problems = verify_chain()
+    for problem in problems:
+        click.echo(problem, err=True)
+    count = models.AuditEvent.select().count()
+    if problems:
+        click.echo(f"audit log BROKEN: {len(problems)} problem(s) in {count} events", err=True)
+        raise SystemExit(1)
+    click.echo(f"audit log intact: {count} events")

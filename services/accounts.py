@@ -1,0 +1,134 @@
+"""Users, organisations, passwords (argon2id), API tokens and login throttling."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from domain.errors import Conflict, ValidationError
+from models import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User, db, utcnow
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+_DUMMY_HASH = _hasher.hash("attest-timing-equaliser")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 12
+COMMON_PASSWORDS = {"password1234", "passwordpassword", "123456789012", "qwertyuiopas", "letmeinletmein",
+                    "administrator", "changemechangeme", "welcome12345"}
+LOCKOUT_FAILURES = 5
+LOCKOUT_WINDOW = dt.timedelta(minutes=15)
+IP_FAILURES = 30
+TOKEN_PREFIX = "att_"
+
+
+def normalise_email(email: str) -> str:
+    value = (email or "").strip().lower()
+    if not EMAIL.match(value) or len(value) > 254:
+        raise ValidationError(f"{email!r} is not a valid e-mail address", field="email")
+    return value
+
+
+def check_password_strength(password: str, email: str = "") -> None:
+    if not password or not password.strip():
+        raise ValidationError("password is empty", field="password")
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(f"password must be at least {MIN_PASSWORD} characters", field="password")
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS or len(set(password)) < 5 or (email and lowered == email.lower()):
+        raise ValidationError("password is too easy to guess", field="password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Constant-ish time: an unknown user still costs one argon2 verification."""
+    try:
+        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def find_or_create_organisation(name: str, kind: str) -> Organisation:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationError("organisation name is required (at most 200 characters)", field="org")
+    org = Organisation.get_or_none(Organisation.name == name)
+    if org is None:
+        return Organisation.create(name=name, kind=kind)
+    if org.kind != kind:
+        raise ValidationError(f"organisation {name!r} is a {org.kind}, not a {kind}", field="org")
+    return org
+
+
+def create_user(email: str, role: str, org_name: str, password: str, full_name: str = "") -> User:
+    """Create a user (and its organisation, of the kind the role implies, if new)."""
+    email = normalise_email(email)
+    if role not in ROLES:
+        raise ValidationError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}", field="role")
+    check_password_strength(password, email)
+    with db.atomic():
+        if User.select().where(User.email == email).exists():
+            raise Conflict(f"a user with e-mail {email} already exists", field="email")
+        org = find_or_create_organisation(org_name, ROLE_ORG_KIND[role])
+        return User.create(email=email, role=role, organisation=org, full_name=full_name,
+                           password_hash=hash_password(password))
+
+
+def is_locked_out(email: str, ip: str = "") -> bool:
+    """Too many recent failures for this e-mail (or from this address)? Counted in the database."""
+    since = utcnow() - LOCKOUT_WINDOW
+    recent = LoginAttempt.select().where(LoginAttempt.at >= since, LoginAttempt.success == False)  # noqa: E712
+    if recent.where(LoginAttempt.email == email).count() >= LOCKOUT_FAILURES:
+        return True
+    return bool(ip) and recent.where(LoginAttempt.ip == ip).count() >= IP_FAILURES
+
+
+def authenticate(email: str, password: str, ip: str = "") -> User | None:
+    """The user if the credentials are right and the account is not locked out; None otherwise."""
+    email = (email or "").strip().lower()[:254]
+    if is_locked_out(email, ip):
+        LoginAttempt.create(email=email, ip=ip, success=False)
+        return None
+    user = User.get_or_none(User.email == email)
+    ok = password_matches(user, password or "") and user.active
+    LoginAttempt.create(email=email, ip=ip, success=ok)
+    if not ok:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    user.save()
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(user: User) -> str:
+    """A new API token; only its hash is stored, so this is the one time it can be seen."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    ApiToken.create(user=user, token_hash=_token_hash(token), prefix=token[:12])
+    return token
+
+
+def user_for_token(token: str) -> User | None:
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = (ApiToken.select(ApiToken, User).join(User)
+           .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_null()).first())
+    if row is None or not row.user.active:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+        ApiToken.update(last_used_at=now).where(ApiToken.id == row.id).execute()
+    return row.user
+
+
+def revoke_tokens(user: User) -> int:
+    return ApiToken.update(revoked_at=utcnow()).where(ApiToken.user == user, ApiToken.revoked_at.is_null()).execute()

@@ -1,0 +1,123 @@
+"""What a user may see and do. THE one place that decides; every query of engagement
+data goes through here, and no route does its own tenancy check.
+
+A user sees an engagement if its organisation is the engagement's client or provider,
+or it holds an active auditor grant on it. Anything else is ``NotFound`` (404), never
+"forbidden", so existence does not leak. An action the role may not take on an
+engagement it can see is also ``NotFound``.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+import peewee as pw
+
+from domain.errors import NotFound
+from models import (AuditorGrant, Control, ControlObligation, Engagement, EvidenceRequest, Framework,
+                    Obligation, User, utcnow)
+
+CLIENT_ROLES = {"client_admin", "risk_reviewer"}
+PROVIDER_ROLES = {"provider_admin", "provider_contributor"}
+
+# action -> roles that may take it on an engagement they can see
+ACTIONS: dict[str, set[str]] = {
+    "view": CLIENT_ROLES | PROVIDER_ROLES | {"auditor"},
+    "manage": {"client_admin"},                      # applicability, grants, engagement settings
+    "review": CLIENT_ROLES,                          # accept / reject evidence
+    "upload": PROVIDER_ROLES,
+    "record_incident": CLIENT_ROLES | PROVIDER_ROLES,
+    "notify": CLIENT_ROLES,                          # record regulator notices
+    "raise_finding": CLIENT_ROLES | {"auditor"},
+    "answer_finding": PROVIDER_ROLES,
+    "build_pack": CLIENT_ROLES | {"auditor"},
+}
+
+
+def active_grants(user: User) -> pw.ModelSelect:
+    now = utcnow()
+    return AuditorGrant.select().where(
+        AuditorGrant.auditor == user, AuditorGrant.revoked_at.is_null(),
+        AuditorGrant.starts_at <= now, AuditorGrant.expires_at > now)
+
+
+def engagements_for(user: User) -> pw.ModelSelect:
+    """Every engagement the user may see."""
+    query = Engagement.select()
+    if user is None or not user.is_active:
+        return query.where(pw.SQL("1 = 0"))
+    if user.role in CLIENT_ROLES:
+        return query.where(Engagement.client == user.organisation_id)
+    if user.role in PROVIDER_ROLES:
+        return query.where(Engagement.provider == user.organisation_id)
+    return query.where(Engagement.id.in_(active_grants(user).select(AuditorGrant.engagement)))
+
+
+def engagement_for(user: User, engagement_id: int | str, action: str = "view") -> Engagement:
+    """The engagement, if the user may see it and take ``action`` on it; NotFound otherwise."""
+    try:
+        key = int(engagement_id)
+    except (TypeError, ValueError):
+        raise NotFound("engagement not found") from None
+    engagement = engagements_for(user).where(Engagement.id == key).first()
+    if engagement is None or not permits(user, action):
+        raise NotFound("engagement not found")
+    return engagement
+
+
+def permits(user: User, action: str) -> bool:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    return user.role in ACTIONS[action]
+
+
+def can_create_engagement(user: User) -> bool:
+    return user.role == "client_admin"
+
+
+def granted_framework_codes(user: User, engagement: Engagement) -> set[str] | None:
+    """The frameworks an auditor may see on this engagement; None means no restriction."""
+    if user.role != "auditor":
+        return None
+    codes: set[str] = set()
+    for grant in active_grants(user).where(AuditorGrant.engagement == engagement):
+        codes.update(json.loads(grant.frameworks))
+    return codes
+
+
+def _controls_in_frameworks(codes: Iterable[str]) -> pw.ModelSelect:
+    return (ControlObligation.select(ControlObligation.control)
+            .join(Obligation).join(Framework)
+            .where(Framework.code.in_(list(codes)), ControlObligation.retired_in.is_null()))
+
+
+def requests_for(user: User, engagement: Engagement) -> pw.ModelSelect:
+    """Evidence requests of an engagement the caller already holds from ``engagement_for``."""
+    query = EvidenceRequest.select().where(EvidenceRequest.engagement == engagement)
+    codes = granted_framework_codes(user, engagement)
+    if codes is not None:
+        query = query.where(EvidenceRequest.control.in_(_controls_in_frameworks(codes)))
+    return query
+
+
+def request_for(user: User, request_id: int | str, action: str = "view") -> EvidenceRequest:
+    try:
+        key = int(request_id)
+    except (TypeError, ValueError):
+        raise NotFound("evidence request not found") from None
+    request = EvidenceRequest.get_or_none(EvidenceRequest.id == key)
+    if request is None:
+        raise NotFound("evidence request not found")
+    try:
+        engagement = engagement_for(user, request.engagement_id, action)
+    except NotFound:
+        raise NotFound("evidence request not found") from None
+    if not requests_for(user, engagement).where(EvidenceRequest.id == key).exists():
+        raise NotFound("evidence request not found")
+    return request
+
+
+def visible_controls(user: User, engagement: Engagement) -> pw.ModelSelect:
+    codes = granted_framework_codes(user, engagement)
+    query = Control.select()
+    return query if codes is None else query.where(Control.id.in_(_controls_in_frameworks(codes)))

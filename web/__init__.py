@@ -1,0 +1,1 @@
+"""Flask blueprints: thin views that parse, authorise (through services.scope), call a service, render."""

@@ -1,0 +1,314 @@
+"""HTTP API /api/v1 (SPEC §5). Each route: parse, authorise through services.scope, call, serialise.
+
+Routes are declared with ``@route`` so ``/api/v1/openapi.json`` describes every one of them.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any, Callable
+
+from flask import Blueprint, jsonify, request
+
+from domain.errors import DomainError, NotFound, ValidationError
+from domain.timeutil import isoformat_utc, local
+from models import (Applicability, Control, ControlObligation, Engagement, EngagementFramework,
+                    EvidenceRequest, EvidenceRequirement, Framework, Obligation)
+from services import engagements as engagement_service
+from services import scope
+from web.auth import api_user, client_ip
+from web.security import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # CSRF is enforced below for session-authenticated writes; tokens need none
+OPENAPI_PATHS: dict[str, dict] = {}
+MAX_PER_PAGE = 200
+REQUEST_STATES = ("upcoming", "open", "submitted", "accepted", "rejected", "overdue")
+
+
+@bp.before_request
+def _authenticate() -> None:
+    if request.endpoint == "api.openapi":
+        return
+    api_user()
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not _by_token():
+        csrf.protect()
+
+
+def _by_token() -> bool:
+    from flask import g
+    return bool(g.get("auth_by_token"))
+
+
+def route(rule: str, methods: tuple[str, ...] = ("GET",), *, summary: str, params: tuple[str, ...] = (),
+          body: dict | None = None, status: int = 200) -> Callable:
+    """Register a view and its OpenAPI description in one place."""
+    def decorator(view: Callable) -> Callable:
+        path = "/api/v1" + rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        for method in methods:
+            operation: dict[str, Any] = {
+                "summary": summary, "operationId": f"{view.__name__}_{method.lower()}",
+                "parameters": [{"name": p, "in": "query", "schema": {"type": "string"}} for p in params]
+                + [{"name": n.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+                   for n in _path_names(path)],
+                "responses": {str(status): {"description": "success"},
+                              "default": {"description": "error: {\"error\": {\"code\", \"message\"}}"}},
+            }
+            if body and method != "GET":
+                operation["requestBody"] = {"content": {"application/json": {"schema": body}}}
+            OPENAPI_PATHS.setdefault(path, {})[method.lower()] = operation
+        return bp.route(rule, methods=list(methods))(view)
+    return decorator
+
+
+def _path_names(path: str) -> list[str]:
+    return [part for part in path.split("/") if part.startswith("{")]
+
+
+def paginate(query, serialise: Callable[[list], list]):
+    """``?page=`` (from 1) and ``?per_page=`` (1 to 200) over a peewee query."""
+    page = _int_arg("page", 1, minimum=1)
+    per_page = _int_arg("per_page", 50, minimum=1, maximum=MAX_PER_PAGE)
+    total = query.count()
+    rows = list(query.paginate(page, per_page))
+    return jsonify({"items": serialise(rows), "page": page, "per_page": per_page, "total": total,
+                    "pages": (total + per_page - 1) // per_page})
+
+
+def _int_arg(name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise DomainError(f"{name} must be a whole number", field=name) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
+        raise DomainError(f"{name} must be {bound}", field=name)
+    return value
+
+
+# ---------------------------------------------------------------- library
+
+def _framework_json(f: Framework, counts: dict[int, int]) -> dict:
+    return {"code": f.code, "title": f.title, "version": f.version, "obligations": counts.get(f.id, 0)}
+
+
+@route("/frameworks", summary="The frameworks of the control library")
+def frameworks():
+    query = Framework.select().where(Framework.retired_in.is_null()).order_by(Framework.code)
+    counts = dict(Obligation.select(Obligation.framework, Obligation.id.count())
+                  .where(Obligation.retired_in.is_null()).group_by(Obligation.framework).tuples())
+    return paginate(query, lambda rows: [_framework_json(f, counts) for f in rows])
+
+
+@route("/frameworks/<code>/obligations", summary="A framework's obligations", params=("q", "page", "per_page"))
+def framework_obligations(code: str):
+    framework = Framework.get_or_none(Framework.code == code, Framework.retired_in.is_null())
+    if framework is None:
+        raise NotFound(f"no framework {code!r}")
+    query = (Obligation.select().where(Obligation.framework == framework, Obligation.retired_in.is_null())
+             .order_by(Obligation.sort_key, Obligation.ref))
+    if request.args.get("q"):
+        term = f"%{request.args['q']}%"
+        query = query.where(Obligation.ref.ilike(term) | Obligation.title.ilike(term))
+
+    def serialise(rows: list[Obligation]) -> list[dict]:
+        controls = _controls_of_obligations([o.id for o in rows])
+        return [{"ref": o.ref, "title": o.title, "parent_ref": o.parent_ref, "alt_ref": o.alt_ref,
+                 "frequency": o.frequency, "provable": o.provable, "verification": o.verification,
+                 "controls": controls.get(o.id, [])} for o in rows]
+    return paginate(query, serialise)
+
+
+def _controls_of_obligations(ids: list[int]) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = defaultdict(list)
+    if not ids:
+        return out
+    rows = (ControlObligation.select(ControlObligation.obligation, Control.code, ControlObligation.coverage)
+            .join(Control).where(ControlObligation.obligation.in_(ids), ControlObligation.retired_in.is_null())
+            .order_by(Control.code).tuples())
+    for obligation_id, code, coverage in rows:
+        out[obligation_id].append({"code": code, "coverage": coverage})
+    return out
+
+
+def controls_json(rows: list[Control]) -> list[dict]:
+    """Controls with mappings and evidence requirements, in three queries for the whole page."""
+    ids = [c.id for c in rows]
+    mappings: dict[int, list[dict]] = defaultdict(list)
+    requirements: dict[int, list[dict]] = defaultdict(list)
+    if ids:
+        for control_id, code, ref, title, coverage in (
+                ControlObligation.select(ControlObligation.control, Framework.code, Obligation.ref, Obligation.title,
+                                         ControlObligation.coverage)
+                .join(Obligation).join(Framework)
+                .where(ControlObligation.control.in_(ids), ControlObligation.retired_in.is_null())
+                .order_by(Framework.code, Obligation.sort_key).tuples()):
+            mappings[control_id].append({"framework": code, "ref": ref, "title": title, "coverage": coverage})
+        for req in EvidenceRequirement.select().where(EvidenceRequirement.control.in_(ids),
+                                                      EvidenceRequirement.retired_in.is_null()):
+            requirements[req.control_id].append(requirement_json(req))
+    return [{"code": c.code, "title": c.title, "description": c.description, "domain": c.domain,
+             "frequency": c.frequency, "requires": c.requires or None,
+             "frameworks": sorted({m["framework"] for m in mappings[c.id]}),
+             "mappings": mappings[c.id], "evidence_requirements": requirements[c.id]} for c in rows]
+
+
+def requirement_json(req: EvidenceRequirement) -> dict:
+    return {"key": req.key, "name": req.name, "accepted_types": json.loads(req.accepted_types),
+            "validity_days": req.validity_days}
+
+
+@route("/controls", summary="Common controls with mappings and evidence requirements",
+       params=("framework", "domain", "q", "page", "per_page"))
+def controls():
+    query = Control.select().where(Control.retired_in.is_null()).order_by(Control.code)
+    if request.args.get("framework"):
+        framework = Framework.get_or_none(Framework.code == request.args["framework"])
+        if framework is None:
+            raise ValidationError(f"unknown framework {request.args['framework']!r}", field="framework")
+        query = query.where(Control.id.in_(
+            ControlObligation.select(ControlObligation.control).join(Obligation)
+            .where(Obligation.framework == framework, ControlObligation.retired_in.is_null())))
+    if request.args.get("domain"):
+        query = query.where(Control.domain == request.args["domain"])
+    if request.args.get("q"):
+        term = f"%{request.args['q']}%"
+        query = query.where(Control.code.ilike(term) | Control.title.ilike(term))
+    return paginate(query, controls_json)
+
+
+@route("/controls/<code>", summary="One control")
+def control(code: str):
+    row = Control.get_or_none(Control.code == code)
+    if row is None:
+        raise NotFound(f"no control {code!r}")
+    return jsonify(controls_json([row])[0])
+
+
+# ---------------------------------------------------------------- engagements
+
+def engagement_json(e: Engagement, frameworks: list[str]) -> dict:
+    return {"id": e.id, "name": e.name, "client": e.client.name, "provider": e.provider.name,
+            "contract_ref": e.contract_ref, "start_date": e.start_date.isoformat(),
+            "end_date": e.end_date.isoformat() if e.end_date else None, "frameworks": frameworks,
+            "place": e.place, "timezone": e.timezone, "card_payments": e.card_payments, "offshore": e.offshore}
+
+
+def _frameworks_of(engagement_ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = defaultdict(list)
+    if engagement_ids:
+        for engagement_id, code in (EngagementFramework.select(EngagementFramework.engagement, Framework.code)
+                                    .join(Framework).where(EngagementFramework.engagement.in_(engagement_ids))
+                                    .order_by(Framework.code).tuples()):
+            out[engagement_id].append(code)
+    return out
+
+
+def engagements_json(rows: list[Engagement]) -> list[dict]:
+    frameworks_of = _frameworks_of([e.id for e in rows])
+    return [engagement_json(e, frameworks_of[e.id]) for e in rows]
+
+
+@route("/engagements", summary="Engagements in the caller's scope", params=("q", "page", "per_page"))
+def engagements():
+    from models import Organisation
+    query = (scope.engagements_for(api_user()).select(Engagement, Organisation)
+             .join(Organisation, on=(Engagement.client == Organisation.id)).switch(Engagement)
+             .order_by(Engagement.name))
+    if request.args.get("q"):
+        query = query.where(Engagement.name.ilike(f"%{request.args['q']}%"))
+    return paginate(query, engagements_json)
+
+
+@route("/engagements", methods=("POST",), status=201, summary="Create an engagement (client_admin)",
+       body={"type": "object", "required": ["name", "provider", "frameworks", "place", "start_date"],
+             "properties": {k: {"type": "string"} for k in
+                            ("name", "provider", "place", "timezone", "start_date", "end_date", "contract_ref")}
+             | {"frameworks": {"type": "array", "items": {"type": "string"}},
+                "card_payments": {"type": "boolean"}, "offshore": {"type": "boolean"}}})
+def create_engagement():
+    user = api_user()
+    if not scope.can_create_engagement(user):
+        raise NotFound("not found")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise DomainError("expected a JSON body (Content-Type: application/json)")
+    engagement = engagement_service.create_engagement(user, data, ip=client_ip())
+    return jsonify(engagements_json([engagement])[0]), 201
+
+
+@route("/engagements/<int:engagement_id>", summary="One engagement")
+def engagement(engagement_id: int):
+    row = scope.engagement_for(api_user(), engagement_id)
+    return jsonify(engagements_json([row])[0])
+
+
+@route("/engagements/<int:engagement_id>/applicability",
+       summary="The engagement's Statement of Applicability", params=("applicable", "page", "per_page"))
+def applicability(engagement_id: int):
+    user = api_user()
+    row = scope.engagement_for(user, engagement_id)
+    query = (Applicability.select(Applicability, Control).join(Control)
+             .where(Applicability.engagement == row,
+                    Applicability.control.in_(scope.visible_controls(user, row).select(Control.id)))
+             .order_by(Control.code))
+    if request.args.get("applicable") in ("true", "false"):
+        query = query.where(Applicability.applicable == (request.args["applicable"] == "true"))
+    return paginate(query, lambda rows: [
+        {"control": a.control.code, "title": a.control.title, "applicable": a.applicable,
+         "justification": a.justification, "frequency": a.frequency_override or a.control.frequency,
+         "first_due_date": a.first_due_date.isoformat() if a.first_due_date else None} for a in rows])
+
+
+@route("/engagements/<int:engagement_id>/requests", summary="Evidence requests of an engagement",
+       params=("status", "control", "due_before", "due_after", "page", "per_page"))
+def requests(engagement_id: int):
+    user = api_user()
+    row = scope.engagement_for(user, engagement_id)
+    query = (scope.requests_for(user, row)
+             .select(EvidenceRequest, Control, EvidenceRequirement)
+             .join(Control, on=(EvidenceRequest.control == Control.id)).switch(EvidenceRequest)
+             .join(EvidenceRequirement, on=(EvidenceRequest.requirement == EvidenceRequirement.id))
+             .order_by(EvidenceRequest.due_at, EvidenceRequest.id))
+    status = request.args.get("status")
+    if status:
+        wanted = [s.strip() for s in status.split(",")]
+        unknown = [s for s in wanted if s not in REQUEST_STATES]
+        if unknown:
+            raise ValidationError(f"unknown status {', '.join(unknown)}; expected {', '.join(REQUEST_STATES)}",
+                                  field="status")
+        query = query.where(EvidenceRequest.status.in_(wanted))
+    if request.args.get("control"):
+        query = query.where(Control.code == request.args["control"])
+    for arg, op in (("due_before", "__lt__"), ("due_after", "__ge__")):
+        if request.args.get(arg):
+            from domain.timeutil import parse_date
+            try:
+                day = parse_date(request.args[arg])
+            except ValueError as exc:
+                raise ValidationError(str(exc), field=arg) from None
+            query = query.where(getattr(EvidenceRequest.due_at, op)(day))
+    tz = row.timezone
+    return paginate(query, lambda rows: [
+        {"id": r.id, "control": r.control.code, "control_title": r.control.title,
+         "requirement": r.requirement.name, "requirement_key": r.requirement.key,
+         "accepted_types": json.loads(r.requirement.accepted_types),
+         "period_start": r.period_start.isoformat(), "period_end": r.period_end.isoformat(),
+         "due_at": isoformat_utc(r.due_at), "due_local": local(r.due_at, tz).isoformat(),
+         "status": r.status} for r in rows])
+
+
+@route("/openapi.json", summary="This description")
+def openapi():
+    return jsonify({
+        "openapi": "3.1.0",
+        "info": {"title": "Attest API", "version": "1",
+                 "description": "Compliance evidence tracker with audit rights for outsourced contact centres."},
+        "servers": [{"url": "/"}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": OPENAPI_PATHS,
+    })
