@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-sqlite test-postgres install bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Serve the app on http://127.0.0.1:5000 with the control library and the demo loaded.
+# The dev server speaks plain HTTP, so session cookies are not marked Secure here.
+run: $(STAMP)
+	$(FLASK) init-db
+	$(FLASK) load-controls
+	$(FLASK) demo
+	SESSION_COOKIE_SECURE=0 $(FLASK) run --host 127.0.0.1 --port 5000
+
+# Every test, on SQLite (default) or on the database in DATABASE_URL.
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_register.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,49 @@
+"""The flask commands of SPEC §5."""
+from models import AuditEvent, User
+from services import accounts, audit_log
+from tests.conftest import PASSWORD
+
+
+def run(app, *args, input=None):
+    return app.test_cli_runner().invoke(args=list(args), input=input)
+
+
+def test_init_db_is_idempotent(app, library):
+    result = run(app, "init-db")
+    assert result.exit_code == 0 and "0 migration(s) applied" in result.output
+
+
+def test_create_user_reads_the_password_from_stdin(app, library):
+    result = run(app, "create-user", "--email", "Risk@Bank.example", "--role", "risk_reviewer", "--org", "Bank Z",
+                 input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    user = User.get(User.email == "risk@bank.example")
+    assert user.organisation.kind == "client" and accounts.password_matches(user, PASSWORD)
+
+
+def test_create_user_refuses_weak_password_and_duplicates(app, library):
+    assert run(app, "create-user", "--email", "x@bank.example", "--role", "risk_reviewer", "--org", "Bank Z",
+               input="short\n").exit_code == 1
+    assert not User.select().where(User.email == "x@bank.example").exists()
+    run(app, "create-user", "--email", "y@bank.example", "--role", "risk_reviewer", "--org", "Bank Z",
+        input=PASSWORD + "\n")
+    duplicate = run(app, "create-user", "--email", "y@bank.example", "--role", "risk_reviewer", "--org", "Bank Z",
+                    input=PASSWORD + "\n")
+    assert duplicate.exit_code == 1 and "already exists" in duplicate.output
+
+
+def test_create_token_prints_a_working_token_last(app, client, make_user):
+    user = make_user("risk_reviewer")
+    result = run(app, "create-token", "--email", user.email)
+    token = result.output.strip().splitlines()[-1]
+    assert client.get("/api/v1/frameworks", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert run(app, "create-token", "--email", "nobody@x.example").exit_code == 1
+
+
+def test_verify_audit_log_detects_tampering(app, library):
+    audit_log.record("auth.login", actor_email="a@x.example")
+    event = audit_log.record("grant.create", actor_email="a@x.example")
+    assert run(app, "verify-audit-log").exit_code == 0
+    AuditEvent.update(actor_email="someone-else@x.example").where(AuditEvent.id == event.id).execute()
+    result = run(app, "verify-audit-log")
+    assert result.exit_code == 1 and "BROKEN" in result.output

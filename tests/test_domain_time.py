@@ -1,0 +1,107 @@
+"""Recurrence, business days and time conversion: the rules deadlines depend on."""
+import datetime as dt
+
+import pytest
+
+from domain.business_days import BusinessCalendar
+from domain.recurrence import parse_frequency
+from domain.schedule import can_move, initial_status, plan
+from domain.timeutil import end_of_local_day, local, parse_instant, to_utc_naive
+
+D = dt.date
+
+
+class TestRecurrence:
+    def test_quarterly_stays_on_its_anchor_day_across_short_months(self):
+        starts = [s for s, _ in parse_frequency("P3M").periods(D(2026, 1, 31), D(2027, 2, 1))]
+        assert starts == [D(2026, 1, 31), D(2026, 4, 30), D(2026, 7, 31), D(2026, 10, 31), D(2027, 1, 31)]
+
+    def test_monthly_from_the_31st_does_not_drift_to_the_28th(self):
+        starts = [s for s, _ in parse_frequency("P1M").periods(D(2026, 1, 31), D(2026, 6, 1))]
+        assert starts[1] == D(2026, 2, 28) and starts[2] == D(2026, 3, 31) and starts[4] == D(2026, 5, 31)
+
+    def test_periods_are_contiguous_and_cross_the_year_end(self):
+        periods = parse_frequency("P6M").periods(D(2025, 7, 1), D(2027, 1, 1))
+        assert periods[0] == (D(2025, 7, 1), D(2025, 12, 31))
+        assert periods[1] == (D(2026, 1, 1), D(2026, 6, 30))
+        for (_, end), (start, _) in zip(periods, periods[1:]):
+            assert end + dt.timedelta(days=1) == start
+
+    def test_annual_from_29_february(self):
+        starts = [s for s, _ in parse_frequency("P1Y").periods(D(2024, 2, 29), D(2028, 3, 1))]
+        assert starts == [D(2024, 2, 29), D(2025, 2, 28), D(2026, 2, 28), D(2027, 2, 28), D(2028, 2, 29)]
+
+    def test_rrule_last_day_of_month(self):
+        periods = parse_frequency("RRULE:FREQ=MONTHLY;BYMONTHDAY=-1").periods(D(2026, 1, 1), D(2026, 3, 31))
+        assert [s for s, _ in periods] == [D(2026, 1, 31), D(2026, 2, 28), D(2026, 3, 31)]
+
+    def test_event_frequency_has_no_schedule(self):
+        assert parse_frequency("event").periods(D(2026, 1, 1), D(2030, 1, 1)) == []
+
+    @pytest.mark.parametrize("text", ["", "P", "P0M", "3 months", "quarterly", "RRULE:FREQ=SOMETIMES", None, "PT1H"])
+    def test_bad_frequencies_are_refused(self, text):
+        with pytest.raises(ValueError):
+            parse_frequency(text)
+
+
+class TestBusinessDays:
+    def test_ten_business_days_over_christmas_in_nsw(self):
+        # awareness day not counted; 25, 26 (Sat), 28 Dec (Boxing Day observed) and 1 Jan skipped
+        assert BusinessCalendar("NSW").add_business_days(D(2026, 12, 21), 10) == D(2027, 1, 7)
+
+    def test_state_holidays_differ(self):
+        # Melbourne Cup day 2026 (3 Nov) is a VIC holiday, not a NSW one
+        assert not BusinessCalendar("VIC").is_business_day(D(2026, 11, 3))
+        assert BusinessCalendar("NSW").is_business_day(D(2026, 11, 3))
+
+    def test_override_table_wins_over_the_package(self):
+        calendar = BusinessCalendar("NSW", overrides={D(2026, 11, 3): True, D(2026, 1, 26): False})
+        assert not calendar.is_business_day(D(2026, 11, 3))
+        assert calendar.is_business_day(D(2026, 1, 26))
+        assert "overrides" in calendar.description and "holidays" in calendar.description
+
+    def test_unknown_place_is_refused(self):
+        with pytest.raises(ValueError):
+            BusinessCalendar("XYZ")
+
+
+class TestTime:
+    def test_end_of_local_day_is_stored_in_utc(self):
+        # Sydney is UTC+11 in January (daylight time)
+        assert end_of_local_day(D(2026, 1, 15), "Australia/Sydney") == dt.datetime(2026, 1, 15, 12, 59, 59)
+        assert end_of_local_day(D(2026, 7, 15), "Australia/Sydney") == dt.datetime(2026, 7, 15, 13, 59, 59)
+
+    def test_instants_need_an_offset(self):
+        assert parse_instant("2026-04-04T09:00:00+11:00") == dt.datetime(2026, 4, 3, 22, 0)
+        with pytest.raises(ValueError):
+            parse_instant("2026-04-04T09:00:00")
+        with pytest.raises(ValueError):
+            to_utc_naive(dt.datetime(2026, 1, 1))
+
+    def test_local_display_follows_daylight_saving(self):
+        utc = dt.datetime(2026, 4, 4, 22, 0)  # after DST ended in Sydney on 5 Apr 03:00 local
+        assert local(utc, "Australia/Sydney").utcoffset() == dt.timedelta(hours=10)
+
+
+class TestSchedule:
+    def test_plan_covers_every_period_started_by_today(self):
+        planned = plan(parse_frequency("P3M"), D(2026, 1, 1), D(2026, 8, 1), "Australia/Sydney")
+        assert [p.period_start for p in planned] == [D(2026, 1, 1), D(2026, 4, 1), D(2026, 7, 1)]
+        assert planned[0].due_at == end_of_local_day(D(2026, 3, 31), "Australia/Sydney")
+
+    def test_future_start_plans_the_first_period(self):
+        planned = plan(parse_frequency("P1Y"), D(2027, 1, 1), D(2026, 8, 1), "Australia/Sydney")
+        assert len(planned) == 1 and planned[0].period_end == D(2027, 12, 31)
+
+    def test_initial_status(self):
+        due = dt.datetime(2026, 3, 31, 12, 59, 59)
+        grace = dt.timedelta(days=5)
+        assert initial_status(D(2026, 1, 1), due, dt.datetime(2026, 4, 10), D(2026, 4, 10), grace) == "overdue"
+        assert initial_status(D(2026, 1, 1), due, dt.datetime(2026, 4, 2), D(2026, 4, 2), grace) == "open"
+        assert initial_status(D(2026, 5, 1), due + dt.timedelta(days=90), dt.datetime(2026, 4, 2),
+                              D(2026, 4, 2), grace) == "upcoming"
+
+    def test_state_machine_refuses_skipping_review(self):
+        assert can_move("open", "submitted") and can_move("submitted", "accepted")
+        assert not can_move("open", "accepted")
+        assert not can_move("upcoming", "accepted")
