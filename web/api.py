@@ -8,12 +8,13 @@ import json
 from collections import defaultdict
 from typing import Any, Callable
 
+import peewee as pw
 from flask import Blueprint, jsonify, request
 
 from domain.errors import DomainError, NotFound, ValidationError
 from domain.timeutil import isoformat_utc, local
 from models import (Applicability, Control, ControlObligation, Engagement, EngagementFramework,
-                    EvidenceRequest, EvidenceRequirement, Framework, Obligation)
+                    EvidenceRequest, EvidenceRequirement, Framework, Obligation, Organisation)
 from services import engagements as engagement_service
 from services import scope
 from web.auth import api_user, client_ip
@@ -98,7 +99,7 @@ def _framework_json(f: Framework, counts: dict[int, int]) -> dict:
 @route("/frameworks", summary="The frameworks of the control library")
 def frameworks():
     query = Framework.select().where(Framework.retired_in.is_null()).order_by(Framework.code)
-    counts = dict(Obligation.select(Obligation.framework, Obligation.id.count())
+    counts = dict(Obligation.select(Obligation.framework, pw.fn.COUNT(Obligation.id))
                   .where(Obligation.retired_in.is_null()).group_by(Obligation.framework).tuples())
     return paginate(query, lambda rows: [_framework_json(f, counts) for f in rows])
 
@@ -214,9 +215,10 @@ def engagements_json(rows: list[Engagement]) -> list[dict]:
 
 @route("/engagements", summary="Engagements in the caller's scope", params=("q", "page", "per_page"))
 def engagements():
-    from models import Organisation
-    query = (scope.engagements_for(api_user()).select(Engagement, Organisation)
-             .join(Organisation, on=(Engagement.client == Organisation.id)).switch(Engagement)
+    client_org, provider_org = Organisation.alias(), Organisation.alias()
+    query = (scope.engagements_for(api_user()).select(Engagement, client_org, provider_org)
+             .join(client_org, on=(Engagement.client == client_org.id)).switch(Engagement)
+             .join(provider_org, on=(Engagement.provider == provider_org.id)).switch(Engagement)
              .order_by(Engagement.name))
     if request.args.get("q"):
         query = query.where(Engagement.name.ilike(f"%{request.args['q']}%"))
