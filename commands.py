@@ -39,11 +39,10 @@ def load_controls(path: str | None) -> None:
         result = load_library(path)
     except LibraryError as exc:
         click.echo(str(exc), err=True)
+        click.echo(f"control library NOT loaded: {len(exc.problems)} problem(s); nothing was changed", err=True)
         raise SystemExit(1)
-    state = "loaded as" if result.changed else "unchanged at"
-    click.echo(f"control library {state} version {result.version}")
-    for key, value in result.counts.items():
-        click.echo(f"  {key}: {value}")
+    for line in result.describe():
+        click.echo(line)
 
 
 @click.command("demo")

@@ -47,3 +47,25 @@ def test_verify_audit_log_detects_tampering(app, library):
     AuditEvent.update(actor_email="someone-else@x.example").where(AuditEvent.id == event.id).execute()
     result = run(app, "verify-audit-log")
     assert result.exit_code == 1 and "BROKEN" in result.output
+
+
+def test_load_controls_refuses_a_broken_library_with_file_and_line(app, library, tmp_path):
+    import shutil
+
+    from models import Control
+    from services.library_sync import DEFAULT_DIRECTORY
+    broken = tmp_path / "lib"
+    shutil.copytree(DEFAULT_DIRECTORY, broken)
+    path = broken / "common" / "access.yaml"
+    path.write_text(path.read_text().replace("frequency: P3M", "frequency: quarterly", 1))
+    before = [(c.code, c.frequency) for c in Control.select().order_by(Control.code)]
+    result = run(app, "load-controls", "--path", str(broken))
+    assert result.exit_code == 1
+    assert "common/access.yaml:" in result.output and "quarterly" in result.output
+    assert "NOT loaded" in result.output
+    assert [(c.code, c.frequency) for c in Control.select().order_by(Control.code)] == before
+
+
+def test_load_controls_twice_is_idempotent(app, library):
+    result = run(app, "load-controls")
+    assert result.exit_code == 0 and "unchanged" in result.output
