@@ -1,0 +1,224 @@
+"""Register benchmark: latency and SQL queries per request on a scale data set.
+
+    .venv/bin/python bench/bench_register.py [--scale N] [--database-url URL] [--runs R] [--fresh]
+
+Builds (or reuses) ``demo --scale N`` data in a scratch database (default: SQLite in
+``$TMPDIR/attest-bench/``), then requests each route with the Flask test client, signed
+in as Demo Bank's client_admin (API routes: a Bearer token; pages: a browser session),
+and prints median and p95 wall time, SQL statements per request, and table sizes.
+Run on demand; it is not part of the pytest suite. See bench/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+class QueryCounter:
+    """Counts (and keeps) every SQL statement sent through ``Database.execute_sql``.
+
+    Every peewee query, whatever builds it, ends in ``execute_sql``; the counter wraps
+    that method on the bound database instance and restores it on exit.
+    """
+
+    def __init__(self, database) -> None:
+        self.database = database
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def __enter__(self) -> "QueryCounter":
+        original = self.database.execute_sql
+        statements = self.statements
+
+        def counting(sql, params=None, *args, **kwargs):
+            statements.append(sql)
+            return original(sql, params, *args, **kwargs)
+
+        self.database.execute_sql = counting
+        return self
+
+    def __exit__(self, *exc) -> None:
+        del self.database.execute_sql  # back to the class's method
+
+
+@contextmanager
+def timer() -> Iterator[list[float]]:
+    out: list[float] = []
+    start = time.perf_counter()
+    yield out
+    out.append((time.perf_counter() - start) * 1000)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))  # nearest-rank
+    return ordered[k]
+
+
+def build(url: str, scale: int, fresh: bool) -> "Flask":  # noqa: F821
+    if url.startswith("sqlite:///") and fresh:
+        path = url[len("sqlite:///"):]
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+    os.environ.setdefault("SECRET_KEY", "attest-bench")
+    from app import create_app
+    import models
+    from models.schema import migrate_database
+    app = create_app({"DATABASE_URL": url, "TESTING": False, "SESSION_COOKIE_SECURE": False,
+                      "REMEMBER_COOKIE_SECURE": False, "SCHEDULER": "off"})
+    models.db.connect(reuse_if_open=True)
+    migrate_database()
+    if not models.Framework.select().exists():
+        from services.library_sync import load_library
+        t0 = time.perf_counter()
+        load_library()
+        print(f"control library loaded ({time.perf_counter() - t0:.1f}s)")
+    from services import demo
+    if not models.User.select().where(models.User.email == "admin@demobank.example").exists():
+        demo.create_demo()
+    bank = models.Organisation.get(models.Organisation.name == demo.CLIENT)
+    have = (models.Engagement.select()
+            .where(models.Engagement.client == bank, models.Engagement.name.startswith(demo.SCALE_PREFIX)).count())
+    if have < scale:
+        print(f"building scale data: {scale - have} engagement(s) ({have} already there)")
+        t0 = time.perf_counter()
+        demo.create_scale(scale - have, progress=lambda msg: print("  " + msg))
+        print(f"built in {time.perf_counter() - t0:.1f}s")
+    else:
+        print(f"reusing {have} scale engagement(s) in {url}")
+    return app
+
+
+def table_sizes() -> dict[str, int]:
+    import models
+    return {m._meta.table_name: m.select().count() for m in models.ALL_MODELS}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=20, help="scale engagements to have (default 20)")
+    parser.add_argument("--database-url", default=None,
+                        help="default: sqlite in $TMPDIR/attest-bench/ (reused between runs)")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per route (at least 15)")
+    parser.add_argument("--fresh", action="store_true", help="delete the default SQLite database first")
+    parser.add_argument("--show-sql", action="store_true", help="print the statements of one run per route")
+    args = parser.parse_args()
+    runs = max(15, args.runs)
+    if args.database_url:
+        url = args.database_url
+    else:
+        directory = os.path.join(tempfile.gettempdir(), "attest-bench")
+        os.makedirs(directory, exist_ok=True)
+        url = f"sqlite:///{directory}/attest-bench-{args.scale}.db"
+
+    app = build(url, args.scale, args.fresh)
+    import peewee as pw
+    from flask_login import login_user
+
+    import models
+    from services.accounts import create_token
+    from services.demo import CLIENT
+
+    admin = models.User.get(models.User.email == "admin@demobank.example")
+    bank = models.Organisation.get(models.Organisation.name == CLIENT)
+    largest, largest_rows = (models.EvidenceRequest
+                             .select(models.EvidenceRequest.engagement, pw.fn.COUNT(models.EvidenceRequest.id))
+                             .join(models.Engagement)
+                             .where(models.Engagement.client == bank)
+                             .group_by(models.EvidenceRequest.engagement)
+                             .order_by(pw.fn.COUNT(models.EvidenceRequest.id).desc()).tuples().first())
+    overdue_rows = models.EvidenceRequest.select().where(models.EvidenceRequest.engagement == largest,
+                                                         models.EvidenceRequest.status == "overdue").count()
+    iso = models.Framework.get(models.Framework.code == "ISO27001-2022")
+    obligations = models.Obligation.select().where(models.Obligation.framework == iso).count()
+    controls = models.Control.select().count()
+    token = create_token(admin)
+    sizes = table_sizes()
+    models.db.close()
+
+    # Pages need a browser session: a sign-in route that exists only in this benchmark's app.
+    app.add_url_rule("/__bench__/sign-in", "bench_sign_in",
+                     lambda: (login_user(models.User.get_by_id(admin.id)), "ok")[1])
+    api = app.test_client()
+    api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    browser = app.test_client()
+    assert browser.get("/__bench__/sign-in").status_code == 200
+
+    routes = [
+        ("API", f"/api/v1/engagements/{largest}/requests?per_page=200", api, f"{largest_rows:,} requests"),
+        ("API", f"/api/v1/engagements/{largest}/requests?status=overdue&per_page=200", api,
+         f"{overdue_rows:,} overdue of {largest_rows:,}"),
+        ("API", "/api/v1/controls?per_page=200", api, f"{controls} controls"),
+        ("API", "/api/v1/frameworks/ISO27001-2022/obligations?per_page=200", api, f"{obligations} obligations"),
+        ("page", "/library/ISO27001-2022", browser, f"{obligations} obligations"),
+        ("page", "/coverage?framework=ISO27001-2022", browser, f"{obligations} obl. x {controls} ctl."),
+        ("page", f"/engagements/{largest}/requests", browser, f"{largest_rows:,} requests"),
+    ]
+    database = models.db.obj
+    results, notes = [], []
+    for kind, path, client, rows in routes:
+        first = client.get(path)
+        if first.status_code == 404:
+            notes.append(f"skipped {path}: 404 (route not built yet)")
+            continue
+        if first.status_code != 200:
+            notes.append(f"skipped {path}: HTTP {first.status_code}")
+            continue
+        items = ""
+        if kind == "API":
+            body = first.get_json()
+            items = f"{len(body['items'])}/{body['total']}"
+        client.get(path)  # warm-up
+        times, queries = [], set()
+        shown = None
+        for _ in range(runs):
+            with QueryCounter(database) as counter, timer() as elapsed:
+                response = client.get(path)
+            assert response.status_code == 200, (path, response.status_code)
+            times.extend(elapsed)
+            queries.add(counter.count)
+            shown = counter.statements
+        results.append((path, statistics.median(times), percentile(times, 95),
+                        "/".join(str(q) for q in sorted(queries)), items, rows))
+        if args.show_sql and shown:
+            print(f"\n-- {path}")
+            for statement in shown:
+                print("   " + statement[:300])
+
+    backend = "PostgreSQL" if models.is_postgres() else "SQLite"
+    print()
+    print(f"Attest register benchmark: {backend}, {runs} runs per route, "
+          f"Python {platform.python_version()}, {os.cpu_count()} CPU(s)")
+    width = max(len(r[0]) for r in results) if results else 10
+    header = f"{'route'.ljust(width)}  {'median ms':>9}  {'p95 ms':>8}  {'queries':>7}  {'items':>9}  data set"
+    print(header)
+    print("-" * len(header))
+    for path, median, p95, queries, items, rows in results:
+        print(f"{path.ljust(width)}  {median:9.1f}  {p95:8.1f}  {queries:>7}  {items:>9}  {rows}")
+    for note in notes:
+        print(note)
+    print()
+    print("rows per table:")
+    for table, count in sorted(sizes.items(), key=lambda kv: -kv[1]):
+        if count:
+            print(f"  {table.ljust(24)} {count:>10,}")
+    print(f"  {'total'.ljust(24)} {sum(sizes.values()):>10,}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,618 @@
+"""Demo data (``flask --app app demo``) and the scale data set for benchmarks (``demo --scale N``).
+
+``create_demo()`` makes the client ``Demo Bank``, its provider ``Demo Contact Centre``,
+the audit firm ``Demo Assurance``, one user per role, one engagement in all seven
+frameworks (started nine months ago, so it has open, overdue and upcoming requests)
+and an active auditor grant. It stores no evidence (evidence rows always point at a
+stored file, and that is the upload path's job), so request states are as computed.
+Running it again changes nothing and prints the logins again.
+
+``create_scale(n)`` adds ``n`` engagements of Demo Bank with further providers and
+three years of history each: evidence requests (from the real register generator),
+evidence *metadata* rows (no files: benchmark data only), incidents with their
+clocks, findings and audit events. Rows are bulk-inserted in batches; the audit
+events are chained with the same hash function as ``services.audit_log`` so
+``verify-audit-log`` still passes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import random
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+from zoneinfo import ZoneInfo
+
+import peewee as pw
+from dateutil.relativedelta import relativedelta
+
+from domain.business_days import BusinessCalendar
+from domain.errors import Conflict, DomainError
+from domain.timeutil import end_of_local_day, to_utc_naive
+from models import (AuditEvent, AuditorGrant, Clock, Engagement, EngagementFramework, Evidence,
+                    EvidenceRequest, EvidenceRequirement, Finding, Framework, Incident, Organisation, User,
+                    db, utcnow)
+
+from . import audit_log
+from .accounts import create_user, find_or_create_organisation, hash_password, password_matches
+from .engagements import create_engagement, generate_register
+
+URL = "http://127.0.0.1:5000"
+CLIENT = "Demo Bank"
+PROVIDER = "Demo Contact Centre"
+AUDIT_FIRM = "Demo Assurance"
+ENGAGEMENT = "Demo Bank – Contact Centre Services"
+FRAMEWORKS = ("ISO27001-2022", "CPS234", "CPS230", "PRIVACY-AU", "PCIDSS-4.0.1", "ISO22301-2019", "CONTRACT")
+GRANT_FRAMEWORKS = ("ISO27001-2022", "PCIDSS-4.0.1")
+GRANT_DAYS = 30
+
+# e-mail, role, organisation, full name
+USERS = (
+    ("admin@demobank.example", "client_admin", CLIENT, "Alex Chen"),
+    ("risk@demobank.example", "risk_reviewer", CLIENT, "Priya Raman"),
+    ("admin@democc.example", "provider_admin", PROVIDER, "Sam O'Neill"),
+    ("agent@democc.example", "provider_contributor", PROVIDER, "Jordan Lee"),
+    ("auditor@demoassurance.example", "auditor", AUDIT_FIRM, "Morgan Walsh"),
+)
+SOURCE = {"source": "flask demo"}
+
+BATCH = 500
+SCALE_PREFIX = "Scale Engagement "
+UNUSABLE_PASSWORD = "!no-login: demo scale user (set DEMO_PASSWORD to sign in)"
+PLACES = (("NSW", "Australia/Sydney"), ("VIC", "Australia/Melbourne"), ("QLD", "Australia/Brisbane"),
+          ("WA", "Australia/Perth"), ("SA", "Australia/Adelaide"))
+
+
+class DemoError(DomainError):
+    code = "demo"
+
+
+# --------------------------------------------------------------------------- demo
+
+def _demo_password() -> str | None:
+    return os.environ.get("DEMO_PASSWORD") or None
+
+
+def _require_library(codes: Iterable[str] = FRAMEWORKS) -> None:
+    present = {f.code for f in Framework.select(Framework.code).where(Framework.retired_in.is_null())}
+    missing = sorted(set(codes) - present)
+    if missing:
+        raise DemoError("the control library is not loaded (missing framework(s): " + ", ".join(missing)
+                        + "); run `flask --app app load-controls` first")
+
+
+def _ensure_user(email: str, role: str, org: str, full_name: str, shared: str | None) -> tuple[User, str]:
+    """(user, password shown): creates the user, or checks and keeps the existing one."""
+    user = User.get_or_none(User.email == email)
+    if user is None:
+        password = shared or secrets.token_urlsafe(15)
+        user = create_user(email, role, org, password, full_name=full_name)
+        audit_log.record("user.create", object_type="user", object_id=user.id,
+                         details={**SOURCE, "email": email, "role": role, "organisation": org})
+        return user, password
+    if user.role != role or user.organisation.name != org:
+        raise Conflict(f"{email} already exists as {user.role} of {user.organisation.name}, "
+                       f"not {role} of {org}: the demo will not change it", field="email")
+    if shared is None:
+        return user, "(unchanged: shown when created; set DEMO_PASSWORD to reset)"
+    if not password_matches(user, shared):
+        User.update(password_hash=hash_password(shared)).where(User.id == user.id).execute()
+        audit_log.record("user.password_reset", object_type="user", object_id=user.id,
+                         details={**SOURCE, "email": email})
+    return user, shared
+
+
+def _demo_engagement(admin: User) -> tuple[Engagement, bool]:
+    existing = Engagement.get_or_none(Engagement.client == admin.organisation_id, Engagement.name == ENGAGEMENT)
+    if existing is not None:
+        return existing, False
+    today = dt.date.today()
+    engagement = create_engagement(admin, {
+        "name": ENGAGEMENT, "provider": PROVIDER, "frameworks": list(FRAMEWORKS),
+        "place": "NSW", "timezone": "Australia/Sydney",
+        "start_date": (today - relativedelta(months=9)).isoformat(),
+        "card_payments": True, "offshore": True, "contract_ref": "DB-CC-2025-001",
+    })
+    return engagement, True
+
+
+def _demo_grant(admin: User, auditor: User, engagement: Engagement) -> tuple[AuditorGrant, bool]:
+    now = utcnow()
+    active = (AuditorGrant.select()
+              .where(AuditorGrant.auditor == auditor, AuditorGrant.engagement == engagement,
+                     AuditorGrant.revoked_at.is_null(), AuditorGrant.starts_at <= now,
+                     AuditorGrant.expires_at > now)
+              .order_by(AuditorGrant.expires_at.desc()).first())
+    if active is not None:
+        return active, False
+    grant = AuditorGrant.create(auditor=auditor, engagement=engagement, frameworks=json.dumps(list(GRANT_FRAMEWORKS)),
+                                starts_at=now - dt.timedelta(days=1), expires_at=now + dt.timedelta(days=GRANT_DAYS),
+                                granted_by=admin)
+    audit_log.record("grant.create", actor=admin, object_type="auditor_grant", object_id=grant.id,
+                     engagement=engagement,
+                     details={"auditor": auditor.email, "frameworks": list(GRANT_FRAMEWORKS),
+                              "starts_at": grant.starts_at.isoformat(), "expires_at": grant.expires_at.isoformat()})
+    return grant, True
+
+
+def create_demo() -> list[str]:
+    """Create (or find) the demo data; the lines to print: URL and logins."""
+    _require_library()
+    shared = _demo_password()
+    with db.atomic():
+        logins: list[tuple[str, str, str]] = []
+        users: dict[str, User] = {}
+        created_users = 0
+        for email, role, org, name in USERS:
+            existed = User.select().where(User.email == email).exists()
+            user, shown = _ensure_user(email, role, org, name, shared)
+            created_users += not existed
+            users[role] = user
+            logins.append((email, role, shown))
+        engagement, new_engagement = _demo_engagement(users["client_admin"])
+        grant, new_grant = _demo_grant(users["client_admin"], users["auditor"], engagement)
+    created = new_engagement or created_users == len(USERS)
+    counts = dict(EvidenceRequest.select(EvidenceRequest.status, pw.fn.COUNT(EvidenceRequest.id))
+                  .where(EvidenceRequest.engagement == engagement)
+                  .group_by(EvidenceRequest.status).tuples())
+    lines = ["Demo data created." if created else
+             "Demo data already exists: nothing was duplicated" + (" (auditor grant renewed)." if new_grant else ".")]
+    lines += [f"Open {URL} and sign in as:", ""]
+    width = max(len(e) for e, _, _ in logins)
+    lines.append(f"  {'e-mail'.ljust(width)}  {'role'.ljust(20)}  password")
+    lines.append(f"  {'-' * width}  {'-' * 20}  {'-' * 24}")
+    lines += [f"  {email.ljust(width)}  {role.ljust(20)}  {password}" for email, role, password in logins]
+    lines.append("")
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("open", "overdue", "upcoming") if counts.get(s))
+    lines.append(f"Engagement #{engagement.id} {engagement.name!r}: {len(FRAMEWORKS)} frameworks, "
+                 f"{sum(counts.values())} evidence requests ({summary or 'none'}).")
+    lines.append(f"Auditor grant #{grant.id}: {', '.join(json.loads(grant.frameworks))}, "
+                 f"until {grant.expires_at:%Y-%m-%d %H:%M} UTC.")
+    if created and shared is None:
+        lines.append("Passwords are random and shown only now; set DEMO_PASSWORD to choose one.")
+    return lines
+
+
+# --------------------------------------------------------------------------- scale
+
+@dataclass
+class ScaleResult:
+    engagement_ids: list[int] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    seconds: float = 0.0
+
+
+REJECT_COMMENTS = (
+    "Screenshot does not show the date or the system it was taken from.",
+    "Report covers the wrong period.",
+    "Not signed off by the control owner.",
+    "Sample list is incomplete: 3 of 25 items missing.",
+    "File is the template, not the completed record.",
+    "Scope excludes the offshore site.",
+)
+INCIDENT_TITLES = {
+    "security_incident": ("Phishing compromise of an agent mailbox", "Malware on a team-leader workstation",
+                          "Unauthorised access to the CRM by a former agent", "Credential stuffing against the agent portal"),
+    "personal_information_breach": ("Customer statement e-mailed to the wrong customer",
+                                    "Call recordings exposed on a shared drive",
+                                    "Agent photographed customer records"),
+    "control_weakness": ("Quarterly access review not performed", "Patch backlog on call-recording servers",
+                         "Leaver accounts still active after 30 days"),
+    "operational_disruption": ("Telephony platform outage", "Site evacuation: fire alarm",
+                               "Workforce-management system unavailable", "Flooding at the secondary site"),
+    "card_data_compromise": ("Card numbers captured in call recordings (pause-and-resume failed)",
+                             "Card data written on paper at an agent desk"),
+}
+CATEGORY_WEIGHTS = (("security_incident", 3), ("personal_information_breach", 3), ("control_weakness", 2),
+                    ("operational_disruption", 3), ("card_data_compromise", 1))
+MEDIA_EXT = {"application/pdf": ".pdf", "text/csv": ".csv", "image/png": ".png", "image/jpeg": ".jpg",
+             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheetml.sheet": ".xlsx",
+             "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+             "text/plain": ".txt", "application/json": ".json", "application/zip": ".zip"}
+
+
+class _Events:
+    """Audit events of one engagement, collected, then chained and inserted in time order."""
+
+    def __init__(self, engagement_id: int, latest: dt.datetime):
+        self.engagement_id = engagement_id
+        self.latest = latest  # nothing happens after "now"
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, at: dt.datetime, action: str, actor: User | None, object_type: str, object_id: Any,
+            details: dict | None = None, ip: str = "") -> None:
+        self.rows.append({
+            "at": min(at, self.latest), "actor": actor.id if actor else None, "actor_email": actor.email if actor else "",
+            "action": action, "object_type": object_type, "object_id": str(object_id or ""),
+            "engagement": self.engagement_id, "ip": ip,
+            "details": json.dumps(details or {}, sort_keys=True, default=str)})
+
+
+def append_chained(rows: list[dict[str, Any]], batch: int = BATCH) -> int:
+    """Bulk-append audit events to the chain, hashing exactly as ``services.audit_log`` does.
+
+    Each batch reads the tail and inserts inside one (nested) transaction; a writer that
+    appended meanwhile makes the unique ``prev_hash`` fail, and the batch is re-chained.
+    """
+    for start in range(0, len(rows), batch):
+        chunk = rows[start:start + batch]
+        for _ in range(audit_log._RETRIES):
+            try:
+                with db.atomic():
+                    prev = audit_log._tail_hash()
+                    out = []
+                    for row in chunk:
+                        event = AuditEvent(prev_hash=prev, **row)
+                        event.hash = audit_log._digest(audit_log._content(event))
+                        out.append({**row, "prev_hash": prev, "hash": event.hash})
+                        prev = event.hash
+                    AuditEvent.insert_many(out).execute()
+                break
+            except pw.IntegrityError:
+                continue
+        else:
+            raise RuntimeError("could not append to the audit chain: too much contention")
+    return len(rows)
+
+
+def _insert(model: type[pw.Model], rows: list[dict[str, Any]]) -> None:
+    for i in range(0, len(rows), BATCH):
+        model.insert_many(rows[i:i + BATCH]).execute()
+
+
+def _between(rng: random.Random, lo: dt.datetime, hi: dt.datetime) -> dt.datetime:
+    if hi <= lo:
+        return lo
+    span = (hi - lo).total_seconds()
+    return lo + dt.timedelta(seconds=rng.uniform(0, span))
+
+
+class _Scaler:
+    """Builds one scale engagement's history."""
+
+    def __init__(self, number: int, client: Organisation, admin: User | None, risk: User, auditor: User | None,
+                 now: dt.datetime, shared_password_hash: str):
+        self.number = number
+        self.admin = admin
+        self.client = client
+        self.risk = risk
+        self.auditor = auditor
+        self.now = now
+        self.rng = random.Random(f"attest-scale-{number}")
+        self.shared_password_hash = shared_password_hash
+        self.counts: dict[str, int] = defaultdict(int)
+
+    # -- engagement ------------------------------------------------------
+    def provider_number(self) -> int:
+        return self.number - self.number // 3  # every third engagement shares the previous one's provider
+
+    def provider_user(self, provider: Organisation) -> User:
+        email = f"contributor@scale-provider-{self.provider_number():03d}.example"
+        user = User.get_or_none(User.email == email)
+        if user is None:
+            user = User.create(email=email, role="provider_contributor", organisation=provider,
+                               full_name=f"Contributor {self.provider_number():03d}",
+                               password_hash=self.shared_password_hash, created_at=self.now)
+        return user
+
+    def create_engagement(self) -> Engagement:
+        rng, k = self.rng, self.number
+        provider = find_or_create_organisation(f"Scale Provider {self.provider_number():03d}", "provider")
+        self.contributor = self.provider_user(provider)
+        card = k % 3 != 0
+        codes = [c for c in FRAMEWORKS if card or c != "PCIDSS-4.0.1"]
+        place, tz = PLACES[(k - 1) % len(PLACES)]
+        self.today = self.now.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(tz)).date()
+        start = self.today - relativedelta(years=3) - dt.timedelta(days=rng.randint(0, 20))
+        engagement = Engagement.create(
+            client=self.client, provider=provider, name=f"{SCALE_PREFIX}{k:04d} – Scale Provider {self.provider_number():03d}",
+            contract_ref=f"SC-{k:04d}", start_date=start, place=place, timezone=tz, card_payments=card,
+            offshore=k % 2 == 1, created_by=self.admin,
+            created_at=to_utc_naive(dt.datetime.combine(start, dt.time(9), tzinfo=ZoneInfo(tz))))
+        frameworks = list(Framework.select().where(Framework.code.in_(codes)))
+        EngagementFramework.insert_many([{"engagement": engagement, "framework": f} for f in frameworks]).execute()
+        generate_register(engagement, set(codes), now=self.now)
+        self.engagement = engagement
+        self.events = _Events(engagement.id, self.now - dt.timedelta(seconds=1))
+        self.events.add(engagement.created_at, "engagement.create", self.admin, "engagement", engagement.id,
+                        {**SOURCE, "name": engagement.name, "provider": provider.name, "frameworks": codes})
+        return engagement
+
+    # -- evidence --------------------------------------------------------
+    def evidence(self) -> None:
+        rng, now, e = self.rng, self.now, self.engagement
+        grace = dt.timedelta(days=e.grace_days)
+        reqs = {r.id: r for r in EvidenceRequirement.select(EvidenceRequirement.id, EvidenceRequirement.key,
+                                                              EvidenceRequirement.accepted_types,
+                                                              EvidenceRequirement.validity_days)}
+        rows = (EvidenceRequest.select(EvidenceRequest.id, EvidenceRequest.requirement, EvidenceRequest.period_start,
+                                       EvidenceRequest.period_end, EvidenceRequest.due_at, EvidenceRequest.status)
+                .where(EvidenceRequest.engagement == e).order_by(EvidenceRequest.id).tuples())
+        evidence: list[dict[str, Any]] = []
+        new_status: dict[str, list[int]] = defaultdict(list)
+        self.history: dict[int, tuple[str, list[dict]]] = {}  # request id -> (final status, its evidence)
+        self.counts["requests"] = 0
+        for request_id, requirement_id, p_start, p_end, due_at, status in rows:
+            self.counts["requests"] += 1
+            if status == "upcoming":
+                continue
+            r = rng.random()
+            past_grace = status == "overdue"
+            if past_grace:
+                outcome = "accepted" if r < 0.84 else "rejected" if r < 0.89 else "submitted" if r < 0.92 else None
+            else:
+                outcome = "accepted" if r < 0.25 else "submitted" if r < 0.45 else "rejected" if r < 0.50 else None
+            if outcome is None:
+                continue
+            requirement = reqs[requirement_id]
+            versions = ["rejected"] if rng.random() < (0.12 if outcome == "accepted" else 0.3) else []
+            if outcome != "rejected" and rng.random() < 0.05:
+                versions.append("superseded")
+            versions.append(outcome)
+            late = rng.random() < 0.12
+            lo = max(dt.datetime.combine(p_start, dt.time(8)), dt.datetime.combine(p_end, dt.time(8)) - dt.timedelta(days=25))
+            hi = min(due_at + (dt.timedelta(days=rng.randint(1, 40)) if late or past_grace and outcome != "accepted"
+                               else dt.timedelta(0)), now - dt.timedelta(hours=1))
+            if lo > hi:  # the current period: evidence arrives between its start and now
+                lo = max(dt.datetime.combine(p_start, dt.time(0)), hi - dt.timedelta(days=20))
+            lo = min(lo, hi)
+            items = []
+            cursor = lo
+            types = json.loads(requirement.accepted_types) or ["application/pdf"]
+            for version, state in enumerate(versions, start=1):
+                uploaded = _between(rng, cursor, cursor + (hi - cursor) * 0.6)
+                uploaded = min(uploaded, now - dt.timedelta(minutes=30))
+                effective = max(p_start, (uploaded - dt.timedelta(days=rng.randint(0, 5))).date())
+                effective = min(effective, uploaded.date())
+                media = types[rng.randrange(len(types))]
+                reviewed = None
+                if state in ("accepted", "rejected"):
+                    reviewed = min(uploaded + dt.timedelta(hours=rng.uniform(2, 120)), now - dt.timedelta(minutes=5))
+                content = f"attest-scale/{e.id}/{request_id}/{version}".encode()
+                item = {
+                    "request": request_id, "engagement": e.id, "sha256": hashlib.sha256(content).hexdigest(),
+                    "original_filename": f"{requirement.key}-{p_start:%Y%m%d}-v{version}{MEDIA_EXT.get(media, '.bin')}",
+                    "media_type": media, "size": rng.randint(8_000, 4_000_000), "effective_date": effective,
+                    "valid_until": effective + dt.timedelta(days=requirement.validity_days or 365),
+                    "note": "", "version": version, "status": state, "uploaded_by": self.contributor.id,
+                    "uploaded_at": uploaded, "reviewed_by": self.risk.id if reviewed else None,
+                    "reviewed_at": reviewed,
+                    "review_comment": rng.choice(REJECT_COMMENTS) if state == "rejected" else
+                                      ("Accepted." if state == "accepted" else ""),
+                    "withdrawn_at": None}
+                items.append(item)
+                cursor = reviewed or uploaded
+            evidence += items
+            final = "overdue" if outcome == "rejected" and past_grace else outcome
+            self.history[request_id] = (final, items)
+            if final != status:
+                new_status[final].append(request_id)
+        _insert(Evidence, evidence)
+        for state, ids in new_status.items():
+            for i in range(0, len(ids), BATCH):
+                (EvidenceRequest.update(status=state, updated_at=now)
+                 .where(EvidenceRequest.id.in_(ids[i:i + BATCH])).execute())
+        ids = {(req, ver): eid for eid, req, ver in
+               Evidence.select(Evidence.id, Evidence.request, Evidence.version)
+               .where(Evidence.engagement == e).tuples()}
+        ev = self.events
+        for item in evidence:
+            eid = ids[(item["request"], item["version"])]
+            ev.add(item["uploaded_at"], "evidence.upload", self.contributor, "evidence", eid,
+                   {"request_id": item["request"], "sha256": item["sha256"], "version": item["version"],
+                    "size": item["size"], "filename": item["original_filename"]}, ip=self._ip("provider"))
+            if item["reviewed_at"]:
+                decision = "accept" if item["status"] == "accepted" else "reject"
+                ev.add(item["reviewed_at"], "evidence.review", self.risk, "evidence", eid,
+                       {"decision": decision, "comment": item["review_comment"]}, ip=self._ip("client"))
+                if decision == "accept" and self.rng.random() < 0.1:
+                    ev.add(item["reviewed_at"] + dt.timedelta(minutes=self.rng.randint(1, 600)), "evidence.download",
+                           self.risk, "evidence", eid, {"sha256": item["sha256"]}, ip=self._ip("client"))
+        self.counts["evidence"] = len(evidence)
+
+    def _ip(self, side: str) -> str:
+        return (f"10.20.{self.number % 250}.{self.rng.randint(2, 250)}" if side == "provider"
+                else f"172.16.{self.rng.randint(0, 15)}.{self.rng.randint(2, 250)}")
+
+    # -- incidents and clocks --------------------------------------------
+    def incidents(self) -> None:
+        rng, now, e = self.rng, self.now, self.engagement
+        start = dt.datetime.combine(e.start_date, dt.time(0))
+        years = max(1, round((now - start).days / 365))
+        calendar = BusinessCalendar(e.place)
+        categories = [c for c, w in CATEGORY_WEIGHTS for _ in range(w) if e.card_payments or c != "card_data_compromise"]
+        incidents, clocks = [], []
+        self.incident_rows: list[dict[str, Any]] = []
+        for _ in range(sum(rng.randint(2, 4) for _ in range(years))):
+            category = rng.choice(categories)
+            aware = _between(rng, start + dt.timedelta(days=7), now - dt.timedelta(days=10))
+            flags = {
+                "material": rng.random() < (0.4 if category in ("security_incident", "operational_disruption") else 0.2),
+                "personal_information": category == "personal_information_breach" or rng.random() < 0.1,
+                "card_data": category == "card_data_compromise",
+                "outside_tolerance": category == "operational_disruption" and rng.random() < 0.4,
+                "cannot_remediate_timely": category == "control_weakness" and rng.random() < 0.5,
+            }
+            party = "provider" if rng.random() < 0.7 else "client"
+            incidents.append({
+                "engagement": e.id, "title": rng.choice(INCIDENT_TITLES[category]), "category": category,
+                "description": "Synthetic incident for benchmarks.",
+                "occurred_at": aware - dt.timedelta(minutes=rng.randint(10, 5 * 24 * 60)), "aware_at": aware,
+                "aware_party": party, **flags,
+                "created_by": (self.contributor if party == "provider" else self.risk).id,
+                "created_at": aware + dt.timedelta(minutes=rng.randint(5, 240))})
+        incidents.sort(key=lambda row: row["aware_at"])
+        _insert(Incident, incidents)
+        ids = [i for (i,) in Incident.select(Incident.id).where(Incident.engagement == e)
+               .order_by(Incident.id).tuples()]
+        for incident_id, row in zip(ids, incidents):
+            row["id"] = incident_id
+            actor = self.contributor if row["aware_party"] == "provider" else self.risk
+            self.events.add(row["created_at"], "incident.create", actor, "incident", incident_id,
+                            {"category": row["category"], "title": row["title"]}, ip=self._ip(row["aware_party"]))
+            for rule, deadline, target, basis, cal in self._clock_rules(row, calendar):
+                started = row["aware_at"]
+                limit = (deadline or target) - started
+                if rng.random() < 0.88:
+                    met = started + limit * rng.uniform(0.05, 0.95)
+                else:  # notified late
+                    met = (deadline or target) + dt.timedelta(hours=rng.uniform(1, 72))
+                if met >= now:  # not notified yet
+                    met = None
+                    state = "running" if deadline is None or deadline > now else "breached"
+                else:
+                    state = "breached" if deadline is not None and met > deadline else "met"
+                clocks.append({"incident": incident_id, "rule_id": rule, "started_at": started, "deadline_at": deadline,
+                               "target_at": target, "basis": basis, "calendar": cal, "state": state, "met_at": met,
+                               "notice_evidence": None, "recorded_by": self.risk.id if met else None})
+                if met is None:
+                    continue
+                self.events.add(met + dt.timedelta(minutes=rng.randint(1, 120)), "clock.notice", self.risk,
+                                "incident", incident_id,
+                                {"rule": rule, "notified_at": met.isoformat(), "state": state}, ip=self._ip("client"))
+        _insert(Clock, clocks)
+        self.incident_rows = incidents
+        self.counts["incidents"], self.counts["clocks"] = len(incidents), len(clocks)
+
+    def _clock_rules(self, row: dict, calendar: BusinessCalendar):
+        """(rule, deadline, internal target, basis, calendar) — a simplified copy of the library's triggers."""
+        e, aware = self.engagement, row["aware_at"]
+        hours = lambda h: aware + dt.timedelta(hours=h)  # noqa: E731
+        out = []
+        if row["aware_party"] == "provider":
+            out.append(("CONTRACT-NOTICE", hours(e.contract_notice_hours), None,
+                        f"{e.contract_notice_hours} elapsed hours (contract)", "elapsed"))
+        if row["material"] and row["category"] in ("security_incident", "card_data_compromise",
+                                                   "personal_information_breach"):
+            out.append(("CPS234-35", hours(72), None, "72 elapsed hours", "elapsed"))
+        if row["material"] and row["category"] in ("operational_disruption", "security_incident"):
+            out.append(("CPS230-INCIDENT", hours(72), None, "72 elapsed hours", "elapsed"))
+        if row["outside_tolerance"]:
+            out.append(("CPS230-TOLERANCE", hours(24), None, "24 elapsed hours", "elapsed"))
+        if row["cannot_remediate_timely"]:
+            local_day = aware.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(e.timezone)).date()
+            deadline = end_of_local_day(calendar.add_business_days(local_day, 10), e.timezone)
+            out.append(("CPS234-36", deadline, None, f"10 business days {e.place}", calendar.description))
+        if row["personal_information"]:
+            out.append(("NDB-ASSESS", aware + dt.timedelta(days=30), None, "30 calendar days", "elapsed"))
+            if row["material"]:
+                out.append(("NDB-NOTIFY", None, hours(72), "as soon as practicable (internal target 72 hours)",
+                            "elapsed"))
+        if row["card_data"]:
+            out.append(("PCI-BRAND", hours(24), None, "24 elapsed hours (acquirer)", "elapsed"))
+        return out
+
+    # -- findings --------------------------------------------------------
+    def findings(self) -> None:
+        rng, now, e, ev = self.rng, self.now, self.engagement, self.events
+        rows: list[dict[str, Any]] = []
+
+        def finding(source: str, title: str, raised: dt.datetime, raised_by: User, *, request=None, incident=None,
+                    closed: dt.datetime | None = None, description: str = "") -> None:
+            if closed is not None and closed >= now:
+                closed = None
+            status = "closed" if closed else ("in_progress" if rng.random() < 0.5 else "open")
+            rows.append({"engagement": e.id, "source": source, "request": request, "incident": incident,
+                         "title": title[:200], "description": description, "owner": self.contributor.id,
+                         "due_date": (raised + dt.timedelta(days=30)).date(),
+                         "action_plan": "Root cause analysis, corrective action and re-test." if status != "open" else "",
+                         "status": status, "raised_by": raised_by.id, "created_at": raised, "closed_at": closed})
+
+        rejected_then_accepted = [(rid, items) for rid, (final, items) in self.history.items()
+                                  if final == "accepted" and items[0]["status"] == "rejected"]
+        for rid, items in rng.sample(rejected_then_accepted, min(6, len(rejected_then_accepted))):
+            finding("request", f"Evidence rejected: {items[0]['original_filename']}", items[0]["reviewed_at"],
+                    self.risk, request=rid, closed=items[-1]["reviewed_at"], description=items[0]["review_comment"])
+        overdue = list(EvidenceRequest.select(EvidenceRequest.id, EvidenceRequest.due_at)
+                       .where(EvidenceRequest.engagement == e, EvidenceRequest.status == "overdue").tuples())
+        for rid, due in rng.sample(overdue, min(4, len(overdue))):
+            finding("request", f"Evidence overdue for request #{rid}",
+                    min(due + dt.timedelta(days=e.grace_days + 1), now - dt.timedelta(hours=1)),
+                    self.risk, request=rid)
+        for row in self.incident_rows:
+            if row["material"]:
+                finding("incident", f"Post-incident review: {row['title']}", row["aware_at"] + dt.timedelta(days=3),
+                        self.risk, incident=row["id"], closed=row["aware_at"] + dt.timedelta(days=rng.randint(20, 90)))
+        if self.auditor is not None:
+            for year in range(3):
+                raised = now - dt.timedelta(days=365 * year + rng.randint(20, 300))
+                finding("auditor", rng.choice(("Access review sign-off not evidenced for one quarter",
+                                               "BCP test report lacks recovery-time results",
+                                               "Clean-desk checks not performed at the offshore site")),
+                        raised, self.auditor, closed=raised + dt.timedelta(days=rng.randint(30, 120)))
+        _insert(Finding, rows)
+        ids = [i for (i,) in Finding.select(Finding.id).where(Finding.engagement == e).order_by(Finding.id).tuples()]
+        for finding_id, row in zip(ids, rows):
+            raised_by = self.auditor if row["source"] == "auditor" else self.risk
+            ev.add(row["created_at"], "finding.create", raised_by, "finding", finding_id,
+                   {"source": row["source"], "title": row["title"]})
+            if row["closed_at"]:
+                ev.add(row["closed_at"], "finding.close", self.risk, "finding", finding_id, {})
+        self.counts["findings"] = len(rows)
+
+    # -- sign-ins, then the chain ----------------------------------------
+    def logins(self) -> None:
+        rng, e = self.rng, self.engagement
+        day = dt.datetime.combine(e.start_date, dt.time(0))
+        while day < self.now - dt.timedelta(days=1):
+            if day.weekday() < 5:
+                for user, side, chance in ((self.contributor, "provider", 0.35), (self.risk, "client", 0.25)):
+                    if rng.random() < chance:
+                        at = day + dt.timedelta(hours=rng.uniform(-3, 6))  # 08:00-17:00 AEST-ish, in UTC
+                        self.events.add(at, "auth.login", user, "user", user.id, {}, ip=self._ip(side))
+            day += dt.timedelta(days=1)
+
+    def write_events(self) -> None:
+        rows = sorted(self.events.rows, key=lambda row: row["at"])
+        self.counts["audit_events"] = append_chained(rows)
+
+
+def create_scale(n: int, progress: Callable[[str], Any] | None = None, *,
+                 now: dt.datetime | None = None) -> ScaleResult:
+    """Add ``n`` engagements of Demo Bank with three years of history each (benchmark data)."""
+    if n < 1:
+        return ScaleResult()
+    say = progress or (lambda _msg: None)
+    began = time.monotonic()
+    _require_library()
+    bank = Organisation.get_or_none(Organisation.name == CLIENT)
+    risk = User.get_or_none(User.email == "risk@demobank.example")
+    if bank is None or risk is None:
+        for line in create_demo():
+            say(line)
+        bank = Organisation.get(Organisation.name == CLIENT)
+        risk = User.get(User.email == "risk@demobank.example")
+    auditor = User.get_or_none(User.email == "auditor@demoassurance.example")
+    admin = User.get_or_none(User.email == "admin@demobank.example")
+    now = now or utcnow()
+    shared = _demo_password()
+    password_hash = hash_password(shared) if shared else UNUSABLE_PASSWORD
+    first = Engagement.select().where(Engagement.client == bank, Engagement.name.startswith(SCALE_PREFIX)).count() + 1
+    result = ScaleResult()
+    for i, number in enumerate(range(first, first + n), start=1):
+        t0 = time.monotonic()
+        scaler = _Scaler(number, bank, admin, risk, auditor, now, password_hash)
+        with db.atomic():
+            engagement = scaler.create_engagement()
+            scaler.evidence()
+            scaler.incidents()
+            scaler.findings()
+            scaler.logins()
+            scaler.write_events()
+        result.engagement_ids.append(engagement.id)
+        for key, value in scaler.counts.items():
+            result.counts[key] += value
+        c = scaler.counts
+        say(f"engagement {i}/{n} (#{engagement.id} {engagement.name}): {c['requests']:,} requests, "
+            f"{c['evidence']:,} evidence, {c['incidents']} incidents, {c['clocks']} clocks, "
+            f"{c['findings']} findings, {c['audit_events']:,} audit events ({time.monotonic() - t0:.1f}s)")
+    result.seconds = time.monotonic() - began
+    c = result.counts
+    say(f"scale: {n} engagement(s) in {result.seconds:.1f}s: {c['requests']:,} requests, {c['evidence']:,} evidence, "
+        f"{c['incidents']:,} incidents, {c['audit_events']:,} audit events")
+    return result

@@ -1,0 +1,219 @@
+"""`flask demo` data (services.demo): what it promises, idempotence, sign-in, and the scale data set."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import peewee as pw
+import pytest
+from dateutil.relativedelta import relativedelta
+
+import models
+from models import (AuditEvent, AuditorGrant, Clock, Engagement, EngagementFramework, Evidence, EvidenceRequest,
+                    Finding, Incident, Organisation, User)
+from services import audit_log, demo
+from tests.conftest import login
+
+DEMO_PASSWORD = "Demo-Password-2024!"
+EXPECTED_USERS = {
+    "admin@demobank.example": ("client_admin", "Demo Bank"),
+    "risk@demobank.example": ("risk_reviewer", "Demo Bank"),
+    "admin@democc.example": ("provider_admin", "Demo Contact Centre"),
+    "agent@democc.example": ("provider_contributor", "Demo Contact Centre"),
+    "auditor@demoassurance.example": ("auditor", "Demo Assurance"),
+}
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch):
+    """argon2 at production cost is most of these tests' time; the demo's logic does not depend on it."""
+    from argon2 import PasswordHasher
+    from services import accounts
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def demo_password(monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", DEMO_PASSWORD)
+    return DEMO_PASSWORD
+
+
+def table_counts() -> dict[str, int]:
+    return {m.__name__: m.select().count() for m in models.ALL_MODELS}
+
+
+def test_demo_creates_exactly_the_promised_data(library, demo_password):
+    lines = demo.create_demo()
+    text = "\n".join(lines)
+    assert "http://127.0.0.1:5000" in text
+    for email, (role, _org) in EXPECTED_USERS.items():
+        row = next(line for line in lines if email in line)
+        assert role in row and DEMO_PASSWORD in row
+
+    orgs = {o.name: o.kind for o in Organisation.select()}
+    assert orgs == {"Demo Bank": "client", "Demo Contact Centre": "provider", "Demo Assurance": "audit_firm"}
+    users = {u.email: (u.role, u.organisation.name) for u in User.select()}
+    assert users == EXPECTED_USERS
+
+    engagement = Engagement.get()
+    assert engagement.name == "Demo Bank – Contact Centre Services"
+    assert (engagement.client.name, engagement.provider.name) == ("Demo Bank", "Demo Contact Centre")
+    assert engagement.place == "NSW" and engagement.card_payments and engagement.offshore
+    assert 255 <= (dt.date.today() - engagement.start_date).days <= 290  # about nine months of history
+    codes = {link.framework.code for link in EngagementFramework.select().where(
+        EngagementFramework.engagement == engagement)}
+    assert codes == set(demo.FRAMEWORKS)
+    statuses = {s for (s,) in EvidenceRequest.select(EvidenceRequest.status).tuples()}
+    assert {"open", "overdue"} <= statuses
+    assert statuses <= {"open", "overdue", "upcoming"}  # no evidence, so nothing submitted or accepted
+    assert Evidence.select().count() == 0
+
+    grant = AuditorGrant.get()
+    assert grant.auditor.email == "auditor@demoassurance.example" and grant.engagement_id == engagement.id
+    assert json.loads(grant.frameworks) == ["ISO27001-2022", "PCIDSS-4.0.1"]
+    now = models.utcnow()
+    assert grant.revoked_at is None
+    assert abs(grant.starts_at - (now - dt.timedelta(days=1))) < dt.timedelta(minutes=5)
+    assert abs(grant.expires_at - (now + dt.timedelta(days=30))) < dt.timedelta(minutes=5)
+
+    actions = [a for (a,) in AuditEvent.select(AuditEvent.action).order_by(AuditEvent.id).tuples()]
+    assert actions.count("user.create") == 5 and "engagement.create" in actions and "grant.create" in actions
+    assert audit_log.verify_chain() == []
+
+
+def test_demo_twice_is_idempotent(library, demo_password):
+    demo.create_demo()
+    before = table_counts()
+    lines = demo.create_demo()
+    assert table_counts() == before
+    assert "already exists" in lines[0]
+    assert sum(DEMO_PASSWORD in line for line in lines) == 5  # logins are printed again
+
+
+def test_demo_random_passwords_are_strong_and_not_reprinted(library, monkeypatch):
+    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+    lines = demo.create_demo()
+    passwords = [line.split()[-1] for line in lines if "@" in line and ".example" in line]
+    assert len(passwords) == 5 and len(set(passwords)) == 5
+    assert all(len(p) >= 16 for p in passwords)
+    again = demo.create_demo()
+    assert not any(p in line for p in passwords for line in again)
+    assert sum("unchanged" in line for line in again) == 5
+
+
+def test_demo_password_env_resets_existing_demo_passwords(library, monkeypatch):
+    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+    demo.create_demo()
+    monkeypatch.setenv("DEMO_PASSWORD", DEMO_PASSWORD)
+    demo.create_demo()
+    from services.accounts import password_matches
+    assert all(password_matches(u, DEMO_PASSWORD) for u in User.select())
+
+
+def test_demo_users_can_sign_in(app, client, demo_password):
+    demo.create_demo()
+    for email in EXPECTED_USERS:
+        with app.test_client() as browser:
+            response = login(browser, User.get(User.email == email), DEMO_PASSWORD)
+            assert response.status_code == 302, email
+    assert AuditEvent.select().where(AuditEvent.action == "auth.login").count() == 5
+
+
+def test_demo_needs_the_library(clean_db):
+    with pytest.raises(demo.DemoError, match="load-controls"):
+        demo.create_demo()
+    assert Organisation.select().count() == 0
+
+
+def test_demo_refuses_to_repurpose_an_existing_account(library, demo_password):
+    from domain.errors import Conflict
+    from services.accounts import create_user
+    create_user("risk@demobank.example", "provider_admin", "Someone Else", DEMO_PASSWORD)
+    with pytest.raises(Conflict):
+        demo.create_demo()
+    assert Engagement.select().count() == 0  # all or nothing
+
+
+def test_scale_adds_three_years_of_consistent_history(library, demo_password):
+    demo.create_demo()
+    messages: list[str] = []
+    result = demo.create_scale(2, progress=messages.append)
+
+    bank = Organisation.get(Organisation.name == "Demo Bank")
+    scale = list(Engagement.select().where(Engagement.client == bank, Engagement.id.in_(result.engagement_ids)))
+    assert len(scale) == 2 and Engagement.select().where(Engagement.client == bank).count() == 3
+    assert len({e.provider_id for e in scale}) >= 1
+    assert all(e.provider.name.startswith("Scale Provider ") for e in scale)
+    assert [m for m in messages if m.startswith("engagement ")][-1].startswith("engagement 2/2")
+
+    today = dt.date.today()
+    for engagement in scale:
+        requests = EvidenceRequest.select().where(EvidenceRequest.engagement == engagement)
+        first = requests.select(pw.fn.MIN(EvidenceRequest.period_start)).scalar()
+        assert first <= today - relativedelta(years=3) + dt.timedelta(days=30)
+        assert requests.count() > 100
+        assert Incident.select().where(Incident.engagement == engagement).count() >= 3
+        assert Finding.select().where(Finding.engagement == engagement).count() >= 1
+
+    # evidence rows point at requests of their own engagement
+    orphans = (Evidence.select().join(EvidenceRequest, pw.JOIN.LEFT_OUTER,
+                                      on=(Evidence.request == EvidenceRequest.id))
+               .where((EvidenceRequest.id.is_null()) | (EvidenceRequest.engagement != Evidence.engagement)))
+    assert orphans.count() == 0
+    assert Evidence.select().count() > 100
+    assert {s for (s,) in Evidence.select(Evidence.status).distinct().tuples()} >= {"accepted", "rejected"}
+
+    # request status agrees with its evidence
+    latest: dict[int, str] = {}
+    accepted: set[int] = set()
+    for request_id, status in Evidence.select(Evidence.request, Evidence.status).order_by(Evidence.version).tuples():
+        latest[request_id] = status
+        if status == "accepted":
+            accepted.add(request_id)
+    seen = set()
+    for request_id, status in (EvidenceRequest.select(EvidenceRequest.id, EvidenceRequest.status)
+                               .where(EvidenceRequest.engagement.in_(result.engagement_ids)).tuples()):
+        seen.add(status)
+        assert (status == "accepted") == (request_id in accepted), request_id
+        if status == "submitted":
+            assert latest[request_id] == "submitted"
+        if status == "rejected":
+            assert latest[request_id] == "rejected"
+        if status in ("open", "upcoming"):
+            assert request_id not in latest
+        if status == "overdue":
+            assert latest.get(request_id) in (None, "rejected")
+    assert {"accepted", "overdue", "submitted", "open"} <= seen
+    # the small demo still has no evidence
+    demo_engagement = Engagement.get(Engagement.name == demo.ENGAGEMENT)
+    assert Evidence.select().where(Evidence.engagement == demo_engagement).count() == 0
+
+    # clocks are consistent
+    for clock in Clock.select():
+        if clock.state == "met":
+            assert clock.met_at is not None and (clock.deadline_at is None or clock.met_at <= clock.deadline_at)
+        elif clock.state == "breached":
+            assert clock.deadline_at is not None and (clock.met_at is None or clock.met_at > clock.deadline_at)
+        assert clock.started_at <= models.utcnow()
+
+    # thousands of audit events, and the chain still verifies, also when live writes follow
+    assert AuditEvent.select().where(AuditEvent.engagement.in_(result.engagement_ids)).count() > 1000
+    assert AuditEvent.select().where(AuditEvent.at > models.utcnow()).count() == 0
+    assert audit_log.verify_chain() == []
+    audit_log.record("auth.login", actor=User.get(User.email == "risk@demobank.example"))
+    assert audit_log.verify_chain() == []
+
+
+def test_scale_runs_again_with_new_engagements(library, demo_password):
+    demo.create_demo()
+    first = demo.create_scale(1)
+    second = demo.create_scale(1)
+    names = [e.name for e in Engagement.select().where(Engagement.id.in_(first.engagement_ids + second.engagement_ids))]
+    assert len(set(names)) == 2
+    assert audit_log.verify_chain() == []
+
+
+def test_scale_without_demo_creates_it(library, demo_password):
+    result = demo.create_scale(1)
+    assert User.select().where(User.email == "admin@demobank.example").exists()
+    assert len(result.engagement_ids) == 1
