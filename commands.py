@@ -52,10 +52,14 @@ def demo(scale: int) -> None:
     """Demo Bank, Demo Contact Centre, one engagement and one user per role (passwords printed)."""
     from services import demo as demo_service
     _connect()
-    for line in demo_service.create_demo():
-        click.echo(line)
-    if scale:
-        demo_service.create_scale(scale, progress=lambda msg: click.echo(msg))
+    try:
+        for line in demo_service.create_demo():
+            click.echo(line)
+        if scale:
+            demo_service.create_scale(scale, progress=lambda msg: click.echo(msg))
+    except DomainError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        raise SystemExit(1)
 
 
 @click.command("create-user")

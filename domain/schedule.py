@@ -26,8 +26,11 @@ class PlannedRequest:
 
 
 def plan(frequency: Frequency, anchor: dt.date, until: dt.date, tz: str) -> list[PlannedRequest]:
-    """Every occurrence whose period starts on or before ``until`` (at least the first)."""
-    periods = frequency.periods(anchor, max(until, anchor))
+    """Every occurrence whose period starts on or before ``until``, plus the next one, so the
+    provider always sees what is coming (a future anchor gives just the first period)."""
+    if frequency.is_event:
+        return []
+    periods = frequency.periods(anchor, frequency.next_after(until, anchor))
     return [PlannedRequest(start, end, end_of_local_day(end, tz)) for start, end in periods]
 
 

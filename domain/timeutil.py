@@ -50,5 +50,10 @@ def end_of_local_day(day: dt.date, tz: str) -> dt.datetime:
     return to_utc_naive(dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=ZoneInfo(tz)))
 
 
+def start_of_local_day(day: dt.date, tz: str) -> dt.datetime:
+    """00:00 local on ``day``, as naive UTC."""
+    return to_utc_naive(dt.datetime.combine(day, dt.time(0, 0), tzinfo=ZoneInfo(tz)))
+
+
 def isoformat_utc(value: dt.datetime | None) -> str | None:
     return None if value is None else value.replace(tzinfo=dt.timezone.utc).isoformat().replace("+00:00", "Z")

@@ -86,6 +86,9 @@ def test_create_engagement_generates_soa_and_first_requests(client, admin):
     assert set(first) >= {"id", "control", "requirement", "accepted_types", "period_start", "period_end",
                           "due_at", "status"}
     assert first["due_at"].endswith("Z")
+    upcoming = client.get(f"/api/v1/engagements/{body['id']}/requests?status=upcoming",
+                          headers=admin[1]).get_json()
+    assert upcoming["total"] > 0, "the next period of each schedule is shown as upcoming"
 
 
 def test_pci_controls_apply_only_with_card_payments(client, admin):
@@ -163,3 +166,16 @@ def test_openapi_describes_every_route(app, client):
 def test_unknown_api_route_is_json_404(client, admin):
     response = client.get("/api/v1/nothing-here", headers=admin[1])
     assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+
+
+def test_due_filters_use_the_engagements_local_days(client, admin):
+    engagement_id = client.post("/api/v1/engagements", json=payload(start_date="2026-01-01"),
+                                headers=admin[1]).get_json()["id"]
+    url = f"/api/v1/engagements/{engagement_id}/requests?per_page=200"
+    # monthly requests for January are due 31 Jan 23:59:59 Sydney = 31 Jan 12:59:59Z
+    january = client.get(url + "&due_after=2026-01-31&due_before=2026-02-01", headers=admin[1]).get_json()
+    assert january["total"] > 0
+    assert all(r["due_local"].startswith("2026-01-31T23:59:59") for r in january["items"])
+    none = client.get(url + "&due_after=2026-02-01&due_before=2026-02-02", headers=admin[1]).get_json()
+    assert none["total"] == 0
+    assert client.get(url + "&due_before=soon", headers=admin[1]).status_code == 422

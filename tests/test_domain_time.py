@@ -84,10 +84,14 @@ class TestTime:
 
 
 class TestSchedule:
-    def test_plan_covers_every_period_started_by_today(self):
+    def test_plan_covers_every_period_started_by_today_and_the_next_one(self):
         planned = plan(parse_frequency("P3M"), D(2026, 1, 1), D(2026, 8, 1), "Australia/Sydney")
-        assert [p.period_start for p in planned] == [D(2026, 1, 1), D(2026, 4, 1), D(2026, 7, 1)]
+        assert [p.period_start for p in planned] == [D(2026, 1, 1), D(2026, 4, 1), D(2026, 7, 1), D(2026, 10, 1)]
         assert planned[0].due_at == end_of_local_day(D(2026, 3, 31), "Australia/Sydney")
+
+    def test_plan_on_the_first_day_of_a_period(self):
+        planned = plan(parse_frequency("P1M"), D(2026, 1, 1), D(2026, 3, 1), "Australia/Sydney")
+        assert [p.period_start for p in planned][-2:] == [D(2026, 3, 1), D(2026, 4, 1)]
 
     def test_future_start_plans_the_first_period(self):
         planned = plan(parse_frequency("P1Y"), D(2027, 1, 1), D(2026, 8, 1), "Australia/Sydney")

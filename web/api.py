@@ -12,7 +12,7 @@ import peewee as pw
 from flask import Blueprint, jsonify, request
 
 from domain.errors import DomainError, NotFound, ValidationError
-from domain.timeutil import isoformat_utc, local
+from domain.timeutil import isoformat_utc, local, parse_date, start_of_local_day
 from models import (Applicability, Control, ControlObligation, Engagement, EngagementFramework,
                     EvidenceRequest, EvidenceRequirement, Framework, Obligation, Organisation)
 from services import engagements as engagement_service
@@ -286,13 +286,12 @@ def requests(engagement_id: int):
     if request.args.get("control"):
         query = query.where(Control.code == request.args["control"])
     for arg, op in (("due_before", "__lt__"), ("due_after", "__ge__")):
-        if request.args.get(arg):
-            from domain.timeutil import parse_date
+        if request.args.get(arg):  # whole local days of the engagement
             try:
-                day = parse_date(request.args[arg])
+                boundary = start_of_local_day(parse_date(request.args[arg]), row.timezone)
             except ValueError as exc:
                 raise ValidationError(str(exc), field=arg) from None
-            query = query.where(getattr(EvidenceRequest.due_at, op)(day))
+            query = query.where(getattr(EvidenceRequest.due_at, op)(boundary))
     tz = row.timezone
     return paginate(query, lambda rows: [
         {"id": r.id, "control": r.control.code, "control_title": r.control.title,
