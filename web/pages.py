@@ -1,13 +1,376 @@
-"""Server-rendered pages. Thin: parse, authorise through services.scope, call a service, render."""
+"""Server-rendered pages. Thin: parse, authorise through services.scope, call a service, render.
+
+Every engagement query starts from ``services.scope`` (engagements_for, engagement_for,
+requests_for, visible_controls); the library pages are global to any signed-in user.
+Each page fetches what it shows in a fixed number of queries (no N+1).
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_login import login_required
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import peewee as pw
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from domain.business_days import PLACES
+from domain.errors import DomainError, NotFound, ValidationError
+from domain.timeutil import local
+from models import (Applicability, Control, ControlObligation, Engagement, EngagementFramework,
+                    EvidenceRequest, EvidenceRequirement, Framework, Obligation, Organisation)
+from models.register import REQUEST_STATES
+from services import engagements as engagement_service
+from services import scope
+from web.auth import client_ip
+from web.forms import EngagementForm
 
 bp = Blueprint("pages", __name__)
+PER_PAGE = 50
+NEXT_DUE = 20
+OPEN_STATES = ("overdue", "rejected", "open", "upcoming")
+FREQUENCY_NAMES = {"P1D": "Daily", "P1W": "Weekly", "P1M": "Monthly", "P3M": "Quarterly",
+                   "P6M": "Half-yearly", "P1Y": "Annual", "P2Y": "Every two years", "event": "On event"}
+FREQUENCY_UNITS = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
+REQUIRES_NAMES = {"card_payments": "Card payments only", "offshore": "Offshore only"}
 
+
+@bp.before_request
+@login_required
+def _signed_in() -> None:
+    """Every page here needs a signed-in user."""
+
+
+@bp.app_template_filter("frequency")
+def frequency_label(text: str | None) -> str:
+    if not text:
+        return "—"
+    name = FREQUENCY_NAMES.get(text)
+    if name is None and (match := re.fullmatch(r"P(\d+)([DWMY])", text)):
+        name = f"Every {match[1]} {FREQUENCY_UNITS[match[2]]}"
+    return f"{name} ({text})" if name and text != "event" else (name or text)
+
+
+@bp.app_template_filter("status_label")
+def status_label(status: str) -> str:
+    return status.replace("_", " ").capitalize()
+
+
+@bp.record_once
+def _jinja_globals(state) -> None:
+    """Globals (not a context processor) so that imported macros see them too."""
+    state.app.jinja_env.globals.update(REQUEST_STATES=REQUEST_STATES, REQUIRES_NAMES=REQUIRES_NAMES)
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+# ---------------------------------------------------------------- queries (one per list, no N+1)
+
+def live_frameworks() -> pw.ModelSelect:
+    return Framework.select().where(Framework.retired_in.is_null()).order_by(Framework.code)
+
+
+def framework_or_404(code: str) -> Framework:
+    framework = live_frameworks().where(Framework.code == code).first()
+    if framework is None:
+        raise NotFound(f"no framework {code!r} in the library")
+    return framework
+
+
+def obligation_counts() -> dict[int, int]:
+    return dict(Obligation.select(Obligation.framework, pw.fn.COUNT(Obligation.id))
+                .where(Obligation.retired_in.is_null()).group_by(Obligation.framework).tuples())
+
+
+def obligations_of(framework: Framework) -> list[Obligation]:
+    return list(Obligation.select().where(Obligation.framework == framework, Obligation.retired_in.is_null())
+                .order_by(Obligation.sort_key, Obligation.ref))
+
+
+def mappings_of_framework(framework: Framework) -> list[tuple[int, int, str, str, str]]:
+    """(obligation id, control id, control code, control title, coverage) for one framework."""
+    return list(ControlObligation.select(ControlObligation.obligation, Control.id, Control.code, Control.title,
+                                         ControlObligation.coverage)
+                .join(Control).switch(ControlObligation).join(Obligation)
+                .where(Obligation.framework == framework, ControlObligation.retired_in.is_null(),
+                       Control.retired_in.is_null())
+                .order_by(Control.code).tuples())
+
+
+def status_counts(query: pw.ModelSelect) -> dict[str, int]:
+    rows = query.select(EvidenceRequest.status, pw.fn.COUNT(EvidenceRequest.id)).group_by(EvidenceRequest.status)
+    return dict(rows.tuples())
+
+
+def status_counts_by_engagement(user, engagement_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Request counts per engagement and status: one grouped query (auditors: one per granted engagement)."""
+    out: dict[int, dict[str, int]] = defaultdict(dict)
+    if not engagement_ids:
+        return out
+    if user.role == "auditor":
+        for engagement in scope.engagements_for(user).where(Engagement.id.in_(engagement_ids)):
+            out[engagement.id] = status_counts(scope.requests_for(user, engagement))
+        return out
+    rows = (EvidenceRequest.select(EvidenceRequest.engagement, EvidenceRequest.status, pw.fn.COUNT(EvidenceRequest.id))
+            .where(EvidenceRequest.engagement.in_(scope.engagements_for(user).select(Engagement.id)),
+                   EvidenceRequest.engagement.in_(engagement_ids))
+            .group_by(EvidenceRequest.engagement, EvidenceRequest.status).tuples())
+    for engagement_id, status, count in rows:
+        out[engagement_id][status] = count
+    return out
+
+
+def frameworks_by_engagement(engagement_ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = defaultdict(list)
+    if engagement_ids:
+        for engagement_id, code in (EngagementFramework.select(EngagementFramework.engagement, Framework.code)
+                                    .join(Framework).where(EngagementFramework.engagement.in_(engagement_ids))
+                                    .order_by(Framework.code).tuples()):
+            out[engagement_id].append(code)
+    return out
+
+
+def engagements_page(user) -> list[Engagement]:
+    """The user's engagements with client and provider names joined in (one query)."""
+    client, provider = Organisation.alias("client_org"), Organisation.alias("provider_org")
+    return list(scope.engagements_for(user)
+                .select(Engagement, client, provider)
+                .join(client, on=(Engagement.client == client.id), attr="client").switch(Engagement)
+                .join(provider, on=(Engagement.provider == provider.id), attr="provider")
+                .order_by(Engagement.name))
+
+
+def engagement_summaries(user) -> list[dict]:
+    rows = engagements_page(user)
+    ids = [e.id for e in rows]
+    counts = status_counts_by_engagement(user, ids)
+    frameworks = frameworks_by_engagement(ids)
+    return [{"engagement": e, "counts": counts.get(e.id, {}), "total": sum(counts.get(e.id, {}).values()),
+             "frameworks": frameworks.get(e.id, [])} for e in rows]
+
+
+def requests_with_names(query: pw.ModelSelect) -> pw.ModelSelect:
+    return (query.select(EvidenceRequest, Control, EvidenceRequirement)
+            .join(Control, on=(EvidenceRequest.control == Control.id), attr="control").switch(EvidenceRequest)
+            .join(EvidenceRequirement, on=(EvidenceRequest.requirement == EvidenceRequirement.id),
+                  attr="requirement"))
+
+
+def soa_rows(user, engagement: Engagement, applicable: bool | None) -> list[Applicability]:
+    query = (Applicability.select(Applicability, Control).join(Control, attr="control")
+             .where(Applicability.engagement == engagement,
+                    Applicability.control.in_(scope.visible_controls(user, engagement).select(Control.id)))
+             .order_by(Control.code))
+    if applicable is not None:
+        query = query.where(Applicability.applicable == applicable)
+    return list(query)
+
+
+# ---------------------------------------------------------------- home and library
 
 @bp.route("/")
-@login_required
-def home():
-    return render_template("home.html")
+def home() -> str:
+    return render_template("home.html", summaries=engagement_summaries(_user()))
+
+
+@bp.route("/library")
+def library() -> str:
+    return render_template("library.html", frameworks=list(live_frameworks()), counts=obligation_counts())
+
+
+@bp.route("/library/<code>")
+def framework(code: str) -> str:
+    fw = framework_or_404(code)
+    controls_of: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+    for obligation_id, _cid, ccode, ctitle, coverage in mappings_of_framework(fw):
+        controls_of[obligation_id].append((ccode, ctitle, coverage))
+    return render_template("framework.html", framework=fw, obligations=obligations_of(fw), controls_of=controls_of)
+
+
+@dataclass
+class ControlView:
+    control: Control
+    requirements: list[dict]
+    mappings: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
+
+
+def control_view(control: Control) -> ControlView:
+    requirements = [{"name": r.name, "types": json.loads(r.accepted_types), "validity_days": r.validity_days}
+                    for r in EvidenceRequirement.select().where(EvidenceRequirement.control == control,
+                                                                EvidenceRequirement.retired_in.is_null())
+                    .order_by(EvidenceRequirement.key)]
+    view = ControlView(control, requirements)
+    rows = (ControlObligation.select(Framework.code, Framework.title, Obligation.ref, Obligation.title,
+                                     ControlObligation.coverage)
+            .join(Obligation).join(Framework)
+            .where(ControlObligation.control == control, ControlObligation.retired_in.is_null())
+            .order_by(Framework.code, Obligation.sort_key, Obligation.ref).tuples())
+    for fcode, ftitle, ref, otitle, coverage in rows:
+        view.mappings.setdefault(fcode, []).append((ref, otitle, coverage))
+        view.titles[fcode] = ftitle
+    return view
+
+
+@bp.route("/controls/<code>")
+def control(code: str) -> str:
+    row = Control.get_or_none(Control.code == code)
+    if row is None:
+        raise NotFound(f"no control {code!r} in the library")
+    return render_template("control.html", view=control_view(row))
+
+
+@dataclass
+class Matrix:
+    framework: Framework
+    obligations: list[Obligation]
+    controls: list[tuple[int, str, str]]
+    cells: dict[tuple[int, int], str]
+    summary: Counter
+
+
+def coverage_matrix(fw: Framework) -> Matrix:
+    obligations = obligations_of(fw)
+    cells: dict[tuple[int, int], str] = {}
+    controls: dict[int, tuple[int, str, str]] = {}
+    for obligation_id, control_id, ccode, ctitle, coverage in mappings_of_framework(fw):
+        cells[(obligation_id, control_id)] = coverage
+        controls[control_id] = (control_id, ccode, ctitle)
+    found: dict[int, set[str]] = defaultdict(set)
+    for (obligation_id, _cid), cov in cells.items():
+        found[obligation_id].add(cov)
+    summary = Counter(_coverage_of(o, found[o.id]) for o in obligations)
+    return Matrix(fw, obligations, sorted(controls.values(), key=lambda c: c[1]), cells, summary)
+
+
+def _coverage_of(obligation: Obligation, found: set[str]) -> str:
+    """full | partial | uncovered | not_provable for one obligation, given its mappings' coverages."""
+    if not obligation.provable:
+        return "not_provable"
+    return "full" if "full" in found else "partial" if found else "uncovered"
+
+
+@bp.route("/coverage")
+def coverage() -> str:
+    frameworks = list(live_frameworks())
+    if not frameworks:
+        return render_template("coverage.html", matrix=None, frameworks=[])
+    code = request.args.get("framework") or frameworks[0].code
+    return render_template("coverage.html", matrix=coverage_matrix(framework_or_404(code)), frameworks=frameworks)
+
+
+# ---------------------------------------------------------------- engagements
+
+@bp.route("/engagements")
+def engagements() -> str:
+    return render_template("engagements.html", summaries=engagement_summaries(_user()))
+
+
+def _require_creator() -> None:
+    if not scope.can_create_engagement(_user()):
+        raise NotFound("not found")
+
+
+def _new_form(form: EngagementForm, error: DomainError | None = None, status: int = 200):
+    return render_template("engagement_new.html", form=form, error=error, places=PLACES,
+                           frameworks=list(live_frameworks())), status
+
+
+@bp.route("/engagements/new", methods=["GET", "POST"])
+def new_engagement():
+    _require_creator()
+    if request.method == "GET":
+        return _new_form(EngagementForm.blank())
+    form = EngagementForm.from_request(request.form)
+    try:
+        engagement = engagement_service.create_engagement(_user(), form.as_dict(), ip=client_ip())
+    except DomainError as exc:
+        return _new_form(form, exc, 422)
+    flash(f"Engagement “{engagement.name}” created with its Statement of Applicability and first requests.",
+          "success")
+    return redirect(url_for("pages.engagement", engagement_id=engagement.id))
+
+
+@bp.route("/engagements/<int:engagement_id>")
+def engagement(engagement_id: int) -> str:
+    user = _user()
+    row = scope.engagement_for(user, engagement_id)
+    requests = scope.requests_for(user, row)
+    upcoming = list(requests_with_names(requests.where(EvidenceRequest.status.in_(OPEN_STATES)))
+                    .order_by(EvidenceRequest.due_at, EvidenceRequest.id).limit(NEXT_DUE))
+    counts = status_counts(requests)
+    return render_template("engagement.html", engagement=row, counts=counts, total=sum(counts.values()),
+                           frameworks=frameworks_by_engagement([row.id])[row.id], upcoming=upcoming,
+                           granted=scope.granted_framework_codes(user, row), local=local)
+
+
+def _status_filter() -> str:
+    status = request.args.get("status", "")
+    if status and status not in REQUEST_STATES:
+        raise ValidationError(f"unknown status {status!r}; expected one of {', '.join(REQUEST_STATES)}",
+                              field="status")
+    return status
+
+
+def _page_number() -> int:
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+@bp.route("/engagements/<int:engagement_id>/requests")
+def engagement_requests(engagement_id: int) -> str:
+    user = _user()
+    row = scope.engagement_for(user, engagement_id)
+    status, page = _status_filter(), _page_number()
+    query = scope.requests_for(user, row)
+    if status:
+        query = query.where(EvidenceRequest.status == status)
+    total = query.count()
+    rows = list(requests_with_names(query).order_by(EvidenceRequest.due_at, EvidenceRequest.id)
+                .paginate(page, PER_PAGE))
+    return render_template("requests.html", engagement=row, rows=rows, status=status, page=page, total=total,
+                           pages=max(1, -(-total // PER_PAGE)), counts=status_counts(scope.requests_for(user, row)),
+                           local=local)
+
+
+def _applicable_filter() -> bool | None:
+    return {"yes": True, "no": False}.get(request.args.get("applicable", ""))
+
+
+@bp.route("/engagements/<int:engagement_id>/soa")
+def soa(engagement_id: int) -> str:
+    user = _user()
+    row = scope.engagement_for(user, engagement_id)
+    rows = soa_rows(user, row, _applicable_filter())
+    return render_template("soa.html", engagement=row, rows=rows, applicable=request.args.get("applicable", ""))
+
+
+def _csv_cell(value: object) -> str:
+    """Text for a spreadsheet: neutralise formula injection (=, +, -, @ at the start)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.route("/engagements/<int:engagement_id>/soa.csv")
+def soa_csv(engagement_id: int) -> Response:
+    user = _user()
+    row = scope.engagement_for(user, engagement_id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["control", "title", "applicable", "justification", "frequency", "first_due_date"])
+    for item in soa_rows(user, row, _applicable_filter()):
+        writer.writerow([_csv_cell(v) for v in (
+            item.control.code, item.control.title, "yes" if item.applicable else "no", item.justification,
+            item.frequency_override or item.control.frequency,
+            item.first_due_date.isoformat() if item.first_due_date else "")])
+    filename = f"soa-engagement-{row.id}-{dt.date.today().isoformat()}.csv"
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
