@@ -20,6 +20,8 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
+from flask import Flask
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
@@ -68,7 +70,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
-def build(url: str, scale: int, fresh: bool) -> "Flask":  # noqa: F821
+def build(url: str, scale: int, fresh: bool) -> Flask:
     if url.startswith("sqlite:///") and fresh:
         path = url[len("sqlite:///"):]
         for suffix in ("", "-wal", "-shm"):

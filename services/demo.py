@@ -326,7 +326,6 @@ class _Scaler:
     # -- evidence --------------------------------------------------------
     def evidence(self) -> None:
         rng, now, e = self.rng, self.now, self.engagement
-        grace = dt.timedelta(days=e.grace_days)
         reqs = {r.id: r for r in EvidenceRequirement.select(EvidenceRequirement.id, EvidenceRequirement.key,
                                                               EvidenceRequirement.accepted_types,
                                                               EvidenceRequirement.validity_days)}

@@ -8,15 +8,13 @@ import json
 from collections import defaultdict
 from typing import Any, Callable
 
-import peewee as pw
 from flask import Blueprint, jsonify, request
 
 from domain.errors import DomainError, NotFound, ValidationError
 from domain.timeutil import isoformat_utc, local, parse_date, start_of_local_day
-from models import (Applicability, Control, ControlObligation, Engagement, EngagementFramework,
-                    EvidenceRequest, EvidenceRequirement, Framework, Obligation, Organisation)
+from models import Control, ControlObligation, Engagement, EvidenceRequest, EvidenceRequirement, Framework, Obligation
 from services import engagements as engagement_service
-from services import scope
+from services import register, scope
 from web.auth import api_user, client_ip
 from web.security import csrf
 
@@ -98,17 +96,13 @@ def _framework_json(f: Framework, counts: dict[int, int]) -> dict:
 
 @route("/frameworks", summary="The frameworks of the control library")
 def frameworks():
-    query = Framework.select().where(Framework.retired_in.is_null()).order_by(Framework.code)
-    counts = dict(Obligation.select(Obligation.framework, pw.fn.COUNT(Obligation.id))
-                  .where(Obligation.retired_in.is_null()).group_by(Obligation.framework).tuples())
-    return paginate(query, lambda rows: [_framework_json(f, counts) for f in rows])
+    counts = register.obligation_counts()
+    return paginate(register.live_frameworks(), lambda rows: [_framework_json(f, counts) for f in rows])
 
 
 @route("/frameworks/<code>/obligations", summary="A framework's obligations", params=("q", "page", "per_page"))
 def framework_obligations(code: str):
-    framework = Framework.get_or_none(Framework.code == code, Framework.retired_in.is_null())
-    if framework is None:
-        raise NotFound(f"no framework {code!r}")
+    framework = register.framework_by_code(code)
     query = (Obligation.select().where(Obligation.framework == framework, Obligation.retired_in.is_null())
              .order_by(Obligation.sort_key, Obligation.ref))
     if request.args.get("q"):
@@ -198,28 +192,14 @@ def engagement_json(e: Engagement, frameworks: list[str]) -> dict:
             "place": e.place, "timezone": e.timezone, "card_payments": e.card_payments, "offshore": e.offshore}
 
 
-def _frameworks_of(engagement_ids: list[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = defaultdict(list)
-    if engagement_ids:
-        for engagement_id, code in (EngagementFramework.select(EngagementFramework.engagement, Framework.code)
-                                    .join(Framework).where(EngagementFramework.engagement.in_(engagement_ids))
-                                    .order_by(Framework.code).tuples()):
-            out[engagement_id].append(code)
-    return out
-
-
 def engagements_json(rows: list[Engagement]) -> list[dict]:
-    frameworks_of = _frameworks_of([e.id for e in rows])
+    frameworks_of = register.frameworks_by_engagement([e.id for e in rows])
     return [engagement_json(e, frameworks_of[e.id]) for e in rows]
 
 
 @route("/engagements", summary="Engagements in the caller's scope", params=("q", "page", "per_page"))
 def engagements():
-    client_org, provider_org = Organisation.alias(), Organisation.alias()
-    query = (scope.engagements_for(api_user()).select(Engagement, client_org, provider_org)
-             .join(client_org, on=(Engagement.client == client_org.id)).switch(Engagement)
-             .join(provider_org, on=(Engagement.provider == provider_org.id)).switch(Engagement)
-             .order_by(Engagement.name))
+    query = register.engagements_with_parties(api_user())
     if request.args.get("q"):
         query = query.where(Engagement.name.ilike(f"%{request.args['q']}%"))
     return paginate(query, engagements_json)
@@ -253,13 +233,8 @@ def engagement(engagement_id: int):
 def applicability(engagement_id: int):
     user = api_user()
     row = scope.engagement_for(user, engagement_id)
-    query = (Applicability.select(Applicability, Control).join(Control)
-             .where(Applicability.engagement == row,
-                    Applicability.control.in_(scope.visible_controls(user, row).select(Control.id)))
-             .order_by(Control.code))
-    if request.args.get("applicable") in ("true", "false"):
-        query = query.where(Applicability.applicable == (request.args["applicable"] == "true"))
-    return paginate(query, lambda rows: [
+    applicable = {"true": True, "false": False}.get(request.args.get("applicable", ""))
+    return paginate(register.soa_query(user, row, applicable), lambda rows: [
         {"control": a.control.code, "title": a.control.title, "applicable": a.applicable,
          "justification": a.justification, "frequency": a.frequency_override or a.control.frequency,
          "first_due_date": a.first_due_date.isoformat() if a.first_due_date else None} for a in rows])
@@ -270,10 +245,7 @@ def applicability(engagement_id: int):
 def requests(engagement_id: int):
     user = api_user()
     row = scope.engagement_for(user, engagement_id)
-    query = (scope.requests_for(user, row)
-             .select(EvidenceRequest, Control, EvidenceRequirement)
-             .join(Control, on=(EvidenceRequest.control == Control.id)).switch(EvidenceRequest)
-             .join(EvidenceRequirement, on=(EvidenceRequest.requirement == EvidenceRequirement.id))
+    query = (register.requests_with_names(scope.requests_for(user, row))
              .order_by(EvidenceRequest.due_at, EvidenceRequest.id))
     status = request.args.get("status")
     if status:

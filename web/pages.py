@@ -14,18 +14,16 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-import peewee as pw
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from domain.business_days import PLACES
 from domain.errors import DomainError, NotFound, ValidationError
 from domain.timeutil import local
-from models import (Applicability, Control, ControlObligation, Engagement, EngagementFramework,
-                    EvidenceRequest, EvidenceRequirement, Framework, Obligation, Organisation)
+from models import Control, ControlObligation, EvidenceRequest, EvidenceRequirement, Framework, Obligation
 from models.register import REQUEST_STATES
 from services import engagements as engagement_service
-from services import scope
+from services import register, scope
 from web.auth import client_ip
 from web.forms import EngagementForm
 
@@ -70,127 +68,25 @@ def _user():
     return current_user._get_current_object()
 
 
-# ---------------------------------------------------------------- queries (one per list, no N+1)
-
-def live_frameworks() -> pw.ModelSelect:
-    return Framework.select().where(Framework.retired_in.is_null()).order_by(Framework.code)
-
-
-def framework_or_404(code: str) -> Framework:
-    framework = live_frameworks().where(Framework.code == code).first()
-    if framework is None:
-        raise NotFound(f"no framework {code!r} in the library")
-    return framework
-
-
-def obligation_counts() -> dict[int, int]:
-    return dict(Obligation.select(Obligation.framework, pw.fn.COUNT(Obligation.id))
-                .where(Obligation.retired_in.is_null()).group_by(Obligation.framework).tuples())
-
-
-def obligations_of(framework: Framework) -> list[Obligation]:
-    return list(Obligation.select().where(Obligation.framework == framework, Obligation.retired_in.is_null())
-                .order_by(Obligation.sort_key, Obligation.ref))
-
-
-def mappings_of_framework(framework: Framework) -> list[tuple[int, int, str, str, str]]:
-    """(obligation id, control id, control code, control title, coverage) for one framework."""
-    return list(ControlObligation.select(ControlObligation.obligation, Control.id, Control.code, Control.title,
-                                         ControlObligation.coverage)
-                .join(Control).switch(ControlObligation).join(Obligation)
-                .where(Obligation.framework == framework, ControlObligation.retired_in.is_null(),
-                       Control.retired_in.is_null())
-                .order_by(Control.code).tuples())
-
-
-def status_counts(query: pw.ModelSelect) -> dict[str, int]:
-    rows = query.select(EvidenceRequest.status, pw.fn.COUNT(EvidenceRequest.id)).group_by(EvidenceRequest.status)
-    return dict(rows.tuples())
-
-
-def status_counts_by_engagement(user, engagement_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Request counts per engagement and status: one grouped query (auditors: one per granted engagement)."""
-    out: dict[int, dict[str, int]] = defaultdict(dict)
-    if not engagement_ids:
-        return out
-    if user.role == "auditor":
-        for engagement in scope.engagements_for(user).where(Engagement.id.in_(engagement_ids)):
-            out[engagement.id] = status_counts(scope.requests_for(user, engagement))
-        return out
-    rows = (EvidenceRequest.select(EvidenceRequest.engagement, EvidenceRequest.status, pw.fn.COUNT(EvidenceRequest.id))
-            .where(EvidenceRequest.engagement.in_(scope.engagements_for(user).select(Engagement.id)),
-                   EvidenceRequest.engagement.in_(engagement_ids))
-            .group_by(EvidenceRequest.engagement, EvidenceRequest.status).tuples())
-    for engagement_id, status, count in rows:
-        out[engagement_id][status] = count
-    return out
-
-
-def frameworks_by_engagement(engagement_ids: list[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = defaultdict(list)
-    if engagement_ids:
-        for engagement_id, code in (EngagementFramework.select(EngagementFramework.engagement, Framework.code)
-                                    .join(Framework).where(EngagementFramework.engagement.in_(engagement_ids))
-                                    .order_by(Framework.code).tuples()):
-            out[engagement_id].append(code)
-    return out
-
-
-def engagements_page(user) -> list[Engagement]:
-    """The user's engagements with client and provider names joined in (one query)."""
-    client, provider = Organisation.alias("client_org"), Organisation.alias("provider_org")
-    return list(scope.engagements_for(user)
-                .select(Engagement, client, provider)
-                .join(client, on=(Engagement.client == client.id), attr="client").switch(Engagement)
-                .join(provider, on=(Engagement.provider == provider.id), attr="provider")
-                .order_by(Engagement.name))
-
-
-def engagement_summaries(user) -> list[dict]:
-    rows = engagements_page(user)
-    ids = [e.id for e in rows]
-    counts = status_counts_by_engagement(user, ids)
-    frameworks = frameworks_by_engagement(ids)
-    return [{"engagement": e, "counts": counts.get(e.id, {}), "total": sum(counts.get(e.id, {}).values()),
-             "frameworks": frameworks.get(e.id, [])} for e in rows]
-
-
-def requests_with_names(query: pw.ModelSelect) -> pw.ModelSelect:
-    return (query.select(EvidenceRequest, Control, EvidenceRequirement)
-            .join(Control, on=(EvidenceRequest.control == Control.id), attr="control").switch(EvidenceRequest)
-            .join(EvidenceRequirement, on=(EvidenceRequest.requirement == EvidenceRequirement.id),
-                  attr="requirement"))
-
-
-def soa_rows(user, engagement: Engagement, applicable: bool | None) -> list[Applicability]:
-    query = (Applicability.select(Applicability, Control).join(Control, attr="control")
-             .where(Applicability.engagement == engagement,
-                    Applicability.control.in_(scope.visible_controls(user, engagement).select(Control.id)))
-             .order_by(Control.code))
-    if applicable is not None:
-        query = query.where(Applicability.applicable == applicable)
-    return list(query)
-
-
 # ---------------------------------------------------------------- home and library
 
 @bp.route("/")
 def home() -> str:
-    return render_template("home.html", summaries=engagement_summaries(_user()))
+    return render_template("home.html", summaries=register.engagement_summaries(_user()))
 
 
 @bp.route("/library")
 def library() -> str:
-    return render_template("library.html", frameworks=list(live_frameworks()), counts=obligation_counts())
+    return render_template("library.html", frameworks=list(register.live_frameworks()), counts=register.obligation_counts())
 
 
 @bp.route("/library/<code>")
 def framework(code: str) -> str:
-    fw = framework_or_404(code)
+    fw = register.framework_by_code(code)
     controls_of: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
-    for obligation_id, _cid, ccode, ctitle, coverage in mappings_of_framework(fw):
+    for obligation_id, _cid, ccode, ctitle, coverage in register.mappings_of_framework(fw):
         controls_of[obligation_id].append((ccode, ctitle, coverage))
-    return render_template("framework.html", framework=fw, obligations=obligations_of(fw), controls_of=controls_of)
+    return render_template("framework.html", framework=fw, obligations=register.obligations_of(fw), controls_of=controls_of)
 
 
 @dataclass
@@ -236,10 +132,10 @@ class Matrix:
 
 
 def coverage_matrix(fw: Framework) -> Matrix:
-    obligations = obligations_of(fw)
+    obligations = register.obligations_of(fw)
     cells: dict[tuple[int, int], str] = {}
     controls: dict[int, tuple[int, str, str]] = {}
-    for obligation_id, control_id, ccode, ctitle, coverage in mappings_of_framework(fw):
+    for obligation_id, control_id, ccode, ctitle, coverage in register.mappings_of_framework(fw):
         cells[(obligation_id, control_id)] = coverage
         controls[control_id] = (control_id, ccode, ctitle)
     found: dict[int, set[str]] = defaultdict(set)
@@ -258,18 +154,18 @@ def _coverage_of(obligation: Obligation, found: set[str]) -> str:
 
 @bp.route("/coverage")
 def coverage() -> str:
-    frameworks = list(live_frameworks())
+    frameworks = list(register.live_frameworks())
     if not frameworks:
         return render_template("coverage.html", matrix=None, frameworks=[])
     code = request.args.get("framework") or frameworks[0].code
-    return render_template("coverage.html", matrix=coverage_matrix(framework_or_404(code)), frameworks=frameworks)
+    return render_template("coverage.html", matrix=coverage_matrix(register.framework_by_code(code)), frameworks=frameworks)
 
 
 # ---------------------------------------------------------------- engagements
 
 @bp.route("/engagements")
 def engagements() -> str:
-    return render_template("engagements.html", summaries=engagement_summaries(_user()))
+    return render_template("engagements.html", summaries=register.engagement_summaries(_user()))
 
 
 def _require_creator() -> None:
@@ -279,7 +175,7 @@ def _require_creator() -> None:
 
 def _new_form(form: EngagementForm, error: DomainError | None = None, status: int = 200):
     return render_template("engagement_new.html", form=form, error=error, places=PLACES,
-                           frameworks=list(live_frameworks())), status
+                           frameworks=list(register.live_frameworks())), status
 
 
 @bp.route("/engagements/new", methods=["GET", "POST"])
@@ -302,11 +198,11 @@ def engagement(engagement_id: int) -> str:
     user = _user()
     row = scope.engagement_for(user, engagement_id)
     requests = scope.requests_for(user, row)
-    upcoming = list(requests_with_names(requests.where(EvidenceRequest.status.in_(OPEN_STATES)))
+    upcoming = list(register.requests_with_names(requests.where(EvidenceRequest.status.in_(OPEN_STATES)))
                     .order_by(EvidenceRequest.due_at, EvidenceRequest.id).limit(NEXT_DUE))
-    counts = status_counts(requests)
+    counts = register.status_counts(requests)
     return render_template("engagement.html", engagement=row, counts=counts, total=sum(counts.values()),
-                           frameworks=frameworks_by_engagement([row.id])[row.id], upcoming=upcoming,
+                           frameworks=register.frameworks_by_engagement([row.id])[row.id], upcoming=upcoming,
                            granted=scope.granted_framework_codes(user, row), local=local)
 
 
@@ -334,10 +230,11 @@ def engagement_requests(engagement_id: int) -> str:
     if status:
         query = query.where(EvidenceRequest.status == status)
     total = query.count()
-    rows = list(requests_with_names(query).order_by(EvidenceRequest.due_at, EvidenceRequest.id)
+    rows = list(register.requests_with_names(query).order_by(EvidenceRequest.due_at, EvidenceRequest.id)
                 .paginate(page, PER_PAGE))
     return render_template("requests.html", engagement=row, rows=rows, status=status, page=page, total=total,
-                           pages=max(1, -(-total // PER_PAGE)), counts=status_counts(scope.requests_for(user, row)),
+                           pages=max(1, -(-total // PER_PAGE)),
+                           counts=register.status_counts(scope.requests_for(user, row)),
                            local=local)
 
 
@@ -349,7 +246,7 @@ def _applicable_filter() -> bool | None:
 def soa(engagement_id: int) -> str:
     user = _user()
     row = scope.engagement_for(user, engagement_id)
-    rows = soa_rows(user, row, _applicable_filter())
+    rows = list(register.soa_query(user, row, _applicable_filter()))
     return render_template("soa.html", engagement=row, rows=rows, applicable=request.args.get("applicable", ""))
 
 
@@ -366,7 +263,7 @@ def soa_csv(engagement_id: int) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["control", "title", "applicable", "justification", "frequency", "first_due_date"])
-    for item in soa_rows(user, row, _applicable_filter()):
+    for item in register.soa_query(user, row, _applicable_filter()):
         writer.writerow([_csv_cell(v) for v in (
             item.control.code, item.control.title, "yes" if item.applicable else "no", item.justification,
             item.frequency_override or item.control.frequency,
