@@ -5,7 +5,10 @@ list in a fixed number of queries (no N+1).
 """
 from __future__ import annotations
 
-from collections import defaultdict
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import peewee as pw
 
@@ -115,3 +118,83 @@ def soa_query(user: User, engagement: Engagement, applicable: bool | None = None
     if applicable is not None:
         query = query.where(Applicability.applicable == applicable)
     return query
+
+
+class Mapping(NamedTuple):
+    framework: str
+    framework_title: str
+    ref: str
+    title: str
+    coverage: str
+
+
+def mappings_of(control_ids: list[int]) -> dict[int, list[Mapping]]:
+    """The live obligations each control serves, in one query."""
+    out: dict[int, list[Mapping]] = defaultdict(list)
+    if control_ids:
+        rows = (ControlObligation.select(ControlObligation.control, Framework.code, Framework.title, Obligation.ref,
+                                         Obligation.title, ControlObligation.coverage)
+                .join(Obligation).join(Framework)
+                .where(ControlObligation.control.in_(control_ids), ControlObligation.retired_in.is_null())
+                .order_by(Framework.code, Obligation.sort_key, Obligation.ref).tuples())
+        for control_id, *rest in rows:
+            out[control_id].append(Mapping(*rest))
+    return out
+
+
+def requirements_of(control_ids: list[int]) -> dict[int, list[EvidenceRequirement]]:
+    """The live evidence requirements of each control, in one query."""
+    out: dict[int, list[EvidenceRequirement]] = defaultdict(list)
+    if control_ids:
+        for req in (EvidenceRequirement.select()
+                    .where(EvidenceRequirement.control.in_(control_ids), EvidenceRequirement.retired_in.is_null())
+                    .order_by(EvidenceRequirement.key)):
+            out[req.control_id].append(req)
+    return out
+
+
+def accepted_types(requirement: EvidenceRequirement) -> list[str]:
+    return json.loads(requirement.accepted_types)
+
+
+def controls_of_obligations(obligation_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """(control code, coverage) for each obligation, in one query."""
+    out: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    if obligation_ids:
+        rows = (ControlObligation.select(ControlObligation.obligation, Control.code, ControlObligation.coverage)
+                .join(Control)
+                .where(ControlObligation.obligation.in_(obligation_ids), ControlObligation.retired_in.is_null())
+                .order_by(Control.code).tuples())
+        for obligation_id, code, coverage in rows:
+            out[obligation_id].append((code, coverage))
+    return out
+
+
+@dataclass
+class Matrix:
+    """Obligations (rows) x the controls that map them (columns) for one framework."""
+    framework: Framework
+    obligations: list[Obligation]
+    controls: list[tuple[int, str, str]]  # (id, code, title), by code
+    cells: dict[tuple[int, int], str]  # (obligation id, control id) -> full | partial
+    summary: Counter = field(default_factory=Counter)  # full | partial | uncovered | not_provable
+
+
+def coverage_matrix(framework: Framework) -> Matrix:
+    obligations = obligations_of(framework)
+    cells: dict[tuple[int, int], str] = {}
+    controls: dict[int, tuple[int, str, str]] = {}
+    found: dict[int, set[str]] = defaultdict(set)
+    for obligation_id, control_id, code, title, coverage in mappings_of_framework(framework):
+        cells[(obligation_id, control_id)] = coverage
+        controls[control_id] = (control_id, code, title)
+        found[obligation_id].add(coverage)
+    summary = Counter(coverage_of(o, found[o.id]) for o in obligations)
+    return Matrix(framework, obligations, sorted(controls.values(), key=lambda c: c[1]), cells, summary)
+
+
+def coverage_of(obligation: Obligation, found: set[str]) -> str:
+    """full | partial | uncovered | not_provable for one obligation, given its mappings' coverages."""
+    if not obligation.provable:
+        return "not_provable"
+    return "full" if "full" in found else "partial" if found else "uncovered"

@@ -65,6 +65,8 @@ def test_browse_library_framework_and_control(browser_page, make_user):
 def test_coverage_matrix_switches_framework(browser_page, make_user):
     sign_in(browser_page, make_user("client_admin"))
     browser_page.get_by_role("link", name="Coverage").click()
+    browser_page.wait_for_url(re.compile(r"/coverage"))
+    browser_page.wait_for_load_state("load")  # static/attest.js attached before the change event
     browser_page.get_by_label("Framework").select_option("ISO27001-2022")  # auto-submits (static/attest.js)
     browser_page.wait_for_url(re.compile(r"framework=ISO27001-2022"))
     summary = browser_page.locator("#coverage-summary").inner_text()

@@ -65,7 +65,7 @@ def grant(auditor, engagement, frameworks, *, hours_left: float = 24, starts_hou
 
 
 ENGAGEMENT_URLS = ["/engagements/{id}", "/engagements/{id}/requests", "/engagements/{id}/soa",
-                   "/engagements/{id}/soa.csv"]
+                   "/engagements/{id}/soa.csv", "/engagements/{id}/soa.xlsx"]
 
 
 # ---------------------------------------------------------------- sign-in, layout, headers
@@ -208,7 +208,7 @@ def test_coverage_of_unknown_framework_is_404(app, admin):
 def test_parties_see_the_engagement_pages(app, engagement, make_user, role, url):
     response = signed_in(app, make_user(role)).get(url.format(id=engagement.id))
     assert response.status_code == 200
-    if not url.endswith(".csv"):
+    if not url.endswith((".csv", ".xlsx")):
         assert "Retail contact centre" in text(response)
 
 
@@ -321,6 +321,25 @@ def test_soa_csv_download(app, make_user, admin, engagement):
     applicable_only = list(csv.reader(io.StringIO(text(signed_in(app, admin).get(
         f"/engagements/{engagement.id}/soa.csv?applicable=yes")))))
     assert {r[2] for r in applicable_only[1:]} == {"yes"}
+
+
+def test_soa_excel_download_matches_the_csv(app, make_user, admin, engagement):
+    from openpyxl import load_workbook
+    client = signed_in(app, make_user("risk_reviewer"))
+    response = client.get(f"/engagements/{engagement.id}/soa.xlsx")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    rows = [[("" if v is None else v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    assert rows == list(csv.reader(io.StringIO(text(client.get(f"/engagements/{engagement.id}/soa.csv")))))
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
+
+
+def test_exports_neutralise_spreadsheet_formulas():
+    from web.exports import safe_cell
+    assert safe_cell("=HYPERLINK(\"http://evil\")") == "'=HYPERLINK(\"http://evil\")"
+    assert safe_cell("@SUM(A1)") == "'@SUM(A1)" and safe_cell("-1+2") == "'-1+2"
+    assert safe_cell("Plain text") == "Plain text" and safe_cell(42) == 42 and safe_cell(None) == ""
 
 
 # ---------------------------------------------------------------- the new-engagement form

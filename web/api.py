@@ -5,7 +5,6 @@ Routes are declared with ``@route`` so ``/api/v1/openapi.json`` describes every 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from typing import Any, Callable
 
 from flask import Blueprint, jsonify, request
@@ -110,49 +109,28 @@ def framework_obligations(code: str):
         query = query.where(Obligation.ref.ilike(term) | Obligation.title.ilike(term))
 
     def serialise(rows: list[Obligation]) -> list[dict]:
-        controls = _controls_of_obligations([o.id for o in rows])
+        controls = register.controls_of_obligations([o.id for o in rows])
         return [{"ref": o.ref, "title": o.title, "parent_ref": o.parent_ref, "alt_ref": o.alt_ref,
                  "frequency": o.frequency, "provable": o.provable, "verification": o.verification,
-                 "controls": controls.get(o.id, [])} for o in rows]
+                 "controls": [{"code": code, "coverage": cov} for code, cov in controls.get(o.id, [])]}
+                for o in rows]
     return paginate(query, serialise)
-
-
-def _controls_of_obligations(ids: list[int]) -> dict[int, list[dict]]:
-    out: dict[int, list[dict]] = defaultdict(list)
-    if not ids:
-        return out
-    rows = (ControlObligation.select(ControlObligation.obligation, Control.code, ControlObligation.coverage)
-            .join(Control).where(ControlObligation.obligation.in_(ids), ControlObligation.retired_in.is_null())
-            .order_by(Control.code).tuples())
-    for obligation_id, code, coverage in rows:
-        out[obligation_id].append({"code": code, "coverage": coverage})
-    return out
 
 
 def controls_json(rows: list[Control]) -> list[dict]:
     """Controls with mappings and evidence requirements, in three queries for the whole page."""
     ids = [c.id for c in rows]
-    mappings: dict[int, list[dict]] = defaultdict(list)
-    requirements: dict[int, list[dict]] = defaultdict(list)
-    if ids:
-        for control_id, code, ref, title, coverage in (
-                ControlObligation.select(ControlObligation.control, Framework.code, Obligation.ref, Obligation.title,
-                                         ControlObligation.coverage)
-                .join(Obligation).join(Framework)
-                .where(ControlObligation.control.in_(ids), ControlObligation.retired_in.is_null())
-                .order_by(Framework.code, Obligation.sort_key).tuples()):
-            mappings[control_id].append({"framework": code, "ref": ref, "title": title, "coverage": coverage})
-        for req in EvidenceRequirement.select().where(EvidenceRequirement.control.in_(ids),
-                                                      EvidenceRequirement.retired_in.is_null()):
-            requirements[req.control_id].append(requirement_json(req))
+    mappings, requirements = register.mappings_of(ids), register.requirements_of(ids)
     return [{"code": c.code, "title": c.title, "description": c.description, "domain": c.domain,
              "frequency": c.frequency, "requires": c.requires or None,
-             "frameworks": sorted({m["framework"] for m in mappings[c.id]}),
-             "mappings": mappings[c.id], "evidence_requirements": requirements[c.id]} for c in rows]
+             "frameworks": sorted({m.framework for m in mappings[c.id]}),
+             "mappings": [{"framework": m.framework, "ref": m.ref, "title": m.title, "coverage": m.coverage}
+                          for m in mappings[c.id]],
+             "evidence_requirements": [requirement_json(r) for r in requirements[c.id]]} for c in rows]
 
 
 def requirement_json(req: EvidenceRequirement) -> dict:
-    return {"key": req.key, "name": req.name, "accepted_types": json.loads(req.accepted_types),
+    return {"key": req.key, "name": req.name, "accepted_types": register.accepted_types(req),
             "validity_days": req.validity_days}
 
 

@@ -6,13 +6,9 @@ Each page fetches what it shows in a fixed number of queries (no N+1).
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import json
 import re
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import defaultdict
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -20,10 +16,11 @@ from flask_login import current_user, login_required
 from domain.business_days import PLACES
 from domain.errors import DomainError, NotFound, ValidationError
 from domain.timeutil import local
-from models import Control, ControlObligation, EvidenceRequest, EvidenceRequirement, Framework, Obligation
+from models import Control, EvidenceRequest
 from models.register import REQUEST_STATES
 from services import engagements as engagement_service
 from services import register, scope
+from web import exports
 from web.auth import client_ip
 from web.forms import EngagementForm
 
@@ -61,7 +58,8 @@ def status_label(status: str) -> str:
 @bp.record_once
 def _jinja_globals(state) -> None:
     """Globals (not a context processor) so that imported macros see them too."""
-    state.app.jinja_env.globals.update(REQUEST_STATES=REQUEST_STATES, REQUIRES_NAMES=REQUIRES_NAMES)
+    state.app.jinja_env.globals.update(REQUEST_STATES=REQUEST_STATES, REQUIRES_NAMES=REQUIRES_NAMES,
+                                      accepted_types=register.accepted_types)
 
 
 def _user():
@@ -89,67 +87,13 @@ def framework(code: str) -> str:
     return render_template("framework.html", framework=fw, obligations=register.obligations_of(fw), controls_of=controls_of)
 
 
-@dataclass
-class ControlView:
-    control: Control
-    requirements: list[dict]
-    mappings: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
-    titles: dict[str, str] = field(default_factory=dict)
-
-
-def control_view(control: Control) -> ControlView:
-    requirements = [{"name": r.name, "types": json.loads(r.accepted_types), "validity_days": r.validity_days}
-                    for r in EvidenceRequirement.select().where(EvidenceRequirement.control == control,
-                                                                EvidenceRequirement.retired_in.is_null())
-                    .order_by(EvidenceRequirement.key)]
-    view = ControlView(control, requirements)
-    rows = (ControlObligation.select(Framework.code, Framework.title, Obligation.ref, Obligation.title,
-                                     ControlObligation.coverage)
-            .join(Obligation).join(Framework)
-            .where(ControlObligation.control == control, ControlObligation.retired_in.is_null())
-            .order_by(Framework.code, Obligation.sort_key, Obligation.ref).tuples())
-    for fcode, ftitle, ref, otitle, coverage in rows:
-        view.mappings.setdefault(fcode, []).append((ref, otitle, coverage))
-        view.titles[fcode] = ftitle
-    return view
-
-
 @bp.route("/controls/<code>")
 def control(code: str) -> str:
     row = Control.get_or_none(Control.code == code)
     if row is None:
         raise NotFound(f"no control {code!r} in the library")
-    return render_template("control.html", view=control_view(row))
-
-
-@dataclass
-class Matrix:
-    framework: Framework
-    obligations: list[Obligation]
-    controls: list[tuple[int, str, str]]
-    cells: dict[tuple[int, int], str]
-    summary: Counter
-
-
-def coverage_matrix(fw: Framework) -> Matrix:
-    obligations = register.obligations_of(fw)
-    cells: dict[tuple[int, int], str] = {}
-    controls: dict[int, tuple[int, str, str]] = {}
-    for obligation_id, control_id, ccode, ctitle, coverage in register.mappings_of_framework(fw):
-        cells[(obligation_id, control_id)] = coverage
-        controls[control_id] = (control_id, ccode, ctitle)
-    found: dict[int, set[str]] = defaultdict(set)
-    for (obligation_id, _cid), cov in cells.items():
-        found[obligation_id].add(cov)
-    summary = Counter(_coverage_of(o, found[o.id]) for o in obligations)
-    return Matrix(fw, obligations, sorted(controls.values(), key=lambda c: c[1]), cells, summary)
-
-
-def _coverage_of(obligation: Obligation, found: set[str]) -> str:
-    """full | partial | uncovered | not_provable for one obligation, given its mappings' coverages."""
-    if not obligation.provable:
-        return "not_provable"
-    return "full" if "full" in found else "partial" if found else "uncovered"
+    return render_template("control.html", control=row, mappings=register.mappings_of([row.id])[row.id],
+                           requirements=register.requirements_of([row.id])[row.id])
 
 
 @bp.route("/coverage")
@@ -158,7 +102,7 @@ def coverage() -> str:
     if not frameworks:
         return render_template("coverage.html", matrix=None, frameworks=[])
     code = request.args.get("framework") or frameworks[0].code
-    return render_template("coverage.html", matrix=coverage_matrix(register.framework_by_code(code)), frameworks=frameworks)
+    return render_template("coverage.html", matrix=register.coverage_matrix(register.framework_by_code(code)), frameworks=frameworks)
 
 
 # ---------------------------------------------------------------- engagements
@@ -250,24 +194,27 @@ def soa(engagement_id: int) -> str:
     return render_template("soa.html", engagement=row, rows=rows, applicable=request.args.get("applicable", ""))
 
 
-def _csv_cell(value: object) -> str:
-    """Text for a spreadsheet: neutralise formula injection (=, +, -, @ at the start)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+SOA_HEADERS = ("control", "title", "applicable", "justification", "frequency", "first_due_date")
+
+
+def _soa_records(engagement_id: int) -> tuple[str, list[tuple]]:
+    """The file name stem and rows of a Statement of Applicability export."""
+    user = _user()
+    row = scope.engagement_for(user, engagement_id)
+    records = [(item.control.code, item.control.title, "yes" if item.applicable else "no", item.justification,
+                item.frequency_override or item.control.frequency,
+                item.first_due_date.isoformat() if item.first_due_date else "")
+               for item in register.soa_query(user, row, _applicable_filter())]
+    return f"soa-engagement-{row.id}-{dt.date.today().isoformat()}", records
 
 
 @bp.route("/engagements/<int:engagement_id>/soa.csv")
 def soa_csv(engagement_id: int) -> Response:
-    user = _user()
-    row = scope.engagement_for(user, engagement_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["control", "title", "applicable", "justification", "frequency", "first_due_date"])
-    for item in register.soa_query(user, row, _applicable_filter()):
-        writer.writerow([_csv_cell(v) for v in (
-            item.control.code, item.control.title, "yes" if item.applicable else "no", item.justification,
-            item.frequency_override or item.control.frequency,
-            item.first_due_date.isoformat() if item.first_due_date else "")])
-    filename = f"soa-engagement-{row.id}-{dt.date.today().isoformat()}.csv"
-    return Response(out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    stem, records = _soa_records(engagement_id)
+    return exports.csv_download(f"{stem}.csv", SOA_HEADERS, records)
+
+
+@bp.route("/engagements/<int:engagement_id>/soa.xlsx")
+def soa_xlsx(engagement_id: int) -> Response:
+    stem, records = _soa_records(engagement_id)
+    return exports.xlsx_download(f"{stem}.xlsx", "Statement of Applicability", SOA_HEADERS, records)
