@@ -87,7 +87,7 @@ def _require_library(codes: Iterable[str] = FRAMEWORKS) -> None:
 
 
 def _ensure_user(email: str, role: str, org: str, full_name: str, shared: str | None) -> tuple[User, str]:
-    """(user, password shown): creates the user, or checks and keeps the existing one."""
+    """(user, password shown): creates the user, or checks the existing one and resets its password."""
     user = User.get_or_none(User.email == email)
     if user is None:
         password = shared or secrets.token_urlsafe(15)
@@ -98,13 +98,14 @@ def _ensure_user(email: str, role: str, org: str, full_name: str, shared: str | 
     if user.role != role or user.organisation.name != org:
         raise Conflict(f"{email} already exists as {user.role} of {user.organisation.name}, "
                        f"not {role} of {org}: the demo will not change it", field="email")
-    if shared is None:
-        return user, "(unchanged: shown when created; set DEMO_PASSWORD to reset)"
-    if not password_matches(user, shared):
-        User.update(password_hash=hash_password(shared)).where(User.id == user.id).execute()
+    # Only hashes are stored, so a re-run cannot show the old random password: it sets a new one,
+    # and every `make run` prints logins that work.
+    password = shared or secrets.token_urlsafe(15)
+    if not password_matches(user, password):
+        User.update(password_hash=hash_password(password)).where(User.id == user.id).execute()
         audit_log.record("user.password_reset", object_type="user", object_id=user.id,
                          details={**SOURCE, "email": email})
-    return user, shared
+    return user, password
 
 
 def _demo_engagement(admin: User) -> tuple[Engagement, bool]:
@@ -173,8 +174,8 @@ def create_demo() -> list[str]:
                  f"{sum(counts.values())} evidence requests ({summary or 'none'}).")
     lines.append(f"Auditor grant #{grant.id}: {', '.join(json.loads(grant.frameworks))}, "
                  f"until {grant.expires_at:%Y-%m-%d %H:%M} UTC.")
-    if created and shared is None:
-        lines.append("Passwords are random and shown only now; set DEMO_PASSWORD to choose one.")
+    if shared is None:
+        lines.append("Passwords are random and reset on every run of `demo`; set DEMO_PASSWORD to choose one.")
     return lines
 
 
