@@ -16,7 +16,7 @@ from domain.timeutil import parse_date, parse_timezone
 from models import (Applicability, Control, ControlObligation, Engagement, EngagementFramework,
                     EvidenceRequest, EvidenceRequirement, Framework, Obligation, User, db, utcnow)
 
-from . import audit_log
+from . import audit_log, scope
 from .accounts import find_or_create_organisation
 
 BATCH = 500
@@ -117,6 +117,7 @@ def control_facts() -> dict[int, tuple[Control, ControlFacts]]:
 
 def create_engagement(actor: User, data: dict, *, ip: str = "", now: dt.datetime | None = None) -> Engagement:
     """Create an engagement of the actor's client organisation, its SoA and first requests."""
+    scope.require_engagement_creator(actor)
     spec = parse_engagement_input(data)
     frameworks = _frameworks(spec.frameworks)
     with db.atomic():

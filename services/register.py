@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Mapping, NamedTuple
 
 import peewee as pw
 
-from domain.errors import NotFound
+from domain.errors import NotFound, ValidationError
+from domain.timeutil import parse_date, start_of_local_day
+from models.register import REQUEST_STATES
 from models import (Applicability, Control, ControlObligation, Engagement, EngagementFramework,
                     EvidenceRequest, EvidenceRequirement, Framework, Obligation, Organisation, User)
 
@@ -120,7 +122,7 @@ def soa_query(user: User, engagement: Engagement, applicable: bool | None = None
     return query
 
 
-class Mapping(NamedTuple):
+class MappedObligation(NamedTuple):
     framework: str
     framework_title: str
     ref: str
@@ -128,9 +130,9 @@ class Mapping(NamedTuple):
     coverage: str
 
 
-def mappings_of(control_ids: list[int]) -> dict[int, list[Mapping]]:
+def mappings_of(control_ids: list[int]) -> dict[int, list[MappedObligation]]:
     """The live obligations each control serves, in one query."""
-    out: dict[int, list[Mapping]] = defaultdict(list)
+    out: dict[int, list[MappedObligation]] = defaultdict(list)
     if control_ids:
         rows = (ControlObligation.select(ControlObligation.control, Framework.code, Framework.title, Obligation.ref,
                                          Obligation.title, ControlObligation.coverage)
@@ -138,7 +140,7 @@ def mappings_of(control_ids: list[int]) -> dict[int, list[Mapping]]:
                 .where(ControlObligation.control.in_(control_ids), ControlObligation.retired_in.is_null())
                 .order_by(Framework.code, Obligation.sort_key, Obligation.ref).tuples())
         for control_id, *rest in rows:
-            out[control_id].append(Mapping(*rest))
+            out[control_id].append(MappedObligation(*rest))
     return out
 
 
@@ -198,3 +200,25 @@ def coverage_of(obligation: Obligation, found: set[str]) -> str:
     if not obligation.provable:
         return "not_provable"
     return "full" if "full" in found else "partial" if found else "uncovered"
+
+
+def filter_requests(query: pw.ModelSelect, engagement: Engagement, args: Mapping[str, str]) -> pw.ModelSelect:
+    """Narrow a scoped request query by ``status`` (comma list), ``control`` (code) and
+    ``due_before`` / ``due_after`` (whole local days of the engagement); ValidationError on bad values."""
+    if args.get("status"):
+        wanted = [s.strip() for s in args["status"].split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in REQUEST_STATES]
+        if unknown:
+            raise ValidationError(f"unknown status {', '.join(unknown)}; expected one of {', '.join(REQUEST_STATES)}",
+                                  field="status")
+        query = query.where(EvidenceRequest.status.in_(wanted))
+    if args.get("control"):
+        query = query.where(EvidenceRequest.control.in_(Control.select(Control.id).where(Control.code == args["control"])))
+    for arg, op in (("due_before", "__lt__"), ("due_after", "__ge__")):
+        if args.get(arg):
+            try:
+                boundary = start_of_local_day(parse_date(args[arg]), engagement.timezone)
+            except ValueError as exc:
+                raise ValidationError(str(exc), field=arg) from None
+            query = query.where(getattr(EvidenceRequest.due_at, op)(boundary))
+    return query

@@ -75,6 +75,13 @@ def can_create_engagement(user: User) -> bool:
     return user.role == "client_admin"
 
 
+def require_engagement_creator(user: User) -> User:
+    """The user, if it may create engagements (for its own client organisation); NotFound otherwise."""
+    if not can_create_engagement(user):
+        raise NotFound("not found")
+    return user
+
+
 def granted_framework_codes(user: User, engagement: Engagement) -> set[str] | None:
     """The frameworks an auditor may see on this engagement; None means no restriction."""
     if user.role != "auditor":

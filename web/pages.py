@@ -14,7 +14,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import current_user, login_required
 
 from domain.business_days import PLACES
-from domain.errors import DomainError, NotFound, ValidationError
+from domain.errors import DomainError, NotFound
 from domain.timeutil import local
 from models import Control, EvidenceRequest
 from models.register import REQUEST_STATES
@@ -112,11 +112,6 @@ def engagements() -> str:
     return render_template("engagements.html", summaries=register.engagement_summaries(_user()))
 
 
-def _require_creator() -> None:
-    if not scope.can_create_engagement(_user()):
-        raise NotFound("not found")
-
-
 def _new_form(form: EngagementForm, error: DomainError | None = None, status: int = 200):
     return render_template("engagement_new.html", form=form, error=error, places=PLACES,
                            frameworks=list(register.live_frameworks())), status
@@ -124,7 +119,7 @@ def _new_form(form: EngagementForm, error: DomainError | None = None, status: in
 
 @bp.route("/engagements/new", methods=["GET", "POST"])
 def new_engagement():
-    _require_creator()
+    scope.require_engagement_creator(_user())
     if request.method == "GET":
         return _new_form(EngagementForm.blank())
     form = EngagementForm.from_request(request.form)
@@ -150,14 +145,6 @@ def engagement(engagement_id: int) -> str:
                            granted=scope.granted_framework_codes(user, row), local=local)
 
 
-def _status_filter() -> str:
-    status = request.args.get("status", "")
-    if status and status not in REQUEST_STATES:
-        raise ValidationError(f"unknown status {status!r}; expected one of {', '.join(REQUEST_STATES)}",
-                              field="status")
-    return status
-
-
 def _page_number() -> int:
     try:
         return max(1, int(request.args.get("page", "1")))
@@ -169,10 +156,8 @@ def _page_number() -> int:
 def engagement_requests(engagement_id: int) -> str:
     user = _user()
     row = scope.engagement_for(user, engagement_id)
-    status, page = _status_filter(), _page_number()
-    query = scope.requests_for(user, row)
-    if status:
-        query = query.where(EvidenceRequest.status == status)
+    page, status = _page_number(), request.args.get("status", "")
+    query = register.filter_requests(scope.requests_for(user, row), row, request.args)
     total = query.count()
     rows = list(register.requests_with_names(query).order_by(EvidenceRequest.due_at, EvidenceRequest.id)
                 .paginate(page, PER_PAGE))
