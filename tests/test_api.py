@@ -179,3 +179,12 @@ def test_due_filters_use_the_engagements_local_days(client, admin):
     none = client.get(url + "&due_after=2026-02-01&due_before=2026-02-02", headers=admin[1]).get_json()
     assert none["total"] == 0
     assert client.get(url + "&due_before=soon", headers=admin[1]).status_code == 422
+
+
+def test_no_requests_are_planned_after_the_engagement_ends(client, admin):
+    today = dt.date.today()
+    body = payload(start_date=(today - dt.timedelta(days=200)).isoformat(),
+                   end_date=(today - dt.timedelta(days=100)).isoformat())
+    engagement_id = client.post("/api/v1/engagements", json=body, headers=admin[1]).get_json()["id"]
+    starts = {r.period_start for r in EvidenceRequest.select().where(EvidenceRequest.engagement == engagement_id)}
+    assert starts and max(starts) <= today - dt.timedelta(days=100)
