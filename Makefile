@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres install bench clean
+.PHONY: run test lint install bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,9 +23,12 @@ run: $(STAMP)
 	$(FLASK) demo
 	SESSION_COOKIE_SECURE=0 $(FLASK) run --host 127.0.0.1 --port 5000
 
-# Every test, on SQLite (default) or on the database in DATABASE_URL.
-test: $(STAMP)
+# Lint, then every test, on SQLite (default) or on the database in DATABASE_URL.
+test: $(STAMP) lint
 	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_register.py

@@ -40,7 +40,7 @@ def load_controls(path: str | None) -> None:
     except LibraryError as exc:
         click.echo(str(exc), err=True)
         click.echo(f"control library NOT loaded: {len(exc.problems)} problem(s); nothing was changed", err=True)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     for line in result.describe():
         click.echo(line)
 
@@ -59,7 +59,7 @@ def demo(scale: int) -> None:
             demo_service.create_scale(scale, progress=lambda msg: click.echo(msg))
     except DomainError as exc:
         click.echo(f"error: {exc.message}", err=True)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
 
 
 @click.command("create-user")
@@ -75,7 +75,7 @@ def create_user(email: str, role: str, org: str) -> None:
         user = accounts.create_user(email, role, org, password)
     except DomainError as exc:
         click.echo(f"error: {exc.message}", err=True)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     click.echo(f"created {user.email} ({user.role}) in {user.organisation.name}")
 
 

@@ -17,8 +17,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from flask import Flask
 
@@ -77,8 +77,8 @@ def build(url: str, scale: int, fresh: bool) -> Flask:
             if os.path.exists(path + suffix):
                 os.remove(path + suffix)
     os.environ.setdefault("SECRET_KEY", "attest-bench")
-    from app import create_app
     import models
+    from app import create_app
     from models.schema import migrate_database
     app = create_app({"DATABASE_URL": url, "TESTING": False, "SESSION_COOKIE_SECURE": False,
                       "REMEMBER_COOKIE_SECURE": False, "SCHEDULER": "off"})

@@ -431,7 +431,8 @@ class _Checker:
         code = self.text(rel, head, "code", "framework", _MAX["framework_code"])
         if code in self.library.frameworks:
             first = self.library.frameworks[code]
-            self.problem(rel, head.line_of("code"), f"duplicate framework code '{code}' (first in {first.file}:{first.line})")
+            self.problem(rel, head.line_of("code"),
+                         f"duplicate framework code '{code}' (first in {first.file}:{first.line})")
             return
         spec = FrameworkSpec(code=code, title=self.text(rel, head, "title", "framework", 200),
                              version=self.text(rel, head, "version", "framework", 40),
@@ -477,7 +478,8 @@ class _Checker:
             return
         if code in self.library.controls:
             first = self.library.controls[code]
-            self.problem(rel, item.line_of("code"), f"duplicate control code '{code}' (first in {first.file}:{first.line})")
+            self.problem(rel, item.line_of("code"),
+                         f"duplicate control code '{code}' (first in {first.file}:{first.line})")
             return
         what = f"control {code}"
         frequency = self.text(rel, item, "frequency", what, 200)
@@ -515,7 +517,8 @@ class _Checker:
         spec = self.library.frameworks.get(framework)
         if spec is None:
             if "framework" not in self.broken:
-                self.problem(rel, line, f"unknown framework '{framework}' in {what}" + _close(framework, self.library.frameworks))
+                self.problem(rel, line,
+                             f"unknown framework '{framework}' in {what}" + _close(framework, self.library.frameworks))
             return []
         if not isinstance(refs, LineDict) or not refs:
             self.problem(rel, line, f"maps of {what} for {framework} must be a mapping of ref to full|partial")
@@ -528,7 +531,8 @@ class _Checker:
             if ref not in spec.obligations:
                 self.problem(rel, ref_line, f"unknown obligation ref '{ref}' in {framework} ({what})")
             elif coverage not in COVERAGES:
-                self.problem(rel, ref_line, f"bad coverage '{coverage}' for {framework} {ref} in {what}: use full or partial")
+                self.problem(rel, ref_line,
+                             f"bad coverage '{coverage}' for {framework} {ref} in {what}: use full or partial")
             else:
                 result.append(MappingSpec(framework, ref, coverage, ref_line))
         return result
@@ -544,7 +548,8 @@ class _Checker:
         result: dict[str, RequirementSpec] = {}
         for entry in evidence:
             if not isinstance(entry, LineDict):
-                self.problem(rel, getattr(evidence, "line", item.line), f"evidence requirement of {what} must be a mapping")
+                self.problem(rel, getattr(evidence, "line", item.line),
+                             f"evidence requirement of {what} must be a mapping")
                 continue
             requirement = self.requirement(rel, entry, what)
             if requirement and requirement.key in result:
@@ -609,7 +614,8 @@ class _Checker:
             if "framework" not in self.broken:
                 self.problem(rel, item.line_of("framework"), f"unknown framework '{framework}' in {what}")
         elif obligation not in spec.obligations:
-            self.problem(rel, item.line_of("obligation"), f"unknown obligation ref '{obligation}' in {framework} ({what})")
+            self.problem(rel, item.line_of("obligation"),
+                         f"unknown obligation ref '{obligation}' in {framework} ({what})")
 
     def trigger(self, rel: str, item: LineDict, what: str) -> dict:
         trigger = item.get("trigger")
@@ -619,7 +625,8 @@ class _Checker:
             return {}
         for key in trigger:
             if key not in _TRIGGER_KEYS:
-                self.problem(rel, trigger.line_of(key), f"unknown key '{key}' in trigger of {what}" + _close(key, _TRIGGER_KEYS))
+                self.problem(rel, trigger.line_of(key),
+                             f"unknown key '{key}' in trigger of {what}" + _close(key, _TRIGGER_KEYS))
         for key, noun, allowed in (("categories", "category", INCIDENT_CATEGORIES),
                                    ("any_flags", "flag", INCIDENT_FLAGS), ("flags", "flag", INCIDENT_FLAGS)):
             values = trigger.get(key) or []
@@ -631,7 +638,8 @@ class _Checker:
                     self.problem(rel, trigger.line_of(key), f"unknown {noun} '{value}' in trigger of {what}")
         party = trigger.get("aware_party")
         if party is not None and party not in AWARE_PARTIES:
-            self.problem(rel, trigger.line_of("aware_party"), f"bad aware_party '{party}' in trigger of {what}: use client or provider")
+            self.problem(rel, trigger.line_of("aware_party"),
+                         f"bad aware_party '{party}' in trigger of {what}: use client or provider")
         if not trigger.get("manual") and not any(trigger.get(k) for k in ("categories", "any_flags", "flags")):
             self.problem(rel, line, f"trigger of {what} needs categories, flags or manual: true")
         return {k: (list(v) if isinstance(v, list) else v) for k, v in trigger.items()}

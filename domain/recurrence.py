@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrulestr
@@ -58,7 +58,7 @@ class Frequency:
             return []
         following = self.next_after(starts[-1], anchor)
         ends = [s - dt.timedelta(days=1) for s in starts[1:]] + [following - dt.timedelta(days=1)]
-        return list(zip(starts, ends))
+        return list(zip(starts, ends, strict=True))
 
     def next_after(self, day: dt.date, anchor: dt.date) -> dt.date:
         """The first occurrence strictly after ``day``."""

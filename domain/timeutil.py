@@ -15,7 +15,7 @@ def to_utc_naive(value: dt.datetime) -> dt.datetime:
     """An aware datetime as naive UTC; naive input is rejected, never guessed."""
     if value.tzinfo is None:
         raise ValueError("datetime needs a UTC offset, e.g. 2026-03-01T09:00:00+11:00")
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def parse_instant(text: str) -> dt.datetime:
@@ -42,7 +42,7 @@ def local(value: dt.datetime | None, tz: str) -> dt.datetime | None:
         zone = ZoneInfo(tz)
     except ZoneInfoNotFoundError:
         zone = ZoneInfo("UTC")
-    return value.replace(tzinfo=dt.timezone.utc).astimezone(zone)
+    return value.replace(tzinfo=dt.UTC).astimezone(zone)
 
 
 def end_of_local_day(day: dt.date, tz: str) -> dt.datetime:
@@ -56,4 +56,4 @@ def start_of_local_day(day: dt.date, tz: str) -> dt.datetime:
 
 
 def isoformat_utc(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.replace(tzinfo=dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return None if value is None else value.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")

@@ -3,8 +3,7 @@ from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, utcnow
 from .evidence import Evidence
 from .incidents import Clock, Finding, Incident
-from .library import (ClockRule, Control, ControlObligation, EvidenceRequirement, Framework,
-                      LibraryVersion, Obligation)
+from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .org import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User
 from .packs import OutboxMessage, Pack, SchedulerLease
 from .register import Applicability, Engagement, EngagementFramework, EvidenceRequest, HolidayOverride

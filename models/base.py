@@ -24,7 +24,7 @@ SQLITE_PRAGMAS = {
 
 def utcnow() -> dt.datetime:
     """Naive UTC 'now': every DateTimeField in Attest holds naive UTC."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class BaseModel(pw.Model):

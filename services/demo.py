@@ -24,8 +24,9 @@ import random
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import peewee as pw
@@ -34,9 +35,23 @@ from dateutil.relativedelta import relativedelta
 from domain.business_days import BusinessCalendar
 from domain.errors import Conflict, DomainError
 from domain.timeutil import end_of_local_day, to_utc_naive
-from models import (AuditEvent, AuditorGrant, Clock, Engagement, EngagementFramework, Evidence,
-                    EvidenceRequest, EvidenceRequirement, Finding, Framework, Incident, Organisation, User,
-                    db, utcnow)
+from models import (
+    AuditEvent,
+    AuditorGrant,
+    Clock,
+    Engagement,
+    EngagementFramework,
+    Evidence,
+    EvidenceRequest,
+    EvidenceRequirement,
+    Finding,
+    Framework,
+    Incident,
+    Organisation,
+    User,
+    db,
+    utcnow,
+)
 
 from . import audit_log
 from .accounts import create_user, find_or_create_organisation, hash_password, password_matches
@@ -198,7 +213,8 @@ REJECT_COMMENTS = (
 )
 INCIDENT_TITLES = {
     "security_incident": ("Phishing compromise of an agent mailbox", "Malware on a team-leader workstation",
-                          "Unauthorised access to the CRM by a former agent", "Credential stuffing against the agent portal"),
+                          "Unauthorised access to the CRM by a former agent",
+                          "Credential stuffing against the agent portal"),
     "personal_information_breach": ("Customer statement e-mailed to the wrong customer",
                                     "Call recordings exposed on a shared drive",
                                     "Agent photographed customer records"),
@@ -228,7 +244,8 @@ class _Events:
     def add(self, at: dt.datetime, action: str, actor: User | None, object_type: str, object_id: Any,
             details: dict | None = None, ip: str = "") -> None:
         self.rows.append({
-            "at": min(at, self.latest), "actor": actor.id if actor else None, "actor_email": actor.email if actor else "",
+            "at": min(at, self.latest), "actor": actor.id if actor else None,
+            "actor_email": actor.email if actor else "",
             "action": action, "object_type": object_type, "object_id": str(object_id or ""),
             "engagement": self.engagement_id, "ip": ip,
             "details": json.dumps(details or {}, sort_keys=True, default=str)})
@@ -308,10 +325,11 @@ class _Scaler:
         card = k % 3 != 0
         codes = [c for c in FRAMEWORKS if card or c != "PCIDSS-4.0.1"]
         place, tz = PLACES[(k - 1) % len(PLACES)]
-        self.today = self.now.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(tz)).date()
+        self.today = self.now.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz)).date()
         start = self.today - relativedelta(years=3) - dt.timedelta(days=rng.randint(0, 20))
         engagement = Engagement.create(
-            client=self.client, provider=provider, name=f"{SCALE_PREFIX}{k:04d} – Scale Provider {self.provider_number():03d}",
+            client=self.client, provider=provider,
+            name=f"{SCALE_PREFIX}{k:04d} – Scale Provider {self.provider_number():03d}",
             contract_ref=f"SC-{k:04d}", start_date=start, place=place, timezone=tz, card_payments=card,
             offshore=k % 2 == 1, created_by=self.admin,
             created_at=to_utc_naive(dt.datetime.combine(start, dt.time(9), tzinfo=ZoneInfo(tz))))
@@ -355,7 +373,8 @@ class _Scaler:
                 versions.append("superseded")
             versions.append(outcome)
             late = rng.random() < 0.12
-            lo = max(dt.datetime.combine(p_start, dt.time(8)), dt.datetime.combine(p_end, dt.time(8)) - dt.timedelta(days=25))
+            lo = max(dt.datetime.combine(p_start, dt.time(8)),
+                     dt.datetime.combine(p_end, dt.time(8)) - dt.timedelta(days=25))
             hi = min(due_at + (dt.timedelta(days=rng.randint(1, 40)) if late or past_grace and outcome != "accepted"
                                else dt.timedelta(0)), now - dt.timedelta(hours=1))
             if lo > hi:  # the current period: evidence arrives between its start and now
@@ -425,14 +444,16 @@ class _Scaler:
         start = dt.datetime.combine(e.start_date, dt.time(0))
         years = max(1, round((now - start).days / 365))
         calendar = BusinessCalendar(e.place)
-        categories = [c for c, w in CATEGORY_WEIGHTS for _ in range(w) if e.card_payments or c != "card_data_compromise"]
+        categories = [c for c, w in CATEGORY_WEIGHTS for _ in range(w)
+                      if e.card_payments or c != "card_data_compromise"]
         incidents, clocks = [], []
         self.incident_rows: list[dict[str, Any]] = []
         for _ in range(sum(rng.randint(2, 4) for _ in range(years))):
             category = rng.choice(categories)
             aware = _between(rng, start + dt.timedelta(days=7), now - dt.timedelta(days=10))
             flags = {
-                "material": rng.random() < (0.4 if category in ("security_incident", "operational_disruption") else 0.2),
+                "material": rng.random() < (0.4 if category in ("security_incident", "operational_disruption")
+                                            else 0.2),
                 "personal_information": category == "personal_information_breach" or rng.random() < 0.1,
                 "card_data": category == "card_data_compromise",
                 "outside_tolerance": category == "operational_disruption" and rng.random() < 0.4,
@@ -450,7 +471,7 @@ class _Scaler:
         _insert(Incident, incidents)
         ids = [i for (i,) in Incident.select(Incident.id).where(Incident.engagement == e)
                .order_by(Incident.id).tuples()]
-        for incident_id, row in zip(ids, incidents):
+        for incident_id, row in zip(ids, incidents, strict=True):
             row["id"] = incident_id
             actor = self.contributor if row["aware_party"] == "provider" else self.risk
             self.events.add(row["created_at"], "incident.create", actor, "incident", incident_id,
@@ -495,7 +516,7 @@ class _Scaler:
         if row["outside_tolerance"]:
             out.append(("CPS230-TOLERANCE", hours(24), None, "24 elapsed hours", "elapsed"))
         if row["cannot_remediate_timely"]:
-            local_day = aware.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(e.timezone)).date()
+            local_day = aware.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(e.timezone)).date()
             deadline = end_of_local_day(calendar.add_business_days(local_day, 10), e.timezone)
             out.append(("CPS234-36", deadline, None, f"10 business days {e.place}", calendar.description))
         if row["personal_information"]:
@@ -520,7 +541,8 @@ class _Scaler:
             rows.append({"engagement": e.id, "source": source, "request": request, "incident": incident,
                          "title": title[:200], "description": description, "owner": self.contributor.id,
                          "due_date": (raised + dt.timedelta(days=30)).date(),
-                         "action_plan": "Root cause analysis, corrective action and re-test." if status != "open" else "",
+                         "action_plan": ("Root cause analysis, corrective action and re-test."
+                                         if status != "open" else ""),
                          "status": status, "raised_by": raised_by.id, "created_at": raised, "closed_at": closed})
 
         rejected_then_accepted = [(rid, items) for rid, (final, items) in self.history.items()
@@ -547,7 +569,7 @@ class _Scaler:
                         raised, self.auditor, closed=raised + dt.timedelta(days=rng.randint(30, 120)))
         _insert(Finding, rows)
         ids = [i for (i,) in Finding.select(Finding.id).where(Finding.engagement == e).order_by(Finding.id).tuples()]
-        for finding_id, row in zip(ids, rows):
+        for finding_id, row in zip(ids, rows, strict=True):
             raised_by = self.auditor if row["source"] == "auditor" else self.risk
             ev.add(row["created_at"], "finding.create", raised_by, "finding", finding_id,
                    {"source": row["source"], "title": row["title"]})

@@ -13,8 +13,20 @@ from domain.errors import Conflict, ValidationError
 from domain.recurrence import parse_frequency
 from domain.schedule import initial_status, plan
 from domain.timeutil import parse_date, parse_timezone
-from models import (Applicability, Control, ControlObligation, Engagement, EngagementFramework,
-                    EvidenceRequest, EvidenceRequirement, Framework, Obligation, User, db, utcnow)
+from models import (
+    Applicability,
+    Control,
+    ControlObligation,
+    Engagement,
+    EngagementFramework,
+    EvidenceRequest,
+    EvidenceRequirement,
+    Framework,
+    Obligation,
+    User,
+    db,
+    utcnow,
+)
 
 from . import audit_log, scope
 from .accounts import find_or_create_organisation
@@ -141,7 +153,7 @@ def create_engagement(actor: User, data: dict, *, ip: str = "", now: dt.datetime
 def generate_register(engagement: Engagement, framework_codes: set[str], *, now: dt.datetime | None = None) -> None:
     """Statement of Applicability rows and the first evidence requests of every applicable control."""
     now = now or utcnow()
-    today = now.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(engagement.timezone)).date()
+    today = now.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(engagement.timezone)).date()
     scope = EngagementScope(frozenset(framework_codes), engagement.card_payments, engagement.offshore)
     requirements = defaultdict(list)
     for req in EvidenceRequirement.select().where(EvidenceRequirement.retired_in.is_null()):

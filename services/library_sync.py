@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import models
 from domain.library import Library, read_library
-from models import (ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion,
-                    Obligation)
+from models import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 
 DEFAULT_DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "controls")
 _CHUNK = 50  # rows per INSERT / IN (...) list, well under SQLite's variable limit
@@ -36,8 +36,8 @@ class LoadResult:
         state = "applied as" if self.changed else "unchanged, still"
         lines = [f"Control library {state} version {self.version}"]
         counts = self.counts
-        lines.append("  frameworks: %d (%s)" % (counts["frameworks"], ", ".join(
-            f"{code} {n}" for code, n in counts["obligations"].items())))
+        obligations = ", ".join(f"{code} {n}" for code, n in counts["obligations"].items())
+        lines.append(f"  frameworks: {counts['frameworks']} ({obligations})")
         for key in ("controls", "mappings", "requirements", "clock_rules"):
             lines.append(f"  {key.replace('_', ' ')}: {counts[key]}")
         lines.append(f"  controls serving 3+ frameworks: {counts['controls_serving_3plus_frameworks']}")
@@ -109,7 +109,8 @@ class _Sync:
                   for code, c in library.controls.items()}
         return self.upsert(Control, "controls", lambda r: r.code, wanted, lambda key: {"code": key})
 
-    def mappings(self, library: Library, controls: dict[str, Control], obligations: dict[tuple, Obligation]) -> set[str]:
+    def mappings(self, library: Library, controls: dict[str, Control],
+                 obligations: dict[tuple, Obligation]) -> set[str]:
         """Returns the codes of controls whose mappings changed."""
         code_of = {c.id: code for code, c in controls.items()}
         key_of_obligation = {o.id: key for key, o in obligations.items()}

@@ -7,19 +7,30 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 import peewee as pw
 
 from domain.errors import NotFound, ValidationError
 from domain.timeutil import parse_date, start_of_local_day
+from models import (
+    Applicability,
+    Control,
+    ControlObligation,
+    Engagement,
+    EngagementFramework,
+    EvidenceRequest,
+    EvidenceRequirement,
+    Framework,
+    Obligation,
+    Organisation,
+    User,
+)
 from models.register import REQUEST_STATES
-from models import (Applicability, Control, ControlObligation, Engagement, EngagementFramework,
-                    EvidenceRequest, EvidenceRequirement, Framework, Obligation, Organisation, User)
 
 from . import scope
-
 
 
 def live_frameworks() -> pw.ModelSelect:
@@ -213,7 +224,8 @@ def filter_requests(query: pw.ModelSelect, engagement: Engagement, args: Mapping
                                   field="status")
         query = query.where(EvidenceRequest.status.in_(wanted))
     if args.get("control"):
-        query = query.where(EvidenceRequest.control.in_(Control.select(Control.id).where(Control.code == args["control"])))
+        control_ids = Control.select(Control.id).where(Control.code == args["control"])
+        query = query.where(EvidenceRequest.control.in_(control_ids))
     for arg, op in (("due_before", "__lt__"), ("due_after", "__ge__")):
         if args.get(arg):
             try:

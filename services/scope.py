@@ -9,13 +9,22 @@ engagement it can see is also ``NotFound``.
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from collections.abc import Iterable
 
 import peewee as pw
 
 from domain.errors import NotFound
-from models import (AuditorGrant, Control, ControlObligation, Engagement, EvidenceRequest, Framework,
-                    Obligation, User, utcnow)
+from models import (
+    AuditorGrant,
+    Control,
+    ControlObligation,
+    Engagement,
+    EvidenceRequest,
+    Framework,
+    Obligation,
+    User,
+    utcnow,
+)
 
 CLIENT_ROLES = {"client_admin", "risk_reviewer"}
 PROVIDER_ROLES = {"provider_admin", "provider_contributor"}

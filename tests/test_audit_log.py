@@ -32,7 +32,6 @@ def test_the_chain_cannot_fork(library):
     import peewee as pw
     import pytest
     first = audit_log.record("a", actor_email="x@x.example")
-    with pytest.raises(pw.IntegrityError):
-        with audit_log.db.atomic():
-            AuditEvent.create(action="b", prev_hash=first.prev_hash, hash="f" * 64)
+    with pytest.raises(pw.IntegrityError), audit_log.db.atomic():
+        AuditEvent.create(action="b", prev_hash=first.prev_hash, hash="f" * 64)
     assert audit_log.verify_chain() == []

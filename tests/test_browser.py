@@ -10,8 +10,8 @@ import re
 
 import peewee as pw
 import pytest
-
 from conftest import PASSWORD
+
 from models import Engagement, EvidenceRequest
 
 pytestmark = pytest.mark.browser

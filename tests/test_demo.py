@@ -9,8 +9,19 @@ import pytest
 from dateutil.relativedelta import relativedelta
 
 import models
-from models import (AuditEvent, AuditorGrant, Clock, Engagement, EngagementFramework, Evidence, EvidenceRequest,
-                    Finding, Incident, Organisation, User)
+from models import (
+    AuditEvent,
+    AuditorGrant,
+    Clock,
+    Engagement,
+    EngagementFramework,
+    Evidence,
+    EvidenceRequest,
+    Finding,
+    Incident,
+    Organisation,
+    User,
+)
 from services import audit_log, demo
 from tests.conftest import login
 
@@ -28,6 +39,7 @@ EXPECTED_USERS = {
 def cheap_password_hashing(monkeypatch):
     """argon2 at production cost is most of these tests' time; the demo's logic does not depend on it."""
     from argon2 import PasswordHasher
+
     from services import accounts
     monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 

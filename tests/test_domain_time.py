@@ -24,7 +24,7 @@ class TestRecurrence:
         periods = parse_frequency("P6M").periods(D(2025, 7, 1), D(2027, 1, 1))
         assert periods[0] == (D(2025, 7, 1), D(2025, 12, 31))
         assert periods[1] == (D(2026, 1, 1), D(2026, 6, 30))
-        for (_, end), (start, _) in zip(periods, periods[1:]):
+        for (_, end), (start, _) in zip(periods, periods[1:], strict=False):
             assert end + dt.timedelta(days=1) == start
 
     def test_annual_from_29_february(self):

@@ -10,8 +10,7 @@ import pytest
 
 from domain.library import LibraryError, library_digest, read_library, trigger_matches
 from domain.recurrence import parse_frequency
-from models import (ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion,
-                    Obligation)
+from models import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from services.library_sync import DEFAULT_DIRECTORY, load_library
 
 LIBRARY_MODELS = (LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule)
@@ -309,7 +308,8 @@ VALIDATOR_CASES = {
                                '"9": full', "unknown obligation ref '9' in TEST (control T-01)"),
     "bad coverage": ("controls", [('"2": partial', '"2": most')], '"2": most',
                      "bad coverage 'most' for TEST 2 in control T-01"),
-    "duplicate ref": ("framework", [('  - {ref: "2", title: Second', '  - {ref: "1", title: Again}\n  - {ref: "2", title: Second')],
+    "duplicate ref": ("framework", [('  - {ref: "2", title: Second',
+                                     '  - {ref: "1", title: Again}\n  - {ref: "2", title: Second')],
                       "title: Again", "duplicate ref '1' in TEST"),
     "duplicate control code": ("controls", [("        validity_days: 120\n",
                                              "        validity_days: 120\n" + CONTROLS.split("controls:\n")[1])],
@@ -357,7 +357,8 @@ VALIDATOR_CASES = {
                       "unknown key 'notfy' in clock rule (did you mean 'notify'?)"),
     "control without code": ("controls", [("  - code: T-01\n    title", "  - title")], "- title: First",
                              "control is missing 'code'"),
-    "duplicate rule": ("clocks", [("    notify: Regulator\n", "    notify: Regulator\n" + CLOCKS.split("clock_rules:\n")[1])],
+    "duplicate rule": ("clocks", [("    notify: Regulator\n",
+                                   "    notify: Regulator\n" + CLOCKS.split("clock_rules:\n")[1])],
                        "- rule: T-72", "duplicate clock rule 'T-72'"),
 }
 FILE_OF = {"framework": "frameworks/test.yaml", "controls": "common/test.yaml", "clocks": "clock_rules.yaml"}
@@ -481,7 +482,8 @@ def test_broken_library_loads_nothing(clean_db, library_copy):
 def test_broken_library_leaves_the_loaded_version_untouched(clean_db, library_copy):
     load_library(str(library_copy))
     before = row_counts()
-    edit(library_copy / "common" / "access.yaml", "title: Quarterly recertification", "titel: Quarterly recertification")
+    edit(library_copy / "common" / "access.yaml",
+         "title: Quarterly recertification", "titel: Quarterly recertification")
     with pytest.raises(LibraryError):
         load_library(str(library_copy))
     assert row_counts() == before

@@ -11,11 +11,23 @@ import re
 
 import peewee as pw
 import pytest
-
 from conftest import login
+
 from domain.timeutil import local
-from models import (Applicability, AuditorGrant, Control, ControlObligation, Engagement, EngagementFramework,
-                    EvidenceRequest, EvidenceRequirement, Framework, Obligation, Organisation, utcnow)
+from models import (
+    Applicability,
+    AuditorGrant,
+    Control,
+    ControlObligation,
+    Engagement,
+    EngagementFramework,
+    EvidenceRequest,
+    EvidenceRequirement,
+    Framework,
+    Obligation,
+    Organisation,
+    utcnow,
+)
 from services.engagements import create_engagement
 
 START = (dt.date.today() - dt.timedelta(days=400)).isoformat()

@@ -18,7 +18,8 @@ def world(make_user):
     users = {
         "a_admin": make_user("client_admin", org="Bank A"), "a_risk": make_user("risk_reviewer", org="Bank A"),
         "b_admin": make_user("client_admin", org="Bank B"),
-        "pa_admin": make_user("provider_admin", org="BPO A"), "pa_agent": make_user("provider_contributor", org="BPO A"),
+        "pa_admin": make_user("provider_admin", org="BPO A"),
+        "pa_agent": make_user("provider_contributor", org="BPO A"),
         "pb_agent": make_user("provider_contributor", org="BPO B"),
         "auditor": make_user("auditor", org="Audit Firm"),
     }

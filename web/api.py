@@ -5,7 +5,8 @@ Routes are declared with ``@route`` so ``/api/v1/openapi.json`` describes every 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, jsonify, request
 

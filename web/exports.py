@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from flask import Response
 from openpyxl import Workbook
@@ -46,7 +46,7 @@ def xlsx_download(filename: str, title: str, headers: Sequence[str], rows: Itera
     for row in rows:
         values = [safe_cell(v) for v in row]
         sheet.append(values)
-        widths = [max(w, min(60, len(str(v)))) for w, v in zip(widths, values)]
+        widths = [max(w, min(60, len(str(v)))) for w, v in zip(widths, values, strict=True)]
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     sheet.freeze_panes = "A2"

@@ -75,7 +75,8 @@ def home() -> str:
 
 @bp.route("/library")
 def library() -> str:
-    return render_template("library.html", frameworks=list(register.live_frameworks()), counts=register.obligation_counts())
+    return render_template("library.html", frameworks=list(register.live_frameworks()),
+                           counts=register.obligation_counts())
 
 
 @bp.route("/library/<code>")
@@ -84,7 +85,8 @@ def framework(code: str) -> str:
     controls_of: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
     for obligation_id, _cid, ccode, ctitle, coverage in register.mappings_of_framework(fw):
         controls_of[obligation_id].append((ccode, ctitle, coverage))
-    return render_template("framework.html", framework=fw, obligations=register.obligations_of(fw), controls_of=controls_of)
+    return render_template("framework.html", framework=fw, obligations=register.obligations_of(fw),
+                           controls_of=controls_of)
 
 
 @bp.route("/controls/<code>")
@@ -102,7 +104,8 @@ def coverage() -> str:
     if not frameworks:
         return render_template("coverage.html", matrix=None, frameworks=[])
     code = request.args.get("framework") or frameworks[0].code
-    return render_template("coverage.html", matrix=register.coverage_matrix(register.framework_by_code(code)), frameworks=frameworks)
+    matrix = register.coverage_matrix(register.framework_by_code(code))
+    return render_template("coverage.html", matrix=matrix, frameworks=frameworks)
 
 
 # ---------------------------------------------------------------- engagements
