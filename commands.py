@@ -9,6 +9,7 @@ from flask import Flask
 import models
 from domain.errors import DomainError
 from models.schema import migrate_database
+from services import audit_log
 
 
 def init_app(app: Flask) -> None:
@@ -76,6 +77,8 @@ def create_user(email: str, role: str, org: str) -> None:
     except DomainError as exc:
         click.echo(f"error: {exc.message}", err=True)
         raise SystemExit(1) from None
+    audit_log.record("user.create", actor_email="cli", object_type="user", object_id=user.id,
+                     details={"email": user.email, "role": user.role, "organisation": user.organisation.name})
     click.echo(f"created {user.email} ({user.role}) in {user.organisation.name}")
 
 
@@ -90,6 +93,8 @@ def create_token(email: str) -> None:
         click.echo(f"error: no user {email}", err=True)
         raise SystemExit(1)
     token = accounts.create_token(user)
+    audit_log.record("token.create", actor_email="cli", object_type="user", object_id=user.id,
+                     details={"email": user.email})
     click.echo(f"API token for {user.email} (shown once, store it now):")
     click.echo(token)
 

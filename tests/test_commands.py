@@ -19,6 +19,7 @@ def test_create_user_reads_the_password_from_stdin(app, library):
     assert result.exit_code == 0, result.output
     user = User.get(User.email == "risk@bank.example")
     assert user.organisation.kind == "client" and accounts.password_matches(user, PASSWORD)
+    assert AuditEvent.select().where(AuditEvent.action == "user.create", AuditEvent.object_id == str(user.id)).exists()
 
 
 def test_create_user_refuses_weak_password_and_duplicates(app, library):
@@ -37,6 +38,8 @@ def test_create_token_prints_a_working_token_last(app, client, make_user):
     result = run(app, "create-token", "--email", user.email)
     token = result.output.strip().splitlines()[-1]
     assert client.get("/api/v1/frameworks", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert AuditEvent.select().where(AuditEvent.action == "token.create").count() == 1
+    assert token not in "".join(e.details for e in AuditEvent.select())
     assert run(app, "create-token", "--email", "nobody@x.example").exit_code == 1
 
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from domain.errors import DomainError, NotFound, ValidationError
 from domain.timeutil import isoformat_utc, local
@@ -29,13 +29,8 @@ def _authenticate() -> None:
     if request.endpoint == "api.openapi":
         return
     api_user()
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not _by_token():
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not g.get("auth_by_token"):
         csrf.protect()
-
-
-def _by_token() -> bool:
-    from flask import g
-    return bool(g.get("auth_by_token"))
 
 
 def route(rule: str, methods: tuple[str, ...] = ("GET",), *, summary: str, params: tuple[str, ...] = (),
