@@ -156,3 +156,27 @@ def test_engagement_page_screenshot(browser_page, make_user, tmp_path):
     shot = os.path.join(target_dir, "screenshot.png")
     browser_page.screenshot(path=shot)
     assert os.path.getsize(shot) > 20_000
+
+
+def test_pages_have_no_serious_accessibility_violations(browser_page, make_user):
+    """axe-core (bundled with axe-playwright-python) finds no serious or critical WCAG problem."""
+    from axe_playwright_python.sync_playwright import Axe
+    axe = Axe()
+    admin = make_user("client_admin", org="Demo Bank")
+    engagement = _realistic_engagement(admin)
+    browser_page.goto("/login")
+    problems = _serious(axe.run(browser_page), "/login")
+    sign_in(browser_page, admin)
+    browser_page.wait_for_url(re.compile(r"/$"))
+    for url in ("/", "/library", "/library/CPS234", "/controls/AC-01", "/coverage?framework=PCIDSS-4.0.1",
+                "/engagements", "/engagements/new", f"/engagements/{engagement.id}",
+                f"/engagements/{engagement.id}/requests", f"/engagements/{engagement.id}/soa"):
+        browser_page.goto(url)
+        problems += _serious(axe.run(browser_page), url)
+    assert problems == []
+
+
+def _serious(result, url: str) -> list[str]:
+    return [f"{url}: {v['id']} ({v['impact']}): {node['html'][:120]}"
+            for v in result.response["violations"] if v["impact"] in ("serious", "critical")
+            for node in v["nodes"]]
