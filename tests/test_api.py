@@ -188,3 +188,10 @@ def test_no_requests_are_planned_after_the_engagement_ends(client, admin):
     engagement_id = client.post("/api/v1/engagements", json=body, headers=admin[1]).get_json()["id"]
     starts = {r.period_start for r in EvidenceRequest.select().where(EvidenceRequest.engagement == engagement_id)}
     assert starts and max(starts) <= today - dt.timedelta(days=100)
+
+
+@pytest.mark.parametrize("body", [[1, 2], "a string", 42, {"frameworks": [["nested"]]}])
+def test_json_that_is_not_an_engagement_object_is_refused(client, admin, body):
+    response = client.post("/api/v1/engagements", json=body, headers=admin[1])
+    assert response.status_code == 422 and response.get_json()["error"]["message"]
+    assert Engagement.select().count() == 0

@@ -439,3 +439,15 @@ def test_only_client_admin_may_create(app, make_user, role):
     before = snapshot()
     assert client.post("/engagements/new", data=form_data(client)).status_code == 404
     assert snapshot() == before
+
+
+def test_user_supplied_text_is_escaped_on_every_page(app, admin):
+    from services.engagements import create_engagement
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    row = create_engagement(admin, engagement_data(name=evil, provider=evil + " BPO", contract_ref=evil[:90]))
+    client = signed_in(app, admin)
+    for url in ("/", "/engagements", f"/engagements/{row.id}", f"/engagements/{row.id}/requests",
+                f"/engagements/{row.id}/soa"):
+        raw = client.get(url).get_data(as_text=True)
+        assert "<script>alert" not in raw and "<img src=x" not in raw, url
+        assert "&lt;script&gt;alert" in raw, url
