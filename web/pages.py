@@ -59,7 +59,7 @@ def status_label(status: str) -> str:
 def _jinja_globals(state) -> None:
     """Globals (not a context processor) so that imported macros see them too."""
     state.app.jinja_env.globals.update(REQUEST_STATES=REQUEST_STATES, REQUIRES_NAMES=REQUIRES_NAMES,
-                                      accepted_types=register.accepted_types)
+                                      accepted_types=register.accepted_types, local=local)
 
 
 def _user():
@@ -145,7 +145,7 @@ def engagement(engagement_id: int) -> str:
     counts = register.status_counts(requests)
     return render_template("engagement.html", engagement=row, counts=counts, total=sum(counts.values()),
                            frameworks=register.frameworks_by_engagement([row.id])[row.id], upcoming=upcoming,
-                           granted=scope.granted_framework_codes(user, row), local=local)
+                           granted=scope.granted_framework_codes(user, row))
 
 
 def _page_number() -> int:
@@ -166,8 +166,7 @@ def engagement_requests(engagement_id: int) -> str:
                 .paginate(page, PER_PAGE))
     return render_template("requests.html", engagement=row, rows=rows, status=status, page=page, total=total,
                            pages=max(1, -(-total // PER_PAGE)),
-                           counts=register.status_counts(scope.requests_for(user, row)),
-                           local=local)
+                           counts=register.status_counts(scope.requests_for(user, row)))
 
 
 def _applicable_filter() -> bool | None:
