@@ -10,17 +10,28 @@ def _secret_key(instance_path: str) -> str:
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
     path = os.path.join(instance_path, "secret_key")
-    if not os.path.exists(path):
-        os.makedirs(instance_path, exist_ok=True)
+    os.makedirs(instance_path, exist_ok=True)
+    try:  # O_EXCL: of several processes starting at once, exactly one writes the key
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
     with open(path) as handle:
-        return handle.read().strip()
+        key = handle.read().strip()
+    if len(key) < 32:
+        raise RuntimeError(f"{path} holds no usable secret key; delete it or set SECRET_KEY")
+    return key
 
 
 def load_config(instance_path: str) -> dict:
-    max_mb = int(os.environ.get("MAX_UPLOAD_MB", "100"))
+    try:
+        max_mb = int(os.environ.get("MAX_UPLOAD_MB", "100"))
+    except ValueError:
+        raise RuntimeError("MAX_UPLOAD_MB must be a whole number of megabytes") from None
+    if max_mb < 1:
+        raise RuntimeError("MAX_UPLOAD_MB must be at least 1")
     return {
         "DATABASE_URL": os.environ.get("DATABASE_URL", "sqlite:///" + os.path.join(instance_path, "attest.db")),
         "EVIDENCE_STORE": os.environ.get("EVIDENCE_STORE", os.path.join(instance_path, "evidence")),
