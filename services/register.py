@@ -192,6 +192,21 @@ class Matrix:
     cells: dict[tuple[int, int], str]  # (obligation id, control id) -> full | partial
     summary: Counter = field(default_factory=Counter)  # full | partial | uncovered | not_provable
 
+    HEADERS = ("framework", "ref", "alt_ref", "obligation", "coverage", "controls_full", "controls_partial")
+
+    def rows(self) -> list[tuple[str, ...]]:
+        """One row per obligation, for CSV and Excel exports."""
+        out = []
+        for o in self.obligations:
+            by_coverage: dict[str, list[str]] = defaultdict(list)
+            for control_id, code, _title in self.controls:
+                if (o.id, control_id) in self.cells:
+                    by_coverage[self.cells[(o.id, control_id)]].append(code)
+            out.append((self.framework.code, o.ref, o.alt_ref or "", o.title,
+                        coverage_of(o, set(by_coverage)), " ".join(by_coverage["full"]),
+                        " ".join(by_coverage["partial"])))
+        return out
+
 
 def coverage_matrix(framework: Framework) -> Matrix:
     obligations = obligations_of(framework)

@@ -451,3 +451,23 @@ def test_user_supplied_text_is_escaped_on_every_page(app, admin):
         raw = client.get(url).get_data(as_text=True)
         assert "<script>alert" not in raw and "<img src=x" not in raw, url
         assert "&lt;script&gt;alert" in raw, url
+
+
+def test_coverage_exports_one_row_per_obligation(app, admin):
+    from openpyxl import load_workbook
+
+    from models import Framework, Obligation
+    client = signed_in(app, admin)
+    response = client.get("/coverage.csv?framework=CPS234")
+    assert response.status_code == 200 and response.headers["Content-Disposition"].startswith("attachment;")
+    rows = list(csv.reader(io.StringIO(text(response))))
+    assert rows[0] == ["framework", "ref", "alt_ref", "obligation", "coverage", "controls_full", "controls_partial"]
+    cps234 = Framework.get(Framework.code == "CPS234")
+    assert sorted(r[1] for r in rows[1:]) == sorted(o.ref for o in Obligation.select().where(
+        Obligation.framework == cps234, Obligation.retired_in.is_null()))
+    para35 = next(r for r in rows[1:] if r[1] == "35")
+    assert para35[4] == "full" and para35[5]
+    sheet = load_workbook(io.BytesIO(client.get("/coverage.xlsx?framework=CPS234").data)).active
+    assert [[("" if v is None else v) for v in row] for row in sheet.iter_rows(values_only=True)] == rows
+    assert client.get("/coverage.csv?framework=NOPE").status_code == 404
+    assert client.get("/coverage.pdf?framework=CPS234").status_code == 404
