@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
@@ -15,53 +14,51 @@ from domain.timeutil import isoformat_utc, local
 from models import Control, ControlObligation, Engagement, EvidenceRequest, EvidenceRequirement, Framework, Obligation
 from services import engagements as engagement_service
 from services import register, scope
+from web import openapi as oas
 from web.auth import api_user, client_ip
+from web.openapi import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from web.security import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # CSRF is enforced below for session-authenticated writes; tokens need none
 OPENAPI_PATHS: dict[str, dict] = {}
-MAX_PER_PAGE = 200
+PUBLIC_ENDPOINTS: set[str] = set()  # served without authentication (declared with ``public=True``)
 
 
 @bp.before_request
 def _authenticate() -> None:
-    if request.endpoint == "api.openapi":
+    if request.endpoint in PUBLIC_ENDPOINTS:
         return
     api_user()
     if request.method not in ("GET", "HEAD", "OPTIONS") and not g.get("auth_by_token"):
         csrf.protect()
 
 
-def route(rule: str, methods: tuple[str, ...] = ("GET",), *, summary: str, params: tuple[str, ...] = (),
-          body: dict | None = None, status: int = 200) -> Callable:
-    """Register a view and its OpenAPI description in one place."""
+def route(rule: str, methods: tuple[str, ...] = ("GET",), *, summary: str, response: str | dict,
+          params: tuple[str, ...] = (), body: str | None = None, status: int = 200,
+          errors: tuple[int, ...] = (), public: bool = False) -> Callable:
+    """Register a view and its OpenAPI description in one place.
+
+    ``response`` names the schema of the success body (``web.openapi.SCHEMAS``), ``body`` the request
+    body's; ``errors`` are the statuses the route can answer with an Error besides 401, which every
+    route that is not ``public`` can give.
+    """
     def decorator(view: Callable) -> Callable:
-        path = "/api/v1" + rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        path = oas.openapi_path(rule)
         for method in methods:
-            operation: dict[str, Any] = {
-                "summary": summary, "operationId": f"{view.__name__}_{method.lower()}",
-                "parameters": [{"name": p, "in": "query", "schema": {"type": "string"}} for p in params]
-                + [{"name": n.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
-                   for n in _path_names(path)],
-                "responses": {str(status): {"description": "success"},
-                              "default": {"description": "error: {\"error\": {\"code\", \"message\"}}"}},
-            }
-            if body and method != "GET":
-                operation["requestBody"] = {"content": {"application/json": {"schema": body}}}
-            OPENAPI_PATHS.setdefault(path, {})[method.lower()] = operation
+            OPENAPI_PATHS.setdefault(path, {})[method.lower()] = oas.operation(
+                rule, method, operation_id=f"{view.__name__}_{method.lower()}", summary=summary, params=params,
+                response=response, status=status, errors=errors, public=public, body=body)
+        if public:
+            PUBLIC_ENDPOINTS.add(f"{bp.name}.{view.__name__}")
         return bp.route(rule, methods=list(methods))(view)
     return decorator
-
-
-def _path_names(path: str) -> list[str]:
-    return [part for part in path.split("/") if part.startswith("{")]
 
 
 def paginate(query, serialise: Callable[[list], list]):
     """``?page=`` (from 1) and ``?per_page=`` (1 to 200) over a peewee query."""
     page = _int_arg("page", 1, minimum=1)
-    per_page = _int_arg("per_page", 50, minimum=1, maximum=MAX_PER_PAGE)
+    per_page = _int_arg("per_page", DEFAULT_PER_PAGE, minimum=1, maximum=MAX_PER_PAGE)
     total = query.count()
     rows = list(query.paginate(page, per_page))
     return jsonify({"items": serialise(rows), "page": page, "per_page": per_page, "total": total,
@@ -88,13 +85,15 @@ def _framework_json(f: Framework, counts: dict[int, int]) -> dict:
     return {"code": f.code, "title": f.title, "version": f.version, "obligations": counts.get(f.id, 0)}
 
 
-@route("/frameworks", summary="The frameworks of the control library")
+@route("/frameworks", summary="The frameworks of the control library", params=("page", "per_page"),
+       response="FrameworkPage", errors=(400,))
 def frameworks():
     counts = register.obligation_counts()
     return paginate(register.live_frameworks(), lambda rows: [_framework_json(f, counts) for f in rows])
 
 
-@route("/frameworks/<code>/obligations", summary="A framework's obligations", params=("q", "page", "per_page"))
+@route("/frameworks/<code>/obligations", summary="A framework's obligations", params=("q", "page", "per_page"),
+       response="ObligationPage", errors=(400, 404))
 def framework_obligations(code: str):
     framework = register.framework_by_code(code)
     query = (Obligation.select().where(Obligation.framework == framework, Obligation.retired_in.is_null())
@@ -130,7 +129,7 @@ def requirement_json(req: EvidenceRequirement) -> dict:
 
 
 @route("/controls", summary="Common controls with mappings and evidence requirements",
-       params=("framework", "domain", "q", "page", "per_page"))
+       params=("framework", "domain", "q", "page", "per_page"), response="ControlPage", errors=(400, 422))
 def controls():
     query = Control.select().where(Control.retired_in.is_null()).order_by(Control.code)
     if request.args.get("framework"):
@@ -148,7 +147,7 @@ def controls():
     return paginate(query, controls_json)
 
 
-@route("/controls/<code>", summary="One control")
+@route("/controls/<code>", summary="One control", response="Control", errors=(404,))
 def control(code: str):
     row = Control.get_or_none(Control.code == code)
     if row is None:
@@ -170,7 +169,8 @@ def engagements_json(rows: list[Engagement]) -> list[dict]:
     return [engagement_json(e, frameworks_of[e.id]) for e in rows]
 
 
-@route("/engagements", summary="Engagements in the caller's scope", params=("q", "page", "per_page"))
+@route("/engagements", summary="Engagements in the caller's scope", params=("q", "page", "per_page"),
+       response="EngagementPage", errors=(400,))
 def engagements():
     query = register.engagements_with_parties(api_user())
     if request.args.get("q"):
@@ -179,11 +179,7 @@ def engagements():
 
 
 @route("/engagements", methods=("POST",), status=201, summary="Create an engagement (client_admin)",
-       body={"type": "object", "required": ["name", "provider", "frameworks", "place", "start_date"],
-             "properties": {k: {"type": "string"} for k in
-                            ("name", "provider", "place", "timezone", "start_date", "end_date", "contract_ref")}
-             | {"frameworks": {"type": "array", "items": {"type": "string"}},
-                "card_payments": {"type": "boolean"}, "offshore": {"type": "boolean"}}})
+       body="NewEngagement", response="Engagement", errors=(400, 404, 409, 422))
 def create_engagement():
     user = scope.require_engagement_creator(api_user())
     data = request.get_json(silent=True)
@@ -193,14 +189,15 @@ def create_engagement():
     return jsonify(engagements_json([engagement])[0]), 201
 
 
-@route("/engagements/<int:engagement_id>", summary="One engagement")
+@route("/engagements/<int:engagement_id>", summary="One engagement", response="Engagement", errors=(404,))
 def engagement(engagement_id: int):
     row = scope.engagement_for(api_user(), engagement_id)
     return jsonify(engagements_json([row])[0])
 
 
 @route("/engagements/<int:engagement_id>/applicability",
-       summary="The engagement's Statement of Applicability", params=("applicable", "page", "per_page"))
+       summary="The engagement's Statement of Applicability", params=("applicable", "page", "per_page"),
+       response="ApplicabilityRowPage", errors=(400, 404))
 def applicability(engagement_id: int):
     user = api_user()
     row = scope.engagement_for(user, engagement_id)
@@ -212,7 +209,8 @@ def applicability(engagement_id: int):
 
 
 @route("/engagements/<int:engagement_id>/requests", summary="Evidence requests of an engagement",
-       params=("status", "control", "due_before", "due_after", "page", "per_page"))
+       params=("status", "control", "due_before", "due_after", "page", "per_page"),
+       response="EvidenceRequestPage", errors=(400, 404, 422))
 def requests(engagement_id: int):
     user = api_user()
     row = scope.engagement_for(user, engagement_id)
@@ -229,14 +227,8 @@ def requests(engagement_id: int):
          "status": r.status} for r in rows])
 
 
-@route("/openapi.json", summary="This description")
+@route("/openapi.json", summary="This description", public=True,
+       response={"type": "object", "required": ["openapi", "info", "paths"],
+                 "description": "An OpenAPI 3.1 document."})
 def openapi():
-    return jsonify({
-        "openapi": "3.1.0",
-        "info": {"title": "Attest API", "version": "1",
-                 "description": "Compliance evidence tracker with audit rights for outsourced contact centres."},
-        "servers": [{"url": "/"}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"bearer": []}],
-        "paths": OPENAPI_PATHS,
-    })
+    return jsonify(oas.document(OPENAPI_PATHS))
