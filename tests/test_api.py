@@ -52,7 +52,8 @@ def test_controls_with_mappings_and_requirements(client, admin):
     assert client.get("/api/v1/controls?framework=NOPE", headers=admin[1]).status_code == 422
 
 
-@pytest.mark.parametrize("query", ["page=0", "page=abc", "per_page=201", "per_page=0", "per_page=-1"])
+@pytest.mark.parametrize("query", ["page=0", "page=abc", "per_page=201", "per_page=0", "per_page=-1",
+                                   "page=100000000000000000000", "page=1.5"])
 def test_pagination_out_of_range_is_a_clear_400(client, admin, query):
     response = client.get(f"/api/v1/controls?{query}", headers=admin[1])
     assert response.status_code == 400

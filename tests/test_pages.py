@@ -471,3 +471,9 @@ def test_coverage_exports_one_row_per_obligation(app, admin):
     assert [[("" if v is None else v) for v in row] for row in sheet.iter_rows(values_only=True)] == rows
     assert client.get("/coverage.csv?framework=NOPE").status_code == 404
     assert client.get("/coverage.pdf?framework=CPS234").status_code == 404
+
+
+@pytest.mark.parametrize("page", ["0", "-4", "abc", "100000000000000000000"])
+def test_request_list_page_numbers_are_forgiving(app, admin, engagement, page):
+    response = signed_in(app, admin).get(f"/engagements/{engagement.id}/requests?page={page}")
+    assert response.status_code == 200

@@ -16,7 +16,7 @@ from services import engagements as engagement_service
 from services import register, scope
 from web import openapi as oas
 from web.auth import api_user, client_ip
-from web.openapi import DEFAULT_PER_PAGE, MAX_PER_PAGE
+from web.openapi import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
 from web.security import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -57,7 +57,7 @@ def route(rule: str, methods: tuple[str, ...] = ("GET",), *, summary: str, respo
 
 def paginate(query, serialise: Callable[[list], list]):
     """``?page=`` (from 1) and ``?per_page=`` (1 to 200) over a peewee query."""
-    page = _int_arg("page", 1, minimum=1)
+    page = _int_arg("page", 1, minimum=1, maximum=MAX_PAGE)
     per_page = _int_arg("per_page", DEFAULT_PER_PAGE, minimum=1, maximum=MAX_PER_PAGE)
     total = query.count()
     rows = list(query.paginate(page, per_page))

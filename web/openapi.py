@@ -15,6 +15,7 @@ from domain.library import COVERAGES, REQUIRES, VERIFICATIONS
 from models.register import REQUEST_STATES
 
 MAX_PER_PAGE = 200
+MAX_PAGE = 1_000_000  # beyond any real list; keeps OFFSET within every database's integer range
 DEFAULT_PER_PAGE = 50
 
 
@@ -141,7 +142,8 @@ RESPONSES["Error"] = {"description": "Any other error, in the same shape.",
                       "content": {"application/json": {"schema": ref("Error")}}}
 
 QUERY_PARAMETERS: dict[str, dict] = {
-    "page": {"description": "Page number, from 1.", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+    "page": {"description": "Page number, from 1.",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}},
     "per_page": {"description": f"Items per page (at most {MAX_PER_PAGE}).",
                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE,
                             "default": DEFAULT_PER_PAGE}},

@@ -23,6 +23,7 @@ from services import register, scope
 from web import exports
 from web.auth import client_ip
 from web.forms import EngagementForm
+from web.openapi import MAX_PAGE
 
 bp = Blueprint("pages", __name__)
 PER_PAGE = 50
@@ -158,8 +159,9 @@ def engagement(engagement_id: int) -> str:
 
 
 def _page_number() -> int:
+    """Pages are forgiving: a bad or out-of-range ?page= shows the nearest real page."""
     try:
-        return max(1, int(request.args.get("page", "1")))
+        return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
     except ValueError:
         return 1
 
