@@ -46,6 +46,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "organisation"
+            legacy_table_names = False
 
     @migrator.create_model
     class User(pw.Model):
@@ -61,6 +62,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "user"
+            legacy_table_names = False
 
     @migrator.create_model
     class ApiToken(pw.Model):
@@ -74,6 +76,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "api_token"
+            legacy_table_names = False
 
     @migrator.create_model
     class Engagement(pw.Model):
@@ -95,6 +98,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "engagement"
+            legacy_table_names = False
             indexes = [(('client', 'name'), True)]
 
     @migrator.create_model
@@ -112,6 +116,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "control"
+            legacy_table_names = False
 
     @migrator.create_model
     class Applicability(pw.Model):
@@ -127,6 +132,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "applicability"
+            legacy_table_names = False
             indexes = [(('engagement', 'control'), True)]
 
     @migrator.create_model
@@ -146,6 +152,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "audit_event"
+            legacy_table_names = False
             indexes = [(('engagement', 'at'), False), (('action', 'at'), False)]
 
     @migrator.create_model
@@ -163,6 +170,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "auditor_grant"
+            legacy_table_names = False
             indexes = [(('auditor', 'engagement'), False)]
 
     @migrator.create_model
@@ -185,6 +193,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "incident"
+            legacy_table_names = False
             indexes = [(('engagement', 'aware_at'), False)]
 
     @migrator.create_model
@@ -199,6 +208,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "evidence_requirement"
+            legacy_table_names = False
             indexes = [(('control', 'key'), True)]
 
     @migrator.create_model
@@ -216,6 +226,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "evidence_request"
+            legacy_table_names = False
             indexes = [(('engagement', 'requirement', 'period_start'), True), (('engagement', 'status', 'due_at'), False), (('engagement', 'due_at'), False), (('status', 'due_at'), False), (('engagement', 'control'), False)]
 
     @migrator.create_model
@@ -241,6 +252,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "evidence"
+            legacy_table_names = False
             indexes = [(('request', 'version'), True), (('engagement', 'status', 'uploaded_at'), False)]
 
     @migrator.create_model
@@ -260,6 +272,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "clock"
+            legacy_table_names = False
             indexes = [(('incident', 'rule_id'), True), (('state', 'deadline_at'), False)]
 
     @migrator.create_model
@@ -280,6 +293,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "clock_rule"
+            legacy_table_names = False
 
     @migrator.create_model
     class Framework(pw.Model):
@@ -294,6 +308,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "framework"
+            legacy_table_names = False
 
     @migrator.create_model
     class Obligation(pw.Model):
@@ -314,6 +329,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "obligation"
+            legacy_table_names = False
             indexes = [(('framework', 'ref'), True)]
 
     @migrator.create_model
@@ -326,6 +342,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "control_obligation"
+            legacy_table_names = False
             indexes = [(('control', 'obligation'), True)]
 
     @migrator.create_model
@@ -336,6 +353,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "engagement_framework"
+            legacy_table_names = False
             indexes = [(('engagement', 'framework'), True)]
 
     @migrator.create_model
@@ -357,6 +375,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "finding"
+            legacy_table_names = False
             indexes = [(('engagement', 'status', 'due_date'), False)]
 
     @migrator.create_model
@@ -369,6 +388,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "holiday_override"
+            legacy_table_names = False
             indexes = [(('place', 'date'), True)]
 
     @migrator.create_model
@@ -381,6 +401,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "library_version"
+            legacy_table_names = False
 
     @migrator.create_model
     class LoginAttempt(pw.Model):
@@ -392,6 +413,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "login_attempt"
+            legacy_table_names = False
             indexes = [(('email', 'at'), False), (('ip', 'at'), False)]
 
     @migrator.create_model
@@ -406,6 +428,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "outbox_message"
+            legacy_table_names = False
 
     @migrator.create_model
     class Pack(pw.Model):
@@ -424,6 +447,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "pack"
+            legacy_table_names = False
 
     @migrator.create_model
     class SchedulerLease(pw.Model):
@@ -434,6 +458,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "scheduler_lease"
+            legacy_table_names = False
 
 
 def rollback(migrator: Migrator, database: pw.Database, *, fake=False):

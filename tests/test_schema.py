@@ -26,3 +26,12 @@ def test_sqlite_runs_in_wal_with_foreign_keys(database):
     assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
     assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 5000
+
+
+def test_index_names_match_the_models(database):
+    """Later migrations add and drop indexes by the names the models give them."""
+    for model in models.ALL_MODELS:
+        table = model._meta.table_name
+        expected = {index._name for index in model._meta.fields_to_index()}
+        actual = {i.name for i in database.get_indexes(table)} - {f"{table}_pkey"}
+        assert expected <= actual, f"{table}: missing {expected - actual}"
