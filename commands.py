@@ -13,7 +13,7 @@ from services import audit_log
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db, load_controls, demo, create_user, create_token, verify_audit_log):
+    for command in (init_db, make_migration, load_controls, demo, create_user, create_token, verify_audit_log):
         app.cli.add_command(command)
 
 
@@ -27,6 +27,17 @@ def init_db() -> None:
     _connect()
     applied = migrate_database()
     click.echo(f"database ready ({len(applied)} migration(s) applied)")
+
+
+@click.command("make-migration")
+@click.argument("name")
+def make_migration(name: str) -> None:
+    """Developers: write the next migration from the models' changes (apply it with init-db)."""
+    from models.schema import create_migration
+    _connect()
+    migrate_database()
+    path = create_migration(name)
+    click.echo(f"wrote {path}" if path else "no model changes: no migration written")
 
 
 @click.command("load-controls")
