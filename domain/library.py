@@ -237,8 +237,13 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     """Safe loader that records lines and never reads ``12.10`` as the float 12.1."""
 
 
+# Only plain decimals are integers: YAML 1.1 would also read 010 (octal), 0x1A and 1:30
+# (base 60) as numbers and silently renumber a ref.
+_INT = "tag:yaml.org,2002:int"
+_PLAIN_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:float"]
+    first: [(tag, _PLAIN_INT if tag == _INT else rx) for tag, rx in resolvers
+            if tag != "tag:yaml.org,2002:float"]
     for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
 

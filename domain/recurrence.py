@@ -74,6 +74,20 @@ class Frequency:
         return nxt.date()
 
 
+_RRULE_FORBIDDEN = {"COUNT": "a testing schedule never ends", "UNTIL": "a testing schedule never ends"}
+_RRULE_FREQUENCIES = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
+
+
+def _check_rrule_parts(value: str, body: str) -> None:
+    """A schedule must go on for ever (no COUNT/UNTIL) in whole days (no HOURLY and finer)."""
+    parts = dict(part.split("=", 1) for part in body[len("RRULE:"):].upper().split(";") if "=" in part)
+    for name, why in _RRULE_FORBIDDEN.items():
+        if name in parts:
+            raise ValueError(f"frequency {value!r}: {name} is not allowed ({why})")
+    if parts.get("FREQ") not in _RRULE_FREQUENCIES:
+        raise ValueError(f"frequency {value!r}: FREQ must be one of {', '.join(sorted(_RRULE_FREQUENCIES))}")
+
+
 def parse_frequency(text: str) -> Frequency:
     """Parse ``P3M``, ``P1Y``, ``RRULE:FREQ=MONTHLY;INTERVAL=3`` or ``event``; ValueError otherwise."""
     if not isinstance(text, str) or not text.strip():
@@ -89,6 +103,7 @@ def parse_frequency(text: str) -> Frequency:
         return Frequency(value, step=relativedelta(years=years, months=months, weeks=weeks, days=days))
     if value.upper().startswith("RRULE:") or value.upper().startswith("FREQ="):
         body = value if value.upper().startswith("RRULE:") else "RRULE:" + value
+        _check_rrule_parts(value, body)
         try:
             rule = rrulestr(body, dtstart=dt.datetime(2000, 1, 1))
             rule.after(dt.datetime(2000, 1, 1), inc=True)

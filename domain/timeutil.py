@@ -2,12 +2,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+_DATE = re.compile(r"^(19|2[0-9])\d\d-\d\d-\d\d$")  # YYYY-MM-DD, years 1900-2999
+
+
+@lru_cache(maxsize=1)
+def _timezone_names() -> frozenset[str]:
+    """IANA Area/Location names (plus UTC): not host-dependent ones such as 'localtime' or 'Factory'."""
+    return frozenset(name for name in available_timezones()
+                     if "/" in name and not name.startswith(("Etc/", "posix/", "right/"))) | {"UTC"}
 
 
 def parse_timezone(name: str) -> ZoneInfo:
-    if not isinstance(name, str) or name not in available_timezones():
-        raise ValueError(f"unknown timezone {name!r}")
+    if not isinstance(name, str) or name not in _timezone_names():
+        raise ValueError(f"unknown timezone {name!r}; use an IANA name such as Australia/Sydney")
     return ZoneInfo(name)
 
 
@@ -28,7 +39,10 @@ def parse_instant(text: str) -> dt.datetime:
 
 
 def parse_date(text: str) -> dt.date:
+    """A calendar date written YYYY-MM-DD (years 1900-2999); week dates and 20250101 are refused."""
     try:
+        if not _DATE.match(text):
+            raise ValueError
         return dt.date.fromisoformat(text)
     except (TypeError, ValueError):
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None

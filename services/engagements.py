@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import peewee as pw
 
 from domain.applicability import ControlFacts, EngagementScope, decide
 from domain.business_days import PLACES
@@ -58,18 +61,48 @@ def _flag(value: Any, field: str) -> bool:
     raise ValidationError(f"{field} must be true or false", field=field)
 
 
+# Bidirectional overrides and isolates can make a name display as something else entirely.
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+LAST_DATE = dt.date(2100, 12, 31)
+
+
 def _text(data: dict, field: str, *, required: bool = True, limit: int = 200) -> str:
+    """A trimmed, NFC-normalised single-line text field without control or bidi-override characters."""
     value = data.get(field)
     if value is None:
         value = ""
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be text", field=field)
-    value = value.strip()
+    value = unicodedata.normalize("NFC", value.strip())
     if required and not value:
         raise ValidationError(f"{field} is required", field=field)
     if len(value) > limit:
         raise ValidationError(f"{field} is longer than {limit} characters", field=field)
+    if any(unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS for c in value):
+        raise ValidationError(f"{field} contains control characters", field=field)
     return value
+
+
+def _date(data: dict, field: str, *, required: bool) -> dt.date | None:
+    text = _text(data, field, required=required, limit=40)
+    if not text:
+        return None
+    try:
+        day = parse_date(text)
+    except ValueError as exc:
+        raise ValidationError(str(exc), field=field) from None
+    if not dt.date(2000, 1, 1) <= day <= LAST_DATE:
+        raise ValidationError(f"{field} must be between 2000-01-01 and {LAST_DATE}", field=field)
+    return day
+
+
+def _timezone(data: dict) -> str:
+    name = _text(data, "timezone", required=False, limit=64) or "Australia/Sydney"
+    try:
+        parse_timezone(name)
+    except ValueError as exc:
+        raise ValidationError(str(exc), field="timezone") from None
+    return name
 
 
 def parse_engagement_input(data: dict) -> EngagementInput:
@@ -84,24 +117,12 @@ def parse_engagement_input(data: dict) -> EngagementInput:
     place = _text(data, "place").upper()
     if place not in PLACES:
         raise ValidationError(f"unknown place {place!r}; expected one of {', '.join(PLACES)}", field="place")
-    timezone = _text(data, "timezone", required=False) or "Australia/Sydney"
-    try:
-        parse_timezone(timezone)
-        start = parse_date(_text(data, "start_date"))
-    except ValueError as exc:
-        raise ValidationError(str(exc), field="timezone" if "timezone" in str(exc) else "start_date") from None
-    end_text = _text(data, "end_date", required=False)
-    try:
-        end = parse_date(end_text) if end_text else None
-    except ValueError as exc:
-        raise ValidationError(str(exc), field="end_date") from None
+    start, end = _date(data, "start_date", required=True), _date(data, "end_date", required=False)
     if end is not None and end <= start:
         raise ValidationError("end_date must be after start_date", field="end_date")
-    if not dt.date(2000, 1, 1) <= start <= dt.date(2100, 1, 1):
-        raise ValidationError("start_date is out of range", field="start_date")
     return EngagementInput(
         name=_text(data, "name"), provider=_text(data, "provider"), frameworks=sorted(set(frameworks)),
-        place=place, timezone=timezone, start_date=start, end_date=end,
+        place=place, timezone=_timezone(data), start_date=start, end_date=end,
         card_payments=_flag(data.get("card_payments"), "card_payments"),
         offshore=_flag(data.get("offshore"), "offshore"),
         contract_ref=_text(data, "contract_ref", required=False, limit=100))
@@ -132,9 +153,18 @@ def create_engagement(actor: User, data: dict, *, ip: str = "", now: dt.datetime
     scope.require_engagement_creator(actor)
     spec = parse_engagement_input(data)
     frameworks = _frameworks(spec.frameworks)
+    try:
+        return _create(actor, spec, frameworks, ip=ip, now=now)
+    except pw.IntegrityError:  # a concurrent request won a race (same name or same new provider)
+        raise Conflict("another change to the same engagement or provider happened at the same time; "
+                       "reload and try again") from None
+
+
+def _create(actor: User, spec: EngagementInput, frameworks: list[Framework], *, ip: str,
+            now: dt.datetime | None) -> Engagement:
     with db.atomic():
         if Engagement.select().where(Engagement.client == actor.organisation_id,
-                                     Engagement.name == spec.name).exists():
+                                     pw.fn.LOWER(Engagement.name) == spec.name.lower()).exists():
             raise Conflict(f"an engagement named {spec.name!r} already exists", field="name")
         provider = find_or_create_organisation(spec.provider, "provider")
         engagement = Engagement.create(

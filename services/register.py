@@ -245,7 +245,8 @@ def filter_requests(query: pw.ModelSelect, engagement: Engagement, args: Mapping
         if args.get(arg):
             try:
                 boundary = start_of_local_day(parse_date(args[arg]), engagement.timezone)
-            except ValueError as exc:
-                raise ValidationError(str(exc), field=arg) from None
+            except (ValueError, OverflowError):
+                raise ValidationError(f"{arg} must be a date (YYYY-MM-DD) between 1900 and 2999",
+                                      field=arg) from None
             query = query.where(getattr(EvidenceRequest.due_at, op)(boundary))
     return query

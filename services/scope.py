@@ -64,14 +64,20 @@ def engagements_for(user: User) -> pw.ModelSelect:
 
 def engagement_for(user: User, engagement_id: int | str, action: str = "view") -> Engagement:
     """The engagement, if the user may see it and take ``action`` on it; NotFound otherwise."""
-    try:
-        key = int(engagement_id)
-    except (TypeError, ValueError):
-        raise NotFound("engagement not found") from None
-    engagement = engagements_for(user).where(Engagement.id == key).first()
+    key = _row_id(engagement_id)
+    engagement = None if key is None else engagements_for(user).where(Engagement.id == key).first()
     if engagement is None or not permits(user, action):
         raise NotFound("engagement not found")
     return engagement
+
+
+def _row_id(value: int | str) -> int | None:
+    """A database id, or None for anything that cannot be one (garbage, zero, beyond 64 bits)."""
+    try:
+        key = int(value)
+    except (TypeError, ValueError):
+        return None
+    return key if 0 < key < 2**63 else None
 
 
 def permits(user: User, action: str) -> bool:
@@ -114,23 +120,6 @@ def requests_for(user: User, engagement: Engagement) -> pw.ModelSelect:
     if codes is not None:
         query = query.where(EvidenceRequest.control.in_(_controls_in_frameworks(codes)))
     return query
-
-
-def request_for(user: User, request_id: int | str, action: str = "view") -> EvidenceRequest:
-    try:
-        key = int(request_id)
-    except (TypeError, ValueError):
-        raise NotFound("evidence request not found") from None
-    request = EvidenceRequest.get_or_none(EvidenceRequest.id == key)
-    if request is None:
-        raise NotFound("evidence request not found")
-    try:
-        engagement = engagement_for(user, request.engagement_id, action)
-    except NotFound:
-        raise NotFound("evidence request not found") from None
-    if not requests_for(user, engagement).where(EvidenceRequest.id == key).exists():
-        raise NotFound("evidence request not found")
-    return request
 
 
 def visible_controls(user: User, engagement: Engagement) -> pw.ModelSelect:

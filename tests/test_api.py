@@ -196,3 +196,37 @@ def test_json_that_is_not_an_engagement_object_is_refused(client, admin, body):
     response = client.post("/api/v1/engagements", json=body, headers=admin[1])
     assert response.status_code == 422 and response.get_json()["error"]["message"]
     assert Engagement.select().count() == 0
+
+
+@pytest.mark.parametrize("field,value,blamed", [
+    ("start_date", "20250101", "start_date"), ("start_date", "2025-W01-1", "start_date"),
+    ("start_date", "no timezone here", "start_date"), ("end_date", "9999-12-31", "end_date"),
+    ("timezone", "localtime", "timezone"), ("timezone", "Factory", "timezone"),
+    ("name", "Contact\x00centre", "name"), ("name", "Contact\u202ecentre", "name"),
+    ("provider", "BPO\nA", "provider"), ("contract_ref", "MSA\x07", "contract_ref"),
+])
+def test_tricky_values_are_refused_and_the_right_field_is_blamed(client, admin, field, value, blamed):
+    response = client.post("/api/v1/engagements", json=payload(**{field: value}), headers=admin[1])
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["error"]["field"] == blamed
+    assert Engagement.select().count() == 0
+
+
+def test_engagement_names_are_unique_whatever_the_case(client, admin):
+    assert client.post("/api/v1/engagements", json=payload(name="Inbound Sales"), headers=admin[1]).status_code == 201
+    response = client.post("/api/v1/engagements", json=payload(name="inbound sales"), headers=admin[1])
+    assert response.status_code == 409 and response.get_json()["error"]["field"] == "name"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/engagements/99999999999999999999999",
+                                  "/api/v1/engagements/99999999999999999999999/requests",
+                                  "/api/v1/engagements/0"])
+def test_impossible_ids_are_404_not_500(client, admin, path):
+    assert client.get(path, headers=admin[1]).status_code == 404
+
+
+def test_due_filters_outside_the_calendar_are_422_not_500(client, admin):
+    engagement_id = client.post("/api/v1/engagements", json=payload(), headers=admin[1]).get_json()["id"]
+    for value in ("0001-01-01", "9999-12-31"):
+        response = client.get(f"/api/v1/engagements/{engagement_id}/requests?due_before={value}", headers=admin[1])
+        assert response.status_code == 422, value
