@@ -87,12 +87,18 @@ def status_counts_by_engagement(user: User, engagement_ids: list[int]) -> dict[i
     return out
 
 
-def frameworks_by_engagement(engagement_ids: list[int]) -> dict[int, list[str]]:
+def frameworks_by_engagement(user: User, engagements: list[Engagement]) -> dict[int, list[str]]:
+    """The framework codes in scope of each engagement, as far as the user may see them
+    (an auditor sees only the frameworks of its grant)."""
     out: dict[int, list[str]] = defaultdict(list)
-    if engagement_ids:
-        for engagement_id, code in (EngagementFramework.select(EngagementFramework.engagement, Framework.code)
-                                    .join(Framework).where(EngagementFramework.engagement.in_(engagement_ids))
-                                    .order_by(Framework.code).tuples()):
+    if not engagements:
+        return out
+    by_id = {e.id: e for e in engagements}
+    granted = {e.id: scope.granted_framework_codes(user, e) for e in engagements} if user.role == "auditor" else {}
+    for engagement_id, code in (EngagementFramework.select(EngagementFramework.engagement, Framework.code)
+                                .join(Framework).where(EngagementFramework.engagement.in_(list(by_id)))
+                                .order_by(Framework.code).tuples()):
+        if engagement_id not in granted or code in granted[engagement_id]:
             out[engagement_id].append(code)
     return out
 
@@ -111,7 +117,7 @@ def engagement_summaries(user: User) -> list[dict]:
     rows = list(engagements_with_parties(user))
     ids = [e.id for e in rows]
     counts = status_counts_by_engagement(user, ids)
-    frameworks = frameworks_by_engagement(ids)
+    frameworks = frameworks_by_engagement(user, rows)
     return [{"engagement": e, "counts": counts.get(e.id, {}), "total": sum(counts.get(e.id, {}).values()),
              "frameworks": frameworks.get(e.id, [])} for e in rows]
 
@@ -121,6 +127,18 @@ def requests_with_names(query: pw.ModelSelect) -> pw.ModelSelect:
             .join(Control, on=(EvidenceRequest.control == Control.id), attr="control").switch(EvidenceRequest)
             .join(EvidenceRequirement, on=(EvidenceRequest.requirement == EvidenceRequirement.id),
                   attr="requirement"))
+
+
+APPLICABLE_VALUES = {"true": True, "yes": True, "false": False, "no": False}
+
+
+def parse_applicable(value: str | None) -> bool | None:
+    """The ``applicable`` filter: true/yes, false/no, or absent (both); anything else is refused."""
+    if not value:
+        return None
+    if value.lower() not in APPLICABLE_VALUES:
+        raise ValidationError("applicable must be true or false", field="applicable")
+    return APPLICABLE_VALUES[value.lower()]
 
 
 def soa_query(user: User, engagement: Engagement, applicable: bool | None = None) -> pw.ModelSelect:

@@ -230,3 +230,20 @@ def test_due_filters_outside_the_calendar_are_422_not_500(client, admin):
     for value in ("0001-01-01", "9999-12-31"):
         response = client.get(f"/api/v1/engagements/{engagement_id}/requests?due_before={value}", headers=admin[1])
         assert response.status_code == 422, value
+
+
+def test_search_wildcards_are_literal(client, admin):
+    everything = client.get("/api/v1/controls?per_page=200", headers=admin[1]).get_json()["total"]
+    assert client.get("/api/v1/controls?q=%25", headers=admin[1]).get_json()["total"] < everything
+    assert client.get("/api/v1/controls?q=_", headers=admin[1]).get_json()["total"] < everything
+    assert client.get("/api/v1/controls?q=ac-0", headers=admin[1]).get_json()["total"] > 0
+
+
+def test_applicable_filter_accepts_true_false_and_refuses_the_rest(client, admin):
+    engagement_id = client.post("/api/v1/engagements", json=payload(), headers=admin[1]).get_json()["id"]
+    url = f"/api/v1/engagements/{engagement_id}/applicability?per_page=200&applicable="
+    yes = client.get(url + "true", headers=admin[1]).get_json()
+    no = client.get(url + "no", headers=admin[1]).get_json()
+    assert yes["total"] and no["total"] and {r["applicable"] for r in yes["items"]} == {True}
+    assert {r["applicable"] for r in no["items"]} == {False}
+    assert client.get(url + "maybe", headers=admin[1]).status_code == 422

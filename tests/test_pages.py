@@ -347,6 +347,16 @@ def test_soa_excel_download_matches_the_csv(app, make_user, admin, engagement):
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
 
 
+def test_excel_cells_keep_formula_like_text_as_text():
+    from openpyxl import load_workbook
+
+    from web.exports import xlsx_download
+    response = xlsx_download("x.xlsx", "T", ("a", "b"), [("=HYPERLINK(\"http://evil\")", 3), ("@SUM(A1)", None)])
+    sheet = load_workbook(io.BytesIO(response.get_data())).active
+    assert sheet["A2"].value == '=HYPERLINK("http://evil")' and sheet["A2"].data_type == "s"
+    assert sheet["A3"].value == "@SUM(A1)" and sheet["B2"].value == 3
+
+
 def test_exports_neutralise_spreadsheet_formulas():
     from web.exports import safe_cell
     assert safe_cell("=HYPERLINK(\"http://evil\")") == "'=HYPERLINK(\"http://evil\")"

@@ -80,6 +80,9 @@ def test_auditor_with_an_active_grant_sees_only_granted_frameworks(client, world
     everything = client.get(f"/api/v1/engagements/{ea.id}/requests?per_page=200",
                             headers=bearer(users["a_admin"])).get_json()
     assert 0 < seen["total"] < everything["total"]
+    assert client.get(f"/api/v1/engagements/{ea.id}", headers=headers).get_json()["frameworks"] == ["PCIDSS-4.0.1"]
+    listed = client.get("/api/v1/engagements", headers=headers).get_json()["items"]
+    assert [e["frameworks"] for e in listed] == [["PCIDSS-4.0.1"]]
     pci_controls = {c["code"] for c in client.get("/api/v1/controls?framework=PCIDSS-4.0.1&per_page=200",
                                                   headers=headers).get_json()["items"]}
     assert {r["control"] for r in seen["items"]} <= pci_controls

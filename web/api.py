@@ -99,8 +99,8 @@ def framework_obligations(code: str):
     query = (Obligation.select().where(Obligation.framework == framework, Obligation.retired_in.is_null())
              .order_by(Obligation.sort_key, Obligation.ref))
     if request.args.get("q"):
-        term = f"%{request.args['q']}%"
-        query = query.where(Obligation.ref.ilike(term) | Obligation.title.ilike(term))
+        term = request.args["q"]
+        query = query.where(Obligation.ref.contains(term) | Obligation.title.contains(term))
 
     def serialise(rows: list[Obligation]) -> list[dict]:
         controls = register.controls_of_obligations([o.id for o in rows])
@@ -142,8 +142,8 @@ def controls():
     if request.args.get("domain"):
         query = query.where(Control.domain == request.args["domain"])
     if request.args.get("q"):
-        term = f"%{request.args['q']}%"
-        query = query.where(Control.code.ilike(term) | Control.title.ilike(term))
+        term = request.args["q"]
+        query = query.where(Control.code.contains(term) | Control.title.contains(term))
     return paginate(query, controls_json)
 
 
@@ -165,7 +165,7 @@ def engagement_json(e: Engagement, frameworks: list[str]) -> dict:
 
 
 def engagements_json(rows: list[Engagement]) -> list[dict]:
-    frameworks_of = register.frameworks_by_engagement([e.id for e in rows])
+    frameworks_of = register.frameworks_by_engagement(api_user(), rows)
     return [engagement_json(e, frameworks_of[e.id]) for e in rows]
 
 
@@ -174,7 +174,7 @@ def engagements_json(rows: list[Engagement]) -> list[dict]:
 def engagements():
     query = register.engagements_with_parties(api_user())
     if request.args.get("q"):
-        query = query.where(Engagement.name.ilike(f"%{request.args['q']}%"))
+        query = query.where(Engagement.name.contains(request.args["q"]))
     return paginate(query, engagements_json)
 
 
@@ -197,11 +197,11 @@ def engagement(engagement_id: int):
 
 @route("/engagements/<int:engagement_id>/applicability",
        summary="The engagement's Statement of Applicability", params=("applicable", "page", "per_page"),
-       response="ApplicabilityRowPage", errors=(400, 404))
+       response="ApplicabilityRowPage", errors=(400, 404, 422))
 def applicability(engagement_id: int):
     user = api_user()
     row = scope.engagement_for(user, engagement_id)
-    applicable = {"true": True, "false": False}.get(request.args.get("applicable", ""))
+    applicable = register.parse_applicable(request.args.get("applicable"))
     return paginate(register.soa_query(user, row, applicable), lambda rows: [
         {"control": a.control.code, "title": a.control.title, "applicable": a.applicable,
          "justification": a.justification, "frequency": a.frequency_override or a.control.frequency,

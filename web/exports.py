@@ -1,4 +1,8 @@
-"""Tables as downloads people open in Excel: CSV and XLSX, both safe against formula injection."""
+"""Tables as downloads people open in Excel: CSV and XLSX, both safe against formula injection.
+
+CSV has no types, so text that starts like a formula gets a leading quote; in XLSX every text
+cell is written as a string cell, which Excel never evaluates, so the text stays as it was.
+"""
 from __future__ import annotations
 
 import csv
@@ -43,9 +47,12 @@ def xlsx_download(filename: str, title: str, headers: Sequence[str], rows: Itera
     sheet.title = title[:31]
     sheet.append(list(headers))
     widths = [len(h) for h in headers]
-    for row in rows:
-        values = [safe_cell(v) for v in row]
-        sheet.append(values)
+    for number, row in enumerate(rows, start=2):
+        values = ["" if v is None else v for v in row]
+        for column, value in enumerate(values, start=1):
+            cell = sheet.cell(row=number, column=column, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # text stays text: "=…" is shown, never evaluated, and keeps no quote
         widths = [max(w, min(60, len(str(v)))) for w, v in zip(widths, values, strict=True)]
     for cell in sheet[1]:
         cell.font = Font(bold=True)

@@ -150,7 +150,7 @@ QUERY_PARAMETERS: dict[str, dict] = {
     "q": {"description": "Case-insensitive substring of the code/ref, title or name.", "schema": STRING},
     "framework": {"description": "Only controls mapped to this framework code (422 if unknown).", "schema": STRING},
     "domain": {"description": "Only controls of this domain.", "schema": STRING},
-    "applicable": {"description": "Only applicable (true) or not applicable (false) rows.",
+    "applicable": {"description": "Only applicable (true) or not applicable (false) rows; 422 otherwise.",
                    "schema": {"type": "boolean"}},
     "status": {"description": "Only requests in these states (comma-separated; 422 if unknown).",
                "schema": {"type": "array", "items": {"type": "string", "enum": list(REQUEST_STATES)}},

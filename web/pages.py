@@ -154,7 +154,7 @@ def engagement(engagement_id: int) -> str:
                     .order_by(EvidenceRequest.due_at, EvidenceRequest.id).limit(NEXT_DUE))
     counts = register.status_counts(requests)
     return render_template("engagement.html", engagement=row, counts=counts, total=sum(counts.values()),
-                           frameworks=register.frameworks_by_engagement([row.id])[row.id], upcoming=upcoming,
+                           frameworks=register.frameworks_by_engagement(user, [row])[row.id], upcoming=upcoming,
                            granted=scope.granted_framework_codes(user, row))
 
 
@@ -181,7 +181,7 @@ def engagement_requests(engagement_id: int) -> str:
 
 
 def _applicable_filter() -> bool | None:
-    return {"yes": True, "no": False}.get(request.args.get("applicable", ""))
+    return register.parse_applicable(request.args.get("applicable"))
 
 
 @bp.route("/engagements/<int:engagement_id>/soa")
