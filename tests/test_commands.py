@@ -46,7 +46,8 @@ def test_create_token_prints_a_working_token_last(app, client, make_user):
 def test_verify_audit_log_detects_tampering(app, library):
     audit_log.record("auth.login", actor_email="a@x.example")
     event = audit_log.record("grant.create", actor_email="a@x.example")
-    assert run(app, "verify-audit-log").exit_code == 0
+    intact = run(app, "verify-audit-log")
+    assert intact.exit_code == 0 and f"head {event.hash}" in intact.output
     AuditEvent.update(actor_email="someone-else@x.example").where(AuditEvent.id == event.id).execute()
     result = run(app, "verify-audit-log")
     assert result.exit_code == 1 and "BROKEN" in result.output
