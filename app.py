@@ -40,4 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     import commands
     commands.init_app(app)
+
+    from services import scheduler
+    scheduler.init_app(app)  # SCHEDULER=inprocess only
     return app

@@ -13,7 +13,8 @@ from services import audit_log
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db, make_migration, load_controls, demo, create_user, create_token, verify_audit_log):
+    for command in (init_db, make_migration, load_controls, demo, create_user, create_token, verify_audit_log,
+                    tick, scheduler):
         app.cli.add_command(command)
 
 
@@ -122,4 +123,40 @@ def verify_audit_log() -> None:
     if problems:
         click.echo(f"audit log BROKEN: {len(problems)} problem(s) in {count} events", err=True)
         raise SystemExit(1)
-    click.echo(f"audit log intact: {count} events")
+    head = models.AuditEvent.select(models.AuditEvent.hash).order_by(models.AuditEvent.id.desc()).first()
+    # A chain cannot show events cut from its end: keep the head hash somewhere else to compare later.
+    click.echo(f"audit log intact: {count} events; head {head.hash if head else 'none'}")
+
+
+@click.command("tick")
+def tick() -> None:
+    """One scheduler pass now: plan due requests, open/overdue them, breach late clocks; prints the counts."""
+    from services.scheduler import tick as run_tick
+    _connect()
+    result = run_tick()
+    for problem in result.problems:
+        click.echo(f"warning: cannot plan {problem}", err=True)
+    click.echo(f"tick: {result.describe()}")
+
+
+@click.command("scheduler")
+@click.option("--interval", type=click.IntRange(min=1), default=300, show_default=True,
+              help="seconds between passes")
+def scheduler(interval: int) -> None:
+    """The scheduler as its own process: a pass every --interval seconds while this process holds the
+    database lease (run several for failover; one ticks). Stops on Ctrl-C or SIGTERM."""
+    import logging
+    import signal
+    import threading
+
+    from services.scheduler import default_holder, run_scheduler
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("attest.scheduler").setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per run
+    _connect()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    holder = default_holder()
+    click.echo(f"scheduler {holder}: a pass every {interval}s while holding the lease (Ctrl-C to stop)")
+    run_scheduler(interval, holder=holder, stop_event=stop)

@@ -192,9 +192,8 @@ def generate_register(engagement: Engagement, framework_codes: set[str], *, now:
     grace = dt.timedelta(days=engagement.grace_days)
     for control_id, (control, facts) in control_facts().items():
         applicable, why = decide(facts, scope)
-        planned = [p for p in plan(parse_frequency(control.frequency), engagement.start_date, today,
-                                   engagement.timezone)
-                   if engagement.end_date is None or p.period_start <= engagement.end_date] if applicable else []
+        planned = plan(parse_frequency(control.frequency), engagement.start_date, today, engagement.timezone,
+                       engagement.end_date) if applicable else []
         soa.append({"engagement": engagement, "control": control_id, "applicable": applicable,
                     "justification": why, "first_due_date": planned[0].period_end if planned else None})
         for occurrence in planned:

@@ -109,3 +109,70 @@ class TestSchedule:
         assert can_move("open", "submitted") and can_move("submitted", "accepted")
         assert not can_move("open", "accepted")
         assert not can_move("upcoming", "accepted")
+
+
+class TestNextStatus:
+    """The time-driven moves of a request with no pending decision (domain.schedule.next_status)."""
+    DUE = dt.datetime(2026, 3, 31, 12, 59, 59)  # end of 31 March, Sydney
+    GRACE = dt.timedelta(days=5)
+    JAN = D(2026, 1, 1)
+
+    def move(self, current, now, today=None, period_start=JAN, due=DUE):
+        from domain.schedule import next_status
+        return next_status(current, period_start, due, now, today or now.date(), self.GRACE)
+
+    def test_upcoming_opens_on_the_local_first_day_of_its_period(self):
+        start = D(2026, 4, 1)
+        due = dt.datetime(2026, 6, 30, 13, 59, 59)
+        now = dt.datetime(2026, 3, 31, 14, 30)  # 01:30 on 1 April in Sydney, still 31 March in UTC
+        assert self.move("upcoming", now, today=D(2026, 3, 31), period_start=start, due=due) is None
+        assert self.move("upcoming", now, today=D(2026, 4, 1), period_start=start, due=due) == "open"
+
+    def test_overdue_only_after_due_plus_grace(self):
+        assert self.move("open", self.DUE + self.GRACE) is None
+        assert self.move("open", self.DUE + self.GRACE + dt.timedelta(seconds=1)) == "overdue"
+        assert self.move("rejected", self.DUE + self.GRACE) is None
+        assert self.move("rejected", self.DUE + self.GRACE + dt.timedelta(seconds=1)) == "overdue"
+
+    def test_upcoming_past_due_goes_straight_to_overdue(self):
+        assert self.move("upcoming", self.DUE + dt.timedelta(days=30)) == "overdue"
+
+    @pytest.mark.parametrize("state", ["submitted", "accepted", "overdue"])
+    def test_decided_or_waiting_requests_never_move_with_time(self, state):
+        assert self.move(state, self.DUE + dt.timedelta(days=400)) is None
+        assert self.move(state, dt.datetime(2026, 2, 1)) is None
+
+    def test_open_request_within_its_period_stays_open(self):
+        assert self.move("open", dt.datetime(2026, 2, 1)) is None
+
+    def test_every_time_driven_move_is_allowed_by_the_state_machine(self):
+        from domain.schedule import BECOME_OPEN, BECOME_OVERDUE
+        assert all(can_move(s, "overdue") for s in BECOME_OVERDUE)
+        assert all(can_move(s, "open") for s in BECOME_OPEN)
+
+
+class TestPeriodsToAdd:
+    def planned(self, until=None):
+        return plan(parse_frequency("P3M"), D(2026, 1, 1), until or D(2026, 8, 1), "Australia/Sydney")
+
+    def test_only_periods_after_what_is_already_requested(self):
+        from domain.schedule import periods_to_add
+        out = periods_to_add(self.planned(D(2026, 11, 1)), covered_until=D(2026, 9, 30), today=D(2026, 11, 1))
+        assert [p.period_start for p in out] == [D(2026, 10, 1), D(2027, 1, 1)]
+
+    def test_fully_covered_schedule_adds_nothing(self):
+        from domain.schedule import periods_to_add
+        assert periods_to_add(self.planned(), covered_until=D(2026, 12, 31), today=D(2026, 8, 1)) == []
+
+    def test_plan_stops_at_the_end_date_and_cuts_the_last_period_short(self):
+        planned = plan(parse_frequency("P3M"), D(2026, 1, 1), D(2026, 12, 1), "Australia/Sydney", end=D(2026, 7, 15))
+        assert [(p.period_start, p.period_end) for p in planned] == [
+            (D(2026, 1, 1), D(2026, 3, 31)), (D(2026, 4, 1), D(2026, 6, 30)), (D(2026, 7, 1), D(2026, 7, 15))]
+        assert planned[-1].due_at == end_of_local_day(D(2026, 7, 15), "Australia/Sydney")
+
+    def test_a_newly_applicable_requirement_starts_with_the_current_period(self):
+        from domain.schedule import periods_to_add
+        out = periods_to_add(self.planned(), covered_until=None, today=D(2026, 8, 1))
+        assert [p.period_start for p in out] == [D(2026, 7, 1), D(2026, 10, 1)]
+        later = periods_to_add(self.planned(), covered_until=None, today=D(2026, 8, 1), first_due=D(2026, 12, 31))
+        assert [p.period_start for p in later] == [D(2026, 10, 1)]

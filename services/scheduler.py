@@ -1,0 +1,364 @@
+"""The scheduler: what time does to the register (SPEC §2, §4, §5, §6).
+
+``tick()`` is one idempotent pass, in one transaction:
+
+a. plans the next evidence requests of every applicable control, so each schedule always
+   shows every period started by today (the engagement's local date) plus the next one,
+   never one starting after the engagement's end date;
+b. moves requests with the clock (``domain.schedule.next_status``): ``upcoming → open`` when
+   the period starts, ``upcoming | open | rejected → overdue`` once due plus the engagement's
+   grace has passed; in a few set-based UPDATEs, never row by row;
+c. marks running regulatory clocks past their deadline ``breached``.
+
+A second pass at the same instant changes nothing. Inserts ignore rows that already exist and
+every UPDATE re-checks the state it moves from, so a manual ``flask tick`` racing the scheduler
+is harmless.
+
+Only one process runs the periodic job: ``acquire_lease`` elects it through the
+``scheduler_lease`` table with one conditional UPDATE (or the first INSERT), which is atomic
+on SQLite and PostgreSQL alike. Leases compare the processes' own UTC clocks: keep them in sync.
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+
+import peewee as pw
+
+from domain.recurrence import parse_frequency
+from domain.schedule import BECOME_OPEN, BECOME_OVERDUE, PlannedRequest, initial_status, periods_to_add, plan
+from domain.timeutil import local, to_utc_naive
+from models import (
+    Applicability,
+    Clock,
+    Control,
+    Engagement,
+    EvidenceRequest,
+    EvidenceRequirement,
+    SchedulerLease,
+    db,
+    utcnow,
+)
+
+from . import audit_log
+
+log = logging.getLogger("attest.scheduler")
+
+BATCH = 500
+LEASE = "tick"
+DEFAULT_INTERVAL = 300
+ACTOR = "scheduler"
+
+
+@dataclass
+class TickResult:
+    created: int = 0  # evidence requests planned
+    opened: int = 0  # upcoming -> open
+    overdue: int = 0  # upcoming | open | rejected -> overdue
+    breached: int = 0  # running clocks past their deadline
+    problems: list[str] = field(default_factory=list)  # schedules that could not be planned
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.opened or self.overdue or self.breached)
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in asdict(self).items() if k != "problems"}
+
+    def describe(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.counts().items())
+
+
+def _utc(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return utcnow()
+    return to_utc_naive(now) if now.tzinfo is not None else now
+
+
+def _local_today(now: dt.datetime, tz: str) -> dt.date:
+    return local(now, tz).date()
+
+
+# ------------------------------------------------------------------------------------------ planning
+
+def _requirements() -> dict[int, list[int]]:
+    """Live evidence requirements of every control: control id -> requirement ids."""
+    out: dict[int, list[int]] = defaultdict(list)
+    for req_id, control_id in (EvidenceRequirement.select(EvidenceRequirement.id, EvidenceRequirement.control)
+                               .where(EvidenceRequirement.retired_in.is_null()).tuples()):
+        out[control_id].append(req_id)
+    return out
+
+
+def _plan_engagement(engagement: Engagement, requirements: dict[int, list[int]], now: dt.datetime,
+                     result: TickResult) -> int:
+    """Insert the requests the engagement's schedules need by ``now``: three queries and bulk inserts."""
+    today = _local_today(now, engagement.timezone)
+    grace = dt.timedelta(days=engagement.grace_days)
+    rows = (Applicability.select(Applicability.control, Applicability.frequency_override,
+                                 Applicability.first_due_date, Control.frequency, Control.code)
+            .join(Control)
+            .where(Applicability.engagement == engagement.id, Applicability.applicable == True,  # noqa: E712
+                   Control.retired_in.is_null())
+            .tuples())
+    covered = dict(EvidenceRequest.select(EvidenceRequest.requirement, pw.fn.MAX(EvidenceRequest.period_end))
+                   .where(EvidenceRequest.engagement == engagement.id)
+                   .group_by(EvidenceRequest.requirement).tuples())
+    plans: dict[str, list[PlannedRequest]] = {}  # controls share frequencies: plan each one once
+    new: list[dict] = []
+    for control_id, override, first_due, frequency, code in rows:
+        text = (override or "").strip() or frequency
+        if text not in plans:
+            try:
+                plans[text] = plan(parse_frequency(text), engagement.start_date, today, engagement.timezone,
+                                  engagement.end_date)
+            except ValueError as exc:
+                plans[text] = []
+                result.problems.append(f"engagement {engagement.id} control {code}: {exc}")
+        for requirement_id in requirements.get(control_id, ()):
+            wanted = periods_to_add(plans[text], covered_until=_as_date(covered.get(requirement_id)), today=today,
+                                    first_due=first_due)
+            for p in wanted:
+                new.append({"engagement": engagement.id, "control": control_id, "requirement": requirement_id,
+                            "period_start": p.period_start, "period_end": p.period_end, "due_at": p.due_at,
+                            "status": initial_status(p.period_start, p.due_at, now, today, grace),
+                            "created_at": now, "updated_at": now})
+    created = 0
+    for i in range(0, len(new), BATCH):
+        created += (EvidenceRequest.insert_many(new[i:i + BATCH]).on_conflict_ignore()
+                    .as_rowcount().execute())
+    return created
+
+
+def _as_date(value) -> dt.date | None:
+    """MAX() over a date column comes back as text from SQLite."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+# ------------------------------------------------------------------------------------------ states
+
+def _engagements_where(column: pw.Field, values: list) -> pw.ModelSelect:
+    return Engagement.select(Engagement.id).where(column.in_(values))
+
+
+def _move_requests(now: dt.datetime) -> tuple[int, int]:
+    """upcoming|open|rejected -> overdue past due + grace, then upcoming -> open once the period has started
+    locally. One UPDATE per distinct grace and one per distinct local date, however many engagements."""
+    graces, zones = set(), set()
+    for grace_days, tz in Engagement.select(Engagement.grace_days, Engagement.timezone).distinct().tuples():
+        graces.add(grace_days)
+        zones.add(tz)
+    overdue = 0
+    for grace_days in sorted(graces):
+        cutoff = now - dt.timedelta(days=grace_days)
+        overdue += (EvidenceRequest.update(status="overdue", updated_at=now)
+                    .where(EvidenceRequest.engagement.in_(_engagements_where(Engagement.grace_days, [grace_days])),
+                           EvidenceRequest.status.in_(BECOME_OVERDUE), EvidenceRequest.due_at < cutoff)
+                    .execute())
+    zones_on: dict[dt.date, list[str]] = defaultdict(list)
+    for tz in zones:
+        zones_on[_local_today(now, tz)].append(tz)
+    opened = 0
+    for today, tzs in sorted(zones_on.items()):
+        opened += (EvidenceRequest.update(status="open", updated_at=now)
+                   .where(EvidenceRequest.engagement.in_(_engagements_where(Engagement.timezone, sorted(tzs))),
+                          EvidenceRequest.status.in_(BECOME_OPEN), EvidenceRequest.period_start <= today)
+                   .execute())
+    return opened, overdue
+
+
+def _breach_clocks(now: dt.datetime) -> list[int]:
+    ids = [c for (c,) in Clock.select(Clock.id)
+           .where(Clock.state == "running", Clock.deadline_at.is_null(False), Clock.deadline_at < now)
+           .order_by(Clock.id).tuples()]
+    breached = []
+    for i in range(0, len(ids), BATCH):
+        chunk = ids[i:i + BATCH]
+        # re-check the state: a notice recorded meanwhile keeps its clock met
+        if Clock.update(state="breached").where(Clock.id.in_(chunk), Clock.state == "running").execute():
+            breached.extend(c for (c,) in Clock.select(Clock.id)
+                            .where(Clock.id.in_(chunk), Clock.state == "breached").tuples())
+    return breached
+
+
+def tick(now: dt.datetime | None = None) -> TickResult:
+    """One scheduler pass at ``now`` (default: the current UTC time; naive means UTC)."""
+    now = _utc(now)
+    result = TickResult()
+    with db.atomic():
+        requirements = _requirements()
+        for engagement in Engagement.select().order_by(Engagement.id):
+            result.created += _plan_engagement(engagement, requirements, now, result)
+        result.opened, result.overdue = _move_requests(now)
+        breached = _breach_clocks(now)
+        result.breached = len(breached)
+        if result.changed:
+            details = {**result.counts(), "at": now.isoformat(timespec="seconds") + "Z"}
+            if breached:
+                details["breached_clocks"] = breached[:200]
+            audit_log.record("scheduler.tick", actor_email=ACTOR, object_type="scheduler", object_id=LEASE,
+                             details=details)
+    for problem in result.problems:
+        log.warning("tick: cannot plan %s", problem)
+    return result
+
+
+# ------------------------------------------------------------------------------------------ leader election
+
+def default_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:120]
+
+
+def _ttl(ttl: float | dt.timedelta) -> dt.timedelta:
+    return ttl if isinstance(ttl, dt.timedelta) else dt.timedelta(seconds=ttl)
+
+
+def acquire_lease(name: str, holder: str, ttl: float | dt.timedelta, *, now: dt.datetime | None = None) -> bool:
+    """Take the lease ``name`` for ``ttl`` (seconds) if it is free or expired, or renew it if ``holder``
+    already has it. Safe across processes: one conditional UPDATE, or the first INSERT (unique name)."""
+    now = _utc(now)
+    expires = now + _ttl(ttl)
+    with db.atomic():
+        taken = (SchedulerLease.update(holder=holder, expires_at=expires)
+                 .where(SchedulerLease.name == name,
+                        (SchedulerLease.holder == holder) | (SchedulerLease.expires_at < now))
+                 .execute())
+    if taken:
+        return True
+    if SchedulerLease.select().where(SchedulerLease.name == name).exists():
+        return False  # someone else holds it
+    try:
+        with db.atomic():
+            SchedulerLease.insert(name=name, holder=holder, expires_at=expires).execute()
+        return True
+    except pw.IntegrityError:  # another process inserted it first
+        return False
+
+
+def release_lease(name: str, holder: str) -> bool:
+    """Give the lease up (on shutdown) so another process can take over at its next run."""
+    with db.atomic():
+        return bool(SchedulerLease.update(expires_at=dt.datetime(2000, 1, 1))
+                    .where(SchedulerLease.name == name, SchedulerLease.holder == holder).execute())
+
+
+_leading: dict[str, bool] = {}  # holder -> whether its last attempt won the lease (to log changes only)
+
+
+def leased_tick(holder: str, interval_seconds: float = DEFAULT_INTERVAL) -> TickResult | None:
+    """The periodic job: tick only while holding the lease (ttl = 3 intervals). Runs in a worker thread,
+    so it opens (and closes) its own connection."""
+    opened = db.is_closed()
+    db.connect(reuse_if_open=True)
+    try:
+        leading = acquire_lease(LEASE, holder, 3 * interval_seconds)
+        if leading != _leading.get(holder):
+            log.info("scheduler %s %s", holder, "holds the lease: ticking" if leading
+                     else "stands by: another process holds the lease")
+            _leading[holder] = leading
+        if not leading:
+            return None
+        result = tick()
+        if result.changed:
+            log.info("scheduler tick: %s", result.describe())
+        else:
+            log.debug("scheduler tick: nothing to do")
+        return result
+    except Exception:
+        log.exception("scheduler tick failed; retrying at the next interval")
+        return None
+    finally:
+        if opened and not db.is_closed():
+            db.close()
+
+
+def _scheduler(interval_seconds: float, holder: str):
+    from apscheduler.schedulers.background import BackgroundScheduler
+    scheduler = BackgroundScheduler(daemon=True, timezone="UTC")
+    scheduler.add_job(leased_tick, "interval", seconds=interval_seconds, args=(holder, interval_seconds),
+                      id="attest-tick", next_run_time=dt.datetime.now(dt.UTC), max_instances=1, coalesce=True,
+                      misfire_grace_time=max(1, int(interval_seconds)))
+    return scheduler
+
+
+def run_scheduler(interval_seconds: float = DEFAULT_INTERVAL, holder: str | None = None,
+                  stop_event: threading.Event | None = None) -> None:
+    """The scheduler as its own process (``flask scheduler``): a tick now and every ``interval_seconds``
+    while this process holds the lease, until ``stop_event`` is set or Ctrl-C. The lease is released on
+    the way out so a standby takes over at its next run."""
+    holder = holder or default_holder()
+    stop = stop_event or threading.Event()
+    scheduler = _scheduler(interval_seconds, holder)
+    scheduler.start()
+    log.info("scheduler started as %s, every %ss (lease %r, ttl %ss)", holder, interval_seconds, LEASE,
+             3 * interval_seconds)
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.shutdown(wait=True)
+        opened = db.is_closed()
+        db.connect(reuse_if_open=True)
+        try:
+            release_lease(LEASE, holder)
+        finally:
+            if opened:
+                db.close()
+        log.info("scheduler %s stopped", holder)
+
+
+_in_process: dict[str, object] = {}
+_in_process_lock = threading.Lock()
+
+
+def start_in_process(interval_seconds: float = DEFAULT_INTERVAL) -> bool:
+    """SCHEDULER=inprocess: the same leased job on a background thread of this (web) process; once per
+    process. Every worker may start one: the lease lets one of them tick."""
+    with _in_process_lock:
+        if _in_process.get("pid") == os.getpid():
+            return False
+        holder = default_holder()
+        scheduler = _scheduler(interval_seconds, holder)
+        scheduler.start()
+        _in_process.update(pid=os.getpid(), scheduler=scheduler, holder=holder)
+
+    def _stop() -> None:
+        from apscheduler.schedulers import SchedulerNotRunningError
+        with contextlib.suppress(SchedulerNotRunningError):
+            scheduler.shutdown(wait=False)
+
+    atexit.register(_stop)
+    log.info("in-process scheduler started as %s, every %ss", holder, interval_seconds)
+    return True
+
+
+def init_app(app) -> None:
+    """SCHEDULER=inprocess (skipped under TESTING): start the leased job in this process. A WSGI server's
+    worker starts it with the app; under the ``flask`` command line only a serving process does (``flask
+    run``, on its first request), never a one-shot command such as ``init-db`` or ``tick``."""
+    mode = (app.config.get("SCHEDULER") or "off").strip().lower()
+    if mode not in ("inprocess", "off"):
+        log.warning("SCHEDULER=%r is neither 'inprocess' nor 'off': no in-process scheduler", mode)
+    if mode != "inprocess" or app.config.get("TESTING"):
+        return
+    interval = float(app.config.get("SCHEDULER_INTERVAL", DEFAULT_INTERVAL))
+    if os.environ.get("FLASK_RUN_FROM_CLI") != "true":
+        start_in_process(interval)
+        return
+
+    @app.before_request
+    def _start_scheduler() -> None:
+        if _in_process.get("pid") != os.getpid():
+            start_in_process(interval)
