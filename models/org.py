@@ -1,6 +1,8 @@
 """Organisations, users, API tokens and login attempts."""
 from __future__ import annotations
 
+import secrets
+
 import peewee as pw
 
 from .base import BaseModel, utcnow
@@ -14,6 +16,10 @@ ROLE_ORG_KIND = {
     "provider_contributor": "provider",
     "auditor": "audit_firm",
 }
+
+
+def new_session_nonce() -> str:
+    return secrets.token_hex(16)
 
 
 class Organisation(BaseModel):
@@ -31,6 +37,9 @@ class User(BaseModel):
     active = pw.BooleanField(default=True)
     created_at = pw.DateTimeField(default=utcnow)
     last_login_at = pw.DateTimeField(null=True)
+    # Part of the id kept in the session cookie (get_id); a new one (services.accounts.end_sessions, at
+    # sign-out) makes every session cookie issued before it worthless.
+    session_nonce = pw.CharField(max_length=32, default=new_session_nonce)
 
     # Flask-Login protocol, kept here so the model is the one place that knows it.
     @property
@@ -46,7 +55,7 @@ class User(BaseModel):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}:{self.session_nonce}"
 
     @property
     def side(self) -> str:

@@ -5,12 +5,15 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from peewee import fn
 
 from domain.errors import Conflict, ValidationError
 from models import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User, db, utcnow
+from models.org import new_session_nonce
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 _DUMMY_HASH = _hasher.hash("attest-timing-equaliser")
@@ -20,13 +23,13 @@ COMMON_PASSWORDS = {"password1234", "passwordpassword", "123456789012", "qwertyu
                     "administrator", "changemechangeme", "welcome12345"}
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = dt.timedelta(minutes=15)
-IP_FAILURES = 30
+IP_FAILURES = 100  # per client address in LOCKOUT_WINDOW: credential stuffing, without locking out a busy office
 TOKEN_PREFIX = "att_"
 
 
 def normalise_email(email: str) -> str:
     value = (email or "").strip().lower()
-    if not EMAIL.match(value) or len(value) > 254:
+    if not EMAIL.match(value) or len(value) > 254 or not value.isprintable():
         raise ValidationError(f"{email!r} is not a valid e-mail address", field="email")
     return value
 
@@ -53,15 +56,24 @@ def password_matches(user: User | None, password: str) -> bool:
         return False
 
 
+ORG_KIND_NAMES = {"client": "a client", "provider": "a provider", "audit_firm": "an audit firm"}
+
+
 def find_or_create_organisation(name: str, kind: str) -> Organisation:
+    """The organisation of that name, whatever its case (the exact spelling first), or a new one of ``kind``."""
     name = (name or "").strip()
+    field = "provider" if kind == "provider" else "org"
     if not name or len(name) > 200:
-        raise ValidationError("organisation name is required (at most 200 characters)", field="org")
-    org = Organisation.get_or_none(Organisation.name == name)
+        raise ValidationError("organisation name is required (at most 200 characters)", field=field)
+    org = (Organisation.select()
+           .where(fn.LOWER(Organisation.name) == name.lower())
+           .order_by((Organisation.name == name).desc(), Organisation.id)
+           .first())
     if org is None:
         return Organisation.create(name=name, kind=kind)
-    if org.kind != kind:
-        raise ValidationError(f"organisation {name!r} is a {org.kind}, not a {kind}", field="org")
+    if org.kind != kind:  # saying what the other organisation is would tell anyone who can type a name
+        raise ValidationError(f"{name!r} cannot be used as {ORG_KIND_NAMES.get(kind, kind)} organisation; "
+                              "choose another name", field=field)
     return org
 
 
@@ -88,22 +100,51 @@ def is_locked_out(email: str, ip: str = "") -> bool:
     return bool(ip) and recent.where(LoginAttempt.ip == ip).count() >= IP_FAILURES
 
 
-def authenticate(email: str, password: str, ip: str = "") -> User | None:
-    """The user if the credentials are right and the account is not locked out; None otherwise."""
-    email = (email or "").strip().lower()[:254]
+def login_email(email: str) -> str:
+    """The e-mail a sign-in attempt is recorded under: trimmed, lower-cased, and with any control or other
+    unprintable character escaped (``\\x00``), so that nothing unprintable reaches the database or the
+    audit trail. No account's e-mail has such characters (normalise_email refuses them)."""
+    value = (email or "").strip().lower()
+    if not value.isprintable():
+        value = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in value)
+    return value[:254]
+
+
+@dataclass(frozen=True)
+class SignIn:
+    user: User | None  # None: refused
+    locked_out: bool = False  # refused because of the lock, without the password being checked
+
+
+def sign_in(email: str, password: str, ip: str = "") -> SignIn:
+    """Check a sign-in attempt and record it (when locked out, the attempt is refused and not recorded, so
+    that a lock ends with its window however often a locked account is tried)."""
+    raw = (email or "").strip().lower()
+    email = login_email(raw)
+    ip = (ip or "")[:64]
     if is_locked_out(email, ip):
-        LoginAttempt.create(email=email, ip=ip, success=False)
-        return None
-    user = User.get_or_none(User.email == email)
+        return SignIn(None, locked_out=True)
+    user = User.get_or_none(User.email == email) if email == raw[:254] else None
     ok = password_matches(user, password or "") and user.active
     LoginAttempt.create(email=email, ip=ip, success=ok)
     if not ok:
-        return None
+        return SignIn(None)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     user.save()
-    return user
+    return SignIn(user)
+
+
+def authenticate(email: str, password: str, ip: str = "") -> User | None:
+    """The user if the credentials are right and the account is not locked out; None otherwise."""
+    return sign_in(email, password, ip).user
+
+
+def end_sessions(user: User) -> None:
+    """Sign the user out everywhere: a new session nonce invalidates every session cookie issued so far."""
+    user.session_nonce = new_session_nonce()
+    User.update(session_nonce=user.session_nonce).where(User.id == user.id).execute()
 
 
 def _token_hash(token: str) -> str:

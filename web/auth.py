@@ -1,7 +1,10 @@
 """Sign-in and sign-out (browser sessions); who is calling (session or API token)."""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, flash, g, redirect, render_template, request, url_for
+import hmac
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_user, logout_user
 
 from domain.errors import Unauthorised
@@ -19,15 +22,21 @@ def init_app(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    try:
-        user = User.get_or_none(User.id == int(user_id))
-    except (TypeError, ValueError):
+def _load_user(session_id: str) -> User | None:
+    """The user a session belongs to: its id is "<user id>:<session nonce>" (User.get_id), and the nonce
+    must still be the user's. Signing out changes the nonce, which ends every session of that user."""
+    user_id, _, nonce = (session_id or "").partition(":")
+    if not (user_id.isascii() and user_id.isdigit() and int(user_id) < 2**31) or not nonce:
         return None
-    return user if user and user.active else None
+    user = User.get_or_none(User.id == int(user_id))
+    if user is None or not user.active or not user.session_nonce:
+        return None
+    return user if hmac.compare_digest(nonce.encode(), user.session_nonce.encode()) else None
 
 
 def client_ip() -> str:
+    """The caller's address: the socket's peer, or, with TRUSTED_PROXIES=N set, the address the
+    outermost trusted proxy saw (web.security applies ProxyFix, which sets remote_addr)."""
     return (request.remote_addr or "")[:64]
 
 
@@ -50,33 +59,52 @@ def api_user() -> User:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("pages.home")
+    r"""Where to go after signing in: a path on this site, or else the home page.
+
+    Browsers drop tabs and newlines from URLs and read "\" as "/", so "/\t/evil.example" or "/\evil.example"
+    would leave the site; anything with a control character or whitespace is refused outright, and what
+    remains must be a plain path (no scheme, no host) starting with exactly one "/".
+    """
+    home = url_for("pages.home")
+    if not target or any(ch.isspace() or not ch.isprintable() for ch in target):
+        return home
+    target = target.replace("\\", "/")
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. a malformed IPv6 host
+        return home
+    if (parts.scheme or parts.netloc or target.startswith("//") or not parts.path.startswith("/")
+            or parts.path.startswith("//")):
+        return home
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
         return render_template("login.html", next=request.args.get("next", ""))
-    email = request.form.get("email", "").strip().lower()
-    user = accounts.authenticate(email, request.form.get("password", ""), client_ip())
-    if user is None:
-        audit_log.record("auth.login_failed", actor_email=email[:254], ip=client_ip(),
-                         object_type="user", details={"locked_out": accounts.is_locked_out(email)})
-        message = ("Too many failed sign-ins: try again in 15 minutes."
-                   if accounts.is_locked_out(email) else "E-mail or password is not right.")
+    ip = client_ip()
+    email = accounts.login_email(request.form.get("email", ""))
+    result = accounts.sign_in(email, request.form.get("password", ""), ip)
+    if result.user is None:
+        audit_log.record("auth.login_failed", actor_email=email, ip=ip, object_type="user",
+                         details={"locked_out": result.locked_out})
+        locked = result.locked_out or accounts.is_locked_out(email, ip)  # or this failure has just locked it
+        message = "Too many failed sign-ins: try again in 15 minutes." if locked else "E-mail or password is not right."
         flash(message, "error")
         return render_template("login.html", next=request.form.get("next", ""), email=email), 401
+    user = result.user
+    session.permanent = True  # so PERMANENT_SESSION_LIFETIME (8 hours) bounds the session
     login_user(user)
-    audit_log.record("auth.login", actor=user, object_type="user", object_id=user.id, ip=client_ip())
+    audit_log.record("auth.login", actor=user, object_type="user", object_id=user.id, ip=ip)
     return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
     if current_user.is_authenticated:
-        audit_log.record("auth.logout", actor=current_user._get_current_object(), object_type="user",
-                         object_id=current_user.id, ip=client_ip())
+        user = current_user._get_current_object()
+        audit_log.record("auth.logout", actor=user, object_type="user", object_id=user.id, ip=client_ip())
+        accounts.end_sessions(user)  # a copy of this session cookie, or any other session, stops working
     logout_user()
     return redirect(url_for("auth.login"))

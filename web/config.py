@@ -1,8 +1,10 @@
 """Configuration from the environment only (SPEC §5), with the embedded defaults."""
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 
 
 def _secret_key(instance_path: str) -> str:
@@ -11,18 +13,36 @@ def _secret_key(instance_path: str) -> str:
         return os.environ["SECRET_KEY"]
     path = os.path.join(instance_path, "secret_key")
     os.makedirs(instance_path, exist_ok=True)
-    try:  # O_EXCL: of several processes starting at once, exactly one writes the key
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
+    if not os.path.exists(path):
+        # Written in full to a private temporary file, then linked to its name: os.link() is atomic and
+        # refuses to replace, so another process starting at the same moment sees either no key file or
+        # a complete one, never an empty one, and of several racing processes exactly one key wins.
+        fd, temporary = tempfile.mkstemp(prefix=".secret_key.", dir=instance_path)  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # another process won: use its key
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
     with open(path) as handle:
         key = handle.read().strip()
     if len(key) < 32:
         raise RuntimeError(f"{path} holds no usable secret key; delete it or set SECRET_KEY")
     return key
+
+
+def _trusted_proxies() -> int:
+    """TRUSTED_PROXIES=N: the app runs behind N reverse proxies that each append the address they saw to
+    X-Forwarded-For, so the client address is the Nth entry from the right. Unset or 0 (the default):
+    X-Forwarded-For is ignored, since anyone can send one, and the socket's peer address is used
+    (it matters: the per-address sign-in lock counts failures by it)."""
+    value = os.environ.get("TRUSTED_PROXIES", "").strip() or "0"
+    if not (value.isascii() and value.isdigit()):
+        raise RuntimeError("TRUSTED_PROXIES must be the number of reverse proxies in front of the app (0 or more)")
+    return int(value)
 
 
 def load_config(instance_path: str) -> dict:
@@ -40,6 +60,7 @@ def load_config(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": max_mb * 1024 * 1024 + 64 * 1024,  # room for the multipart envelope
         "SMTP_URL": os.environ.get("SMTP_URL", ""),
         "SCHEDULER": os.environ.get("SCHEDULER", "off"),
+        "TRUSTED_PROXIES": _trusted_proxies(),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "1") != "0",

@@ -1,8 +1,13 @@
-"""CSRF on every form, security headers on every response."""
+"""CSRF on every form, security and cache headers on every response, NUL refused in input,
+X-Forwarded-For believed only from trusted proxies."""
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from web.errors import error_response
 
 csrf = CSRFProtect()
 
@@ -10,8 +15,35 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
+def _has_nul() -> bool:
+    """A NUL anywhere in the query string or the form (keys, values, file names)?
+
+    PostgreSQL refuses text containing NUL, so one reaching a query would be a 500; nothing legitimate sends one.
+    """
+    for multidict in (request.args, request.form):
+        for key, value in multidict.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                return True
+    return any("\x00" in key or "\x00" in (upload.filename or "") for key, upload in request.files.items(multi=True))
+
+
 def init_app(app: Flask) -> None:
+    # TRUSTED_PROXIES=N (environment, see web/config.py): behind N reverse proxies, take the client address
+    # from X-Forwarded-For, N entries from the right (the ones those proxies appended). Unset or 0: the
+    # header is ignored and request.remote_addr stays the socket's peer, since a client can send any
+    # X-Forwarded-For it likes (and would escape the per-address sign-in lock). Only the address is taken
+    # from the proxies; X-Forwarded-Proto/Host/Port/Prefix are not.
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies >= 1:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=0, x_host=0, x_port=0, x_prefix=0)
+
     csrf.init_app(app)
+
+    @app.before_request
+    def _refuse_nul():
+        if _has_nul():
+            return error_response(400, "bad_request", "The request contains a NUL character, which is not allowed.")
+        return None
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -23,4 +55,10 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         if app.config.get("SESSION_COOKIE_SECURE"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if not request.path.startswith("/static/"):
+            is_api = request.path.startswith("/api/")
+            if is_api or current_user.is_authenticated:  # nothing of a user's is kept by browsers or proxies
+                response.headers["Cache-Control"] = "no-store"
+            if is_api:
+                response.vary.update(("Authorization", "Cookie"))
         return response
