@@ -201,6 +201,7 @@ def main() -> int:
             for statement in shown:
                 print("   " + statement[:300])
 
+    tick_ms = _steady_tick_ms(runs=5)
     backend = "PostgreSQL" if models.is_postgres() else "SQLite"
     print()
     print(f"Attest register benchmark: {backend}, {runs} runs per route, "
@@ -213,6 +214,7 @@ def main() -> int:
         print(f"{path.ljust(width)}  {median:9.1f}  {p95:8.1f}  {queries:>7}  {items:>9}  {rows}")
     for note in notes:
         print(note)
+    print(f"tick (a scheduler pass over every engagement, nothing left to change): median {tick_ms:.0f} ms")
     print()
     print("rows per table:")
     for table, count in sorted(sizes.items(), key=lambda kv: -kv[1]):
@@ -220,6 +222,18 @@ def main() -> int:
             print(f"  {table.ljust(24)} {count:>10,}")
     print(f"  {'total'.ljust(24)} {sum(sizes.values()):>10,}")
     return 0
+
+
+def _steady_tick_ms(runs: int) -> float:
+    """Median time of a scheduler pass once the data set is up to date (what every interval costs)."""
+    from services.scheduler import tick
+    tick()  # bring the data set up to date first
+    times: list[float] = []
+    for _ in range(runs):
+        with timer() as elapsed:
+            tick()
+        times.extend(elapsed)
+    return statistics.median(times)
 
 
 if __name__ == "__main__":
