@@ -43,10 +43,8 @@ def plan(frequency: Frequency, anchor: dt.date, until: dt.date, tz: str,
 
 def initial_status(period_start: dt.date, due_at: dt.datetime, now: dt.datetime, today: dt.date,
                    grace: dt.timedelta) -> str:
-    """State of a request that has no evidence yet."""
-    if now > due_at + grace:
-        return "overdue"
-    return "open" if period_start <= today else "upcoming"
+    """State of a request that has no evidence yet: where time has already moved a new one."""
+    return next_status("upcoming", period_start, due_at, now, today, grace) or "upcoming"
 
 
 def can_move(current: str, new: str) -> bool:

@@ -42,12 +42,3 @@ def create_migration(name: str) -> str:
     with open(path, "w") as handle:
         handle.write(text)
     return path
-
-
-def drop_everything() -> None:
-    """Test helper: remove every table (PostgreSQL keeps state between runs)."""
-    from . import ALL_MODELS
-    from .base import is_postgres
-    options = {"cascade": True} if is_postgres() else {}
-    db.drop_tables(list(reversed(ALL_MODELS)), safe=True, **options)
-    db.execute_sql("DROP TABLE IF EXISTS migratehistory")

@@ -8,11 +8,18 @@ import os
 import pytest
 
 import models
-from models.schema import drop_everything, migrate_database
+from models.schema import migrate_database
 
 LIBRARY_MODELS = [models.LibraryVersion, models.Framework, models.Obligation, models.Control,
                   models.ControlObligation, models.EvidenceRequirement, models.ClockRule]
 PASSWORD = "Correct-Horse-Battery-9"
+
+
+def drop_everything() -> None:
+    """Remove every table: PostgreSQL keeps state between runs, and no run may depend on it."""
+    options = {"cascade": True} if models.is_postgres() else {}
+    models.db.drop_tables(list(reversed(models.ALL_MODELS)), safe=True, **options)
+    models.db.execute_sql("DROP TABLE IF EXISTS migratehistory")
 
 
 @pytest.fixture(scope="session")
