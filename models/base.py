@@ -41,7 +41,10 @@ def make_database(url: str) -> pw.Database:
         if path != ":memory:":
             directory = os.path.dirname(os.path.abspath(path))
             os.makedirs(directory, exist_ok=True)
-        return pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
+        # BEGIN IMMEDIATE: a transaction takes SQLite's write lock when it starts, so a writer waits
+        # (busy_timeout) instead of failing with "database is locked" when a deferred transaction that
+        # read first tries to upgrade its lock while another process writes.
+        return pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10, lock_type="IMMEDIATE")
     if parsed.scheme in ("postgres", "postgresql"):
         return PooledPostgresqlDatabase(
             parsed.path.lstrip("/") or "postgres",
@@ -60,6 +63,15 @@ def bind_database(url: str) -> pw.Database:
     database = make_database(url)
     db.initialize(database)
     return database
+
+
+def transaction():
+    """The one way services write: ``with transaction(): ...`` (nested, a savepoint).
+
+    On SQLite it is ``BEGIN IMMEDIATE`` (see ``make_database``); each service write records its audit
+    event inside the same transaction, so a change and its audit event commit or fail together.
+    """
+    return db.atomic()
 
 
 def is_postgres() -> bool:

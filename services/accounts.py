@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from peewee import fn
 
 from domain.errors import Conflict, ValidationError
-from models import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User, db, utcnow
+from models import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User, transaction, utcnow
 from models.org import new_session_nonce
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -83,7 +83,7 @@ def create_user(email: str, role: str, org_name: str, password: str, full_name: 
     if role not in ROLES:
         raise ValidationError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}", field="role")
     check_password_strength(password, email)
-    with db.atomic():
+    with transaction():
         if User.select().where(User.email == email).exists():
             raise Conflict(f"a user with e-mail {email} already exists", field="email")
         org = find_or_create_organisation(org_name, ROLE_ORG_KIND[role])

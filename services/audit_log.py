@@ -12,7 +12,7 @@ from typing import Any
 
 import peewee as pw
 
-from models import AuditEvent, Engagement, User, db, utcnow
+from models import AuditEvent, Engagement, User, transaction, utcnow
 
 GENESIS = "0" * 64
 _RETRIES = 20
@@ -48,7 +48,7 @@ def record(action: str, *, actor: User | None = None, object_type: str = "", obj
     engagement_id = engagement.id if isinstance(engagement, Engagement) else engagement
     for _ in range(_RETRIES):
         try:
-            with db.atomic():
+            with transaction():
                 event = AuditEvent(
                     at=utcnow(), actor=actor, actor_email=actor_email or (actor.email if actor else ""),
                     action=action, object_type=object_type, object_id=str(object_id or ""),

@@ -49,7 +49,7 @@ from models import (
     Incident,
     Organisation,
     User,
-    db,
+    transaction,
     utcnow,
 )
 
@@ -160,7 +160,7 @@ def create_demo() -> list[str]:
     """Create (or find) the demo data; the lines to print: URL and logins."""
     _require_library()
     shared = _demo_password()
-    with db.atomic():
+    with transaction():
         logins: list[tuple[str, str, str]] = []
         users: dict[str, User] = {}
         created_users = 0
@@ -261,7 +261,7 @@ def append_chained(rows: list[dict[str, Any]], batch: int = BATCH) -> int:
         chunk = rows[start:start + batch]
         for _ in range(audit_log._RETRIES):
             try:
-                with db.atomic():
+                with transaction():
                     prev = audit_log._tail_hash()
                     out = []
                     for row in chunk:
@@ -619,7 +619,7 @@ def create_scale(n: int, progress: Callable[[str], Any] | None = None, *,
     for i, number in enumerate(range(first, first + n), start=1):
         t0 = time.monotonic()
         scaler = _Scaler(number, bank, admin, risk, auditor, now, password_hash)
-        with db.atomic():
+        with transaction():
             engagement = scaler.create_engagement()
             scaler.evidence()
             scaler.incidents()

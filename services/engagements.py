@@ -27,7 +27,7 @@ from models import (
     Framework,
     Obligation,
     User,
-    db,
+    transaction,
     utcnow,
 )
 
@@ -162,7 +162,7 @@ def create_engagement(actor: User, data: dict, *, ip: str = "", now: dt.datetime
 
 def _create(actor: User, spec: EngagementInput, frameworks: list[Framework], *, ip: str,
             now: dt.datetime | None) -> Engagement:
-    with db.atomic():
+    with transaction():
         if Engagement.select().where(Engagement.client == actor.organisation_id,
                                      pw.fn.LOWER(Engagement.name) == spec.name.lower()).exists():
             raise Conflict(f"an engagement named {spec.name!r} already exists", field="name")

@@ -50,7 +50,7 @@ class LoadResult:
 def load_library(directory: str | None = None) -> LoadResult:
     """Validate ``directory`` (default: the repository's ``controls/``) and apply it."""
     library = read_library(directory or DEFAULT_DIRECTORY)
-    with models.db.atomic():
+    with models.transaction():
         latest = LibraryVersion.select().order_by(LibraryVersion.number.desc()).first()
         if latest is not None and latest.digest == library.digest:
             return LoadResult(version=latest.number, changed=False, counts=library.counts())

@@ -45,6 +45,7 @@ from models import (
     EvidenceRequirement,
     SchedulerLease,
     db,
+    transaction,
     utcnow,
 )
 
@@ -195,7 +196,7 @@ def tick(now: dt.datetime | None = None) -> TickResult:
     """One scheduler pass at ``now`` (default: the current UTC time; naive means UTC)."""
     now = _utc(now)
     result = TickResult()
-    with db.atomic():
+    with transaction():
         requirements = _requirements()
         for engagement in Engagement.select().order_by(Engagement.id):
             result.created += _plan_engagement(engagement, requirements, now, result)
@@ -228,7 +229,7 @@ def acquire_lease(name: str, holder: str, ttl: float | dt.timedelta, *, now: dt.
     already has it. Safe across processes: one conditional UPDATE, or the first INSERT (unique name)."""
     now = _utc(now)
     expires = now + _ttl(ttl)
-    with db.atomic():
+    with transaction():
         taken = (SchedulerLease.update(holder=holder, expires_at=expires)
                  .where(SchedulerLease.name == name,
                         (SchedulerLease.holder == holder) | (SchedulerLease.expires_at < now))
@@ -238,7 +239,7 @@ def acquire_lease(name: str, holder: str, ttl: float | dt.timedelta, *, now: dt.
     if SchedulerLease.select().where(SchedulerLease.name == name).exists():
         return False  # someone else holds it
     try:
-        with db.atomic():
+        with transaction():
             SchedulerLease.insert(name=name, holder=holder, expires_at=expires).execute()
         return True
     except pw.IntegrityError:  # another process inserted it first
@@ -247,7 +248,7 @@ def acquire_lease(name: str, holder: str, ttl: float | dt.timedelta, *, now: dt.
 
 def release_lease(name: str, holder: str) -> bool:
     """Give the lease up (on shutdown) so another process can take over at its next run."""
-    with db.atomic():
+    with transaction():
         return bool(SchedulerLease.update(expires_at=dt.datetime(2000, 1, 1))
                     .where(SchedulerLease.name == name, SchedulerLease.holder == holder).execute())
 

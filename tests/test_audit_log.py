@@ -31,7 +31,9 @@ def test_the_chain_cannot_fork(library):
     """Two writers that read the same tail: the unique prev_hash makes the second retry on the new tail."""
     import peewee as pw
     import pytest
+
+    from models import transaction
     first = audit_log.record("a", actor_email="x@x.example")
-    with pytest.raises(pw.IntegrityError), audit_log.db.atomic():
+    with pytest.raises(pw.IntegrityError), transaction():
         AuditEvent.create(action="b", prev_hash=first.prev_hash, hash="f" * 64)
     assert audit_log.verify_chain() == []

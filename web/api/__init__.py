@@ -1,0 +1,91 @@
+"""HTTP API /api/v1 (SPEC §5), one module per resource. Each route: parse, authorise through
+services.scope, call a service, serialise.
+
+Routes are declared with ``@route`` (here) so ``/api/v1/openapi.json`` describes every one of them;
+lists use ``paginate``. A new resource is a module in this package, imported at the bottom.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, g, jsonify, request
+
+from domain.errors import DomainError, ValidationError
+from web import openapi as oas
+from web.auth import api_user
+from web.openapi import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
+from web.security import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # CSRF is enforced below for session-authenticated writes; tokens need none
+OPENAPI_PATHS: dict[str, dict] = {}
+PUBLIC_ENDPOINTS: set[str] = set()  # served without authentication (declared with ``public=True``)
+
+
+@bp.before_request
+def _authenticate() -> None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    api_user()
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not g.get("auth_by_token"):
+        csrf.protect()
+
+
+def route(rule: str, methods: tuple[str, ...] = ("GET",), *, summary: str, response: str | dict,
+          params: tuple[str, ...] = (), body: str | None = None, status: int = 200,
+          errors: tuple[int, ...] = (), public: bool = False) -> Callable:
+    """Register a view and its OpenAPI description in one place.
+
+    ``response`` names the schema of the success body (``web.openapi.SCHEMAS``), ``body`` the request
+    body's; ``errors`` are the statuses the route can answer with an Error besides 401, which every
+    route that is not ``public`` can give.
+    """
+    def decorator(view: Callable) -> Callable:
+        path = oas.openapi_path(rule)
+        for method in methods:
+            OPENAPI_PATHS.setdefault(path, {})[method.lower()] = oas.operation(
+                rule, method, operation_id=f"{view.__name__}_{method.lower()}", summary=summary, params=params,
+                response=response, status=status, errors=errors, public=public, body=body)
+        if public:
+            PUBLIC_ENDPOINTS.add(f"{bp.name}.{view.__name__}")
+        return bp.route(rule, methods=list(methods))(view)
+    return decorator
+
+
+def paginate(query, serialise: Callable[[list], list]):
+    """``?page=`` (from 1) and ``?per_page=`` (1 to 200) over a peewee query."""
+    page = _int_arg("page", 1, minimum=1, maximum=MAX_PAGE)
+    per_page = _int_arg("per_page", DEFAULT_PER_PAGE, minimum=1, maximum=MAX_PER_PAGE)
+    total = query.count()
+    rows = list(query.paginate(page, per_page))
+    return jsonify({"items": serialise(rows), "page": page, "per_page": per_page, "total": total,
+                    "pages": (total + per_page - 1) // per_page})
+
+
+def _int_arg(name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise DomainError(f"{name} must be a whole number", field=name) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
+        raise DomainError(f"{name} must be {bound}", field=name)
+    return value
+
+
+
+def json_body() -> dict:
+    """The request's JSON body as an object: 400 when there is no JSON body, 422 when it is not an object."""
+    data = request.get_json(silent=True)
+    if data is None:
+        raise DomainError("expected a JSON body (Content-Type: application/json)")
+    if not isinstance(data, dict):
+        raise ValidationError("expected a JSON object")
+    return data
+
+
+# Resource modules register their routes on ``bp`` when imported.
+from web.api import engagements, library, meta  # noqa: E402,F401

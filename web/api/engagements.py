@@ -1,0 +1,82 @@
+"""Engagements, their Statement of Applicability and evidence requests."""
+from __future__ import annotations
+
+import json
+
+from flask import jsonify, request
+
+from domain.timeutil import isoformat_utc, local
+from models import Engagement, EvidenceRequest
+from services import engagements as engagement_service
+from services import register, scope
+from web.api import json_body, paginate, route
+from web.auth import api_user, client_ip
+
+
+def engagement_json(e: Engagement, frameworks: list[str]) -> dict:
+    return {"id": e.id, "name": e.name, "client": e.client.name, "provider": e.provider.name,
+            "contract_ref": e.contract_ref, "start_date": e.start_date.isoformat(),
+            "end_date": e.end_date.isoformat() if e.end_date else None, "frameworks": frameworks,
+            "place": e.place, "timezone": e.timezone, "card_payments": e.card_payments, "offshore": e.offshore}
+
+
+def engagements_json(rows: list[Engagement]) -> list[dict]:
+    frameworks_of = register.frameworks_by_engagement(api_user(), rows)
+    return [engagement_json(e, frameworks_of[e.id]) for e in rows]
+
+
+@route("/engagements", summary="Engagements in the caller's scope", params=("q", "page", "per_page"),
+       response="EngagementPage", errors=(400,))
+def engagements():
+    query = register.engagements_with_parties(api_user())
+    if request.args.get("q"):
+        query = query.where(Engagement.name.contains(request.args["q"]))
+    return paginate(query, engagements_json)
+
+
+@route("/engagements", methods=("POST",), status=201, summary="Create an engagement (client_admin)",
+       body="NewEngagement", response="Engagement", errors=(400, 404, 409, 422))
+def create_engagement():
+    user = scope.require_engagement_creator(api_user())
+    engagement = engagement_service.create_engagement(user, json_body(), ip=client_ip())
+    return jsonify(engagements_json([engagement])[0]), 201
+
+
+@route("/engagements/<int:engagement_id>", summary="One engagement", response="Engagement", errors=(404,))
+def engagement(engagement_id: int):
+    row = scope.engagement_for(api_user(), engagement_id)
+    return jsonify(engagements_json([row])[0])
+
+
+@route("/engagements/<int:engagement_id>/applicability",
+       summary="The engagement's Statement of Applicability", params=("applicable", "page", "per_page"),
+       response="ApplicabilityRowPage", errors=(400, 404, 422))
+def applicability(engagement_id: int):
+    user = api_user()
+    row = scope.engagement_for(user, engagement_id)
+    applicable = register.parse_applicable(request.args.get("applicable"))
+    return paginate(register.soa_query(user, row, applicable), lambda rows: [
+        {"control": a.control.code, "title": a.control.title, "applicable": a.applicable,
+         "justification": a.justification, "frequency": a.frequency_override or a.control.frequency,
+         "first_due_date": a.first_due_date.isoformat() if a.first_due_date else None} for a in rows])
+
+
+@route("/engagements/<int:engagement_id>/requests", summary="Evidence requests of an engagement",
+       params=("status", "control", "due_before", "due_after", "page", "per_page"),
+       response="EvidenceRequestPage", errors=(400, 404, 422))
+def requests(engagement_id: int):
+    user = api_user()
+    row = scope.engagement_for(user, engagement_id)
+    query = (register.requests_with_names(scope.requests_for(user, row))
+             .order_by(EvidenceRequest.due_at, EvidenceRequest.id))
+    query = register.filter_requests(query, row, request.args)
+    tz = row.timezone
+    return paginate(query, lambda rows: [
+        {"id": r.id, "control": r.control.code, "control_title": r.control.title,
+         "requirement": r.requirement.name, "requirement_key": r.requirement.key,
+         "accepted_types": json.loads(r.requirement.accepted_types),
+         "period_start": r.period_start.isoformat(), "period_end": r.period_end.isoformat(),
+         "due_at": isoformat_utc(r.due_at), "due_local": local(r.due_at, tz).isoformat(),
+         "status": r.status} for r in rows])
+
+

@@ -1,0 +1,72 @@
+"""Server-rendered pages, one module per resource (imported at the bottom). Thin: parse, authorise
+through services.scope, call a service, render. Shared helpers: ``current``, ``page_number``.
+
+Every engagement query starts from ``services.scope`` (engagements_for, engagement_for,
+requests_for, visible_controls); the library pages are global to any signed-in user.
+Each page fetches what it shows in a fixed number of queries (no N+1).
+"""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, request
+from flask_login import current_user, login_required
+
+from domain.timeutil import local
+from models.register import REQUEST_STATES
+from services import register
+from web.openapi import MAX_PAGE
+
+bp = Blueprint("pages", __name__)
+PER_PAGE = 50
+NEXT_DUE = 20
+OPEN_STATES = ("overdue", "rejected", "open", "upcoming")
+FREQUENCY_NAMES = {"P1D": "Daily", "P1W": "Weekly", "P1M": "Monthly", "P3M": "Quarterly",
+                   "P6M": "Half-yearly", "P1Y": "Annual", "P2Y": "Every two years", "event": "On event"}
+FREQUENCY_UNITS = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
+REQUIRES_NAMES = {"card_payments": "Card payments only", "offshore": "Offshore only"}
+
+
+@bp.before_request
+@login_required
+def _signed_in() -> None:
+    """Every page here needs a signed-in user."""
+
+
+@bp.app_template_filter("frequency")
+def frequency_label(text: str | None) -> str:
+    if not text:
+        return "—"
+    name = FREQUENCY_NAMES.get(text)
+    if name is None and (match := re.fullmatch(r"P(\d+)([DWMY])", text)):
+        name = f"Every {match[1]} {FREQUENCY_UNITS[match[2]]}"
+    return f"{name} ({text})" if name and text != "event" else (name or text)
+
+
+@bp.app_template_filter("status_label")
+def status_label(status: str) -> str:
+    return status.replace("_", " ").capitalize()
+
+
+@bp.record_once
+def _jinja_globals(state) -> None:
+    """Globals (not a context processor) so that imported macros see them too."""
+    state.app.jinja_env.globals.update(REQUEST_STATES=REQUEST_STATES, REQUIRES_NAMES=REQUIRES_NAMES,
+                                      accepted_types=register.accepted_types, local=local)
+
+
+def current():
+    return current_user._get_current_object()
+
+
+def page_number() -> int:
+    """Pages are forgiving: a bad or out-of-range ?page= shows the nearest real page."""
+    try:
+        return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
+    except ValueError:
+        return 1
+
+
+
+# Resource modules register their views on ``bp`` when imported.
+from web.pages import engagements, library  # noqa: E402,F401

@@ -1,0 +1,106 @@
+"""Engagements: list, new, overview, requests and the Statement of Applicability (with exports)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Response, flash, redirect, render_template, request, url_for
+
+from domain.business_days import PLACES
+from domain.errors import DomainError
+from models import EvidenceRequest
+from services import engagements as engagement_service
+from services import register, scope
+from web import exports
+from web.auth import client_ip
+from web.forms import EngagementForm
+from web.pages import NEXT_DUE, OPEN_STATES, PER_PAGE, bp, current, page_number
+
+
+@bp.route("/engagements")
+def engagements() -> str:
+    return render_template("engagements.html", summaries=register.engagement_summaries(current()))
+
+
+def _new_form(form: EngagementForm, error: DomainError | None = None, status: int = 200):
+    return render_template("engagement_new.html", form=form, error=error, places=PLACES,
+                           frameworks=list(register.live_frameworks())), status
+
+
+@bp.route("/engagements/new", methods=["GET", "POST"])
+def new_engagement():
+    scope.require_engagement_creator(current())
+    if request.method == "GET":
+        return _new_form(EngagementForm.blank())
+    form = EngagementForm.from_request(request.form)
+    try:
+        engagement = engagement_service.create_engagement(current(), form.as_dict(), ip=client_ip())
+    except DomainError as exc:
+        return _new_form(form, exc, 422)
+    flash(f"Engagement “{engagement.name}” created with its Statement of Applicability and first requests.",
+          "success")
+    return redirect(url_for("pages.engagement", engagement_id=engagement.id))
+
+
+@bp.route("/engagements/<int:engagement_id>")
+def engagement(engagement_id: int) -> str:
+    user = current()
+    row = scope.engagement_for(user, engagement_id)
+    requests = scope.requests_for(user, row)
+    upcoming = list(register.requests_with_names(requests.where(EvidenceRequest.status.in_(OPEN_STATES)))
+                    .order_by(EvidenceRequest.due_at, EvidenceRequest.id).limit(NEXT_DUE))
+    counts = register.status_counts(requests)
+    return render_template("engagement.html", engagement=row, counts=counts, total=sum(counts.values()),
+                           frameworks=register.frameworks_by_engagement(user, [row])[row.id], upcoming=upcoming,
+                           granted=scope.granted_framework_codes(user, row))
+
+
+@bp.route("/engagements/<int:engagement_id>/requests")
+def engagement_requests(engagement_id: int) -> str:
+    user = current()
+    row = scope.engagement_for(user, engagement_id)
+    page, status = page_number(), request.args.get("status", "")
+    query = register.filter_requests(scope.requests_for(user, row), row, request.args)
+    total = query.count()
+    rows = list(register.requests_with_names(query).order_by(EvidenceRequest.due_at, EvidenceRequest.id)
+                .paginate(page, PER_PAGE))
+    return render_template("requests.html", engagement=row, rows=rows, status=status, page=page, total=total,
+                           pages=max(1, -(-total // PER_PAGE)),
+                           counts=register.status_counts(scope.requests_for(user, row)))
+
+
+def _applicable_filter() -> bool | None:
+    return register.parse_applicable(request.args.get("applicable"))
+
+
+@bp.route("/engagements/<int:engagement_id>/soa")
+def soa(engagement_id: int) -> str:
+    user = current()
+    row = scope.engagement_for(user, engagement_id)
+    rows = list(register.soa_query(user, row, _applicable_filter()))
+    return render_template("soa.html", engagement=row, rows=rows, applicable=request.args.get("applicable", ""))
+
+
+SOA_HEADERS = ("control", "title", "applicable", "justification", "frequency", "first_due_date")
+
+
+def _soa_records(engagement_id: int) -> tuple[str, list[tuple]]:
+    """The file name stem and rows of a Statement of Applicability export."""
+    user = current()
+    row = scope.engagement_for(user, engagement_id)
+    records = [(item.control.code, item.control.title, "yes" if item.applicable else "no", item.justification,
+                item.frequency_override or item.control.frequency,
+                item.first_due_date.isoformat() if item.first_due_date else "")
+               for item in register.soa_query(user, row, _applicable_filter())]
+    return f"soa-engagement-{row.id}-{dt.date.today().isoformat()}", records
+
+
+@bp.route("/engagements/<int:engagement_id>/soa.csv")
+def soa_csv(engagement_id: int) -> Response:
+    stem, records = _soa_records(engagement_id)
+    return exports.csv_download(f"{stem}.csv", SOA_HEADERS, records)
+
+
+@bp.route("/engagements/<int:engagement_id>/soa.xlsx")
+def soa_xlsx(engagement_id: int) -> Response:
+    stem, records = _soa_records(engagement_id)
+    return exports.xlsx_download(f"{stem}.xlsx", "Statement of Applicability", SOA_HEADERS, records)

@@ -1,0 +1,64 @@
+"""Home, the control library browser and the coverage matrix."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from flask import Response, render_template, request
+
+from domain.errors import NotFound
+from models import Control
+from services import register
+from web import exports
+from web.pages import bp, current
+
+
+@bp.route("/")
+def home() -> str:
+    return render_template("home.html", summaries=register.engagement_summaries(current()))
+
+
+@bp.route("/library")
+def library() -> str:
+    return render_template("library.html", frameworks=list(register.live_frameworks()),
+                           counts=register.obligation_counts())
+
+
+@bp.route("/library/<code>")
+def framework(code: str) -> str:
+    fw = register.framework_by_code(code)
+    controls_of: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+    for obligation_id, _cid, ccode, ctitle, coverage in register.mappings_of_framework(fw):
+        controls_of[obligation_id].append((ccode, ctitle, coverage))
+    return render_template("framework.html", framework=fw, obligations=register.obligations_of(fw),
+                           controls_of=controls_of)
+
+
+@bp.route("/controls/<code>")
+def control(code: str) -> str:
+    row = Control.get_or_none(Control.code == code)
+    if row is None:
+        raise NotFound(f"no control {code!r} in the library")
+    return render_template("control.html", control=row, mappings=register.mappings_of([row.id])[row.id],
+                           requirements=register.requirements_of([row.id])[row.id])
+
+
+@bp.route("/coverage")
+def coverage() -> str:
+    frameworks = list(register.live_frameworks())
+    if not frameworks:
+        return render_template("coverage.html", matrix=None, frameworks=[])
+    code = request.args.get("framework") or frameworks[0].code
+    matrix = register.coverage_matrix(register.framework_by_code(code))
+    return render_template("coverage.html", matrix=matrix, frameworks=frameworks)
+
+
+@bp.route("/coverage.<any(csv, xlsx):fmt>")
+def coverage_export(fmt: str) -> Response:
+    matrix = register.coverage_matrix(register.framework_by_code(request.args.get("framework", "")))
+    stem = f"coverage-{matrix.framework.code}-{dt.date.today().isoformat()}"
+    if fmt == "csv":
+        return exports.csv_download(f"{stem}.csv", matrix.HEADERS, matrix.rows())
+    return exports.xlsx_download(f"{stem}.xlsx", f"Coverage {matrix.framework.code}", matrix.HEADERS, matrix.rows())
+
+
