@@ -4,11 +4,15 @@ never depends on what an earlier one left behind."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 import models
 from models.schema import migrate_database
+
+# Every module in tests/fixtures/ is a plugin: servers started on loopback and per-capability fixtures.
+pytest_plugins = sorted(f"fixtures.{p.stem}" for p in (Path(__file__).parent / "fixtures").glob("[!_]*.py"))
 
 LIBRARY_MODELS = [models.LibraryVersion, models.Framework, models.Obligation, models.Control,
                   models.ControlObligation, models.EvidenceRequirement, models.ClockRule]

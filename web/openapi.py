@@ -128,12 +128,35 @@ SCHEMAS: dict[str, dict] = {
 for _item in ("Framework", "Obligation", "Control", "Engagement", "ApplicabilityRow", "EvidenceRequest"):
     SCHEMAS[f"{_item}Page"] = _page_of(_item)
 
+
+
+def register_schemas(schemas: dict[str, dict], *, pages: tuple[str, ...] = ()) -> None:
+    """Add a resource's schemas (and ``<Name>Page`` list schemas for ``pages``); each API module
+    registers its own, next to the serialisers they describe."""
+    clash = set(schemas) & set(SCHEMAS)
+    if clash:
+        raise ValueError(f"schema(s) {sorted(clash)} already registered")
+    SCHEMAS.update(schemas)
+    for item in pages:
+        SCHEMAS[f"{item}Page"] = _page_of(item)
+
+
+def register_parameters(parameters: dict[str, dict]) -> None:
+    """Add query parameters a resource's routes take (names already described must mean the same)."""
+    for name, spec in parameters.items():
+        if name in QUERY_PARAMETERS and QUERY_PARAMETERS[name] != spec:
+            raise ValueError(f"query parameter {name!r} is already described differently")
+        QUERY_PARAMETERS[name] = spec
+
+
 ERROR_RESPONSES = {
     "400": ("BadRequest", "A malformed query parameter (page, per_page) or body, or a missing CSRF token "
                           "on a session-authenticated write."),
     "401": ("Unauthorised", "No session and no Bearer token, or an unknown, revoked or malformed token."),
     "404": ("NotFound", "No such thing, or it is outside the caller's scope (existence is not revealed)."),
     "409": ("Conflict", "The request conflicts with what exists, e.g. a duplicate name."),
+    "413": ("TooLarge", "The body (an upload, or a JSON body over 1 MB) is larger than allowed."),
+    "415": ("UnsupportedMediaType", "The uploaded file's content is not a type the requirement accepts."),
     "422": ("Invalid", "A well-formed request with an invalid value; `field` names it."),
 }
 RESPONSES = {name: {"description": description, "content": {"application/json": {"schema": ref("Error")}}}

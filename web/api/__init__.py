@@ -87,5 +87,12 @@ def json_body() -> dict:
     return data
 
 
-# Resource modules register their routes on ``bp`` when imported.
-from web.api import engagements, library, meta  # noqa: E402,F401
+# Every module of this package registers its routes on ``bp`` when imported: a new resource needs no edit here.
+def _import_resources() -> None:
+    import importlib
+    import pkgutil
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_resources()

@@ -68,5 +68,12 @@ def page_number() -> int:
 
 
 
-# Resource modules register their views on ``bp`` when imported.
-from web.pages import engagements, library  # noqa: E402,F401
+# Every module of this package registers its views on ``bp`` when imported: a new resource needs no edit here.
+def _import_resources() -> None:
+    import importlib
+    import pkgutil
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_resources()

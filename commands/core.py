@@ -1,31 +1,22 @@
-"""The ``flask --app app …`` commands of SPEC §5."""
+"""The core ``flask --app app …`` commands of SPEC §5: schema, library, demo, users, audit log, scheduler."""
 from __future__ import annotations
 
 import sys
 
 import click
-from flask import Flask
 
 import models
 from domain.errors import DomainError
 from models.schema import migrate_database
 from services import audit_log
 
-
-def init_app(app: Flask) -> None:
-    for command in (init_db, make_migration, load_controls, demo, create_user, create_token, verify_audit_log,
-                    tick, scheduler):
-        app.cli.add_command(command)
-
-
-def _connect() -> None:
-    models.db.connect(reuse_if_open=True)
+from . import connect
 
 
 @click.command("init-db")
 def init_db() -> None:
     """Create or upgrade the database schema (applies committed migrations)."""
-    _connect()
+    connect()
     applied = migrate_database()
     click.echo(f"database ready ({len(applied)} migration(s) applied)")
 
@@ -35,7 +26,7 @@ def init_db() -> None:
 def make_migration(name: str) -> None:
     """Developers: write the next migration from the models' changes (apply it with init-db)."""
     from models.schema import create_migration
-    _connect()
+    connect()
     migrate_database()
     path = create_migration(name)
     click.echo(f"wrote {path}" if path else "no model changes: no migration written")
@@ -47,7 +38,7 @@ def load_controls(path: str | None) -> None:
     """Validate and load the control library; a broken library loads nothing."""
     from domain.library import LibraryError
     from services.library_sync import load_library
-    _connect()
+    connect()
     try:
         result = load_library(path)
     except LibraryError as exc:
@@ -64,7 +55,7 @@ def load_controls(path: str | None) -> None:
 def demo(scale: int) -> None:
     """Demo Bank, Demo Contact Centre, one engagement and one user per role (passwords printed)."""
     from services import demo as demo_service
-    _connect()
+    connect()
     try:
         for line in demo_service.create_demo():
             click.echo(line)
@@ -82,7 +73,7 @@ def demo(scale: int) -> None:
 def create_user(email: str, role: str, org: str) -> None:
     """Create a user; the password is read from standard input."""
     from services import accounts
-    _connect()
+    connect()
     password = sys.stdin.readline().rstrip("\r\n")
     try:
         user = accounts.create_user(email, role, org, password)
@@ -99,7 +90,7 @@ def create_user(email: str, role: str, org: str) -> None:
 def create_token(email: str) -> None:
     """Print a new API token once (only its hash is stored); the token is the last line."""
     from services import accounts
-    _connect()
+    connect()
     user = models.User.get_or_none(models.User.email == email.strip().lower())
     if user is None:
         click.echo(f"error: no user {email}", err=True)
@@ -115,7 +106,7 @@ def create_token(email: str) -> None:
 def verify_audit_log() -> None:
     """Re-compute the audit chain; exit 1 and list every break if it was tampered with."""
     from services.audit_log import verify_chain
-    _connect()
+    connect()
     problems = verify_chain()
     for problem in problems:
         click.echo(problem, err=True)
@@ -132,7 +123,7 @@ def verify_audit_log() -> None:
 def tick() -> None:
     """One scheduler pass now: plan due requests, open/overdue them, breach late clocks; prints the counts."""
     from services.scheduler import tick as run_tick
-    _connect()
+    connect()
     result = run_tick()
     for problem in result.problems:
         click.echo(f"warning: cannot plan {problem}", err=True)
@@ -154,7 +145,7 @@ def scheduler(interval: int) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("attest.scheduler").setLevel(logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per run
-    _connect()
+    connect()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     holder = default_holder()
