@@ -35,9 +35,9 @@ def test_upload_stores_the_file_once_by_hash_and_submits_the_request(evidence_wo
         assert handle.read() == data
     assert store.temporary_files() == []
     assert EvidenceRequest.get_by_id(req.id).status == "submitted"
-    moves = [(h.from_status, h.to_status, h.evidence_id is None) for h in
+    moves = [(h.subject, h.from_status, h.to_status, h.evidence_id) for h in
              RequestHistory.select().where(RequestHistory.request == req.id).order_by(RequestHistory.id)]
-    assert moves == [("", "submitted", False), (req.status, "submitted", False)]
+    assert moves == [("evidence", "", "submitted", body["id"]), ("request", req.status, "submitted", body["id"])]
     event = AuditEvent.get(AuditEvent.action == "evidence.upload")
     assert event.object_id == str(body["id"]) and event.actor_id == w.contributor.id
 
@@ -178,3 +178,20 @@ def test_the_temporary_directory_is_empty_after_every_upload(evidence_world):
     store = evidence_store.get_store()
     evidence_world.upload(evidence_world.request())
     assert os.listdir(store.tmp_dir) == []
+
+
+def test_the_schedulers_time_driven_moves_are_in_the_request_history(evidence_world):
+    from services.scheduler import tick
+    w = evidence_world
+    req = w.request(statuses=("open",))
+    later = req.due_at + dt.timedelta(days=w.engagement.grace_days + 1)
+    result = tick(later)
+    assert EvidenceRequest.get_by_id(req.id).status == "overdue"
+    move = RequestHistory.get(RequestHistory.request == req.id)
+    assert (move.from_status, move.to_status, move.actor_email, move.actor_id) == ("open", "overdue", "scheduler", None)
+    assert move.at == later and "grace" in move.reason
+    moved = result.overdue
+    assert moved >= 1
+    assert RequestHistory.select().where(RequestHistory.to_status == "overdue").count() == moved
+    tick(later)  # a second pass at the same instant records nothing more
+    assert RequestHistory.select().where(RequestHistory.to_status == "overdue").count() == moved
