@@ -101,6 +101,8 @@ def parse_effective_date(value, engagement: Engagement, now: dt.datetime | None 
 
 
 def _request_id(value) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
     text = _text(value, "request_id", limit=20, required=True)
     if not (text.isascii() and text.isdigit()):
         raise ValidationError("request_id must be a request's id", field="request_id")
