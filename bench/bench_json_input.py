@@ -109,8 +109,9 @@ def main() -> None:
         stop.set()
         sampler.join()
         mode = "chunked" if args.chunked else "Content-Length"
+        mib = [round(v / 2**20) for v in (before, peak[0], peak[0] - before)]
         print(f"{args.app_dir}: {args.mb} MB JSON body ({mode}) -> {status} in {elapsed:.2f} s; worker RSS "
-              f"{before / 2**20:.0f} MiB before, peak {peak[0] / 2**20:.0f} MiB (+{(peak[0] - before) / 2**20:.0f} MiB)")
+              f"{mib[0]} MiB before, peak {mib[1]} MiB (+{mib[2]} MiB)")
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -12,13 +12,16 @@ holds the write lock (``BEGIN IMMEDIATE``), on PostgreSQL a transaction-scoped a
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import peewee as pw
 
+from domain.errors import ValidationError
+from domain.timeutil import parse_date, parse_instant, start_of_local_day
 from models import AuditEvent, Engagement, User, db, is_postgres, transaction, utcnow
 
 GENESIS = "0" * 64
@@ -111,6 +114,58 @@ def append(rows: Iterable[dict[str, Any]]) -> list[AuditEvent]:
 def record(action: str, **fields: Any) -> AuditEvent:
     """Append one event (see ``event_row`` for the fields) inside the caller's transaction."""
     return append([event_row(action, **fields)])[0]
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+def _boundary(args: Mapping[str, str], name: str, tz: str) -> dt.datetime | None:
+    """``from`` / ``to``: a date (whole local days of ``tz``, both ends included) or an instant with offset."""
+    text = (args.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        if "T" in text:  # an instant: ``to`` includes it
+            return parse_instant(text) + dt.timedelta(microseconds=1 if name == "to" else 0)
+        day = parse_date(text)
+        return start_of_local_day(day + dt.timedelta(days=1) if name == "to" else day, tz)
+    except (ValueError, OverflowError):
+        raise ValidationError(f"{name} must be a date (YYYY-MM-DD) or a date-time with offset", field=name) from None
+
+
+def filter_events(query: pw.ModelSelect, args: Mapping[str, str], tz: str = "UTC") -> pw.ModelSelect:
+    """Narrow a scoped event query (``services.scope.audit_events_for``) by ``action`` (comma list),
+    ``actor`` (e-mail) and ``from`` / ``to``; newest first. ValidationError on bad values."""
+    actions = [a.strip() for a in (args.get("action") or "").split(",") if a.strip()]
+    if any(len(a) > 40 for a in actions):
+        raise ValidationError("action names are at most 40 characters", field="action")
+    if actions:
+        query = query.where(AuditEvent.action.in_(actions))
+    actor = (args.get("actor") or "").strip().lower()
+    if len(actor) > 254:
+        raise ValidationError("actor must be an e-mail address", field="actor")
+    if actor:
+        query = query.where(AuditEvent.actor_email == actor)
+    start, end = _boundary(args, "from", tz), _boundary(args, "to", tz)
+    if start and end and start >= end:
+        raise ValidationError("from must not be after to", field="from")
+    if start:
+        query = query.where(AuditEvent.at >= start)
+    if end:
+        query = query.where(AuditEvent.at < end)
+    return query.order_by(AuditEvent.id.desc())
+
+
+def actions_in(query: pw.ModelSelect) -> list[str]:
+    """The distinct actions of a scoped query (the page's action filter offers these)."""
+    return [a for (a,) in query.select(AuditEvent.action).distinct().order_by(AuditEvent.action).tuples()]
+
+
+def details_of(event: AuditEvent) -> dict:
+    try:
+        value = json.loads(event.details or "{}")
+    except ValueError:
+        return {"unreadable": event.details}
+    return value if isinstance(value, dict) else {"value": value}
 
 
 def verify_chain() -> list[str]:
