@@ -40,8 +40,7 @@ register_schemas({
     },
 }, pages=("AuditEvent",))
 register_parameters({
-    "engagement": {"description": "Only events of this engagement (404 if outside the caller's scope).",
-                   "schema": {"type": "integer", "minimum": 1}},
+    "engagement": {"description": "Only this engagement (an id in the caller's scope).", "schema": {"type": "integer"}},
     "action": {"description": "Only these actions (comma-separated), e.g. auth.login_failed,evidence.review.",
                "schema": STRING},
     "actor": {"description": "Only events by this e-mail address.", "schema": STRING},
