@@ -9,6 +9,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
+from peewee import fn
 
 from models import AuditEvent, Engagement, LoginAttempt
 from services import audit_log, demo_files
@@ -69,7 +70,8 @@ def _shots(base: str, world, submitted: list[int]) -> list[Shot]:
     def prepared_login(user, password: str, kind: str) -> Shot:
         return Shot(kind, sign_in(user, password), prepare=lambda s: _login_page(s, base))
 
-    return ([Shot("create-race", create("Racing engagement")) for _ in range(3)]
+    racing = ("Racing engagement", "RACING engagement", "Racing engagement")  # one name, whatever the case
+    return ([Shot("create-race", create(name)) for name in racing]
             + [Shot("create", create("Another engagement"))]
             + [prepared_login(u, PASSWORD, "login") for u in (admin, reviewer, contributor)]
             + [prepared_login(u, "not the password", "login-bad") for u in (admin, reviewer, contributor)]
@@ -113,9 +115,37 @@ def test_sixteen_parallel_mixed_writes_answer_without_500_and_are_all_audited(gu
         "login": Counter({302: 3}), "login-bad": Counter({401: 3}),
         "upload": Counter({201: 3}), "review": Counter({200: 1}), "review-race": Counter({200: 1, 409: 1}),
     }, answers
-    assert Engagement.select().where(Engagement.name == "Racing engagement").count() == 1
+    assert Engagement.select().where(fn.LOWER(Engagement.name) == "racing engagement").count() == 1
     added = _audit_counts() - before
     assert added == Counter({"engagement.create": 2, "auth.login": 3, "auth.login_failed": 3,
                              "evidence.upload": 3, "evidence.review": 2})
     assert LoginAttempt.select().count() - attempts_before == 6  # each attempt counted, with its event
     assert audit_log.verify_chain() == []
+
+
+def test_names_that_differ_only_in_case_race_to_one_engagement(app, make_user):
+    """The rule "unique whatever the case" is a check before the insert, which no unique index expresses:
+    parallel writers are serialised on it (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock)."""
+    from domain.errors import Conflict
+    from models import db
+    from services.engagements import create_engagement
+    admin = make_user("client_admin")
+    make_user("provider_admin")  # the provider exists: only the engagement names race
+    names = ["Race to one", "RACE TO ONE", "race to one", "Race To One"]
+    start = threading.Barrier(len(names))
+
+    def create(name: str) -> str:
+        start.wait()
+        try:
+            with app.app_context():
+                create_engagement(admin, {**NEW_ENGAGEMENT, "name": name})
+            return "created"
+        except Conflict:
+            return "conflict"
+        finally:
+            db.close()
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        outcomes = Counter(pool.map(create, names))
+    assert outcomes == Counter({"created": 1, "conflict": 3})
+    assert Engagement.select().where(fn.LOWER(Engagement.name) == "race to one").count() == 1
