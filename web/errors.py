@@ -6,6 +6,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from domain.errors import DomainError
+from web.json_input import body_limit_message
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorised", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
@@ -38,5 +39,5 @@ def init_app(app: Flask) -> None:
     def _http(exc: HTTPException):
         status = exc.code or 500
         message = exc.description if status != 413 else \
-            f"upload larger than the {app.config['MAX_UPLOAD_MB']} MB limit"
+            body_limit_message() or f"upload larger than the {app.config['MAX_UPLOAD_MB']} MB limit"
         return error_response(status, HTTP_CODES.get(status, "error"), message)
