@@ -144,3 +144,37 @@ def test_engagement_clock_settings_exist(setup):
     engagement = Engagement.get_by_id(setup["engagement"])
     assert engagement.contract_notice_hours == 24 and engagement.pci_acquirer_hours == 24
     assert engagement.provider_awareness_is_client is False
+
+
+def test_a_provider_found_incident_starts_apra_clocks_at_the_providers_notice(client, setup):
+    """Two tiers (obligations.md §0, SPEC §5): CPS 234 para 35 runs from the regulated entity's awareness."""
+    found = NOW - dt.timedelta(hours=10)
+    body = record(client, setup, who="provider", aware_party="provider", aware_at=iso(found),
+                  occurred_at=iso(found - dt.timedelta(hours=1))).get_json()
+    rules = clocks_of(body)
+    assert rules["CONTRACT-NOTICE"]["state"] == "running"
+    assert rules["CONTRACT-NOTICE"]["deadline_at"] == iso(found + dt.timedelta(hours=24)).replace("+00:00", "Z")
+    assert rules["CPS234-35"]["state"] == "pending" and rules["CPS234-35"]["deadline_at"] is None
+    assert body["client_aware_at"] is None
+    told = NOW - dt.timedelta(hours=2)
+    response = client.post(f"/api/v1/incidents/{body['id']}/clocks/CONTRACT-NOTICE/notice", headers=setup["provider"],
+                           json={"notified_at": iso(told)})
+    assert response.status_code == 200, response.get_json()
+    after = response.get_json()
+    rules = clocks_of(after)
+    assert rules["CONTRACT-NOTICE"]["state"] == "met"
+    assert after["client_aware_at"] == iso(told).replace("+00:00", "Z")
+    apra = rules["CPS234-35"]
+    assert apra["state"] == "running" and apra["started_at"] == iso(told).replace("+00:00", "Z")
+    assert apra["deadline_at"] == iso(told + dt.timedelta(hours=72)).replace("+00:00", "Z")
+    assert "from the provider's notice to the client" in apra["basis"]
+
+
+def test_an_engagement_may_treat_the_providers_awareness_as_the_clients(client, setup):
+    Engagement.update(provider_awareness_is_client=True).where(Engagement.id == setup["engagement"]).execute()
+    found = NOW - dt.timedelta(hours=10)
+    body = record(client, setup, who="provider", aware_party="provider", aware_at=iso(found),
+                  occurred_at=iso(found - dt.timedelta(hours=1))).get_json()
+    apra = clocks_of(body)["CPS234-35"]
+    assert apra["state"] == "running" and apra["started_at"] == iso(found).replace("+00:00", "Z")
+    assert "treated as the client's" in apra["basis"]
