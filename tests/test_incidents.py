@@ -178,3 +178,15 @@ def test_an_engagement_may_treat_the_providers_awareness_as_the_clients(client, 
     apra = clocks_of(body)["CPS234-35"]
     assert apra["state"] == "running" and apra["started_at"] == iso(found).replace("+00:00", "Z")
     assert "treated as the client's" in apra["basis"]
+
+
+def test_cps234_35_also_starts_for_an_incident_notified_to_another_regulator(client, setup):
+    """CPS 234 para 35(b): an incident notified to another regulator (e.g. the OAIC) is notifiable, material or not."""
+    other = record(client, setup, category="personal_information_breach",
+                   flags={"notified_other_regulator": True, "personal_information": True}).get_json()
+    assert other["flags"]["notified_other_regulator"] is True
+    assert clocks_of(other)["CPS234-35"]["state"] == "running"
+    minor = record(client, setup, flags=[]).get_json()
+    assert "CPS234-35" not in clocks_of(minor)
+    weakness = record(client, setup, category="control_weakness", flags=["notified_other_regulator"]).get_json()
+    assert "CPS234-35" not in clocks_of(weakness)  # a control weakness is para 36's, not an incident
