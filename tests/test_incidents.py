@@ -190,3 +190,17 @@ def test_cps234_35_also_starts_for_an_incident_notified_to_another_regulator(cli
     assert "CPS234-35" not in clocks_of(minor)
     weakness = record(client, setup, category="control_weakness", flags=["notified_other_regulator"]).get_json()
     assert "CPS234-35" not in clocks_of(weakness)  # a control weakness is para 36's, not an incident
+
+
+def test_the_tolerance_clock_runs_24_hours_from_outside_tolerance_at(client, setup):
+    """CPS 230 para 42: 24 hours after the critical operation went outside tolerance, not after awareness."""
+    outage = NOW - dt.timedelta(hours=30)
+    outside = NOW - dt.timedelta(hours=20)
+    body = record(client, setup, category="operational_disruption", occurred_at=iso(outage),
+                  aware_at=iso(NOW - dt.timedelta(hours=6)), flags=["outside_tolerance"],
+                  outside_tolerance_at=iso(outside)).get_json()
+    tolerance = clocks_of(body)["CPS230-TOLERANCE"]
+    assert tolerance["started_at"] == iso(outside).replace("+00:00", "Z")
+    assert tolerance["deadline_at"] == iso(outside + dt.timedelta(hours=24)).replace("+00:00", "Z")
+    assert body["outside_tolerance_at"] == iso(outside).replace("+00:00", "Z")
+    assert "outside tolerance" in tolerance["basis"]
