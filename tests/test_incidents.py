@@ -204,3 +204,54 @@ def test_the_tolerance_clock_runs_24_hours_from_outside_tolerance_at(client, set
     assert tolerance["deadline_at"] == iso(outside + dt.timedelta(hours=24)).replace("+00:00", "Z")
     assert body["outside_tolerance_at"] == iso(outside).replace("+00:00", "Z")
     assert "outside tolerance" in tolerance["basis"]
+
+
+def _breach(client, setup, **body):
+    return record(client, setup, category="personal_information_breach", flags=["personal_information"],
+                  **body).get_json()
+
+
+def test_an_eligible_assessment_starts_the_ndb_notice_clock_from_its_conclusion(client, setup, spec):
+    """s 26WH allows 30 days to assess; s 26WK/26WL run once it concludes the breach is eligible."""
+    body = _breach(client, setup)
+    rules = clocks_of(body)
+    assert rules["NDB-ASSESS"]["state"] == "running" and "30 calendar days" in rules["NDB-ASSESS"]["basis"]
+    assert "NDB-NOTIFY" not in rules  # no duty to notify before the assessment
+    concluded = NOW - dt.timedelta(hours=1)
+    response = client.post(f"/api/v1/incidents/{body['id']}/assessment", headers=setup["risk"],
+                           json={"concluded_at": iso(concluded), "eligible": True, "summary": "Serious harm likely"})
+    after = Contract(spec).check(response, "post", "/api/v1/incidents/{incident_id}/assessment")
+    rules = clocks_of(after)
+    assert rules["NDB-ASSESS"]["state"] == "met"
+    notify = rules["NDB-NOTIFY"]
+    assert notify["started_at"] == iso(concluded).replace("+00:00", "Z") and notify["deadline_at"] is None
+    assert notify["target_at"] == iso(concluded + dt.timedelta(hours=72)).replace("+00:00", "Z")
+    assert after["assessment"] == {"concluded_at": iso(concluded).replace("+00:00", "Z"), "eligible": True,
+                                   "summary": "Serious harm likely"}
+    again = client.post(f"/api/v1/incidents/{body['id']}/assessment", headers=setup["risk"],
+                        json={"concluded_at": iso(concluded), "eligible": False})
+    assert again.status_code == 409
+
+
+def test_an_ineligible_assessment_meets_ndb_assess_and_starts_nothing(client, setup):
+    body = _breach(client, setup)
+    response = client.post(f"/api/v1/incidents/{body['id']}/assessment", headers=setup["risk"],
+                           json={"concluded_at": ago(hours=1), "eligible": False})
+    rules = clocks_of(response.get_json())
+    assert rules["NDB-ASSESS"]["state"] == "met" and "NDB-NOTIFY" not in rules
+
+
+def test_bad_assessments_are_refused_and_change_nothing(client, setup):
+    security = record(client, setup).get_json()
+    response = client.post(f"/api/v1/incidents/{security['id']}/assessment", headers=setup["risk"],
+                           json={"concluded_at": ago(hours=1), "eligible": True})
+    assert response.status_code == 422  # not a personal-information breach
+    breach = _breach(client, setup)
+    url = f"/api/v1/incidents/{breach['id']}/assessment"
+    for body, field in (({"concluded_at": ago(hours=1), "eligible": "yes"}, "eligible"),
+                        ({"concluded_at": ago(hours=9), "eligible": True}, "concluded_at"),  # before aware_at
+                        ({"concluded_at": "2026-01-01T10:00", "eligible": True}, "concluded_at")):
+        response = client.post(url, headers=setup["risk"], json=body)
+        assert response.status_code == 422 and response.get_json()["error"]["field"] == field, body
+    assert Incident.get_by_id(breach["id"]).assessment_concluded_at is None
+    assert not Clock.select().where(Clock.rule_id == "NDB-NOTIFY").exists()
