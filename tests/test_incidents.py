@@ -255,3 +255,11 @@ def test_bad_assessments_are_refused_and_change_nothing(client, setup):
         assert response.status_code == 422 and response.get_json()["error"]["field"] == field, body
     assert Incident.get_by_id(breach["id"]).assessment_concluded_at is None
     assert not Clock.select().where(Clock.rule_id == "NDB-NOTIFY").exists()
+
+
+@pytest.mark.parametrize("category", ["personal_information_breach", "card_data_compromise"])
+def test_cps230_incident_covers_material_pi_breaches_and_card_data_compromises(client, setup, category):
+    """CPS 230 para 33: a material operational risk incident, whatever its kind."""
+    body = record(client, setup, category=category, flags=["material"]).get_json()
+    assert clocks_of(body)["CPS230-INCIDENT"]["state"] == "running"
+    assert "CPS230-INCIDENT" not in clocks_of(record(client, setup, category=category, flags=[]).get_json())
