@@ -263,3 +263,15 @@ def test_cps230_incident_covers_material_pi_breaches_and_card_data_compromises(c
     body = record(client, setup, category=category, flags=["material"]).get_json()
     assert clocks_of(body)["CPS230-INCIDENT"]["state"] == "running"
     assert "CPS230-INCIDENT" not in clocks_of(record(client, setup, category=category, flags=[]).get_json())
+
+
+def test_pci_brand_keeps_the_acquirers_hours_per_engagement_and_shows_visa_and_mastercard(client, setup):
+    """Brand rules (obligations.md §4, ◐): Visa 'immediately', Mastercard about 24 hours, the acquirer's period."""
+    Engagement.update(pci_acquirer_hours=12).where(Engagement.id == setup["engagement"]).execute()
+    body = record(client, setup, category="card_data_compromise", flags=["card_data"]).get_json()
+    brand = clocks_of(body)["PCI-BRAND"]
+    started = dt.datetime.fromisoformat(brand["started_at"])
+    assert dt.datetime.fromisoformat(brand["deadline_at"]) - started == dt.timedelta(hours=12)
+    assert brand["target_at"] == brand["started_at"]  # Visa: immediately
+    assert "Visa: immediately" in brand["note"] and "Mastercard: about 24 hours" in brand["note"]
+    assert brand["basis"].startswith("12 elapsed hours")
