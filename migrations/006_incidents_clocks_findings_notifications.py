@@ -100,6 +100,10 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
     migrator.add_index('finding', 'status', 'due_date', unique=False)
 
+    migrator.add_index('evidence', 'status', 'valid_until', unique=False)
+
+    migrator.add_index('evidence', 'status', 'reviewed_at', unique=False)
+
     @migrator.create_model
     class ChangeEvent(pw.Model):
         id = pw.AutoField()
@@ -231,6 +235,10 @@ def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     migrator.remove_fields('finding', 'severity', 'clock', 'key', 'closure_evidence', 'closure_note')
 
     migrator.drop_index('finding', 'status', 'due_date')
+
+    migrator.drop_index('evidence', 'status', 'valid_until')
+
+    migrator.drop_index('evidence', 'status', 'reviewed_at')
 
     migrator.remove_fields('clock_rule', 'note')
 

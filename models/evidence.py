@@ -33,4 +33,6 @@ class Evidence(BaseModel):
         indexes = (
             (("request", "version"), True),
             (("engagement", "status", "uploaded_at"), False),
+            (("status", "valid_until"), False),  # the tick's expiry scan
+            (("status", "reviewed_at"), False),  # the tick's rejection alerts
         )
