@@ -4,8 +4,9 @@ from .base import BaseModel, bind_database, db, is_postgres, transaction, utcnow
 from .evidence import Evidence
 from .incidents import Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
+from .mail import OutboxMessage
 from .org import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User
-from .packs import OutboxMessage, Pack, SchedulerLease
+from .packs import Pack, SchedulerLease
 from .register import Applicability, Engagement, EngagementFramework, EvidenceRequest, HolidayOverride
 
 ALL_MODELS = [

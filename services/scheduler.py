@@ -8,7 +8,10 @@ a. plans the next evidence requests of every applicable control, so each schedul
 b. moves requests with the clock (``domain.schedule.next_status``): ``upcoming → open`` when
    the period starts, ``upcoming | open | rejected → overdue`` once due plus the engagement's
    grace has passed; in a few set-based UPDATEs, never row by row;
-c. marks running regulatory clocks past their deadline ``breached``.
+c. marks running regulatory clocks past their deadline ``breached``;
+
+then, outside that transaction, sends the mail outbox (``services.mail.send_pending``; SMTP never runs
+inside a database transaction).
 
 A second pass at the same instant changes nothing. Inserts ignore rows that already exist and
 every UPDATE re-checks the state it moves from, so a manual ``flask tick`` racing the scheduler
@@ -49,7 +52,7 @@ from models import (
     utcnow,
 )
 
-from . import audit_log
+from . import audit_log, mail
 
 log = logging.getLogger("attest.scheduler")
 
@@ -211,7 +214,19 @@ def tick(now: dt.datetime | None = None) -> TickResult:
                              details=details)
     for problem in result.problems:
         log.warning("tick: cannot plan %s", problem)
+    send_mail()
     return result
+
+
+def send_mail() -> None:
+    """The outbox's share of a scheduler pass; a mail failure never fails the pass."""
+    try:
+        sent = mail.send_pending()
+    except Exception:
+        log.exception("sending the mail outbox failed; retrying at the next pass")
+        return
+    if sent.sent or sent.retried or sent.failed:
+        log.info("mail: %s", sent.describe())
 
 
 # ------------------------------------------------------------------------------------------ leader election
