@@ -4,9 +4,10 @@ from .base import BaseModel, bind_database, db, is_postgres, transaction, utcnow
 from .evidence import Evidence
 from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
+from .mail import OutboxMessage
 from .notifications import Notification, NotificationSetting, SchedulerCursor
 from .org import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User
-from .packs import OutboxMessage, Pack, SchedulerLease
+from .packs import Pack, SchedulerLease
 from .register import Applicability, Engagement, EngagementFramework, EvidenceRequest, HolidayOverride
 
 ALL_MODELS = [

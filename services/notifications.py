@@ -8,7 +8,6 @@ Links are paths; e-mail prefixes ``BASE_URL``.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterable
 
 import peewee as pw
@@ -19,23 +18,15 @@ from models import (
     Engagement,
     Notification,
     NotificationSetting,
-    OutboxMessage,
     User,
     transaction,
     utcnow,
 )
 from models.notifications import DELIVERY_MODES
 
+from . import mail
+
 BATCH = 500
-
-
-def base_url() -> str:
-    try:
-        from flask import current_app
-        configured = current_app.config.get("BASE_URL")
-    except RuntimeError:  # outside an app context (commands build one; tests may not)
-        configured = None
-    return (configured or os.environ.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
 
 
 def engagement_users(engagement_ids: Iterable[int], sides: tuple[str, ...] = ("client", "provider"),
@@ -122,9 +113,8 @@ def mark_all_read(user: User, now: dt.datetime | None = None) -> int:
 # ------------------------------------------------------------------------------------------ e-mail
 
 def _queue_mail(dedupe_key: str, to: str, subject: str, body: str, now: dt.datetime) -> None:
-    """One outbox row per key (the sender claims and delivers it exactly once)."""
-    (OutboxMessage.insert(dedupe_key=dedupe_key[:200], to=to, subject=subject[:300], body=body, created_at=now)
-     .on_conflict_ignore().execute())
+    """One outbox row per key (``services.mail``: the sender claims and delivers it once)."""
+    mail.queue(to, " ".join(subject.split())[:300], body, dedupe_key=dedupe_key[:200])
 
 
 def queue_immediate(now: dt.datetime | None = None) -> int:
@@ -136,7 +126,7 @@ def queue_immediate(now: dt.datetime | None = None) -> int:
                        Notification.user.not_in(digest_users)).order_by(Notification.id).limit(2000))
     if not rows:
         return 0
-    url = base_url()
+    url = mail.base_url()
     with transaction():
         for n in rows:
             link = f"\n\n{url}{n.link}" if n.link else ""
@@ -152,7 +142,7 @@ def queue_digests(now: dt.datetime | None = None, tz: str = "Australia/Sydney") 
     users = list(User.select().join(NotificationSetting, on=(NotificationSetting.user == User.id))
                  .where(NotificationSetting.mode == "digest", User.active == True))  # noqa: E712
     sent = 0
-    url = base_url()
+    url = mail.base_url()
     for user in users:
         pending = list(Notification.select().where(Notification.user == user.id, Notification.emailed == False,  # noqa: E712
                                                    Notification.kind != "digest").order_by(Notification.id))

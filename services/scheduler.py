@@ -12,7 +12,10 @@ c. marks running regulatory clocks past their deadline ``breached`` (each raises
 d. expires accepted evidence past its ``valid_until`` (``services.expiry``): the request it proved is
    open again;
 e. sends the time-driven alerts of the window since the previous tick (``services.alerts``: reminders,
-   overdue, rejections, clock warnings, finding dates, the governance rule) and queues their e-mail.
+   overdue, rejections, clock warnings, finding dates, the governance rule) and queues their e-mail;
+
+then, outside that transaction, sends the mail outbox (``services.mail.send_pending``; SMTP never runs
+inside a database transaction).
 
 A second pass at the same instant changes nothing. Inserts ignore rows that already exist and
 every UPDATE re-checks the state it moves from, so a manual ``flask tick`` racing the scheduler
@@ -53,7 +56,7 @@ from models import (
     utcnow,
 )
 
-from . import alerts, audit_log, expiry, notifications
+from . import alerts, audit_log, expiry, mail, notifications
 
 log = logging.getLogger("attest.scheduler")
 
@@ -224,7 +227,19 @@ def tick(now: dt.datetime | None = None) -> TickResult:
         log.warning("tick: cannot plan %s", problem)
     notifications.queue_immediate(now)
     notifications.queue_digests(now)
+    send_mail()
     return result
+
+
+def send_mail() -> None:
+    """The outbox's share of a scheduler pass; a mail failure never fails the pass."""
+    try:
+        sent = mail.send_pending()
+    except Exception:
+        log.exception("sending the mail outbox failed; retrying at the next pass")
+        return
+    if sent.sent or sent.retried or sent.failed:
+        log.info("mail: %s", sent.describe())
 
 
 # ------------------------------------------------------------------------------------------ leader election
