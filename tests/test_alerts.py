@@ -168,3 +168,19 @@ def test_each_notification_is_queued_as_mail_once_immediately_or_in_a_daily_dige
     tick(now=T(2026, 7, 1, 14))
     assert digests.count() == 1
     assert mine.count() == Notification.select().where(Notification.user == provider.id).count()
+
+
+def test_a_clock_warning_arrives_once_by_real_smtp_with_a_base_url_link(parties, smtp_server, monkeypatch):
+    monkeypatch.setenv("SMTP_URL", smtp_server.url)
+    monkeypatch.setenv("BASE_URL", "https://attest.example")
+    incident = Incident.create(engagement=parties["engagement"], title="Outage", category="operational_disruption",
+                               occurred_at=T(2026, 7, 1), aware_at=T(2026, 7, 1), aware_party="client")
+    Clock.create(incident=incident, rule_id="CPS230-INCIDENT", started_at=T(2026, 7, 1), deadline_at=T(2026, 7, 4),
+                 basis="72 elapsed hours")
+    tick(now=T(2026, 7, 1, 1))
+    tick(now=T(2026, 7, 2, 13))  # half time
+    tick(now=T(2026, 7, 2, 14))
+    received = [m for m in smtp_server.wait_for(1) if parties["risk"].email in m["X-Envelope-To"]
+                and "CPS230-INCIDENT" in m["Subject"]]
+    assert len(received) == 1
+    assert f"https://attest.example/incidents/{incident.id}" in received[0].get_content()
