@@ -3,6 +3,8 @@ the request it proved needs new evidence again (``accepted → open``) when it i
 current request: an old period whose evidence aged out is history, not a new demand.
 
 Set-based and idempotent: only ``accepted`` rows move, and each move re-checks the state it leaves.
+Both moves follow the state machines (``domain.evidence``, ``domain.schedule``) and are written to the
+request's history with the reason, so the request page says why new evidence is needed.
 """
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import datetime as dt
 
 import peewee as pw
 
-from models import Evidence, EvidenceRequest, transaction
+from domain.evidence import can_move as evidence_can_move
+from domain.schedule import can_move as request_can_move
+from models import Evidence, EvidenceRequest, RequestHistory, transaction
 
 from . import audit_log, notifications
 
@@ -21,6 +25,8 @@ REASON = "accepted evidence expired (valid_until passed): new evidence is needed
 
 def expire_evidence(now: dt.datetime) -> tuple[int, int]:
     """Expire accepted evidence whose ``valid_until`` is before today (UTC); returns (expired, reopened)."""
+    if not (evidence_can_move("accepted", "expired") and request_can_move("accepted", "open")):
+        raise RuntimeError("the state machines no longer allow evidence expiry")
     today = now.date()
     rows = list(Evidence.select(Evidence.id, Evidence.request, Evidence.engagement, Evidence.valid_until)
                 .where(Evidence.status == "accepted", Evidence.valid_until.is_null(False),
@@ -34,6 +40,7 @@ def expire_evidence(now: dt.datetime) -> tuple[int, int]:
             expired += moved
             reopened_ids = _reopen_current([r[1] for r in chunk], today, now)
             reopened += len(reopened_ids)
+            _history(chunk, reopened_ids, now)
             for evidence_id, request_id, engagement_id, valid_until in chunk:
                 audit_log.record("evidence.expire", actor_email=ACTOR, object_type="evidence", object_id=evidence_id,
                                  engagement=engagement_id,
@@ -59,6 +66,16 @@ def _reopen_current(request_ids: list[int], today: dt.date, now: dt.datetime) ->
         (EvidenceRequest.update(status="open", updated_at=now)
          .where(EvidenceRequest.id.in_(sorted(ids)), EvidenceRequest.status == "accepted").execute())
     return ids
+
+
+def _history(chunk: list[tuple], reopened: set[int], now: dt.datetime) -> None:
+    rows = [{"request": request_id, "evidence": evidence_id, "from_status": "accepted", "to_status": "expired",
+             "at": now, "actor": None, "actor_email": ACTOR, "reason": f"valid until {valid_until.isoformat()}"}
+            for evidence_id, request_id, _engagement_id, valid_until in chunk]
+    rows += [{"request": request_id, "evidence": None, "from_status": "accepted", "to_status": "open", "at": now,
+              "actor": None, "actor_email": ACTOR, "reason": REASON} for request_id in sorted(reopened)]
+    for i in range(0, len(rows), BATCH):
+        RequestHistory.insert_many(rows[i:i + BATCH]).execute()
 
 
 def _notify(chunk: list[tuple], reopened: set[int], now: dt.datetime) -> None:

@@ -15,6 +15,7 @@ from models import (
     Incident,
     Notification,
     OutboxMessage,
+    RequestHistory,
 )
 from services import notifications
 from services.engagements import create_engagement
@@ -112,6 +113,8 @@ def test_expired_evidence_reopens_the_current_request_and_says_so(parties):
     assert EvidenceRequest.get_by_id(old.id).status == "accepted"
     note = Notification.get(Notification.kind == "evidence_expired", Notification.user == provider.id)
     assert note.object_id == request.id and "new evidence" in note.title
+    history = RequestHistory.get(RequestHistory.request == request.id, RequestHistory.evidence.is_null())
+    assert (history.from_status, history.to_status) == ("accepted", "open") and "new evidence" in history.reason
     assert tick(now=T(2026, 7, 21, 2)).expired == 0
 
 
