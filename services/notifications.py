@@ -93,7 +93,8 @@ def unread_count(user: User) -> int:
 
 def mark_read(user: User, notification_id: int, now: dt.datetime | None = None) -> Notification:
     """Another user's notification is not found (404)."""
-    row = Notification.get_or_none(Notification.id == notification_id, Notification.user == user.id)
+    row = (Notification.get_or_none(Notification.id == notification_id, Notification.user == user.id)
+           if 0 < notification_id < 2**63 else None)
     if row is None:
         raise NotFound("notification not found")
     if row.read_at is None:
