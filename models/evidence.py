@@ -34,6 +34,8 @@ class Evidence(BaseModel):
             (("request", "version"), True),
             (("engagement", "status", "uploaded_at"), False),
             (("status", "uploaded_at"), False),  # the review queue: submitted, oldest first
+            (("status", "valid_until"), False),  # the tick's expiry scan
+            (("status", "reviewed_at"), False),  # the tick's rejection alerts
         )
 
 

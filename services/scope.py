@@ -39,6 +39,7 @@ ACTIONS: dict[str, set[str]] = {
     "review": CLIENT_ROLES,                          # accept / reject evidence
     "upload": PROVIDER_ROLES,
     "record_incident": CLIENT_ROLES | PROVIDER_ROLES,
+    "record_change": CLIENT_ROLES | PROVIDER_ROLES,  # change events that open event-driven requests
     "notify": CLIENT_ROLES,                          # record regulator notices
     "raise_finding": CLIENT_ROLES | {"auditor"},
     "answer_finding": PROVIDER_ROLES,
