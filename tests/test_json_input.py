@@ -59,11 +59,11 @@ def test_json_nested_too_deep_is_400(client, token, body):
     assert "nested too deeply" in response.get_json()["error"]["message"]
 
 
-def test_invalid_utf8_and_nul_in_json_are_400(client, token):
+def test_invalid_utf8_is_400_and_nul_in_json_is_422(client, token):
     response = post_raw(client, token, b'{"name": "caf\xe9"}')
     assert response.status_code == 400 and "UTF-8" in response.get_json()["error"]["message"]
-    response = post_raw(client, token, json.dumps({**ENGAGEMENT, "name": "a\u0000b"}).encode())
-    assert response.status_code == 400 and response.get_json()["error"]["field"] == "name"
+    response = post_raw(client, token, json.dumps({**ENGAGEMENT, "note": ["a\u0000b"]}).encode())
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "note[0]"
     assert Engagement.select().count() == 0
 
 
