@@ -41,11 +41,7 @@ def expire_evidence(now: dt.datetime) -> tuple[int, int]:
             reopened_ids = _reopen_current([r[1] for r in chunk], today, now)
             reopened += len(reopened_ids)
             _history(chunk, reopened_ids, now)
-            for evidence_id, request_id, engagement_id, valid_until in chunk:
-                audit_log.record("evidence.expire", actor_email=ACTOR, object_type="evidence", object_id=evidence_id,
-                                 engagement=engagement_id,
-                                 details={"request_id": request_id, "valid_until": valid_until.isoformat(),
-                                          "request_reopened": request_id in reopened_ids, "reason": REASON})
+            _audit(chunk, reopened_ids)
             _notify(chunk, reopened_ids, now)
     return expired, reopened
 
@@ -66,6 +62,22 @@ def _reopen_current(request_ids: list[int], today: dt.date, now: dt.datetime) ->
         (EvidenceRequest.update(status="open", updated_at=now)
          .where(EvidenceRequest.id.in_(sorted(ids)), EvidenceRequest.status == "accepted").execute())
     return ids
+
+
+def _audit(chunk: list[tuple], reopened: set[int]) -> None:
+    """One audit event per engagement and batch (a catch-up after downtime may expire thousands at once):
+    the evidence ids, the requests reopened and why. Each item's own move is in the request history."""
+    by_engagement: dict[int, list[tuple]] = {}
+    for row in chunk:
+        by_engagement.setdefault(row[2], []).append(row)
+    for engagement_id, rows in sorted(by_engagement.items()):
+        audit_log.record("evidence.expire", actor_email=ACTOR, object_type="evidence",
+                         object_id=(str(rows[0][0]) if len(rows) == 1 else f"{rows[0][0]}..{rows[-1][0]}")[:40],
+                         engagement=engagement_id,
+                         details={"evidence": [{"id": r[0], "request_id": r[1], "valid_until": r[3].isoformat()}
+                                               for r in rows],
+                                  "requests_reopened": sorted(r[1] for r in rows if r[1] in reopened),
+                                  "reason": REASON})
 
 
 def _history(chunk: list[tuple], reopened: set[int], now: dt.datetime) -> None:

@@ -345,3 +345,13 @@ def update_clock_settings(user: User, engagement: Engagement, data: dict, ip: st
         audit_log.record("engagement.clock_settings", actor=user, object_type="engagement", object_id=engagement.id,
                          engagement=engagement, ip=ip, details=changes)
     return Engagement.get_by_id(engagement.id)
+
+
+def clocks_by_incident(incident_ids: list[int]) -> dict[int, list[Clock]]:
+    """Every clock of these incidents in one query: incident id -> clocks, soonest deadline first."""
+    out: dict[int, list[Clock]] = {i: [] for i in incident_ids}
+    if incident_ids:
+        for clock in (Clock.select().where(Clock.incident.in_(incident_ids))
+                      .order_by(Clock.deadline_at.asc(nulls="LAST"), Clock.rule_id)):
+            out[clock.incident_id].append(clock)
+    return out

@@ -3,10 +3,12 @@ rejections, clock warnings and breaches, the governance rule; once each, and not
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
 from models import (
+    AuditEvent,
     Clock,
     Control,
     Evidence,
@@ -115,6 +117,8 @@ def test_expired_evidence_reopens_the_current_request_and_says_so(parties):
     assert note.object_id == request.id and "new evidence" in note.title
     history = RequestHistory.get(RequestHistory.request == request.id, RequestHistory.evidence.is_null())
     assert (history.from_status, history.to_status) == ("accepted", "open") and "new evidence" in history.reason
+    audit = AuditEvent.get(AuditEvent.action == "evidence.expire")
+    assert {e["id"] for e in json.loads(audit.details)["evidence"]} == {item.id, old_item.id}
     assert tick(now=T(2026, 7, 21, 2)).expired == 0
 
 
