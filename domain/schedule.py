@@ -9,12 +9,13 @@ from .timeutil import end_of_local_day
 
 # Allowed moves of an evidence request; anything else is refused.
 TRANSITIONS: dict[str, set[str]] = {
-    "upcoming": {"open", "overdue"},
+    "upcoming": {"open", "overdue", "retired"},  # retired: a re-planned schedule no longer needs it
     "open": {"submitted", "overdue"},
     "overdue": {"submitted"},
     "submitted": {"accepted", "rejected", "open", "overdue"},  # open/overdue: evidence withdrawn
     "rejected": {"submitted", "overdue"},
     "accepted": {"open"},  # evidence expired before the period's end
+    "retired": {"upcoming"},  # needed again (a control made applicable again, an end date moved out)
 }
 
 
@@ -79,13 +80,44 @@ def periods_to_add(planned: list[PlannedRequest], *, covered_until: dt.date | No
     - nothing requested yet (a control made applicable, or a requirement added, after the register was
       generated): from the current period on, never a backlog of overdue requests for time when nothing
       was asked, and nothing due before ``first_due`` (the Statement of Applicability's first due date).
+
+    Nothing due before ``first_due`` is requested in either case (a first due date moved later by an edit).
     """
     out = []
     for p in planned:
+        if first_due is not None and p.period_end < first_due:
+            continue
         if covered_until is not None:
             if p.period_start <= covered_until:
                 continue
-        elif p.period_end < today or (first_due is not None and p.period_end < first_due):
+        elif p.period_end < today:
             continue
         out.append(p)
     return out
+
+
+@dataclass(frozen=True)
+class Replan:
+    """What re-planning does to a requirement's existing requests (see ``replan``)."""
+    retire: list[int]  # ids of upcoming requests no longer planned
+    reshape: list[tuple[int, PlannedRequest]]  # upcoming requests whose period now ends elsewhere (an end date)
+
+
+def replan(upcoming: list[tuple[int, dt.date, dt.date]], planned: list[PlannedRequest]) -> Replan:
+    """Compare a requirement's ``upcoming`` requests ``(id, period_start, period_end)`` with its schedule as
+    now planned (``plan``; empty when the control is not applicable any more).
+
+    Upcoming requests are the future: nothing was submitted against them, so the ones the schedule no
+    longer has are retired (kept, never deleted) and the ones whose period was cut (a new end date) are
+    reshaped. Requests in any other state are history and are never touched; the scheduler then adds what
+    the new schedule still lacks (``periods_to_add``).
+    """
+    by_start = {p.period_start: p for p in planned}
+    retire, reshape = [], []
+    for request_id, start, end in upcoming:
+        wanted = by_start.get(start)
+        if wanted is None:
+            retire.append(request_id)
+        elif wanted.period_end != end:
+            reshape.append((request_id, wanted))
+    return Replan(retire, reshape)

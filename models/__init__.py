@@ -5,12 +5,12 @@ from .evidence import Evidence
 from .incidents import Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
-from .org import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User
+from .org import ROLE_ORG_KIND, ROLES, ApiToken, Invitation, LoginAttempt, Organisation, User
 from .packs import Pack, SchedulerLease
 from .register import Applicability, Engagement, EngagementFramework, EvidenceRequest, HolidayOverride
 
 ALL_MODELS = [
-    Organisation, User, ApiToken, LoginAttempt,
+    Organisation, User, ApiToken, Invitation, LoginAttempt,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, HolidayOverride,
     Evidence, Incident, Clock, Finding,
