@@ -100,24 +100,32 @@ def periods_to_add(planned: list[PlannedRequest], *, covered_until: dt.date | No
 class Replan:
     """What re-planning does to a requirement's existing requests (see ``replan``)."""
     retire: list[int]  # ids of upcoming requests no longer planned
-    reshape: list[tuple[int, PlannedRequest]]  # upcoming requests whose period now ends elsewhere (an end date)
+    reshape: list[tuple[int, PlannedRequest]]  # requests whose period now ends elsewhere
 
 
-def replan(upcoming: list[tuple[int, dt.date, dt.date]], planned: list[PlannedRequest]) -> Replan:
-    """Compare a requirement's ``upcoming`` requests ``(id, period_start, period_end)`` with its schedule as
-    now planned (``plan``; empty when the control is not applicable any more).
+def replan(current: list[tuple[int, str, dt.date, dt.date]], planned: list[PlannedRequest],
+           end: dt.date | None = None, previous_end: dt.date | None = None) -> Replan:
+    """Compare a requirement's requests ``(id, status, period_start, period_end)`` with its schedule as now
+    planned (``plan``; empty when the control is not applicable any more), ``end`` being the engagement's
+    end date and ``previous_end`` the one it had before the edit.
 
     Upcoming requests are the future: nothing was submitted against them, so the ones the schedule no
-    longer has are retired (kept, never deleted) and the ones whose period was cut (a new end date) are
-    reshaped. Requests in any other state are history and are never touched; the scheduler then adds what
-    the new schedule still lacks (``periods_to_add``).
+    longer has are retired (kept, never deleted) and the ones whose period changed (a new frequency, a new
+    end date) are reshaped. An open request (its period has begun) is only reshaped by an end date: cut
+    short by one that now falls inside its period, or given its whole period back when the end date that
+    cut it moved. Every other request is history and is never touched; the scheduler then
+    adds what the new schedule still lacks (``periods_to_add``).
     """
     by_start = {p.period_start: p for p in planned}
     retire, reshape = [], []
-    for request_id, start, end in upcoming:
+    for request_id, status, start, finish in current:
         wanted = by_start.get(start)
-        if wanted is None:
-            retire.append(request_id)
-        elif wanted.period_end != end:
+        if status == "upcoming":
+            if wanted is None:
+                retire.append(request_id)
+            elif wanted.period_end != finish:
+                reshape.append((request_id, wanted))
+        elif status == "open" and wanted is not None and wanted.period_end != finish and (
+                (end is not None and wanted.period_end == end) or (previous_end is not None and finish == previous_end)):
             reshape.append((request_id, wanted))
     return Replan(retire, reshape)

@@ -344,7 +344,7 @@ def update_engagement(actor: User, engagement_id: int | str, data: dict, *, ip: 
             soa_changed = 0
             if {"frameworks", "card_payments", "offshore"} & set(diff):
                 soa_changed = rescope_applicability(engagement, set(changes.get("frameworks", before["frameworks"])))
-            planned = replan_engagement(engagement, now=now)
+            planned = replan_engagement(engagement, now=now, previous_end=before["end_date"])
             audit_log.record("engagement.update", actor=actor, object_type="engagement", object_id=engagement.id,
                              engagement=engagement, ip=ip,
                              details={"changes": diff, "soa_rows_changed": soa_changed, "requests": planned.counts()})

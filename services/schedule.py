@@ -19,6 +19,8 @@ from models import Applicability, Control, Engagement, EvidenceRequest, utcnow
 
 from . import scheduler
 
+RESHAPED = ("upcoming", "open")  # the states re-planning may touch (domain.schedule.replan says how)
+
 
 @dataclass
 class ReplanResult:
@@ -51,20 +53,21 @@ def _schedules(engagement: Engagement, today: dt.date, result: ReplanResult) -> 
     return out
 
 
-def replan_engagement(engagement: Engagement, *, now: dt.datetime | None = None) -> ReplanResult:
+def replan_engagement(engagement: Engagement, *, now: dt.datetime | None = None,
+                      previous_end: dt.date | None = None) -> ReplanResult:
     """Bring the engagement's future requests in line with its settings and SoA (call inside the edit's
-    transaction)."""
+    transaction; ``previous_end``: the end date before this edit, when it changed)."""
     now = now or utcnow()
     result = ReplanResult()
     schedules = _schedules(engagement, local(now, engagement.timezone).date(), result)
-    upcoming: dict[tuple[int, int], list[tuple[int, dt.date, dt.date]]] = defaultdict(list)
-    for request_id, control_id, requirement_id, start, end in (
+    current: dict[tuple[int, int], list[tuple[int, str, dt.date, dt.date]]] = defaultdict(list)
+    for request_id, control_id, requirement_id, status, start, end in (
             EvidenceRequest.select(EvidenceRequest.id, EvidenceRequest.control, EvidenceRequest.requirement,
-                                   EvidenceRequest.period_start, EvidenceRequest.period_end)
-            .where(EvidenceRequest.engagement == engagement.id, EvidenceRequest.status == "upcoming").tuples()):
-        upcoming[(control_id, requirement_id)].append((request_id, start, end))
-    for (control_id, _requirement), rows in upcoming.items():
-        decision = replan(rows, schedules.get(control_id, []))
+                                   EvidenceRequest.status, EvidenceRequest.period_start, EvidenceRequest.period_end)
+            .where(EvidenceRequest.engagement == engagement.id, EvidenceRequest.status.in_(RESHAPED)).tuples()):
+        current[(control_id, requirement_id)].append((request_id, status, start, end))
+    for (control_id, _requirement), rows in current.items():
+        decision = replan(rows, schedules.get(control_id, []), engagement.end_date, previous_end)
         if decision.retire:
             result.retired += (EvidenceRequest.update(status="retired", updated_at=now)
                                .where(EvidenceRequest.id.in_(decision.retire), EvidenceRequest.status == "upcoming")
@@ -72,7 +75,7 @@ def replan_engagement(engagement: Engagement, *, now: dt.datetime | None = None)
         for request_id, wanted in decision.reshape:
             result.reshaped += (EvidenceRequest.update(period_end=wanted.period_end, due_at=wanted.due_at,
                                                        updated_at=now)
-                                .where(EvidenceRequest.id == request_id, EvidenceRequest.status == "upcoming")
+                                .where(EvidenceRequest.id == request_id, EvidenceRequest.status.in_(RESHAPED))
                                 .execute())
     tick = scheduler.TickResult()
     result.created = scheduler.plan_engagement(engagement, scheduler.requirements_by_control(), now, tick)
