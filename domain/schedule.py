@@ -125,7 +125,9 @@ def replan(current: list[tuple[int, str, dt.date, dt.date]], planned: list[Plann
                 retire.append(request_id)
             elif wanted.period_end != finish:
                 reshape.append((request_id, wanted))
-        elif status == "open" and wanted is not None and wanted.period_end != finish and (
-                (end is not None and wanted.period_end == end) or (previous_end is not None and finish == previous_end)):
-            reshape.append((request_id, wanted))
+        elif status == "open" and wanted is not None and wanted.period_end != finish:
+            cut_now = end is not None and wanted.period_end == end
+            cut_before = previous_end is not None and finish == previous_end
+            if cut_now or cut_before:
+                reshape.append((request_id, wanted))
     return Replan(retire, reshape)
