@@ -7,6 +7,7 @@ import click
 
 import models
 from domain.errors import DomainError
+from domain.names import clean_name
 from models.schema import migrate_database
 from services import audit_log
 
@@ -96,6 +97,11 @@ def create_token(email: str, name: str) -> None:
     if user is None:
         click.echo(f"error: no user {email}", err=True)
         raise SystemExit(1)
+    try:
+        name = clean_name(name, "name", limit=100, required=False)
+    except DomainError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        raise SystemExit(1) from None
     token = accounts.create_token(user, name)
     audit_log.record("token.create", actor_email="cli", object_type="user", object_id=user.id,
                      details={"email": user.email, "name": name})
