@@ -7,6 +7,7 @@ import click
 
 import models
 from domain.errors import DomainError
+from domain.names import clean_name
 from models.schema import migrate_database
 from services import audit_log
 
@@ -88,7 +89,8 @@ def create_user(email: str, role: str, org: str) -> None:
 
 @click.command("create-token")
 @click.option("--email", required=True)
-def create_token(email: str) -> None:
+@click.option("--name", default="", help="a name to recognise the token by (revoke-token --name)")
+def create_token(email: str, name: str) -> None:
     """Print a new API token once (only its hash is stored); the token is the last line."""
     from services import accounts
     connect()
@@ -96,10 +98,15 @@ def create_token(email: str) -> None:
     if user is None:
         click.echo(f"error: no user {email}", err=True)
         raise SystemExit(1)
+    try:
+        name = clean_name(name, "name", limit=100, required=False)
+    except DomainError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        raise SystemExit(1) from None
     with models.transaction():
-        token = accounts.create_token(user)
+        token = accounts.create_token(user, name)
         audit_log.record("token.create", actor_email="cli", object_type="user", object_id=user.id,
-                         details={"email": user.email})
+                         details={"email": user.email, "name": name})
     click.echo(f"API token for {user.email} (shown once, store it now):")
     click.echo(token)
 

@@ -9,7 +9,8 @@ from .timeutil import end_of_local_day
 
 # Allowed moves of an evidence request; anything else is refused.
 TRANSITIONS: dict[str, set[str]] = {
-    "upcoming": {"open", "overdue", "submitted"},  # submitted: evidence may arrive before the period starts
+    # submitted: evidence may arrive before the period starts; retired: a re-planned schedule no longer needs it
+    "upcoming": {"open", "overdue", "submitted", "retired"},
     "open": {"submitted", "overdue"},
     "overdue": {"submitted"},
     # upcoming/open/overdue: the only pending item was withdrawn; accepted: a newer version was rejected or
@@ -17,6 +18,7 @@ TRANSITIONS: dict[str, set[str]] = {
     "submitted": {"accepted", "rejected", "upcoming", "open", "overdue"},
     "rejected": {"submitted", "overdue"},
     "accepted": {"open", "submitted"},  # open: evidence expired before the period's end; submitted: a new version
+    "retired": {"upcoming"},  # needed again (a control made applicable again, an end date moved out)
 }
 
 
@@ -81,13 +83,54 @@ def periods_to_add(planned: list[PlannedRequest], *, covered_until: dt.date | No
     - nothing requested yet (a control made applicable, or a requirement added, after the register was
       generated): from the current period on, never a backlog of overdue requests for time when nothing
       was asked, and nothing due before ``first_due`` (the Statement of Applicability's first due date).
+
+    Nothing due before ``first_due`` is requested in either case (a first due date moved later by an edit).
     """
     out = []
     for p in planned:
+        if first_due is not None and p.period_end < first_due:
+            continue
         if covered_until is not None:
             if p.period_start <= covered_until:
                 continue
-        elif p.period_end < today or (first_due is not None and p.period_end < first_due):
+        elif p.period_end < today:
             continue
         out.append(p)
     return out
+
+
+@dataclass(frozen=True)
+class Replan:
+    """What re-planning does to a requirement's existing requests (see ``replan``)."""
+    retire: list[int]  # ids of upcoming requests no longer planned
+    reshape: list[tuple[int, PlannedRequest]]  # requests whose period now ends elsewhere
+
+
+def replan(current: list[tuple[int, str, dt.date, dt.date]], planned: list[PlannedRequest],
+           end: dt.date | None = None, previous_end: dt.date | None = None) -> Replan:
+    """Compare a requirement's requests ``(id, status, period_start, period_end)`` with its schedule as now
+    planned (``plan``; empty when the control is not applicable any more), ``end`` being the engagement's
+    end date and ``previous_end`` the one it had before the edit.
+
+    Upcoming requests are the future: nothing was submitted against them, so the ones the schedule no
+    longer has are retired (kept, never deleted) and the ones whose period changed (a new frequency, a new
+    end date) are reshaped. An open request (its period has begun) is only reshaped by an end date: cut
+    short by one that now falls inside its period, or given its whole period back when the end date that
+    cut it moved. Every other request is history and is never touched; the scheduler then
+    adds what the new schedule still lacks (``periods_to_add``).
+    """
+    by_start = {p.period_start: p for p in planned}
+    retire, reshape = [], []
+    for request_id, status, start, finish in current:
+        wanted = by_start.get(start)
+        if status == "upcoming":
+            if wanted is None:
+                retire.append(request_id)
+            elif wanted.period_end != finish:
+                reshape.append((request_id, wanted))
+        elif status == "open" and wanted is not None and wanted.period_end != finish:
+            cut_now = end is not None and wanted.period_end == end
+            cut_before = previous_end is not None and finish == previous_end
+            if cut_now or cut_before:
+                reshape.append((request_id, wanted))
+    return Replan(retire, reshape)

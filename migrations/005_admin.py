@@ -67,10 +67,46 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
     migrator.add_index('outbox_message', 'sent_at', 'next_attempt_at', unique=False)
 
+    # Users: when an account was deactivated. Applicability: who edited a row by hand, and when.
+    migrator.add_fields('user', deactivated_at=pw.DateTimeField(null=True))
+    migrator.add_fields(
+        'applicability',
+
+        edited_at=pw.DateTimeField(null=True),
+        edited_by=pw.ForeignKeyField(column_name='edited_by_id', field='id', model=migrator.orm['user'], null=True, on_delete='SET NULL'))
+
+    # API tokens get a name. On SQLite a NOT NULL column with a constant default is added in place (peewee's
+    # add_fields would rebuild the table); see 002 for why rebuilding tables is avoided.
+    if isinstance(getattr(database, "obj", database), pw.SqliteDatabase):
+        migrator.sql("""ALTER TABLE "api_token" ADD COLUMN "name" VARCHAR(100) NOT NULL DEFAULT ''""")
+        with migrator.fake():
+            migrator.add_fields('api_token', name=pw.CharField(default='', max_length=100))
+    else:
+        migrator.add_fields('api_token', name=pw.CharField(default='', max_length=100))
+
+    @migrator.create_model
+    class Invitation(pw.Model):
+        id = pw.AutoField()
+        user = pw.ForeignKeyField(column_name='user_id', field='id', model=migrator.orm['user'], on_delete='CASCADE')
+        token_hash = pw.CharField(max_length=64, unique=True)
+        invited_by = pw.ForeignKeyField(column_name='invited_by_id', field='id', model=migrator.orm['user'], null=True, on_delete='SET NULL')
+        created_at = pw.DateTimeField()
+        expires_at = pw.DateTimeField()
+        used_at = pw.DateTimeField(null=True)
+
+        class Meta:
+            table_name = "invitation"
+            legacy_table_names = False
+
 
 def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     """Write your rollback migrations here."""
     
+    migrator.remove_model('invitation')
+    migrator.remove_fields('api_token', 'name')
+    migrator.remove_fields('applicability', 'edited_at', 'edited_by')
+    migrator.remove_fields('user', 'deactivated_at')
+
     migrator.remove_fields('outbox_message', 'message_id', 'html', 'attempts', 'next_attempt_at', 'claim_token', 'claimed_until', 'last_error', 'logged_at', 'failed_at')
 
     migrator.drop_index('outbox_message', 'sent_at', 'next_attempt_at')

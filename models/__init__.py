@@ -6,12 +6,12 @@ from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
 from .notifications import Notification, NotificationSetting, SchedulerCursor
-from .org import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User
+from .org import ROLE_ORG_KIND, ROLES, ApiToken, Invitation, LoginAttempt, Organisation, User
 from .packs import Pack, SchedulerLease
 from .register import Applicability, Engagement, EngagementFramework, EvidenceRequest, HolidayOverride
 
 ALL_MODELS = [
-    Organisation, User, ApiToken, LoginAttempt,
+    Organisation, User, ApiToken, Invitation, LoginAttempt,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, HolidayOverride,
     Evidence, RequestHistory, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,

@@ -35,6 +35,7 @@ class User(BaseModel):
     organisation = pw.ForeignKeyField(Organisation, backref="users", on_delete="RESTRICT")
     full_name = pw.CharField(max_length=200, default="")
     active = pw.BooleanField(default=True)
+    deactivated_at = pw.DateTimeField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
     last_login_at = pw.DateTimeField(null=True)
     # Part of the id kept in the session cookie (get_id); a new one (services.accounts.end_sessions, at
@@ -64,11 +65,22 @@ class User(BaseModel):
 
 class ApiToken(BaseModel):
     user = pw.ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    name = pw.CharField(max_length=100, default="")
     token_hash = pw.CharField(max_length=64, unique=True)
     prefix = pw.CharField(max_length=12)
     created_at = pw.DateTimeField(default=utcnow)
     last_used_at = pw.DateTimeField(null=True)
     revoked_at = pw.DateTimeField(null=True)
+
+
+class Invitation(BaseModel):
+    """A one-time link to set a password (a new user's invitation); only the SHA-256 of its secret is kept."""
+    user = pw.ForeignKeyField(User, backref="invitations", on_delete="CASCADE")
+    token_hash = pw.CharField(max_length=64, unique=True)
+    invited_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="sent_invitations")
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+    used_at = pw.DateTimeField(null=True)
 
 
 class LoginAttempt(BaseModel):

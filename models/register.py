@@ -7,7 +7,8 @@ from .base import BaseModel, utcnow
 from .library import Control, EvidenceRequirement, Framework
 from .org import Organisation, User
 
-REQUEST_STATES = ("upcoming", "open", "submitted", "accepted", "rejected", "overdue")
+# "retired": a future request that a re-planned schedule no longer needs (kept, never deleted).
+REQUEST_STATES = ("upcoming", "open", "submitted", "accepted", "rejected", "overdue", "retired")
 
 
 class Engagement(BaseModel):
@@ -50,6 +51,9 @@ class Applicability(BaseModel):
     frequency_override = pw.CharField(max_length=200, null=True)
     first_due_date = pw.DateField(null=True)
     updated_at = pw.DateTimeField(default=utcnow)
+    # Set when a person edited the row: a re-scoped engagement then keeps that decision.
+    edited_at = pw.DateTimeField(null=True)
+    edited_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="applicability_edits")
 
     class Meta:
         indexes = ((("engagement", "control"), True),)

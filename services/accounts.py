@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from peewee import fn
 
 from domain.errors import Conflict, ValidationError
+from domain.names import clean_name
 from models import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User, transaction, utcnow
 from models.org import new_session_nonce
 
@@ -63,10 +64,8 @@ ORG_KIND_NAMES = {"client": "a client", "provider": "a provider", "audit_firm": 
 
 def find_or_create_organisation(name: str, kind: str) -> Organisation:
     """The organisation of that name, whatever its case (the exact spelling first), or a new one of ``kind``."""
-    name = (name or "").strip()
     field = "provider" if kind == "provider" else "org"
-    if not name or len(name) > 200:
-        raise ValidationError("organisation name is required (at most 200 characters)", field=field)
+    name = clean_name(name, field)
     org = (Organisation.select()
            .where(fn.LOWER(Organisation.name) == name.lower())
            .order_by((Organisation.name == name).desc(), Organisation.id)
@@ -85,6 +84,7 @@ def create_user(email: str, role: str, org_name: str, password: str, full_name: 
     if role not in ROLES:
         raise ValidationError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}", field="role")
     check_password_strength(password, email)
+    full_name = clean_name(full_name, "full_name", required=False)
     password_hash = hash_password(password)  # slow on purpose: before the write lock is taken
     with transaction():
         if User.select().where(User.email == email).exists():
@@ -159,6 +159,14 @@ def sign_out(user: User, ip: str = "") -> None:
         audit_log.record("auth.logout", actor=user, object_type="user", object_id=user.id, ip=ip)
 
 
+def end_other_sessions(user: User, ip: str = "") -> None:
+    """At sign-in, on request: end every earlier session of the user (the new one is issued after), audited."""
+    with transaction():
+        end_sessions(user)
+        audit_log.record("auth.sessions_ended", actor=user, object_type="user", object_id=user.id, ip=ip,
+                         details={"reason": "signed in and ended the other sessions"})
+
+
 def end_sessions(user: User) -> None:
     """Sign the user out everywhere: a new session nonce invalidates every session cookie issued so far."""
     user.session_nonce = new_session_nonce()
@@ -170,12 +178,22 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(user: User) -> str:
+def create_token(user: User, name: str = "") -> str:
     """A new API token; only its hash is stored, so this is the one time it can be seen."""
+    return issue_token(user, name)[1]
+
+
+def issue_token(user: User, name: str = "") -> tuple[ApiToken, str]:
+    """A new API token row and its secret (shown once; only the hash is stored)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction():
-        ApiToken.create(user=user, token_hash=_token_hash(token), prefix=token[:12])
-    return token
+        row = ApiToken.create(user=user, name=name, token_hash=_token_hash(token), prefix=token[:12])
+    return row, token
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of a one-time secret (API tokens, invitation links): what is stored instead of it."""
+    return _token_hash(secret)
 
 
 def user_for_token(token: str) -> User | None:

@@ -13,6 +13,7 @@ import peewee as pw
 from domain.applicability import ControlFacts, EngagementScope, decide
 from domain.business_days import PLACES
 from domain.errors import Conflict, ValidationError
+from domain.names import clean_name, refuse_invisible
 from domain.recurrence import parse_frequency
 from domain.schedule import initial_status, plan
 from domain.timeutil import parse_date, parse_timezone
@@ -27,6 +28,7 @@ from models import (
     Framework,
     Obligation,
     User,
+    is_postgres,
     serialise_writers,
     transaction,
     utcnow,
@@ -68,19 +70,21 @@ LAST_DATE = dt.date(2100, 12, 31)
 
 
 def _text(data: dict, field: str, *, required: bool = True, limit: int = 200) -> str:
-    """A trimmed, NFC-normalised single-line text field without control or bidi-override characters."""
+    """A trimmed, NFC-normalised single-line text field without control, format (invisible) or bidi-override
+    characters. Names go through ``domain.names.clean_name`` instead, which also refuses look-alikes."""
     value = data.get(field)
     if value is None:
         value = ""
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be text", field=field)
+    if any(c in _BIDI_CONTROLS for c in value):
+        raise ValidationError(f"{field} contains control characters", field=field)
+    refuse_invisible(value, field)
     value = unicodedata.normalize("NFC", value.strip())
     if required and not value:
         raise ValidationError(f"{field} is required", field=field)
     if len(value) > limit:
         raise ValidationError(f"{field} is longer than {limit} characters", field=field)
-    if any(unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS for c in value):
-        raise ValidationError(f"{field} contains control characters", field=field)
     return value
 
 
@@ -122,7 +126,8 @@ def parse_engagement_input(data: dict) -> EngagementInput:
     if end is not None and end <= start:
         raise ValidationError("end_date must be after start_date", field="end_date")
     return EngagementInput(
-        name=_text(data, "name"), provider=_text(data, "provider"), frameworks=sorted(set(frameworks)),
+        name=clean_name(data.get("name"), "name"), provider=clean_name(data.get("provider"), "provider"),
+        frameworks=sorted(set(frameworks)),
         place=place, timezone=_timezone(data), start_date=start, end_date=end,
         card_payments=_flag(data.get("card_payments"), "card_payments"),
         offshore=_flag(data.get("offshore"), "offshore"),
@@ -207,3 +212,145 @@ def generate_register(engagement: Engagement, framework_codes: set[str], *, now:
     for rows, model in ((soa, Applicability), (requests, EvidenceRequest)):
         for i in range(0, len(rows), BATCH):
             model.insert_many(rows[i:i + BATCH]).execute()
+
+
+# ------------------------------------------------------------------------------------------ editing
+
+EDITABLE = ("name", "end_date", "contract_ref", "contract_notice_hours", "grace_days", "frameworks",
+            "card_payments", "offshore")
+LIMITS = {"contract_notice_hours": (1, 24 * 30), "grace_days": (0, 90)}
+HELD = ("accepted", "submitted")  # requests whose evidence an end date must not cut off
+
+
+def _whole_number(data: dict, field: str) -> int:
+    value, (low, high) = data.get(field), LIMITS[field]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(f"{field} must be a whole number from {low} to {high}", field=field)
+    return value
+
+
+def _framework_codes(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [f.strip() for f in value.split(",") if f.strip()]
+    if not isinstance(value, list) or not value or not all(isinstance(f, str) for f in value):
+        raise ValidationError("frameworks must be a non-empty list of framework codes", field="frameworks")
+    return sorted(set(value))
+
+
+def parse_engagement_changes(engagement: Engagement, data: dict) -> dict[str, Any]:
+    """The fields a PATCH sets, validated; ValidationError names the field (unknown fields included)."""
+    if not isinstance(data, dict):
+        raise ValidationError("expected a JSON object")
+    unknown = sorted(set(data) - set(EDITABLE))
+    if unknown:
+        raise ValidationError(f"{unknown[0]} cannot be changed here; editable: {', '.join(EDITABLE)}",
+                              field=unknown[0])
+    out: dict[str, Any] = {}
+    if "name" in data:
+        out["name"] = clean_name(data["name"], "name")
+    if "end_date" in data:
+        out["end_date"] = _date(data, "end_date", required=False)
+        if out["end_date"] is not None and out["end_date"] <= engagement.start_date:
+            raise ValidationError("end_date must be after start_date "
+                                  f"({engagement.start_date.isoformat()})", field="end_date")
+    if "contract_ref" in data:
+        out["contract_ref"] = _text(data, "contract_ref", required=False, limit=100)
+    for field in LIMITS:
+        if field in data:
+            out[field] = _whole_number(data, field)
+    if "frameworks" in data:
+        out["frameworks"] = _framework_codes(data["frameworks"])
+    for field in ("card_payments", "offshore"):
+        if field in data:
+            out[field] = _flag(data[field], field)
+    return out
+
+
+def _check_end_date(engagement: Engagement, end: dt.date | None) -> None:
+    """An end date may not cut off periods whose evidence was already submitted or accepted."""
+    if end is None:
+        return
+    held = (EvidenceRequest.select().where(EvidenceRequest.engagement == engagement.id,
+                                           EvidenceRequest.status.in_(HELD), EvidenceRequest.period_start > end))
+    count = held.count()
+    if count:
+        latest = held.order_by(EvidenceRequest.period_start.desc()).first()
+        raise ValidationError(
+            f"end_date {end.isoformat()} is before {count} request(s) whose evidence is already submitted or "
+            f"accepted (the latest period starts {latest.period_start.isoformat()}); choose a later end date",
+            field="end_date")
+
+
+def _current_framework_codes(engagement: Engagement) -> list[str]:
+    return sorted(code for (code,) in EngagementFramework.select(Framework.code).join(Framework)
+                  .where(EngagementFramework.engagement == engagement.id).tuples())
+
+
+def rescope_applicability(engagement: Engagement, framework_codes: set[str]) -> int:
+    """Recompute the SoA rows nobody edited by hand (edited ones keep their decision); rows for controls
+    added to the library since are created. Returns how many rows changed."""
+    scope_ = EngagementScope(frozenset(framework_codes), engagement.card_payments, engagement.offshore)
+    rows = {a.control_id: a for a in Applicability.select().where(Applicability.engagement == engagement.id)}
+    changed, now = 0, utcnow()
+    for control_id, (_control, facts) in control_facts().items():
+        applicable, why = decide(facts, scope_)
+        row = rows.get(control_id)
+        if row is None:
+            Applicability.create(engagement=engagement, control=control_id, applicable=applicable,
+                                 justification=why, updated_at=now)
+            changed += 1
+        elif row.edited_at is None and (row.applicable != applicable or row.justification != why):
+            Applicability.update(applicable=applicable, justification=why, updated_at=now).where(
+                Applicability.id == row.id).execute()
+            changed += 1
+    return changed
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def update_engagement(actor: User, engagement_id: int | str, data: dict, *, ip: str = "",
+                      now: dt.datetime | None = None) -> Engagement:
+    """Change an engagement's settings (client_admin); the schedule is re-planned without losing history
+    (services.schedule) and the change audited with every old and new value."""
+    from .schedule import replan_engagement
+    engagement = scope.engagement_for(actor, engagement_id, "manage")
+    changes = parse_engagement_changes(engagement, data)
+    frameworks = _frameworks(changes["frameworks"]) if "frameworks" in changes else None
+    try:
+        with transaction():
+            engagement = Engagement.select().where(Engagement.id == engagement.id).for_update().get() \
+                if is_postgres() else Engagement.get_by_id(engagement.id)
+            before = {f: getattr(engagement, f) for f in EDITABLE if f != "frameworks"}
+            before["frameworks"] = _current_framework_codes(engagement)
+            diff = {f: [_jsonable(before[f]), _jsonable(v)] for f, v in changes.items() if before[f] != v}
+            if not diff:
+                return engagement
+            if "end_date" in diff:
+                _check_end_date(engagement, changes["end_date"])
+            if "name" in diff and Engagement.select().where(
+                    Engagement.client == engagement.client_id, pw.fn.LOWER(Engagement.name) == changes["name"].lower(),
+                    Engagement.id != engagement.id).exists():
+                raise Conflict(f"an engagement named {changes['name']!r} already exists", field="name")
+            for field in diff:
+                if field != "frameworks":
+                    setattr(engagement, field, changes[field])
+            engagement.save()
+            if frameworks is not None and "frameworks" in diff:
+                EngagementFramework.delete().where(EngagementFramework.engagement == engagement.id).execute()
+                EngagementFramework.insert_many(
+                    [{"engagement": engagement, "framework": f} for f in frameworks]).execute()
+            soa_changed = 0
+            if {"frameworks", "card_payments", "offshore"} & set(diff):
+                soa_changed = rescope_applicability(engagement, set(changes.get("frameworks", before["frameworks"])))
+            planned = replan_engagement(engagement, now=now, previous_end=before["end_date"])
+            audit_log.record("engagement.update", actor=actor, object_type="engagement", object_id=engagement.id,
+                             engagement=engagement, ip=ip,
+                             details={"changes": diff, "soa_rows_changed": soa_changed, "requests": planned.counts()})
+    except pw.IntegrityError:
+        raise Conflict("another change to the same engagement happened at the same time; reload and try again") \
+            from None
+    return engagement

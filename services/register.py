@@ -256,6 +256,8 @@ def filter_requests(query: pw.ModelSelect, engagement: Engagement, args: Mapping
             raise ValidationError(f"unknown status {', '.join(unknown)}; expected one of {', '.join(REQUEST_STATES)}",
                                   field="status")
         query = query.where(EvidenceRequest.status.in_(wanted))
+    else:  # retired requests (a re-planned schedule no longer needs them) are shown only when asked for
+        query = query.where(EvidenceRequest.status != "retired")
     if args.get("control"):
         control_ids = Control.select(Control.id).where(Control.code == args["control"])
         query = query.where(EvidenceRequest.control.in_(control_ids))

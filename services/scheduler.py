@@ -102,7 +102,7 @@ def _local_today(now: dt.datetime, tz: str) -> dt.date:
 
 # ------------------------------------------------------------------------------------------ planning
 
-def _requirements() -> dict[int, list[int]]:
+def requirements_by_control() -> dict[int, list[int]]:
     """Live evidence requirements of every control: control id -> requirement ids."""
     out: dict[int, list[int]] = defaultdict(list)
     for req_id, control_id in (EvidenceRequirement.select(EvidenceRequirement.id, EvidenceRequirement.control)
@@ -111,8 +111,8 @@ def _requirements() -> dict[int, list[int]]:
     return out
 
 
-def _plan_engagement(engagement: Engagement, requirements: dict[int, list[int]], now: dt.datetime,
-                     result: TickResult) -> int:
+def plan_engagement(engagement: Engagement, requirements: dict[int, list[int]], now: dt.datetime,
+                    result: TickResult) -> int:
     """Insert the requests the engagement's schedules need by ``now``: three queries and bulk inserts."""
     today = _local_today(now, engagement.timezone)
     grace = dt.timedelta(days=engagement.grace_days)
@@ -123,7 +123,7 @@ def _plan_engagement(engagement: Engagement, requirements: dict[int, list[int]],
                    Control.retired_in.is_null())
             .tuples())
     covered = dict(EvidenceRequest.select(EvidenceRequest.requirement, pw.fn.MAX(EvidenceRequest.period_end))
-                   .where(EvidenceRequest.engagement == engagement.id)
+                   .where(EvidenceRequest.engagement == engagement.id, EvidenceRequest.status != "retired")
                    .group_by(EvidenceRequest.requirement).tuples())
     plans: dict[str, list[PlannedRequest]] = {}  # controls share frequencies: plan each one once
     new: list[dict] = []
@@ -144,11 +144,34 @@ def _plan_engagement(engagement: Engagement, requirements: dict[int, list[int]],
                             "period_start": p.period_start, "period_end": p.period_end, "due_at": p.due_at,
                             "status": initial_status(p.period_start, p.due_at, now, today, grace),
                             "created_at": now, "updated_at": now})
-    created = 0
+    created = _revive_retired(engagement, new)
     for i in range(0, len(new), BATCH):
         created += (EvidenceRequest.insert_many(new[i:i + BATCH]).on_conflict_ignore()
                     .as_rowcount().execute())
     return created
+
+
+def _revive_retired(engagement: Engagement, new: list[dict]) -> int:
+    """A period the schedule needs again whose request was retired (an edit took it away, another brought
+    it back) gets that request back instead of a second one; removes those periods from ``new``."""
+    if not new:
+        return 0
+    retired = {(r, start): i for i, r, start in EvidenceRequest.select(
+        EvidenceRequest.id, EvidenceRequest.requirement, EvidenceRequest.period_start)
+        .where(EvidenceRequest.engagement == engagement.id, EvidenceRequest.status == "retired").tuples()}
+    if not retired:
+        return 0
+    revived, keep = 0, []
+    for row in new:
+        request_id = retired.get((row["requirement"], row["period_start"]))
+        if request_id is None:
+            keep.append(row)
+            continue
+        revived += (EvidenceRequest.update(status=row["status"], period_end=row["period_end"], due_at=row["due_at"],
+                                           updated_at=row["updated_at"])
+                    .where(EvidenceRequest.id == request_id, EvidenceRequest.status == "retired").execute())
+    new[:] = keep
+    return revived
 
 
 def _as_date(value) -> dt.date | None:
@@ -218,9 +241,9 @@ def tick(now: dt.datetime | None = None) -> TickResult:
     now = _utc(now)
     result = TickResult()
     with transaction():
-        requirements = _requirements()
+        requirements = requirements_by_control()
         for engagement in Engagement.select().order_by(Engagement.id):
-            result.created += _plan_engagement(engagement, requirements, now, result)
+            result.created += plan_engagement(engagement, requirements, now, result)
         result.opened, result.overdue = _move_requests(now)
         breached = _breach_clocks(now)
         result.breached = len(breached)

@@ -15,6 +15,7 @@ import peewee as pw
 
 from domain.errors import NotFound
 from models import (
+    ApiToken,
     AuditEvent,
     AuditorGrant,
     Control,
@@ -241,3 +242,43 @@ def audit_events_for(user: User) -> pw.ModelSelect:
             AuditEvent.actor.in_(members) | AuditEvent.actor_email.in_(emails)
             | ((AuditEvent.object_type == "user") & AuditEvent.object_id.in_(ids)))
     return query.where(visible)
+# ------------------------------------------------------------------------------------------ administration
+# Admins manage the users of their own organisation, and only roles of their own side.
+MANAGED_ROLES: dict[str, tuple[str, ...]] = {
+    "client_admin": ("client_admin", "risk_reviewer"),
+    "provider_admin": ("provider_admin", "provider_contributor"),
+}
+
+
+def require_user_admin(user: User) -> User:
+    """The user, if it administers its organisation's users; NotFound otherwise."""
+    if user is None or not user.is_active or user.role not in MANAGED_ROLES:
+        raise NotFound("not found")
+    return user
+
+
+def users_for(admin: User) -> pw.ModelSelect:
+    """The users an admin manages: its own organisation's."""
+    require_user_admin(admin)
+    return User.select().where(User.organisation == admin.organisation_id)
+
+
+def user_for(admin: User, user_id: int | str) -> User:
+    key = _row_id(user_id)
+    user = None if key is None else users_for(admin).where(User.id == key).first()
+    if user is None:
+        raise NotFound("user not found")
+    return user
+
+
+def tokens_for(user: User) -> pw.ModelSelect:
+    """A user's own API tokens (nobody sees another's)."""
+    return ApiToken.select().where(ApiToken.user == user.id)
+
+
+def token_for(user: User, token_id: int | str) -> ApiToken:
+    key = _row_id(token_id)
+    token = None if key is None else tokens_for(user).where(ApiToken.id == key).first()
+    if token is None:
+        raise NotFound("token not found")
+    return token

@@ -164,7 +164,7 @@ def test_the_schemas_reject_what_the_serialisers_never_produce(contract):
     """The checks below are only worth something if the schemas are strict."""
     engagement = {"id": 1, "name": "n", "client": "c", "provider": "p", "contract_ref": "", "start_date": "2026-01-01",
                   "end_date": None, "frameworks": ["CPS234"], "place": "NSW", "timezone": "Australia/Sydney",
-                  "card_payments": False, "offshore": False}
+                  "card_payments": False, "offshore": False, "contract_notice_hours": 24, "grace_days": 5}
     assert not contract.errors("/components/schemas/Engagement", engagement)
     for broken in ({**engagement, "end_date": "1 Jan"}, {**engagement, "id": "1"}, {**engagement, "extra": 1},
                    {k: v for k, v in engagement.items() if k != "contract_ref"}, {**engagement, "place": "XX"}):

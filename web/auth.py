@@ -1,30 +1,81 @@
-"""Sign-in and sign-out (browser sessions); who is calling (session or API token)."""
+"""Sign-in and sign-out (browser sessions); who is calling (session or API token); setting a password from
+an invitation link.
+
+Sessions (signed cookies) are bound three ways, all checked in ``_load_user``:
+
+- to the user's current session nonce (User.get_id): signing out, a password change or deactivation
+  gives the user a new one, which ends every session issued before;
+- to an absolute lifetime from sign-in (``SESSION_ABSOLUTE_SECONDS``, 8 hours): the cookie's own expiry
+  does not slide (``SESSION_REFRESH_EACH_REQUEST`` off) and the sign-in time inside it is checked;
+- to the browser's User-Agent (a fingerprint kept in the session): Flask-Login's "strong" protection does
+  nothing for permanent sessions, so it is done here; a copied cookie replayed from another client is refused.
+"""
 from __future__ import annotations
 
+import hashlib
 import hmac
+import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import LoginManager, current_user, login_user, logout_user
 
-from domain.errors import Unauthorised
+from domain.errors import DomainError, Unauthorised
 from models import User
-from services import accounts
+from services import accounts, users
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
-login_manager.session_protection = "strong"
+login_manager.session_protection = None  # see the module docstring: the binding is done in _load_user
 
 
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
 
 
+def fingerprint() -> str:
+    """What a session is bound to besides its user: the client's User-Agent (hashed)."""
+    return hashlib.sha256(request.headers.get("User-Agent", "").encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def _session_is_bound_here() -> bool:
+    issued = session.get("issued_at")
+    lifetime = current_app.config.get("SESSION_ABSOLUTE_SECONDS", 8 * 3600)
+    if not isinstance(issued, int) or not 0 <= time.time() - issued < lifetime:
+        return False
+    bound = session.get("fp")
+    return isinstance(bound, str) and hmac.compare_digest(bound.encode(), fingerprint().encode())
+
+
+def start_session(user: User) -> None:
+    """A fresh session for ``user`` (nothing of the previous one is kept), bound to this client."""
+    session.clear()
+    session.permanent = True  # PERMANENT_SESSION_LIFETIME bounds the cookie; issued_at bounds the session
+    login_user(user)
+    session["issued_at"] = int(time.time())
+    session["fp"] = fingerprint()
+
+
 @login_manager.user_loader
 def _load_user(session_id: str) -> User | None:
     """The user a session belongs to: its id is "<user id>:<session nonce>" (User.get_id), and the nonce
-    must still be the user's. Signing out changes the nonce, which ends every session of that user."""
+    must still be the user's. Signing out changes the nonce, which ends every session of that user.
+    The session must also be within its absolute lifetime and come from the client it was issued to."""
+    if has_request_context() and not _session_is_bound_here():
+        return None
     user_id, _, nonce = (session_id or "").partition(":")
     if not (user_id.isascii() and user_id.isdigit() and int(user_id) < 2**31) or not nonce:
         return None
@@ -82,7 +133,7 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
-        return render_template("login.html", next=request.args.get("next", ""))
+        return render_template("login.html", next=request.args.get("next", ""), email=request.args.get("email", ""))
     ip = client_ip()
     email = accounts.login_email(request.form.get("email", ""))
     result = accounts.sign_in(email, request.form.get("password", ""), ip)
@@ -92,8 +143,9 @@ def login():
         flash(message, "error")
         return render_template("login.html", next=request.form.get("next", ""), email=email), 401
     user = result.user
-    session.permanent = True  # so PERMANENT_SESSION_LIFETIME (8 hours) bounds the session
-    login_user(user)
+    if request.form.get("end_other_sessions") == "1":
+        accounts.end_other_sessions(user, ip)
+    start_session(user)
     return redirect(_safe_next(request.form.get("next")))
 
 
@@ -104,3 +156,25 @@ def logout():
         accounts.sign_out(user, client_ip())  # a copy of this session cookie, or any other session, stops working
     logout_user()
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/invitations/<secret>", methods=["GET", "POST"])
+def invitation(secret: str):
+    """Set a password from an invitation link (the link is spent by the POST that sets it, not by opening it,
+    so a mail scanner that follows links does not use it up)."""
+    try:
+        invited = users.invitation_for(secret)
+    except DomainError as exc:
+        return render_template("users/invitation.html", problem=exc.message), exc.status
+    if request.method == "GET":
+        return render_template("users/invitation.html", invited=invited.user)
+    password = request.form.get("password", "")
+    if password != request.form.get("password_again", ""):
+        return render_template("users/invitation.html", invited=invited.user,
+                               error=DomainError("the two passwords differ", field="password_again")), 422
+    try:
+        user = users.accept_invitation(secret, password, ip=client_ip())
+    except DomainError as exc:
+        return render_template("users/invitation.html", invited=invited.user, error=exc), exc.status
+    flash("Your password is set. Sign in with it.", "success")
+    return redirect(url_for("auth.login", email=user.email))

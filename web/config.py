@@ -70,5 +70,7 @@ def load_config(instance_path: str) -> dict:
         "REMEMBER_COOKIE_SECURE": True,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+        "SESSION_ABSOLUTE_SECONDS": 8 * 3600,  # from sign-in, however busy the session (web/auth.py)
+        "SESSION_REFRESH_EACH_REQUEST": False,  # the cookie's expiry does not slide either
         "WTF_CSRF_TIME_LIMIT": None,
     }

@@ -17,13 +17,27 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None):
+def error_response(status: int, code: str, message: str, field: str | None = None, headers: dict | None = None):
+    headers = dict(headers or {})
     if wants_json():
         body = {"error": {"code": code, "message": message}}
         if field:
             body["error"]["field"] = field
-        return jsonify(body), status
-    return render_template("error.html", status=status, message=message), status
+        if status == 401:  # RFC 6750: say which scheme the API takes
+            headers.setdefault("WWW-Authenticate", 'Bearer realm="attest"')
+        return jsonify(body), status, headers
+    return render_template("error.html", status=status, message=message), status, headers
+
+
+def _api_words(exc: HTTPException) -> tuple[str, dict]:
+    """Attest's own message for routing errors under /api (werkzeug's are written for web pages)."""
+    if exc.code == 404:
+        return f"no such API route: {request.method} {request.path}; see /api/v1/openapi.json", {}
+    if exc.code == 405:
+        allowed = sorted(m for m in (getattr(exc, "valid_methods", None) or []) if m not in ("HEAD", "OPTIONS"))
+        return (f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed) or 'none'}",
+                {"Allow": ", ".join(getattr(exc, "valid_methods", None) or [])})
+    return exc.description or "", {}
 
 
 def init_app(app: Flask) -> None:
@@ -38,6 +52,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         status = exc.code or 500
-        message = exc.description if status != 413 else \
-            body_limit_message() or f"upload larger than the {app.config['MAX_UPLOAD_MB']} MB limit"
-        return error_response(status, HTTP_CODES.get(status, "error"), message)
+        message, headers = exc.description, {}
+        if status == 413:
+            message = body_limit_message() or f"upload larger than the {app.config['MAX_UPLOAD_MB']} MB limit"
+        elif wants_json() and status in (404, 405):
+            message, headers = _api_words(exc)
+        return error_response(status, HTTP_CODES.get(status, "error"), message, headers=headers)

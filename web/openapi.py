@@ -97,6 +97,9 @@ SCHEMAS: dict[str, dict] = {
         "frameworks": CODES, "place": {"type": "string", "enum": list(PLACES)},
         "timezone": {"type": "string", "description": "IANA time zone, e.g. Australia/Sydney."},
         "card_payments": {"type": "boolean"}, "offshore": {"type": "boolean"},
+        "contract_notice_hours": {"type": "integer", "minimum": 1,
+                                  "description": "Hours the provider has to notify the client of an incident."},
+        "grace_days": {"type": "integer", "minimum": 0, "description": "Days past due before a request is overdue."},
     }),
     "NewEngagement": {
         "type": "object", "required": ["name", "provider", "frameworks", "place", "start_date"],
@@ -118,6 +121,10 @@ SCHEMAS: dict[str, dict] = {
     "ApplicabilityRow": _object({
         "control": STRING, "title": STRING, "applicable": {"type": "boolean"}, "justification": STRING,
         "frequency": STRING, "first_due_date": {"type": ["string", "null"], "format": "date"},
+        "frequency_override": {**NULLABLE_STRING, "description": "Replaces the library's frequency when set."},
+        "owner": {**NULLABLE_STRING, "description": "The owner's e-mail."},
+        "edited_by": {**NULLABLE_STRING, "description": "Who last edited the row by hand (e-mail); null: generated."},
+        "edited_at": {"type": ["string", "null"], "format": "date-time"},
     }, description="One row of the Statement of Applicability."),
     "EvidenceRequest": _object({
         "id": {"type": "integer"}, "control": STRING, "control_title": STRING,

@@ -6,18 +6,49 @@ import json
 from flask import jsonify, request
 
 from domain.timeutil import isoformat_utc, local
-from models import Engagement, EvidenceRequest
+from models import Applicability, Engagement, EvidenceRequest
+from services import applicability as applicability_service
 from services import engagements as engagement_service
 from services import register, scope
+from web import openapi as oas
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip
+
+oas.register_schemas({
+    "EngagementChanges": {
+        "type": "object", "minProperties": 1, "additionalProperties": False,
+        "description": "Only the fields to change. Each change re-plans the schedule: past requests and their "
+                       "evidence stay; future (upcoming) requests that no longer apply are retired.",
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "end_date": {"type": ["string", "null"], "format": "date",
+                         "description": "After start_date, and not before any period already submitted or accepted."},
+            "contract_ref": {"type": "string", "maxLength": 100},
+            "contract_notice_hours": {"type": "integer", "minimum": 1, "maximum": 720},
+            "grace_days": {"type": "integer", "minimum": 0, "maximum": 90},
+            "frameworks": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "card_payments": {"type": "boolean"}, "offshore": {"type": "boolean"},
+        }},
+    "ApplicabilityChanges": {
+        "type": "object", "minProperties": 1, "additionalProperties": False,
+        "properties": {
+            "applicable": {"type": "boolean"},
+            "justification": {"type": "string", "maxLength": 2000,
+                              "description": "Required when the control is marked not applicable."},
+            "owner": {"type": ["string", "null"], "description": "E-mail of a user of the client or provider."},
+            "frequency_override": {"type": ["string", "null"],
+                                   "description": "ISO 8601 duration (P3M) or RRULE; null restores the library's."},
+            "first_due_date": {"type": ["string", "null"], "format": "date"},
+        }},
+})
 
 
 def engagement_json(e: Engagement, frameworks: list[str]) -> dict:
     return {"id": e.id, "name": e.name, "client": e.client.name, "provider": e.provider.name,
             "contract_ref": e.contract_ref, "start_date": e.start_date.isoformat(),
             "end_date": e.end_date.isoformat() if e.end_date else None, "frameworks": frameworks,
-            "place": e.place, "timezone": e.timezone, "card_payments": e.card_payments, "offshore": e.offshore}
+            "place": e.place, "timezone": e.timezone, "card_payments": e.card_payments, "offshore": e.offshore,
+            "contract_notice_hours": e.contract_notice_hours, "grace_days": e.grace_days}
 
 
 def engagements_json(rows: list[Engagement]) -> list[dict]:
@@ -55,10 +86,32 @@ def applicability(engagement_id: int):
     user = api_user()
     row = scope.engagement_for(user, engagement_id)
     applicable = register.parse_applicable(request.args.get("applicable"))
-    return paginate(register.soa_query(user, row, applicable), lambda rows: [
-        {"control": a.control.code, "title": a.control.title, "applicable": a.applicable,
-         "justification": a.justification, "frequency": a.frequency_override or a.control.frequency,
-         "first_due_date": a.first_due_date.isoformat() if a.first_due_date else None} for a in rows])
+    return paginate(register.soa_query(user, row, applicable), soa_rows_json)
+
+
+def soa_rows_json(rows: list[Applicability]) -> list[dict]:
+    emails = applicability_service.owners_by_id(rows)
+    return [{"control": a.control.code, "title": a.control.title, "applicable": a.applicable,
+             "justification": a.justification, "frequency": a.frequency_override or a.control.frequency,
+             "first_due_date": a.first_due_date.isoformat() if a.first_due_date else None,
+             "frequency_override": a.frequency_override, "owner": emails.get(a.owner_id),
+             "edited_by": emails.get(a.edited_by_id), "edited_at": isoformat_utc(a.edited_at)} for a in rows]
+
+
+@route("/engagements/<int:engagement_id>", methods=("PATCH",),
+       summary="Change an engagement's settings (client_admin); the schedule is re-planned, history kept",
+       body="EngagementChanges", response="Engagement", errors=(400, 404, 409, 422))
+def update_engagement(engagement_id: int):
+    row = engagement_service.update_engagement(api_user(), engagement_id, json_body(), ip=client_ip())
+    return jsonify(engagements_json([scope.engagement_for(api_user(), row.id)])[0])
+
+
+@route("/engagements/<int:engagement_id>/applicability/<code>", methods=("PATCH",),
+       summary="Edit one Statement of Applicability row (client_admin); the schedule is re-planned",
+       body="ApplicabilityChanges", response="ApplicabilityRow", errors=(400, 404, 422))
+def update_applicability(engagement_id: int, code: str):
+    row = applicability_service.update(api_user(), engagement_id, code, json_body(), ip=client_ip())
+    return jsonify(soa_rows_json([row])[0])
 
 
 @route("/engagements/<int:engagement_id>/requests", summary="Evidence requests of an engagement",

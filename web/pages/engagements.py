@@ -8,6 +8,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from domain.business_days import PLACES
 from domain.errors import DomainError
 from models import EvidenceRequest
+from services import applicability as applicability_service
 from services import engagements as engagement_service
 from services import register, scope
 from web import exports
@@ -77,7 +78,58 @@ def soa(engagement_id: int) -> str:
     user = current()
     row = scope.engagement_for(user, engagement_id)
     rows = list(register.soa_query(user, row, _applicable_filter()))
-    return render_template("soa.html", engagement=row, rows=rows, applicable=request.args.get("applicable", ""))
+    history = applicability_service.history(row) if user.role != "auditor" else []
+    return render_template("soa.html", engagement=row, rows=rows, applicable=request.args.get("applicable", ""),
+                           can_manage=scope.permits(user, "manage"), history=history,
+                           emails=applicability_service.owners_by_id(rows))
+
+
+@bp.route("/engagements/<int:engagement_id>/soa/<code>", methods=["GET", "POST"])
+def soa_edit(engagement_id: int, code: str):
+    user = current()
+    engagement = scope.engagement_for(user, engagement_id, "manage")
+    item = applicability_service.row_for(engagement, code)
+    if request.method == "GET":
+        return _soa_form(engagement, item)
+    form = {k: request.form.get(k, "") for k in ("justification", "owner", "frequency_override", "first_due_date")}
+    form["applicable"] = request.form.get("applicable") == "1"
+    try:
+        applicability_service.update(user, engagement.id, code, form, ip=client_ip())
+    except DomainError as exc:
+        return _soa_form(engagement, item, form, exc, 422 if exc.status == 400 else exc.status)
+    flash(f"{code} is updated; its schedule follows.", "success")
+    return redirect(url_for("pages.soa", engagement_id=engagement.id))
+
+
+def _soa_form(engagement, item, form: dict | None = None, error: DomainError | None = None, status: int = 200):
+    emails = applicability_service.owners_by_id([item])
+    form = form or {"applicable": item.applicable, "justification": item.justification,
+                    "owner": emails.get(item.owner_id, ""), "frequency_override": item.frequency_override or "",
+                    "first_due_date": item.first_due_date.isoformat() if item.first_due_date else ""}
+    return render_template("soa_edit.html", engagement=engagement, item=item, form=form, error=error), status
+
+
+@bp.route("/engagements/<int:engagement_id>/edit", methods=["GET", "POST"])
+def engagement_edit(engagement_id: int):
+    user = current()
+    engagement = scope.engagement_for(user, engagement_id, "manage")
+    current_frameworks = register.frameworks_by_engagement(user, [engagement])[engagement.id]
+    if request.method == "GET":
+        return _edit_form(engagement, EngagementForm.of(engagement, current_frameworks))
+    form = EngagementForm.from_request(request.form)
+    form.contract_notice_hours = request.form.get("contract_notice_hours", "").strip()
+    form.grace_days = request.form.get("grace_days", "").strip()
+    try:
+        engagement_service.update_engagement(user, engagement.id, form.changes(), ip=client_ip())
+    except DomainError as exc:
+        return _edit_form(engagement, form, exc, 422 if exc.status == 400 else exc.status)
+    flash("The engagement is updated; its schedule follows (past requests and their evidence are kept).", "success")
+    return redirect(url_for("pages.engagement", engagement_id=engagement.id))
+
+
+def _edit_form(engagement, form: EngagementForm, error: DomainError | None = None, status: int = 200):
+    return render_template("engagement_edit.html", engagement=engagement, form=form, error=error,
+                           frameworks=list(register.live_frameworks())), status
 
 
 SOA_HEADERS = ("control", "title", "applicable", "justification", "frequency", "first_due_date")
