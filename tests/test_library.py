@@ -259,7 +259,15 @@ clock_rules:
     notify: Regulator
 """
 
-BASE = {"frameworks/test.yaml": FRAMEWORK, "common/test.yaml": CONTROLS, "clock_rules.yaml": CLOCKS}
+REVIEW = """\
+# Reviewed reasons
+- T-01 TEST 1: the report is the record the obligation asks for
+"""
+
+FILE_OF = {"framework": "frameworks/test.yaml", "controls": "common/test.yaml", "clocks": "clock_rules.yaml",
+           "review": "REVIEW.md"}
+BASE = {"frameworks/test.yaml": FRAMEWORK, "common/test.yaml": CONTROLS, "clock_rules.yaml": CLOCKS,
+        "REVIEW.md": REVIEW}
 
 
 def write_library(root, files: dict[str, str]) -> str:
@@ -281,7 +289,7 @@ def problems_of(tmp_path, **replacements) -> tuple[str, dict[str, str]]:
     """Write BASE with ``file=(old, new)`` edits; return the LibraryError text and the files."""
     files = dict(BASE)
     for key, edits in replacements.items():
-        rel = {"framework": "frameworks/test.yaml", "controls": "common/test.yaml", "clocks": "clock_rules.yaml"}[key]
+        rel = FILE_OF[key]
         for old, new in edits:
             assert old in files[rel], old
             files[rel] = files[rel].replace(old, new, 1)
@@ -357,11 +365,22 @@ VALIDATOR_CASES = {
                       "unknown key 'notfy' in clock rule (did you mean 'notify'?)"),
     "control without code": ("controls", [("  - code: T-01\n    title", "  - title")], "- title: First",
                              "control is missing 'code'"),
+    "full mapping without review line": ("controls", [('"2": partial', '"2": full')], '"2": full',
+                                         "full mapping T-01 TEST 2 has no reason in REVIEW.md"),
+    "stale review line": ("controls", [('"1": full, "2": partial', '"1": partial, "2": partial')], "- T-01",
+                          "stale review line: mapping T-01 TEST 1 is partial, not full"),
+    "review line for unknown mapping": ("review", [("- T-01 TEST 1:", "- T-01 TEST 1: x\n- T-09 TEST 1:")],
+                                        "- T-09", "stale review line: mapping T-09 TEST 1 does not exist"),
+    "malformed review line": ("review", [("- T-01 TEST 1:", "- T-01 TEST 1: x\n- T-01 full because")],
+                              "full because", "expected '- CODE FRAMEWORK REF: reason'"),
+    "duplicate review line": ("review", [("- T-01 TEST 1:", "- T-01 TEST 1: once\n- T-01 TEST 1:")],
+                              "- T-01", "duplicate review line for T-01 TEST 1"),
+    "mapping note with unknown key": ("controls", [('"2": partial', '"2": {coverage: partial, nte: why}')],
+                                      "nte: why", "unknown key 'nte' in mapping TEST 2 in control T-01"),
     "duplicate rule": ("clocks", [("    notify: Regulator\n",
                                    "    notify: Regulator\n" + CLOCKS.split("clock_rules:\n")[1])],
                        "- rule: T-72", "duplicate clock rule 'T-72'"),
 }
-FILE_OF = {"framework": "frameworks/test.yaml", "controls": "common/test.yaml", "clocks": "clock_rules.yaml"}
 
 
 @pytest.mark.parametrize("case", sorted(VALIDATOR_CASES))
@@ -372,10 +391,27 @@ def test_validator_reports_problem_with_file_and_line(tmp_path, case):
     rel = FILE_OF[key]
     if case == "unmapped obligation":
         rel = FILE_OF["framework"]
+    if case == "stale review line":
+        rel = FILE_OF["review"]
     line = line_of(files[rel], snippet, occurrence)
     expected = f"{rel}:{line}: "
     matching = [entry for entry in text.splitlines() if entry.startswith(expected) and message in entry]
     assert matching, f"expected '{expected}...{message}' in:\n{text}"
+
+
+def test_missing_review_file_is_reported(tmp_path):
+    files = {rel: text for rel, text in BASE.items() if rel != "REVIEW.md"}
+    with pytest.raises(LibraryError) as info:
+        read_library(write_library(tmp_path, files))
+    assert "REVIEW.md:0: missing: 1 full mappings need their one-line reason here" in str(info.value)
+
+
+def test_mapping_note_and_review_reason_are_kept(tmp_path):
+    controls = CONTROLS.replace('"2": partial', '"2": {coverage: partial, note: only the second half}')
+    library = read_library(write_library(tmp_path, {**BASE, "common/test.yaml": controls}))
+    notes = {m.ref: (m.coverage, m.note, m.reason) for m in library.controls["T-01"].mappings}
+    assert notes == {"1": ("full", "", "the report is the record the obligation asks for"),
+                     "2": ("partial", "only the second half", "")}
 
 
 def test_yaml_syntax_error_line_is_where_the_parser_stopped(tmp_path):
@@ -428,7 +464,7 @@ def row_counts() -> dict[str, int]:
 def library_copy(tmp_path):
     """A writable copy of the shipped library."""
     target = tmp_path / "controls"
-    shutil.copytree(DEFAULT_DIRECTORY, target, ignore=shutil.ignore_patterns("*.md"))
+    shutil.copytree(DEFAULT_DIRECTORY, target, ignore=shutil.ignore_patterns("README.md"))
     return target
 
 
@@ -436,6 +472,13 @@ def edit(path, old, new):
     text = path.read_text(encoding="utf-8")
     assert old in text, old
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def drop_review_lines(library, prefix: str) -> None:
+    """Take ``- <prefix>...`` lines out of REVIEW.md, as a reviewed change to the data must."""
+    path = library / "REVIEW.md"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if not line.startswith(f"- {prefix}")), encoding="utf-8")
 
 
 def test_load_shipped_library_writes_every_item(clean_db, shipped):
@@ -456,6 +499,9 @@ def test_load_shipped_library_writes_every_item(clean_db, shipped):
     rule = ClockRule.get(ClockRule.rule_id == "CPS234-35")
     assert json.loads(rule.trigger)["flags"] == ["material"] and rule.duration == 72
     assert ClockRule.get(ClockRule.rule_id == "NDB-NOTIFY").duration is None
+    reviewed = (ControlObligation.select().join(Control).switch(ControlObligation).join(Obligation)
+                .where(Control.code == "AC-01", Obligation.ref == "7.2.4").get())
+    assert reviewed.coverage == "full" and "recertification pack" in reviewed.note  # its REVIEW.md reason
     s26x = Obligation.get(Obligation.ref == "s26X")
     assert s26x.provable is False and s26x.note
     version = LibraryVersion.get(LibraryVersion.number == 1)
@@ -513,6 +559,8 @@ def test_removed_control_is_retired_not_deleted_and_can_come_back(clean_db, libr
     start = original.index("  - code: PH-02")
     end = original.index("  - code: PH-03")
     path.write_text(original[:start] + original[end:], encoding="utf-8")
+    review = (library_copy / "REVIEW.md").read_text(encoding="utf-8")
+    drop_review_lines(library_copy, "PH-02 ")
     before = row_counts()
     assert load_library(str(library_copy)).version == 2
     control = Control.get(Control.code == "PH-02")
@@ -521,6 +569,7 @@ def test_removed_control_is_retired_not_deleted_and_can_come_back(clean_db, libr
     assert all(r.retired_in == 2 for r in control.requirements)
     assert row_counts()["Control"] == before["Control"]  # nothing deleted
     path.write_text(original, encoding="utf-8")
+    (library_copy / "REVIEW.md").write_text(review, encoding="utf-8")
     assert load_library(str(library_copy)).version == 3
     control = Control.get(Control.code == "PH-02")
     assert (control.retired_in, control.introduced_in, control.changed_in) == (None, 1, 3)
@@ -531,6 +580,7 @@ def test_changed_mapping_and_requirement_mark_the_control_changed(clean_db, libr
     load_library(str(library_copy))
     path = library_copy / "common" / "physical.yaml"
     edit(path, "A.7.7: full", "A.7.7: partial")
+    drop_review_lines(library_copy, "PH-02 ISO27001-2022 A.7.7:")
     edit(path, "name: Destruction certificates and media disposal log", "name: Media disposal log")
     load_library(str(library_copy))
     mapping = (ControlObligation.select().join(Control).switch(ControlObligation).join(Obligation)
