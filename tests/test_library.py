@@ -111,7 +111,8 @@ CROSS_MAPPING_EXAMPLES = [
      ("CPS230", "33"), ("CPS230", "42")},
     {("CPS230", "43"), ("CPS230", "44"), ("CPS230", "38"), ("ISO22301-2019", "8.5"), ("ISO27001-2022", "A.5.29"),
      ("ISO27001-2022", "A.5.30"), ("CONTRACT", "C-BCP")},
-    {("CPS234", "16"), ("CPS234", "22"), ("CPS234", "28"), ("CPS234", "34"), ("CPS230", "58"),
+    # CPS 234 34 is internal audit's duty, not the vendor review's (issue 9): GV-19 maps it, not SP-01.
+    {("CPS234", "16"), ("CPS234", "22"), ("CPS234", "28"), ("CPS230", "58"),
      ("PCIDSS-4.0.1", "12.8.4"), ("PCIDSS-4.0.1", "12.8.5"), ("PCIDSS-4.0.1", "12.9.2"),
      ("ISO27001-2022", "A.5.19"), ("ISO27001-2022", "A.5.22")},
     {("PCIDSS-4.0.1", "3.3.1"), ("PCIDSS-4.0.1", "3.3.1.2"), ("PCIDSS-4.0.1", "FAQ1210"),
@@ -145,11 +146,20 @@ def _control_fully_mapping(library, framework, ref):
     ("PCIDSS-4.0.1", "11.3.2", "P3M"), ("PCIDSS-4.0.1", "12.4.2", "P3M"), ("PCIDSS-4.0.1", "11.4.6", "P6M"),
     ("PCIDSS-4.0.1", "1.2.7", "P6M"), ("PCIDSS-4.0.1", "8.2.6", "P90D"), ("PCIDSS-4.0.1", "6.3.3", "P1M"),
     ("PCIDSS-4.0.1", "10.4.1", "P1M"), ("PCIDSS-4.0.1", "11.5.2", "P1M"), ("PCIDSS-4.0.1", "12.10.2", "P1Y"),
-    ("CPS234", "26", "P1Y"), ("CPS234", "31", "P1Y"), ("CPS230", "43", "P1Y"), ("CPS230", "45", "P1Y"),
+    ("CPS234", "26", "P1Y"), ("CPS234", "31", "P1Y"), ("CPS230", "45", "P1Y"),
     ("CPS230", "51", "P1Y"), ("CPS234", "35", "event"),
 ])
 def test_control_frequencies_follow_the_recurring_clocks(shipped, framework, ref, frequency):
     assert {c.frequency for c in _control_fully_mapping(shipped, framework, ref)} == {frequency}
+
+
+def test_cps230_43_exercise_is_annual_but_only_partial(shipped):
+    """One contact-centre exercise is not a programme for every critical operation (issue 9): no control
+    fully proves CPS 230 43, and the annual exercise that partly does runs every year."""
+    mapping = {c.code: m.coverage for c in shipped.controls.values() for m in c.mappings
+               if (m.framework, m.ref) == ("CPS230", "43")}
+    assert mapping == {"BC-01": "partial"}
+    assert shipped.controls["BC-01"].frequency == "P1Y"
 
 
 def test_daily_and_weekly_activities_say_so_in_the_description(shipped):
