@@ -624,3 +624,69 @@ def test_refs_that_look_like_octal_hex_or_base_60_stay_text():
     from domain.library import _Loader
     data = yaml.load("a: 010\nb: 0x1A\nc: 1:30\nd: 12.10\ne: 72", Loader=_Loader)
     assert data == {"a": "010", "b": "0x1A", "c": "1:30", "d": "12.10", "e": 72}
+
+
+# =========================================================================== issue 9: the corrected library
+
+def _remove_block(path, start: str, end: str | None) -> None:
+    """Cut the text from the line starting ``start`` up to (not including) ``end`` (or the end of file)."""
+    text = path.read_text(encoding="utf-8")
+    first = text.index(start)
+    last = text.index(end, first) if end else len(text)
+    path.write_text(text[:first] + text[last:], encoding="utf-8")
+
+
+def _pre_review_library(library):
+    """Undo a representative set of the issue 9 corrections in a copy: the library as it was."""
+    common, frameworks = library / "common", library / "frameworks"
+    edit(common / "governance.yaml", '''        "20": full\n        "22": full\n''', '''        "20": full\n        "21": full\n        "22": full\n''')
+    edit(common / "governance.yaml", '      CPS230: {"21": full}\n', "")
+    edit(common / "supplier.yaml", "      CONTRACT: {C-AUDIT: full}\n",
+         '      CONTRACT: {C-AUDIT: full}\n      CPS230: {"55": partial}\n')
+    edit(common / "incident.yaml", "s26WM: full}", "s26WM: full, s26WQ: full}")
+    edit(frameworks / "privacy_au.yaml", "    provable: false\n    note: >-\n      A waiver", "    note: >-\n      A waiver")
+    _remove_block(common / "pci.yaml", "\n  - code: PC-05", None)  # PC-05 (PCI 12.4.1) is the file's last control
+    _remove_block(frameworks / "pcidss.yaml", '  - {ref: "12.4.1"', '  - {ref: "12.4.2"')
+    for path, ref in ((common / "continuity.yaml", '        "27(b)": {coverage'),
+                      (common / "continuity.yaml", ', "27(b)": partial')):
+        text = path.read_text(encoding="utf-8")
+        start = text.index(ref)
+        path.write_text(text[:start] + text[text.index("\n" if ref.startswith(" ") else "}", start):], encoding="utf-8")
+    _remove_block(frameworks / "cps230.yaml", "  # Para 27(b)", "  - {ref: \"38\"")
+    review = library / "REVIEW.md"
+    lines = review.read_text(encoding="utf-8").splitlines(keepends=True)
+    review.write_text("".join(line for line in lines if not line.startswith(("- PC-05 ", "- GV-03 CPS230 21:")))
+                      + "- GV-04 CPS230 21: the Board pack\n- IR-07 PRIVACY-AU s26WQ: the NDB record\n",
+                      encoding="utf-8")
+
+
+def _mapping(code: str, framework: str, ref: str) -> ControlObligation:
+    return (ControlObligation.select().join(Control).switch(ControlObligation).join(Obligation).join(Framework)
+            .where(Control.code == code, Framework.code == framework, Obligation.ref == ref).get())
+
+
+def test_corrected_library_loads_as_a_new_version_over_the_old_one(clean_db, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(DEFAULT_DIRECTORY, old, ignore=shutil.ignore_patterns("README.md"))
+    _pre_review_library(old)
+    assert load_library(str(old)).version == 1
+    assert _mapping("GV-04", "CPS230", "21").coverage == "full"
+    result = load_library()  # the shipped, corrected library
+    assert (result.version, result.changed) == (2, True)
+    assert _mapping("GV-04", "CPS230", "21").retired_in == 2        # moved to GV-03
+    assert _mapping("GV-03", "CPS230", "21").retired_in is None
+    assert _mapping("SP-08", "CPS230", "55").retired_in == 2        # removed
+    assert _mapping("IR-07", "PRIVACY-AU", "s26WQ").retired_in == 2  # not provable
+    s26wq = Obligation.get(Obligation.ref == "s26WQ")
+    assert (s26wq.provable, s26wq.changed_in, s26wq.retired_in) == (False, 2, None)
+    new = Obligation.select().join(Framework).where(Framework.code == "CPS230", Obligation.ref == "27(b)").get()
+    assert (new.introduced_in, new.verification) == (2, "secondary")
+    pc05 = Control.get(Control.code == "PC-05")
+    assert (pc05.introduced_in, pc05.retired_in) == (2, None)
+    assert _mapping("PC-05", "PCIDSS-4.0.1", "12.4.1").note.startswith("the PCI DSS compliance programme charter")
+    assert {Control.get(Control.code == code).changed_in for code in ("GV-04", "GV-03", "SP-08", "IR-07")} == {2}
+    assert Control.get(Control.code == "AC-01").changed_in == 1      # untouched items keep their version
+    summary = json.loads(LibraryVersion.get(LibraryVersion.number == 2).summary)
+    assert summary["controls"] == {"added": 1, "changed": 6, "retired": 0}  # GV-03/04, SP-08, IR-07, BC-02/05
+    assert summary["obligations"] == {"added": 2, "changed": 1, "retired": 0}  # 27(b), 12.4.1; s26WQ
+    assert summary["mappings"] == {"added": 4, "changed": 0, "retired": 3}
