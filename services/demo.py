@@ -488,7 +488,9 @@ class _Scaler:
                     state = "running" if deadline is None or deadline > now else "breached"
                 else:
                     state = "breached" if deadline is not None and met > deadline else "met"
-                clocks.append({"incident": incident_id, "rule_id": rule, "started_at": started, "deadline_at": deadline,
+                clocks.append({"engagement": e.id, "incident": incident_id, "subject_type": "incident",
+                               "subject_id": incident_id, "rule_id": rule, "started_at": started,
+                               "deadline_at": deadline,
                                "target_at": target, "basis": basis, "calendar": cal, "state": state, "met_at": met,
                                "notice_evidence": None, "recorded_by": self.risk.id if met else None})
                 if met is None:

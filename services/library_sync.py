@@ -105,7 +105,7 @@ class _Sync:
 
     def controls(self, library: Library) -> tuple[dict[str, Control], set[str]]:
         wanted = {code: {"title": c.title, "description": c.description, "domain": c.domain,
-                         "frequency": c.frequency, "requires": c.requires}
+                         "frequency": c.frequency, "requires": c.requires, "triggers": ",".join(c.triggers)}
                   for code, c in library.controls.items()}
         return self.upsert(Control, "controls", lambda r: r.code, wanted, lambda key: {"code": key})
 
@@ -138,7 +138,7 @@ class _Sync:
         wanted = {rid: {"title": r.title, "framework_code": r.framework, "obligation_ref": r.obligation,
                         "trigger": json.dumps(r.trigger, sort_keys=True), "start_field": r.start,
                         "duration": r.duration, "unit": r.unit, "internal_target_hours": r.internal_target_hours,
-                        "notify": r.notify, "verification": r.verification}
+                        "notify": r.notify, "note": r.note, "verification": r.verification}
                   for rid, r in library.clock_rules.items()}
         self.upsert(ClockRule, "clock_rules", lambda r: r.rule_id, wanted, lambda key: {"rule_id": key},
                     versioned=False)
