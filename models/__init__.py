@@ -8,11 +8,12 @@ from .notifications import Notification, NotificationSetting, SchedulerCursor
 from .org import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User
 from .packs import OutboxMessage, Pack, SchedulerLease
 from .register import Applicability, Engagement, EngagementFramework, EvidenceRequest, HolidayOverride
+from .subcontractors import Subcontractor
 
 ALL_MODELS = [
     Organisation, User, ApiToken, LoginAttempt,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
-    Engagement, EngagementFramework, Applicability, EvidenceRequest, HolidayOverride,
+    Engagement, EngagementFramework, Applicability, EvidenceRequest, HolidayOverride, Subcontractor,
     Evidence, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,

@@ -49,7 +49,7 @@ from models import (
     utcnow,
 )
 
-from . import audit_log
+from . import audit_log, subcontractors
 
 log = logging.getLogger("attest.scheduler")
 
@@ -200,6 +200,7 @@ def tick(now: dt.datetime | None = None) -> TickResult:
         requirements = _requirements()
         for engagement in Engagement.select().order_by(Engagement.id):
             result.created += _plan_engagement(engagement, requirements, now, result)
+        result.created += subcontractors.plan_all_recipient_series(now)  # APP 8 series per recipient
         result.opened, result.overdue = _move_requests(now)
         breached = _breach_clocks(now)
         result.breached = len(breached)

@@ -93,7 +93,8 @@ SCHEMAS: dict[str, dict] = {
         "contract_ref": STRING, "start_date": DATE, "end_date": {"type": ["string", "null"], "format": "date"},
         "frameworks": CODES, "place": {"type": "string", "enum": list(PLACES)},
         "timezone": {"type": "string", "description": "IANA time zone, e.g. Australia/Sydney."},
-        "card_payments": {"type": "boolean"}, "offshore": {"type": "boolean"},
+        "card_payments": {"type": "boolean"},
+        "offshore": {"type": "boolean", "description": "Derived: an approved sub-contractor outside Australia."},
     }),
     "NewEngagement": {
         "type": "object", "required": ["name", "provider", "frameworks", "place", "start_date"],
@@ -110,7 +111,8 @@ SCHEMAS: dict[str, dict] = {
             "end_date": {"type": ["string", "null"], "format": "date", "description": "After start_date."},
             "contract_ref": {"type": "string", "maxLength": 100},
             "card_payments": {"type": "boolean", "default": False},
-            "offshore": {"type": "boolean", "default": False},
+            "offshore": {"type": "boolean", "default": False, "enum": [False],
+                         "description": "Derived from the service provider register; only false at creation."},
         }},
     "ApplicabilityRow": _object({
         "control": STRING, "title": STRING, "applicable": {"type": "boolean"}, "justification": STRING,
