@@ -44,7 +44,8 @@ def country_codes(values: object) -> list[str]:
     for value in values:
         code = value.strip().upper() if isinstance(value, str) else ""
         if len(code) != 2 or not code.isascii() or pycountry.countries.get(alpha_2=code) is None:
-            raise ValidationError(f"unknown country code {value!r}: use ISO 3166 alpha-2 codes such as AU, PH, IN",
+            shown = value.strip() if isinstance(value, str) else value
+            raise ValidationError(f"unknown country code {shown!r}: use ISO 3166 alpha-2 codes such as AU, PH, IN",
                                   field="countries")
         if code not in codes:
             codes.append(code)
