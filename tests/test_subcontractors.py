@@ -223,3 +223,23 @@ def test_register_as_of_a_date(client, parties):
     assert [e.status for e in register.register_as_of(engagement, today + dt.timedelta(days=1))] == \
         ["approved", "proposed"]  # decided after that day: still proposed then
     assert [e.tier for e in register.register_as_of(engagement, dt.date(2025, 12, 1))] == ["provider"]
+
+
+def test_register_responses_match_the_openapi_description(client, parties):
+    from tests.test_openapi import Contract
+    contract = Contract(client.get("/api/v1/openapi.json").get_json())
+    engagement = parties["engagement"].id
+    path = "/api/v1/engagements/{engagement_id}/subcontractors"
+    sub = contract.check(propose(client, parties, OFFSHORE_SITE), "post", path)
+    contract.check(propose(client, parties, {**ONSHORE_TOOL, "countries": ["ZZ"]}), "post", path)
+    contract.check(client.get(f"/api/v1/engagements/{engagement}/subcontractors", headers=parties["client"]),
+                   "get", path)
+    decision = "/api/v1/subcontractors/{subcontractor_id}/decision"
+    contract.check(decide(client, parties, sub["id"], {"decision": "approve", "reason": "x"}), "post", decision)
+    contract.check(client.post(f"/api/v1/subcontractors/{sub['id']}/apra-notice", headers=parties["client"],
+                               json={"notified_on": dt.date.today().isoformat()}),
+                   "post", "/api/v1/subcontractors/{subcontractor_id}/apra-notice")
+    contract.check(decide(client, parties, sub["id"], {"decision": "approve", "reason": "x"}), "post", decision)
+    contract.check(decide(client, parties, sub["id"], {"decision": "reject", "reason": "x"}), "post", decision)
+    contract.check(client.get(f"/api/v1/engagements/{engagement}/cross-border-recipients", headers=parties["client"]),
+                   "get", "/api/v1/engagements/{engagement_id}/cross-border-recipients")
