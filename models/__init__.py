@@ -1,7 +1,7 @@
 """Peewee models, split by domain. ``ALL_MODELS`` is in dependency order."""
 from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, transaction, utcnow
-from .evidence import Evidence
+from .evidence import Evidence, RequestHistory
 from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .notifications import Notification, NotificationSetting, SchedulerCursor
@@ -14,7 +14,7 @@ ALL_MODELS = [
     Organisation, User, ApiToken, LoginAttempt,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, HolidayOverride, Subcontractor,
-    Evidence, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
+    Evidence, RequestHistory, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,
     Pack, OutboxMessage, SchedulerLease,
