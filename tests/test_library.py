@@ -692,3 +692,20 @@ def test_corrected_library_loads_as_a_new_version_over_the_old_one(clean_db, tmp
     assert summary["controls"] == {"added": 1, "changed": 6, "retired": 0}  # GV-03/04, SP-08, IR-07, BC-02/05
     assert summary["obligations"] == {"added": 2, "changed": 1, "retired": 0}  # 27(b), 12.4.1; s26WQ
     assert summary["mappings"] == {"added": 4, "changed": 0, "retired": 3}
+
+
+CLIENT_HELD = {("BC-05", "critical-ops-register"), ("BC-06", "board-breach-report"), ("GV-04", "board-pack"),
+               ("GV-19", "client-ia-plan"), ("GV-19", "client-ia-report"), ("GV-19", "ia-assurance-assessment"),
+               ("IR-05", "apra-receipt"), ("IR-05", "materiality-assessment"), ("PR-01", "offshoring-gate"),
+               ("PR-04", "pia"), ("PR-04", "privacy-policy"), ("SP-01", "reliance-memo"), ("SP-02", "dd-file"),
+               ("SP-03", "clause-checklist"), ("SP-05", "sp-policy"), ("SP-06", "apra-register-receipt"),
+               ("SP-06", "msp-register"), ("SP-08", "audit-report"), ("SP-10", "apra-arrangement-receipt"),
+               ("SP-10", "ia-memo")}
+
+
+def test_client_held_evidence_is_produced_by_the_client(shipped):
+    """The client's Board reporting, its notices to APRA, its own register and its review of the provider are
+    client-held (issue 9); everything else, the provider's assurance pack included, is the provider's."""
+    held = {(c.code, r.key) for c in shipped.controls.values() for r in c.requirements if r.produced_by == "client"}
+    assert held == CLIENT_HELD
+    assert {r.produced_by for r in shipped.controls["SP-01"].requirements} == {"provider", "client"}
