@@ -26,6 +26,7 @@ from domain.recurrence import parse_frequency
 FRAMEWORK_DIR = "frameworks"
 COMMON_DIR = "common"
 CLOCK_RULES_FILE = "clock_rules.yaml"
+REVIEW_FILE = "REVIEW.md"  # one reviewed reason per `full` mapping (see controls/README.md)
 
 COVERAGES = ("full", "partial")
 VERIFICATIONS = ("verified", "secondary", "unverified")
@@ -58,6 +59,7 @@ _OBLIGATION_KEYS = {"ref": True, "title": True, "parent": False, "alt_ref": Fals
                     "verification": False, "provable": False, "note": False}
 _CONTROL_KEYS = {"code": True, "title": True, "description": False, "domain": False, "frequency": True,
                  "requires": False, "triggers": False, "maps": False, "evidence": False}  # maps/evidence: own messages
+_MAPPING_KEYS = {"coverage": True, "note": False}
 _REQUIREMENT_KEYS = {"key": True, "name": True, "types": True, "validity_days": True, "produced_by": False}
 PRODUCERS = ("provider", "client")  # who uploads a requirement's evidence (SPEC §2); provider by default
 _RULE_KEYS = {"rule": True, "title": True, "framework": True, "obligation": True, "trigger": True,
@@ -122,6 +124,8 @@ class MappingSpec:
     ref: str
     coverage: str
     line: int = 0
+    note: str = ""  # why a mapping is only partial, or what it leaves out
+    reason: str = ""  # a full mapping's reviewed one-line reason, from REVIEW.md
 
 
 @dataclass
@@ -299,10 +303,15 @@ def _library_files(directory: str) -> list[str]:
     return sorted(found)
 
 
+def _digested_files(directory: str, files: list[str]) -> list[str]:
+    """The YAML files plus REVIEW.md: a changed reason is a changed library."""
+    return files + ([REVIEW_FILE] if os.path.isfile(os.path.join(directory, REVIEW_FILE)) else [])
+
+
 def library_digest(directory: str, files: list[str] | None = None) -> str:
-    """sha256 over the sorted relative paths and contents of the library files."""
+    """sha256 over the sorted relative paths and contents of the library files (REVIEW.md included)."""
     digest = hashlib.sha256()
-    for rel in files if files is not None else _library_files(directory):
+    for rel in _digested_files(directory, files if files is not None else _library_files(directory)):
         with open(os.path.join(directory, rel), "rb") as handle:
             content = handle.read()
         digest.update(rel.encode() + b"\0" + str(len(content)).encode() + b"\0" + content)
@@ -326,6 +335,7 @@ def read_library(directory: str) -> Library:
             if rel.startswith(prefix) and document is not None:
                 checker.file(kind, rel, document)
     checker.check_coverage()
+    checker.check_review(directory)
     if checker.problems:
         raise LibraryError(sorted(checker.problems, key=lambda p: (p.file, p.line, p.message)))
     return checker.library
@@ -559,16 +569,24 @@ class _Checker:
         for key, dup_line in refs.duplicates:
             self.problem(rel, dup_line, f"duplicate ref '{key}' for {framework} in {what}")
         result = []
-        for ref, coverage in refs.items():
+        for ref, value in refs.items():
             ref, ref_line = str(ref), refs.line_of(ref)
+            coverage, note = self.coverage(rel, value, f"{framework} {ref} in {what}", ref_line)
             if ref not in spec.obligations:
                 self.problem(rel, ref_line, f"unknown obligation ref '{ref}' in {framework} ({what})")
             elif coverage not in COVERAGES:
                 self.problem(rel, ref_line,
                              f"bad coverage '{coverage}' for {framework} {ref} in {what}: use full or partial")
             else:
-                result.append(MappingSpec(framework, ref, coverage, ref_line))
+                result.append(MappingSpec(framework, ref, coverage, ref_line, note=note))
         return result
+
+    def coverage(self, rel: str, value: Any, what: str, line: int) -> tuple[Any, str]:
+        """A mapping's value: ``full`` / ``partial``, or ``{coverage: partial, note: why}``."""
+        if not isinstance(value, LineDict):
+            return value, ""
+        self.keys(rel, value, _MAPPING_KEYS, f"mapping {what}")
+        return value.get("coverage"), self.text(rel, value, "note", f"mapping {what}", 300)
 
     def requirements(self, rel: str, item: LineDict, what: str) -> list[RequirementSpec]:
         evidence = item.get("evidence")
@@ -697,6 +715,58 @@ class _Checker:
             for ob in spec.obligations.values():
                 if ob.provable and (spec.code, ob.ref) not in mapped:
                     self.problem(ob.file, ob.line, f"unmapped obligation {spec.code} {ob.ref}: no control maps it")
+
+
+    def check_review(self, directory: str) -> None:
+        """REVIEW.md and the data agree: every `full` mapping has exactly one reason line, and every
+        line names a mapping that is `full` (a stale line is as wrong as a missing one)."""
+        if "common" in self.broken or "framework" in self.broken:
+            return
+        full = {(c.code, m.framework, m.ref): (c, m) for c in self.library.controls.values()
+                for m in c.mappings if m.coverage == "full"}
+        path = os.path.join(directory, REVIEW_FILE)
+        if not os.path.isfile(path):
+            if full:
+                self.problem(REVIEW_FILE, 0, f"missing: {len(full)} full mappings need their one-line reason here")
+            return
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+        seen: dict[tuple, int] = {}
+        for number, line in enumerate(lines, 1):
+            key = self.review_line(number, line, full, seen)
+            if key is not None:
+                seen[key] = number
+        for key, (control, mapping) in full.items():
+            if key not in seen:
+                self.problem(control.file, mapping.line, f"full mapping {' '.join(key)} has no reason in {REVIEW_FILE} "
+                             f"(add '- {' '.join(key)}: <why the evidence alone proves it>')")
+
+    def review_line(self, number: int, line: str, full: dict, seen: dict) -> tuple | None:
+        """One line of REVIEW.md: '- CODE FRAMEWORK REF: reason'; other lines are prose."""
+        if not line.startswith("- "):
+            return None
+        match = _REVIEW_LINE.match(line)
+        if not match:
+            self.problem(REVIEW_FILE, number, "expected '- CODE FRAMEWORK REF: reason'")
+            return None
+        key, reason = match.group(1, 2, 3), match.group(4).strip()
+        label = " ".join(key)
+        if key in seen:
+            self.problem(REVIEW_FILE, number, f"duplicate review line for {label} (first at line {seen[key]})")
+            return None
+        if key not in full:
+            control = self.library.controls.get(key[0])
+            mapping = next((m for m in control.mappings if (m.framework, m.ref) == key[1:]), None) if control else None
+            state = "does not exist" if mapping is None else f"is {mapping.coverage}"
+            self.problem(REVIEW_FILE, number, f"stale review line: mapping {label} {state}, not full")
+            return None
+        if len(reason) > 300:
+            self.problem(REVIEW_FILE, number, f"reason for {label} is longer than 300 characters")
+        full[key][1].reason = reason
+        return key
+
+
+_REVIEW_LINE = re.compile(r"^- (\S+) (\S+) (\S+?): (\S.*)$")
 
 
 def _close(word: Any, candidates) -> str:

@@ -9,11 +9,12 @@ from .notifications import Notification, NotificationSetting, SchedulerCursor
 from .org import ROLE_ORG_KIND, ROLES, ApiToken, Invitation, LoginAttempt, Organisation, User
 from .packs import Pack, SchedulerLease
 from .register import Applicability, Engagement, EngagementFramework, EvidenceRequest, HolidayOverride
+from .subcontractors import Subcontractor
 
 ALL_MODELS = [
     Organisation, User, ApiToken, Invitation, LoginAttempt,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
-    Engagement, EngagementFramework, Applicability, EvidenceRequest, HolidayOverride,
+    Engagement, EngagementFramework, Applicability, EvidenceRequest, HolidayOverride, Subcontractor,
     Evidence, RequestHistory, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,

@@ -64,6 +64,7 @@ class ControlObligation(BaseModel):
     control = pw.ForeignKeyField(Control, backref="mappings", on_delete="CASCADE")
     obligation = pw.ForeignKeyField(Obligation, backref="mappings", on_delete="CASCADE")
     coverage = pw.CharField(max_length=10, choices=[("full", "full"), ("partial", "partial")])
+    note = pw.CharField(max_length=300, default="")  # full: its reviewed reason (REVIEW.md); partial: what it lacks
     retired_in = pw.IntegerField(null=True)
 
     class Meta:

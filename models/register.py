@@ -68,12 +68,15 @@ class EvidenceRequest(BaseModel):
     period_end = pw.DateField()
     due_at = pw.DateTimeField()  # UTC
     status = pw.CharField(max_length=12, default="upcoming")
+    # 0: the control's own series. Otherwise the id of the sub-contractor whose own series this is (the APP 8
+    # reasonable-steps evidence of each cross-border recipient, services/subcontractors.py).
+    series = pw.IntegerField(default=0)
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
         indexes = (
-            (("engagement", "requirement", "period_start"), True),
+            (("engagement", "requirement", "period_start", "series"), True),
             (("engagement", "status", "due_at"), False),
             (("engagement", "due_at"), False),
             (("status", "due_at"), False),

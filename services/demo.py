@@ -134,9 +134,35 @@ def _demo_engagement(admin: User) -> tuple[Engagement, bool]:
         "name": ENGAGEMENT, "provider": PROVIDER, "frameworks": list(FRAMEWORKS),
         "place": "NSW", "timezone": "Australia/Sydney",
         "start_date": (today - relativedelta(months=9)).isoformat(),
-        "card_payments": True, "offshore": True, "contract_ref": "DB-CC-2025-001",
+        "card_payments": True, "contract_ref": "DB-CC-2025-001",
     })
     return engagement, True
+
+
+def _demo_register(engagement: Engagement, provider_admin: User, client_admin: User) -> None:
+    """The provider's sub-contractors: an approved offshore overflow site (which makes the engagement offshore,
+    with its APP 8 reasonable-steps series), an approved onshore CCaaS platform and one awaiting the client."""
+    from services import subcontractors
+    if subcontractors.subcontractors_of(engagement).exists():
+        return
+    today = dt.date.today()
+    site = subcontractors.propose(provider_admin, engagement.id, {
+        "name": "Manila Overflow Services", "services": ["After-hours overflow calls"],
+        "critical_operations": ["Customer enquiries"], "countries": ["PH"],
+        "data_categories": ["Customer name", "Account number", "Call recordings"], "material": True,
+        "personal_information": True, "agreement_date": (today - relativedelta(months=6)).isoformat()})
+    subcontractors.record_apra_notice(client_admin, site.id, {"notified_on": today.isoformat()})
+    subcontractors.decide_on(client_admin, site.id, {"decision": "approve",
+                                                     "reason": "Due diligence and APP 8 contract clauses in place"})
+    ccaas = subcontractors.propose(provider_admin, engagement.id, {
+        "name": "CloudVoice CCaaS", "services": ["Telephony and call recording platform"],
+        "critical_operations": ["Customer enquiries"], "countries": ["AU"], "data_categories": ["Call recordings"],
+        "material": True, "personal_information": True,
+        "agreement_date": (today - relativedelta(months=8)).isoformat()})
+    subcontractors.decide_on(client_admin, ccaas.id, {"decision": "approve", "reason": "Onshore, ISO 27001 certified"})
+    subcontractors.propose(provider_admin, engagement.id, {
+        "name": "QA Insight Analytics", "services": ["Call quality scoring"], "countries": ["AU", "IN"],
+        "data_categories": ["Call recordings"], "personal_information": True})
 
 
 def _demo_grant(admin: User, auditor: User, engagement: Engagement) -> tuple[AuditorGrant, bool]:
@@ -175,6 +201,8 @@ def create_demo() -> list[str]:
             users[role] = user
             logins.append((email, role, shown))
         engagement, new_engagement = _demo_engagement(users["client_admin"])
+        _demo_register(engagement, users["provider_admin"], users["client_admin"])
+        engagement = Engagement.get_by_id(engagement.id)
         grant, new_grant = _demo_grant(users["client_admin"], users["auditor"], engagement)
         incidents = _demo_incidents(engagement, users)
     from .demo_evidence import create_demo_evidence

@@ -110,6 +110,16 @@ def _timezone(data: dict) -> str:
     return name
 
 
+def _derived_offshore(value: Any) -> bool:
+    """``offshore`` follows from the service provider register (an approved sub-contractor or site outside
+    Australia, services.subcontractors.sync_offshore), so a new engagement, with no register yet, is not."""
+    if _flag(value, "offshore"):
+        raise ValidationError("offshore follows from the service provider register: create the engagement, then "
+                              "the provider proposes its offshore sub-contractor or site and the client approves it",
+                              field="offshore")
+    return False
+
+
 def parse_engagement_input(data: dict) -> EngagementInput:
     """Validate a create-engagement payload (JSON or form); ValidationError names the field."""
     if not isinstance(data, dict):
@@ -130,7 +140,7 @@ def parse_engagement_input(data: dict) -> EngagementInput:
         frameworks=sorted(set(frameworks)),
         place=place, timezone=_timezone(data), start_date=start, end_date=end,
         card_payments=_flag(data.get("card_payments"), "card_payments"),
-        offshore=_flag(data.get("offshore"), "offshore"),
+        offshore=_derived_offshore(data.get("offshore")),
         contract_ref=_text(data, "contract_ref", required=False, limit=100))
 
 

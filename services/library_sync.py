@@ -114,7 +114,7 @@ class _Sync:
         """Returns the codes of controls whose mappings changed."""
         code_of = {c.id: code for code, c in controls.items()}
         key_of_obligation = {o.id: key for key, o in obligations.items()}
-        wanted = {(code, m.framework, m.ref): {"coverage": m.coverage}
+        wanted = {(code, m.framework, m.ref): {"coverage": m.coverage, "note": m.note or m.reason}
                   for code, c in library.controls.items() for m in c.mappings}
         _, changed = self.upsert(
             ControlObligation, "mappings",

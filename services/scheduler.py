@@ -57,7 +57,7 @@ from models import (
     utcnow,
 )
 
-from . import alerts, audit_log, expiry, mail, notifications
+from . import alerts, audit_log, expiry, mail, notifications, subcontractors
 
 log = logging.getLogger("attest.scheduler")
 
@@ -244,6 +244,7 @@ def tick(now: dt.datetime | None = None) -> TickResult:
         requirements = requirements_by_control()
         for engagement in Engagement.select().order_by(Engagement.id):
             result.created += plan_engagement(engagement, requirements, now, result)
+        result.created += subcontractors.plan_all_recipient_series(now)  # APP 8 series per recipient
         result.opened, result.overdue = _move_requests(now)
         breached = _breach_clocks(now)
         result.breached = len(breached)

@@ -26,6 +26,7 @@ from models import (
     EvidenceRequirement,
     Framework,
     Obligation,
+    Subcontractor,
     User,
     utcnow,
 )
@@ -45,6 +46,8 @@ ACTIONS: dict[str, set[str]] = {
     "raise_finding": CLIENT_ROLES | {"auditor"},
     "answer_finding": PROVIDER_ROLES,
     "build_pack": CLIENT_ROLES | {"auditor"},
+    "propose_subcontractor": {"provider_admin"},
+    "decide_subcontractor": {"client_admin"},
 }
 
 
@@ -131,6 +134,18 @@ def visible_controls(user: User, engagement: Engagement) -> pw.ModelSelect:
     codes = granted_framework_codes(user, engagement)
     query = Control.select()
     return query if codes is None else query.where(Control.id.in_(_controls_in_frameworks(codes)))
+
+
+def subcontractor_for(user: User, subcontractor_id: int | str) -> Subcontractor:
+    """A sub-contractor of an engagement the user may see; NotFound otherwise."""
+    key = _row_id(subcontractor_id)
+    row = None if key is None else (Subcontractor.select()
+                                    .where(Subcontractor.id == key,
+                                           Subcontractor.engagement.in_(engagements_for(user).select(Engagement.id)))
+                                    .first())
+    if row is None:
+        raise NotFound("sub-contractor not found")
+    return row
 
 
 # ------------------------------------------------------------------------------------------ evidence

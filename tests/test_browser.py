@@ -123,7 +123,7 @@ def _realistic_engagement(admin) -> Engagement:
         "name": "Retail banking contact centre", "provider": "Harbour Contact Solutions",
         "frameworks": ["ISO27001-2022", "CPS234", "CPS230", "PRIVACY-AU", "PCIDSS-4.0.1", "CONTRACT"],
         "place": "NSW", "timezone": "Australia/Sydney", "start_date": start.isoformat(),
-        "contract_ref": "MSA-2024-017", "card_payments": True, "offshore": True})
+        "contract_ref": "MSA-2024-017", "card_payments": True})
     past = list(EvidenceRequest.select().where(EvidenceRequest.engagement == engagement,
                                                EvidenceRequest.status == "overdue")
                 .order_by(EvidenceRequest.due_at, EvidenceRequest.id))

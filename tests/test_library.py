@@ -32,7 +32,8 @@ ISO22301_CLAUSES = ["4.1", "4.2", "4.2.2", "4.3", "4.4", "5.1", "5.2", "5.3", "6
                     "10.1", "10.2"]
 PRIVACY_REFS = ["APP1.2", "APP1.4", "APP8.1", "APP8.2", "s16C", "APP11.1", "APP11.2", "APP11.3", "s26WH",
                 "s26WJ", "s26WK", "s26WL", "s26WM", "s26WQ", "s26X"]
-PCI_REFS = ["3.3.1", "3.3.1.2", "FAQ1210", "1.2.7", "6.3.3", "7.2.4", "7.2.5.1", "8.2.6", "8.3.9", "10.4.1",
+PCI_REFS = ["3.3.1", "3.3.1.1", "3.3.1.2", "3.3.1.3", "11.4.7", "12.4.1",
+            "FAQ1210", "1.2.7", "6.3.3", "7.2.4", "7.2.5.1", "8.2.6", "8.3.9", "10.4.1",
             "10.4.1.1", "10.4.2.1", "10.5.1", "11.3.1", "11.3.1.2", "11.3.1.3", "11.3.2", "11.3.2.1", "11.4.1",
             "11.4.2", "11.4.3", "11.4.4", "11.4.5", "11.4.6", "11.5.2", "12.1.2", "12.3.1", "12.3.3", "12.3.4",
             "12.4.2", "12.4.2.1", "12.5.2", "12.5.2.1", "12.6.2", "12.6.3", "12.6.3.1", "12.8.1", "12.8.2",
@@ -77,11 +78,15 @@ def test_framework_lists_every_obligation_of_the_brief(shipped, code, expected):
     assert set(expected) <= refs(shipped, code)
 
 
-def test_only_the_ministerial_declaration_is_unprovable_and_it_says_why(shipped):
-    unprovable = [(o.framework, o.ref) for f in shipped.frameworks.values() for o in f.obligations.values()
-                  if not o.provable]
-    assert unprovable == [("PRIVACY-AU", "s26X")]
+def test_only_the_commissioner_and_minister_acts_are_unprovable_and_say_why(shipped):
+    """s 26WQ (Commissioner's waiver or extension) joined s 26X as not provable in issue 9."""
+    unprovable = sorted((o.framework, o.ref) for f in shipped.frameworks.values() for o in f.obligations.values()
+                        if not o.provable)
+    assert unprovable == [("PRIVACY-AU", "s26WQ"), ("PRIVACY-AU", "s26X")]
     assert "Minister" in shipped.obligation("PRIVACY-AU", "s26X").note
+    assert "Commissioner" in shipped.obligation("PRIVACY-AU", "s26WQ").note
+    assert not any((m.framework, m.ref) == ("PRIVACY-AU", "s26WQ")
+                   for c in shipped.controls.values() for m in c.mappings)
 
 
 def test_every_provable_obligation_is_mapped_by_a_control(shipped):
@@ -111,7 +116,8 @@ CROSS_MAPPING_EXAMPLES = [
      ("CPS230", "33"), ("CPS230", "42")},
     {("CPS230", "43"), ("CPS230", "44"), ("CPS230", "38"), ("ISO22301-2019", "8.5"), ("ISO27001-2022", "A.5.29"),
      ("ISO27001-2022", "A.5.30"), ("CONTRACT", "C-BCP")},
-    {("CPS234", "16"), ("CPS234", "22"), ("CPS234", "28"), ("CPS234", "34"), ("CPS230", "58"),
+    # CPS 234 34 is internal audit's duty, not the vendor review's (issue 9): GV-19 maps it, not SP-01.
+    {("CPS234", "16"), ("CPS234", "22"), ("CPS234", "28"), ("CPS230", "58"),
      ("PCIDSS-4.0.1", "12.8.4"), ("PCIDSS-4.0.1", "12.8.5"), ("PCIDSS-4.0.1", "12.9.2"),
      ("ISO27001-2022", "A.5.19"), ("ISO27001-2022", "A.5.22")},
     {("PCIDSS-4.0.1", "3.3.1"), ("PCIDSS-4.0.1", "3.3.1.2"), ("PCIDSS-4.0.1", "FAQ1210"),
@@ -145,11 +151,20 @@ def _control_fully_mapping(library, framework, ref):
     ("PCIDSS-4.0.1", "11.3.2", "P3M"), ("PCIDSS-4.0.1", "12.4.2", "P3M"), ("PCIDSS-4.0.1", "11.4.6", "P6M"),
     ("PCIDSS-4.0.1", "1.2.7", "P6M"), ("PCIDSS-4.0.1", "8.2.6", "P90D"), ("PCIDSS-4.0.1", "6.3.3", "P1M"),
     ("PCIDSS-4.0.1", "10.4.1", "P1M"), ("PCIDSS-4.0.1", "11.5.2", "P1M"), ("PCIDSS-4.0.1", "12.10.2", "P1Y"),
-    ("CPS234", "26", "P1Y"), ("CPS234", "31", "P1Y"), ("CPS230", "43", "P1Y"), ("CPS230", "45", "P1Y"),
+    ("CPS234", "26", "P1Y"), ("CPS234", "31", "P1Y"), ("CPS230", "45", "P1Y"),
     ("CPS230", "51", "P1Y"), ("CPS234", "35", "event"),
 ])
 def test_control_frequencies_follow_the_recurring_clocks(shipped, framework, ref, frequency):
     assert {c.frequency for c in _control_fully_mapping(shipped, framework, ref)} == {frequency}
+
+
+def test_cps230_43_exercise_is_annual_but_only_partial(shipped):
+    """One contact-centre exercise is not a programme for every critical operation (issue 9): no control
+    fully proves CPS 230 43, and the annual exercise that partly does runs every year."""
+    mapping = {c.code: m.coverage for c in shipped.controls.values() for m in c.mappings
+               if (m.framework, m.ref) == ("CPS230", "43")}
+    assert mapping == {"BC-01": "partial"}
+    assert shipped.controls["BC-01"].frequency == "P1Y"
 
 
 def test_daily_and_weekly_activities_say_so_in_the_description(shipped):
@@ -259,7 +274,15 @@ clock_rules:
     notify: Regulator
 """
 
-BASE = {"frameworks/test.yaml": FRAMEWORK, "common/test.yaml": CONTROLS, "clock_rules.yaml": CLOCKS}
+REVIEW = """\
+# Reviewed reasons
+- T-01 TEST 1: the report is the record the obligation asks for
+"""
+
+FILE_OF = {"framework": "frameworks/test.yaml", "controls": "common/test.yaml", "clocks": "clock_rules.yaml",
+           "review": "REVIEW.md"}
+BASE = {"frameworks/test.yaml": FRAMEWORK, "common/test.yaml": CONTROLS, "clock_rules.yaml": CLOCKS,
+        "REVIEW.md": REVIEW}
 
 
 def write_library(root, files: dict[str, str]) -> str:
@@ -281,7 +304,7 @@ def problems_of(tmp_path, **replacements) -> tuple[str, dict[str, str]]:
     """Write BASE with ``file=(old, new)`` edits; return the LibraryError text and the files."""
     files = dict(BASE)
     for key, edits in replacements.items():
-        rel = {"framework": "frameworks/test.yaml", "controls": "common/test.yaml", "clocks": "clock_rules.yaml"}[key]
+        rel = FILE_OF[key]
         for old, new in edits:
             assert old in files[rel], old
             files[rel] = files[rel].replace(old, new, 1)
@@ -357,11 +380,22 @@ VALIDATOR_CASES = {
                       "unknown key 'notfy' in clock rule (did you mean 'notify'?)"),
     "control without code": ("controls", [("  - code: T-01\n    title", "  - title")], "- title: First",
                              "control is missing 'code'"),
+    "full mapping without review line": ("controls", [('"2": partial', '"2": full')], '"2": full',
+                                         "full mapping T-01 TEST 2 has no reason in REVIEW.md"),
+    "stale review line": ("controls", [('"1": full, "2": partial', '"1": partial, "2": partial')], "- T-01",
+                          "stale review line: mapping T-01 TEST 1 is partial, not full"),
+    "review line for unknown mapping": ("review", [("- T-01 TEST 1:", "- T-01 TEST 1: x\n- T-09 TEST 1:")],
+                                        "- T-09", "stale review line: mapping T-09 TEST 1 does not exist"),
+    "malformed review line": ("review", [("- T-01 TEST 1:", "- T-01 TEST 1: x\n- T-01 full because")],
+                              "full because", "expected '- CODE FRAMEWORK REF: reason'"),
+    "duplicate review line": ("review", [("- T-01 TEST 1:", "- T-01 TEST 1: once\n- T-01 TEST 1:")],
+                              "- T-01", "duplicate review line for T-01 TEST 1"),
+    "mapping note with unknown key": ("controls", [('"2": partial', '"2": {coverage: partial, nte: why}')],
+                                      "nte: why", "unknown key 'nte' in mapping TEST 2 in control T-01"),
     "duplicate rule": ("clocks", [("    notify: Regulator\n",
                                    "    notify: Regulator\n" + CLOCKS.split("clock_rules:\n")[1])],
                        "- rule: T-72", "duplicate clock rule 'T-72'"),
 }
-FILE_OF = {"framework": "frameworks/test.yaml", "controls": "common/test.yaml", "clocks": "clock_rules.yaml"}
 
 
 @pytest.mark.parametrize("case", sorted(VALIDATOR_CASES))
@@ -372,10 +406,27 @@ def test_validator_reports_problem_with_file_and_line(tmp_path, case):
     rel = FILE_OF[key]
     if case == "unmapped obligation":
         rel = FILE_OF["framework"]
+    if case == "stale review line":
+        rel = FILE_OF["review"]
     line = line_of(files[rel], snippet, occurrence)
     expected = f"{rel}:{line}: "
     matching = [entry for entry in text.splitlines() if entry.startswith(expected) and message in entry]
     assert matching, f"expected '{expected}...{message}' in:\n{text}"
+
+
+def test_missing_review_file_is_reported(tmp_path):
+    files = {rel: text for rel, text in BASE.items() if rel != "REVIEW.md"}
+    with pytest.raises(LibraryError) as info:
+        read_library(write_library(tmp_path, files))
+    assert "REVIEW.md:0: missing: 1 full mappings need their one-line reason here" in str(info.value)
+
+
+def test_mapping_note_and_review_reason_are_kept(tmp_path):
+    controls = CONTROLS.replace('"2": partial', '"2": {coverage: partial, note: only the second half}')
+    library = read_library(write_library(tmp_path, {**BASE, "common/test.yaml": controls}))
+    notes = {m.ref: (m.coverage, m.note, m.reason) for m in library.controls["T-01"].mappings}
+    assert notes == {"1": ("full", "", "the report is the record the obligation asks for"),
+                     "2": ("partial", "only the second half", "")}
 
 
 def test_yaml_syntax_error_line_is_where_the_parser_stopped(tmp_path):
@@ -428,7 +479,7 @@ def row_counts() -> dict[str, int]:
 def library_copy(tmp_path):
     """A writable copy of the shipped library."""
     target = tmp_path / "controls"
-    shutil.copytree(DEFAULT_DIRECTORY, target, ignore=shutil.ignore_patterns("*.md"))
+    shutil.copytree(DEFAULT_DIRECTORY, target, ignore=shutil.ignore_patterns("README.md"))
     return target
 
 
@@ -436,6 +487,13 @@ def edit(path, old, new):
     text = path.read_text(encoding="utf-8")
     assert old in text, old
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def drop_review_lines(library, prefix: str) -> None:
+    """Take ``- <prefix>...`` lines out of REVIEW.md, as a reviewed change to the data must."""
+    path = library / "REVIEW.md"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if not line.startswith(f"- {prefix}")), encoding="utf-8")
 
 
 def test_load_shipped_library_writes_every_item(clean_db, shipped):
@@ -457,6 +515,9 @@ def test_load_shipped_library_writes_every_item(clean_db, shipped):
     assert json.loads(rule.trigger)["at_least_one_flag"] == ["material", "notified_other_regulator"]
     assert rule.duration == 72
     assert ClockRule.get(ClockRule.rule_id == "NDB-NOTIFY").duration is None
+    reviewed = (ControlObligation.select().join(Control).switch(ControlObligation).join(Obligation)
+                .where(Control.code == "AC-01", Obligation.ref == "7.2.4").get())
+    assert reviewed.coverage == "full" and "recertification pack" in reviewed.note  # its REVIEW.md reason
     s26x = Obligation.get(Obligation.ref == "s26X")
     assert s26x.provable is False and s26x.note
     version = LibraryVersion.get(LibraryVersion.number == 1)
@@ -514,6 +575,8 @@ def test_removed_control_is_retired_not_deleted_and_can_come_back(clean_db, libr
     start = original.index("  - code: PH-02")
     end = original.index("  - code: PH-03")
     path.write_text(original[:start] + original[end:], encoding="utf-8")
+    review = (library_copy / "REVIEW.md").read_text(encoding="utf-8")
+    drop_review_lines(library_copy, "PH-02 ")
     before = row_counts()
     assert load_library(str(library_copy)).version == 2
     control = Control.get(Control.code == "PH-02")
@@ -522,6 +585,7 @@ def test_removed_control_is_retired_not_deleted_and_can_come_back(clean_db, libr
     assert all(r.retired_in == 2 for r in control.requirements)
     assert row_counts()["Control"] == before["Control"]  # nothing deleted
     path.write_text(original, encoding="utf-8")
+    (library_copy / "REVIEW.md").write_text(review, encoding="utf-8")
     assert load_library(str(library_copy)).version == 3
     control = Control.get(Control.code == "PH-02")
     assert (control.retired_in, control.introduced_in, control.changed_in) == (None, 1, 3)
@@ -532,6 +596,7 @@ def test_changed_mapping_and_requirement_mark_the_control_changed(clean_db, libr
     load_library(str(library_copy))
     path = library_copy / "common" / "physical.yaml"
     edit(path, "A.7.7: full", "A.7.7: partial")
+    drop_review_lines(library_copy, "PH-02 ISO27001-2022 A.7.7:")
     edit(path, "name: Destruction certificates and media disposal log", "name: Media disposal log")
     load_library(str(library_copy))
     mapping = (ControlObligation.select().join(Control).switch(ControlObligation).join(Obligation)
@@ -561,3 +626,87 @@ def test_refs_that_look_like_octal_hex_or_base_60_stay_text():
     from domain.library import _Loader
     data = yaml.load("a: 010\nb: 0x1A\nc: 1:30\nd: 12.10\ne: 72", Loader=_Loader)
     assert data == {"a": "010", "b": "0x1A", "c": "1:30", "d": "12.10", "e": 72}
+
+
+# =========================================================================== issue 9: the corrected library
+
+def _remove_block(path, start: str, end: str | None) -> None:
+    """Cut the text from the line starting ``start`` up to (not including) ``end`` (or the end of file)."""
+    text = path.read_text(encoding="utf-8")
+    first = text.index(start)
+    last = text.index(end, first) if end else len(text)
+    path.write_text(text[:first] + text[last:], encoding="utf-8")
+
+
+def _pre_review_library(library):
+    """Undo a representative set of the issue 9 corrections in a copy: the library as it was."""
+    common, frameworks = library / "common", library / "frameworks"
+    edit(common / "governance.yaml", '        "20": full\n', '        "20": full\n        "21": full\n')
+    edit(common / "governance.yaml", '      CPS230: {"21": full}\n', "")
+    edit(common / "supplier.yaml", "      CONTRACT: {C-AUDIT: full}\n",
+         '      CONTRACT: {C-AUDIT: full}\n      CPS230: {"55": partial}\n')
+    edit(common / "incident.yaml", "s26WM: full}", "s26WM: full, s26WQ: full}")
+    edit(frameworks / "privacy_au.yaml", "    provable: false\n    note: >-\n      A waiver",
+         "    note: >-\n      A waiver")
+    _remove_block(common / "pci.yaml", "\n  - code: PC-05", None)  # PC-05 (PCI 12.4.1) is the file's last control
+    _remove_block(frameworks / "pcidss.yaml", '  - {ref: "12.4.1"', '  - {ref: "12.4.2"')
+    for path, ref in ((common / "continuity.yaml", '        "27(b)": {coverage'),
+                      (common / "continuity.yaml", ', "27(b)": partial')):
+        text = path.read_text(encoding="utf-8")
+        start = text.index(ref)
+        path.write_text(text[:start] + text[text.index("\n" if ref.startswith(" ") else "}", start):], encoding="utf-8")
+    _remove_block(frameworks / "cps230.yaml", "  # Para 27(b)", "  - {ref: \"38\"")
+    review = library / "REVIEW.md"
+    lines = review.read_text(encoding="utf-8").splitlines(keepends=True)
+    review.write_text("".join(line for line in lines if not line.startswith(("- PC-05 ", "- GV-03 CPS230 21:")))
+                      + "- GV-04 CPS230 21: the Board pack\n- IR-07 PRIVACY-AU s26WQ: the NDB record\n",
+                      encoding="utf-8")
+
+
+def _mapping(code: str, framework: str, ref: str) -> ControlObligation:
+    return (ControlObligation.select().join(Control).switch(ControlObligation).join(Obligation).join(Framework)
+            .where(Control.code == code, Framework.code == framework, Obligation.ref == ref).get())
+
+
+def test_corrected_library_loads_as_a_new_version_over_the_old_one(clean_db, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(DEFAULT_DIRECTORY, old, ignore=shutil.ignore_patterns("README.md"))
+    _pre_review_library(old)
+    assert load_library(str(old)).version == 1
+    assert _mapping("GV-04", "CPS230", "21").coverage == "full"
+    result = load_library()  # the shipped, corrected library
+    assert (result.version, result.changed) == (2, True)
+    assert _mapping("GV-04", "CPS230", "21").retired_in == 2        # moved to GV-03
+    assert _mapping("GV-03", "CPS230", "21").retired_in is None
+    assert _mapping("SP-08", "CPS230", "55").retired_in == 2        # removed
+    assert _mapping("IR-07", "PRIVACY-AU", "s26WQ").retired_in == 2  # not provable
+    s26wq = Obligation.get(Obligation.ref == "s26WQ")
+    assert (s26wq.provable, s26wq.changed_in, s26wq.retired_in) == (False, 2, None)
+    new = Obligation.select().join(Framework).where(Framework.code == "CPS230", Obligation.ref == "27(b)").get()
+    assert (new.introduced_in, new.verification) == (2, "secondary")
+    pc05 = Control.get(Control.code == "PC-05")
+    assert (pc05.introduced_in, pc05.retired_in) == (2, None)
+    assert _mapping("PC-05", "PCIDSS-4.0.1", "12.4.1").note.startswith("the PCI DSS compliance programme charter")
+    assert {Control.get(Control.code == code).changed_in for code in ("GV-04", "GV-03", "SP-08", "IR-07")} == {2}
+    assert Control.get(Control.code == "AC-01").changed_in == 1      # untouched items keep their version
+    summary = json.loads(LibraryVersion.get(LibraryVersion.number == 2).summary)
+    assert summary["controls"] == {"added": 1, "changed": 6, "retired": 0}  # GV-03/04, SP-08, IR-07, BC-02/05
+    assert summary["obligations"] == {"added": 2, "changed": 1, "retired": 0}  # 27(b), 12.4.1; s26WQ
+    assert summary["mappings"] == {"added": 4, "changed": 0, "retired": 3}
+
+
+CLIENT_HELD = {("BC-05", "critical-ops-register"), ("BC-06", "board-breach-report"), ("GV-04", "board-pack"),
+               ("GV-19", "client-ia-plan"), ("GV-19", "client-ia-report"), ("GV-19", "ia-assurance-assessment"),
+               ("IR-05", "apra-receipt"), ("IR-05", "materiality-assessment"), ("PR-01", "offshoring-gate"),
+               ("PR-04", "pia"), ("PR-04", "privacy-policy"), ("SP-01", "reliance-memo"), ("SP-02", "dd-file"),
+               ("SP-03", "clause-checklist"), ("SP-05", "sp-policy"), ("SP-06", "apra-register-receipt"),
+               ("SP-06", "msp-register"), ("SP-08", "audit-report"), ("SP-10", "apra-arrangement-receipt"),
+               ("SP-10", "ia-memo")}
+
+
+def test_client_held_evidence_is_produced_by_the_client(shipped):
+    """The client's Board reporting, its notices to APRA, its own register and its review of the provider are
+    client-held (issue 9); everything else, the provider's assurance pack included, is the provider's."""
+    held = {(c.code, r.key) for c in shipped.controls.values() for r in c.requirements if r.produced_by == "client"}
+    assert held == CLIENT_HELD
+    assert {r.produced_by for r in shipped.controls["SP-01"].requirements} == {"provider", "client"}

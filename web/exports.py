@@ -40,11 +40,26 @@ def csv_download(filename: str, headers: Sequence[str], rows: Iterable[Sequence[
     return _attachment(out.getvalue(), "text/csv", filename)
 
 
+Sheet = tuple[str, Sequence[str], Iterable[Sequence[object]]]  # title, headers, rows
+
+
 def xlsx_download(filename: str, title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
     """One sheet with a bold, frozen, filterable header row and readable column widths."""
+    return xlsx_sheets_download(filename, [(title, headers, rows)])
+
+
+def xlsx_sheets_download(filename: str, sheets: Sequence[Sheet]) -> Response:
+    """A workbook of several such sheets, in order."""
     book = Workbook()
-    sheet = book.active
-    sheet.title = title[:31]
+    book.remove(book.active)
+    for title, headers, rows in sheets:
+        _fill_sheet(book.create_sheet(title[:31]), headers, rows)
+    out = io.BytesIO()
+    book.save(out)
+    return _attachment(out.getvalue(), XLSX, filename)
+
+
+def _fill_sheet(sheet, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     sheet.append(list(headers))
     widths = [len(h) for h in headers]
     for number, row in enumerate(rows, start=2):
@@ -60,6 +75,3 @@ def xlsx_download(filename: str, title: str, headers: Sequence[str], rows: Itera
     sheet.auto_filter.ref = sheet.dimensions
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width + 2
-    out = io.BytesIO()
-    book.save(out)
-    return _attachment(out.getvalue(), XLSX, filename)

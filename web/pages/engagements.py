@@ -11,10 +11,12 @@ from models import EvidenceRequest
 from services import applicability as applicability_service
 from services import engagements as engagement_service
 from services import register, scope
+from services import subcontractors as provider_register
 from web import exports
 from web.auth import client_ip
 from web.forms import EngagementForm
 from web.pages import NEXT_DUE, OPEN_STATES, PER_PAGE, bp, current, page_number
+from web.pages.subcontractors import REGISTER_HEADERS, as_of_date, register_records
 
 
 @bp.route("/engagements")
@@ -79,9 +81,11 @@ def soa(engagement_id: int) -> str:
     row = scope.engagement_for(user, engagement_id)
     rows = list(register.soa_query(user, row, _applicable_filter()))
     history = applicability_service.history(row) if user.role != "auditor" else []
+    as_of = as_of_date()
     return render_template("soa.html", engagement=row, rows=rows, applicable=request.args.get("applicable", ""),
                            can_manage=scope.permits(user, "manage"), history=history,
-                           emails=applicability_service.owners_by_id(rows))
+                           emails=applicability_service.owners_by_id(rows),
+                           as_of=as_of, providers=provider_register.register_as_of(row, as_of))
 
 
 @bp.route("/engagements/<int:engagement_id>/soa/<code>", methods=["GET", "POST"])
@@ -154,5 +158,11 @@ def soa_csv(engagement_id: int) -> Response:
 
 @bp.route("/engagements/<int:engagement_id>/soa.xlsx")
 def soa_xlsx(engagement_id: int) -> Response:
+    """The SoA and, on a second sheet, the service provider register as of ``?as_of`` (the period's end)."""
     stem, records = _soa_records(engagement_id)
-    return exports.xlsx_download(f"{stem}.xlsx", "Statement of Applicability", SOA_HEADERS, records)
+    engagement = scope.engagement_for(current(), engagement_id)
+    as_of = as_of_date()
+    providers = register_records(engagement, provider_register.register_as_of(engagement, as_of))
+    return exports.xlsx_sheets_download(f"{stem}.xlsx", [
+        ("Statement of Applicability", SOA_HEADERS, records),
+        (f"Register {as_of.isoformat()}", REGISTER_HEADERS, providers)])
