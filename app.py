@@ -30,10 +30,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         if not models.db.is_closed() and not app.config.get("KEEP_DB_OPEN"):
             models.db.close()
 
-    from web import api, auth, errors, pages, security
+    from web import access_log, api, auth, errors, pages, security
     security.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
+    access_log.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

@@ -15,13 +15,18 @@ import peewee as pw
 
 from domain.errors import NotFound
 from models import (
+    AuditEvent,
     AuditorGrant,
+    ClockRule,
     Control,
     ControlObligation,
     Engagement,
+    Evidence,
     EvidenceRequest,
+    Finding,
     Framework,
     Obligation,
+    Pack,
     User,
     utcnow,
 )
@@ -40,7 +45,10 @@ ACTIONS: dict[str, set[str]] = {
     "raise_finding": CLIENT_ROLES | {"auditor"},
     "answer_finding": PROVIDER_ROLES,
     "build_pack": CLIENT_ROLES | {"auditor"},
+    "access_log": CLIENT_ROLES,                      # the auditor access log
+    "observe": {"auditor"},                          # leave an observation (a finding for the client)
 }
+AUDITOR_READ_ACTIONS = ("auditor.view", "evidence.download", "pack.download")
 
 
 def active_grants(user: User) -> pw.ModelSelect:
@@ -126,3 +134,83 @@ def visible_controls(user: User, engagement: Engagement) -> pw.ModelSelect:
     codes = granted_framework_codes(user, engagement)
     query = Control.select()
     return query if codes is None else query.where(Control.id.in_(_controls_in_frameworks(codes)))
+
+
+def evidence_for(user: User, engagement: Engagement) -> pw.ModelSelect:
+    """Evidence of an engagement the caller holds from ``engagement_for``: an auditor sees accepted
+    evidence of the requests of its granted frameworks only."""
+    query = Evidence.select().where(Evidence.engagement == engagement)
+    if user.role == "auditor":
+        query = query.where(Evidence.status == "accepted",
+                            Evidence.request.in_(requests_for(user, engagement).select(EvidenceRequest.id)))
+    return query
+
+
+def evidence_item_for(user: User, evidence_id: int | str) -> Evidence:
+    """One evidence item within the caller's scope; NotFound otherwise."""
+    key = _row_id(evidence_id)
+    item = None if key is None else Evidence.get_or_none(Evidence.id == key)
+    if item is None:
+        raise NotFound("evidence not found")
+    engagement = engagement_for(user, item.engagement_id)
+    if not evidence_for(user, engagement).where(Evidence.id == item.id).exists():
+        raise NotFound("evidence not found")
+    return item
+
+
+def grant_for(user: User, grant_id: int | str) -> AuditorGrant:
+    """A grant the caller may manage (client_admin of its engagement's client); NotFound otherwise."""
+    key = _row_id(grant_id)
+    grant = None if key is None else AuditorGrant.get_or_none(AuditorGrant.id == key)
+    if grant is None:
+        raise NotFound("grant not found")
+    engagement_for(user, grant.engagement_id, "manage")
+    return grant
+
+
+def packs_for(user: User, engagement: Engagement) -> pw.ModelSelect:
+    """Packs of an engagement: the client's, or an auditor's whose frameworks all lie within its grant."""
+    query = Pack.select().where(Pack.engagement == engagement)
+    if not permits(user, "build_pack"):
+        return query.where(pw.SQL("1 = 0"))
+    codes = granted_framework_codes(user, engagement)
+    if codes is None:
+        return query
+    mine = [p.id for p in query.where(Pack.requested_by == user) if set(json.loads(p.frameworks)) <= codes]
+    return query.where(Pack.id.in_(mine))
+
+
+def pack_for(user: User, pack_id: int | str) -> Pack:
+    key = _row_id(pack_id)
+    pack = None if key is None else Pack.get_or_none(Pack.id == key)
+    if pack is None:
+        raise NotFound("pack not found")
+    engagement = engagement_for(user, pack.engagement_id, "build_pack")
+    if not packs_for(user, engagement).where(Pack.id == pack.id).exists():
+        raise NotFound("pack not found")
+    return pack
+
+
+def findings_for(user: User, engagement: Engagement) -> pw.ModelSelect:
+    """Findings of an engagement; an auditor sees none tied to a request outside its frameworks."""
+    query = Finding.select().where(Finding.engagement == engagement)
+    if user.role == "auditor":
+        query = query.where(Finding.request.is_null()
+                            | Finding.request.in_(requests_for(user, engagement).select(EvidenceRequest.id)))
+    return query
+
+
+def visible_clock_rules(user: User, engagement: Engagement) -> set[str] | None:
+    """The clock rules whose outcomes the user may see; None means all."""
+    codes = granted_framework_codes(user, engagement)
+    if codes is None:
+        return None
+    rows = ClockRule.select(ClockRule.rule_id).where(ClockRule.framework_code.in_(list(codes))).tuples()
+    return {rule_id for (rule_id,) in rows}
+
+
+def auditor_reads_for(user: User, engagement: Engagement) -> pw.ModelSelect:
+    """The auditor access log of an engagement (client roles only): every read an auditor made in it."""
+    engagement_for(user, engagement.id, "access_log")
+    return AuditEvent.select().where(AuditEvent.engagement == engagement,
+                                     AuditEvent.action.in_(AUDITOR_READ_ACTIONS))

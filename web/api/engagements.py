@@ -58,7 +58,8 @@ def applicability(engagement_id: int):
     return paginate(register.soa_query(user, row, applicable), lambda rows: [
         {"control": a.control.code, "title": a.control.title, "applicable": a.applicable,
          "justification": a.justification, "frequency": a.frequency_override or a.control.frequency,
-         "first_due_date": a.first_due_date.isoformat() if a.first_due_date else None} for a in rows])
+         "first_due_date": a.first_due_date.isoformat() if a.first_due_date else None}
+        for a in register.redact_justifications(user, row, rows)])
 
 
 @route("/engagements/<int:engagement_id>/requests", summary="Evidence requests of an engagement",

@@ -1,0 +1,32 @@
+"""One hook logs every read an auditor makes, on every page and API route (SPEC §1: "every view and
+download is logged"): no route has to remember to."""
+from __future__ import annotations
+
+from flask import Flask, Response, g, request
+from flask_login import current_user
+
+from services import access_log
+from web.auth import client_ip
+
+
+def _reader():
+    """The signed-in caller (API token or session), or None."""
+    if g.get("api_user") is not None:
+        return g.api_user
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def _log_auditor_read(response: Response) -> Response:
+        if request.method not in ("GET", "HEAD") or request.endpoint in (None, "static"):
+            return response
+        user = _reader()
+        if user is None or user.role != "auditor":
+            return response
+        is_file = response.status_code < 400 and (
+            "attachment" in response.headers.get("Content-Disposition", "")
+            or response.mimetype not in ("text/html", "application/json"))
+        access_log.record_read(user, path=request.full_path.rstrip("?"), view_args=request.view_args or {},
+                               is_file=is_file, status=response.status_code, ip=client_ip())
+        return response

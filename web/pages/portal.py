@@ -1,0 +1,97 @@
+"""The auditor portal: its own landing page (grants with frameworks and expiry), read-only views of an
+engagement (obligation -> control -> evidence, incidents and clocks, findings), the evidence viewer and
+observations. Every read here is logged by web.access_log."""
+from __future__ import annotations
+
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
+
+from domain.errors import DomainError
+from models import utcnow
+from services import grants, portal, scope
+from services.packs import evidence_store
+from web.auth import client_ip
+from web.pages import bp, current
+
+INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/gif", "text/plain", "text/csv"}
+FILE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
+
+
+@bp.record_once
+def _current_user_global(state) -> None:
+    """Macros imported without context (engagement_tabs) show role-dependent tabs: they need current_user."""
+    from flask_login import current_user
+    state.app.jinja_env.globals["current_user"] = current_user
+
+
+@bp.app_template_filter("fromjson")
+def from_json(text: str):
+    import json
+    return json.loads(text)
+
+
+@bp.route("/portal")
+def portal_home() -> str:
+    user = current()
+    return render_template("portal/home.html", grants=grants.active_grants_of(user) if user.role == "auditor" else [],
+                           now=utcnow(), days_left=portal.days_left)
+
+
+def _grant_of(user, engagement):
+    return next((g for g in grants.active_grants_of(user) if g.engagement_id == engagement.id), None)
+
+
+@bp.route("/portal/engagements/<int:engagement_id>")
+def portal_engagement(engagement_id: int) -> str:
+    user = current()
+    engagement = scope.engagement_for(user, engagement_id)
+    return render_template("portal/engagement.html", engagement=engagement, grant=_grant_of(user, engagement),
+                           frameworks=portal.readable_frameworks(user, engagement),
+                           incidents=portal.incidents_with_clocks(user, engagement),
+                           findings=portal.findings(user, engagement), now=utcnow(), days_left=portal.days_left,
+                           may_observe=scope.permits(user, "observe"), error=None)
+
+
+@bp.route("/portal/engagements/<int:engagement_id>/obligations")
+def portal_obligations(engagement_id: int) -> str:
+    user = current()
+    engagement = scope.engagement_for(user, engagement_id)
+    return render_template("portal/obligations.html", engagement=engagement,
+                           tree=portal.obligation_tree(user, engagement),
+                           controls=portal.controls_by_code(user, engagement),
+                           evidence=portal.evidence_by_control(user, engagement))
+
+
+@bp.route("/portal/engagements/<int:engagement_id>/observations", methods=["POST"])
+def portal_observation(engagement_id: int):
+    try:
+        portal.leave_observation(current(), engagement_id, request.form.to_dict(), ip=client_ip())
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        flash(f"The observation was not recorded: {exc.message}", "error")
+    else:
+        flash("Observation recorded: the client sees it as a finding.", "success")
+    return redirect(url_for("pages.portal_engagement", engagement_id=engagement_id))
+
+
+@bp.route("/portal/evidence/<int:evidence_id>")
+def portal_evidence(evidence_id: int) -> str:
+    item = scope.evidence_item_for(current(), evidence_id)
+    return render_template("portal/evidence.html", item=item, engagement=item.engagement,
+                           inline=item.media_type in INLINE_TYPES)
+
+
+@bp.route("/portal/evidence/<int:evidence_id>/file")
+def portal_evidence_file(evidence_id: int) -> Response:
+    """The file for the in-browser viewer: inline for types a browser shows safely, else as an attachment."""
+    item = scope.evidence_item_for(current(), evidence_id)
+    store = evidence_store(current_app.config["EVIDENCE_STORE"])
+    inline = item.media_type in INLINE_TYPES
+    media_type = "text/plain; charset=utf-8" if item.media_type.startswith("text/") else item.media_type
+    response = Response(store.open(item.sha256), mimetype=media_type, direct_passthrough=True)
+    disposition = "inline" if inline else "attachment"
+    response.headers["Content-Disposition"] = f'{disposition}; filename="evidence-{item.id}"'
+    response.headers["Content-Security-Policy"] = FILE_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Content-Length"] = str(item.size)
+    return response
