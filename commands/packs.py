@@ -7,6 +7,7 @@ import time
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from domain.errors import DomainError
 from models import Engagement, User
@@ -39,6 +40,7 @@ def _acting_client_admin(engagement_id: int, email: str | None) -> User:
 @click.option("--to", "period_end", required=True, help="YYYY-MM-DD")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True))
 @click.option("--as", "email", default=None, help="act as this user (default: the client's admin)")
+@with_appcontext
 def build_pack(engagement_id: int, frameworks: tuple[str, ...], period_start: str, period_end: str, out: str,
                email: str | None) -> None:
     """Build an evidence pack now (in a child process) and write it to FILE."""
@@ -64,6 +66,7 @@ def build_pack(engagement_id: int, frameworks: tuple[str, ...], period_start: st
 @click.command("pack-worker")
 @click.option("--once", is_flag=True, help="build what is queued now, then stop")
 @click.option("--interval", type=float, default=2.0, help="seconds between looks at the queue")
+@with_appcontext
 def pack_worker(once: bool, interval: float) -> None:
     """Build queued evidence packs (claimed one at a time; several workers may run)."""
     from services import packs
@@ -79,6 +82,7 @@ def pack_worker(once: bool, interval: float) -> None:
 @click.command("verify-pack")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--offline", is_flag=True, help="check the file alone, not against the database and store")
+@with_appcontext
 def verify_pack(path: str, offline: bool) -> None:
     """Check a pack: manifest vs embedded files and rendered index, and (by default) vs the database,
     the evidence store and the audit trail. Exits 1 and says what is wrong."""
@@ -103,6 +107,7 @@ def verify_pack(path: str, offline: bool) -> None:
 @click.command("export-oscal")
 @click.option("--engagement", "engagement_id", type=int, required=True)
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True))
+@with_appcontext
 def export_oscal(engagement_id: int, out: str) -> None:
     """Write the engagement's OSCAL assessment-results JSON (validated with compliance-trestle)."""
     import json

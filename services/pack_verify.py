@@ -22,7 +22,7 @@ from .packs import MANIFEST
 
 # Packs embed up to PACK_EMBED_MAX_MB of evidence; pypdf refuses streams over 75 MB unless told otherwise.
 STREAM_LIMIT = 4 * 1024 * 1024 * 1024
-HASH = re.compile(r"[0-9a-f]{64}")
+HASH = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 
 
 @dataclass
@@ -103,7 +103,7 @@ def _page_text(reader: PdfReader, report: PackReport) -> str:
 
 def _check_manifest(manifest: dict, files: dict[str, bytes], text: str, manifest_bytes: bytes,
                     report: PackReport) -> None:
-    shown = set(HASH.findall(text.replace(" ", "")))
+    shown = set(HASH.findall(text))
     if hashlib.sha256(manifest_bytes).hexdigest() not in shown:
         report.problems.append("the manifest's SHA-256 is not the one printed on the cover (manifest altered)")
     if str(manifest.get("pack", {}).get("id")) not in text:
