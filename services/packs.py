@@ -221,9 +221,8 @@ def _sections(engagement: Engagement, controls: dict[int, list[str]], start: dt.
     return list(sections.values())
 
 
-def _summary(sections: list[ControlSection], engagement: Engagement, codes: list[str], start: dt.date,
-             end: dt.date) -> dict[str, Any]:
-    """Coverage, overdue and decision figures per framework for the summary charts."""
+def _summary(sections: list[ControlSection], codes: list[str]) -> dict[str, Any]:
+    """Coverage and overdue figures per framework, and the decisions on the period's requests, for the charts."""
     per_framework = {code: Counter() for code in codes}
     for s in sections:
         if not s.applicable:
@@ -234,13 +233,13 @@ def _summary(sections: list[ControlSection], engagement: Engagement, codes: list
             c["evidenced"] += bool(s.evidence)
             c["overdue"] += sum(r.status == "overdue" for r in s.requests)
             c["requests"] += len(s.requests)
-    control_ids = [s.control.id for s in sections]
-    decided = Counter(dict(Evidence.select(Evidence.status, pw.fn.COUNT(Evidence.id)).join(EvidenceRequest)
-                           .where(Evidence.engagement == engagement, EvidenceRequest.control.in_(control_ids or [0]),
-                                  Evidence.reviewed_at >= dt.datetime.combine(start, dt.time()),
-                                  Evidence.reviewed_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()),
-                                  Evidence.status.in_(["accepted", "rejected", "superseded", "expired"]))
-                           .group_by(Evidence.status).tuples()))
+    request_ids = [r.id for s in sections for r in s.requests]
+    decided: Counter = Counter()
+    for start_at in range(0, len(request_ids), 500):  # bounded IN lists
+        decided.update(dict(Evidence.select(Evidence.status, pw.fn.COUNT(Evidence.id))
+                            .where(Evidence.request.in_(request_ids[start_at:start_at + 500]),
+                                   Evidence.status.in_(["accepted", "rejected", "superseded", "expired"]))
+                            .group_by(Evidence.status).tuples()))
     return {"frameworks": per_framework, "accepted": decided["accepted"] + decided["superseded"] + decided["expired"],
             "rejected": decided["rejected"]}
 
@@ -299,7 +298,7 @@ def gather(pack: Pack, *, now: dt.datetime | None = None) -> PackData:
                     _incidents(engagement, codes, pack.period_start, pack.period_end),
                     _findings(engagement, list(controls), pack.period_start, pack.period_end),
                     _access(engagement, pack.period_start, pack.period_end),
-                    _summary(sections, engagement, codes, pack.period_start, pack.period_end))
+                    _summary(sections, codes))
 
 
 # ---------------------------------------------------------------- manifest, markup, attachments
@@ -351,7 +350,7 @@ def render_html(data: PackData, manifest_sha256: str) -> str:
                                                           charts=charts(data))
 
 
-def _bars(rows: list[tuple[str, float, str]], width: int = 460) -> str:
+def _bars(rows: list[tuple[str, float, str]], width: int = 520) -> str:
     """A horizontal bar chart as SVG: (label, fraction 0..1, caption) per row."""
     height = 22 * len(rows) + 8
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -436,8 +435,8 @@ def build_claimed(pack: Pack, store_root: str, *, embed_max_mb: float = DEFAULT_
                  for e in data.evidence if e.id in embedded]
         with tempfile.TemporaryDirectory(prefix="attest-pack-out-") as out_dir:
             out_path = os.path.join(out_dir, "pack.pdf")
-            render_in_child(html, manifest, files, out_path,
-                            on_progress=lambda p: _set_progress(pack.id, 35 + int(p * 0.6)))
+            report = render_in_child(html, manifest, files, out_path,
+                                     on_progress=lambda p: _set_progress(pack.id, 35 + int(p * 0.6)))
             with open(out_path, "rb") as handle:
                 stored = store.put(handle)
         with transaction():
@@ -446,7 +445,9 @@ def build_claimed(pack: Pack, store_root: str, *, embed_max_mb: float = DEFAULT_
             audit_log.record("pack.build", actor=pack.requested_by, object_type="pack", object_id=pack.id,
                              engagement=pack.engagement_id,
                              details={"sha256": stored.sha256, "size": stored.size, "head_hash": data.head_hash,
-                                      "evidence": len(data.evidence), "embedded": len(embedded)})
+                                      "evidence": len(data.evidence), "embedded": len(embedded),
+                                      "pages": report.get("pages"),
+                                      "render_peak_rss_mib": round(report.get("peak_rss_kib", 0) / 1024, 1)})
     except Exception as exc:  # noqa: BLE001 - any failure is the pack's outcome, recorded, not a crashed worker
         with transaction():
             _move(pack.id, "building", "failed", error=str(exc)[:1000] or type(exc).__name__, finished_at=utcnow())
