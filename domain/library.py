@@ -31,11 +31,15 @@ COVERAGES = ("full", "partial")
 VERIFICATIONS = ("verified", "secondary", "unverified")
 REQUIRES = ("card_payments", "offshore")
 CLOCK_UNITS = ("hours", "business_days", "calendar_days", "asap")
-CLOCK_STARTS = ("aware_at", "occurred_at")
+# aware_at: the finder's own awareness (contract tier); client_aware_at: the regulated entity's (regulatory
+# tier); outside_tolerance_at: CPS 230 para 42; concluded_at: an eligible NDB assessment; agreement_date:
+# started by its subject (e.g. a sub-contractor arrangement), never by an incident.
+CLOCK_STARTS = ("aware_at", "client_aware_at", "occurred_at", "outside_tolerance_at", "concluded_at", "agreement_date")
+CHANGE_KINDS = ("significant_change", "new_subcontractor", "offshoring")
 INCIDENT_CATEGORIES = ("security_incident", "personal_information_breach", "control_weakness",
                        "operational_disruption", "card_data_compromise")
 INCIDENT_FLAGS = ("material", "personal_information", "card_data", "outside_tolerance",
-                  "cannot_remediate_timely")
+                  "cannot_remediate_timely", "notified_other_regulator")
 AWARE_PARTIES = ("client", "provider")
 
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$", re.I)
@@ -53,12 +57,13 @@ _FRAMEWORK_KEYS = {"code": True, "title": True, "version": True, "description": 
 _OBLIGATION_KEYS = {"ref": True, "title": True, "parent": False, "alt_ref": False, "frequency": False,
                     "verification": False, "provable": False, "note": False}
 _CONTROL_KEYS = {"code": True, "title": True, "description": False, "domain": False, "frequency": True,
-                 "requires": False, "maps": False, "evidence": False}  # maps/evidence: own messages
-_REQUIREMENT_KEYS = {"key": True, "name": True, "types": True, "validity_days": True}
+                 "requires": False, "triggers": False, "maps": False, "evidence": False}  # maps/evidence: own messages
+_REQUIREMENT_KEYS = {"key": True, "name": True, "types": True, "validity_days": True, "produced_by": False}
+PRODUCERS = ("provider", "client")  # who uploads a requirement's evidence (SPEC §2); provider by default
 _RULE_KEYS = {"rule": True, "title": True, "framework": True, "obligation": True, "trigger": True,
               "start": True, "duration": False, "unit": True, "internal_target_hours": False,
-              "notify": True, "verification": False}
-_TRIGGER_KEYS = ("categories", "any_flags", "flags", "aware_party", "manual")
+              "notify": True, "note": False, "verification": False}
+_TRIGGER_KEYS = ("categories", "any_flags", "flags", "at_least_one_flag", "aware_party", "manual")
 
 
 # --------------------------------------------------------------------------- results
@@ -125,6 +130,7 @@ class RequirementSpec:
     name: str
     types: list[str]
     validity_days: int
+    produced_by: str = "provider"
     file: str = ""
     line: int = 0
 
@@ -137,6 +143,7 @@ class ControlSpec:
     description: str = ""
     domain: str = ""
     requires: str = ""
+    triggers: list[str] = field(default_factory=list)  # change kinds that also open a request
     mappings: list[MappingSpec] = field(default_factory=list)
     requirements: list[RequirementSpec] = field(default_factory=list)
     file: str = ""
@@ -159,6 +166,7 @@ class ClockRuleSpec:
     unit: str
     notify: str
     internal_target_hours: int | None = None
+    note: str = ""
     verification: str = ""
     file: str = ""
     line: int = 0
@@ -196,8 +204,9 @@ def ref_sort_key(ref: str) -> str:
 def trigger_matches(trigger: dict, category: str, flags: set[str] | list[str], aware_party: str | None) -> bool:
     """Does an incident start a clock with this ``trigger``? (see controls/README.md).
 
-    (category in ``categories`` OR any of ``any_flags`` set) AND all ``flags`` set AND
-    ``aware_party`` matches. A ``manual`` trigger never starts automatically.
+    (category in ``categories`` OR any of ``any_flags`` set) AND all ``flags`` set AND at least one
+    of ``at_least_one_flag`` set AND ``aware_party`` matches. A ``manual`` trigger never starts
+    automatically.
     """
     if trigger.get("manual"):
         return False
@@ -206,6 +215,8 @@ def trigger_matches(trigger: dict, category: str, flags: set[str] | list[str], a
     if (categories or any_flags) and category not in categories and not flags & set(any_flags):
         return False
     if not set(trigger.get("flags") or []) <= flags:
+        return False
+    if trigger.get("at_least_one_flag") and not flags & set(trigger["at_least_one_flag"]):
         return False
     party = trigger.get("aware_party")
     return party is None or party == aware_party
@@ -413,12 +424,13 @@ class _Checker:
                          f"bad {key} '{value}' in {what}: use one of {', '.join(allowed)}")
         return value
 
-    def positive_int(self, rel: str, item: LineDict, key: str, what: str) -> int | None:
+    def positive_int(self, rel: str, item: LineDict, key: str, what: str, allow_zero: bool = False) -> int | None:
         value = item.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            self.problem(rel, item.line_of(key), f"'{key}' of {what} must be a whole number > 0, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+            bound = ">= 0" if allow_zero else "> 0"
+            self.problem(rel, item.line_of(key), f"'{key}' of {what} must be a whole number {bound}, not {value!r}")
             return None
         return value
 
@@ -497,10 +509,26 @@ class _Checker:
                            frequency=frequency, description=self.text(rel, item, "description", what),
                            domain=self.text(rel, item, "domain", what, _MAX["domain"]),
                            requires=self.choice(rel, item, "requires", REQUIRES, what),
+                           triggers=self.change_triggers(rel, item, what),
                            file=rel, line=item.line_of("code"))
         spec.mappings = self.mappings(rel, item, what)
         spec.requirements = self.requirements(rel, item, what)
         self.library.controls[code] = spec
+
+    def change_triggers(self, rel: str, item: LineDict, what: str) -> list[str]:
+        """``triggers``: the change events that also call for this control's evidence."""
+        value = item.get("triggers")
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(rel, item.line_of("triggers"), f"'triggers' of {what} must be a list of change kinds")
+            return []
+        for kind in value:
+            if kind not in CHANGE_KINDS:
+                self.problem(rel, item.line_of("triggers"),
+                             f"unknown change kind '{kind}' in {what}: use {', '.join(CHANGE_KINDS)}"
+                             + _close(kind, CHANGE_KINDS))
+        return sorted(set(value))
 
     def mappings(self, rel: str, item: LineDict, what: str) -> list[MappingSpec]:
         maps = item.get("maps")
@@ -579,11 +607,17 @@ class _Checker:
             self.problem(rel, entry.line_of("validity_days"),
                          f"validity_days of {label} must be a whole number > 0, not {validity!r}")
             ok = False
+        produced_by = entry.get("produced_by", "provider")
+        if produced_by not in PRODUCERS:
+            self.problem(rel, entry.line_of("produced_by"),
+                         f"produced_by of {label} must be provider or client, not {produced_by!r}")
+            ok = False
         if not ok:
             return None
         return RequirementSpec(key=self.text(rel, entry, "key", label, _MAX["key"]),
                                name=self.text(rel, entry, "name", label, _MAX["title"]),
-                               types=[str(t) for t in types], validity_days=validity, file=rel, line=entry.line)
+                               types=[str(t) for t in types], validity_days=validity, produced_by=produced_by,
+                               file=rel, line=entry.line)
 
     # ---- clock rules
 
@@ -601,7 +635,7 @@ class _Checker:
         self.rule_target(rel, item, framework, obligation, what)
         unit = self.choice(rel, item, "unit", CLOCK_UNITS, what)
         duration = self.positive_int(rel, item, "duration", what)
-        target = self.positive_int(rel, item, "internal_target_hours", what)
+        target = self.positive_int(rel, item, "internal_target_hours", what, allow_zero=True)
         if unit == "asap" and target is None:
             self.problem(rel, item.line_of("unit"), f"{what} is 'asap' and needs internal_target_hours")
         if unit in CLOCK_UNITS and unit != "asap" and item.get("duration") is None:
@@ -611,6 +645,7 @@ class _Checker:
             obligation=obligation, trigger=self.trigger(rel, item, what),
             start=self.choice(rel, item, "start", CLOCK_STARTS, what), duration=duration, unit=unit,
             notify=self.text(rel, item, "notify", what, 100), internal_target_hours=target,
+            note=self.text(rel, item, "note", what, 300),
             verification=self.choice(rel, item, "verification", VERIFICATIONS, what), file=rel, line=item.line)
 
     def rule_target(self, rel: str, item: LineDict, framework: str, obligation: str, what: str) -> None:
@@ -633,7 +668,8 @@ class _Checker:
                 self.problem(rel, trigger.line_of(key),
                              f"unknown key '{key}' in trigger of {what}" + _close(key, _TRIGGER_KEYS))
         for key, noun, allowed in (("categories", "category", INCIDENT_CATEGORIES),
-                                   ("any_flags", "flag", INCIDENT_FLAGS), ("flags", "flag", INCIDENT_FLAGS)):
+                                   ("any_flags", "flag", INCIDENT_FLAGS), ("flags", "flag", INCIDENT_FLAGS),
+                                   ("at_least_one_flag", "flag", INCIDENT_FLAGS)):
             values = trigger.get(key) or []
             if not isinstance(values, list):
                 self.problem(rel, trigger.line_of(key), f"trigger {key} of {what} must be a list")
@@ -645,7 +681,8 @@ class _Checker:
         if party is not None and party not in AWARE_PARTIES:
             self.problem(rel, trigger.line_of("aware_party"),
                          f"bad aware_party '{party}' in trigger of {what}: use client or provider")
-        if not trigger.get("manual") and not any(trigger.get(k) for k in ("categories", "any_flags", "flags")):
+        if not trigger.get("manual") and not any(trigger.get(k) for k in ("categories", "any_flags", "flags",
+                                                                          "at_least_one_flag")):
             self.problem(rel, line, f"trigger of {what} needs categories, flags or manual: true")
         return {k: (list(v) if isinstance(v, list) else v) for k, v in trigger.items()}
 

@@ -1,18 +1,21 @@
 """Peewee models, split by domain. ``ALL_MODELS`` is in dependency order."""
 from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, transaction, utcnow
-from .evidence import Evidence
-from .incidents import Clock, Finding, Incident
+from .evidence import Evidence, RequestHistory
+from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
+from .mail import OutboxMessage
+from .notifications import Notification, NotificationSetting, SchedulerCursor
 from .org import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User
-from .packs import OutboxMessage, Pack, SchedulerLease
+from .packs import Pack, SchedulerLease
 from .register import Applicability, Engagement, EngagementFramework, EvidenceRequest, HolidayOverride
 
 ALL_MODELS = [
     Organisation, User, ApiToken, LoginAttempt,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, HolidayOverride,
-    Evidence, Incident, Clock, Finding,
+    Evidence, RequestHistory, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
+    Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,
     Pack, OutboxMessage, SchedulerLease,
 ]

@@ -54,6 +54,7 @@ class Control(BaseModel):
     domain = pw.CharField(max_length=60, default="")
     frequency = pw.CharField(max_length=200)  # ISO 8601 duration, RRULE, or "event"
     requires = pw.CharField(max_length=40, default="")  # "" | card_payments | offshore
+    triggers = pw.CharField(max_length=200, default="")  # change kinds that also trigger it, comma-separated
     introduced_in = pw.IntegerField(default=1)
     changed_in = pw.IntegerField(default=1)
     retired_in = pw.IntegerField(null=True)
@@ -75,6 +76,7 @@ class EvidenceRequirement(BaseModel):
     name = pw.CharField(max_length=200)
     accepted_types = pw.TextField()  # JSON list of media types
     validity_days = pw.IntegerField()
+    produced_by = pw.CharField(max_length=10, default="provider")  # provider | client (SPEC §2): who uploads it
     retired_in = pw.IntegerField(null=True)
 
     class Meta:
@@ -92,5 +94,6 @@ class ClockRule(BaseModel):
     unit = pw.CharField(max_length=20)  # hours | business_days | calendar_days | asap
     internal_target_hours = pw.IntegerField(null=True)
     notify = pw.CharField(max_length=100)
+    note = pw.CharField(max_length=300, default="")
     verification = pw.CharField(max_length=12, default="")
     retired_in = pw.IntegerField(null=True)

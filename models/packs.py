@@ -1,4 +1,4 @@
-"""Auditor PDF evidence packs and the outbound mail queue."""
+"""Auditor PDF evidence packs and the scheduler lease."""
 from __future__ import annotations
 
 import peewee as pw
@@ -29,16 +29,6 @@ class Pack(BaseModel):
 
     class Meta:
         indexes = ((("status", "created_at"), False), (("engagement", "created_at"), False))
-
-
-class OutboxMessage(BaseModel):
-    """Mail waiting to go out (or kept, with no SMTP_URL). dedupe_key makes each mail arrive once."""
-    dedupe_key = pw.CharField(max_length=200, unique=True)
-    to = pw.CharField(max_length=254)
-    subject = pw.CharField(max_length=300)
-    body = pw.TextField()
-    created_at = pw.DateTimeField(default=utcnow)
-    sent_at = pw.DateTimeField(null=True)
 
 
 class SchedulerLease(BaseModel):

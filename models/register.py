@@ -22,6 +22,8 @@ class Engagement(BaseModel):
     card_payments = pw.BooleanField(default=False)
     offshore = pw.BooleanField(default=False)
     contract_notice_hours = pw.IntegerField(default=24)
+    pci_acquirer_hours = pw.IntegerField(default=24)  # the acquirer's notice period (PCI-BRAND)
+    provider_awareness_is_client = pw.BooleanField(default=False)  # regulatory clocks start at aware_at
     grace_days = pw.IntegerField(default=5)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)

@@ -11,8 +11,10 @@ from models import AuditEvent, Engagement, Evidence, EvidenceRequest, Finding, I
 
 from . import audit_log, scope
 
-# A download is the file of one of these objects; every other read is an ``auditor.view``.
-DOWNLOADS = {"evidence_id": ("evidence.download", "evidence"), "pack_id": ("pack.download", "pack")}
+# The object a URL argument names (downloads themselves are recorded by the services that open the files:
+# ``evidence.download`` in services.evidence, ``pack.download`` in services.packs).
+OBJECTS = {"evidence_id": "evidence", "pack_id": "pack", "request_id": "evidence_request", "incident_id": "incident",
+           "finding_id": "finding", "engagement_id": "engagement"}
 # Which row of which table tells the engagement a URL argument belongs to.
 OWNERS: dict[str, type[pw.Model]] = {"evidence_id": Evidence, "pack_id": Pack, "request_id": EvidenceRequest,
                                      "incident_id": Incident, "finding_id": Finding}
@@ -29,19 +31,13 @@ def engagement_of(view_args: Mapping[str, object]) -> int | None:
     return None
 
 
-def record_read(user: User, *, path: str, view_args: Mapping[str, object], is_file: bool, status: int,
-                ip: str) -> AuditEvent:
-    """One auditor read: ``evidence.download`` / ``pack.download`` for a file, ``auditor.view`` otherwise.
-    The engagement is recorded only for reads that succeeded, so a probe of another client's ids does not
-    land in that client's log."""
-    action, object_type, object_id = "auditor.view", "", ""
-    for arg, (download, kind) in DOWNLOADS.items():
-        if arg in view_args:
-            object_type, object_id = kind, view_args[arg]
-            if is_file:
-                action = download
+def record_read(user: User, *, path: str, view_args: Mapping[str, object], status: int, ip: str) -> AuditEvent:
+    """One auditor read, ``auditor.view`` with its path and status. The engagement is recorded only for reads
+    that succeeded, so a probe of another client's ids does not land in that client's log."""
+    object_type, object_id = next(((kind, view_args[arg]) for arg, kind in OBJECTS.items() if arg in view_args),
+                                  ("", ""))
     engagement_id = engagement_of(view_args) if status < 400 else None
-    return audit_log.record(action, actor=user, object_type=object_type, object_id=object_id,
+    return audit_log.record("auditor.view", actor=user, object_type=object_type, object_id=object_id,
                             engagement=engagement_id, ip=ip, details={"path": path, "status": status})
 
 

@@ -172,6 +172,7 @@ def create_demo() -> list[str]:
             logins.append((email, role, shown))
         engagement, new_engagement = _demo_engagement(users["client_admin"])
         grant, new_grant = _demo_grant(users["client_admin"], users["auditor"], engagement)
+        incidents = _demo_incidents(engagement, users)
     created = new_engagement or created_users == len(USERS)
     counts = dict(EvidenceRequest.select(EvidenceRequest.status, pw.fn.COUNT(EvidenceRequest.id))
                   .where(EvidenceRequest.engagement == engagement)
@@ -187,11 +188,47 @@ def create_demo() -> list[str]:
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("open", "overdue", "upcoming") if counts.get(s))
     lines.append(f"Engagement #{engagement.id} {engagement.name!r}: {len(FRAMEWORKS)} frameworks, "
                  f"{sum(counts.values())} evidence requests ({summary or 'none'}).")
+    if incidents:
+        lines.append(f"Incidents: {incidents} with their clocks (running, met, breached) and a finding.")
     lines.append(f"Auditor grant #{grant.id}: {', '.join(json.loads(grant.frameworks))}, "
                  f"until {grant.expires_at:%Y-%m-%d %H:%M} UTC.")
     if shared is None:
         lines.append("Passwords are random and reset on every run of `demo`; set DEMO_PASSWORD to choose one.")
     return lines
+
+
+def _demo_incidents(engagement: Engagement, users: dict[str, User]) -> int:
+    """Once per demo engagement: incidents whose clocks are running, met and breached, and a finding."""
+    from . import incidents as incident_service
+    from .findings import raise_finding
+    from .scheduler import tick
+    if Incident.select().where(Incident.engagement == engagement).exists():
+        return 0
+    now = utcnow().replace(microsecond=0)
+
+    def at(hours: float) -> str:
+        return (now - dt.timedelta(hours=hours)).isoformat() + "+00:00"
+    provider, risk = users["provider_contributor"], users["risk_reviewer"]
+    phishing = incident_service.create_incident(provider, engagement, {
+        "title": "Phishing compromise of an agent mailbox", "category": "security_incident",
+        "occurred_at": at(12), "aware_at": at(10), "aware_party": "provider", "flags": ["material"],
+        "description": "Found by the provider's SOC; customer e-mails in the mailbox."}, now=now)
+    incident_service.record_notice(provider, phishing, "CONTRACT-NOTICE", {"notified_at": at(8)}, now=now)
+    incident_service.create_incident(risk, engagement, {
+        "title": "Telephony platform outage", "category": "operational_disruption", "occurred_at": at(40),
+        "aware_at": at(39), "aware_party": "client", "flags": ["outside_tolerance", "material"],
+        "outside_tolerance_at": at(36)}, now=now)
+    breach = incident_service.create_incident(risk, engagement, {
+        "title": "Customer statement e-mailed to the wrong customer", "category": "personal_information_breach",
+        "occurred_at": at(30), "aware_at": at(28), "aware_party": "client", "flags": ["personal_information"]},
+        now=now)
+    incident_service.record_assessment(risk, breach, {"concluded_at": at(4), "eligible": True,
+                                                      "summary": "Likely serious harm: financial details."}, now=now)
+    tick(now=now)  # the outage's 24-hour tolerance clock is past its deadline: breached, with its finding
+    raise_finding(engagement, source="manual", title="Quarterly access review not evidenced for Q3",
+                  severity="medium", owner=users["provider_admin"], raised_by=risk, due_date=(now + dt.timedelta(
+                      days=14)).date(), description="Raised at the quarterly service review.")
+    return 3
 
 
 # --------------------------------------------------------------------------- scale
@@ -488,7 +525,9 @@ class _Scaler:
                     state = "running" if deadline is None or deadline > now else "breached"
                 else:
                     state = "breached" if deadline is not None and met > deadline else "met"
-                clocks.append({"incident": incident_id, "rule_id": rule, "started_at": started, "deadline_at": deadline,
+                clocks.append({"engagement": e.id, "incident": incident_id, "subject_type": "incident",
+                               "subject_id": incident_id, "rule_id": rule, "started_at": started,
+                               "deadline_at": deadline,
                                "target_at": target, "basis": basis, "calendar": cal, "state": state, "met_at": met,
                                "notice_evidence": None, "recorded_by": self.risk.id if met else None})
                 if met is None:

@@ -105,7 +105,7 @@ class _Sync:
 
     def controls(self, library: Library) -> tuple[dict[str, Control], set[str]]:
         wanted = {code: {"title": c.title, "description": c.description, "domain": c.domain,
-                         "frequency": c.frequency, "requires": c.requires}
+                         "frequency": c.frequency, "requires": c.requires, "triggers": ",".join(c.triggers)}
                   for code, c in library.controls.items()}
         return self.upsert(Control, "controls", lambda r: r.code, wanted, lambda key: {"code": key})
 
@@ -127,7 +127,7 @@ class _Sync:
         """Returns the codes of controls whose evidence requirements changed."""
         code_of = {c.id: code for code, c in controls.items()}
         wanted = {(code, r.key): {"name": r.name, "accepted_types": json.dumps(r.types),
-                                  "validity_days": r.validity_days}
+                                  "validity_days": r.validity_days, "produced_by": r.produced_by}
                   for code, c in library.controls.items() for r in c.requirements}
         _, changed = self.upsert(EvidenceRequirement, "requirements", lambda r: (code_of.get(r.control_id), r.key),
                                  wanted, lambda key: {"control": controls[key[0]].id, "key": key[1]},
@@ -138,7 +138,7 @@ class _Sync:
         wanted = {rid: {"title": r.title, "framework_code": r.framework, "obligation_ref": r.obligation,
                         "trigger": json.dumps(r.trigger, sort_keys=True), "start_field": r.start,
                         "duration": r.duration, "unit": r.unit, "internal_target_hours": r.internal_target_hours,
-                        "notify": r.notify, "verification": r.verification}
+                        "notify": r.notify, "note": r.note, "verification": r.verification}
                   for rid, r in library.clock_rules.items()}
         self.upsert(ClockRule, "clock_rules", lambda r: r.rule_id, wanted, lambda key: {"rule_id": key},
                     versioned=False)

@@ -66,7 +66,7 @@ def _finding(finding: Finding, engagement: Engagement) -> dict[str, Any]:
 
 def assessment_results(user: User, engagement_id: int | str, *, now: dt.datetime | None = None) -> dict[str, Any]:
     engagement = scope.engagement_for(user, engagement_id)
-    evidence = list(scope.evidence_for(user, engagement).where(Evidence.status == "accepted")
+    evidence = list(scope.evidence_of(user, engagement).where(Evidence.status == "accepted")
                     .select(Evidence, EvidenceRequest, Control)
                     .join(EvidenceRequest, on=(Evidence.request == EvidenceRequest.id), attr="request")
                     .join(Control, on=(EvidenceRequest.control == Control.id), attr="control")

@@ -464,8 +464,16 @@ def build_now(user: User, engagement_id: int | str, data: dict, store_root: str,
     return build_claimed(Pack.get_by_id(pack.id), store_root, embed_max_mb=embed_max_mb)
 
 
-def pack_file(user: User, pack_id: int | str, store_root: str) -> tuple[Pack, io.BufferedReader]:
+def pack_file(user: User, pack_id: int | str, store_root: str, *, ip: str = "") -> tuple[Pack, io.BufferedReader]:
+    """Open a ready pack's PDF for the user, recording ``pack.download``."""
     pack = scope.pack_for(user, pack_id)
     if pack.status != "ready" or not pack.file_sha256:
         raise NotFound("the pack is not ready")
-    return pack, evidence_store(store_root).open(pack.file_sha256)
+    handle = evidence_store(store_root).open(pack.file_sha256)
+    try:
+        audit_log.record("pack.download", actor=user, object_type="pack", object_id=pack.id,
+                         engagement=pack.engagement_id, ip=ip, details={"sha256": pack.file_sha256})
+    except BaseException:
+        handle.close()
+        raise
+    return pack, handle

@@ -21,10 +21,9 @@ from models import (
     Incident,
     Obligation,
     User,
-    transaction,
 )
 
-from . import audit_log, register, scope
+from . import register, scope
 
 
 def readable_frameworks(user: User, engagement: Engagement) -> list[Framework]:
@@ -50,7 +49,7 @@ class ObligationRow:
 def evidence_by_control(user: User, engagement: Engagement) -> dict[int, list[Evidence]]:
     """Visible evidence (an auditor: accepted only) per control, newest effective date first, in one query."""
     reviewer, uploader = User.alias("reviewer"), User.alias("uploader")
-    query = (scope.evidence_for(user, engagement)
+    query = (scope.evidence_of(user, engagement)
              .select(Evidence, EvidenceRequest, reviewer, uploader)
              .join(EvidenceRequest, on=(Evidence.request == EvidenceRequest.id), attr="request").switch(Evidence)
              .join(reviewer, pw.JOIN.LEFT_OUTER, on=(Evidence.reviewed_by == reviewer.id), attr="reviewer")
@@ -97,11 +96,10 @@ OBSERVATION_TITLE_MAX = 200
 
 
 def leave_observation(user: User, engagement_id: int | str, data: dict, *, ip: str = "") -> Finding:
-    """An auditor's observation: a finding with source ``auditor`` for the client to act on.
-
-    (A small stand-in for ``services.findings.raise_finding``, which the findings work provides.)"""
+    """An auditor's observation: a finding with source ``auditor`` for the client to act on."""
+    from .findings import raise_finding
     engagement = scope.engagement_for(user, engagement_id, "observe")
-    title = (data.get("title") or "").strip() if isinstance(data.get("title"), str) else ""
+    title = data.get("title").strip() if isinstance(data.get("title"), str) else ""
     description = data.get("description") if isinstance(data.get("description"), str) else ""
     if not title:
         raise ValidationError("an observation needs a title", field="title")
@@ -110,12 +108,22 @@ def leave_observation(user: User, engagement_id: int | str, data: dict, *, ip: s
                               field="title")
     if len(description) > 10_000:
         raise ValidationError("the description is longer than 10,000 characters", field="description")
-    with transaction():
-        finding = Finding.create(engagement=engagement, source="auditor", title=title, description=description.strip(),
-                                 status="open", raised_by=user)
-        audit_log.record("finding.raise", actor=user, object_type="finding", object_id=finding.id,
-                         engagement=engagement, ip=ip, details={"source": "auditor", "title": title})
-    return finding
+    return raise_finding(engagement, source="auditor", title=title, description=description.strip(),
+                         raised_by=user, ip=ip)
+
+
+TEXT_PREVIEW_BYTES = 256 * 1024
+
+
+def text_preview(user: User, evidence_id: int | str, *, ip: str = "") -> str | None:
+    """The start of a text evidence file, to show in the page (its download recorded); None for other types."""
+    from . import evidence as evidence_service
+    item = scope.evidence_for(user, evidence_id)
+    if not item.media_type.startswith("text/"):
+        return None
+    download = evidence_service.open_download(user, item.id, ip=ip)
+    with download.handle as handle:
+        return handle.read(TEXT_PREVIEW_BYTES).decode("utf-8", errors="replace")
 
 
 def days_left(expires_at: dt.datetime, now: dt.datetime) -> float:

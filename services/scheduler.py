@@ -8,7 +8,14 @@ a. plans the next evidence requests of every applicable control, so each schedul
 b. moves requests with the clock (``domain.schedule.next_status``): ``upcoming → open`` when
    the period starts, ``upcoming | open | rejected → overdue`` once due plus the engagement's
    grace has passed; in a few set-based UPDATEs, never row by row;
-c. marks running regulatory clocks past their deadline ``breached``.
+c. marks running regulatory clocks past their deadline ``breached`` (each raises a finding and notifies);
+d. expires accepted evidence past its ``valid_until`` (``services.expiry``): the request it proved is
+   open again;
+e. sends the time-driven alerts of the window since the previous tick (``services.alerts``: reminders,
+   overdue, rejections, clock warnings, finding dates, the governance rule) and queues their e-mail;
+
+then, outside that transaction, sends the mail outbox (``services.mail.send_pending``; SMTP never runs
+inside a database transaction).
 
 A second pass at the same instant changes nothing. Inserts ignore rows that already exist and
 every UPDATE re-checks the state it moves from, so a manual ``flask tick`` racing the scheduler
@@ -49,7 +56,7 @@ from models import (
     utcnow,
 )
 
-from . import audit_log
+from . import alerts, audit_log, expiry, mail, notifications
 
 log = logging.getLogger("attest.scheduler")
 
@@ -65,11 +72,15 @@ class TickResult:
     opened: int = 0  # upcoming -> open
     overdue: int = 0  # upcoming | open | rejected -> overdue
     breached: int = 0  # running clocks past their deadline
+    expired: int = 0  # accepted evidence past valid_until
+    reopened: int = 0  # requests needing new evidence again
+    notified: int = 0  # notifications created
+    findings: int = 0  # findings raised by the rules
     problems: list[str] = field(default_factory=list)  # schedules that could not be planned
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.opened or self.overdue or self.breached)
+        return any(self.counts().values())
 
     def counts(self) -> dict[str, int]:
         return {k: v for k, v in asdict(self).items() if k != "problems"}
@@ -203,6 +214,9 @@ def tick(now: dt.datetime | None = None) -> TickResult:
         result.opened, result.overdue = _move_requests(now)
         breached = _breach_clocks(now)
         result.breached = len(breached)
+        result.expired, result.reopened = expiry.expire_evidence(now)
+        counts = alerts.run(now, breached)
+        result.notified, result.findings = counts.notifications, counts.findings
         if result.changed:
             details = {**result.counts(), "at": now.isoformat(timespec="seconds") + "Z"}
             if breached:
@@ -211,7 +225,21 @@ def tick(now: dt.datetime | None = None) -> TickResult:
                              details=details)
     for problem in result.problems:
         log.warning("tick: cannot plan %s", problem)
+    notifications.queue_immediate(now)
+    notifications.queue_digests(now)
+    send_mail()
     return result
+
+
+def send_mail() -> None:
+    """The outbox's share of a scheduler pass; a mail failure never fails the pass."""
+    try:
+        sent = mail.send_pending()
+    except Exception:
+        log.exception("sending the mail outbox failed; retrying at the next pass")
+        return
+    if sent.sent or sent.retried or sent.failed:
+        log.info("mail: %s", sent.describe())
 
 
 # ------------------------------------------------------------------------------------------ leader election

@@ -234,3 +234,17 @@ def test_scale_without_demo_creates_it(library, demo_password):
     result = demo.create_scale(1)
     assert User.select().where(User.email == "admin@demobank.example").exists()
     assert len(result.engagement_ids) == 1
+
+
+def test_demo_engagement_has_incidents_with_clocks_in_different_states_and_a_finding(library, demo_password):
+    demo.create_demo()
+    states = {c.state for c in Clock.select()}
+    assert {"running", "met", "breached"} <= states
+    assert Clock.get(Clock.rule_id == "CPS230-TOLERANCE").state == "breached"
+    assert Clock.get(Clock.rule_id == "CONTRACT-NOTICE").state == "met"
+    assert Clock.get(Clock.rule_id == "NDB-NOTIFY").state == "running"
+    assert Finding.select().where(Finding.source == "clock").exists()
+    assert Finding.select().where(Finding.source == "manual").exists()
+    count = Incident.select().count()
+    demo.create_demo()
+    assert Incident.select().count() == count == 3

@@ -113,7 +113,7 @@ def test_expiry_is_enforced_on_every_request(app, client, world):
     browser = signed_in(app, world["auditor"])
     evidence = Evidence.select().order_by(Evidence.id).first()
     pages = [f"/portal/engagements/{engagement}", f"/engagements/{engagement}/soa", f"/portal/evidence/{evidence.id}",
-             f"/portal/evidence/{evidence.id}/file", f"/engagements/{engagement}/packs"]
+             f"/api/v1/evidence/{evidence.id}/file", f"/engagements/{engagement}/packs"]
     assert all(client.get(u, headers=headers).status_code == 200 for u in urls)
     assert all(browser.get(u).status_code == 200 for u in pages)
     AuditorGrant.update(expires_at=utcnow() - dt.timedelta(seconds=1)).where(AuditorGrant.id == grant.id).execute()
@@ -153,15 +153,15 @@ def test_auditor_sees_only_accepted_evidence_of_granted_frameworks(app, client, 
     create(client, world, frameworks=["CPS234"])
     browser = signed_in(app, world["auditor"])
     from services import scope
-    visible = {e.id for e in scope.evidence_for(world["auditor"], world["engagement"])}
+    visible = {e.id for e in scope.evidence_of(world["auditor"], world["engagement"])}
     assert visible and all(Evidence.get_by_id(i).status == "accepted" for i in visible)
     hidden = Evidence.select().where(Evidence.id.not_in(list(visible))).first()
     assert hidden is not None
     assert browser.get(f"/portal/evidence/{min(visible)}").status_code == 200
     assert browser.get(f"/portal/evidence/{hidden.id}").status_code == 404
-    assert browser.get(f"/portal/evidence/{hidden.id}/file").status_code == 404
+    assert browser.get(f"/api/v1/evidence/{hidden.id}/file").status_code == 404
     Evidence.update(status="rejected").where(Evidence.id == min(visible)).execute()
-    assert min(visible) not in {e.id for e in scope.evidence_for(world["auditor"], world["engagement"])}
+    assert min(visible) not in {e.id for e in scope.evidence_of(world["auditor"], world["engagement"])}
 
 
 def test_every_auditor_read_is_logged_and_the_client_sees_the_log(app, client, world):
@@ -174,7 +174,7 @@ def test_every_auditor_read_is_logged_and_the_client_sees_the_log(app, client, w
              f"/engagements/{engagement}/soa.csv", f"/portal/evidence/{evidence_id}"]
     for url in reads:
         assert browser.get(url).status_code == 200, url
-    assert browser.get(f"/portal/evidence/{evidence_id}/file").status_code == 200
+    assert browser.get(f"/api/v1/evidence/{evidence_id}/file").status_code == 200
     assert client.get(f"/api/v1/engagements/{engagement}/requests", headers=bearer(auditor)).status_code == 200
     events = list(AuditEvent.select().where(AuditEvent.actor == auditor, AuditEvent.engagement == engagement)
                   .order_by(AuditEvent.id))
@@ -182,12 +182,12 @@ def test_every_auditor_read_is_logged_and_the_client_sees_the_log(app, client, w
     for url in reads + [f"/api/v1/engagements/{engagement}/requests"]:
         assert url in paths, url
     downloads = [e for e in events if e.action == "evidence.download"]
-    assert [d.object_id for d in downloads] == [str(evidence_id)]
+    assert [d.object_id for d in downloads] == [str(evidence_id)] * 2  # shown in the page, then downloaded
     # the client's access log: page, CSV and API
     admin = app.test_client()
     assert login(admin, world["admin"]).status_code == 302
     page = admin.get(f"/engagements/{engagement}/auditor-access").get_data(as_text=True)
-    assert auditor.email in page and f"/portal/evidence/{evidence_id}/file" in page and "evidence.download" in page
+    assert auditor.email in page and f"/api/v1/evidence/{evidence_id}/file" in page and "evidence.download" in page
     rows = list(csv.DictReader(io.StringIO(admin.get(f"/engagements/{engagement}/auditor-access.csv")
                                            .get_data(as_text=True))))
     assert {r["auditor"] for r in rows} == {auditor.email} and len(rows) == len(events)

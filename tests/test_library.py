@@ -454,7 +454,8 @@ def test_load_shipped_library_writes_every_item(clean_db, shipped):
     recert = EvidenceRequirement.select().join(Control).where(Control.code == "AC-01").get()
     assert "application/pdf" in json.loads(recert.accepted_types)
     rule = ClockRule.get(ClockRule.rule_id == "CPS234-35")
-    assert json.loads(rule.trigger)["flags"] == ["material"] and rule.duration == 72
+    assert json.loads(rule.trigger)["at_least_one_flag"] == ["material", "notified_other_regulator"]
+    assert rule.duration == 72
     assert ClockRule.get(ClockRule.rule_id == "NDB-NOTIFY").duration is None
     s26x = Obligation.get(Obligation.ref == "s26X")
     assert s26x.provable is False and s26x.note

@@ -55,7 +55,7 @@ def test_auditor_oscal_holds_only_the_grant(client, world):
                           headers=bearer(world["auditor"])).get_json()
     oscal.validate(document)
     from services import scope
-    visible = {e.sha256 for e in scope.evidence_for(world["auditor"], world["engagement"])}
+    visible = {e.sha256 for e in scope.evidence_of(world["auditor"], world["engagement"])}
     text = json.dumps(document)
     hidden = {e.sha256 for e in Evidence.select()} - visible
     assert hidden and not any(h in text for h in hidden)

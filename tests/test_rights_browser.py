@@ -83,8 +83,7 @@ def test_grant_portal_pack_log_revocation_and_expiry(browser_page, rights_world,
     first = page.locator("a[href^='/portal/evidence/']").first
     first.click()
     page.wait_for_url(re.compile(r"/portal/evidence/\d+$"))
-    frame = page.frame_locator("iframe.evidence-viewer")
-    assert "evidence" in frame.locator("body").inner_text()  # the file itself, shown in the browser
+    assert "evidence" in page.locator("#evidence-text").inner_text()  # the file itself, shown in the browser
     audit("/evidence")
 
     # a pack, built by the worker while the progress bar follows

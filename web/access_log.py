@@ -1,5 +1,6 @@
 """One hook logs every read an auditor makes, on every page and API route (SPEC §1: "every view and
-download is logged"): no route has to remember to."""
+download is logged"): no route has to remember to. Each is an ``auditor.view`` with its path; a download is
+also the ``evidence.download`` / ``pack.download`` event the service opening the file records (for anyone)."""
 from __future__ import annotations
 
 from flask import Flask, Response, g, request
@@ -24,9 +25,6 @@ def init_app(app: Flask) -> None:
         user = _reader()
         if user is None or user.role != "auditor":
             return response
-        is_file = response.status_code < 400 and (
-            "attachment" in response.headers.get("Content-Disposition", "")
-            or response.mimetype not in ("text/html", "application/json"))
         access_log.record_read(user, path=request.full_path.rstrip("?"), view_args=request.view_args or {},
-                               is_file=is_file, status=response.status_code, ip=client_ip())
+                               status=response.status_code, ip=client_ip())
         return response

@@ -6,6 +6,8 @@ import os
 import secrets
 import tempfile
 
+from services.mail import DEFAULT_BASE_URL
+
 
 def _secret_key(instance_path: str) -> str:
     """SECRET_KEY, or one generated on first start and kept in instance/."""
@@ -66,6 +68,7 @@ def load_config(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": max_mb * 1024 * 1024 + 64 * 1024,  # room for the multipart envelope
         "SMTP_URL": os.environ.get("SMTP_URL", ""),
         "PACK_EMBED_MAX_MB": pack_embed_mb,
+        "BASE_URL": (os.environ.get("BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),  # the address in e-mailed links
         "SCHEDULER": os.environ.get("SCHEDULER", "off"),
         "TRUSTED_PROXIES": _trusted_proxies(),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -67,7 +67,7 @@ def pack(pack_id: int):
 @route("/packs/<int:pack_id>/file", summary="The pack's PDF (404 until it is ready)", response="PackFile",
        errors=(404,))
 def pack_file(pack_id: int):
-    row, handle = packs.pack_file(api_user(), pack_id, current_app.config["EVIDENCE_STORE"])
+    row, handle = packs.pack_file(api_user(), pack_id, current_app.config["EVIDENCE_STORE"], ip=client_ip())
     return Response(handle, mimetype="application/pdf", direct_passthrough=True,
                     headers={"Content-Disposition": f'attachment; filename="evidence-pack-{row.id}.pdf"',
                              "Content-Length": str(row.size)})

@@ -42,7 +42,7 @@ def pack_page(pack_id: int) -> str:
 
 @bp.route("/packs/<int:pack_id>/download")
 def pack_download(pack_id: int) -> Response:
-    row, handle = packs.pack_file(current(), pack_id, current_app.config["EVIDENCE_STORE"])
+    row, handle = packs.pack_file(current(), pack_id, current_app.config["EVIDENCE_STORE"], ip=client_ip())
     return Response(handle, mimetype="application/pdf", direct_passthrough=True,
                     headers={"Content-Disposition": f'attachment; filename="evidence-pack-{row.id}.pdf"',
                              "Content-Length": str(row.size)})

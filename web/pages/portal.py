@@ -3,17 +3,14 @@ engagement (obligation -> control -> evidence, incidents and clocks, findings), 
 observations. Every read here is logged by web.access_log."""
 from __future__ import annotations
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
 from models import utcnow
 from services import grants, portal, scope
-from services.packs import evidence_store
+from services.evidence import INLINE_TYPES
 from web.auth import client_ip
 from web.pages import bp, current
-
-INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/gif", "text/plain", "text/csv"}
-FILE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
 
 
 @bp.record_once
@@ -76,22 +73,10 @@ def portal_observation(engagement_id: int):
 
 @bp.route("/portal/evidence/<int:evidence_id>")
 def portal_evidence(evidence_id: int) -> str:
-    item = scope.evidence_item_for(current(), evidence_id)
-    return render_template("portal/evidence.html", item=item, engagement=item.engagement,
-                           inline=item.media_type in INLINE_TYPES)
-
-
-@bp.route("/portal/evidence/<int:evidence_id>/file")
-def portal_evidence_file(evidence_id: int) -> Response:
-    """The file for the in-browser viewer: inline for types a browser shows safely, else as an attachment."""
-    item = scope.evidence_item_for(current(), evidence_id)
-    store = evidence_store(current_app.config["EVIDENCE_STORE"])
-    inline = item.media_type in INLINE_TYPES
-    media_type = "text/plain; charset=utf-8" if item.media_type.startswith("text/") else item.media_type
-    response = Response(store.open(item.sha256), mimetype=media_type, direct_passthrough=True)
-    disposition = "inline" if inline else "attachment"
-    response.headers["Content-Disposition"] = f'{disposition}; filename="evidence-{item.id}"'
-    response.headers["Content-Security-Policy"] = FILE_CSP
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    response.headers["Content-Length"] = str(item.size)
-    return response
+    """One accepted item with its review, and the file itself in the page: PDF and images through the evidence
+    API's sandboxed inline variant, text shown as text (its download recorded), anything else to download."""
+    user = current()
+    item = scope.evidence_for(user, evidence_id)
+    return render_template("portal/evidence.html", item=item, engagement=item.request.engagement,
+                           inline=item.media_type in INLINE_TYPES,
+                           text=portal.text_preview(user, item.id, ip=client_ip()))

@@ -1,0 +1,194 @@
+"""Notification clocks: which rules an incident starts, when each starts and ends, and the clock
+state machine (SPEC §4, §5; obligations.md §8–§9). Pure: no Flask, no database.
+
+Two tiers. The provider's clock to the client (``CONTRACT-NOTICE``) runs from ``aware_at``. The
+regulatory clocks run from the **client's** awareness (``client_aware_at``): ``aware_at`` when the
+client found the incident (or when the engagement treats the provider's awareness as the client's),
+otherwise the provider's notice to the client — until that notice is recorded they are ``pending``.
+
+Elapsed-hour clocks add real hours to the UTC instant (DST-safe). Business-day clocks count working
+days of the engagement's place, the day of awareness not counted, and end at 23:59:59 local.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from .business_days import BusinessCalendar
+from .library import trigger_matches
+from .timeutil import end_of_local_day, local
+
+CONTRACT_NOTICE = "CONTRACT-NOTICE"
+PCI_BRAND = "PCI-BRAND"
+
+# start fields (clock_rules.yaml ``start``): what the clock runs from
+FROM_AWARE = "aware_at"  # the provider's or client's own awareness (contractual tier)
+FROM_CLIENT_AWARE = "client_aware_at"  # the regulated entity's awareness (regulatory tier)
+FROM_TOLERANCE = "outside_tolerance_at"
+FROM_ASSESSMENT = "concluded_at"  # NDB: an eligible assessment's conclusion (s 26WK)
+FROM_SUBJECT = "agreement_date"  # started by the caller with its own instant (e.g. a sub-contractor arrangement)
+
+# Allowed clock moves. breached -> met: a notice dated on time but recorded after the tick breached it.
+TRANSITIONS: dict[str, set[str]] = {
+    "pending": {"running"},
+    "running": {"met", "breached"},
+    "breached": {"met"},
+    "met": set(),
+}
+
+
+class ClockError(ValueError):
+    """A clock rule or move that cannot be applied; ``field`` names the input at fault."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def check_transition(state: str, new: str) -> None:
+    if new not in TRANSITIONS.get(state, set()):
+        raise ClockError(f"a {state} clock cannot become {new}", field="state")
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str
+    trigger: dict
+    start: str
+    duration: int | None
+    unit: str  # hours | business_days | calendar_days | asap
+    internal_target_hours: int | None = None
+    title: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    category: str
+    flags: frozenset[str]
+    aware_party: str  # client | provider
+    occurred_at: dt.datetime
+    aware_at: dt.datetime
+    outside_tolerance_at: dt.datetime | None = None
+    client_aware_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the engagement decides about its clocks."""
+    place: str
+    timezone: str
+    contract_notice_hours: int = 24
+    pci_acquirer_hours: int = 24
+    provider_awareness_is_client: bool = False
+    overrides: dict[dt.date, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Timing:
+    started_at: dt.datetime
+    deadline_at: dt.datetime | None
+    target_at: dt.datetime | None
+    basis: str
+    calendar: str
+
+
+def client_aware_at(incident: IncidentFacts, settings: Settings,
+                    provider_notice_at: dt.datetime | None = None) -> tuple[dt.datetime | None, str]:
+    """When the client (the regulated entity) became aware, and how that was decided; None while the
+    provider's notice is awaited."""
+    if incident.aware_party == "client":
+        return incident.aware_at, "from the client's awareness"
+    if settings.provider_awareness_is_client:
+        return incident.aware_at, "from the provider's awareness (treated as the client's)"
+    if provider_notice_at is not None:
+        return provider_notice_at, "from the provider's notice to the client"
+    return None, "waiting for the provider's notice to the client"
+
+
+def rules_started(rules: list[Rule], incident: IncidentFacts) -> list[Rule]:
+    """The rules an incident starts when recorded (NDB-NOTIFY waits for an eligible assessment)."""
+    return [r for r in rules if r.start != FROM_ASSESSMENT and r.start != FROM_SUBJECT
+            and trigger_matches(r.trigger, incident.category, incident.flags, incident.aware_party)]
+
+
+def start_instant(rule: Rule, incident: IncidentFacts, settings: Settings,
+                  provider_notice_at: dt.datetime | None = None) -> tuple[dt.datetime | None, str]:
+    """(start, how it was chosen) for an incident's clock; start None means pending."""
+    if rule.start == FROM_AWARE:
+        return incident.aware_at, f"from {incident.aware_party} awareness"
+    if rule.start == "occurred_at":
+        return incident.occurred_at, "from occurrence"
+    if rule.start == FROM_TOLERANCE:
+        if incident.outside_tolerance_at is None:
+            raise ClockError("outside_tolerance_at is required with the outside_tolerance flag",
+                             field="outside_tolerance_at")
+        return incident.outside_tolerance_at, "from the time the operation went outside tolerance"
+    if rule.start == FROM_CLIENT_AWARE:
+        return client_aware_at(incident, settings, provider_notice_at)
+    raise ClockError(f"rule {rule.rule_id} is not started by an incident ({rule.start})", field="rule")
+
+
+def duration_of(rule: Rule, settings: Settings) -> int | None:
+    """The rule's duration, with the engagement's own hours for the contractual and acquirer clocks."""
+    if rule.rule_id == CONTRACT_NOTICE:
+        return settings.contract_notice_hours
+    if rule.rule_id == PCI_BRAND:
+        return settings.pci_acquirer_hours
+    return rule.duration
+
+
+def timing(rule: Rule, started_at: dt.datetime, settings: Settings, how: str = "") -> Timing:
+    """Deadline, internal target, basis and calendar of a clock started at ``started_at`` (naive UTC)."""
+    duration = duration_of(rule, settings)
+    target = (started_at + dt.timedelta(hours=rule.internal_target_hours)
+              if rule.internal_target_hours is not None else None)
+    suffix = f" ({how})" if how else ""
+    if rule.unit == "hours":
+        return Timing(started_at, started_at + dt.timedelta(hours=duration), target,
+                      f"{duration} elapsed hours{suffix}", "elapsed hours (UTC)")
+    if rule.unit == "calendar_days":
+        return Timing(started_at, started_at + dt.timedelta(days=duration), target,
+                      f"{duration} calendar days{suffix}", "elapsed days (UTC)")
+    if rule.unit == "business_days":
+        calendar = BusinessCalendar(settings.place, dict(settings.overrides))
+        aware_day = local(started_at, settings.timezone).date()
+        last = calendar.add_business_days(aware_day, duration)
+        return Timing(started_at, end_of_local_day(last, settings.timezone), target,
+                      f"{duration} business days {settings.place}{suffix}",
+                      f"{calendar.description}, {settings.timezone}")
+    if rule.unit == "asap":
+        hours = rule.internal_target_hours
+        return Timing(started_at, None, target,
+                      f"as soon as practicable (internal target {hours} hours){suffix}", "elapsed hours (UTC)")
+    raise ClockError(f"unknown unit {rule.unit!r} in rule {rule.rule_id}", field="rule")
+
+
+def check_notice(state: str, started_at: dt.datetime | None, notified_at: dt.datetime, now: dt.datetime) -> None:
+    """A notice stops a running clock; it cannot predate the clock's start nor lie in the future."""
+    if state == "pending" or started_at is None:
+        raise ClockError("this clock has not started yet", field="notified_at")
+    if state == "met":
+        raise ClockError("this clock has already been met", field="notified_at")
+    if notified_at < started_at:
+        raise ClockError("the notice is dated before the clock started", field="notified_at")
+    if notified_at > now + dt.timedelta(minutes=5):
+        raise ClockError("the notice is dated in the future", field="notified_at")
+
+
+def state_after_notice(state: str, deadline_at: dt.datetime | None, notified_at: dt.datetime) -> str:
+    """``met`` when the notice came by the deadline; a late notice leaves the clock ``breached``."""
+    if deadline_at is not None and notified_at > deadline_at:
+        return "breached"
+    check_transition(state, "met")
+    return "met"
+
+
+def warnings_due(started_at: dt.datetime, deadline_at: dt.datetime) -> list[tuple[str, dt.datetime]]:
+    """The moments a running clock warns: half its time gone and 4 hours left (when that is later)."""
+    half = started_at + (deadline_at - started_at) / 2
+    four = deadline_at - dt.timedelta(hours=4)
+    out = [("half-time", half)]
+    if four > half:
+        out.append(("4-hours-left", four))
+    return out

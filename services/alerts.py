@@ -1,0 +1,292 @@
+"""Time-driven alerts of each tick: reminders before due (14, 7, 1 days), overdue requests, rejected
+evidence, clock warnings (half time, 4 hours left) and breaches, finding due dates and escalation, and
+the findings the rules raise (a control missed in two consecutive periods, repeated rejections, a
+breached clock).
+
+Each job looks at the window (cursor, now]: the cursor (``SchedulerCursor`` "alerts") is where the
+previous tick stopped, so downtime misses nothing (the next tick covers the whole gap) and ranges are
+index scans, not table scans. Notifications and findings have unique keys, so a re-run or two racing
+ticks create nothing twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from domain.business_days import BusinessCalendar
+from domain.clocks import warnings_due
+from domain.timeutil import local
+from models import (
+    Applicability,
+    Clock,
+    ClockRule,
+    Control,
+    Engagement,
+    Evidence,
+    EvidenceRequest,
+    Finding,
+    SchedulerCursor,
+    User,
+)
+
+from . import notifications
+from .findings import raise_finding
+
+CURSOR = "alerts"
+FIRST_LOOK_BACK = dt.timedelta(days=1)  # the very first tick looks back this far
+REMINDER_DAYS = (14, 7, 1)
+NOT_DONE = ("upcoming", "open", "rejected")
+MISSED_PLAN_DAYS = 5  # business days for a corrective action plan (the seed's governance rule)
+REPEATED_REJECTIONS = 2
+
+
+@dataclass
+class AlertCounts:
+    notifications: int = 0
+    findings: int = 0
+
+
+def window(now: dt.datetime) -> dt.datetime:
+    row = SchedulerCursor.get_or_none(SchedulerCursor.name == CURSOR)
+    return row.at if row is not None else now - FIRST_LOOK_BACK
+
+
+def advance(now: dt.datetime) -> None:
+    (SchedulerCursor.insert(name=CURSOR, at=now)
+     .on_conflict(conflict_target=[SchedulerCursor.name], update={SchedulerCursor.at: now}).execute())
+
+
+def run(now: dt.datetime, breached_clock_ids: list[int]) -> AlertCounts:
+    """Every alert job over (cursor, now], then the cursor moves to ``now`` (same transaction as the tick)."""
+    since = window(now)
+    counts = AlertCounts()
+    if now > since:
+        counts.notifications += _reminders(since, now)
+        overdue = _newly_overdue(since, now)
+        counts.notifications += _overdue_notices(overdue, now)
+        counts.findings += _missed_twice(overdue, now)
+        n, f = _rejections(since, now)
+        counts.notifications += n
+        counts.findings += f
+        counts.notifications += _clock_warnings(since, now)
+        counts.notifications += _finding_dates(since, now)
+        advance(now)
+    n, f = _breaches(breached_clock_ids, now)
+    counts.notifications += n
+    counts.findings += f
+    return counts
+
+
+def _rows(user_ids, kind: str, object_type: str, object_id: int, occasion: str, engagement_id: int, title: str,
+          link: str, now: dt.datetime, body: str = "") -> list[dict]:
+    return [{"user": u, "kind": kind, "object_type": object_type, "object_id": object_id, "occasion": occasion,
+             "engagement": engagement_id, "title": title[:300], "body": body, "link": link, "created_at": now}
+            for u in sorted(set(user_ids))]
+
+
+def _request_label(control_code: str, requirement: str) -> str:
+    return f"{control_code} {requirement}"
+
+
+def _reminders(since: dt.datetime, now: dt.datetime) -> int:
+    rows: list[dict] = []
+    for days in REMINDER_DAYS:
+        ahead = dt.timedelta(days=days)
+        due = list(EvidenceRequest.select(EvidenceRequest.id, EvidenceRequest.engagement, EvidenceRequest.due_at,
+                                          Control.code)
+                   .join(Control)
+                   .where(EvidenceRequest.status.in_(NOT_DONE), EvidenceRequest.due_at > since + ahead,
+                          EvidenceRequest.due_at <= now + ahead, EvidenceRequest.due_at > now).tuples())
+        users = notifications.engagement_users({r[1] for r in due}, ("provider",))
+        for request_id, engagement_id, _due_at, code in due:
+            rows += _rows(users[engagement_id], "request_due", "request", request_id, f"due-{days}", engagement_id,
+                          f"{code}: evidence due in {days} day{'s' if days > 1 else ''} (request #{request_id})",
+                          f"/requests/{request_id}", now)
+    return notifications.insert(rows)
+
+
+def _newly_overdue(since: dt.datetime, now: dt.datetime) -> list[tuple]:
+    """Requests that fell overdue in the window: due + grace in (since, now], now overdue."""
+    out: list[tuple] = []
+    graces = [g for (g,) in Engagement.select(Engagement.grace_days).distinct().tuples()]
+    for grace in graces:
+        delta = dt.timedelta(days=grace)
+        out += list(EvidenceRequest.select(EvidenceRequest.id, EvidenceRequest.engagement, EvidenceRequest.control,
+                                           EvidenceRequest.requirement, EvidenceRequest.period_start, Control.code)
+                    .join(Control)
+                    .where(EvidenceRequest.status == "overdue", EvidenceRequest.due_at > since - delta,
+                           EvidenceRequest.due_at <= now - delta,
+                           EvidenceRequest.engagement.in_(Engagement.select(Engagement.id)
+                                                          .where(Engagement.grace_days == grace)))
+                    .tuples())
+    return out
+
+
+def _overdue_notices(overdue: list[tuple], now: dt.datetime) -> int:
+    users = notifications.engagement_users({r[1] for r in overdue},
+                                           roles=("provider_admin", "provider_contributor", "risk_reviewer"))
+    rows: list[dict] = []
+    for request_id, engagement_id, _control, _req, _start, code in overdue:
+        rows += _rows(users[engagement_id], "request_overdue", "request", request_id, "overdue", engagement_id,
+                      f"{code}: evidence overdue (request #{request_id})", f"/requests/{request_id}", now)
+    return notifications.insert(rows)
+
+
+def _missed_twice(overdue: list[tuple], now: dt.datetime) -> int:
+    """The seed's governance rule: a control missed in two consecutive periods needs a corrective action
+    plan within 5 business days, with an owner."""
+    raised = 0
+    seen: set[tuple] = set()
+    for _request_id, engagement_id, control_id, requirement_id, period_start, code in overdue:
+        key = f"missed:{engagement_id}:{control_id}:{period_start.isoformat()}"
+        if key in seen:
+            continue
+        previous = (EvidenceRequest.select(EvidenceRequest.status)
+                    .where(EvidenceRequest.engagement == engagement_id, EvidenceRequest.requirement == requirement_id,
+                           EvidenceRequest.period_start < period_start)
+                    .order_by(EvidenceRequest.period_start.desc()).first())
+        if previous is None or previous.status != "overdue":
+            continue
+        seen.add(key)
+        if Finding.select().where(Finding.key == key).exists():
+            continue
+        engagement = Engagement.get_by_id(engagement_id)
+        today = local(now, engagement.timezone).date()
+        due = BusinessCalendar(engagement.place).add_business_days(today, MISSED_PLAN_DAYS)
+        raise_finding(engagement, source="governance", severity="high", key=key, owner=_owner(engagement, control_id),
+                      title=f"{code} missed in two consecutive periods: corrective action plan due",
+                      description=f"No accepted evidence for {code} in two consecutive periods (the latest starting "
+                                  f"{period_start.isoformat()}). A corrective action plan is due within "
+                                  f"{MISSED_PLAN_DAYS} business days.", due_date=due, now=now)
+        raised += 1
+    return raised
+
+
+def _owner(engagement: Engagement, control_id: int) -> User | None:
+    """The control's owner in the Statement of Applicability, else the provider's first admin."""
+    row = (Applicability.select(Applicability.owner)
+           .where(Applicability.engagement == engagement.id, Applicability.control == control_id).first())
+    if row is not None and row.owner_id:
+        return User.get_by_id(row.owner_id)
+    return (User.select().where(User.organisation == engagement.provider_id, User.active == True)  # noqa: E712
+            .order_by(User.role != "provider_admin", User.id).first())
+
+
+def _rejections(since: dt.datetime, now: dt.datetime) -> tuple[int, int]:
+    """Tell the uploader (and its colleagues) about rejected evidence; repeated rejections raise a finding."""
+    rejected = list(Evidence.select(Evidence.id, Evidence.request, Evidence.engagement, Evidence.review_comment,
+                                    Evidence.original_filename)
+                    .where(Evidence.status == "rejected", Evidence.reviewed_at > since, Evidence.reviewed_at <= now)
+                    .tuples())
+    if not rejected:
+        return 0, 0
+    users = notifications.engagement_users({r[2] for r in rejected}, ("provider",))
+    rows: list[dict] = []
+    for evidence_id, request_id, engagement_id, comment, filename in rejected:
+        rows += _rows(users[engagement_id], "evidence_rejected", "evidence", evidence_id, "rejected", engagement_id,
+                      f"Evidence rejected: {filename}", f"/requests/{request_id}", now, body=comment)
+    created = notifications.insert(rows)
+    findings = 0
+    for request_id in sorted({r[1] for r in rejected}):
+        count = Evidence.select().where(Evidence.request == request_id, Evidence.status == "rejected").count()
+        key = f"rejections:{request_id}"
+        if count >= REPEATED_REJECTIONS and not Finding.select().where(Finding.key == key).exists():
+            request = EvidenceRequest.get_by_id(request_id)
+            raise_finding(Engagement.get_by_id(request.engagement_id), source="rejection", key=key, request=request,
+                          title=f"Evidence for request #{request_id} rejected {count} times",
+                          description="Repeated rejections: the evidence does not meet the requirement.", now=now)
+            findings += 1
+    return created, findings
+
+
+def _clock_recipients(engagement_ids: set[int]) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    client = notifications.engagement_users(engagement_ids, ("client",), ("client_admin", "risk_reviewer"))
+    provider = notifications.engagement_users(engagement_ids, ("provider",))
+    return client, provider
+
+
+def _clock_users(clock_rule: str, engagement_id: int, client: dict, provider: dict) -> list[int]:
+    """Regulatory clocks are the client's; the provider's notice clock concerns both."""
+    users = list(client.get(engagement_id, []))
+    if clock_rule == "CONTRACT-NOTICE":
+        users += provider.get(engagement_id, [])
+    return users
+
+
+def _clock_warnings(since: dt.datetime, now: dt.datetime) -> int:
+    running = list(Clock.select().where(Clock.state == "running", Clock.deadline_at.is_null(False),
+                                        Clock.deadline_at > since, Clock.started_at.is_null(False)))
+    if not running:
+        return 0
+    titles = dict(ClockRule.select(ClockRule.rule_id, ClockRule.title).tuples())
+    client, provider = _clock_recipients({c.engagement_id for c in running})
+    rows: list[dict] = []
+    for clock in running:
+        for occasion, moment in warnings_due(clock.started_at, clock.deadline_at):
+            if since < moment <= now < clock.deadline_at:
+                left = clock.deadline_at - now
+                hours = int(left.total_seconds() // 3600)
+                rows += _rows(_clock_users(clock.rule_id, clock.engagement_id, client, provider), "clock_warning",
+                              "clock", clock.id, occasion, clock.engagement_id,
+                              f"{clock.rule_id}: {hours} hours left — {titles.get(clock.rule_id, '')}",
+                              _clock_link(clock), now, body=clock.basis)
+    return notifications.insert(rows)
+
+
+def _clock_link(clock: Clock) -> str:
+    return f"/incidents/{clock.incident_id}" if clock.incident_id else f"/engagements/{clock.engagement_id}"
+
+
+def _breaches(clock_ids: list[int], now: dt.datetime) -> tuple[int, int]:
+    """A breached clock raises a finding and notifies."""
+    if not clock_ids:
+        return 0, 0
+    clocks = list(Clock.select().where(Clock.id.in_(clock_ids)))
+    titles = dict(ClockRule.select(ClockRule.rule_id, ClockRule.title).tuples())
+    client, provider = _clock_recipients({c.engagement_id for c in clocks})
+    rows: list[dict] = []
+    findings = 0
+    engagements = {e.id: e for e in Engagement.select().where(Engagement.id.in_({c.engagement_id for c in clocks}))}
+    for clock in clocks:
+        rows += _rows(_clock_users(clock.rule_id, clock.engagement_id, client, provider), "clock_breached", "clock",
+                      clock.id, "breached", clock.engagement_id,
+                      f"{clock.rule_id} breached: {titles.get(clock.rule_id, '')}", _clock_link(clock), now,
+                      body=f"Deadline {clock.deadline_at.isoformat(timespec='minutes')}Z passed ({clock.basis}).")
+        key = f"clock:{clock.id}"
+        if not Finding.select().where(Finding.key == key).exists():
+            engagement = engagements[clock.engagement_id]
+            raise_finding(engagement, source="clock", severity="critical", key=key, clock=clock,
+                          incident=clock.incident if clock.incident_id else None,
+                          title=f"{clock.rule_id} deadline missed: {titles.get(clock.rule_id, clock.rule_id)}",
+                          description=f"The {clock.rule_id} clock ({clock.basis}) passed its deadline without a "
+                                      f"notice.", due_date=local(now, engagement.timezone).date()
+                          + dt.timedelta(days=7), owner=_owner_for_clock(engagement, clock), now=now)
+            findings += 1
+    return notifications.insert(rows), findings
+
+
+def _owner_for_clock(engagement: Engagement, clock: Clock) -> User | None:
+    side = engagement.provider_id if clock.rule_id == "CONTRACT-NOTICE" else engagement.client_id
+    return (User.select().where(User.organisation == side, User.active == True)  # noqa: E712
+            .order_by(User.role.not_in(("provider_admin", "risk_reviewer")), User.id).first())
+
+
+def _finding_dates(since: dt.datetime, now: dt.datetime) -> int:
+    """finding_due the day before its due date; finding_overdue (escalation to the client's admins and risk
+    team) once it has passed. Dates compare in UTC."""
+    rows: list[dict] = []
+    start, end = since.date(), now.date()
+    if end <= start:
+        return 0
+    for kind, offset, occasion in (("finding_due", dt.timedelta(days=1), "due-1"),
+                                   ("finding_overdue", dt.timedelta(days=-1), "overdue")):
+        found = list(Finding.select(Finding.id, Finding.engagement, Finding.owner, Finding.title, Finding.due_date)
+                     .where(Finding.status != "closed", Finding.due_date > start + offset,
+                            Finding.due_date <= end + offset).tuples())
+        client = notifications.engagement_users({f[1] for f in found}, ("client",), ("client_admin", "risk_reviewer"))
+        for finding_id, engagement_id, owner_id, title, due in found:
+            users = ([owner_id] if owner_id else []) + (client[engagement_id] if kind == "finding_overdue" else [])
+            word = "due tomorrow" if kind == "finding_due" else "overdue"
+            rows += _rows(users, kind, "finding", finding_id, occasion, engagement_id,
+                          f"Finding {word} ({due.isoformat()}): {title}", f"/findings/{finding_id}", now)
+    return notifications.insert(rows)

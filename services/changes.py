@@ -1,0 +1,101 @@
+"""Change events (SPEC §2 Change event, §5 ``POST /engagements/<id>/changes``): a significant change, a new
+sub-contractor or an offshoring opens the event-driven evidence requests of every applicable control whose
+library entry names that trigger (``controls/*.yaml`` ``triggers``).
+
+Each opened request covers the local day of the change and is due ``EVENT_DUE_DAYS`` later (end of that
+local day). Requests are unique per (engagement, requirement, period start): a second change on the same
+day links the request already opened instead of duplicating it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee as pw
+
+from domain.errors import ValidationError
+from domain.timeutil import end_of_local_day, local
+from models import (
+    Applicability,
+    ChangeEvent,
+    ChangeEventRequest,
+    Control,
+    Engagement,
+    EvidenceRequest,
+    EvidenceRequirement,
+    User,
+    transaction,
+    utcnow,
+)
+from models.incidents import CHANGE_KINDS
+
+from . import audit_log
+from .incidents import parse_time
+from .text import clean_text
+
+EVENT_DUE_DAYS = 30
+
+
+def triggered_requirements(engagement: Engagement, kind: str) -> list[tuple[int, int]]:
+    """(control id, requirement id) of the engagement's applicable live controls triggered by ``kind``."""
+    rows = (EvidenceRequirement.select(Control.id, EvidenceRequirement.id, Control.triggers)
+            .join(Control)
+            .join(Applicability, on=((Applicability.control == Control.id)
+                                     & (Applicability.engagement == engagement.id)))
+            .where(Applicability.applicable == True, Control.retired_in.is_null(),  # noqa: E712
+                   EvidenceRequirement.retired_in.is_null(), Control.triggers.contains(kind))
+            .order_by(Control.code, EvidenceRequirement.key).tuples())
+    return [(control, requirement) for control, requirement, triggers in rows if kind in triggers.split(",")]
+
+
+def create_change(user: User, engagement: Engagement, data: dict, *, ip: str = "",
+                  now: dt.datetime | None = None) -> tuple[ChangeEvent, list[int]]:
+    """Record the change and open its event-driven requests; returns (change, request ids)."""
+    if not isinstance(data, dict):
+        raise ValidationError("expected a JSON object")
+    now = now or utcnow()
+    kind = data.get("kind")
+    if kind not in CHANGE_KINDS:
+        raise ValidationError(f"unknown kind {kind!r}; use one of {', '.join(CHANGE_KINDS)}", field="kind")
+    title = clean_text(data, "title", limit=200)
+    description = clean_text(data, "description", required=False, limit=10000, multiline=True)
+    occurred = parse_time(data, "occurred_at", now=now)
+    day = local(occurred, engagement.timezone).date()
+    due = end_of_local_day(day + dt.timedelta(days=EVENT_DUE_DAYS), engagement.timezone)
+    with transaction():
+        change = ChangeEvent.create(engagement=engagement.id, title=title, kind=kind, occurred_at=occurred,
+                                    description=description, created_by=user.id, created_at=now)
+        wanted = triggered_requirements(engagement, kind)
+        if wanted:
+            EvidenceRequest.insert_many([
+                {"engagement": engagement.id, "control": control, "requirement": requirement, "period_start": day,
+                 "period_end": day, "due_at": due, "status": "open", "created_at": now, "updated_at": now}
+                for control, requirement in wanted]).on_conflict_ignore().execute()
+        ids = [r for (r,) in EvidenceRequest.select(EvidenceRequest.id)
+               .where(EvidenceRequest.engagement == engagement.id, EvidenceRequest.period_start == day,
+                      EvidenceRequest.requirement.in_([r for _c, r in wanted] or [0]))
+               .order_by(EvidenceRequest.id).tuples()]
+        if ids:
+            ChangeEventRequest.insert_many([{"change": change.id, "request": r} for r in ids]).execute()
+        audit_log.record("change.create", actor=user, object_type="change", object_id=change.id,
+                         engagement=engagement, ip=ip,
+                         details={"title": title, "kind": kind, "occurred_at": occurred.isoformat() + "Z",
+                                  "requests": ids})
+    return change, ids
+
+
+def changes_of(engagement: Engagement) -> pw.ModelSelect:
+    return ChangeEvent.select().where(ChangeEvent.engagement == engagement.id).order_by(ChangeEvent.occurred_at.desc())
+
+
+def opened_requests(change_ids: list[int]) -> dict[int, list[EvidenceRequest]]:
+    out: dict[int, list[EvidenceRequest]] = {c: [] for c in change_ids}
+    if not change_ids:
+        return out
+    rows = (EvidenceRequest.select(EvidenceRequest, Control, EvidenceRequirement, ChangeEventRequest.change)
+            .join(ChangeEventRequest, on=(ChangeEventRequest.request == EvidenceRequest.id))
+            .switch(EvidenceRequest).join(Control)
+            .switch(EvidenceRequest).join(EvidenceRequirement)
+            .where(ChangeEventRequest.change.in_(change_ids)).order_by(Control.code, EvidenceRequirement.key))
+    for row in rows:
+        out[row.changeeventrequest.change_id].append(row)
+    return out

@@ -1,0 +1,93 @@
+"""Evidence expiry (issue 6 item 2): accepted evidence past its ``valid_until`` becomes ``expired``, and
+the request it proved needs new evidence again (``accepted → open``) when it is still the control's
+current request: an old period whose evidence aged out is history, not a new demand.
+
+Set-based and idempotent: only ``accepted`` rows move, and each move re-checks the state it leaves.
+Both moves follow the state machines (``domain.evidence``, ``domain.schedule``) and are written to the
+request's history with the reason, so the request page says why new evidence is needed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee as pw
+
+from domain.evidence import can_move as evidence_can_move
+from domain.schedule import can_move as request_can_move
+from models import Evidence, EvidenceRequest, RequestHistory, transaction
+
+from . import audit_log, notifications
+
+ACTOR = "scheduler"
+BATCH = 500
+REASON = "accepted evidence expired (valid_until passed): new evidence is needed"
+
+
+def expire_evidence(now: dt.datetime) -> tuple[int, int]:
+    """Expire accepted evidence whose ``valid_until`` is before today (UTC); returns (expired, reopened)."""
+    if not (evidence_can_move("accepted", "expired") and request_can_move("accepted", "open")):
+        raise RuntimeError("the state machines no longer allow evidence expiry")
+    today = now.date()
+    rows = list(Evidence.select(Evidence.id, Evidence.request, Evidence.engagement, Evidence.valid_until)
+                .where(Evidence.status == "accepted", Evidence.valid_until.is_null(False),
+                       Evidence.valid_until < today).order_by(Evidence.id).tuples())
+    expired = reopened = 0
+    for i in range(0, len(rows), BATCH):
+        chunk = rows[i:i + BATCH]
+        with transaction():
+            moved = (Evidence.update(status="expired")
+                     .where(Evidence.id.in_([r[0] for r in chunk]), Evidence.status == "accepted").execute())
+            expired += moved
+            reopened_ids = _reopen_current([r[1] for r in chunk], today, now)
+            reopened += len(reopened_ids)
+            _history(chunk, reopened_ids, now)
+            for evidence_id, request_id, engagement_id, valid_until in chunk:
+                audit_log.record("evidence.expire", actor_email=ACTOR, object_type="evidence", object_id=evidence_id,
+                                 engagement=engagement_id,
+                                 details={"request_id": request_id, "valid_until": valid_until.isoformat(),
+                                          "request_reopened": request_id in reopened_ids, "reason": REASON})
+            _notify(chunk, reopened_ids, now)
+    return expired, reopened
+
+
+def _reopen_current(request_ids: list[int], today: dt.date, now: dt.datetime) -> set[int]:
+    """accepted → open (``domain.schedule.TRANSITIONS``) for the requests that are their control's current
+    one and hold no other accepted evidence."""
+    later = EvidenceRequest.alias()
+    newer = (later.select(pw.SQL("1"))
+             .where(later.engagement == EvidenceRequest.engagement, later.requirement == EvidenceRequest.requirement,
+                    later.period_start > EvidenceRequest.period_start, later.period_start <= today))
+    still_proved = Evidence.select(Evidence.request).where(Evidence.request.in_(request_ids),
+                                                           Evidence.status == "accepted")
+    ids = {r for (r,) in EvidenceRequest.select(EvidenceRequest.id)
+           .where(EvidenceRequest.id.in_(request_ids), EvidenceRequest.status == "accepted",
+                  EvidenceRequest.id.not_in(still_proved), ~pw.fn.EXISTS(newer)).tuples()}
+    if ids:
+        (EvidenceRequest.update(status="open", updated_at=now)
+         .where(EvidenceRequest.id.in_(sorted(ids)), EvidenceRequest.status == "accepted").execute())
+    return ids
+
+
+def _history(chunk: list[tuple], reopened: set[int], now: dt.datetime) -> None:
+    rows = [{"request": request_id, "evidence": evidence_id, "from_status": "accepted", "to_status": "expired",
+             "at": now, "actor": None, "actor_email": ACTOR, "reason": f"valid until {valid_until.isoformat()}"}
+            for evidence_id, request_id, _engagement_id, valid_until in chunk]
+    rows += [{"request": request_id, "evidence": None, "from_status": "accepted", "to_status": "open", "at": now,
+              "actor": None, "actor_email": ACTOR, "reason": REASON} for request_id in sorted(reopened)]
+    for i in range(0, len(rows), BATCH):
+        RequestHistory.insert_many(rows[i:i + BATCH]).execute()
+
+
+def _notify(chunk: list[tuple], reopened: set[int], now: dt.datetime) -> None:
+    providers = notifications.engagement_users({r[2] for r in chunk if r[1] in reopened}, ("provider",))
+    rows = []
+    for _evidence_id, request_id, engagement_id, valid_until in chunk:
+        if request_id not in reopened:
+            continue
+        for user_id in providers.get(engagement_id, []):
+            rows.append({"user": user_id, "kind": "evidence_expired", "object_type": "request",
+                         "object_id": request_id, "occasion": f"expired-{valid_until.isoformat()}",
+                         "engagement": engagement_id, "title": f"Evidence expired: request #{request_id} needs "
+                                                                f"new evidence",
+                         "body": REASON, "link": f"/requests/{request_id}", "created_at": now})
+    notifications.insert(rows)

@@ -1,0 +1,357 @@
+"""Incidents and the clocks they start (SPEC §2 Incident, §5 incident routes; rules in ``domain.clocks``).
+
+Recording an incident starts every clock its category and flags call for. The provider's own clock to
+the client (``CONTRACT-NOTICE``) runs from ``aware_at``; regulatory clocks from the client's awareness,
+so for an incident the provider found they stay ``pending`` until the provider's notice is recorded
+(unless the engagement treats the provider's awareness as the client's). An NDB assessment meets
+``NDB-ASSESS`` and, when the breach is eligible, starts ``NDB-NOTIFY`` from its conclusion.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import peewee as pw
+
+from domain.clocks import (
+    CONTRACT_NOTICE,
+    FROM_ASSESSMENT,
+    FROM_CLIENT_AWARE,
+    ClockError,
+    IncidentFacts,
+    client_aware_at,
+    duration_of,
+    rules_started,
+    start_instant,
+)
+from domain.errors import Conflict, NotFound, ValidationError
+from domain.timeutil import isoformat_utc, local, parse_instant
+from models import Clock, ClockRule, Engagement, Evidence, Incident, User, transaction, utcnow
+from models.incidents import INCIDENT_CATEGORIES, INCIDENT_FLAGS
+
+from . import audit_log, clocks, scope
+from .text import clean_text
+
+AWARE_PARTIES = ("client", "provider")
+FUTURE_SLACK = dt.timedelta(minutes=5)  # clocks of different machines disagree a little
+
+
+@dataclass
+class IncidentInput:
+    title: str
+    description: str
+    category: str
+    occurred_at: dt.datetime
+    aware_at: dt.datetime
+    aware_party: str
+    flags: frozenset[str]
+    outside_tolerance_at: dt.datetime | None
+
+
+def parse_time(data: dict, field: str, *, required: bool = True, now: dt.datetime | None = None) -> dt.datetime | None:
+    """An ISO 8601 instant with its UTC offset, as naive UTC; not in the future."""
+    value = data.get(field)
+    if value in (None, ""):
+        if required:
+            raise ValidationError(f"{field} is required (ISO 8601 with offset)", field=field)
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be an ISO 8601 date-time with offset", field=field)
+    try:
+        instant = parse_instant(value.strip())
+    except ValueError as exc:
+        raise ValidationError(f"{field}: {exc}", field=field) from None
+    if not dt.datetime(2000, 1, 1) <= instant <= (now or utcnow()) + FUTURE_SLACK:
+        raise ValidationError(f"{field} must not be in the future", field=field)
+    return instant
+
+
+def _flags(value: Any) -> frozenset[str]:
+    """``flags`` as a list of names or an object of booleans."""
+    if value in (None, ""):
+        return frozenset()
+    if isinstance(value, dict):
+        if not all(isinstance(v, bool) for v in value.values()):
+            raise ValidationError("flags must map each flag to true or false", field="flags")
+        names = [k for k, v in value.items() if v]
+        unknown = [k for k in value if k not in INCIDENT_FLAGS]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        names, unknown = value, [v for v in value if v not in INCIDENT_FLAGS]
+    else:
+        raise ValidationError("flags must be a list of flag names", field="flags")
+    if unknown:
+        raise ValidationError(f"unknown flag {unknown[0]!r}; use {', '.join(INCIDENT_FLAGS)}", field="flags")
+    return frozenset(names)
+
+
+def parse_incident_input(data: dict, now: dt.datetime | None = None) -> IncidentInput:
+    if not isinstance(data, dict):
+        raise ValidationError("expected a JSON object")
+    category = data.get("category")
+    if category not in INCIDENT_CATEGORIES:
+        raise ValidationError(f"unknown category {category!r}; use one of {', '.join(INCIDENT_CATEGORIES)}",
+                              field="category")
+    party = data.get("aware_party")
+    if party not in AWARE_PARTIES:
+        raise ValidationError("aware_party must be client or provider", field="aware_party")
+    occurred = parse_time(data, "occurred_at", now=now)
+    aware = parse_time(data, "aware_at", now=now)
+    if aware < occurred:
+        raise ValidationError("aware_at cannot be before occurred_at", field="aware_at")
+    flags = _flags(data.get("flags"))
+    tolerance = parse_time(data, "outside_tolerance_at", required=False, now=now)
+    if "outside_tolerance" in flags and tolerance is None:
+        raise ValidationError("outside_tolerance_at is required with the outside_tolerance flag",
+                              field="outside_tolerance_at")
+    if tolerance is not None and "outside_tolerance" not in flags:
+        raise ValidationError("outside_tolerance_at is only given with the outside_tolerance flag",
+                              field="outside_tolerance_at")
+    if tolerance is not None and tolerance < occurred:
+        raise ValidationError("outside_tolerance_at cannot be before occurred_at", field="outside_tolerance_at")
+    return IncidentInput(title=clean_text(data, "title", limit=200),
+                         description=clean_text(data, "description", required=False, limit=10000, multiline=True),
+                         category=category, occurred_at=occurred, aware_at=aware, aware_party=party, flags=flags,
+                         outside_tolerance_at=tolerance)
+
+
+def facts(incident: Incident) -> IncidentFacts:
+    return IncidentFacts(category=incident.category,
+                         flags=frozenset(f for f in INCIDENT_FLAGS if getattr(incident, f)),
+                         aware_party=incident.aware_party, occurred_at=incident.occurred_at,
+                         aware_at=incident.aware_at, outside_tolerance_at=incident.outside_tolerance_at,
+                         client_aware_at=incident.client_aware_at)
+
+
+def create_incident(user: User, engagement: Engagement, data: dict, *, ip: str = "",
+                    now: dt.datetime | None = None) -> Incident:
+    """Record an incident and start its clocks, all in one transaction (a bad rule changes nothing)."""
+    parsed = parse_incident_input(data, now)
+    the_settings = clocks.settings(engagement)
+    with transaction():
+        incident = Incident.create(
+            engagement=engagement.id, title=parsed.title, description=parsed.description, category=parsed.category,
+            occurred_at=parsed.occurred_at, aware_at=parsed.aware_at, aware_party=parsed.aware_party,
+            outside_tolerance_at=parsed.outside_tolerance_at, created_by=user.id, created_at=now or utcnow(),
+            **{f: f in parsed.flags for f in INCIDENT_FLAGS})
+        known, _how = client_aware_at(facts(incident), the_settings)
+        if known is not None:
+            Incident.update(client_aware_at=known).where(Incident.id == incident.id).execute()
+            incident = Incident.get_by_id(incident.id)
+        audit_log.record("incident.create", actor=user, object_type="incident", object_id=incident.id,
+                         engagement=engagement, ip=ip,
+                         details={"title": incident.title, "category": incident.category,
+                                  "flags": sorted(parsed.flags), "aware_party": incident.aware_party})
+        for rule in rules_started(clocks.live_rules(), facts(incident)):
+            try:
+                started, how = start_instant(rule, facts(incident), the_settings)
+            except ClockError as exc:
+                raise ValidationError(str(exc), field=exc.field) from None
+            clocks.start_clock(engagement, rule.rule_id, started, incident=incident, how=how, actor=user, ip=ip)
+    return incident
+
+
+def incident_for(user: User, incident_id: int, action: str = "view") -> Incident:
+    row = Incident.get_or_none(Incident.id == incident_id) if 0 < incident_id < 2**63 else None
+    if row is None:
+        raise NotFound("incident not found")
+    scope.engagement_for(user, row.engagement_id, action)
+    return row
+
+
+def incidents_of(engagement: Engagement) -> pw.ModelSelect:
+    return Incident.select().where(Incident.engagement == engagement.id).order_by(Incident.aware_at.desc())
+
+
+def clock_of(incident: Incident, rule_id: str) -> Clock:
+    clock = Clock.get_or_none(Clock.incident == incident.id, Clock.rule_id == rule_id)
+    if clock is None:
+        raise NotFound(f"this incident has no {rule_id} clock")
+    return clock
+
+
+def _evidence(engagement_id: int, value: Any) -> Evidence | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise ValidationError("evidence_id must be an evidence id", field="evidence_id")
+    row = Evidence.get_or_none(Evidence.id == value, Evidence.engagement == engagement_id)
+    if row is None:
+        raise ValidationError("no such evidence on this engagement", field="evidence_id")
+    return row
+
+
+def record_notice(user: User, incident: Incident, rule_id: str, data: dict, *, ip: str = "",
+                  now: dt.datetime | None = None) -> Clock:
+    """The notice that stops one of the incident's clocks. The provider's notice to the client
+    (``CONTRACT-NOTICE``) is the client's awareness: the pending regulatory clocks start from it."""
+    if not isinstance(data, dict):
+        raise ValidationError("expected a JSON object")
+    now = now or utcnow()
+    if rule_id != CONTRACT_NOTICE:
+        scope.engagement_for(user, incident.engagement_id, "notify")  # regulator notices: the client
+    if not ClockRule.select().where(ClockRule.rule_id == rule_id).exists():
+        raise NotFound(f"unknown clock rule {rule_id!r}")
+    clock = clock_of(incident, rule_id)
+    notified = parse_time(data, "notified_at", now=now)
+    evidence = _evidence(incident.engagement_id, data.get("evidence_id"))
+    with transaction():
+        clock = clocks.record_notice(clock, notified, evidence=evidence, actor=user, ip=ip, now=now)
+        if rule_id == CONTRACT_NOTICE and incident.client_aware_at is None:
+            client_learnt(incident, notified, actor=user, ip=ip)
+    return clock
+
+
+def client_learnt(incident: Incident, at: dt.datetime, *, actor: User | None = None, ip: str = "") -> None:
+    """The client became aware at ``at``: record it and start the clocks waiting for it."""
+    Incident.update(client_aware_at=at).where(Incident.id == incident.id,
+                                              Incident.client_aware_at.is_null()).execute()
+    waiting = Clock.select().where(Clock.incident == incident.id, Clock.state == "pending")
+    for clock in waiting:
+        start = at
+        rule = clocks.rule(clock.rule_id)
+        if rule.start != FROM_CLIENT_AWARE:
+            continue
+        clocks.start_pending(clock, start, "from the provider's notice to the client", actor=actor, ip=ip)
+
+
+def record_assessment(user: User, incident: Incident, data: dict, *, ip: str = "",
+                      now: dt.datetime | None = None) -> Incident:
+    """The NDB assessment (s 26WH): meets NDB-ASSESS; when eligible, starts NDB-NOTIFY from ``concluded_at``
+    (s 26WK, s 26WL). Only for personal-information breaches, and only once."""
+    if not isinstance(data, dict):
+        raise ValidationError("expected a JSON object")
+    now = now or utcnow()
+    if incident.category != "personal_information_breach" and not incident.personal_information:
+        raise ValidationError("an NDB assessment is only for a personal-information breach", field="eligible")
+    if incident.assessment_concluded_at is not None:
+        raise Conflict("this incident's NDB assessment is already recorded")
+    concluded = parse_time(data, "concluded_at", now=now)
+    if concluded < incident.aware_at:
+        raise ValidationError("concluded_at cannot be before aware_at", field="concluded_at")
+    eligible = data.get("eligible")
+    if not isinstance(eligible, bool):
+        raise ValidationError("eligible must be true or false", field="eligible")
+    summary = clean_text(data, "summary", required=False, limit=10000, multiline=True)
+    engagement = Engagement.get_by_id(incident.engagement_id)
+    with transaction():
+        if not (Incident.update(assessment_concluded_at=concluded, assessment_eligible=eligible,
+                                assessment_summary=summary)
+                .where(Incident.id == incident.id, Incident.assessment_concluded_at.is_null()).execute()):
+            raise Conflict("this incident's NDB assessment is already recorded")
+        audit_log.record("incident.assessment", actor=user, object_type="incident", object_id=incident.id,
+                         engagement=engagement, ip=ip,
+                         details={"concluded_at": isoformat_utc(concluded), "eligible": eligible})
+        assess = Clock.get_or_none(Clock.incident == incident.id, Clock.rule_id == "NDB-ASSESS")
+        if assess is not None and assess.state in ("running", "breached") and concluded >= assess.started_at:
+            clocks.record_notice(assess, concluded, actor=user, ip=ip, now=now)
+        if eligible:
+            for rule in clocks.live_rules():
+                if rule.start == FROM_ASSESSMENT:
+                    clocks.start_clock(engagement, rule.rule_id, concluded, incident=incident,
+                                       how="from the assessment's conclusion", actor=user, ip=ip)
+    return Incident.get_by_id(incident.id)
+
+
+# ------------------------------------------------------------------------------------------ serialising
+
+def clock_json(clock: Clock, tz: str, titles: dict[str, str]) -> dict:
+    return {"id": clock.id, "rule": clock.rule_id, "title": titles.get(clock.rule_id, ""),
+            "started_at": isoformat_utc(clock.started_at),
+            "deadline_at": isoformat_utc(clock.deadline_at), "deadline_local": _local(clock.deadline_at, tz),
+            "target_at": isoformat_utc(clock.target_at), "target_local": _local(clock.target_at, tz),
+            "basis": clock.basis, "calendar": clock.calendar, "note": clock.note, "state": clock.state,
+            "met_at": isoformat_utc(clock.met_at), "notice_evidence_id": clock.notice_evidence_id}
+
+
+def _local(value: dt.datetime | None, tz: str) -> str | None:
+    return None if value is None else local(value, tz).isoformat()
+
+
+def rule_titles() -> dict[str, str]:
+    return dict(ClockRule.select(ClockRule.rule_id, ClockRule.title).tuples())
+
+
+def incident_json(incident: Incident, engagement: Engagement) -> dict:
+    titles = rule_titles()
+    rows = Clock.select().where(Clock.incident == incident.id).order_by(Clock.deadline_at.asc(nulls="LAST"),
+                                                                           Clock.rule_id)
+    tz = engagement.timezone
+    return {"id": incident.id, "engagement_id": incident.engagement_id, "title": incident.title,
+            "description": incident.description, "category": incident.category,
+            "occurred_at": isoformat_utc(incident.occurred_at), "aware_at": isoformat_utc(incident.aware_at),
+            "aware_party": incident.aware_party,
+            "flags": {f: bool(getattr(incident, f)) for f in INCIDENT_FLAGS},
+            "outside_tolerance_at": isoformat_utc(incident.outside_tolerance_at),
+            "client_aware_at": isoformat_utc(incident.client_aware_at),
+            "assessment": None if incident.assessment_concluded_at is None else {
+                "concluded_at": isoformat_utc(incident.assessment_concluded_at),
+                "eligible": bool(incident.assessment_eligible), "summary": incident.assessment_summary},
+            "timezone": tz, "clocks": [clock_json(c, tz, titles) for c in rows]}
+
+
+def shortest_regulatory_hours(engagement: Engagement) -> tuple[int, str] | None:
+    """The shortest elapsed-hour regulatory clock the provider's notice must fit inside (hours, rule)."""
+    the_settings = clocks.settings(engagement)
+    best: tuple[int, str] | None = None
+    for rule in clocks.live_rules():
+        if rule.rule_id == CONTRACT_NOTICE or rule.unit != "hours" or rule.start == FROM_ASSESSMENT:
+            continue
+        if rule.rule_id == "PCI-BRAND" and not engagement.card_payments:
+            continue
+        hours = duration_of(rule, the_settings)
+        if best is None or hours < best[0]:
+            best = (hours, rule.rule_id)
+    return best
+
+
+def notice_warning(engagement: Engagement) -> str | None:
+    """A warning when the contractual notice hours are not shorter than the shortest regulatory clock."""
+    shortest = shortest_regulatory_hours(engagement)
+    if shortest is None or engagement.contract_notice_hours < shortest[0]:
+        return None
+    return (f"The provider's contractual notice period ({engagement.contract_notice_hours} hours) is not shorter "
+            f"than the shortest regulatory clock it feeds ({shortest[1]}: {shortest[0]} hours). Regulatory clocks "
+            f"run from the client's awareness: shorten the contractual notice.")
+
+
+def update_clock_settings(user: User, engagement: Engagement, data: dict, ip: str = "") -> Engagement:
+    """client_admin: the contractual notice hours, the acquirer's hours and whether the provider's
+    awareness counts as the client's. Running clocks keep their deadlines."""
+    changes: dict[str, Any] = {}
+    for name in ("contract_notice_hours", "pci_acquirer_hours"):
+        if name in data:
+            value = data[name]
+            try:
+                value = int(value) if not isinstance(value, bool) else None
+            except (TypeError, ValueError):
+                value = None
+            if value is None or not 1 <= value <= 720:
+                raise ValidationError(f"{name} must be a whole number of hours from 1 to 720", field=name)
+            changes[name] = value
+    if "provider_awareness_is_client" in data:
+        value = data["provider_awareness_is_client"]
+        if value in (True, "1", "true", "on", "yes"):
+            changes["provider_awareness_is_client"] = True
+        elif value in (False, None, "", "0", "false", "off", "no"):
+            changes["provider_awareness_is_client"] = False
+        else:
+            raise ValidationError("provider_awareness_is_client must be true or false",
+                                  field="provider_awareness_is_client")
+    if not changes:
+        return engagement
+    with transaction():
+        Engagement.update(**changes).where(Engagement.id == engagement.id).execute()
+        audit_log.record("engagement.clock_settings", actor=user, object_type="engagement", object_id=engagement.id,
+                         engagement=engagement, ip=ip, details=changes)
+    return Engagement.get_by_id(engagement.id)
+
+
+def clocks_by_incident(incident_ids: list[int]) -> dict[int, list[Clock]]:
+    """Every clock of these incidents in one query: incident id -> clocks, soonest deadline first."""
+    out: dict[int, list[Clock]] = {i: [] for i in incident_ids}
+    if incident_ids:
+        for clock in (Clock.select().where(Clock.incident.in_(incident_ids))
+                      .order_by(Clock.deadline_at.asc(nulls="LAST"), Clock.rule_id)):
+            out[clock.incident_id].append(clock)
+    return out

@@ -1,0 +1,122 @@
+"""Findings (SPEC §2 Finding, §5 findings routes): the state machine, raise_finding and the API."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from domain.findings import FindingError, check_move
+from models import AuditEvent, Finding, Notification
+from services.engagements import create_engagement
+from services.findings import raise_finding
+from tests.test_openapi import spec as spec  # noqa: F401 (the fixture)
+
+T = dt.datetime
+
+
+def test_a_finding_moves_open_plan_submitted_in_progress_closed_and_never_skips():
+    check_move("open", "plan_submitted", "provider", action_plan="Fix it")
+    check_move("plan_submitted", "in_progress", "client")
+    check_move("in_progress", "closed", "client", closure_evidence=True)
+    for old, new, side in (("open", "in_progress", "client"), ("open", "closed", "client"),
+                           ("plan_submitted", "closed", "client"), ("closed", "open", "client")):
+        with pytest.raises(FindingError):
+            check_move(old, new, side)
+    with pytest.raises(FindingError, match="only the provider"):
+        check_move("open", "plan_submitted", "client", action_plan="x")
+    with pytest.raises(FindingError, match="action plan"):
+        check_move("open", "plan_submitted", "provider", action_plan="  ")
+    with pytest.raises(FindingError, match="evidence"):
+        check_move("in_progress", "closed", "client")
+
+
+@pytest.fixture
+def engagement(make_user):
+    admin = make_user("client_admin")
+    return create_engagement(admin, {"name": "Finding centre", "provider": "BPO A", "frameworks": ["CPS230"],
+                                     "place": "NSW", "start_date": "2026-01-01"}, now=T(2026, 6, 1))
+
+
+def test_raise_finding_with_a_key_raises_once_audits_and_notifies_the_risk_team(engagement, make_user):
+    reviewer = make_user("risk_reviewer")
+    first = raise_finding(engagement, source="clock", title="Clock breached", key="clock:1")
+    again = raise_finding(engagement, source="clock", title="Clock breached", key="clock:1")
+    assert first.id == again.id and Finding.select().count() == 1 and first.status == "open"
+    assert AuditEvent.select().where(AuditEvent.action == "finding.create").count() == 1
+    assert Notification.select().where(Notification.user == reviewer.id,
+                                       Notification.kind == "finding_raised").count() == 1
+
+
+def _api_setup(client, make_user):
+    from tests.conftest import bearer
+    admin = make_user("client_admin")
+    headers = bearer(admin)
+    response = client.post("/api/v1/engagements", headers=headers, json={
+        "name": "Finding API centre", "provider": "BPO A", "frameworks": ["CPS234"], "place": "NSW",
+        "start_date": "2026-01-01"})
+    provider = make_user("provider_admin")
+    return response.get_json()["id"], headers, bearer(provider), provider
+
+
+def test_the_finding_lifecycle_through_the_api(client, make_user, spec):
+    from tests.test_openapi import Contract
+    engagement_id, client_h, provider_h, provider = _api_setup(client, make_user)
+    contract = Contract(spec)
+    created = client.post(f"/api/v1/engagements/{engagement_id}/findings", headers=client_h,
+                          json={"title": "Access review not evidenced", "severity": "high",
+                                "owner": provider.email, "due_date": "2027-01-15"})
+    body = contract.check(created, "post", "/api/v1/engagements/{engagement_id}/findings")
+    assert body["status"] == "open" and body["owner"] == provider.email and body["source"] == "manual"
+    url = f"/api/v1/findings/{body['id']}"
+    # a move that skips a state, or by the wrong side, is refused and changes nothing
+    for who, change in ((client_h, {"status": "closed"}), (client_h, {"status": "in_progress"}),
+                        (provider_h, {"status": "plan_submitted"}), (client_h, {"action_plan": "x"}),
+                        (provider_h, {"severity": "low"}), (client_h, {"status": "bogus"})):
+        response = client.patch(url, headers=who, json=change)
+        assert response.status_code == 422, (change, response.get_json())
+    assert Finding.get_by_id(body["id"]).status == "open"
+    step = client.patch(url, headers=provider_h, json={"status": "plan_submitted", "action_plan": "Re-run review"})
+    assert contract.check(step, "patch", "/api/v1/findings/{finding_id}")["status"] == "plan_submitted"
+    assert client.patch(url, headers=client_h, json={"status": "in_progress"}).get_json()["status"] == "in_progress"
+    assert client.patch(url, headers=client_h, json={"status": "closed"}).status_code == 422  # no evidence
+    evidence = _evidence(engagement_id)
+    closed = client.patch(url, headers=client_h, json={"status": "closed", "closure_evidence_id": evidence})
+    assert closed.get_json()["status"] == "closed" and closed.get_json()["closure_evidence_id"] == evidence
+    listed = client.get("/api/v1/findings", headers=provider_h)
+    assert contract.check(listed, "get", "/api/v1/findings")["total"] == 1
+    stranger = bearer_for(make_user("risk_reviewer", org="Bank Z"))
+    assert client.get(url, headers=stranger).status_code == 404
+    assert client.patch(url, headers=stranger, json={"title": "x"}).status_code == 404
+    assert client.get("/api/v1/findings/99999999999999999999", headers=stranger).status_code == 404
+
+
+def bearer_for(user):
+    from tests.conftest import bearer
+    return bearer(user)
+
+
+def _evidence(engagement_id: int) -> int:
+    from models import Evidence, EvidenceRequest
+    request = EvidenceRequest.select().where(EvidenceRequest.engagement == engagement_id).first()
+    return Evidence.create(request=request, engagement=engagement_id, sha256="0" * 64, original_filename="fix.pdf",
+                           media_type="application/pdf", size=10, effective_date=dt.date(2026, 12, 1)).id
+
+
+def test_notifications_api_lists_the_callers_own_and_marks_them_read(client, make_user, spec):
+    from services import notifications
+    from tests.test_openapi import Contract
+    contract = Contract(spec)
+    user, other = make_user("risk_reviewer"), make_user("risk_reviewer")
+    notifications.notify([user.id], "finding_due", "finding", 1, "due-1", title="Finding due tomorrow")
+    mine = Notification.get(Notification.user == user.id)
+    headers = bearer_for(user)
+    listed = contract.check(client.get("/api/v1/notifications?unread=true", headers=headers), "get",
+                            "/api/v1/notifications")
+    assert [n["id"] for n in listed["items"]] == [mine.id]
+    assert client.post(f"/api/v1/notifications/{mine.id}/read", headers=bearer_for(other)).status_code == 404
+    read = client.post(f"/api/v1/notifications/{mine.id}/read", headers=headers)
+    assert contract.check(read, "post", "/api/v1/notifications/{notification_id}/read")["read"] is True
+    assert client.get("/api/v1/notifications?unread=true", headers=headers).get_json()["total"] == 0
+    settings = client.post("/api/v1/notifications/settings", headers=headers, json={"mode": "digest"})
+    assert contract.check(settings, "post", "/api/v1/notifications/settings") == {"mode": "digest", "unread": 0}
+    assert client.post("/api/v1/notifications/settings", headers=headers, json={"mode": "hourly"}).status_code == 422

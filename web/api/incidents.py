@@ -1,0 +1,106 @@
+"""Incidents, their notification clocks, notices and the NDB assessment (SPEC §5)."""
+from __future__ import annotations
+
+from flask import jsonify
+
+from models import Engagement
+from models.incidents import CLOCK_STATES, INCIDENT_CATEGORIES, INCIDENT_FLAGS
+from services import incidents as incident_service
+from services import scope
+from web.api import json_body, paginate, route
+from web.auth import api_user, client_ip
+from web.openapi import INSTANT, STRING, _object, register_schemas
+
+NULL_INSTANT = {"type": ["string", "null"], "format": "date-time"}
+NULL_STRING = {"type": ["string", "null"]}
+
+register_schemas({
+    "Clock": _object({
+        "id": {"type": "integer"}, "rule": STRING, "title": STRING,
+        "started_at": {**NULL_INSTANT, "description": "UTC; null while pending (waiting for the provider's notice)."},
+        "deadline_at": {**NULL_INSTANT, "description": "UTC; null for 'as soon as practicable'."},
+        "deadline_local": {**NULL_STRING, "description": "The deadline in the engagement's timezone."},
+        "target_at": {**NULL_INSTANT, "description": "Internal target (ASAP obligations, Visa 'immediately')."},
+        "target_local": NULL_STRING,
+        "basis": {"type": "string", "description": "e.g. '72 elapsed hours (from the provider's notice ...)'."},
+        "calendar": {"type": "string", "description": "The calendar and library version the deadline used."},
+        "note": STRING, "state": {"type": "string", "enum": list(CLOCK_STATES)},
+        "met_at": NULL_INSTANT, "notice_evidence_id": {"type": ["integer", "null"]},
+    }),
+    "Incident": _object({
+        "id": {"type": "integer"}, "engagement_id": {"type": "integer"}, "title": STRING, "description": STRING,
+        "category": {"type": "string", "enum": list(INCIDENT_CATEGORIES)},
+        "occurred_at": INSTANT, "aware_at": INSTANT, "aware_party": {"type": "string", "enum": ["client", "provider"]},
+        "flags": _object({f: {"type": "boolean"} for f in INCIDENT_FLAGS}),
+        "outside_tolerance_at": NULL_INSTANT,
+        "client_aware_at": {**NULL_INSTANT, "description": "When the client learnt of it; null while the "
+                                                          "provider's notice is awaited."},
+        "assessment": {"oneOf": [{"type": "null"}, _object({"concluded_at": INSTANT, "eligible": {"type": "boolean"},
+                                                             "summary": STRING})]},
+        "timezone": STRING, "clocks": {"type": "array", "items": {"$ref": "#/components/schemas/Clock"}},
+    }),
+    "NewIncident": {
+        "type": "object", "required": ["title", "category", "occurred_at", "aware_at", "aware_party"],
+        "properties": {
+            "title": {"type": "string", "minLength": 1, "maxLength": 200}, "description": STRING,
+            "category": {"type": "string", "enum": list(INCIDENT_CATEGORIES)},
+            "occurred_at": {**INSTANT, "description": "ISO 8601 with offset."},
+            "aware_at": {**INSTANT, "description": "ISO 8601 with offset; not before occurred_at."},
+            "aware_party": {"type": "string", "enum": ["client", "provider"]},
+            "flags": {"oneOf": [{"type": "array", "items": {"type": "string", "enum": list(INCIDENT_FLAGS)}},
+                                {"type": "object", "additionalProperties": {"type": "boolean"}}]},
+            "outside_tolerance_at": {**INSTANT, "description": "Required with the outside_tolerance flag."},
+        },
+    },
+    "Notice": {"type": "object", "required": ["notified_at"],
+               "properties": {"notified_at": {**INSTANT, "description": "Not before the clock started, not in "
+                                                                       "the future."},
+                              "evidence_id": {"type": "integer", "description": "The uploaded notice."}}},
+    "Assessment": {"type": "object", "required": ["concluded_at", "eligible"],
+                   "properties": {"concluded_at": INSTANT, "eligible": {"type": "boolean"}, "summary": STRING}},
+}, pages=("Incident",))
+
+
+def _json(incident, engagement: Engagement | None = None) -> dict:
+    return incident_service.incident_json(incident, engagement or Engagement.get_by_id(incident.engagement_id))
+
+
+@route("/engagements/<int:engagement_id>/incidents", summary="Incidents of an engagement",
+       params=("page", "per_page"), response="IncidentPage", errors=(400, 404))
+def incidents(engagement_id: int):
+    engagement = scope.engagement_for(api_user(), engagement_id)
+    return paginate(incident_service.incidents_of(engagement), lambda rows: [_json(i, engagement) for i in rows])
+
+
+@route("/engagements/<int:engagement_id>/incidents", methods=("POST",), status=201,
+       summary="Record an incident; starts its notification clocks", body="NewIncident", response="Incident",
+       errors=(400, 404, 422))
+def create_incident(engagement_id: int):
+    user = api_user()
+    engagement = scope.engagement_for(user, engagement_id, "record_incident")
+    incident = incident_service.create_incident(user, engagement, json_body(), ip=client_ip())
+    return jsonify(_json(incident, engagement)), 201
+
+
+@route("/incidents/<int:incident_id>", summary="One incident with its clocks", response="Incident", errors=(404,))
+def incident(incident_id: int):
+    return jsonify(_json(incident_service.incident_for(api_user(), incident_id)))
+
+
+@route("/incidents/<int:incident_id>/clocks/<rule>/notice", methods=("POST",),
+       summary="Record the notice that stops a clock", body="Notice", response="Incident", errors=(400, 404, 422))
+def notice(incident_id: int, rule: str):
+    user = api_user()
+    row = incident_service.incident_for(user, incident_id, "record_incident")
+    incident_service.record_notice(user, row, rule, json_body(), ip=client_ip())
+    return jsonify(_json(incident_service.incident_for(user, incident_id)))
+
+
+@route("/incidents/<int:incident_id>/assessment", methods=("POST",),
+       summary="Record the NDB assessment: meets NDB-ASSESS; eligible starts NDB-NOTIFY", body="Assessment",
+       response="Incident", errors=(400, 404, 409, 422))
+def assessment(incident_id: int):
+    user = api_user()
+    row = incident_service.incident_for(user, incident_id, "record_incident")
+    incident_service.record_assessment(user, row, json_body(), ip=client_ip())
+    return jsonify(_json(incident_service.incident_for(user, incident_id)))
