@@ -119,7 +119,7 @@ def update_from_input(user: User, finding: Finding, data: dict, ip: str = "",
     now = now or utcnow()
     engagement = Engagement.get_by_id(finding.engagement_id)
     side = "provider" if scope.permits(user, "answer_finding") else "client"
-    if side == "client" and not scope.permits(user, "raise_finding"):
+    if side == "client" and not scope.permits(user, "review"):  # the client's risk team, not auditors
         raise NotFound("finding not found")
     unknown = set(data) - {"status", "action_plan", "closure_evidence_id", "closure_note", *EDITABLE_BY_CLIENT}
     if unknown:

@@ -120,3 +120,19 @@ def test_notifications_api_lists_the_callers_own_and_marks_them_read(client, mak
     settings = client.post("/api/v1/notifications/settings", headers=headers, json={"mode": "digest"})
     assert contract.check(settings, "post", "/api/v1/notifications/settings") == {"mode": "digest", "unread": 0}
     assert client.post("/api/v1/notifications/settings", headers=headers, json={"mode": "hourly"}).status_code == 422
+
+
+def test_an_auditor_may_raise_a_finding_but_not_move_one(client, make_user):
+    from models import AuditorGrant, Engagement
+    engagement_id, client_h, _provider_h, _provider = _api_setup(client, make_user)
+    auditor = make_user("auditor")
+    AuditorGrant.create(auditor=auditor, engagement=engagement_id, frameworks='["CPS234"]',
+                        starts_at=T(2026, 1, 1), expires_at=T(2099, 1, 1), granted_by=None)
+    headers = bearer_for(auditor)
+    created = client.post(f"/api/v1/engagements/{engagement_id}/findings", headers=headers,
+                          json={"title": "Clean-desk checks not performed"})
+    assert created.status_code == 201 and created.get_json()["source"] == "auditor"
+    finding_id = created.get_json()["id"]
+    assert client.patch(f"/api/v1/findings/{finding_id}", headers=headers,
+                        json={"severity": "low"}).status_code == 404
+    assert Engagement.get_by_id(engagement_id) and Finding.get_by_id(finding_id).severity == "medium"

@@ -140,10 +140,19 @@ def test_the_tick_breaches_a_late_clock(client, setup):
     assert Clock.get_by_id(clock.id).state == "breached"
 
 
-def test_engagement_clock_settings_exist(setup):
-    engagement = Engagement.get_by_id(setup["engagement"])
-    assert engagement.contract_notice_hours == 24 and engagement.pci_acquirer_hours == 24
-    assert engagement.provider_awareness_is_client is False
+def test_engagement_clock_settings_and_the_notice_warning(client, setup, spec):
+    url = f"/api/v1/engagements/{setup['engagement']}/clock-settings"
+    body = Contract(spec).check(client.get(url, headers=setup["provider"]), "get",
+                                "/api/v1/engagements/{engagement_id}/clock-settings")
+    assert body["contract_notice_hours"] == 24 and body["pci_acquirer_hours"] == 24
+    assert body["provider_awareness_is_client"] is False
+    assert "not shorter than the shortest regulatory clock" in body["warning"]  # 24 h vs 24 h (PCI, tolerance)
+    changed = client.post(url, headers=setup["client"], json={"contract_notice_hours": 4, "pci_acquirer_hours": 12})
+    body = Contract(spec).check(changed, "post", "/api/v1/engagements/{engagement_id}/clock-settings")
+    assert body["contract_notice_hours"] == 4 and body["warning"] is None
+    assert client.post(url, headers=setup["client"], json={"contract_notice_hours": 0}).status_code == 422
+    assert client.post(url, headers=setup["provider"], json={"contract_notice_hours": 48}).status_code == 404
+    assert Engagement.get_by_id(setup["engagement"]).contract_notice_hours == 4
 
 
 def test_a_provider_found_incident_starts_apra_clocks_at_the_providers_notice(client, setup):

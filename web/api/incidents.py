@@ -58,6 +58,20 @@ register_schemas({
                               "evidence_id": {"type": "integer", "description": "The uploaded notice."}}},
     "Assessment": {"type": "object", "required": ["concluded_at", "eligible"],
                    "properties": {"concluded_at": INSTANT, "eligible": {"type": "boolean"}, "summary": STRING}},
+    "ClockSettings": _object({
+        "contract_notice_hours": {"type": "integer", "minimum": 1, "maximum": 720,
+                                  "description": "The provider's contractual notice period (CONTRACT-NOTICE)."},
+        "pci_acquirer_hours": {"type": "integer", "minimum": 1, "maximum": 720,
+                               "description": "The acquirer's notice period (PCI-BRAND)."},
+        "provider_awareness_is_client": {"type": "boolean",
+                                         "description": "Regulatory clocks start at the provider's aware_at."},
+        "warning": {"type": ["string", "null"], "description": "Set when the contractual notice is not shorter "
+                                                               "than the shortest regulatory clock it feeds."},
+    }),
+    "ClockSettingsChange": {"type": "object", "properties": {
+        "contract_notice_hours": {"type": "integer", "minimum": 1, "maximum": 720},
+        "pci_acquirer_hours": {"type": "integer", "minimum": 1, "maximum": 720},
+        "provider_awareness_is_client": {"type": "boolean"}}},
 }, pages=("Incident",))
 
 
@@ -104,3 +118,26 @@ def assessment(incident_id: int):
     row = incident_service.incident_for(user, incident_id, "record_incident")
     incident_service.record_assessment(user, row, json_body(), ip=client_ip())
     return jsonify(_json(incident_service.incident_for(user, incident_id)))
+
+
+def _settings_json(engagement: Engagement) -> dict:
+    return {"contract_notice_hours": engagement.contract_notice_hours,
+            "pci_acquirer_hours": engagement.pci_acquirer_hours,
+            "provider_awareness_is_client": engagement.provider_awareness_is_client,
+            "warning": incident_service.notice_warning(engagement)}
+
+
+@route("/engagements/<int:engagement_id>/clock-settings", summary="The engagement's clock settings",
+       response="ClockSettings", errors=(404,))
+def clock_settings(engagement_id: int):
+    return jsonify(_settings_json(scope.engagement_for(api_user(), engagement_id)))
+
+
+@route("/engagements/<int:engagement_id>/clock-settings", methods=("POST",),
+       summary="Change the clock settings (client_admin); running clocks keep their deadlines",
+       body="ClockSettingsChange", response="ClockSettings", errors=(400, 404, 422))
+def change_clock_settings(engagement_id: int):
+    user = api_user()
+    engagement = scope.engagement_for(user, engagement_id, "manage")
+    return jsonify(_settings_json(incident_service.update_clock_settings(user, engagement, json_body(),
+                                                                         ip=client_ip())))

@@ -55,7 +55,7 @@ def _finding_page(finding: Finding, error: DomainError | None = None, status: in
     user = current()
     side = "provider" if scope.permits(user, "answer_finding") else "client"
     moves = [new for (old, new), who in TRANSITIONS.items() if old == finding.status and who == side
-             and (side == "provider" or scope.permits(user, "raise_finding"))]
+             and (side == "provider" or scope.permits(user, "review"))]
     engagement = Engagement.get_by_id(finding.engagement_id)
     return render_template("findings/show.html", finding=finding, engagement=engagement, moves=moves,
                            side=side, error=error, severities=FINDING_SEVERITIES), status
