@@ -109,7 +109,7 @@ def verify_pack(path: str, offline: bool) -> None:
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True))
 @with_appcontext
 def export_oscal(engagement_id: int, out: str) -> None:
-    """Write the engagement's OSCAL assessment-results JSON (validated with compliance-trestle)."""
+    """Write the engagement's OSCAL assessment-results JSON, validated with compliance-trestle's models."""
     import json
 
     from services import oscal
@@ -119,6 +119,7 @@ def export_oscal(engagement_id: int, out: str) -> None:
         document = oscal.assessment_results(user, engagement_id)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
+    oscal.validate(document)  # a document trestle's OSCAL models refuse is never written
     with open(out, "w", encoding="utf-8") as handle:
         json.dump(document, handle, indent=2)
     results = document["assessment-results"]["results"]
