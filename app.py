@@ -30,12 +30,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         if not models.db.is_closed() and not app.config.get("KEEP_DB_OPEN"):
             models.db.close()
 
-    from web import api, auth, errors, json_input, pages, security, uploads
+    from web import access_log, api, auth, errors, json_input, pages, security, uploads
     json_input.init_app(app)  # before anything reads a body: the 1 MB JSON limit and the safe parser
     security.init_app(app)
     uploads.init_app(app)  # the evidence store, swept of crashed uploads' temporary files
     auth.init_app(app)
     errors.init_app(app)
+    access_log.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

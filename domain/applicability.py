@@ -36,3 +36,39 @@ def decide(control: ControlFacts, scope: EngagementScope) -> tuple[bool, str]:
     if control.requires == "offshore" and not scope.offshore:
         return False, REQUIRES_REASON["offshore"]
     return True, "Required by " + ", ".join(in_scope) + " in this engagement's scope."
+
+
+# How the frameworks are named in prose, besides their codes (for spotting names outside an auditor's grant).
+FRAMEWORK_NAMES: dict[str, tuple[str, ...]] = {
+    "ISO27001-2022": ("27001",),
+    "ISO22301-2019": ("22301",),
+    "CPS234": ("CPS 234", "CPS234"),
+    "CPS230": ("CPS 230", "CPS230"),
+    "PRIVACY-AU": ("PRIVACY", "APP 8", "APP8", "S16C", "NDB"),
+    "PCIDSS-4.0.1": ("PCI",),
+    "CONTRACT": ("CONTRACT",),
+}
+NEUTRAL_REQUIRES_REASON = {
+    "card_payments": "Agents take no card payments on this engagement (card_payments is off).",
+    "offshore": "No agents, sites or systems are offshore (offshore is off).",
+}
+
+
+def names_framework(text: str, code: str) -> bool:
+    """Does ``text`` name the framework ``code`` (by code or by its usual name)?"""
+    upper = text.upper()
+    return any(name.upper() in upper for name in (code, *FRAMEWORK_NAMES.get(code, ())))
+
+
+def justification_within(text: str, applicable: bool, control: ControlFacts, granted: frozenset[str],
+                         engagement_frameworks: frozenset[str]) -> str:
+    """The justification as an auditor granted ``granted`` may read it: the stored text when it names no
+    framework of the engagement outside the grant, else one written from the granted frameworks alone."""
+    hidden = engagement_frameworks - granted
+    if not any(names_framework(text, code) for code in hidden):
+        return text
+    if applicable:
+        return "Required by " + ", ".join(sorted(control.frameworks & granted)) + " in this engagement's scope."
+    if control.requires in NEUTRAL_REQUIRES_REASON:
+        return NEUTRAL_REQUIRES_REASON[control.requires]
+    return "Not applicable on this engagement."

@@ -19,9 +19,16 @@ class Pack(BaseModel):
     progress = pw.IntegerField(default=0)
     file_sha256 = pw.CharField(max_length=64, null=True)
     error = pw.TextField(default="")
+    size = pw.BigIntegerField(null=True)
+    head_hash = pw.CharField(max_length=64, null=True)  # the audit trail's head hash at build time
+    claimed_by = pw.CharField(max_length=120, default="")  # the worker building it
+    claimed_at = pw.DateTimeField(null=True)
     requested_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
     finished_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("status", "created_at"), False), (("engagement", "created_at"), False))
 
 
 class SchedulerLease(BaseModel):

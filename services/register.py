@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import peewee as pw
 
+from domain.applicability import ControlFacts, justification_within
 from domain.errors import NotFound, ValidationError
 from domain.timeutil import parse_date, start_of_local_day
 from models import (
@@ -149,6 +150,28 @@ def soa_query(user: User, engagement: Engagement, applicable: bool | None = None
     if applicable is not None:
         query = query.where(Applicability.applicable == applicable)
     return query
+
+
+def redact_justifications(user: User, engagement: Engagement, rows: list[Applicability]) -> list[Applicability]:
+    """SoA rows as ``user`` may read them: for an auditor, no justification names a framework of the
+    engagement outside its grant (the rows are changed in memory only, never saved)."""
+    granted = scope.granted_framework_codes(user, engagement)
+    return rows if granted is None else redact_to_frameworks(rows, granted, engagement)
+
+
+def redact_to_frameworks(rows: list[Applicability], codes: set[str], engagement: Engagement) -> list[Applicability]:
+    """Rewrite (in memory) each justification that names a framework of the engagement outside ``codes``."""
+    if not rows:
+        return rows
+    in_scope = frozenset(EngagementFramework.select(Framework.code).join(Framework)
+                         .where(EngagementFramework.engagement == engagement).tuples().scalars())
+    mapped = mappings_of([row.control_id for row in rows])
+    for row in rows:
+        facts = ControlFacts(row.control.code, frozenset(m.framework for m in mapped[row.control_id]),
+                             row.control.requires)
+        row.justification = justification_within(row.justification, row.applicable, facts, frozenset(codes),
+                                                 in_scope)
+    return rows
 
 
 class MappedObligation(NamedTuple):

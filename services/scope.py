@@ -18,14 +18,17 @@ from models import (
     ApiToken,
     AuditEvent,
     AuditorGrant,
+    ClockRule,
     Control,
     ControlObligation,
     Engagement,
     Evidence,
     EvidenceRequest,
     EvidenceRequirement,
+    Finding,
     Framework,
     Obligation,
+    Pack,
     Subcontractor,
     User,
     utcnow,
@@ -48,7 +51,10 @@ ACTIONS: dict[str, set[str]] = {
     "build_pack": CLIENT_ROLES | {"auditor"},
     "propose_subcontractor": {"provider_admin"},
     "decide_subcontractor": {"client_admin"},
+    "access_log": CLIENT_ROLES,                      # the auditor access log
+    "observe": {"auditor"},                          # leave an observation (a finding for the client)
 }
+AUDITOR_READ_ACTIONS = ("auditor.view", "evidence.download", "pack.download")
 
 
 def active_grants(user: User) -> pw.ModelSelect:
@@ -297,3 +303,70 @@ def token_for(user: User, token_id: int | str) -> ApiToken:
     if token is None:
         raise NotFound("token not found")
     return token
+def evidence_of(user: User, engagement: Engagement) -> pw.ModelSelect:
+    """Evidence of an engagement the caller holds from ``engagement_for``: an auditor sees accepted
+    evidence of the requests of its granted frameworks only."""
+    query = Evidence.select().where(Evidence.engagement == engagement)
+    if user.role == "auditor":
+        query = query.where(Evidence.status.in_(AUDITOR_EVIDENCE_STATES),
+                            Evidence.request.in_(requests_for(user, engagement).select(EvidenceRequest.id)))
+    return query
+
+
+def grant_for(user: User, grant_id: int | str) -> AuditorGrant:
+    """A grant the caller may manage (client_admin of its engagement's client); NotFound otherwise."""
+    key = _row_id(grant_id)
+    grant = None if key is None else AuditorGrant.get_or_none(AuditorGrant.id == key)
+    if grant is None:
+        raise NotFound("grant not found")
+    engagement_for(user, grant.engagement_id, "manage")
+    return grant
+
+
+def packs_for(user: User, engagement: Engagement) -> pw.ModelSelect:
+    """Packs of an engagement: the client's, or an auditor's whose frameworks all lie within its grant."""
+    query = Pack.select().where(Pack.engagement == engagement)
+    if not permits(user, "build_pack"):
+        return query.where(pw.SQL("1 = 0"))
+    codes = granted_framework_codes(user, engagement)
+    if codes is None:
+        return query
+    mine = [p.id for p in query.where(Pack.requested_by == user) if set(json.loads(p.frameworks)) <= codes]
+    return query.where(Pack.id.in_(mine))
+
+
+def pack_for(user: User, pack_id: int | str) -> Pack:
+    key = _row_id(pack_id)
+    pack = None if key is None else Pack.get_or_none(Pack.id == key)
+    if pack is None:
+        raise NotFound("pack not found")
+    engagement = engagement_for(user, pack.engagement_id, "build_pack")
+    if not packs_for(user, engagement).where(Pack.id == pack.id).exists():
+        raise NotFound("pack not found")
+    return pack
+
+
+def findings_for(user: User, engagement: Engagement) -> pw.ModelSelect:
+    """Findings of an engagement; an auditor sees none tied to a request outside its frameworks."""
+    query = Finding.select().where(Finding.engagement == engagement)
+    if user.role == "auditor":
+        query = query.where(Finding.request.is_null()
+                            | Finding.request.in_(requests_for(user, engagement).select(EvidenceRequest.id)))
+    return query
+
+
+def visible_clock_rules(user: User, engagement: Engagement) -> set[str] | None:
+    """The clock rules whose outcomes the user may see; None means all."""
+    codes = granted_framework_codes(user, engagement)
+    if codes is None:
+        return None
+    rows = ClockRule.select(ClockRule.rule_id).where(ClockRule.framework_code.in_(list(codes))).tuples()
+    return {rule_id for (rule_id,) in rows}
+
+
+def auditor_reads_for(user: User, engagement: Engagement) -> pw.ModelSelect:
+    """The auditor access log of an engagement (client roles only): every read an auditor made in it."""
+    engagement_for(user, engagement.id, "access_log")
+    return AuditEvent.select().where(AuditEvent.engagement == engagement,
+                                     AuditEvent.action.in_(AUDITOR_READ_ACTIONS),
+                                     AuditEvent.actor.in_(User.select(User.id).where(User.role == "auditor")))

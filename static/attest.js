@@ -4,3 +4,24 @@ document.addEventListener("DOMContentLoaded", function () {
     select.addEventListener("change", function () { select.form.submit(); });
   });
 });
+
+// Evidence pack page: follow the build (the page works without this: it has a Refresh link).
+document.addEventListener("DOMContentLoaded", function () {
+  var panel = document.getElementById("pack");
+  if (!panel || !panel.dataset.statusUrl) { return; }
+  var bar = document.getElementById("pack-progress"), status = document.getElementById("pack-status");
+  function poll() {
+    fetch(panel.dataset.statusUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (pack) {
+        bar.value = pack.progress; bar.textContent = pack.progress + "%";
+        status.textContent = pack.status + (pack.error ? ": " + pack.error : "");
+        if (pack.status === "ready") {
+          document.getElementById("pack-download").hidden = false;
+          var refresh = document.getElementById("pack-refresh"); if (refresh) { refresh.hidden = true; }
+        } else if (pack.status !== "failed") { setTimeout(poll, 1000); }
+      })
+      .catch(function () { setTimeout(poll, 5000); });
+  }
+  if (status.textContent.indexOf("ready") !== 0 && status.textContent.indexOf("failed") !== 0) { poll(); }
+});

@@ -115,7 +115,9 @@ def test_expired_evidence_reopens_the_current_request_and_says_so(parties):
     assert EvidenceRequest.get_by_id(old.id).status == "accepted"
     note = Notification.get(Notification.kind == "evidence_expired", Notification.user == provider.id)
     assert note.object_id == request.id and "new evidence" in note.title
-    history = RequestHistory.get(RequestHistory.request == request.id, RequestHistory.evidence.is_null())
+    history = (RequestHistory.select()  # the latest move (the scheduler also records its upcoming -> open)
+               .where(RequestHistory.request == request.id, RequestHistory.evidence.is_null())
+               .order_by(RequestHistory.id.desc()).get())
     assert (history.from_status, history.to_status) == ("accepted", "open") and "new evidence" in history.reason
     audit = AuditEvent.get(AuditEvent.action == "evidence.expire")
     assert {e["id"] for e in json.loads(audit.details)["evidence"]} == {item.id, old_item.id}

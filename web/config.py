@@ -54,6 +54,12 @@ def load_config(instance_path: str) -> dict:
         raise RuntimeError("MAX_UPLOAD_MB must be a whole number of megabytes") from None
     if max_mb < 1:
         raise RuntimeError("MAX_UPLOAD_MB must be at least 1")
+    try:
+        pack_embed_mb = float(os.environ.get("PACK_EMBED_MAX_MB", "50"))
+    except ValueError:
+        raise RuntimeError("PACK_EMBED_MAX_MB must be a number of megabytes") from None
+    if pack_embed_mb < 0:
+        raise RuntimeError("PACK_EMBED_MAX_MB must be 0 or more")
     return {
         "DATABASE_URL": os.environ.get("DATABASE_URL", "sqlite:///" + os.path.join(instance_path, "attest.db")),
         "EVIDENCE_STORE": os.environ.get("EVIDENCE_STORE", os.path.join(instance_path, "evidence")),
@@ -61,6 +67,7 @@ def load_config(instance_path: str) -> dict:
         "MAX_UPLOAD_MB": max_mb,
         "MAX_CONTENT_LENGTH": max_mb * 1024 * 1024 + 64 * 1024,  # room for the multipart envelope
         "SMTP_URL": os.environ.get("SMTP_URL", ""),
+        "PACK_EMBED_MAX_MB": pack_embed_mb,
         "BASE_URL": (os.environ.get("BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),  # the address in e-mailed links
         "SCHEDULER": os.environ.get("SCHEDULER", "off"),
         "TRUSTED_PROXIES": _trusted_proxies(),

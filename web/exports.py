@@ -2,6 +2,8 @@
 
 CSV has no types, so text that starts like a formula gets a leading quote; in XLSX every text
 cell is written as a string cell, which Excel never evaluates, so the text stays as it was.
+"Starts like a formula" looks past leading whitespace and line breaks (spreadsheets trim them before
+parsing) and counts the full-width forms of = + - @ (some spreadsheets fold them to ASCII).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_CHARACTERS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20\u2212")  # ＝ ＋ － ＠ and the minus sign
+CONTROL_STARTS = ("\t", "\r", "\n")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -25,7 +28,15 @@ def safe_cell(value: object) -> object:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if looks_like_formula(text) else text
+
+
+def looks_like_formula(text: str) -> bool:
+    """Would a spreadsheet read this text as a formula (or a DDE/command line)?"""
+    if text.startswith(CONTROL_STARTS):
+        return True
+    stripped = text.lstrip()
+    return bool(stripped) and stripped[0] in FORMULA_CHARACTERS
 
 
 def _attachment(body: bytes | str, mimetype: str, filename: str) -> Response:

@@ -86,7 +86,8 @@ def applicability(engagement_id: int):
     user = api_user()
     row = scope.engagement_for(user, engagement_id)
     applicable = register.parse_applicable(request.args.get("applicable"))
-    return paginate(register.soa_query(user, row, applicable), soa_rows_json)
+    return paginate(register.soa_query(user, row, applicable),
+                    lambda rows: soa_rows_json(register.redact_justifications(user, row, rows)))
 
 
 def soa_rows_json(rows: list[Applicability]) -> list[dict]:

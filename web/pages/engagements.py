@@ -7,6 +7,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 
 from domain.business_days import PLACES
 from domain.errors import DomainError
+from domain.timeutil import local
 from models import EvidenceRequest
 from services import applicability as applicability_service
 from services import engagements as engagement_service
@@ -79,7 +80,7 @@ def _applicable_filter() -> bool | None:
 def soa(engagement_id: int) -> str:
     user = current()
     row = scope.engagement_for(user, engagement_id)
-    rows = list(register.soa_query(user, row, _applicable_filter()))
+    rows = register.redact_justifications(user, row, list(register.soa_query(user, row, _applicable_filter())))
     history = applicability_service.history(row) if user.role != "auditor" else []
     as_of = as_of_date()
     return render_template("soa.html", engagement=row, rows=rows, applicable=request.args.get("applicable", ""),
@@ -146,7 +147,8 @@ def _soa_records(engagement_id: int) -> tuple[str, list[tuple]]:
     records = [(item.control.code, item.control.title, "yes" if item.applicable else "no", item.justification,
                 item.frequency_override or item.control.frequency,
                 item.first_due_date.isoformat() if item.first_due_date else "")
-               for item in register.soa_query(user, row, _applicable_filter())]
+               for item in register.redact_justifications(user, row, list(register.soa_query(user, row,
+                                                                                              _applicable_filter())))]
     return f"soa-engagement-{row.id}-{dt.date.today().isoformat()}", records
 
 
@@ -166,3 +168,30 @@ def soa_xlsx(engagement_id: int) -> Response:
     return exports.xlsx_sheets_download(f"{stem}.xlsx", [
         ("Statement of Applicability", SOA_HEADERS, records),
         (f"Register {as_of.isoformat()}", REGISTER_HEADERS, providers)])
+
+
+REQUEST_STATUS_HEADERS = ("request", "control", "control_title", "requirement", "period_start", "period_end",
+                          "due_local", "status")
+
+
+def _request_status_records(engagement_id: int) -> tuple[str, list[tuple]]:
+    """The file name stem and rows of a request status export (the list's filters apply)."""
+    user = current()
+    row = scope.engagement_for(user, engagement_id)
+    query = register.filter_requests(scope.requests_for(user, row), row, request.args)
+    records = [(r.id, r.control.code, r.control.title, r.requirement.name, r.period_start.isoformat(),
+                r.period_end.isoformat(), local(r.due_at, row.timezone).strftime("%Y-%m-%d %H:%M %Z"), r.status)
+               for r in register.requests_with_names(query).order_by(EvidenceRequest.due_at, EvidenceRequest.id)]
+    return f"request-status-engagement-{row.id}-{dt.date.today().isoformat()}", records
+
+
+@bp.route("/engagements/<int:engagement_id>/request-status.csv")
+def request_status_csv(engagement_id: int) -> Response:
+    stem, records = _request_status_records(engagement_id)
+    return exports.csv_download(f"{stem}.csv", REQUEST_STATUS_HEADERS, records)
+
+
+@bp.route("/engagements/<int:engagement_id>/request-status.xlsx")
+def request_status_xlsx(engagement_id: int) -> Response:
+    stem, records = _request_status_records(engagement_id)
+    return exports.xlsx_download(f"{stem}.xlsx", "Request status", REQUEST_STATUS_HEADERS, records)

@@ -15,6 +15,9 @@ from web.pages import bp, current
 
 @bp.route("/")
 def home() -> str:
+    if current().role == "auditor":  # an auditor's landing page is its portal, not the operational home
+        from web.pages.portal import portal_home
+        return portal_home()
     return render_template("home.html", summaries=register.engagement_summaries(current()))
 
 

@@ -1,0 +1,143 @@
+"""Evidence pack benchmark: build time and the renderer's peak memory for one large pack.
+
+    .venv/bin/python bench/bench_pack.py [--evidence 2000] [--controls 150] [--runs 3] [--database-url URL]
+
+Builds a scratch data set (default: a fresh SQLite file in ``$TMPDIR/attest-bench-pack/``): the control
+library, one engagement with every framework in scope (card payments and offshore on, so every control
+applies), synthetic extra controls up to ``--controls`` (mapped to ISO 27001 obligations, quarterly), and
+``--evidence`` accepted evidence items with real files in the store, then builds a pack of every framework
+over the engagement's first year ``--runs`` times, as the worker does (``services.packs.build_claimed``:
+data, markup, a child process rendering the PDF/A-3b with every file attached, storing it by hash).
+Prints wall time per build and the child renderer's peak RSS (its ``ru_maxrss``), with medians.
+A ``--database-url`` must point at a scratch database: every table in it is dropped first.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--evidence", type=int, default=2000)
+    parser.add_argument("--controls", type=int, default=150)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--database-url", default=None)
+    return parser.parse_args()
+
+
+def _synthetic_controls(engagement, wanted: int) -> int:
+    """Add quarterly controls SYN-NNN (mapped to ISO 27001 obligations) until the engagement has ``wanted``."""
+    from domain.recurrence import parse_frequency
+    from domain.schedule import plan
+    from models import (
+        Applicability,
+        Control,
+        ControlObligation,
+        EvidenceRequest,
+        EvidenceRequirement,
+        Framework,
+        Obligation,
+        transaction,
+    )
+    have = Applicability.select().where(Applicability.engagement == engagement).count()
+    obligations = list(Obligation.select().join(Framework).where(Framework.code == "ISO27001-2022"))
+    frequency = parse_frequency("P3M")
+    with transaction():
+        for n in range(have, wanted):
+            control = Control.create(code=f"SYN-{n:03d}", title=f"Synthetic control {n}", frequency="P3M")
+            ControlObligation.create(control=control, obligation=obligations[n % len(obligations)], coverage="partial")
+            requirement = EvidenceRequirement.create(control=control, key=f"syn-{n}", name="Quarterly record",
+                                                     accepted_types='["text/plain"]', validity_days=120)
+            Applicability.create(engagement=engagement, control=control, applicable=True,
+                                 justification="Required by ISO27001-2022 in this engagement's scope.")
+            for p in plan(frequency, engagement.start_date, engagement.start_date + dt.timedelta(days=365),
+                          engagement.timezone):
+                EvidenceRequest.create(engagement=engagement, control=control, requirement=requirement,
+                                       period_start=p.period_start, period_end=p.period_end, due_at=p.due_at,
+                                       status="open")
+    return Applicability.select().where(Applicability.engagement == engagement).count()
+
+
+def reference_seconds() -> float:
+    """The issue's yardstick on this machine now: WeasyPrint laying out 4,000 plain divs (about 2 s when quiet),
+    so that figures taken on a busy shared machine can be read as a ratio."""
+    import subprocess
+    code = ("import time; from weasyprint import HTML; html = '<html><body>' + "
+            "''.join(f'<div>Row {i} of the reference table with some text</div>' for i in range(4000)) + "
+            "'</body></html>'; t = time.perf_counter(); HTML(string=html).render(); print(time.perf_counter() - t)")
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def main() -> None:
+    args = _arguments()
+    work = tempfile.mkdtemp(prefix="attest-bench-pack-")
+    url = args.database_url or "sqlite:///" + os.path.join(work, "bench.db")
+    os.environ.update(DATABASE_URL=url, EVIDENCE_STORE=os.path.join(work, "evidence"), SECRET_KEY="bench" * 8)
+    from app import create_app
+    app = create_app({"DATABASE_URL": url, "EVIDENCE_STORE": os.environ["EVIDENCE_STORE"]})
+    from conftest import drop_everything
+    from fixtures.rights import seed_accepted_evidence
+
+    import models
+    from models.schema import migrate_database
+    from services import accounts, packs
+    from services.engagements import create_engagement
+    from services.library_sync import load_library
+    with app.app_context():
+        models.db.connect(reuse_if_open=True)
+        drop_everything()
+        migrate_database()
+        load_library()
+        admin = accounts.create_user("admin@bank.example", "client_admin", "Bench Bank", "Bench-Password-123")
+        provider = accounts.create_user("agent@bpo.example", "provider_contributor", "Bench BPO", "Bench-Password-123")
+        codes = [f.code for f in models.Framework.select()]
+        engagement = create_engagement(admin, {"name": "Bench centre", "provider": "Bench BPO", "frameworks": codes,
+                                               "place": "NSW", "timezone": "Australia/Sydney",
+                                               "start_date": "2025-01-01", "card_payments": True, "offshore": True})
+        controls = _synthetic_controls(engagement, args.controls)
+        store = packs.evidence_store(os.environ["EVIDENCE_STORE"])
+        started = time.perf_counter()
+        seed_accepted_evidence(engagement, args.evidence, store, uploader=provider, reviewer=admin)
+        print(f"data set: {len(codes)} frameworks, {controls} controls, {args.evidence} accepted evidence rows "
+              f"(seeded in {time.perf_counter() - started:.1f}s); {platform.python_version()}, "
+              f"{os.cpu_count()} CPUs, {url.split(':')[0]}")
+        times, peaks = [], []
+        for run in range(1, args.runs + 1):
+            pack = packs.request_pack(admin, engagement.id, {"frameworks": codes, "period_start": "2025-01-01",
+                                                             "period_end": "2026-12-31"})
+            claimed = packs.claim_next("bench")
+            started = time.perf_counter()
+            built = packs.build_claimed(claimed, os.environ["EVIDENCE_STORE"])
+            elapsed = time.perf_counter() - started
+            assert built.status == "ready", built.error
+            details = json.loads(models.AuditEvent.select().where(models.AuditEvent.action == "pack.build",
+                                                                  models.AuditEvent.object_id == str(pack.id))
+                                 .get().details)
+            times.append(elapsed)
+            peaks.append(details["render_peak_rss_mib"])
+            print(f"run {run}: {elapsed:.2f}s, renderer peak {details['render_peak_rss_mib']} MiB, "
+                  f"{details['pages']} pages, {built.size / 1024 / 1024:.1f} MiB, "
+                  f"{details['evidence']} evidence ({details['embedded']} embedded)")
+        reference = reference_seconds()
+        print(f"median: {statistics.median(times):.2f}s build, {statistics.median(peaks)} MiB renderer peak "
+              f"(goal: <= 6 s, <= 250 MiB); reference render of 4,000 plain divs now: {reference:.2f}s "
+              f"(~2 s on a quiet machine): build = {statistics.median(times) / reference:.1f}x the reference")
+        models.db.close()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""OSCAL ``assessment-results`` for an engagement (SPEC §5): one result per calendar quarter in which
+evidence requests ended, an observation per accepted evidence item (with its SHA-256, also as a back-matter
+resource hash), and a finding per open finding (in the latest result). UUIDs are derived from the rows, so the
+same data exports to the same document. Validated with compliance-trestle's pydantic models."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from domain.timeutil import isoformat_utc
+from models import Control, Engagement, Evidence, EvidenceRequest, Finding, User, utcnow
+
+from . import scope
+
+NAMESPACE = uuid.UUID("6f1d3c1e-3a51-4d0b-9b5e-a77e57000000")  # Attest's: uuid5 of a row is stable
+OSCAL_VERSION = "1.1.2"
+
+
+def _uuid(*parts: object) -> str:
+    return str(uuid.uuid5(NAMESPACE, "/".join(map(str, parts))))
+
+
+def quarter_of(day: dt.date) -> tuple[dt.date, dt.date]:
+    first_month = 3 * ((day.month - 1) // 3) + 1
+    start = dt.date(day.year, first_month, 1)
+    end = (dt.date(day.year + (first_month == 10), (first_month + 3 - 1) % 12 + 1, 1) - dt.timedelta(days=1))
+    return start, end
+
+
+def _instant(day: dt.date, *, end: bool = False) -> str:
+    moment = dt.datetime.combine(day, dt.time(23, 59, 59) if end else dt.time())
+    return isoformat_utc(moment)
+
+
+def _observation(item: Evidence, control: Control, engagement: Engagement) -> dict[str, Any]:
+    return {
+        "uuid": _uuid("observation", engagement.id, item.id),
+        "title": f"{control.code} evidence {item.id}",
+        "description": f"Accepted evidence for {control.code} ({control.title}): {item.original_filename}, "
+                       f"effective {item.effective_date.isoformat()}.",
+        "props": [{"name": "sha256", "ns": "https://attest.example/ns/oscal", "value": item.sha256},
+                  {"name": "media-type", "ns": "https://attest.example/ns/oscal", "value": item.media_type}],
+        "methods": ["EXAMINE"],
+        "relevant-evidence": [{"href": f"#{_uuid('resource', engagement.id, item.id)}",
+                               "description": f"{item.original_filename} (SHA-256 {item.sha256})"}],
+        "collected": isoformat_utc(item.reviewed_at or item.uploaded_at),
+    }
+
+
+def _resource(item: Evidence, engagement: Engagement) -> dict[str, Any]:
+    return {"uuid": _uuid("resource", engagement.id, item.id), "title": item.original_filename,
+            "rlinks": [{"href": f"/api/v1/evidence/{item.id}/file", "media-type": item.media_type,
+                        "hashes": [{"algorithm": "SHA-256", "value": item.sha256}]}]}
+
+
+def _finding(finding: Finding, engagement: Engagement) -> dict[str, Any]:
+    return {"uuid": _uuid("finding", engagement.id, finding.id), "title": finding.title,
+            "description": finding.description or finding.title,
+            "props": [{"name": "status", "ns": "https://attest.example/ns/oscal", "value": finding.status},
+                      {"name": "source", "ns": "https://attest.example/ns/oscal", "value": finding.source}],
+            "target": {"type": "objective-id", "target-id": f"attest-finding-{finding.id}",
+                       "status": {"state": "not-satisfied"}}}
+
+
+def assessment_results(user: User, engagement_id: int | str, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    engagement = scope.engagement_for(user, engagement_id)
+    evidence = list(scope.evidence_of(user, engagement).where(Evidence.status == "accepted")
+                    .select(Evidence, EvidenceRequest, Control)
+                    .join(EvidenceRequest, on=(Evidence.request == EvidenceRequest.id), attr="request")
+                    .join(Control, on=(EvidenceRequest.control == Control.id), attr="control")
+                    .order_by(EvidenceRequest.period_end, Evidence.id))
+    by_quarter: dict[tuple[dt.date, dt.date], list[Evidence]] = defaultdict(list)
+    for item in evidence:
+        by_quarter[quarter_of(item.request.period_end)].append(item)
+    today = (now or utcnow()).date()
+    by_quarter.setdefault(quarter_of(today), [])
+    open_findings = list(scope.findings_for(user, engagement).where(Finding.status != "closed").order_by(Finding.id))
+    latest = max(by_quarter)
+    results = []
+    for period in sorted(by_quarter):
+        start, end = period
+        result: dict[str, Any] = {
+            "uuid": _uuid("result", engagement.id, start.isoformat()),
+            "title": f"{engagement.name}: {start.isoformat()} to {end.isoformat()}",
+            "description": f"Evidence accepted for requests whose period ended between {start.isoformat()} and "
+                           f"{end.isoformat()}.",
+            "start": _instant(start), "end": _instant(end, end=True),
+            "reviewed-controls": {"control-selections": [{"include-controls": [
+                {"control-id": code.lower()} for code in sorted({i.request.control.code for i in by_quarter[period]})
+            ]} if by_quarter[period] else {"include-all": {}}]},
+        }
+        if by_quarter[period]:
+            result["observations"] = [_observation(i, i.request.control, engagement) for i in by_quarter[period]]
+        if period == latest and open_findings:
+            result["findings"] = [_finding(f, engagement) for f in open_findings]
+        results.append(result)
+    document: dict[str, Any] = {"assessment-results": {
+        "uuid": _uuid("assessment-results", engagement.id, (now or utcnow()).isoformat()),
+        "metadata": {"title": f"Attest assessment results: {engagement.name}",
+                     "last-modified": isoformat_utc(now or utcnow()), "version": "1", "oscal-version": OSCAL_VERSION},
+        "import-ap": {"href": f"#attest-engagement-{engagement.id}-assessment-plan"},
+        "results": results,
+    }}
+    if evidence:
+        document["assessment-results"]["back-matter"] = {"resources": [_resource(i, engagement) for i in evidence]}
+    return document
+
+
+def validate(document: dict[str, Any]) -> None:
+    """Raise pydantic's ValidationError when ``document`` is not valid OSCAL assessment-results."""
+    from trestle.oscal.assessment_results import AssessmentResults
+    AssessmentResults.model_validate(document["assessment-results"])

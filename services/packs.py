@@ -1,0 +1,479 @@
+"""PDF evidence packs (SPEC §2, §5): requested as a row, built in the background by a worker that claims
+the row, rendered by WeasyPrint in a child process (``services.pack_render``: it keeps the whole document in
+memory and does not give it back), stored by hash, verified by ``verify_pack``.
+
+A pack is one PDF/A-3b document with an embedded ``manifest.json`` (every evidence item's hash, size and
+media type; the pack's scope; the audit trail's head hash at build time) and, up to ``PACK_EMBED_MAX_MB`` in
+total, the evidence files themselves as associated files.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import peewee as pw
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from domain import packs as rules
+from domain.errors import NotFound, ValidationError
+from domain.timeutil import local, parse_date
+from evidence_store import LocalStore
+from models import (
+    Applicability,
+    AuditEvent,
+    Clock,
+    ClockRule,
+    Control,
+    ControlObligation,
+    Engagement,
+    Evidence,
+    EvidenceRequest,
+    EvidenceRequirement,
+    Finding,
+    Framework,
+    Incident,
+    Obligation,
+    Organisation,
+    Pack,
+    User,
+    transaction,
+    utcnow,
+)
+
+from . import audit_log, grants, register, scope
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEMPLATES = os.path.join(ROOT, "templates", "packs")
+MANIFEST = "manifest.json"
+CLAIM_TTL = dt.timedelta(minutes=30)  # a building pack whose worker has been silent this long is queued again
+DEFAULT_EMBED_MAX_MB = 50
+
+
+def evidence_store(root: str) -> LocalStore:
+    """The content-addressed store evidence files and pack files live in."""
+    return LocalStore(root)
+
+
+# ---------------------------------------------------------------- requests
+
+def _period(data: dict) -> tuple[dt.date, dt.date]:
+    out = []
+    for name in ("period_start", "period_end"):
+        value = data.get(name)
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"{name} is required (YYYY-MM-DD)", field=name)
+        try:
+            out.append(parse_date(value))
+        except ValueError as exc:
+            raise ValidationError(str(exc), field=name) from None
+    rules.check_period(out[0], out[1])
+    return out[0], out[1]
+
+
+def allowed_frameworks(user: User, engagement: Engagement) -> set[str]:
+    """The frameworks the user may put in a pack: the engagement's, an auditor's narrowed to its grant."""
+    codes = set(grants.engagement_framework_codes(engagement))
+    granted = scope.granted_framework_codes(user, engagement)
+    return codes if granted is None else codes & granted
+
+
+def request_pack(user: User, engagement_id: int | str, data: dict, *, ip: str = "") -> Pack:
+    """Queue a pack; a worker builds it. Nothing is written when any value is wrong."""
+    engagement = scope.engagement_for(user, engagement_id, "build_pack")
+    requested = data.get("frameworks")
+    if not isinstance(requested, list) or not all(isinstance(c, str) for c in requested):
+        raise ValidationError("frameworks must be a list of framework codes", field="frameworks")
+    codes = rules.check_frameworks(requested, allowed_frameworks(user, engagement))
+    start, end = _period(data)
+    with transaction():
+        pack = Pack.create(engagement=engagement, frameworks=json.dumps(sorted(codes)), period_start=start,
+                           period_end=end, requested_by=user)
+        audit_log.record("pack.request", actor=user, object_type="pack", object_id=pack.id, engagement=engagement,
+                         ip=ip, details={"frameworks": sorted(codes), "period": [start.isoformat(), end.isoformat()]})
+    return pack
+
+
+def _move(pack_id: int, current: str, new: str, **values: Any) -> bool:
+    """Move a pack from ``current`` to ``new`` if it is still there (the table of domain.packs allows it)."""
+    rules.check_transition(current, new)
+    return bool(Pack.update(status=new, **values).where(Pack.id == pack_id, Pack.status == current).execute())
+
+
+def _set_progress(pack_id: int, progress: int) -> None:
+    Pack.update(progress=progress, claimed_at=utcnow()).where(Pack.id == pack_id, Pack.status == "building").execute()
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def requeue_stale(now: dt.datetime | None = None) -> int:
+    """Packs whose worker died mid-build go back to the queue."""
+    cutoff = (now or utcnow()) - CLAIM_TTL
+    return (Pack.update(status="queued", progress=0, claimed_by="")
+            .where(Pack.status == "building", Pack.claimed_at < cutoff).execute())
+
+
+def claim_next(worker: str) -> Pack | None:
+    """Claim the oldest queued pack for ``worker``; of racing workers exactly one wins each pack."""
+    requeue_stale()
+    for candidate in Pack.select(Pack.id).where(Pack.status == "queued").order_by(Pack.created_at, Pack.id).limit(5):
+        with transaction():
+            if _move(candidate.id, "queued", "building", claimed_by=worker, claimed_at=utcnow(), progress=1):
+                return Pack.get_by_id(candidate.id)
+    return None
+
+
+def run_pending(store_root: str, *, embed_max_mb: float = DEFAULT_EMBED_MAX_MB, worker: str | None = None,
+                limit: int = 10) -> list[Pack]:
+    """Build up to ``limit`` queued packs, one after the other (the worker's and the scheduler's pass)."""
+    built = []
+    for _ in range(limit):
+        pack = claim_next(worker or worker_name())
+        if pack is None:
+            break
+        built.append(build_claimed(pack, store_root, embed_max_mb=embed_max_mb))
+    return built
+
+
+# ---------------------------------------------------------------- what a pack holds
+
+@dataclass
+class ControlSection:
+    control: Control
+    frameworks: list[str]
+    applicable: bool
+    frequency: str
+    requests: list[EvidenceRequest] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class PackData:
+    pack: Pack
+    engagement: Engagement
+    frameworks: list[Framework]
+    generated_at: dt.datetime
+    generated_by: str
+    head_hash: str
+    head_event_id: int | None
+    soa: dict[str, list[tuple[Control, Applicability]]]
+    sections: list[ControlSection]
+    incidents: list[tuple[Incident, list[Clock]]]
+    findings: list[Finding]
+    access: list[tuple[str, str, str, int]]  # (day, auditor, action, count)
+    summary: dict[str, Any]
+
+    @property
+    def evidence(self) -> list[Evidence]:
+        return [e for s in self.sections for e in s.evidence]
+
+
+def _head() -> tuple[str, int | None]:
+    last = AuditEvent.select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).first()
+    return (last.hash, last.id) if last else (audit_log.GENESIS, None)
+
+
+def _controls_of(codes: list[str]) -> dict[int, list[str]]:
+    """Framework codes per live control mapped to any of ``codes``."""
+    out: dict[int, set[str]] = defaultdict(set)
+    rows = (ControlObligation.select(ControlObligation.control, Framework.code).join(Obligation).join(Framework)
+            .where(Framework.code.in_(codes), ControlObligation.retired_in.is_null()).tuples())
+    for control_id, code in rows:
+        out[control_id].add(code)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _sections(engagement: Engagement, controls: dict[int, list[str]], start: dt.date,
+              end: dt.date) -> list[ControlSection]:
+    applicability = {a.control_id: a for a in Applicability.select(Applicability, Control).join(Control)
+                     .where(Applicability.engagement == engagement, Applicability.control.in_(list(controls)))}
+    sections = {cid: ControlSection(a.control, controls[cid], a.applicable, a.frequency_override or a.control.frequency)
+                for cid, a in sorted(applicability.items(), key=lambda kv: kv[1].control.code)}
+    requests = (EvidenceRequest.select(EvidenceRequest, EvidenceRequirement)
+                .join(EvidenceRequirement, attr="requirement")
+                .where(EvidenceRequest.engagement == engagement, EvidenceRequest.control.in_(list(sections)),
+                       EvidenceRequest.period_start <= end, EvidenceRequest.period_end >= start)
+                .order_by(EvidenceRequest.period_start, EvidenceRequest.id))
+    by_id = {}
+    for r in requests:
+        sections[r.control_id].requests.append(r)
+        by_id[r.id] = r
+    reviewer = User.alias("reviewer")
+    evidence = (Evidence.select(Evidence, reviewer)
+                .join(reviewer, pw.JOIN.LEFT_OUTER, on=(Evidence.reviewed_by == reviewer.id), attr="reviewer")
+                .where(Evidence.engagement == engagement, Evidence.status == "accepted",
+                       Evidence.request.in_(list(by_id) or [0]))
+                .order_by(Evidence.effective_date, Evidence.id))
+    for item in evidence:
+        item.request = by_id[item.request_id]
+        sections[item.request.control_id].evidence.append(item)
+    return list(sections.values())
+
+
+def _summary(sections: list[ControlSection], codes: list[str]) -> dict[str, Any]:
+    """Coverage and overdue figures per framework, and the decisions on the period's requests, for the charts."""
+    per_framework = {code: Counter() for code in codes}
+    for s in sections:
+        if not s.applicable:
+            continue
+        for code in s.frameworks:
+            c = per_framework[code]
+            c["controls"] += 1
+            c["evidenced"] += bool(s.evidence)
+            c["overdue"] += sum(r.status == "overdue" for r in s.requests)
+            c["requests"] += len(s.requests)
+    request_ids = [r.id for s in sections for r in s.requests]
+    decided: Counter = Counter()
+    for start_at in range(0, len(request_ids), 500):  # bounded IN lists
+        decided.update(dict(Evidence.select(Evidence.status, pw.fn.COUNT(Evidence.id))
+                            .where(Evidence.request.in_(request_ids[start_at:start_at + 500]),
+                                   Evidence.status.in_(["accepted", "rejected", "superseded", "expired"]))
+                            .group_by(Evidence.status).tuples()))
+    return {"frameworks": per_framework, "accepted": decided["accepted"] + decided["superseded"] + decided["expired"],
+            "rejected": decided["rejected"]}
+
+
+def _incidents(engagement: Engagement, codes: list[str], start: dt.date,
+               end: dt.date) -> list[tuple[Incident, list[Clock]]]:
+    rules_in = {r for (r,) in ClockRule.select(ClockRule.rule_id).where(ClockRule.framework_code.in_(codes)).tuples()}
+    incidents = list(Incident.select().where(
+        Incident.engagement == engagement, Incident.aware_at >= dt.datetime.combine(start, dt.time()),
+        Incident.aware_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time())).order_by(Incident.aware_at))
+    clocks: dict[int, list[Clock]] = defaultdict(list)
+    for clock in Clock.select().where(Clock.incident.in_([i.id for i in incidents] or [0])).order_by(Clock.started_at):
+        if clock.rule_id in rules_in:
+            clocks[clock.incident_id].append(clock)
+    return [(i, clocks[i.id]) for i in incidents]
+
+
+def _findings(engagement: Engagement, control_ids: list[int], start: dt.date, end: dt.date) -> list[Finding]:
+    """Findings raised in the period or still open at its end, of requests within the pack's controls or of none."""
+    in_controls = EvidenceRequest.select(EvidenceRequest.id).where(EvidenceRequest.control.in_(control_ids or [0]))
+    return list(Finding.select().where(
+        Finding.engagement == engagement,
+        Finding.request.is_null() | Finding.request.in_(in_controls),
+        Finding.created_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()),
+        (Finding.created_at >= dt.datetime.combine(start, dt.time())) | (Finding.status != "closed"))
+        .order_by(Finding.created_at))
+
+
+def _access(engagement: Engagement, start: dt.date, end: dt.date) -> list[tuple[str, str, str, int]]:
+    """Auditor reads in the period, counted per day, auditor and action (the full log is a CSV download)."""
+    day = pw.fn.DATE(AuditEvent.at)
+    rows = (AuditEvent.select(day, AuditEvent.actor_email, AuditEvent.action, pw.fn.COUNT(AuditEvent.id))
+            .where(AuditEvent.engagement == engagement, AuditEvent.action.in_(scope.AUDITOR_READ_ACTIONS),
+                   AuditEvent.at >= dt.datetime.combine(start, dt.time()),
+                   AuditEvent.at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
+            .group_by(day, AuditEvent.actor_email, AuditEvent.action).order_by(day, AuditEvent.actor_email).tuples())
+    return [(str(d)[:10], who, action, n) for d, who, action, n in rows]
+
+
+def gather(pack: Pack, *, now: dt.datetime | None = None) -> PackData:
+    engagement = (Engagement.select(Engagement, Organisation)
+                  .join(Organisation, on=(Engagement.client == Organisation.id), attr="client")
+                  .where(Engagement.id == pack.engagement_id).get())
+    codes = json.loads(pack.frameworks)
+    frameworks = list(Framework.select().where(Framework.code.in_(codes)).order_by(Framework.code))
+    controls = _controls_of(codes)
+    sections = _sections(engagement, controls, pack.period_start, pack.period_end)
+    rows = list(Applicability.select(Applicability, Control).join(Control, attr="control")
+                .where(Applicability.engagement == engagement, Applicability.control.in_(list(controls) or [0]))
+                .order_by(Control.code))
+    register.redact_to_frameworks(rows, set(codes), engagement)  # no justification names a framework outside the pack
+    soa: dict[str, list] = {code: [(a.control, a) for a in rows if code in controls[a.control_id]] for code in codes}
+    head_hash, head_id = _head()
+    requester = pack.requested_by.email if pack.requested_by_id else "attest"
+    return PackData(pack, engagement, frameworks, now or utcnow(), requester, head_hash, head_id, soa, sections,
+                    _incidents(engagement, codes, pack.period_start, pack.period_end),
+                    _findings(engagement, list(controls), pack.period_start, pack.period_end),
+                    _access(engagement, pack.period_start, pack.period_end),
+                    _summary(sections, codes))
+
+
+# ---------------------------------------------------------------- manifest, markup, attachments
+
+def manifest_of(data: PackData, embedded: set[int]) -> dict[str, Any]:
+    e, p = data.engagement, data.pack
+    return {
+        "format": "attest-pack/1",
+        "pack": {"id": p.id, "engagement": e.id, "engagement_name": e.name, "client": e.client.name,
+                 "provider": e.provider.name, "frameworks": json.loads(p.frameworks),
+                 "period_start": p.period_start.isoformat(), "period_end": p.period_end.isoformat(),
+                 "generated_at": data.generated_at.isoformat(timespec="seconds") + "Z",
+                 "generated_by": data.generated_by},
+        "audit_trail": {"head_hash": data.head_hash, "head_event_id": data.head_event_id},
+        "evidence": [{"id": item.id, "control": s.control.code, "request_id": item.request_id,
+                      "filename": item.original_filename, "sha256": item.sha256, "size": item.size,
+                      "media_type": item.media_type, "effective_date": item.effective_date.isoformat(),
+                      "embedded": item.id in embedded,
+                      "attachment": attachment_name(item) if item.id in embedded else None}
+                     for s in data.sections for item in s.evidence],
+    }
+
+
+def attachment_name(item: Evidence) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in item.original_filename)[:80]
+    return f"evidence-{item.id}-{safe}"
+
+
+def choose_embedded(items: list[Evidence], store: LocalStore, limit_bytes: int) -> set[int]:
+    """Evidence files to embed, in pack order, while their total stays within ``limit_bytes`` (one file per hash)."""
+    chosen, total, seen = set(), 0, set()
+    for item in items:
+        if item.sha256 in seen or total + item.size > limit_bytes or not store.exists(item.sha256):
+            continue
+        chosen.add(item.id)
+        seen.add(item.sha256)
+        total += item.size
+    return chosen
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    env.globals.update(local=local)
+    return env
+
+
+def render_html(data: PackData, manifest_sha256: str) -> str:
+    return _environment().get_template("pdf.html").render(d=data, manifest_sha256=manifest_sha256,
+                                                          charts=charts(data))
+
+
+def _bars(rows: list[tuple[str, float, str]], width: int = 520) -> str:
+    """A horizontal bar chart as SVG: (label, fraction 0..1, caption) per row."""
+    height = 22 * len(rows) + 8
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}">']
+    for i, (label, fraction, caption) in enumerate(rows):
+        y = 4 + 22 * i
+        bar = max(0.0, min(1.0, fraction)) * 240
+        parts.append(f'<text x="0" y="{y + 13}" font-size="10" font-family="DejaVu Sans">{_esc(label)}</text>'
+                     f'<rect x="120" y="{y + 2}" width="240" height="14" fill="#eef0f4"/>'
+                     f'<rect x="120" y="{y + 2}" width="{bar:.1f}" height="14" fill="#4f46e5"/>'
+                     f'<text x="368" y="{y + 13}" font-size="10" font-family="DejaVu Sans">{_esc(caption)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def charts(data: PackData) -> dict[str, str]:
+    per = data.summary["frameworks"]
+    coverage = [(code, _share(c["evidenced"], c["controls"]), f'{c["evidenced"]}/{c["controls"]} controls')
+                for code, c in per.items()]
+    overdue = [(code, _share(c["overdue"], c["requests"]), f'{c["overdue"]} of {c["requests"]} requests')
+               for code, c in per.items()]
+    accepted, rejected = data.summary["accepted"], data.summary["rejected"]
+    decided = accepted + rejected
+    decisions = [("Accepted", _share(accepted, decided), str(accepted)),
+                 ("Rejected", _share(rejected, decided), str(rejected))]
+    return {"coverage": _bars(coverage), "overdue": _bars(overdue), "decisions": _bars(decisions)}
+
+
+# ---------------------------------------------------------------- building
+
+class BuildError(Exception):
+    pass
+
+
+def render_in_child(html: str, manifest: bytes, files: list[tuple[str, str, str]], out_path: str,
+                    on_progress=None) -> dict[str, Any]:
+    """Render ``html`` to a PDF/A-3b at ``out_path`` in a child process; ``files`` are (path, name, description)
+    of the evidence files to embed. Returns the child's report (its peak memory among it)."""
+    with tempfile.TemporaryDirectory(prefix="attest-pack-") as work:
+        html_path, manifest_path, spec_path = (os.path.join(work, n) for n in ("pack.html", MANIFEST, "spec.json"))
+        with open(html_path, "w", encoding="utf-8") as handle:
+            handle.write(html)
+        with open(manifest_path, "wb") as handle:
+            handle.write(manifest)
+        with open(spec_path, "w") as handle:
+            json.dump({"html": html_path, "base_url": TEMPLATES, "out": out_path,
+                       "attachments": [[manifest_path, MANIFEST, "Pack manifest: evidence hashes, scope, audit head",
+                                        "Data"]] + [[p, n, d, "Source"] for p, n, d in files]}, handle)
+        child = subprocess.Popen([sys.executable, "-m", "services.pack_render", spec_path], cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        report: dict[str, Any] = {}
+        for line in child.stdout:
+            message = json.loads(line)
+            if "progress" in message and on_progress:
+                on_progress(message["progress"])
+            report.update(message)
+        stderr = child.stderr.read()
+        if child.wait() != 0:
+            raise BuildError((stderr.strip().splitlines() or ["the renderer failed"])[-1][:500])
+        return report
+
+
+def build_claimed(pack: Pack, store_root: str, *, embed_max_mb: float = DEFAULT_EMBED_MAX_MB) -> Pack:
+    """Build a pack this worker has claimed: ready with its file stored by hash, or failed with the reason."""
+    try:
+        data = gather(pack)
+        _set_progress(pack.id, 20)
+        store = evidence_store(store_root)
+        embedded = choose_embedded(data.evidence, store, int(embed_max_mb * 1024 * 1024))
+        manifest = json.dumps(manifest_of(data, embedded), indent=1, sort_keys=True).encode()
+        html = render_html(data, hashlib.sha256(manifest).hexdigest())
+        _set_progress(pack.id, 35)
+        files = [(store.path_for(e.sha256), attachment_name(e), f"{e.original_filename} ({e.media_type})")
+                 for e in data.evidence if e.id in embedded]
+        with tempfile.TemporaryDirectory(prefix="attest-pack-out-") as out_dir:
+            out_path = os.path.join(out_dir, "pack.pdf")
+            report = render_in_child(html, manifest, files, out_path,
+                                     on_progress=lambda p: _set_progress(pack.id, 35 + int(p * 0.6)))
+            with open(out_path, "rb") as handle:
+                stored = store.put(handle)
+        with transaction():
+            _move(pack.id, "building", "ready", progress=100, file_sha256=stored.sha256, size=stored.size,
+                  head_hash=data.head_hash, finished_at=utcnow())
+            audit_log.record("pack.build", actor=pack.requested_by, object_type="pack", object_id=pack.id,
+                             engagement=pack.engagement_id,
+                             details={"sha256": stored.sha256, "size": stored.size, "head_hash": data.head_hash,
+                                      "evidence": len(data.evidence), "embedded": len(embedded),
+                                      "pages": report.get("pages"),
+                                      "render_peak_rss_mib": round(report.get("peak_rss_kib", 0) / 1024, 1)})
+    except Exception as exc:  # noqa: BLE001 - any failure is the pack's outcome, recorded, not a crashed worker
+        with transaction():
+            _move(pack.id, "building", "failed", error=str(exc)[:1000] or type(exc).__name__, finished_at=utcnow())
+    return Pack.get_by_id(pack.id)
+
+
+def build_now(user: User, engagement_id: int | str, data: dict, store_root: str, *,
+              embed_max_mb: float = DEFAULT_EMBED_MAX_MB) -> Pack:
+    """``build-pack``: request a pack and build it at once in this process's child."""
+    pack = request_pack(user, engagement_id, data)
+    with transaction():
+        if not _move(pack.id, "queued", "building", claimed_by=worker_name(), claimed_at=utcnow(), progress=1):
+            raise BuildError("the pack was claimed by another worker")
+    return build_claimed(Pack.get_by_id(pack.id), store_root, embed_max_mb=embed_max_mb)
+
+
+def pack_file(user: User, pack_id: int | str, store_root: str, *, ip: str = "") -> tuple[Pack, io.BufferedReader]:
+    """Open a ready pack's PDF for the user, recording ``pack.download``."""
+    pack = scope.pack_for(user, pack_id)
+    if pack.status != "ready" or not pack.file_sha256:
+        raise NotFound("the pack is not ready")
+    handle = evidence_store(store_root).open(pack.file_sha256)
+    try:
+        audit_log.record("pack.download", actor=user, object_type="pack", object_id=pack.id,
+                         engagement=pack.engagement_id, ip=ip, details={"sha256": pack.file_sha256})
+    except BaseException:
+        handle.close()
+        raise
+    return pack, handle
