@@ -1,0 +1,262 @@
+"""The evidence store on an S3-compatible object store (``EVIDENCE_STORE=s3://bucket/prefix``), via boto3.
+
+Objects live under ``<prefix>/ab/cd/<sha256>``, like the local store's files. An upload is hashed while
+it streams: a file that fits in one part (8 MiB) is sent once, straight under its hash; a larger one
+goes up as a multipart upload to ``<prefix>/tmp/<uuid>`` (at most four parts in flight, so memory is
+bounded by about 40 MiB whatever the file's size), is then copied server-side to its hash, and the
+temporary key removed. A crash or a dropped client aborts the multipart upload: no object ever sits
+under a hash it does not have. Identical content is stored once.
+
+Configuration: ``S3_ENDPOINT_URL`` (an S3-compatible server such as SeaweedFS or MinIO; unset means
+AWS), ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION`` (default us-east-1).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import BinaryIO
+from urllib.parse import urlparse
+
+import boto3
+import botocore.exceptions as bex
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from . import CHUNK, Stored, StoreError, StoreUnavailable, TooLarge
+
+PART = 8 * 1024 * 1024
+IN_FLIGHT = 4
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+UNREACHABLE = (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError,
+               bex.ConnectionClosedError)
+REFUSED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"}
+COPY = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024,
+                      max_concurrency=IN_FLIGHT)
+
+
+_sessions: dict[int, boto3.session.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _code(exc: bex.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class S3Store:
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None):
+        self.bucket, self.prefix, self.endpoint_url = bucket, prefix.strip("/"), endpoint_url
+        # One boto3 session per process (building one loads the service models: slow); clients are made
+        # under a lock, since sessions are not thread-safe (the clients themselves are).
+        with _sessions_lock:
+            session = _sessions.setdefault(os.getpid(), boto3.session.Session())
+            self.client = session.client(
+                "s3", endpoint_url=endpoint_url, aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID") or None,
+                aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+                region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+                config=Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=60,
+                              retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=IN_FLIGHT + 8))
+
+    @classmethod
+    def from_url(cls, url: str) -> S3Store:
+        parsed = urlparse(url)
+        bucket = parsed.netloc
+        if parsed.query or parsed.fragment or "@" in bucket or ":" in bucket:
+            raise StoreError(f"EVIDENCE_STORE {url!r}: give only s3://bucket/prefix (the endpoint and "
+                             "credentials come from S3_ENDPOINT_URL and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+        if not BUCKET_NAME.fullmatch(bucket or "") or ".." in bucket:
+            raise StoreError(f"EVIDENCE_STORE {url!r}: {bucket!r} is not a valid S3 bucket name "
+                             "(3-63 lower-case letters, digits, dots or hyphens); use s3://bucket/prefix")
+        endpoint = (os.environ.get("S3_ENDPOINT_URL") or "").strip() or None
+        if endpoint:
+            ep = urlparse(endpoint)
+            if ep.scheme not in ("http", "https") or not ep.hostname:
+                raise StoreError(f"S3_ENDPOINT_URL {endpoint!r} is not an http(s)://host[:port] address")
+        return cls(bucket, parsed.path, endpoint)
+
+    # ------------------------------------------------------------------ helpers
+
+    def describe(self) -> str:
+        where = f" at {self.endpoint_url}" if self.endpoint_url else ""
+        return f"s3://{self.bucket}/{self.prefix}{where}"
+
+    def _key(self, *parts: str) -> str:
+        return "/".join(p for p in (self.prefix, *parts) if p)
+
+    def key_for(self, sha256: str) -> str:
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError("not a SHA-256 hex digest")
+        return self._key(sha256[:2], sha256[2:4], sha256)
+
+    @contextlib.contextmanager
+    def _errors(self):
+        """botocore's errors as the store's own: unreachable -> StoreUnavailable, refused -> StoreError."""
+        try:
+            yield
+        except UNREACHABLE as exc:
+            raise StoreUnavailable(f"the S3 evidence store {self.describe()} is unreachable: {exc}") from None
+        except bex.NoCredentialsError:
+            raise StoreError("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
+        except bex.ClientError as exc:
+            code, status = _code(exc), exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in REFUSED or status == 403:
+                raise StoreError(f"the S3 evidence store {self.describe()} refused the credentials "
+                                 f"(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY): {code}") from None
+            if code == "NoSuchBucket":
+                raise StoreError(f"the S3 bucket {self.bucket!r} does not exist at {self.describe()}") from None
+            if status >= 500:
+                raise StoreUnavailable(f"the S3 evidence store {self.describe()} failed: {code}") from None
+            raise
+
+    # ------------------------------------------------------------------ the store interface
+
+    def put(self, stream: BinaryIO, max_bytes: int | None = None) -> Stored:
+        """Store a stream; returns its hash and size. Raises TooLarge past ``max_bytes``."""
+        digest, size, head, buffer = hashlib.sha256(), 0, b"", bytearray()
+        upload: _Multipart | None = None
+        try:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise TooLarge(f"larger than {max_bytes} bytes")
+                if len(head) < 8192:
+                    head += chunk[:8192 - len(head)]
+                digest.update(chunk)
+                buffer += chunk
+                if len(buffer) >= PART:
+                    upload = upload or _Multipart(self)
+                    upload.send(bytes(buffer[:PART]))
+                    del buffer[:PART]
+            sha = digest.hexdigest()
+            with self._errors():
+                if upload is None:
+                    if not self.exists(sha):
+                        self.client.put_object(Bucket=self.bucket, Key=self.key_for(sha), Body=bytes(buffer))
+                else:
+                    if buffer:
+                        upload.send(bytes(buffer))
+                    upload.complete()
+                    self._place(upload.key, sha)
+            return Stored(sha, size, head)
+        except BaseException:
+            if upload is not None:
+                upload.abort()
+            raise
+
+    def _place(self, temporary: str, sha256: str) -> None:
+        """Move a completed temporary object under its hash (server-side copy), unless already there."""
+        final = self.key_for(sha256)
+        if not self.exists(sha256):
+            self.client.copy({"Bucket": self.bucket, "Key": temporary}, self.bucket, final, Config=COPY)
+        self.client.delete_object(Bucket=self.bucket, Key=temporary)
+
+    def exists(self, sha256: str) -> bool:
+        with self._errors():
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self.key_for(sha256))
+                return True
+            except bex.ClientError as exc:
+                if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
+
+    def open(self, sha256: str) -> BinaryIO:
+        """The stored bytes as a stream (read in chunks; close it). FileNotFoundError if absent."""
+        with self._errors():
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=self.key_for(sha256))["Body"]
+            except bex.ClientError as exc:
+                if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                    raise FileNotFoundError(sha256) from None
+                raise
+
+    def rehash(self, sha256: str) -> str | None:
+        """The SHA-256 of the stored bytes now (None if the object is missing)."""
+        try:
+            body = self.open(sha256)
+        except FileNotFoundError:
+            return None
+        digest = hashlib.sha256()
+        with self._errors(), contextlib.closing(body):
+            for chunk in body.iter_chunks(CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def all_hashes(self) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        with self._errors():
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""):
+                for item in page.get("Contents", ()):
+                    name = item["Key"].rsplit("/", 1)[-1]
+                    if len(name) == 64 and _hex(name) and item["Key"] == self.key_for(name):
+                        yield name
+
+    def is_empty(self) -> bool:
+        return next(iter(self.all_hashes()), None) is None
+
+    def check(self) -> None:
+        """Raise StoreError/StoreUnavailable unless an object can be written here now."""
+        key = self._key("tmp", f"health-{uuid.uuid4().hex}")
+        with self._errors():
+            try:
+                self.client.head_bucket(Bucket=self.bucket)  # first: some servers create buckets on upload
+            except bex.ClientError as exc:
+                if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+                    raise StoreError(f"the S3 bucket {self.bucket!r} does not exist at {self.describe()}") from None
+                raise
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+
+
+def _hex(name: str) -> bool:
+    return all(c in "0123456789abcdef" for c in name)
+
+
+class _Multipart:
+    """One multipart upload to a temporary key, its parts sent from a small thread pool (bounded)."""
+
+    def __init__(self, store: S3Store):
+        self.store, self.key = store, store._key("tmp", uuid.uuid4().hex)
+        with store._errors():
+            self.upload_id = store.client.create_multipart_upload(Bucket=store.bucket, Key=self.key)["UploadId"]
+        self.pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="s3-part")
+        self.slots = threading.BoundedSemaphore(IN_FLIGHT)
+        self.parts: list[Future] = []
+
+    def send(self, data: bytes) -> None:
+        for done in self.parts:
+            if done.done() and done.exception():
+                raise done.exception()
+        self.slots.acquire()
+        number = len(self.parts) + 1
+        future = self.pool.submit(self._part, number, data)
+        future.add_done_callback(lambda _: self.slots.release())
+        self.parts.append(future)
+
+    def _part(self, number: int, data: bytes) -> dict:
+        with self.store._errors():
+            answer = self.store.client.upload_part(Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id,
+                                                   PartNumber=number, Body=data)
+        return {"ETag": answer["ETag"], "PartNumber": number}
+
+    def complete(self) -> None:
+        parts = [future.result() for future in self.parts]
+        self.pool.shutdown()
+        self.store.client.complete_multipart_upload(Bucket=self.store.bucket, Key=self.key,
+                                                    UploadId=self.upload_id, MultipartUpload={"Parts": parts})
+        self.upload_id = None
+
+    def abort(self) -> None:
+        """Best effort: the temporary upload or object goes; a store that is down keeps a stray tmp/ key."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        with contextlib.suppress(Exception):
+            if self.upload_id:
+                self.store.client.abort_multipart_upload(Bucket=self.store.bucket, Key=self.key,
+                                                         UploadId=self.upload_id)
+            else:
+                self.store.client.delete_object(Bucket=self.store.bucket, Key=self.key)
