@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install bench clean
+.PHONY: run serve test lint install bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,13 @@ run: $(STAMP)
 	$(FLASK) load-controls
 	$(FLASK) demo
 	SESSION_COOKIE_SECURE=0 $(FLASK) run --host 127.0.0.1 --port 5000
+
+# Production: gunicorn with gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS, BIND, ...) on the configured
+# DATABASE_URL and EVIDENCE_STORE; run the scheduler as its own process: `flask --app app scheduler`.
+serve: $(STAMP)
+	$(FLASK) init-db
+	$(FLASK) load-controls
+	$(BIN)/gunicorn -c gunicorn.conf.py
 
 # Lint, then every test, on SQLite (default) or on the database in DATABASE_URL.
 test: $(STAMP) lint

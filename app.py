@@ -6,10 +6,12 @@ commands of SPEC §5 (see commands.py).
 from __future__ import annotations
 
 import os
+import sys
 
 from flask import Flask
 
 import models
+from evidence_store import StoreError, open_store
 from web.config import load_config
 
 
@@ -20,6 +22,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     models.bind_database(app.config["DATABASE_URL"])
+    app.extensions["evidence_store"] = _evidence_store(app, exit_on_error=test_config is None)
 
     @app.before_request
     def _connect() -> None:
@@ -30,13 +33,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         if not models.db.is_closed() and not app.config.get("KEEP_DB_OPEN"):
             models.db.close()
 
-    from web import api, auth, errors, pages, security
+    from web import api, auth, errors, health, pages, requestlog, security
+    requestlog.init_app(app)  # first: its request id is on every later line
     security.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(health.bp)
 
     import commands
     commands.init_app(app)
@@ -44,3 +49,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     from services import scheduler
     scheduler.init_app(app)  # SCHEDULER=inprocess only
     return app
+
+
+def _evidence_store(app: Flask, exit_on_error: bool):
+    """The store EVIDENCE_STORE names, checked writable now: a malformed URL, an unreachable endpoint or
+    refused credentials stop the process with one clear line (exit 3, which also makes gunicorn's master
+    give up instead of restarting workers that cannot work)."""
+    try:
+        store = open_store(app.config["EVIDENCE_STORE"])
+        store.check()
+        return store
+    except StoreError as exc:
+        if not exit_on_error:
+            raise
+        print(f"attest: cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None

@@ -230,7 +230,7 @@ def acquire_lease(name: str, holder: str, ttl: float | dt.timedelta, *, now: dt.
     now = _utc(now)
     expires = now + _ttl(ttl)
     with transaction():
-        taken = (SchedulerLease.update(holder=holder, expires_at=expires)
+        taken = (SchedulerLease.update(holder=holder, expires_at=expires, renewed_at=now)
                  .where(SchedulerLease.name == name,
                         (SchedulerLease.holder == holder) | (SchedulerLease.expires_at < now))
                  .execute())
@@ -240,7 +240,7 @@ def acquire_lease(name: str, holder: str, ttl: float | dt.timedelta, *, now: dt.
         return False  # someone else holds it
     try:
         with transaction():
-            SchedulerLease.insert(name=name, holder=holder, expires_at=expires).execute()
+            SchedulerLease.insert(name=name, holder=holder, expires_at=expires, renewed_at=now).execute()
         return True
     except pw.IntegrityError:  # another process inserted it first
         return False
