@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 import peewee as pw
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -35,10 +35,9 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 def unavailable(code: str, message: str):
     """503 with Retry-After. The page is plain if the usual one cannot render (it may need the database)."""
     try:
-        response, status = error_response(503, code, message)
+        response = current_app.make_response(error_response(503, code, message))
     except Exception:  # noqa: BLE001 - the error page itself needs what is down
-        response, status = Response(message, mimetype="text/plain"), 503
-    response.status_code = status
+        response = Response(message, status=503, mimetype="text/plain")
     response.headers["Retry-After"] = RETRY_AFTER
     return response
 
