@@ -10,8 +10,9 @@ import sys
 
 from flask import Flask, request
 
+import evidence_store
 import models
-from evidence_store import StoreError, open_store
+from evidence_store import StoreError
 from web.config import load_config
 
 
@@ -34,9 +35,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         if not models.db.is_closed() and not app.config.get("KEEP_DB_OPEN"):
             models.db.close()
 
-    from web import api, auth, errors, health, pages, requestlog, security
+    from web import api, auth, errors, health, pages, requestlog, security, uploads
     requestlog.init_app(app)  # first: its request id is on every later line
     security.init_app(app)
+    uploads.init_app(app)  # the evidence store, swept of crashed uploads' temporary files
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)
@@ -57,7 +59,7 @@ def _evidence_store(app: Flask, exit_on_error: bool):
     refused credentials stop the process with one clear line (exit 3, which also makes gunicorn's master
     give up instead of restarting workers that cannot work)."""
     try:
-        store = open_store(app.config["EVIDENCE_STORE"])
+        store = evidence_store.configure(app.config["EVIDENCE_STORE"])
         store.check()
         return store
     except StoreError as exc:

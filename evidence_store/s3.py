@@ -16,7 +16,9 @@ import contextlib
 import hashlib
 import os
 import re
+import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,9 +30,10 @@ import botocore.exceptions as bex
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from . import CHUNK, Stored, StoreError, StoreUnavailable, TooLarge
+from . import CHUNK, SWEEP_AGE, Stored, StoreError, StoreUnavailable, TooLarge
 
 PART = 8 * 1024 * 1024
+SNIFF = 1024 * 1024  # bytes kept from each end of an upload for content-type detection
 IN_FLIGHT = 4
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 UNREACHABLE = (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError,
@@ -115,38 +118,21 @@ class S3Store:
 
     # ------------------------------------------------------------------ the store interface
 
+    def staging(self, max_bytes: int | None = None) -> S3Staging:
+        """A new upload (see ``S3Staging``): the same protocol as the local store's ``Staging``."""
+        return S3Staging(self, max_bytes)
+
     def put(self, stream: BinaryIO, max_bytes: int | None = None) -> Stored:
         """Store a stream; returns its hash and size. Raises TooLarge past ``max_bytes``."""
-        digest, size, head, buffer = hashlib.sha256(), 0, b"", bytearray()
-        upload: _Multipart | None = None
+        staged = self.staging(max_bytes)
         try:
             while chunk := stream.read(CHUNK):
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise TooLarge(f"larger than {max_bytes} bytes")
-                if len(head) < 8192:
-                    head += chunk[:8192 - len(head)]
-                digest.update(chunk)
-                buffer += chunk
-                if len(buffer) >= PART:
-                    upload = upload or _Multipart(self)
-                    upload.send(bytes(buffer[:PART]))
-                    del buffer[:PART]
-            sha = digest.hexdigest()
-            with self._errors():
-                if upload is None:
-                    if not self.exists(sha):
-                        self.client.put_object(Bucket=self.bucket, Key=self.key_for(sha), Body=bytes(buffer))
-                else:
-                    if buffer:
-                        upload.send(bytes(buffer))
-                    upload.complete()
-                    self._place(upload.key, sha)
-            return Stored(sha, size, head)
-        except BaseException:
-            if upload is not None:
-                upload.abort()
-            raise
+                staged.write(chunk)
+            stored = staged.finish()
+            staged.promote()
+            return stored
+        finally:
+            staged.discard()  # nothing left once promoted; an abort otherwise
 
     def _place(self, temporary: str, sha256: str) -> None:
         """Move a completed temporary object under its hash (server-side copy), unless already there."""
@@ -199,6 +185,31 @@ class S3Store:
     def is_empty(self) -> bool:
         return next(iter(self.all_hashes()), None) is None
 
+    def temporary_files(self) -> list[str]:
+        """Keys of temporary objects and of unfinished multipart uploads (crashed or running uploads)."""
+        with self._errors():
+            listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key("tmp") + "/")
+            uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=self._key("tmp") + "/")
+        return [o["Key"] for o in listed.get("Contents", [])] + [u["Key"] for u in uploads.get("Uploads", [])]
+
+    def sweep(self, max_age: float = SWEEP_AGE, now: float | None = None) -> list[str]:
+        """Remove temporary objects and abort multipart uploads older than ``max_age`` seconds (processes on
+        other machines share the bucket, so age is the only sign an upload was abandoned)."""
+        cutoff = (time.time() if now is None else now) - max_age
+        removed = []
+        with self._errors():
+            tmp = self._key("tmp") + "/"
+            for item in self.client.list_objects_v2(Bucket=self.bucket, Prefix=tmp).get("Contents", []):
+                if item["LastModified"].timestamp() < cutoff:
+                    self.client.delete_object(Bucket=self.bucket, Key=item["Key"])
+                    removed.append(item["Key"])
+            for upload in self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=tmp).get("Uploads", []):
+                if upload["Initiated"].timestamp() < cutoff:
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                       UploadId=upload["UploadId"])
+                    removed.append(upload["Key"])
+        return removed
+
     def check(self) -> None:
         """Raise StoreError/StoreUnavailable unless an object can be written here now."""
         key = self._key("tmp", f"health-{uuid.uuid4().hex}")
@@ -211,6 +222,87 @@ class S3Store:
                 raise
             self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
             self.client.delete_object(Bucket=self.bucket, Key=key)
+
+
+class S3Staging:
+    """One upload being written to S3, hashed as it streams. Parts of 8 MiB go up as a multipart upload to a
+    temporary key as soon as they fill (a file under one part stays in memory until ``promote``).
+
+    ``finish()`` completes the upload (durable) and writes a small local *sniff file* for content-type
+    detection: the file's first and last MiB at their offsets in a sparse file of the right size, which is
+    what libmagic and a ZIP reader (its central directory is at the end) look at; ``path`` names it.
+    ``promote()`` places the object under its hash (server-side copy, then the temporary key removed),
+    called just before the evidence row commits; ``discard()`` aborts or deletes whatever is temporary."""
+
+    def __init__(self, store: S3Store, max_bytes: int | None = None):
+        self.store, self.max_bytes = store, max_bytes
+        self._digest, self._buffer, self._first, self._tail = hashlib.sha256(), bytearray(), bytearray(), bytearray()
+        self._upload: _Multipart | None = None
+        self._promoted = False
+        self.size, self.head, self.sha256, self.path = 0, b"", "", ""
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            self.discard()
+            raise TooLarge(f"larger than {self.max_bytes} bytes")
+        if len(self.head) < 8192:
+            self.head += bytes(chunk[:8192 - len(self.head)])
+        if len(self._first) < SNIFF:
+            self._first += chunk[:SNIFF - len(self._first)]
+        self._tail += chunk
+        if len(self._tail) > SNIFF:
+            del self._tail[:len(self._tail) - SNIFF]
+        self._digest.update(chunk)
+        self._buffer += chunk
+        if len(self._buffer) >= PART:
+            self._upload = self._upload or _Multipart(self.store)
+            self._upload.send(bytes(self._buffer[:PART]))
+            del self._buffer[:PART]
+
+    def finish(self) -> Stored:
+        self.sha256 = self._digest.hexdigest()
+        if self._upload is not None:
+            if self._buffer:
+                self._upload.send(bytes(self._buffer))
+                self._buffer = bytearray()
+            self._upload.complete()
+        self._write_sniff_file()
+        return Stored(self.sha256, self.size, self.head)
+
+    def _write_sniff_file(self) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="attest-sniff-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(self._first)
+            if self.size > len(self._first):  # the tail may overlap the head: the same bytes either way
+                handle.seek(self.size - len(self._tail))
+                handle.write(self._tail)
+        self._first, self._tail = bytearray(), bytearray()
+
+    def promote(self) -> str:
+        """Place the finished upload under its content address (an identical object already there is kept)."""
+        if not self._promoted:
+            with self.store._errors():
+                if self._upload is not None:
+                    self.store._place(self._upload.key, self.sha256)
+                elif not self.store.exists(self.sha256):
+                    self.store.client.put_object(Bucket=self.store.bucket, Key=self.store.key_for(self.sha256),
+                                                 Body=bytes(self._buffer))
+            self._promoted, self._buffer = True, bytearray()
+            self._remove_sniff_file()
+        return self.store.key_for(self.sha256)
+
+    def discard(self) -> None:
+        if not self._promoted and self._upload is not None:
+            self._upload.abort()
+            self._upload = None
+        self._buffer = bytearray()
+        self._remove_sniff_file()
+
+    def _remove_sniff_file(self) -> None:
+        if self.path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
 
 
 def _hex(name: str) -> bool:

@@ -3,6 +3,7 @@ against the local file system and against S3 on a real SeaweedFS server."""
 import hashlib
 import io
 import os
+import time
 
 import pytest
 
@@ -44,11 +45,7 @@ def store(request, tmp_path):
 
 def stray_temporaries(store) -> list[str]:
     """What an interrupted upload could leave behind: temporary files, objects or multipart uploads."""
-    if isinstance(store, LocalStore):
-        return os.listdir(os.path.join(store.root, "tmp"))
-    listed = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store._key("tmp") + "/")
-    uploads = store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
-    return [o["Key"] for o in listed.get("Contents", [])] + [u["Key"] for u in uploads]
+    return store.temporary_files()
 
 
 def test_put_stores_by_sha256_and_deduplicates(store):
@@ -191,3 +188,64 @@ def test_missing_bucket_is_a_clear_error(s3_env, monkeypatch):
     store = open_store("s3://attest-no-such-bucket/x")
     with pytest.raises(StoreError, match="does not exist"):
         store.check()
+
+
+# ---------------------------------------------------------------- the staging protocol of uploads
+
+def write_all(staged, source, chunk=1024 * 1024):
+    while data := source.read(chunk):
+        staged.write(data)
+    return staged.finish()
+
+
+def test_staged_upload_is_placed_only_when_promoted(store):
+    staged = store.staging()
+    stored = write_all(staged, Pattern(2 * PART + 999))
+    assert not store.exists(stored.sha256) and list(store.all_hashes()) == []
+    with open(staged.path, "rb") as sniffable:
+        assert sniffable.read(8) == b"evidence"
+    staged.promote()
+    staged.discard()  # after promote: nothing to undo
+    assert store.rehash(stored.sha256) == stored.sha256 and store.temporary_files() == []
+
+
+@pytest.mark.parametrize("size", [1000, 2 * PART + 999])
+def test_discarded_upload_leaves_nothing(store, size):
+    staged = store.staging()
+    write_all(staged, Pattern(size))
+    staged.discard()
+    assert list(store.all_hashes()) == [] and store.temporary_files() == []
+
+
+def test_staged_limit_is_enforced_while_streaming(store):
+    staged = store.staging(max_bytes=PART + 10)
+    with pytest.raises(TooLarge):
+        write_all(staged, Pattern(2 * PART))
+    assert store.temporary_files() == []
+
+
+def test_a_large_office_file_is_sniffed_from_its_staged_ends(store):
+    """A 20 MiB .docx: libmagic and the ZIP reader see its type through the staged file's ``path``."""
+    import zipfile
+
+    from services import media_types
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+        archive.writestr("word/media/scan.bin", os.urandom(20 * 1024 * 1024))
+    staged = store.staging()
+    write_all(staged, io.BytesIO(buffer.getvalue()))
+    try:
+        assert media_types.sniff(staged.path) == media_types.OOXML["word/"]
+    finally:
+        staged.discard()
+
+
+def test_sweep_removes_abandoned_temporaries(store):
+    staged = store.staging()
+    write_all(staged, Pattern(2 * PART))  # finished but never promoted: a crashed request
+    assert store.temporary_files()
+    assert store.sweep(max_age=3600) == []  # young, and its writer (this process) alive
+    removed = store.sweep(max_age=0, now=time.time() + 60)
+    assert removed and store.temporary_files() == []
