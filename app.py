@@ -35,8 +35,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         if not models.db.is_closed() and not app.config.get("KEEP_DB_OPEN"):
             models.db.close()
 
-    from web import api, auth, errors, health, pages, requestlog, security, uploads
+    from web import api, auth, errors, health, json_input, pages, requestlog, security, uploads
     requestlog.init_app(app)  # first: its request id is on every later line
+    json_input.init_app(app)  # before anything reads a body: the 1 MB JSON limit and the safe parser
     security.init_app(app)
     uploads.init_app(app)  # the evidence store, swept of crashed uploads' temporary files
     auth.init_app(app)

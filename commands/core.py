@@ -76,12 +76,13 @@ def create_user(email: str, role: str, org: str) -> None:
     connect()
     password = sys.stdin.readline().rstrip("\r\n")
     try:
-        user = accounts.create_user(email, role, org, password)
+        with models.transaction():  # the user and its audit event together
+            user = accounts.create_user(email, role, org, password)
+            audit_log.record("user.create", actor_email="cli", object_type="user", object_id=user.id,
+                             details={"email": user.email, "role": user.role, "organisation": user.organisation.name})
     except DomainError as exc:
         click.echo(f"error: {exc.message}", err=True)
         raise SystemExit(1) from None
-    audit_log.record("user.create", actor_email="cli", object_type="user", object_id=user.id,
-                     details={"email": user.email, "role": user.role, "organisation": user.organisation.name})
     click.echo(f"created {user.email} ({user.role}) in {user.organisation.name}")
 
 
@@ -95,9 +96,10 @@ def create_token(email: str) -> None:
     if user is None:
         click.echo(f"error: no user {email}", err=True)
         raise SystemExit(1)
-    token = accounts.create_token(user)
-    audit_log.record("token.create", actor_email="cli", object_type="user", object_id=user.id,
-                     details={"email": user.email})
+    with models.transaction():
+        token = accounts.create_token(user)
+        audit_log.record("token.create", actor_email="cli", object_type="user", object_id=user.id,
+                         details={"email": user.email})
     click.echo(f"API token for {user.email} (shown once, store it now):")
     click.echo(token)
 

@@ -15,6 +15,8 @@ from domain.errors import Conflict, ValidationError
 from models import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User, transaction, utcnow
 from models.org import new_session_nonce
 
+from . import audit_log
+
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 _DUMMY_HASH = _hasher.hash("attest-timing-equaliser")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -83,12 +85,13 @@ def create_user(email: str, role: str, org_name: str, password: str, full_name: 
     if role not in ROLES:
         raise ValidationError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}", field="role")
     check_password_strength(password, email)
+    password_hash = hash_password(password)  # slow on purpose: before the write lock is taken
     with transaction():
         if User.select().where(User.email == email).exists():
             raise Conflict(f"a user with e-mail {email} already exists", field="email")
         org = find_or_create_organisation(org_name, ROLE_ORG_KIND[role])
         return User.create(email=email, role=role, organisation=org, full_name=full_name,
-                           password_hash=hash_password(password))
+                           password_hash=password_hash)
 
 
 def is_locked_out(email: str, ip: str = "") -> bool:
@@ -117,22 +120,30 @@ class SignIn:
 
 
 def sign_in(email: str, password: str, ip: str = "") -> SignIn:
-    """Check a sign-in attempt and record it (when locked out, the attempt is refused and not recorded, so
-    that a lock ends with its window however often a locked account is tried)."""
+    """Check a sign-in attempt and record it with its audit event (``auth.login`` or ``auth.login_failed``) in
+    one transaction, so no attempt is counted without its event or the other way round. When locked out, the
+    attempt is refused, audited and not counted, so that a lock ends with its window however often a locked
+    account is tried. The password is checked (argon2, slow) before the write transaction starts."""
     raw = (email or "").strip().lower()
     email = login_email(raw)
     ip = (ip or "")[:64]
     if is_locked_out(email, ip):
+        audit_log.record("auth.login_failed", actor_email=email, ip=ip, object_type="user",
+                         details={"locked_out": True})
         return SignIn(None, locked_out=True)
     user = User.get_or_none(User.email == email) if email == raw[:254] else None
     ok = password_matches(user, password or "") and user.active
-    LoginAttempt.create(email=email, ip=ip, success=ok)
-    if not ok:
-        return SignIn(None)
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
-    user.save()
+    with transaction():
+        LoginAttempt.create(email=email, ip=ip, success=ok)
+        if not ok:
+            audit_log.record("auth.login_failed", actor_email=email, ip=ip, object_type="user",
+                             details={"locked_out": False})
+            return SignIn(None)
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        user.last_login_at = utcnow()
+        user.save()
+        audit_log.record("auth.login", actor=user, object_type="user", object_id=user.id, ip=ip)
     return SignIn(user)
 
 
@@ -141,10 +152,18 @@ def authenticate(email: str, password: str, ip: str = "") -> User | None:
     return sign_in(email, password, ip).user
 
 
+def sign_out(user: User, ip: str = "") -> None:
+    """End every session of the user (``end_sessions``) and record ``auth.logout``, together."""
+    with transaction():
+        end_sessions(user)
+        audit_log.record("auth.logout", actor=user, object_type="user", object_id=user.id, ip=ip)
+
+
 def end_sessions(user: User) -> None:
     """Sign the user out everywhere: a new session nonce invalidates every session cookie issued so far."""
     user.session_nonce = new_session_nonce()
-    User.update(session_nonce=user.session_nonce).where(User.id == user.id).execute()
+    with transaction():
+        User.update(session_nonce=user.session_nonce).where(User.id == user.id).execute()
 
 
 def _token_hash(token: str) -> str:
@@ -154,7 +173,8 @@ def _token_hash(token: str) -> str:
 def create_token(user: User) -> str:
     """A new API token; only its hash is stored, so this is the one time it can be seen."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    ApiToken.create(user=user, token_hash=_token_hash(token), prefix=token[:12])
+    with transaction():
+        ApiToken.create(user=user, token_hash=_token_hash(token), prefix=token[:12])
     return token
 
 
@@ -167,9 +187,12 @@ def user_for_token(token: str) -> User | None:
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
-        ApiToken.update(last_used_at=now).where(ApiToken.id == row.id).execute()
+        with transaction():
+            ApiToken.update(last_used_at=now).where(ApiToken.id == row.id).execute()
     return row.user
 
 
 def revoke_tokens(user: User) -> int:
-    return ApiToken.update(revoked_at=utcnow()).where(ApiToken.user == user, ApiToken.revoked_at.is_null()).execute()
+    with transaction():
+        return (ApiToken.update(revoked_at=utcnow())
+                .where(ApiToken.user == user, ApiToken.revoked_at.is_null()).execute())

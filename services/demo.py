@@ -36,7 +36,6 @@ from domain.business_days import BusinessCalendar
 from domain.errors import Conflict, DomainError
 from domain.timeutil import end_of_local_day, to_utc_naive
 from models import (
-    AuditEvent,
     AuditorGrant,
     Clock,
     Engagement,
@@ -106,9 +105,10 @@ def _ensure_user(email: str, role: str, org: str, full_name: str, shared: str | 
     user = User.get_or_none(User.email == email)
     if user is None:
         password = shared or secrets.token_urlsafe(15)
-        user = create_user(email, role, org, password, full_name=full_name)
-        audit_log.record("user.create", object_type="user", object_id=user.id,
-                         details={**SOURCE, "email": email, "role": role, "organisation": org})
+        with transaction():
+            user = create_user(email, role, org, password, full_name=full_name)
+            audit_log.record("user.create", object_type="user", object_id=user.id,
+                             details={**SOURCE, "email": email, "role": role, "organisation": org})
         return user, password
     if user.role != role or user.organisation.name != org:
         raise Conflict(f"{email} already exists as {user.role} of {user.organisation.name}, "
@@ -117,9 +117,11 @@ def _ensure_user(email: str, role: str, org: str, full_name: str, shared: str | 
     # and every `make run` prints logins that work.
     password = shared or secrets.token_urlsafe(15)
     if not password_matches(user, password):
-        User.update(password_hash=hash_password(password)).where(User.id == user.id).execute()
-        audit_log.record("user.password_reset", object_type="user", object_id=user.id,
-                         details={**SOURCE, "email": email})
+        password_hash = hash_password(password)
+        with transaction():
+            User.update(password_hash=password_hash).where(User.id == user.id).execute()
+            audit_log.record("user.password_reset", object_type="user", object_id=user.id,
+                             details={**SOURCE, "email": email})
     return user, password
 
 
@@ -146,13 +148,15 @@ def _demo_grant(admin: User, auditor: User, engagement: Engagement) -> tuple[Aud
               .order_by(AuditorGrant.expires_at.desc()).first())
     if active is not None:
         return active, False
-    grant = AuditorGrant.create(auditor=auditor, engagement=engagement, frameworks=json.dumps(list(GRANT_FRAMEWORKS)),
-                                starts_at=now - dt.timedelta(days=1), expires_at=now + dt.timedelta(days=GRANT_DAYS),
-                                granted_by=admin)
-    audit_log.record("grant.create", actor=admin, object_type="auditor_grant", object_id=grant.id,
-                     engagement=engagement,
-                     details={"auditor": auditor.email, "frameworks": list(GRANT_FRAMEWORKS),
-                              "starts_at": grant.starts_at.isoformat(), "expires_at": grant.expires_at.isoformat()})
+    with transaction():
+        grant = AuditorGrant.create(auditor=auditor, engagement=engagement,
+                                    frameworks=json.dumps(list(GRANT_FRAMEWORKS)), granted_by=admin,
+                                    starts_at=now - dt.timedelta(days=1),
+                                    expires_at=now + dt.timedelta(days=GRANT_DAYS))
+        audit_log.record("grant.create", actor=admin, object_type="auditor_grant", object_id=grant.id,
+                         engagement=engagement,
+                         details={"auditor": auditor.email, "frameworks": list(GRANT_FRAMEWORKS),
+                                  "starts_at": grant.starts_at.isoformat(), "expires_at": grant.expires_at.isoformat()})
     return grant, True
 
 
@@ -243,38 +247,15 @@ class _Events:
 
     def add(self, at: dt.datetime, action: str, actor: User | None, object_type: str, object_id: Any,
             details: dict | None = None, ip: str = "") -> None:
-        self.rows.append({
-            "at": min(at, self.latest), "actor": actor.id if actor else None,
-            "actor_email": actor.email if actor else "",
-            "action": action, "object_type": object_type, "object_id": str(object_id or ""),
-            "engagement": self.engagement_id, "ip": ip,
-            "details": json.dumps(details or {}, sort_keys=True, default=str)})
+        self.rows.append(audit_log.event_row(action, actor=actor, object_type=object_type, object_id=object_id,
+                                             engagement=self.engagement_id, ip=ip, details=details,
+                                             at=min(at, self.latest)))
 
 
 def append_chained(rows: list[dict[str, Any]], batch: int = BATCH) -> int:
-    """Bulk-append audit events to the chain, hashing exactly as ``services.audit_log`` does.
-
-    Each batch reads the tail and inserts inside one (nested) transaction; a writer that
-    appended meanwhile makes the unique ``prev_hash`` fail, and the batch is re-chained.
-    """
+    """Bulk-append audit events to the chain (``services.audit_log.append``), a batch per insert."""
     for start in range(0, len(rows), batch):
-        chunk = rows[start:start + batch]
-        for _ in range(audit_log._RETRIES):
-            try:
-                with transaction():
-                    prev = audit_log._tail_hash()
-                    out = []
-                    for row in chunk:
-                        event = AuditEvent(prev_hash=prev, **row)
-                        event.hash = audit_log._digest(audit_log._content(event))
-                        out.append({**row, "prev_hash": prev, "hash": event.hash})
-                        prev = event.hash
-                    AuditEvent.insert_many(out).execute()
-                break
-            except pw.IntegrityError:
-                continue
-        else:
-            raise RuntimeError("could not append to the audit chain: too much contention")
+        audit_log.append(rows[start:start + batch])
     return len(rows)
 
 

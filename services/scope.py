@@ -15,6 +15,7 @@ import peewee as pw
 
 from domain.errors import NotFound
 from models import (
+    AuditEvent,
     AuditorGrant,
     Control,
     ControlObligation,
@@ -207,3 +208,35 @@ def reviewable_evidence(user: User) -> pw.ModelSelect:
 def controls_in_frameworks(codes: Iterable[str]) -> pw.ModelSelect:
     """Ids of the controls mapped to any of these framework codes (a subquery)."""
     return _controls_in_frameworks(codes)
+
+
+# ------------------------------------------------------------------------------------------ audit trail
+
+ORG_ADMINS = {"client_admin", "provider_admin"}
+
+
+def audit_events_for(user: User) -> pw.ModelSelect:
+    """The audit events a user may read.
+
+    - Everyone: their own events (as actor, or sign-in attempts made with their e-mail).
+    - Client and provider roles: every event of the engagements they see (auditors: none beyond their own;
+      the trail names evidence and frameworks outside an auditor's grant).
+    - Organisation admins: also their organisation's users' events that concern no engagement (sign-ins,
+      failed sign-ins, users, tokens).
+    Events of no one's engagement or organisation (the scheduler, the command line) are read with the CLI.
+    """
+    query = AuditEvent.select()
+    if user is None or not user.is_active:
+        return query.where(pw.SQL("1 = 0"))
+    own = (AuditEvent.actor == user.id) | (AuditEvent.actor_email == user.email)
+    visible = own
+    if user.role in CLIENT_ROLES | PROVIDER_ROLES:
+        visible |= AuditEvent.engagement.in_(engagements_for(user).select(Engagement.id))
+    if user.role in ORG_ADMINS:
+        members = User.select(User.id).where(User.organisation == user.organisation_id)
+        emails = User.select(User.email).where(User.organisation == user.organisation_id)
+        ids = User.select(User.id.cast("VARCHAR")).where(User.organisation == user.organisation_id)
+        visible |= AuditEvent.engagement.is_null() & (
+            AuditEvent.actor.in_(members) | AuditEvent.actor_email.in_(emails)
+            | ((AuditEvent.object_type == "user") & AuditEvent.object_id.in_(ids)))
+    return query.where(visible)

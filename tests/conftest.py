@@ -3,6 +3,7 @@ DATABASE_URL=postgresql://...; every session starts by dropping every table, so 
 never depends on what an earlier one left behind."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -66,8 +67,23 @@ def truncate(model_list) -> None:
     else:
         models.db.execute_sql("PRAGMA foreign_keys = OFF")
         for table in tables:
-            models.db.execute_sql(f'DELETE FROM "{table}"')
+            with sqlite_triggers_off(table):  # audit_event refuses DELETE (migration 004)
+                models.db.execute_sql(f'DELETE FROM "{table}"')
         models.db.execute_sql("PRAGMA foreign_keys = ON")
+
+
+@contextlib.contextmanager
+def sqlite_triggers_off(table: str):
+    """SQLite: drop the table's triggers for the block, then recreate them from their own SQL."""
+    triggers = models.db.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+                                     (table,)).fetchall()
+    for name, _ in triggers:
+        models.db.execute_sql(f'DROP TRIGGER "{name}"')
+    try:
+        yield
+    finally:
+        for _, sql in triggers:
+            models.db.execute_sql(sql)
 
 
 @pytest.fixture

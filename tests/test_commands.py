@@ -43,12 +43,13 @@ def test_create_token_prints_a_working_token_last(app, client, make_user):
     assert run(app, "create-token", "--email", "nobody@x.example").exit_code == 1
 
 
-def test_verify_audit_log_detects_tampering(app, library):
+def test_verify_audit_log_detects_tampering(app, library, tamper):
     audit_log.record("auth.login", actor_email="a@x.example")
     event = audit_log.record("grant.create", actor_email="a@x.example")
     intact = run(app, "verify-audit-log")
     assert intact.exit_code == 0 and f"head {event.hash}" in intact.output
-    AuditEvent.update(actor_email="someone-else@x.example").where(AuditEvent.id == event.id).execute()
+    with tamper():
+        AuditEvent.update(actor_email="someone-else@x.example").where(AuditEvent.id == event.id).execute()
     result = run(app, "verify-audit-log")
     assert result.exit_code == 1 and "BROKEN" in result.output
 

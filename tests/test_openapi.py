@@ -243,6 +243,20 @@ def test_engagement_responses_match_the_description(client, admin, contract):
     assert filtered["items"] and {r["status"] for r in filtered["items"]} <= {"overdue", "upcoming"}
 
 
+def test_audit_event_responses_match_the_description(client, admin, make_user, contract):
+    headers = admin[1]
+    created = client.post("/api/v1/engagements", headers=headers, json=payload()).get_json()
+    login(client, make_user("risk_reviewer"), password="wrong password")
+    path = "/api/v1/audit-events"
+    every = contract.check(client.get(path, headers=headers), "get", path)
+    assert {e["action"] for e in every["items"]} == {"engagement.create", "auth.login_failed"}
+    assert {e["engagement"] for e in every["items"]} == {created["id"], None}
+    one = contract.check(client.get(f"{path}?engagement={created['id']}&action=engagement.create&per_page=1"
+                                    f"&actor={admin[0].email}&from=2020-01-01&to=2999-12-31", headers=headers),
+                         "get", path)
+    assert one["total"] == 1
+
+
 def test_the_description_is_itself_described(client, contract):
     contract.check(client.get("/api/v1/openapi.json"), "get", "/api/v1/openapi.json")
 
@@ -281,6 +295,14 @@ ERRORS = [  # (method, url, path in openapi.json, request kwargs, as whom, statu
      {"data": "name=x", "content_type": "application/x-www-form-urlencoded"}, "admin", 400, None),
     ("post", "/api/v1/engagements", "/api/v1/engagements", {"json": payload()}, "provider", 404, None),
     ("post", "/api/v1/engagements", "/api/v1/engagements", {"json": payload()}, "session without csrf", 400, None),
+    ("post", "/api/v1/engagements", "/api/v1/engagements", {"json": payload(name="a\ud800")}, "admin", 422, "name"),
+    ("post", "/api/v1/engagements", "/api/v1/engagements",
+     {"data": "[" * 100_000, "content_type": "application/json"}, "admin", 400, None),
+    ("post", "/api/v1/engagements", "/api/v1/engagements", {"json": payload(contract_ref="x" * 2**20)}, "admin", 413,
+     None),
+    ("get", "/api/v1/audit-events?engagement=999999", "/api/v1/audit-events", {}, "admin", 404, None),
+    ("get", "/api/v1/audit-events?from=yesterday", "/api/v1/audit-events", {}, "admin", 422, "from"),
+    ("get", "/api/v1/audit-events?per_page=0", "/api/v1/audit-events", {}, "admin", 400, "per_page"),
 ]
 
 

@@ -50,8 +50,8 @@ def test_request_id_is_honoured_or_generated(client):
     assert client.get("/login").headers["X-Request-Id"] != generated
 
 
-def test_gunicorn_serves_with_request_ids_in_json_logs(gunicorn_server, database_url, library, tmp_path):
-    server = gunicorn_server(base_env(DATABASE_URL=database_url, EVIDENCE_STORE=str(tmp_path / "ev"),
+def test_gunicorn_serves_with_request_ids_in_json_logs(prod_server, database_url, library, tmp_path):
+    server = prod_server(base_env(DATABASE_URL=database_url, EVIDENCE_STORE=str(tmp_path / "ev"),
                                       LOG_FORMAT="json"), workers=2)
     response = requests.get(server.url + "/healthz", headers={"X-Request-Id": "probe-1"}, timeout=10)
     assert response.status_code == 200 and response.headers["X-Request-Id"] == "probe-1"
@@ -65,8 +65,8 @@ def test_gunicorn_serves_with_request_ids_in_json_logs(gunicorn_server, database
     assert any(line["logger"] == "gunicorn.error" and "Shutting down" in line["message"] for line in lines)
 
 
-def test_database_down_answers_503_with_a_clear_message(gunicorn_server, tmp_path, unused_port):
-    server = gunicorn_server(base_env(DATABASE_URL=f"postgresql://postgres@127.0.0.1:{unused_port}/nowhere",
+def test_database_down_answers_503_with_a_clear_message(prod_server, tmp_path, unused_port):
+    server = prod_server(base_env(DATABASE_URL=f"postgresql://postgres@127.0.0.1:{unused_port}/nowhere",
                                       EVIDENCE_STORE=str(tmp_path / "ev")), workers=1)
     health = requests.get(server.url + "/healthz", timeout=15)
     assert health.status_code == 503

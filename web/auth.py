@@ -9,7 +9,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 
 from domain.errors import Unauthorised
 from models import User
-from services import accounts, audit_log
+from services import accounts
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -87,8 +87,6 @@ def login():
     email = accounts.login_email(request.form.get("email", ""))
     result = accounts.sign_in(email, request.form.get("password", ""), ip)
     if result.user is None:
-        audit_log.record("auth.login_failed", actor_email=email, ip=ip, object_type="user",
-                         details={"locked_out": result.locked_out})
         locked = result.locked_out or accounts.is_locked_out(email, ip)  # or this failure has just locked it
         message = "Too many failed sign-ins: try again in 15 minutes." if locked else "E-mail or password is not right."
         flash(message, "error")
@@ -96,7 +94,6 @@ def login():
     user = result.user
     session.permanent = True  # so PERMANENT_SESSION_LIFETIME (8 hours) bounds the session
     login_user(user)
-    audit_log.record("auth.login", actor=user, object_type="user", object_id=user.id, ip=ip)
     return redirect(_safe_next(request.form.get("next")))
 
 
@@ -104,7 +101,6 @@ def login():
 def logout():
     if current_user.is_authenticated:
         user = current_user._get_current_object()
-        audit_log.record("auth.logout", actor=user, object_type="user", object_id=user.id, ip=client_ip())
-        accounts.end_sessions(user)  # a copy of this session cookie, or any other session, stops working
+        accounts.sign_out(user, client_ip())  # a copy of this session cookie, or any other session, stops working
     logout_user()
     return redirect(url_for("auth.login"))

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from domain.errors import DomainError
 from evidence_store import StoreError
+from web.json_input import body_limit_message
 
 log = logging.getLogger("attest.errors")
 RETRY_AFTER = "5"
@@ -72,7 +73,7 @@ def init_app(app: Flask) -> None:
     def _http(exc: HTTPException):
         status = exc.code or 500
         message = exc.description if status != 413 else \
-            f"upload larger than the {app.config['MAX_UPLOAD_MB']} MB limit"
+            body_limit_message() or f"upload larger than the {app.config['MAX_UPLOAD_MB']} MB limit"
         return error_response(status, HTTP_CODES.get(status, "error"), message)
 
 

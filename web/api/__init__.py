@@ -44,9 +44,12 @@ def route(rule: str, methods: tuple[str, ...] = ("GET",), *, summary: str, respo
     def decorator(view: Callable) -> Callable:
         path = oas.openapi_path(rule)
         for method in methods:
+            # every JSON body can be malformed or deep (400), too large (413) or hold a lone surrogate (422)
+            json_in = body and body_type == "application/json" and method != "GET"
+            codes = (*errors, 400, 413, 422) if json_in else errors
             OPENAPI_PATHS.setdefault(path, {})[method.lower()] = oas.operation(
                 rule, method, operation_id=f"{view.__name__}_{method.lower()}", summary=summary, params=params,
-                response=response, status=status, errors=errors, public=public, body=body, body_type=body_type)
+                response=response, status=status, errors=codes, public=public, body=body, body_type=body_type)
         if public:
             PUBLIC_ENDPOINTS.add(f"{bp.name}.{view.__name__}")
         return bp.route(rule, methods=list(methods))(view)
