@@ -6,7 +6,6 @@ import inspect
 
 import pytest
 
-import evidence_store
 import tests.test_evidence as suite
 
 LOCAL_ONLY = ("tmp_dir", "path_for")  # tests that look at the local store's directories
@@ -19,16 +18,6 @@ def _portable(fn) -> bool:
 
 ON_THE_WORLD_ONLY = sorted(name for name, fn in vars(suite).items()
                            if name.startswith("test_") and callable(fn) and _portable(fn))
-
-
-@pytest.fixture
-def s3_evidence(app, s3_env):
-    """The app's evidence store switched to a fresh S3 prefix for one test."""
-    local = app.config["EVIDENCE_STORE"]
-    store = evidence_store.configure(s3_env["EVIDENCE_STORE"])
-    app.extensions["evidence_store"] = store
-    yield store
-    app.extensions["evidence_store"] = evidence_store.configure(local)
 
 
 @pytest.mark.parametrize("name", ON_THE_WORLD_ONLY)
