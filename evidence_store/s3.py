@@ -2,8 +2,8 @@
 
 Objects live under ``<prefix>/ab/cd/<sha256>``, like the local store's files. An upload is hashed while
 it streams: a file that fits in one part (8 MiB) is sent once, straight under its hash; a larger one
-goes up as a multipart upload to ``<prefix>/tmp/<uuid>`` (at most four parts in flight, so memory is
-bounded by about 40 MiB whatever the file's size), is then copied server-side to its hash, and the
+goes up as a multipart upload to ``<prefix>/tmp/<uuid>`` (at most two parts in flight, so memory is
+bounded by about 32 MiB whatever the file's size), is then copied server-side to its hash, and the
 temporary key removed. A crash or a dropped client aborts the multipart upload: no object ever sits
 under a hash it does not have. Identical content is stored once.
 
@@ -34,7 +34,7 @@ from . import CHUNK, SWEEP_AGE, Stored, StoreError, StoreUnavailable, TooLarge
 
 PART = 8 * 1024 * 1024
 SNIFF = 1024 * 1024  # bytes kept from each end of an upload for content-type detection
-IN_FLIGHT = 4
+IN_FLIGHT = 2  # parts being sent at once, besides the one filling: memory is about (IN_FLIGHT + 2) parts
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 UNREACHABLE = (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError,
                bex.ConnectionClosedError)
@@ -257,8 +257,10 @@ class S3Staging:
         self._buffer += chunk
         if len(self._buffer) >= PART:
             self._upload = self._upload or _Multipart(self.store)
-            self._upload.send(bytes(self._buffer[:PART]))
+            with memoryview(self._buffer) as view:
+                part = bytes(view[:PART])  # one copy, handed to the sending thread
             del self._buffer[:PART]
+            self._upload.send(part)
 
     def finish(self) -> Stored:
         self.sha256 = self._digest.hexdigest()
