@@ -64,3 +64,20 @@ def on_starting(server) -> None:
 def worker_abort(worker) -> None:
     """SIGABRT after ``timeout`` of silence: say so before the worker dies."""
     worker.log.error("worker %s timed out and is being replaced", worker.pid)
+
+
+def post_fork(server, worker) -> None:
+    """glibc's malloc, tuned per worker: buffers of 1 MiB or more (upload parts) are always mmapped and given
+    back to the system when freed, instead of raising the dynamic threshold and staying in per-thread arenas
+    (which grew a worker by tens of MiB after one large upload); and at most two arenas for the threads."""
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
