@@ -1,6 +1,6 @@
 """Peewee models, split by domain. ``ALL_MODELS`` is in dependency order."""
 from .audit import AuditEvent, AuditorGrant
-from .base import BaseModel, bind_database, db, is_postgres, transaction, utcnow
+from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestHistory
 from .incidents import Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
@@ -18,5 +18,6 @@ ALL_MODELS = [
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [
-    "ALL_MODELS", "BaseModel", "bind_database", "db", "is_postgres", "transaction", "utcnow", "ROLES", "ROLE_ORG_KIND",
+    "ALL_MODELS", "BaseModel", "bind_database", "db", "is_postgres", "serialise_writers", "transaction", "utcnow",
+    "ROLES", "ROLE_ORG_KIND",
 ]

@@ -74,5 +74,14 @@ def transaction():
     return db.atomic()
 
 
+def serialise_writers(key: str) -> None:
+    """Inside a write transaction: make every other transaction that calls this with the same ``key`` wait
+    until this one ends. SQLite's BEGIN IMMEDIATE already lets one writer in at a time; on PostgreSQL it is a
+    transaction-scoped advisory lock. For check-then-insert rules no unique index can express (names unique
+    whatever their case, the audit chain's tail)."""
+    if is_postgres():
+        db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+
+
 def is_postgres() -> bool:
     return isinstance(db.obj, pw.PostgresqlDatabase)

@@ -22,11 +22,10 @@ import peewee as pw
 
 from domain.errors import ValidationError
 from domain.timeutil import parse_date, parse_instant, start_of_local_day
-from models import AuditEvent, Engagement, User, db, is_postgres, transaction, utcnow
+from models import AuditEvent, Engagement, User, db, is_postgres, serialise_writers, transaction, utcnow
 
 GENESIS = "0" * 64
 _RETRIES = 20
-_CHAIN_LOCK = 0x41756474  # pg_advisory_xact_lock key of the audit chain ("Audt")
 HASHED_COLUMNS = ("id", "at", "actor_id", "actor_email", "action", "object_type", "object_id", "engagement_id",
                   "ip", "details", "prev_hash")
 
@@ -54,12 +53,6 @@ def _content(event: AuditEvent) -> dict[str, Any]:
 
 def event_hash(event: AuditEvent) -> str:
     return _digest(_content(event))
-
-
-def _lock_tail() -> None:
-    """Serialise appenders until the surrounding transaction ends (SQLite: BEGIN IMMEDIATE already does)."""
-    if is_postgres():
-        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
 
 
 def _tail() -> tuple[int, str]:
@@ -96,7 +89,7 @@ def append(rows: Iterable[dict[str, Any]]) -> list[AuditEvent]:
     for _ in range(_RETRIES):
         try:
             with transaction():
-                _lock_tail()
+                serialise_writers("audit_event.tail")
                 tail_id, prev = _tail()
                 events = []
                 for event_id, row in zip(_next_ids(tail_id, len(rows)), rows, strict=True):

@@ -27,6 +27,7 @@ from models import (
     Framework,
     Obligation,
     User,
+    serialise_writers,
     transaction,
     utcnow,
 )
@@ -163,6 +164,7 @@ def create_engagement(actor: User, data: dict, *, ip: str = "", now: dt.datetime
 def _create(actor: User, spec: EngagementInput, frameworks: list[Framework], *, ip: str,
             now: dt.datetime | None) -> Engagement:
     with transaction():
+        serialise_writers(f"engagement.name:{actor.organisation_id}")  # unique whatever the case, on PostgreSQL too
         if Engagement.select().where(Engagement.client == actor.organisation_id,
                                      pw.fn.LOWER(Engagement.name) == spec.name.lower()).exists():
             raise Conflict(f"an engagement named {spec.name!r} already exists", field="name")

@@ -59,11 +59,11 @@ def test_json_nested_too_deep_is_400(client, token, body):
     assert "nested too deeply" in response.get_json()["error"]["message"]
 
 
-def test_invalid_utf8_and_nul_in_json_are_400(client, token):
+def test_invalid_utf8_is_400_and_nul_in_json_is_422(client, token):
     response = post_raw(client, token, b'{"name": "caf\xe9"}')
     assert response.status_code == 400 and "UTF-8" in response.get_json()["error"]["message"]
-    response = post_raw(client, token, json.dumps({**ENGAGEMENT, "name": "a\u0000b"}).encode())
-    assert response.status_code == 400 and response.get_json()["error"]["field"] == "name"
+    response = post_raw(client, token, json.dumps({**ENGAGEMENT, "note": ["a\u0000b"]}).encode())
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "note[0]"
     assert Engagement.select().count() == 0
 
 
@@ -90,6 +90,15 @@ def test_a_body_just_under_the_limit_is_parsed(client, token):
     body = json.dumps({**ENGAGEMENT, "filler": "x" * (JSON_LIMIT - 500)}).encode()
     assert len(body) <= JSON_LIMIT
     assert post_raw(client, token, body).status_code == 201
+
+
+def test_an_upload_over_1_mb_is_stored_under_the_upload_limit(evidence_world):
+    """Multipart uploads keep MAX_UPLOAD_MB: a 3 MB PDF goes through the real upload route."""
+    from services import demo_files
+    data = demo_files.pdf("Large access review") + b"%" + b"x" * (3 * JSON_LIMIT) + b"\n"
+    response = evidence_world.upload(evidence_world.request(), data=data)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["size"] == len(data)
 
 
 def test_multipart_bodies_keep_the_upload_limit_not_the_json_one(client, token):

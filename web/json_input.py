@@ -7,7 +7,7 @@
   ``MAX_CONTENT_LENGTH`` (``MAX_UPLOAD_MB``), enforced by the upload route while it streams.
 - JSON is parsed by ``SafeJSONProvider``: nesting deeper than the parser can follow (100,000 ``[``) is a
   400, not a RecursionError; a string with a lone surrogate (``"\\ud800"``), which no database or UTF-8
-  encoder accepts, is a 422 naming where it is; invalid UTF-8 and NUL characters are a 400.
+  encoder accepts, is a 422 naming where it is; a NUL character is a 422 too; invalid UTF-8 is a 400.
 """
 from __future__ import annotations
 
@@ -94,8 +94,8 @@ def check_json_value(data: Any) -> None:
 
 
 def _check_text(text: str, path: str) -> None:
-    if "\x00" in text:  # as in forms and query strings (web.security): PostgreSQL refuses text with NUL
-        raise DomainError(f"{path} contains a NUL character, which is not allowed", field=path)
+    if "\x00" in text:  # PostgreSQL refuses text with NUL: refused here for every route, 422 like other bad text
+        raise ValidationError(f"{path} contains a NUL character, which is not allowed", field=path)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
