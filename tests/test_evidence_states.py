@@ -62,3 +62,42 @@ def test_safe_filename():
     assert len(rules.safe_filename("y" * 1000)) == rules.MAX_FILENAME
     with pytest.raises(DomainError):
         rules.safe_filename("a\x00.pdf")
+
+
+def test_the_loader_reads_and_checks_produced_by(tmp_path):
+    from domain.library import LibraryError, read_library
+    from tests.test_library import BASE, write_library
+    client_held = BASE["common/test.yaml"].replace("        validity_days: 120\n",
+                                                   "        validity_days: 120\n        produced_by: client\n")
+    library = read_library(write_library(tmp_path / "ok", {**BASE, "common/test.yaml": client_held}))
+    assert library.controls["T-01"].requirements[0].produced_by == "client"
+    default = read_library(write_library(tmp_path / "default", BASE))
+    assert default.controls["T-01"].requirements[0].produced_by == "provider"
+    wrong = client_held.replace("produced_by: client", "produced_by: auditor")
+    with pytest.raises(LibraryError) as info:
+        read_library(write_library(tmp_path / "bad", {**BASE, "common/test.yaml": wrong}))
+    line = wrong.splitlines().index("        produced_by: auditor") + 1
+    assert f"common/test.yaml:{line}: produced_by of evidence requirement of control T-01 must be provider or " \
+           "client, not 'auditor'" in str(info.value)
+
+
+def test_office_and_opendocument_files_are_told_apart_by_their_parts(tmp_path):
+    import zipfile
+
+    from services import demo_files, media_types
+    samples = {"docx": demo_files.docx("hello"), "xlsx": demo_files.xlsx([["a"]])}
+    odt = tmp_path / "report.odt"
+    with zipfile.ZipFile(odt, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text", compress_type=zipfile.ZIP_STORED)
+        archive.writestr("content.xml", "<office:document-content/>")
+    plain = tmp_path / "plain.zip"
+    with zipfile.ZipFile(plain, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    for name, data in samples.items():
+        (tmp_path / name).write_bytes(data)
+    assert media_types.sniff(str(tmp_path / "docx")) == media_types.OOXML["word/"]
+    assert media_types.sniff(str(tmp_path / "xlsx")) == media_types.OOXML["xl/"]
+    assert media_types.sniff(str(odt)) == "application/vnd.oasis.opendocument.text"
+    assert media_types.sniff(str(plain)) == "application/zip"
+    assert media_types.resolve("text/plain", ["text/csv", "application/pdf"]) == "text/csv"
+    assert media_types.resolve("text/plain", ["application/pdf"]) is None
