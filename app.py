@@ -15,9 +15,23 @@ import models
 from evidence_store import StoreError
 from web.config import load_config
 
+INSTANCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
+
+
+def check_configuration() -> None:
+    """What a process checks before serving, without building the app (gunicorn's master, before forking):
+    the configuration parses and the evidence store takes a write; else one clear line and exit 3."""
+    try:
+        config = load_config(INSTANCE_PATH)
+        store = evidence_store.open_store(config["EVIDENCE_STORE"])
+        store.check()
+    except (RuntimeError, StoreError) as exc:
+        print(f"attest: cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
+
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance"))
+    app = Flask(__name__, instance_path=INSTANCE_PATH)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_config(app.instance_path))
     if test_config:

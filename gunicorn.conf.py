@@ -57,8 +57,8 @@ if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
 def on_starting(server) -> None:
     """Check the configuration once in the master before any worker forks: a malformed EVIDENCE_STORE, an
     unreachable S3 endpoint or refused credentials stop gunicorn with one clear line and exit status 3."""
-    from app import create_app
-    create_app()
+    from app import check_configuration
+    check_configuration()
 
 
 def worker_abort(worker) -> None:
