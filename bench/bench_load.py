@@ -34,6 +34,8 @@ def throughput(env, workers: int, token: str, uploaders: int, seconds: float, fi
     with gunicorn(env, workers=workers, threads=4) as server:
         engagement = first_engagement(server.url, token)
         ids = uploadable_requests(server.url, engagement, token, limit=8)
+        if not ids:
+            raise SystemExit("no request to upload to")
         sent, lock, until = [0], threading.Lock(), time.monotonic() + seconds
         padding = b"0" * (file_mib * MIB)
 
