@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from tests.fixtures.postgres import PG_BIN, Cluster  # noqa: E402
 from tests.fixtures.prod import Gunicorn, base_env  # noqa: E402
 from tests.fixtures.s3 import SeaweedFS  # noqa: E402
+
+# SIGTERM (timeout, kill) unwinds like Ctrl-C, so the servers started here are stopped and their files removed
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def flask(env: dict[str, str], *args: str) -> str:
