@@ -6,31 +6,51 @@ commands of SPEC §5 (see commands.py).
 from __future__ import annotations
 
 import os
+import sys
 
-from flask import Flask
+from flask import Flask, request
 
+import evidence_store
 import models
+from evidence_store import StoreError
 from web.config import load_config
+
+INSTANCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
+
+
+def check_configuration() -> None:
+    """What a process checks before serving, without building the app (gunicorn's master, before forking):
+    the configuration parses and the evidence store takes a write; else one clear line and exit 3."""
+    try:
+        config = load_config(INSTANCE_PATH)
+        store = evidence_store.open_store(config["EVIDENCE_STORE"])
+        store.check()
+    except (RuntimeError, StoreError) as exc:
+        print(f"attest: cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance"))
+    app = Flask(__name__, instance_path=INSTANCE_PATH)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_config(app.instance_path))
     if test_config:
         app.config.update(test_config)
     models.bind_database(app.config["DATABASE_URL"])
+    app.extensions["evidence_store"] = _evidence_store(app, exit_on_error=test_config is None)
 
     @app.before_request
     def _connect() -> None:
-        models.db.connect(reuse_if_open=True)
+        if request.endpoint != "health.healthz":  # it reports an unreachable database itself
+            models.db.connect(reuse_if_open=True)
 
     @app.teardown_appcontext
     def _close(_exc) -> None:
         if not models.db.is_closed() and not app.config.get("KEEP_DB_OPEN"):
             models.db.close()
 
-    from web import access_log, api, auth, errors, json_input, pages, security, uploads
+    from web import access_log, api, auth, errors, health, json_input, pages, requestlog, security, uploads
+    requestlog.init_app(app)  # first: its request id is on every later line
     json_input.init_app(app)  # before anything reads a body: the 1 MB JSON limit and the safe parser
     security.init_app(app)
     uploads.init_app(app)  # the evidence store, swept of crashed uploads' temporary files
@@ -40,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(health.bp)
 
     import commands
     commands.init_app(app)
@@ -47,3 +68,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     from services import scheduler
     scheduler.init_app(app)  # SCHEDULER=inprocess only
     return app
+
+
+def _evidence_store(app: Flask, exit_on_error: bool):
+    """The store EVIDENCE_STORE names, checked writable now: a malformed URL, an unreachable endpoint or
+    refused credentials stop the process with one clear line (exit 3, which also makes gunicorn's master
+    give up instead of restarting workers that cannot work)."""
+    try:
+        store = evidence_store.configure(app.config["EVIDENCE_STORE"])
+        store.check()
+        return store
+    except StoreError as exc:
+        if not exit_on_error:
+            raise
+        print(f"attest: cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None

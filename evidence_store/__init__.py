@@ -1,6 +1,10 @@
-"""Content-addressed evidence storage on the local file system.
+"""Content-addressed evidence storage: the local file system (this module) or S3 (``evidence_store.s3``).
 
-Files are stored once per SHA-256 under ``<root>/ab/cd/<sha256>``. An upload streams to a
+``open_store(url)`` picks the backend from ``EVIDENCE_STORE``: a directory path (the embedded default) or
+``s3://bucket/prefix``. Both offer the same interface: ``put``, ``exists``, ``open``, ``rehash``,
+``all_hashes``, ``is_empty``, ``check`` and ``describe``.
+
+Local files are stored once per SHA-256 under ``<root>/ab/cd/<sha256>``. An upload streams to a
 temporary file in the same directory tree while it is hashed (memory does not grow with
 file size), is fsynced, then renamed into place atomically: a crash mid-upload leaves at
 most a stray temporary file, never a partial file under a real hash.
@@ -23,6 +27,14 @@ SWEEP_AGE = 15 * 60  # a temporary file this old is abandoned, whoever made it
 
 class TooLarge(Exception):
     """The stream went past the size limit; nothing was stored."""
+
+
+class StoreError(Exception):
+    """The store cannot be used as configured (bad URL, missing bucket, refused credentials)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store did not answer (down, unreachable, timed out): try again later (HTTP 503)."""
 
 
 @dataclass(frozen=True)
@@ -175,22 +187,54 @@ class LocalStore:
                 continue
             yield from (name for name in files if len(name) == 64)
 
+    def is_empty(self) -> bool:
+        return next(iter(self.all_hashes()), None) is None
 
-_stores: dict[str, LocalStore] = {}
+    def check(self) -> None:
+        """Raise StoreError unless a file can be written here now (health checks, start-up)."""
+        try:
+            with tempfile.NamedTemporaryFile(dir=os.path.join(self.root, "tmp"), prefix="health-"):
+                pass
+        except OSError as exc:
+            raise StoreError(f"evidence store {self.root} is not writable: {exc.strerror}") from None
+
+    def describe(self) -> str:
+        return self.root
+
+
+def open_store(url: str) -> LocalStore:
+    """The store ``EVIDENCE_STORE`` names: ``s3://bucket/prefix`` or a local directory (``file://`` optional).
+    Raises StoreError with a clear message for a malformed URL; nothing is contacted yet (see ``check``)."""
+    url = (url or "").strip()
+    if not url:
+        raise StoreError("EVIDENCE_STORE is empty: give a directory or s3://bucket/prefix")
+    if url.startswith("s3://"):
+        from .s3 import S3Store
+        return S3Store.from_url(url)
+    if url.startswith("file://"):
+        url = url[len("file://"):]
+    elif "://" in url:
+        raise StoreError(f"EVIDENCE_STORE {url!r}: unsupported scheme; use a directory or s3://bucket/prefix")
+    return LocalStore(url)
+
+
+_stores: dict[tuple[int, str], LocalStore] = {}
 _configured: list[str] = []
 
 
-def configure(root: str) -> LocalStore:
+def configure(url: str) -> LocalStore:
     """Set the store the services use (the app calls this with EVIDENCE_STORE at start-up)."""
-    _configured[:] = [root]
-    return get_store(root)
+    _configured[:] = [url]
+    return get_store(url)
 
 
-def get_store(root: str | None = None) -> LocalStore:
-    """The store at ``root`` (default: the configured one), one instance per root."""
-    root = root or (_configured[0] if _configured else None)
-    if root is None:
+def get_store(url: str | None = None) -> LocalStore:
+    """The store at ``url`` (default: the configured one), one instance per URL and process (a forked
+    worker must not share its parent's S3 connections)."""
+    url = url or (_configured[0] if _configured else None)
+    if url is None:
         raise RuntimeError("no evidence store configured (EVIDENCE_STORE)")
-    if root not in _stores:
-        _stores[root] = LocalStore(root)
-    return _stores[root]
+    key = (os.getpid(), url)
+    if key not in _stores:
+        _stores[key] = open_store(url)
+    return _stores[key]

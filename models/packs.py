@@ -36,3 +36,4 @@ class SchedulerLease(BaseModel):
     name = pw.CharField(max_length=40, unique=True)
     holder = pw.CharField(max_length=120)
     expires_at = pw.DateTimeField()
+    renewed_at = pw.DateTimeField(null=True)  # the holder's last renewal: /healthz reports its age

@@ -34,6 +34,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -53,6 +54,7 @@ from models import (
     RequestHistory,
     SchedulerLease,
     db,
+    is_postgres,
     transaction,
     utcnow,
 )
@@ -236,11 +238,24 @@ def _breach_clocks(now: dt.datetime) -> list[int]:
     return breached
 
 
+PASS_LOCK = 0x4174_7465_7374  # "Attest": the advisory lock that serialises passes on PostgreSQL
+
+
+def _one_pass_at_a_time() -> None:
+    """Passes never overlap, whatever the leases say (a pass slower than its lease, a manual ``flask tick``):
+    on SQLite the pass's BEGIN IMMEDIATE already excludes every other writer; on PostgreSQL a transaction-level
+    advisory lock does, released at commit. Logged once held, so the log shows each pass's span."""
+    if is_postgres():
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PASS_LOCK,))
+    log.info("scheduler pass start pid=%d t=%.6f", os.getpid(), time.time())
+
+
 def tick(now: dt.datetime | None = None) -> TickResult:
     """One scheduler pass at ``now`` (default: the current UTC time; naive means UTC)."""
     now = _utc(now)
     result = TickResult()
     with transaction():
+        _one_pass_at_a_time()
         requirements = requirements_by_control()
         for engagement in Engagement.select().order_by(Engagement.id):
             result.created += plan_engagement(engagement, requirements, now, result)
@@ -257,6 +272,7 @@ def tick(now: dt.datetime | None = None) -> TickResult:
                 details["breached_clocks"] = breached[:200]
             audit_log.record("scheduler.tick", actor_email=ACTOR, object_type="scheduler", object_id=LEASE,
                              details=details)
+        log.info("scheduler pass end pid=%d t=%.6f", os.getpid(), time.time())
     for problem in result.problems:
         log.warning("tick: cannot plan %s", problem)
     notifications.queue_immediate(now)
@@ -292,7 +308,7 @@ def acquire_lease(name: str, holder: str, ttl: float | dt.timedelta, *, now: dt.
     now = _utc(now)
     expires = now + _ttl(ttl)
     with transaction():
-        taken = (SchedulerLease.update(holder=holder, expires_at=expires)
+        taken = (SchedulerLease.update(holder=holder, expires_at=expires, renewed_at=now)
                  .where(SchedulerLease.name == name,
                         (SchedulerLease.holder == holder) | (SchedulerLease.expires_at < now))
                  .execute())
@@ -302,7 +318,7 @@ def acquire_lease(name: str, holder: str, ttl: float | dt.timedelta, *, now: dt.
         return False  # someone else holds it
     try:
         with transaction():
-            SchedulerLease.insert(name=name, holder=holder, expires_at=expires).execute()
+            SchedulerLease.insert(name=name, holder=holder, expires_at=expires, renewed_at=now).execute()
         return True
     except pw.IntegrityError:  # another process inserted it first
         return False
@@ -357,21 +373,21 @@ def _scheduler(interval_seconds: float, holder: str):
 def run_scheduler(interval_seconds: float = DEFAULT_INTERVAL, holder: str | None = None,
                   stop_event: threading.Event | None = None) -> None:
     """The scheduler as its own process (``flask scheduler``): a tick now and every ``interval_seconds``
-    while this process holds the lease, until ``stop_event`` is set or Ctrl-C. The lease is released on
-    the way out so a standby takes over at its next run."""
+    while this process holds the lease, until ``stop_event`` is set or Ctrl-C. A standby wakes when the
+    leader's lease runs out (at most every interval), so a leader that died is replaced within one lease
+    period (3 intervals). The lease is released on the way out so a standby takes over at once."""
     holder = holder or default_holder()
     stop = stop_event or threading.Event()
-    scheduler = _scheduler(interval_seconds, holder)
-    scheduler.start()
     log.info("scheduler started as %s, every %ss (lease %r, ttl %ss)", holder, interval_seconds, LEASE,
              3 * interval_seconds)
     try:
-        while not stop.wait(1.0):
-            pass
+        while True:
+            leased_tick(holder, interval_seconds)
+            if stop.wait(interval_seconds if _leading.get(holder) else _standby_wait(interval_seconds)):
+                break
     except KeyboardInterrupt:
         pass
     finally:
-        scheduler.shutdown(wait=True)
         opened = db.is_closed()
         db.connect(reuse_if_open=True)
         try:
@@ -380,6 +396,19 @@ def run_scheduler(interval_seconds: float = DEFAULT_INTERVAL, holder: str | None
             if opened:
                 db.close()
         log.info("scheduler %s stopped", holder)
+
+
+def _standby_wait(interval_seconds: float) -> float:
+    """Seconds until the current lease expires (a little after), within [0.1, interval]."""
+    try:
+        db.connect(reuse_if_open=True)
+        expires = (SchedulerLease.select(SchedulerLease.expires_at).where(SchedulerLease.name == LEASE).scalar())
+    except pw.PeeweeException:
+        return interval_seconds
+    if expires is None:
+        return min(interval_seconds, 0.1)
+    left = (expires - utcnow()).total_seconds() + 0.05
+    return max(0.1, min(interval_seconds, left))
 
 
 _in_process: dict[str, object] = {}

@@ -1,16 +1,23 @@
 """One mapping from errors to responses: JSON ``{"error": {...}}`` under /api, a page elsewhere."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+import logging
+
+import peewee as pw
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from domain.errors import DomainError
+from evidence_store import StoreError
 from web.json_input import body_limit_message
+
+log = logging.getLogger("attest.errors")
+RETRY_AFTER = "5"
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorised", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-              422: "invalid", 429: "too_many_requests", 500: "server_error"}
+              422: "invalid", 429: "too_many_requests", 500: "server_error", 503: "unavailable"}
 
 
 def wants_json() -> bool:
@@ -40,7 +47,34 @@ def _api_words(exc: HTTPException) -> tuple[str, dict]:
     return exc.description or "", {}
 
 
+def unavailable(code: str, message: str):
+    """503 with Retry-After. The page is plain if the usual one cannot render (it may need the database)."""
+    try:
+        response = current_app.make_response(error_response(503, code, message))
+    except Exception:  # noqa: BLE001 - the error page itself needs what is down
+        response = Response(message, status=503, mimetype="text/plain")
+    response.headers["Retry-After"] = RETRY_AFTER
+    return response
+
+
 def init_app(app: Flask) -> None:
+    # Infrastructure down: the one place database and store outages become 503s. Services write in one
+    # transaction, so a request failing here has changed nothing (the transaction rolled back; a file
+    # already stored is content-addressed and unreferenced until its row commits).
+    @app.errorhandler(pw.OperationalError)
+    @app.errorhandler(pw.InterfaceError)
+    def _database_down(exc: Exception):
+        log.error("database unavailable: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+        _drop_connection()
+        return unavailable("database_unavailable",
+                           "The database is unavailable right now; nothing was changed. Try again shortly.")
+
+    @app.errorhandler(StoreError)
+    def _store_down(exc: StoreError):
+        log.error("evidence store unavailable: %s", exc)
+        return unavailable("store_unavailable",
+                           "The evidence store is unavailable right now; nothing was recorded. Try again shortly.")
+
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
         return error_response(exc.status, exc.code, exc.message, exc.field)
@@ -58,3 +92,13 @@ def init_app(app: Flask) -> None:
         elif wants_json() and status in (404, 405):
             message, headers = _api_words(exc)
         return error_response(status, HTTP_CODES.get(status, "error"), message, headers=headers)
+
+
+def _drop_connection() -> None:
+    """Close the request's broken connection so the pool discards it and the next request reconnects."""
+    from models import db
+    try:
+        if not db.is_closed():
+            db.close()
+    except Exception:  # noqa: BLE001 - closing a dead connection can fail too; it is gone either way
+        pass
