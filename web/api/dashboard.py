@@ -45,7 +45,8 @@ oas.register_schemas({
     },
 })
 oas.register_parameters({
-    "engagement": {"description": "Only this engagement (an id).", "schema": {"type": "integer", "minimum": 1}},
+    # described as h_evidence's review queue describes it (register_parameters refuses two meanings)
+    "engagement": {"description": "Only this engagement (an id in the caller's scope).", "schema": {"type": "integer"}},
     "owner": {"description": "Only requests whose control the user with this id owns on the engagement.",
               "schema": {"type": "integer", "minimum": 1}},
     "window": {"description": "Due soon means due within this many days.",
