@@ -30,8 +30,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         if not models.db.is_closed() and not app.config.get("KEEP_DB_OPEN"):
             models.db.close()
 
-    from web import api, auth, errors, pages, security
+    from web import api, auth, errors, pages, security, uploads
     security.init_app(app)
+    uploads.init_app(app)  # the evidence store, swept of crashed uploads' temporary files
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)

@@ -54,7 +54,8 @@ _OBLIGATION_KEYS = {"ref": True, "title": True, "parent": False, "alt_ref": Fals
                     "verification": False, "provable": False, "note": False}
 _CONTROL_KEYS = {"code": True, "title": True, "description": False, "domain": False, "frequency": True,
                  "requires": False, "maps": False, "evidence": False}  # maps/evidence: own messages
-_REQUIREMENT_KEYS = {"key": True, "name": True, "types": True, "validity_days": True}
+_REQUIREMENT_KEYS = {"key": True, "name": True, "types": True, "validity_days": True, "produced_by": False}
+PRODUCERS = ("provider", "client")  # who uploads a requirement's evidence (SPEC §2); provider by default
 _RULE_KEYS = {"rule": True, "title": True, "framework": True, "obligation": True, "trigger": True,
               "start": True, "duration": False, "unit": True, "internal_target_hours": False,
               "notify": True, "verification": False}
@@ -125,6 +126,7 @@ class RequirementSpec:
     name: str
     types: list[str]
     validity_days: int
+    produced_by: str = "provider"
     file: str = ""
     line: int = 0
 
@@ -579,11 +581,17 @@ class _Checker:
             self.problem(rel, entry.line_of("validity_days"),
                          f"validity_days of {label} must be a whole number > 0, not {validity!r}")
             ok = False
+        produced_by = entry.get("produced_by", "provider")
+        if produced_by not in PRODUCERS:
+            self.problem(rel, entry.line_of("produced_by"),
+                         f"produced_by of {label} must be provider or client, not {produced_by!r}")
+            ok = False
         if not ok:
             return None
         return RequirementSpec(key=self.text(rel, entry, "key", label, _MAX["key"]),
                                name=self.text(rel, entry, "name", label, _MAX["title"]),
-                               types=[str(t) for t in types], validity_days=validity, file=rel, line=entry.line)
+                               types=[str(t) for t in types], validity_days=validity, produced_by=produced_by,
+                               file=rel, line=entry.line)
 
     # ---- clock rules
 

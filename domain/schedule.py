@@ -9,12 +9,14 @@ from .timeutil import end_of_local_day
 
 # Allowed moves of an evidence request; anything else is refused.
 TRANSITIONS: dict[str, set[str]] = {
-    "upcoming": {"open", "overdue"},
+    "upcoming": {"open", "overdue", "submitted"},  # submitted: evidence may arrive before the period starts
     "open": {"submitted", "overdue"},
     "overdue": {"submitted"},
-    "submitted": {"accepted", "rejected", "open", "overdue"},  # open/overdue: evidence withdrawn
+    # upcoming/open/overdue: the only pending item was withdrawn; accepted: a newer version was rejected or
+    # withdrawn while an earlier accepted one still stands
+    "submitted": {"accepted", "rejected", "upcoming", "open", "overdue"},
     "rejected": {"submitted", "overdue"},
-    "accepted": {"open"},  # evidence expired before the period's end
+    "accepted": {"open", "submitted"},  # open: evidence expired before the period's end; submitted: a new version
 }
 
 

@@ -7,14 +7,18 @@ most a stray temporary file, never a partial file under a real hash.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 CHUNK = 1024 * 1024
+TEMP_SUFFIX = ".part"
+SWEEP_AGE = 15 * 60  # a temporary file this old is abandoned, whoever made it
 
 
 class TooLarge(Exception):
@@ -28,10 +32,107 @@ class Stored:
     head: bytes  # the first bytes, for content sniffing
 
 
+class Staging:
+    """One upload being written: bytes go straight to a temporary file of the store while they are hashed
+    and counted (no second copy, memory flat). ``finish()`` makes the bytes durable (fsync); ``promote()``
+    then renames the file to its content address, atomically, and is called only when the evidence row is
+    about to be committed; ``discard()`` removes the temporary file (any error, a crash leaves it for
+    ``sweep``). The file name carries the writer's process id so a sweep can tell live uploads from dead."""
+
+    def __init__(self, store: "LocalStore", max_bytes: int | None = None):
+        self.store, self.max_bytes = store, max_bytes
+        fd, self.path = tempfile.mkstemp(dir=store.tmp_dir, prefix=f"{os.getpid()}-", suffix=TEMP_SUFFIX)
+        self._file = os.fdopen(fd, "wb", buffering=0)
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self.head = b""
+        self.sha256 = ""
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            self.discard()
+            raise TooLarge(f"larger than {self.max_bytes} bytes")
+        if len(self.head) < 8192:
+            self.head += bytes(chunk[:8192 - len(self.head)])
+        self._digest.update(chunk)
+        self._file.write(chunk)
+
+    def finish(self) -> Stored:
+        """All bytes are in: fsync the temporary file and return its hash and size."""
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self.sha256 = self._digest.hexdigest()
+        return Stored(self.sha256, self.size, self.head)
+
+    def promote(self) -> str:
+        """Move the finished file to its content address (an identical file already there is kept)."""
+        final = self.store.path_for(self.sha256)
+        directory = os.path.dirname(final)
+        os.makedirs(directory, exist_ok=True)
+        if os.path.exists(final):
+            os.unlink(self.path)
+        else:
+            os.replace(self.path, final)
+            _fsync_directory(directory)
+        return final
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+def _fsync_directory(path: str) -> None:
+    """Make a rename durable: fsync the directory that holds the new name."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
 class LocalStore:
     def __init__(self, root: str):
         self.root = os.path.abspath(root)
-        os.makedirs(os.path.join(self.root, "tmp"), exist_ok=True)
+        self.tmp_dir = os.path.join(self.root, "tmp")
+        os.makedirs(self.tmp_dir, exist_ok=True)
+
+    def staging(self, max_bytes: int | None = None) -> Staging:
+        """A new upload's temporary file (see ``Staging``)."""
+        return Staging(self, max_bytes)
+
+    def temporary_files(self) -> list[str]:
+        return [os.path.join(self.tmp_dir, name) for name in os.listdir(self.tmp_dir)]
+
+    def sweep(self, max_age: float = SWEEP_AGE, now: float | None = None) -> list[str]:
+        """Remove temporary files left by crashed uploads: those whose writer process is gone, and any older
+        than ``max_age`` seconds. Several processes share a store, so a young file of a live process stays."""
+        now = time.time() if now is None else now
+        removed = []
+        for path in self.temporary_files():
+            pid_text = os.path.basename(path).split("-", 1)[0]
+            try:
+                age = now - os.stat(path).st_mtime
+            except FileNotFoundError:
+                continue
+            dead = pid_text.isdigit() and int(pid_text) != os.getpid() and not _pid_alive(int(pid_text))
+            if dead or age > max_age:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                    removed.append(path)
+        return removed
 
     def path_for(self, sha256: str) -> str:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
@@ -40,31 +141,15 @@ class LocalStore:
 
     def put(self, stream: BinaryIO, max_bytes: int | None = None) -> Stored:
         """Store a stream; returns its hash and size. Raises TooLarge past ``max_bytes``."""
-        digest, size, head = hashlib.sha256(), 0, b""
-        fd, tmp_path = tempfile.mkstemp(dir=os.path.join(self.root, "tmp"))
+        staged = self.staging(max_bytes)
         try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise TooLarge(f"larger than {max_bytes} bytes")
-                    if len(head) < 8192:
-                        head += chunk[:8192 - len(head)]
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            sha = digest.hexdigest()
-            final = self.path_for(sha)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            if os.path.exists(final):
-                os.unlink(tmp_path)
-            else:
-                os.replace(tmp_path, final)
-            return Stored(sha, size, head)
+            while chunk := stream.read(CHUNK):
+                staged.write(chunk)
+            stored = staged.finish()
+            staged.promote()
+            return stored
         except BaseException:
-            if os.path.exists(tmp_path):
-                os.unlink(tmp_path)
+            staged.discard()
             raise
 
     def exists(self, sha256: str) -> bool:
@@ -89,3 +174,23 @@ class LocalStore:
             if os.path.basename(dirpath) == "tmp":
                 continue
             yield from (name for name in files if len(name) == 64)
+
+
+_stores: dict[str, LocalStore] = {}
+_configured: list[str] = []
+
+
+def configure(root: str) -> LocalStore:
+    """Set the store the services use (the app calls this with EVIDENCE_STORE at start-up)."""
+    _configured[:] = [root]
+    return get_store(root)
+
+
+def get_store(root: str | None = None) -> LocalStore:
+    """The store at ``root`` (default: the configured one), one instance per root."""
+    root = root or (_configured[0] if _configured else None)
+    if root is None:
+        raise RuntimeError("no evidence store configured (EVIDENCE_STORE)")
+    if root not in _stores:
+        _stores[root] = LocalStore(root)
+    return _stores[root]

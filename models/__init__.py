@@ -1,7 +1,7 @@
 """Peewee models, split by domain. ``ALL_MODELS`` is in dependency order."""
 from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, transaction, utcnow
-from .evidence import Evidence
+from .evidence import Evidence, RequestHistory
 from .incidents import Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .org import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User
@@ -12,7 +12,7 @@ ALL_MODELS = [
     Organisation, User, ApiToken, LoginAttempt,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, HolidayOverride,
-    Evidence, Incident, Clock, Finding,
+    Evidence, RequestHistory, Incident, Clock, Finding,
     AuditorGrant, AuditEvent,
     Pack, OutboxMessage, SchedulerLease,
 ]

@@ -1,4 +1,4 @@
-"""Evidence submitted against a request. Never deleted by users."""
+"""Evidence submitted against a request, and the history of every state change. Never deleted by users."""
 from __future__ import annotations
 
 import peewee as pw
@@ -33,4 +33,22 @@ class Evidence(BaseModel):
         indexes = (
             (("request", "version"), True),
             (("engagement", "status", "uploaded_at"), False),
+            (("status", "uploaded_at"), False),  # the review queue: submitted, oldest first
         )
+
+
+class RequestHistory(BaseModel):
+    """One transition of a request (``evidence`` null) or of one of its evidence items: who, when, from, to,
+    why. Written in the same transaction as the change and its audit event; the scheduler's time-driven
+    moves are recorded too (``actor`` null, ``actor_email`` "scheduler")."""
+    request = pw.ForeignKeyField(EvidenceRequest, backref="history", on_delete="CASCADE")
+    evidence = pw.ForeignKeyField(Evidence, null=True, backref="history", on_delete="RESTRICT")
+    from_status = pw.CharField(max_length=12)
+    to_status = pw.CharField(max_length=12)
+    at = pw.DateTimeField(default=utcnow)
+    actor = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    actor_email = pw.CharField(max_length=254, default="")
+    reason = pw.TextField(default="")
+
+    class Meta:
+        indexes = ((("request", "at"), False),)

@@ -75,6 +75,7 @@ class EvidenceRequirement(BaseModel):
     name = pw.CharField(max_length=200)
     accepted_types = pw.TextField()  # JSON list of media types
     validity_days = pw.IntegerField()
+    produced_by = pw.CharField(max_length=10, default="provider")  # provider | client (SPEC §2): who uploads it
     retired_in = pw.IntegerField(null=True)
 
     class Meta:

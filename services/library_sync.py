@@ -127,7 +127,7 @@ class _Sync:
         """Returns the codes of controls whose evidence requirements changed."""
         code_of = {c.id: code for code, c in controls.items()}
         wanted = {(code, r.key): {"name": r.name, "accepted_types": json.dumps(r.types),
-                                  "validity_days": r.validity_days}
+                                  "validity_days": r.validity_days, "produced_by": r.produced_by}
                   for code, c in library.controls.items() for r in c.requirements}
         _, changed = self.upsert(EvidenceRequirement, "requirements", lambda r: (code_of.get(r.control_id), r.key),
                                  wanted, lambda key: {"control": controls[key[0]].id, "key": key[1]},

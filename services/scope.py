@@ -19,7 +19,9 @@ from models import (
     Control,
     ControlObligation,
     Engagement,
+    Evidence,
     EvidenceRequest,
+    EvidenceRequirement,
     Framework,
     Obligation,
     User,
@@ -140,3 +142,82 @@ def visible_controls(user: User, engagement: Engagement) -> pw.ModelSelect:
     codes = granted_framework_codes(user, engagement)
     query = Control.select()
     return query if codes is None else query.where(Control.id.in_(_controls_in_frameworks(codes)))
+
+
+# ------------------------------------------------------------------------------------------ evidence
+
+# Who uploads a requirement's evidence (SPEC §1, §2): the provider, or for ``produced_by: client`` the client's
+# risk team. The same side may withdraw what it submitted; the client reviews everything, never its own upload.
+UPLOADERS: dict[str, set[str]] = {"provider": PROVIDER_ROLES, "client": {"risk_reviewer", "client_admin"}}
+AUDITOR_EVIDENCE_STATES = ("accepted",)  # SPEC §1: auditors see accepted evidence only
+
+
+def may_upload(user: User, requirement: EvidenceRequirement) -> bool:
+    return user.role in UPLOADERS.get(requirement.produced_by, PROVIDER_ROLES)
+
+
+def producers_for(user: User) -> list[str]:
+    """The ``produced_by`` values of the requirements this user uploads evidence for."""
+    return [side for side, roles in UPLOADERS.items() if user.role in roles]
+
+
+def request_for(user: User, request_id: int | str, action: str = "view") -> EvidenceRequest:
+    """One evidence request (engagement, control and requirement joined in) the user may see and take
+    ``action`` on: ``view``, ``upload`` (decided by the requirement's ``produced_by``) or ``review``.
+    NotFound otherwise, including for an auditor outside its granted frameworks."""
+    key = _row_id(request_id)
+    found = None
+    if key is not None and user is not None and user.is_active:
+        found = (EvidenceRequest.select(EvidenceRequest, Engagement, Control, EvidenceRequirement)
+                 .join(Engagement, attr="engagement").switch(EvidenceRequest)
+                 .join(Control, attr="control").switch(EvidenceRequest)
+                 .join(EvidenceRequirement, attr="requirement")
+                 .where(EvidenceRequest.id == key,
+                        EvidenceRequest.engagement.in_(engagements_for(user).select(Engagement.id)))
+                 .first())
+    if found is None or not _request_action(user, found, action):
+        raise NotFound("evidence request not found")
+    return found
+
+
+def _request_action(user: User, req: EvidenceRequest, action: str) -> bool:
+    codes = granted_framework_codes(user, req.engagement)
+    if codes is not None and not _controls_in_frameworks(codes).where(
+            ControlObligation.control == req.control_id).exists():
+        return False
+    if action == "upload":
+        return may_upload(user, req.requirement)
+    return permits(user, action)
+
+
+def evidence_for(user: User, evidence_id: int | str, action: str = "view") -> Evidence:
+    """One evidence item the user may see and take ``action`` on: ``view`` (metadata and download),
+    ``review`` (client roles) or ``withdraw`` (the side that uploads its requirement). Its ``request``
+    comes from ``request_for`` (joined). Auditors see accepted items only. NotFound otherwise."""
+    key = _row_id(evidence_id)
+    item = None if key is None else Evidence.get_or_none(Evidence.id == key)
+    if item is None:
+        raise NotFound("evidence not found")
+    request_action = {"withdraw": "upload", "review": "review"}.get(action, "view")
+    try:
+        item.request = request_for(user, item.request_id, request_action)
+    except NotFound:
+        raise NotFound("evidence not found") from None
+    if user.role == "auditor" and item.status not in AUDITOR_EVIDENCE_STATES:
+        raise NotFound("evidence not found")
+    return item
+
+
+def reviewable_evidence(user: User) -> pw.ModelSelect:
+    """Submitted evidence this user may review: client roles, their client's engagements, not their own."""
+    if user is None or not user.is_active or not permits(user, "review"):
+        return Evidence.select().where(pw.SQL("1 = 0"))
+    return (Evidence.select()
+            .where(Evidence.engagement.in_(engagements_for(user).select(Engagement.id)),
+                   Evidence.status == "submitted",
+                   (Evidence.uploaded_by != user.id) | Evidence.uploaded_by.is_null()))
+
+
+def controls_in_frameworks(codes: Iterable[str]) -> pw.ModelSelect:
+    """Ids of the controls mapped to any of these framework codes (a subquery)."""
+    return _controls_in_frameworks(codes)

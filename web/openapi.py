@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from domain.business_days import PLACES
-from domain.library import COVERAGES, REQUIRES, VERIFICATIONS
+from domain.library import COVERAGES, PRODUCERS, REQUIRES, VERIFICATIONS
 from models.register import REQUEST_STATES
 
 MAX_PER_PAGE = 200
@@ -75,7 +75,10 @@ SCHEMAS: dict[str, dict] = {
                      "description": "The controls that serve this obligation."},
     }),
     "EvidenceRequirement": _object({"key": STRING, "name": STRING, "accepted_types": MEDIA_TYPES,
-                                    "validity_days": {"type": "integer", "minimum": 1}}),
+                                    "validity_days": {"type": "integer", "minimum": 1},
+                                    "produced_by": {"type": "string", "enum": list(PRODUCERS),
+                                                    "description": "Who uploads it: the provider, or the client's "
+                                                                   "risk team for evidence only it holds."}}),
     "Control": _object({
         "code": STRING, "title": STRING, "description": STRING, "domain": STRING,
         "frequency": {"type": "string", "description": "ISO 8601 duration, RRULE or \"event\"."},
@@ -185,6 +188,8 @@ QUERY_PARAMETERS: dict[str, dict] = {
                   "schema": DATE},
 }
 
+FILE = "file"  # ``route(response=FILE)``: the success body is a file download, not JSON
+
 _PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
@@ -195,7 +200,7 @@ def openapi_path(rule: str) -> str:
 
 def operation(rule: str, method: str, *, operation_id: str, summary: str, params: tuple[str, ...],
               response: str | dict, status: int, errors: tuple[int, ...], public: bool,
-              body: str | None = None) -> dict:
+              body: str | None = None, body_type: str = "application/json") -> dict:
     """One operation: parameters, request body, the success response and every error it can give."""
     unknown = [p for p in params if p not in QUERY_PARAMETERS]
     if unknown:
@@ -203,9 +208,13 @@ def operation(rule: str, method: str, *, operation_id: str, summary: str, params
     path_params = [{"name": name, "in": "path", "required": True,
                     "schema": {"type": "integer"} if converter == "int" else STRING}
                    for converter, name in _PATH_PARAM.findall(rule)]
-    schema = ref(response) if isinstance(response, str) else response
-    responses: dict[str, dict] = {str(status): {"description": "success",
-                                                "content": {"application/json": {"schema": schema}}}}
+    if response == FILE:
+        content = {"application/octet-stream": {"schema": {
+            "type": "string", "contentMediaType": "application/octet-stream",
+            "description": "The file, sent as its stored media type."}}}
+    else:
+        content = {"application/json": {"schema": ref(response) if isinstance(response, str) else response}}
+    responses: dict[str, dict] = {str(status): {"description": "success", "content": content}}
     for code in sorted(set(errors) | (set() if public else {401})):
         responses[str(code)] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[str(code)][0]}"}
     responses["default"] = {"$ref": "#/components/responses/Error"}
@@ -215,7 +224,7 @@ def operation(rule: str, method: str, *, operation_id: str, summary: str, params
         "responses": responses,
     }
     if body and method != "GET":
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
+        op["requestBody"] = {"required": True, "content": {body_type: {"schema": ref(body)}}}
     if public:
         op["security"] = []
     return op

@@ -2,7 +2,7 @@
 X-Forwarded-For believed only from trusted proxies."""
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -13,6 +13,12 @@ csrf = CSRFProtect()
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+def streams_upload() -> bool:
+    """Is this request's view one that parses its own multipart body (``web.uploads.streamed_upload``)?
+    Then nothing here may touch ``request.form``: that would make Werkzeug parse and spool the upload."""
+    return bool(getattr(current_app.view_functions.get(request.endpoint or ""), "streams_upload", False))
 
 
 def _has_nul() -> bool:
@@ -41,7 +47,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _refuse_nul():
-        if _has_nul():
+        if not streams_upload() and _has_nul():  # web.uploads refuses NUL in what it parses
             return error_response(400, "bad_request", "The request contains a NUL character, which is not allowed.")
         return None
 

@@ -14,7 +14,7 @@ from domain.errors import DomainError, ValidationError
 from web import openapi as oas
 from web.auth import api_user
 from web.openapi import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
-from web.security import csrf
+from web.security import csrf, streams_upload
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # CSRF is enforced below for session-authenticated writes; tokens need none
@@ -27,25 +27,26 @@ def _authenticate() -> None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
     api_user()
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not g.get("auth_by_token"):
-        csrf.protect()
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not g.get("auth_by_token") and not streams_upload():
+        csrf.protect()  # streamed uploads check their CSRF token in web.uploads, before storing a byte
 
 
 def route(rule: str, methods: tuple[str, ...] = ("GET",), *, summary: str, response: str | dict,
           params: tuple[str, ...] = (), body: str | None = None, status: int = 200,
-          errors: tuple[int, ...] = (), public: bool = False) -> Callable:
+          errors: tuple[int, ...] = (), public: bool = False, body_type: str = "application/json") -> Callable:
     """Register a view and its OpenAPI description in one place.
 
     ``response`` names the schema of the success body (``web.openapi.SCHEMAS``), ``body`` the request
-    body's; ``errors`` are the statuses the route can answer with an Error besides 401, which every
-    route that is not ``public`` can give.
+    body's (``body_type``: its media type, e.g. multipart/form-data); ``response`` may be ``web.openapi.FILE``
+    for a route that answers with a file; ``errors`` are the statuses the route can answer with an Error
+    besides 401, which every route that is not ``public`` can give.
     """
     def decorator(view: Callable) -> Callable:
         path = oas.openapi_path(rule)
         for method in methods:
             OPENAPI_PATHS.setdefault(path, {})[method.lower()] = oas.operation(
                 rule, method, operation_id=f"{view.__name__}_{method.lower()}", summary=summary, params=params,
-                response=response, status=status, errors=errors, public=public, body=body)
+                response=response, status=status, errors=errors, public=public, body=body, body_type=body_type)
         if public:
             PUBLIC_ENDPOINTS.add(f"{bp.name}.{view.__name__}")
         return bp.route(rule, methods=list(methods))(view)

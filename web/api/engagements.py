@@ -70,13 +70,16 @@ def requests(engagement_id: int):
     query = (register.requests_with_names(scope.requests_for(user, row))
              .order_by(EvidenceRequest.due_at, EvidenceRequest.id))
     query = register.filter_requests(query, row, request.args)
-    tz = row.timezone
-    return paginate(query, lambda rows: [
-        {"id": r.id, "control": r.control.code, "control_title": r.control.title,
-         "requirement": r.requirement.name, "requirement_key": r.requirement.key,
-         "accepted_types": json.loads(r.requirement.accepted_types),
-         "period_start": r.period_start.isoformat(), "period_end": r.period_end.isoformat(),
-         "due_at": isoformat_utc(r.due_at), "due_local": local(r.due_at, tz).isoformat(),
-         "status": r.status} for r in rows])
+    return paginate(query, lambda rows: [request_json(r, row.timezone) for r in rows])
+
+
+def request_json(r: EvidenceRequest, tz: str) -> dict:
+    """An evidence request (with its ``control`` and ``requirement`` loaded) as the API shows it."""
+    return {"id": r.id, "control": r.control.code, "control_title": r.control.title,
+            "requirement": r.requirement.name, "requirement_key": r.requirement.key,
+            "accepted_types": json.loads(r.requirement.accepted_types),
+            "period_start": r.period_start.isoformat(), "period_end": r.period_end.isoformat(),
+            "due_at": isoformat_utc(r.due_at), "due_local": local(r.due_at, tz).isoformat(),
+            "status": r.status}
 
 

@@ -53,7 +53,7 @@ def controls_json(rows: list[Control]) -> list[dict]:
 
 def requirement_json(req: EvidenceRequirement) -> dict:
     return {"key": req.key, "name": req.name, "accepted_types": register.accepted_types(req),
-            "validity_days": req.validity_days}
+            "validity_days": req.validity_days, "produced_by": req.produced_by}
 
 
 @route("/controls", summary="Common controls with mappings and evidence requirements",

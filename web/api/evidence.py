@@ -1,0 +1,210 @@
+"""Evidence: streamed upload, metadata, download, review, withdraw; one request with its versions and
+history; the review queue (SPEC §5)."""
+from __future__ import annotations
+
+from flask import g, jsonify, request, send_file
+
+from domain.errors import ValidationError
+from domain.timeutil import isoformat_utc
+from models import Evidence, RequestHistory
+from models.evidence import EVIDENCE_STATES
+from models.register import REQUEST_STATES
+from services import evidence as evidence_service
+from services import scope
+from web import openapi as oas
+from web.api import json_body, paginate, route
+from web.api.engagements import request_json
+from web.auth import api_user, client_ip
+from web.uploads import parse_upload, streamed_upload
+
+oas.register_parameters({
+    "engagement": {"description": "Only this engagement (an id in the caller's scope).", "schema": {"type": "integer"}},
+    "disposition": {"description": "attachment (default), or inline for the viewer (PDF and images only; other "
+                                   "types are still sent as attachments).",
+                    "schema": {"type": "string", "enum": ["attachment", "inline"], "default": "attachment"}},
+})
+
+# The inline variant (the review page's viewer): framed by our own pages only, and sandboxed so that even a
+# hostile PDF or image can run nothing and reach nothing.
+INLINE_CSP = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
+
+
+def evidence_json(e: Evidence, uploader: str = "", reviewer: str | None = None) -> dict:
+    return {"id": e.id, "request_id": e.request_id, "engagement_id": e.engagement_id, "sha256": e.sha256,
+            "size": e.size, "media_type": e.media_type, "filename": e.original_filename,
+            "effective_date": e.effective_date.isoformat(),
+            "valid_until": e.valid_until.isoformat() if e.valid_until else None,
+            "version": e.version, "status": e.status, "note": e.note,
+            "uploaded_by": uploader, "uploaded_at": isoformat_utc(e.uploaded_at),
+            "reviewed_by": reviewer or None, "reviewed_at": isoformat_utc(e.reviewed_at),
+            "review_comment": e.review_comment}
+
+
+def history_json(h: RequestHistory, emails: dict[int, str]) -> dict:
+    return {"at": isoformat_utc(h.at), "subject": "evidence" if h.evidence_id else "request",
+            "evidence_id": h.evidence_id, "from_status": h.from_status, "to_status": h.to_status,
+            "actor": emails.get(h.actor_id, h.actor_email), "reason": h.reason}
+
+
+@route("/engagements/<int:engagement_id>/evidence", methods=("POST",), status=201,
+       summary="Upload evidence against one of the engagement's requests (multipart, streamed)",
+       body="EvidenceUpload", body_type="multipart/form-data", response="Evidence",
+       errors=(400, 404, 409, 413, 415, 422))
+@streamed_upload
+def upload_evidence(engagement_id: int):
+    user = api_user()
+    scope.engagement_for(user, engagement_id)  # another tenant's engagement: 404 before a byte is stored
+    form = parse_upload(require_csrf=not _by_token(), max_files=1)
+    created = evidence_service.upload(user, engagement_id, request_id=form.fields.get("request_id"),
+                                      effective_date=form.fields.get("effective_date"),
+                                      note=form.fields.get("note", ""), files=form.files, ip=client_ip())
+    return jsonify(evidence_json(created[0], user.email)), 201
+
+
+def _by_token() -> bool:
+    return bool(g.get("auth_by_token"))
+
+
+@route("/evidence/<int:evidence_id>", summary="One evidence item's metadata", response="Evidence",
+       errors=(404,))
+def evidence(evidence_id: int):
+    item = evidence_service.evidence_detail(api_user(), evidence_id)
+    return jsonify(evidence_json(item, item.uploader_email, item.reviewer_email))
+
+
+@route("/evidence/<int:evidence_id>/file", summary="The evidence file (an attachment; inline for the viewer)",
+       params=("disposition",), response=oas.FILE, errors=(404, 422))
+def evidence_file(evidence_id: int):
+    disposition = request.args.get("disposition", "attachment")
+    if disposition not in ("attachment", "inline"):
+        raise ValidationError("disposition must be attachment or inline", field="disposition")
+    download = evidence_service.open_download(api_user(), evidence_id, client_ip(),
+                                              inline=disposition == "inline")
+    response = send_file(download.handle, mimetype=download.media_type, as_attachment=not download.inline,
+                         download_name=download.filename, conditional=False, etag=False, max_age=None)
+    response.content_length = download.evidence.size
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if download.inline:
+        response.headers["Content-Security-Policy"] = INLINE_CSP
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@route("/evidence/<int:evidence_id>/review", methods=("POST",), body="EvidenceReview", response="Evidence",
+       summary="Accept or reject submitted evidence (client roles; a rejection needs a comment)",
+       errors=(400, 404, 409, 422))
+def review_evidence(evidence_id: int):
+    user = api_user()
+    data = json_body()
+    item = evidence_service.review(user, evidence_id, data.get("decision"), data.get("comment"), ip=client_ip())
+    return jsonify(_with_emails(item))
+
+
+@route("/evidence/<int:evidence_id>/withdraw", methods=("POST",), body="EvidenceWithdrawal", response="Evidence",
+       summary="Withdraw submitted evidence, with a reason (the uploading side); it is kept, marked withdrawn",
+       errors=(400, 404, 409, 422))
+def withdraw_evidence(evidence_id: int):
+    user = api_user()
+    item = evidence_service.withdraw(user, evidence_id, json_body().get("reason"), ip=client_ip())
+    return jsonify(_with_emails(item))
+
+
+def _with_emails(item: Evidence) -> dict:
+    emails = evidence_service.emails_of({item.uploaded_by_id, item.reviewed_by_id})
+    return evidence_json(item, emails.get(item.uploaded_by_id, ""), emails.get(item.reviewed_by_id))
+
+
+@route("/requests/<int:request_id>", summary="One evidence request with every version and its history",
+       response="RequestDetail", errors=(404,))
+def evidence_request(request_id: int):
+    detail = evidence_service.request_detail(api_user(), request_id)
+    req = detail.request
+    return jsonify({
+        **request_json(req, req.engagement.timezone),
+        "engagement_id": req.engagement_id, "engagement": req.engagement.name,
+        "produced_by": req.requirement.produced_by, "validity_days": req.requirement.validity_days,
+        "versions": [evidence_json(v, v.uploader_email, v.reviewer_email) for v in detail.versions],
+        "history": [history_json(h, detail.emails) for h in detail.history],
+        "may_upload": detail.may_upload, "may_review": detail.may_review, "may_withdraw": detail.may_withdraw})
+
+
+@route("/review-queue", summary="Submitted evidence awaiting the caller's review, oldest first",
+       params=("engagement", "framework", "control", "page", "per_page"), response="ReviewQueueItemPage",
+       errors=(400, 404, 422))
+def review_queue():
+    user = api_user()
+    query = evidence_service.review_queue(user, engagement=request.args.get("engagement"),
+                                          framework=request.args.get("framework"),
+                                          control=request.args.get("control"))
+    return paginate(query, _queue_json)
+
+
+def _queue_json(rows: list[Evidence]) -> list[dict]:
+    emails = evidence_service.emails_of({e.uploaded_by_id for e in rows})
+    return [{**evidence_json(e, emails.get(e.uploaded_by_id, "")), "engagement": e.engagement.name,
+             "control": e.request.control.code, "control_title": e.request.control.title,
+             "requirement": e.request.requirement.name, "due_at": isoformat_utc(e.request.due_at)} for e in rows]
+
+
+# ------------------------------------------------------------------------------------------ OpenAPI
+
+_ID = {"type": "integer"}
+_STATES = sorted(set(REQUEST_STATES) | set(EVIDENCE_STATES))
+_EMAIL = {"type": "string"}
+_EVIDENCE = {
+    "id": _ID, "request_id": _ID, "engagement_id": _ID,
+    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256 of the file's bytes."},
+    "size": {"type": "integer", "minimum": 1, "description": "Bytes."},
+    "media_type": {"type": "string", "description": "Sniffed from the content, one the requirement accepts."},
+    "filename": {"type": "string", "description": "The original file name, as display text only (made safe)."},
+    "effective_date": {**oas.DATE, "description": "When the evidence was produced."},
+    "valid_until": {"type": ["string", "null"], "format": "date"},
+    "version": {"type": "integer", "minimum": 1},
+    "status": {"type": "string", "enum": list(EVIDENCE_STATES)},
+    "note": oas.STRING,
+    "uploaded_by": {**_EMAIL, "description": "The uploader's e-mail ('' if the user was removed)."},
+    "uploaded_at": oas.INSTANT,
+    "reviewed_by": {"type": ["string", "null"], "description": "The reviewer's e-mail."},
+    "reviewed_at": {"type": ["string", "null"], "format": "date-time"},
+    "review_comment": oas.STRING,
+}
+oas.register_schemas({
+    "Evidence": oas._object(_EVIDENCE),
+    "ReviewQueueItem": oas._object({**_EVIDENCE, "engagement": oas.STRING, "control": oas.STRING,
+                                    "control_title": oas.STRING, "requirement": oas.STRING,
+                                    "due_at": oas.INSTANT}),
+    "EvidenceUpload": {
+        "type": "object", "required": ["file", "request_id", "effective_date"],
+        "description": "multipart/form-data. Send csrf_token before file (or an X-CSRFToken header) when signed in "
+                       "with a browser session.",
+        "properties": {
+            "csrf_token": {"type": "string", "description": "Session uploads only; must precede the file part."},
+            "request_id": {"type": "integer", "description": "An evidence request of this engagement."},
+            "effective_date": {**oas.DATE, "description": "When the evidence was produced; not in the future."},
+            "note": {"type": "string", "maxLength": evidence_service.MAX_NOTE},
+            "file": {"type": "string", "contentMediaType": "application/octet-stream",
+                     "description": "One file, at most MAX_UPLOAD_MB; its type is sniffed from the content."},
+        }},
+    "EvidenceReview": {
+        "type": "object", "required": ["decision"],
+        "properties": {"decision": {"type": "string", "enum": ["accept", "reject"]},
+                       "comment": {"type": "string", "maxLength": evidence_service.MAX_COMMENT,
+                                   "description": "Required to reject: the reason the provider sees."}}},
+    "EvidenceWithdrawal": {
+        "type": "object", "required": ["reason"],
+        "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": evidence_service.MAX_COMMENT}}},
+    "RequestDetail": oas._object({
+        **oas.SCHEMAS["EvidenceRequest"]["properties"],
+        "engagement_id": _ID, "engagement": oas.STRING,
+        "produced_by": {"type": "string", "enum": ["provider", "client"]},
+        "validity_days": {"type": "integer", "minimum": 1},
+        "versions": {"type": "array", "items": oas.ref("Evidence"), "description": "Newest first."},
+        "history": {"type": "array", "description": "Every state change, oldest first.", "items": oas._object({
+            "at": oas.INSTANT, "subject": {"type": "string", "enum": ["request", "evidence"]},
+            "evidence_id": {"type": ["integer", "null"]},
+            "from_status": {"type": "string", "enum": ["", *_STATES]},
+            "to_status": {"type": "string", "enum": _STATES},
+            "actor": oas.STRING, "reason": oas.STRING})},
+        "may_upload": {"type": "boolean"}, "may_review": {"type": "boolean"}, "may_withdraw": {"type": "boolean"},
+    }, description="An evidence request, what it owes, every version and its history."),
+}, pages=("ReviewQueueItem",))
