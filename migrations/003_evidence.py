@@ -54,6 +54,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
     class RequestHistory(pw.Model):
         id = pw.AutoField()
         request = pw.ForeignKeyField(column_name='request_id', field='id', model=migrator.orm['evidence_request'], on_delete='CASCADE')
+        subject = pw.CharField(default='request', max_length=8)
         evidence = pw.ForeignKeyField(column_name='evidence_id', field='id', model=migrator.orm['evidence'], null=True, on_delete='RESTRICT')
         from_status = pw.CharField(max_length=12)
         to_status = pw.CharField(max_length=12)

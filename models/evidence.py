@@ -38,11 +38,13 @@ class Evidence(BaseModel):
 
 
 class RequestHistory(BaseModel):
-    """One transition of a request (``evidence`` null) or of one of its evidence items: who, when, from, to,
-    why. Written in the same transaction as the change and its audit event; the scheduler's time-driven
-    moves are recorded too (``actor`` null, ``actor_email`` "scheduler")."""
+    """One transition of a request (``subject`` request; ``evidence`` the item that moved it, if any) or of
+    one of its evidence items (``subject`` evidence): who, when, from, to, why. Written in the same
+    transaction as the change and its audit event; the scheduler's time-driven moves are recorded too
+    (``actor`` null, ``actor_email`` "scheduler")."""
     request = pw.ForeignKeyField(EvidenceRequest, backref="history", on_delete="CASCADE")
-    evidence = pw.ForeignKeyField(Evidence, null=True, backref="history", on_delete="RESTRICT")
+    subject = pw.CharField(max_length=8, default="request")  # request | evidence: whose state changed
+    evidence = pw.ForeignKeyField(Evidence, null=True, backref="history", on_delete="RESTRICT")  # the item concerned
     from_status = pw.CharField(max_length=12)
     to_status = pw.CharField(max_length=12)
     at = pw.DateTimeField(default=utcnow)

@@ -172,6 +172,8 @@ def create_demo() -> list[str]:
             logins.append((email, role, shown))
         engagement, new_engagement = _demo_engagement(users["client_admin"])
         grant, new_grant = _demo_grant(users["client_admin"], users["auditor"], engagement)
+    from .demo_evidence import create_demo_evidence
+    evidence_counts = create_demo_evidence(engagement, users["provider_contributor"], users["risk_reviewer"])
     created = new_engagement or created_users == len(USERS)
     counts = dict(EvidenceRequest.select(EvidenceRequest.status, pw.fn.COUNT(EvidenceRequest.id))
                   .where(EvidenceRequest.engagement == engagement)
@@ -187,6 +189,8 @@ def create_demo() -> list[str]:
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("open", "overdue", "upcoming") if counts.get(s))
     lines.append(f"Engagement #{engagement.id} {engagement.name!r}: {len(FRAMEWORKS)} frameworks, "
                  f"{sum(counts.values())} evidence requests ({summary or 'none'}).")
+    if evidence_counts:
+        lines.append("Evidence to review: " + ", ".join(f"{n} {s}" for s, n in sorted(evidence_counts.items())) + ".")
     lines.append(f"Auditor grant #{grant.id}: {', '.join(json.loads(grant.frameworks))}, "
                  f"until {grant.expires_at:%Y-%m-%d %H:%M} UTC.")
     if shared is None:

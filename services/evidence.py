@@ -101,6 +101,8 @@ def parse_effective_date(value, engagement: Engagement, now: dt.datetime | None 
 
 
 def _request_id(value) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
     text = _text(value, "request_id", limit=20, required=True)
     if not (text.isascii() and text.isdigit()):
         raise ValidationError("request_id must be a request's id", field="request_id")
@@ -115,10 +117,10 @@ def _locked(model, row_id: int):
     return (query.for_update() if is_postgres() else query).get()
 
 
-def _record(req_id: int, evidence_id: int | None, old: str, new: str, actor: User | None, reason: str,
-            now: dt.datetime) -> None:
-    RequestHistory.create(request=req_id, evidence=evidence_id, from_status=old, to_status=new, at=now,
-                          actor=actor, actor_email=actor.email if actor else "", reason=reason)
+def _record(subject: str, req_id: int, evidence_id: int | None, old: str, new: str, actor: User | None,
+            reason: str, now: dt.datetime) -> None:
+    RequestHistory.create(request=req_id, subject=subject, evidence=evidence_id, from_status=old, to_status=new,
+                          at=now, actor=actor, actor_email=actor.email if actor else "", reason=reason)
 
 
 def _move_request(req: EvidenceRequest, new: str, *, actor: User | None, reason: str, now: dt.datetime,
@@ -132,7 +134,7 @@ def _move_request(req: EvidenceRequest, new: str, *, actor: User | None, reason:
              .where(EvidenceRequest.id == req.id, EvidenceRequest.status == old).execute())
     if not moved:
         raise Conflict("the request changed meanwhile; reload and try again")
-    _record(req.id, evidence_id, old, new, actor, reason, now)
+    _record("request", req.id, evidence_id, old, new, actor, reason, now)
     req.status = new
 
 
@@ -144,7 +146,7 @@ def _move_evidence(item: Evidence, new: str, *, actor: User | None, reason: str,
              .where(Evidence.id == item.id, Evidence.status == old).execute())
     if not moved:
         raise Conflict("the evidence was decided meanwhile; reload the page")
-    _record(item.request_id, item.id, old, new, actor, reason, now)
+    _record("evidence", item.request_id, item.id, old, new, actor, reason, now)
     item.status = new
     for name, value in columns.items():
         setattr(item, name, value)
@@ -203,7 +205,7 @@ def _upload(user: User, engagement_id, *, request_id, effective_date, note, file
                 media_type=media_type, size=item.staged.size, effective_date=day,
                 valid_until=rules.valid_until(day, req.requirement.validity_days), note=note, version=version,
                 status="submitted", uploaded_by=user.id, uploaded_at=now)
-            _record(req.id, row.id, "", "submitted", user, note, now)
+            _record("evidence", req.id, row.id, "", "submitted", user, note, now)
             target = rules.request_after_upload(locked.status)
             if target:
                 _move_request(locked, target, actor=user, reason=f"version {version} uploaded", now=now,
@@ -341,7 +343,7 @@ def request_detail(user: User, request_id: int | str) -> RequestDetail:
     history_query = RequestHistory.select().where(RequestHistory.request == req.id)
     if user.role == "auditor":
         versions_query = versions_query.where(Evidence.status.in_(scope.AUDITOR_EVIDENCE_STATES))
-        history_query = history_query.where(RequestHistory.evidence.is_null())
+        history_query = history_query.where(RequestHistory.subject == "request")
     versions = list(versions_query)
     history = list(history_query.order_by(RequestHistory.at, RequestHistory.id))
     emails = emails_of({v.uploaded_by_id for v in versions} | {v.reviewed_by_id for v in versions}

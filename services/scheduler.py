@@ -43,6 +43,7 @@ from models import (
     Engagement,
     EvidenceRequest,
     EvidenceRequirement,
+    RequestHistory,
     SchedulerLease,
     db,
     transaction,
@@ -162,20 +163,29 @@ def _move_requests(now: dt.datetime) -> tuple[int, int]:
     overdue = 0
     for grace_days in sorted(graces):
         cutoff = now - dt.timedelta(days=grace_days)
-        overdue += (EvidenceRequest.update(status="overdue", updated_at=now)
-                    .where(EvidenceRequest.engagement.in_(_engagements_where(Engagement.grace_days, [grace_days])),
-                           EvidenceRequest.status.in_(BECOME_OVERDUE), EvidenceRequest.due_at < cutoff)
-                    .execute())
+        overdue += _move_where("overdue", now, f"past due plus {grace_days} days' grace",
+                               EvidenceRequest.engagement.in_(_engagements_where(Engagement.grace_days, [grace_days])),
+                               EvidenceRequest.status.in_(BECOME_OVERDUE), EvidenceRequest.due_at < cutoff)
     zones_on: dict[dt.date, list[str]] = defaultdict(list)
     for tz in zones:
         zones_on[_local_today(now, tz)].append(tz)
     opened = 0
     for today, tzs in sorted(zones_on.items()):
-        opened += (EvidenceRequest.update(status="open", updated_at=now)
-                   .where(EvidenceRequest.engagement.in_(_engagements_where(Engagement.timezone, sorted(tzs))),
-                          EvidenceRequest.status.in_(BECOME_OPEN), EvidenceRequest.period_start <= today)
-                   .execute())
+        opened += _move_where("open", now, "the period has started",
+                              EvidenceRequest.engagement.in_(_engagements_where(Engagement.timezone, sorted(tzs))),
+                              EvidenceRequest.status.in_(BECOME_OPEN), EvidenceRequest.period_start <= today)
     return opened, overdue
+
+
+def _move_where(status: str, now: dt.datetime, reason: str, *conditions) -> int:
+    """Move every request matching ``conditions`` to ``status``, recording each move in the request history
+    first: one INSERT … SELECT and one UPDATE, however many rows (the tick's transaction holds both)."""
+    moving = EvidenceRequest.select(EvidenceRequest.id, pw.Value("request"), EvidenceRequest.status, pw.Value(status),
+                                    pw.Value(now), pw.Value(ACTOR), pw.Value(reason)).where(*conditions)
+    RequestHistory.insert_from(moving, [RequestHistory.request, RequestHistory.subject, RequestHistory.from_status,
+                                        RequestHistory.to_status, RequestHistory.at, RequestHistory.actor_email,
+                                        RequestHistory.reason]).execute()
+    return EvidenceRequest.update(status=status, updated_at=now).where(*conditions).execute()
 
 
 def _breach_clocks(now: dt.datetime) -> list[int]:

@@ -8,6 +8,7 @@ import peewee as pw
 import pytest
 from dateutil.relativedelta import relativedelta
 
+import evidence_store
 import models
 from models import (
     AuditEvent,
@@ -22,7 +23,7 @@ from models import (
     Organisation,
     User,
 )
-from services import audit_log, demo
+from services import audit_log, demo, media_types
 from tests.conftest import login
 
 DEMO_PASSWORD = "Demo-Password-2024!"
@@ -76,9 +77,17 @@ def test_demo_creates_exactly_the_promised_data(library, demo_password):
         EngagementFramework.engagement == engagement)}
     assert codes == set(demo.FRAMEWORKS)
     statuses = {s for (s,) in EvidenceRequest.select(EvidenceRequest.status).tuples()}
-    assert {"open", "overdue"} <= statuses
-    assert statuses <= {"open", "overdue", "upcoming"}  # no evidence, so nothing submitted or accepted
-    assert Evidence.select().count() == 0
+    assert {"open", "overdue", "submitted", "accepted", "rejected"} <= statuses
+    # evidence in every state, each a real file in the store, so a reviewer can review at once
+    evidence_states = {e.status for e in Evidence.select()}
+    assert evidence_states == {"submitted", "accepted", "rejected", "withdrawn", "superseded"}
+    store = evidence_store.get_store()
+    for item in Evidence.select():
+        assert store.rehash(item.sha256) == item.sha256
+        assert media_types.resolve(media_types.sniff(store.path_for(item.sha256)), [item.media_type])
+    assert {e.media_type for e in Evidence.select()} >= {"application/pdf", "image/png", "text/csv"}
+    assert all(e.review_comment for e in Evidence.select().where(Evidence.status == "rejected"))
+    assert "Evidence to review: " in text
 
     grant = AuditorGrant.get()
     assert grant.auditor.email == "auditor@demoassurance.example" and grant.engagement_id == engagement.id
@@ -153,6 +162,7 @@ def test_demo_refuses_to_repurpose_an_existing_account(library, demo_password):
 
 def test_scale_adds_three_years_of_consistent_history(library, demo_password):
     demo.create_demo()
+    demo_evidence = Evidence.select().count()
     messages: list[str] = []
     result = demo.create_scale(2, progress=messages.append)
 
@@ -201,9 +211,9 @@ def test_scale_adds_three_years_of_consistent_history(library, demo_password):
         if status == "overdue":
             assert latest.get(request_id) in (None, "rejected")
     assert {"accepted", "overdue", "submitted", "open"} <= seen
-    # the small demo still has no evidence
+    # the small demo keeps its own few evidence items (with real files), whatever the scale adds
     demo_engagement = Engagement.get(Engagement.name == demo.ENGAGEMENT)
-    assert Evidence.select().where(Evidence.engagement == demo_engagement).count() == 0
+    assert Evidence.select().where(Evidence.engagement == demo_engagement).count() == demo_evidence
 
     # clocks are consistent
     for clock in Clock.select():

@@ -35,9 +35,9 @@ def test_upload_stores_the_file_once_by_hash_and_submits_the_request(evidence_wo
         assert handle.read() == data
     assert store.temporary_files() == []
     assert EvidenceRequest.get_by_id(req.id).status == "submitted"
-    moves = [(h.from_status, h.to_status, h.evidence_id is None) for h in
+    moves = [(h.subject, h.from_status, h.to_status, h.evidence_id) for h in
              RequestHistory.select().where(RequestHistory.request == req.id).order_by(RequestHistory.id)]
-    assert moves == [("", "submitted", False), (req.status, "submitted", False)]
+    assert moves == [("evidence", "", "submitted", body["id"]), ("request", req.status, "submitted", body["id"])]
     event = AuditEvent.get(AuditEvent.action == "evidence.upload")
     assert event.object_id == str(body["id"]) and event.actor_id == w.contributor.id
 
@@ -178,3 +178,66 @@ def test_the_temporary_directory_is_empty_after_every_upload(evidence_world):
     store = evidence_store.get_store()
     evidence_world.upload(evidence_world.request())
     assert os.listdir(store.tmp_dir) == []
+
+
+def test_the_schedulers_time_driven_moves_are_in_the_request_history(evidence_world):
+    from services.scheduler import tick
+    w = evidence_world
+    req = w.request(statuses=("open",))
+    later = req.due_at + dt.timedelta(days=w.engagement.grace_days + 1)
+    result = tick(later)
+    assert EvidenceRequest.get_by_id(req.id).status == "overdue"
+    move = RequestHistory.get(RequestHistory.request == req.id)
+    assert (move.from_status, move.to_status, move.actor_email, move.actor_id) == ("open", "overdue", "scheduler", None)
+    assert move.at == later and "grace" in move.reason
+    moved = result.overdue
+    assert moved >= 1
+    assert RequestHistory.select().where(RequestHistory.to_status == "overdue").count() == moved
+    tick(later)  # a second pass at the same instant records nothing more
+    assert RequestHistory.select().where(RequestHistory.to_status == "overdue").count() == moved
+
+
+def test_rejecting_a_newer_version_keeps_the_accepted_one_standing(evidence_world):
+    w = evidence_world
+    req = w.request()
+    v1 = w.upload(req, demo_files.pdf("v1")).get_json()
+    w.review(v1["id"], "accept")
+    v2 = w.upload(req, demo_files.pdf("v2")).get_json()
+    v3 = w.upload(req, demo_files.pdf("v3")).get_json()
+    assert w.review(v2["id"], "reject", "Wrong period").status_code == 200
+    assert EvidenceRequest.get_by_id(req.id).status == "submitted"  # v3 still pending
+    assert w.withdraw(v3["id"], "Replaced").status_code == 200
+    assert EvidenceRequest.get_by_id(req.id).status == "accepted"  # v1 still stands
+    assert Evidence.get_by_id(v1["id"]).status == "accepted"
+    older = w.upload(req, demo_files.pdf("v4")).get_json()
+    newest = w.upload(req, demo_files.pdf("v5")).get_json()
+    assert w.review(newest["id"], "accept").status_code == 200
+    conflict = w.review(older["id"], "accept")  # an older version than the accepted one
+    assert conflict.status_code == 409 and "newer" in conflict.get_json()["error"]["message"]
+    detail = evidence_service.request_detail(w.reviewer, req.id)
+    assert [v.version for v in detail.versions] == [5, 4, 3, 2, 1]
+    assert [v.status for v in detail.versions] == ["accepted", "submitted", "withdrawn", "rejected", "superseded"]
+    assert detail.may_review and not detail.may_upload
+
+
+def test_several_files_in_one_upload_each_become_a_version(app, evidence_world):
+    """The no-JavaScript page form sends several ``file`` parts; ``web.uploads.parse_upload`` streams each into
+    the store and the service makes one version of each, in order."""
+    import io
+
+    from web.uploads import parse_upload
+    w = evidence_world
+    req = w.request()
+    files = {text: demo_files.pdf(text) for text in ("one", "two", "three")}
+    data = {"request_id": str(req.id), "effective_date": dt.date.today().isoformat(),
+            "file": [(io.BytesIO(body), f"{text}.pdf") for text, body in files.items()]}
+    with app.test_request_context(f"/api/v1/engagements/{w.engagement.id}/evidence", method="POST",
+                                  data=data, content_type="multipart/form-data"):
+        form = parse_upload(require_csrf=False)
+    assert [(u.filename, u.staged.size) for u in form.files] == [(f"{t}.pdf", len(b)) for t, b in files.items()]
+    created = evidence_service.upload(w.contributor, w.engagement.id, request_id=form.fields["request_id"],
+                                      effective_date=form.fields["effective_date"], files=form.files)
+    assert [e.version for e in created] == [1, 2, 3]
+    assert [e.original_filename for e in created] == ["one.pdf", "two.pdf", "three.pdf"]
+    assert [e.sha256 for e in created] == [hashlib.sha256(b).hexdigest() for b in files.values()]
+    assert evidence_store.get_store().temporary_files() == []

@@ -21,11 +21,13 @@ def streams_upload() -> bool:
     return bool(getattr(current_app.view_functions.get(request.endpoint or ""), "streams_upload", False))
 
 
-def _has_nul() -> bool:
-    """A NUL anywhere in the query string or the form (keys, values, file names)?
+def _has_nul(form: bool = True) -> bool:
+    """A NUL anywhere in the query string or (``form``) the form (keys, values, file names)?
 
     PostgreSQL refuses text containing NUL, so one reaching a query would be a 500; nothing legitimate sends one.
     """
+    if not form:
+        return any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True))
     for multidict in (request.args, request.form):
         for key, value in multidict.items(multi=True):
             if "\x00" in key or "\x00" in value:
@@ -47,7 +49,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _refuse_nul():
-        if not streams_upload() and _has_nul():  # web.uploads refuses NUL in what it parses
+        if _has_nul(form=not streams_upload()):  # web.uploads refuses NUL in the body it parses itself
             return error_response(400, "bad_request", "The request contains a NUL character, which is not allowed.")
         return None
 

@@ -41,7 +41,7 @@ def evidence_json(e: Evidence, uploader: str = "", reviewer: str | None = None) 
 
 
 def history_json(h: RequestHistory, emails: dict[int, str]) -> dict:
-    return {"at": isoformat_utc(h.at), "subject": "evidence" if h.evidence_id else "request",
+    return {"at": isoformat_utc(h.at), "subject": h.subject,
             "evidence_id": h.evidence_id, "from_status": h.from_status, "to_status": h.to_status,
             "actor": emails.get(h.actor_id, h.actor_email), "reason": h.reason}
 
