@@ -81,6 +81,8 @@ class EvidenceRequest(BaseModel):
             (("engagement", "due_at"), False),
             (("status", "due_at"), False),
             (("engagement", "control"), False),
+            # covering index of the overdue dashboard's counts (services/dashboard.py): no table lookups
+            (("status", "due_at", "engagement", "control"), False),
         )
 
 

@@ -269,9 +269,71 @@ def coverage_of(obligation: Obligation, found: set[str]) -> str:
     return "full" if "full" in found else "partial" if found else "uncovered"
 
 
+def controls_in_framework(code: str) -> pw.ModelSelect:
+    """Ids of the controls mapped to a live framework; ValidationError when there is no such framework."""
+    framework = live_frameworks().where(Framework.code == code).first()
+    if framework is None:
+        raise ValidationError(f"no framework {code!r} in the library", field="framework")
+    return (ControlObligation.select(ControlObligation.control).join(Obligation)
+            .where(Obligation.framework == framework, ControlObligation.retired_in.is_null()))
+
+
+def parse_id(value: str | None, field: str) -> int | None:
+    """An optional id filter (``owner``, ``engagement``): None when empty, ValidationError when not an id."""
+    if not value:
+        return None
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) < 2**63:
+        raise ValidationError(f"{field} must be an id (a positive whole number)", field=field)
+    return int(value)
+
+
+def narrow_requests(query: pw.ModelSelect, args: Mapping[str, str]) -> pw.ModelSelect:
+    """Narrow a scoped request query by ``control`` (code), ``framework`` (code: the control maps to it and
+    the engagement has it in scope) and ``owner`` (user id of the Statement of Applicability row's owner)."""
+    if args.get("control"):
+        control_ids = Control.select(Control.id).where(Control.code == args["control"])
+        query = query.where(EvidenceRequest.control.in_(control_ids))
+    if args.get("framework"):
+        in_scope = (EngagementFramework.select(EngagementFramework.engagement).join(Framework)
+                    .where(Framework.code == args["framework"]))
+        query = query.where(EvidenceRequest.control.in_(controls_in_framework(args["framework"])),
+                            EvidenceRequest.engagement.in_(in_scope))
+    owner = parse_id(args.get("owner"), "owner")
+    if owner is not None:
+        owned = (Applicability.select(Applicability.engagement, Applicability.control)
+                 .where(Applicability.owner == owner))
+        query = query.where(pw.Tuple(EvidenceRequest.engagement, EvidenceRequest.control).in_(owned))
+    return query
+
+
+# ?sort= of request lists: name -> (label, ORDER BY); "engagement" needs Engagement joined (the dashboard does).
+REQUEST_SORTS: dict[str, tuple[str, tuple]] = {
+    "due": ("Most overdue first", (EvidenceRequest.due_at, EvidenceRequest.id)),
+    "-due": ("Latest due first", (EvidenceRequest.due_at.desc(), EvidenceRequest.id.desc())),
+    "control": ("Control", (Control.code, EvidenceRequest.due_at, EvidenceRequest.id)),
+    "status": ("Status", (EvidenceRequest.status, EvidenceRequest.due_at, EvidenceRequest.id)),
+    "engagement": ("Engagement", (Engagement.name, EvidenceRequest.due_at, EvidenceRequest.id)),
+}
+
+
+def parse_sort(value: str | None, allowed: tuple[str, ...]) -> str:
+    """A ``?sort=`` value among ``allowed`` (the first is the default); ValidationError otherwise."""
+    if not value:
+        return allowed[0]
+    if value not in allowed:
+        raise ValidationError(f"sort must be one of {', '.join(allowed)}", field="sort")
+    return value
+
+
+def order_requests(query: pw.ModelSelect, sort: str) -> pw.ModelSelect:
+    return query.order_by(*REQUEST_SORTS[sort][1])
+
+
 def filter_requests(query: pw.ModelSelect, engagement: Engagement, args: Mapping[str, str]) -> pw.ModelSelect:
-    """Narrow a scoped request query by ``status`` (comma list), ``control`` (code) and
-    ``due_before`` / ``due_after`` (whole local days of the engagement); ValidationError on bad values."""
+    """Narrow a scoped request query by ``status`` (comma list), ``control``, ``framework``, ``owner``
+    (see ``narrow_requests``) and ``due_before`` / ``due_after`` (whole local days of the engagement);
+    ValidationError on bad values."""
+    query = narrow_requests(query, args)
     if args.get("status"):
         wanted = [s.strip() for s in args["status"].split(",") if s.strip()]
         unknown = [s for s in wanted if s not in REQUEST_STATES]
@@ -281,9 +343,6 @@ def filter_requests(query: pw.ModelSelect, engagement: Engagement, args: Mapping
         query = query.where(EvidenceRequest.status.in_(wanted))
     else:  # retired requests (a re-planned schedule no longer needs them) are shown only when asked for
         query = query.where(EvidenceRequest.status != "retired")
-    if args.get("control"):
-        control_ids = Control.select(Control.id).where(Control.code == args["control"])
-        query = query.where(EvidenceRequest.control.in_(control_ids))
     for arg, op in (("due_before", "__lt__"), ("due_after", "__ge__")):
         if args.get(arg):
             try:

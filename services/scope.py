@@ -136,6 +136,20 @@ def requests_for(user: User, engagement: Engagement) -> pw.ModelSelect:
     return query
 
 
+def requests_across(user: User) -> pw.ModelSelect:
+    """Evidence requests of every engagement the user may see (an auditor: of its granted frameworks only)."""
+    query = EvidenceRequest.select()
+    if user is None or not user.is_active:
+        return query.where(pw.SQL("1 = 0"))
+    if user.role != "auditor":
+        return query.where(EvidenceRequest.engagement.in_(engagements_for(user).select(Engagement.id)))
+    granted = pw.SQL("1 = 0")
+    for grant in active_grants(user):
+        granted = granted | ((EvidenceRequest.engagement == grant.engagement_id)
+                             & EvidenceRequest.control.in_(_controls_in_frameworks(json.loads(grant.frameworks))))
+    return query.where(granted)
+
+
 def visible_controls(user: User, engagement: Engagement) -> pw.ModelSelect:
     codes = granted_framework_codes(user, engagement)
     query = Control.select()

@@ -171,7 +171,9 @@ def test_pages_have_no_serious_accessibility_violations(browser_page, make_user)
     for url in ("/", "/library", "/library/CPS234", "/controls/AC-01", "/coverage?framework=PCIDSS-4.0.1",
                 "/engagements", "/engagements/new", f"/engagements/{engagement.id}",
                 f"/engagements/{engagement.id}/requests", f"/engagements/{engagement.id}/soa",
-                f"/engagements/{engagement.id}/audit", f"/engagements/{engagement.id}/audit?from=soon"):
+                f"/engagements/{engagement.id}/audit", f"/engagements/{engagement.id}/audit?from=soon",
+                "/dashboard", f"/dashboard?engagement={engagement.id}&framework=CPS234", "/review",
+                f"/requests/{EvidenceRequest.select().where(EvidenceRequest.engagement == engagement).first().id}"):
         browser_page.goto(url)
         problems += _serious(axe.run(browser_page), url)
     assert problems == []

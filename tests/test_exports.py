@@ -38,10 +38,10 @@ def test_soa_and_request_status_exports_are_safe_and_open(app, rights_world):
     cells = [c for row in book.active.iter_rows() for c in row if c.value == " =HYPERLINK(\"http://evil\")"]
     assert cells and all(c.data_type == "s" for c in cells)
     for suffix in ("csv", "xlsx"):
-        response = browser.get(f"/engagements/{engagement.id}/request-status.{suffix}?status=accepted")
+        response = browser.get(f"/engagements/{engagement.id}/requests.{suffix}?status=accepted")
         assert response.status_code == 200
     status_rows = list(csv.DictReader(io.StringIO(
-        browser.get(f"/engagements/{engagement.id}/request-status.csv?status=accepted").get_data(as_text=True))))
+        browser.get(f"/engagements/{engagement.id}/requests.csv?status=accepted").get_data(as_text=True))))
     assert status_rows and {r["status"] for r in status_rows} == {"accepted"}
-    sheet = load_workbook(io.BytesIO(browser.get(f"/engagements/{engagement.id}/request-status.xlsx").data)).active
-    assert [c.value for c in sheet[1]][:2] == ["request", "control"] and sheet.max_row > 1
+    sheet = load_workbook(io.BytesIO(browser.get(f"/engagements/{engagement.id}/requests.xlsx").data)).active
+    assert [c.value for c in sheet[1]][:2] == ["request_id", "control"] and sheet.max_row > 1

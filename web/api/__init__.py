@@ -56,10 +56,15 @@ def route(rule: str, methods: tuple[str, ...] = ("GET",), *, summary: str, respo
     return decorator
 
 
+def page_args() -> tuple[int, int]:
+    """``?page=`` (from 1) and ``?per_page=`` (1 to 200); 400 when out of range."""
+    return (_int_arg("page", 1, minimum=1, maximum=MAX_PAGE),
+            _int_arg("per_page", DEFAULT_PER_PAGE, minimum=1, maximum=MAX_PER_PAGE))
+
+
 def paginate(query, serialise: Callable[[list], list]):
     """``?page=`` (from 1) and ``?per_page=`` (1 to 200) over a peewee query."""
-    page = _int_arg("page", 1, minimum=1, maximum=MAX_PAGE)
-    per_page = _int_arg("per_page", DEFAULT_PER_PAGE, minimum=1, maximum=MAX_PER_PAGE)
+    page, per_page = page_args()
     total = query.count()
     rows = list(query.paginate(page, per_page))
     return jsonify({"items": serialise(rows), "page": page, "per_page": per_page, "total": total,

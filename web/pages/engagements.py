@@ -8,10 +8,10 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from domain.business_days import PLACES
 from domain.errors import DomainError
 from domain.timeutil import local
-from models import EvidenceRequest
+from models import EvidenceRequest, utcnow
 from services import applicability as applicability_service
+from services import dashboard, register, scope
 from services import engagements as engagement_service
-from services import register, scope
 from services import subcontractors as provider_register
 from web import exports
 from web.auth import client_ip
@@ -58,18 +58,59 @@ def engagement(engagement_id: int) -> str:
                            granted=scope.granted_framework_codes(user, row))
 
 
-@bp.route("/engagements/<int:engagement_id>/requests")
-def engagement_requests(engagement_id: int) -> str:
+REQUEST_LIST_SORTS = ("due", "-due", "control", "status")
+REQUEST_FILTERS = ("status", "framework", "control", "owner", "due_after", "due_before", "sort")
+REQUEST_HEADERS = ("request_id", "control", "control_title", "requirement", "period_start", "period_end",
+                   "due_local", "status", "days_overdue")
+
+
+def _request_query(engagement_id: int):
+    """The engagement, its requests narrowed and sorted by the list's filters, and the filters themselves."""
     user = current()
     row = scope.engagement_for(user, engagement_id)
-    page, status = page_number(), request.args.get("status", "")
-    query = register.filter_requests(scope.requests_for(user, row), row, request.args)
-    total = query.count()
-    rows = list(register.requests_with_names(query).order_by(EvidenceRequest.due_at, EvidenceRequest.id)
-                .paginate(page, PER_PAGE))
-    return render_template("requests.html", engagement=row, rows=rows, status=status, page=page, total=total,
-                           pages=max(1, -(-total // PER_PAGE)),
-                           counts=register.status_counts(scope.requests_for(user, row)))
+    args = {k: request.args.get(k, "") for k in REQUEST_FILTERS}
+    sort = register.parse_sort(args["sort"], REQUEST_LIST_SORTS)
+    query = register.filter_requests(register.requests_with_names(scope.requests_for(user, row)), row, args)
+    return row, register.order_requests(query, sort), {k: v for k, v in args.items() if v}
+
+
+@bp.route("/engagements/<int:engagement_id>/requests")
+def engagement_requests(engagement_id: int):
+    user = current()
+    row = scope.engagement_for(user, engagement_id)
+    error = None
+    try:
+        row, query, args = _request_query(engagement_id)
+    except DomainError as exc:
+        error, args = exc, {}
+        query = register.order_requests(register.requests_with_names(scope.requests_for(user, row)), "due")
+    page, total = page_number(), query.count()
+    rows = list(query.paginate(page, PER_PAGE))
+    return render_template("requests.html", engagement=row, rows=rows, status=args.get("status", ""), page=page,
+                           total=total, pages=max(1, -(-total // PER_PAGE)), args=args, error=error,
+                           now=utcnow(), choices=dashboard.filter_choices(user), sorts=REQUEST_LIST_SORTS,
+                           counts=register.status_counts(scope.requests_for(user, row))), 422 if error else 200
+
+
+def _request_records(engagement_id: int) -> tuple[str, list[tuple]]:
+    row, query, _args = _request_query(engagement_id)
+    now = utcnow()
+    records = [(r.id, r.control.code, r.control.title, r.requirement.name, r.period_start.isoformat(),
+                r.period_end.isoformat(), local(r.due_at, row.timezone).strftime("%Y-%m-%d %H:%M %Z"), r.status,
+                dashboard.days_overdue(r.due_at, now)) for r in query]
+    return f"requests-engagement-{row.id}-{dt.date.today().isoformat()}", records
+
+
+@bp.route("/engagements/<int:engagement_id>/requests.csv")
+def requests_csv(engagement_id: int) -> Response:
+    stem, records = _request_records(engagement_id)
+    return exports.csv_download(f"{stem}.csv", REQUEST_HEADERS, records)
+
+
+@bp.route("/engagements/<int:engagement_id>/requests.xlsx")
+def requests_xlsx(engagement_id: int) -> Response:
+    stem, records = _request_records(engagement_id)
+    return exports.xlsx_download(f"{stem}.xlsx", "Evidence requests", REQUEST_HEADERS, records)
 
 
 def _applicable_filter() -> bool | None:
@@ -168,30 +209,3 @@ def soa_xlsx(engagement_id: int) -> Response:
     return exports.xlsx_sheets_download(f"{stem}.xlsx", [
         ("Statement of Applicability", SOA_HEADERS, records),
         (f"Register {as_of.isoformat()}", REGISTER_HEADERS, providers)])
-
-
-REQUEST_STATUS_HEADERS = ("request", "control", "control_title", "requirement", "period_start", "period_end",
-                          "due_local", "status")
-
-
-def _request_status_records(engagement_id: int) -> tuple[str, list[tuple]]:
-    """The file name stem and rows of a request status export (the list's filters apply)."""
-    user = current()
-    row = scope.engagement_for(user, engagement_id)
-    query = register.filter_requests(scope.requests_for(user, row), row, request.args)
-    records = [(r.id, r.control.code, r.control.title, r.requirement.name, r.period_start.isoformat(),
-                r.period_end.isoformat(), local(r.due_at, row.timezone).strftime("%Y-%m-%d %H:%M %Z"), r.status)
-               for r in register.requests_with_names(query).order_by(EvidenceRequest.due_at, EvidenceRequest.id)]
-    return f"request-status-engagement-{row.id}-{dt.date.today().isoformat()}", records
-
-
-@bp.route("/engagements/<int:engagement_id>/request-status.csv")
-def request_status_csv(engagement_id: int) -> Response:
-    stem, records = _request_status_records(engagement_id)
-    return exports.csv_download(f"{stem}.csv", REQUEST_STATUS_HEADERS, records)
-
-
-@bp.route("/engagements/<int:engagement_id>/request-status.xlsx")
-def request_status_xlsx(engagement_id: int) -> Response:
-    stem, records = _request_status_records(engagement_id)
-    return exports.xlsx_download(f"{stem}.xlsx", "Request status", REQUEST_STATUS_HEADERS, records)
