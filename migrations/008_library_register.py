@@ -41,18 +41,18 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
     # (copy, DROP TABLE, rename) evidence_request, and with foreign keys on, dropping it deletes or nulls out
     # what references it (evidence). See 002_user_session_nonce.py.
     if isinstance(getattr(database, "obj", database), pw.SqliteDatabase):
-        migrator.sql('ALTER TABLE "evidence_request" ADD COLUMN "series" INTEGER NOT NULL DEFAULT 0')
+        migrator.sql('ALTER TABLE "evidence_request" ADD COLUMN "lane" INTEGER NOT NULL DEFAULT 0')
         migrator.sql('ALTER TABLE "control_obligation" ADD COLUMN "note" VARCHAR(300) NOT NULL DEFAULT \'\'')
         with migrator.fake():  # record the fields in the migrator's picture of the schema, run nothing
-            migrator.add_fields('evidence_request', series=pw.IntegerField(default=0))
+            migrator.add_fields('evidence_request', lane=pw.IntegerField(default=0))
             migrator.add_fields('control_obligation', note=pw.CharField(default='', max_length=300))
     else:
-        migrator.add_fields('evidence_request', series=pw.IntegerField(default=0))
+        migrator.add_fields('evidence_request', lane=pw.IntegerField(default=0))
         migrator.add_fields('control_obligation', note=pw.CharField(default='', max_length=300))
 
     migrator.drop_index('evidence_request', 'engagement', 'requirement', 'period_start')
 
-    migrator.add_index('evidence_request', 'engagement', 'requirement', 'period_start', 'series', unique=True)
+    migrator.add_index('evidence_request', 'engagement', 'requirement', 'period_start', 'lane', unique=True)
 
     @migrator.create_model
     class Subcontractor(pw.Model):
@@ -86,9 +86,9 @@ def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     
     migrator.remove_fields('control_obligation', 'note')
 
-    migrator.remove_fields('evidence_request', 'series')
+    migrator.remove_fields('evidence_request', 'lane')
 
-    migrator.drop_index('evidence_request', 'engagement', 'requirement', 'period_start', 'series')
+    migrator.drop_index('evidence_request', 'engagement', 'requirement', 'period_start', 'lane')
 
     migrator.add_index('evidence_request', 'engagement', 'requirement', 'period_start', unique=True)
 

@@ -68,15 +68,16 @@ class EvidenceRequest(BaseModel):
     period_end = pw.DateField()
     due_at = pw.DateTimeField()  # UTC
     status = pw.CharField(max_length=12, default="upcoming")
-    # 0: the control's own series. Otherwise the id of the sub-contractor whose own series this is (the APP 8
-    # reasonable-steps evidence of each cross-border recipient, services/subcontractors.py).
-    series = pw.IntegerField(default=0)
+    # The request series: 0 for the control's own. Otherwise the id of the sub-contractor whose own series this is
+    # (the APP 8 reasonable-steps evidence of each cross-border recipient, services/subcontractors.py). Four letters
+    # keep the unique index's name within PostgreSQL's 63 characters.
+    lane = pw.IntegerField(default=0)
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
         indexes = (
-            (("engagement", "requirement", "period_start", "series"), True),
+            (("engagement", "requirement", "period_start", "lane"), True),
             (("engagement", "status", "due_at"), False),
             (("engagement", "due_at"), False),
             (("status", "due_at"), False),

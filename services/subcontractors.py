@@ -136,9 +136,9 @@ def recipient_requests(engagement: Engagement, ids: list[int]) -> dict[int, list
     out: dict[int, list[EvidenceRequest]] = {i: [] for i in ids}
     if ids:
         for request in (EvidenceRequest.select().where(EvidenceRequest.engagement == engagement.id,
-                                                       EvidenceRequest.series.in_(ids))
+                                                       EvidenceRequest.lane.in_(ids))
                         .order_by(EvidenceRequest.period_start)):
-            out[request.series].append(request)
+            out[request.lane].append(request)
     return out
 
 
@@ -350,7 +350,7 @@ def plan_recipient_series(engagement: Engagement, now: dt.datetime | None = None
         for p in plan(parse_frequency(RECIPIENT_FREQUENCY), anchor, today, tz, engagement.end_date):
             for requirement in requirements:
                 rows.append({"engagement": engagement.id, "control": requirement.control_id,
-                             "requirement": requirement.id, "series": sub.id, "period_start": p.period_start,
+                             "requirement": requirement.id, "lane": sub.id, "period_start": p.period_start,
                              "period_end": p.period_end, "due_at": p.due_at,
                              "status": initial_status(p.period_start, p.due_at, now, today, grace),
                              "created_at": now, "updated_at": now})

@@ -165,7 +165,7 @@ def test_offshore_needs_the_apra_notice_before_approval_then_everything_follows(
     assert recipients[0]["personal_information"] == "Customer name, Account number"
     steps = recipients[0]["reasonable_steps"]
     assert steps and steps[0]["period_start"] == dt.date.today().isoformat()
-    series = EvidenceRequest.select().where(EvidenceRequest.series == sub["id"])
+    series = EvidenceRequest.select().where(EvidenceRequest.lane == sub["id"])
     assert {r.control.code for r in series} == {"PR-06"}
     before = series.count()
     tick()
