@@ -74,7 +74,8 @@ def test_progress_is_shown_on_a_larger_store(app, store, evidence_world):
     template = Evidence.get()
     for i in range(39):  # 40 rows, each with its own stored file
         stored = store.put(io.BytesIO(f"file {i}".encode()))
-        Evidence.insert(**{**template.__data__, "id": None, "sha256": stored.sha256, "size": stored.size,
+        row = {k: v for k, v in template.__data__.items() if k != "id"}
+        Evidence.insert(**{**row, "sha256": stored.sha256, "size": stored.size,
                            "version": template.version + 1 + i}).execute()
     result = run(app)
     assert result.exit_code == 0, result.output
