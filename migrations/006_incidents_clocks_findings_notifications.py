@@ -100,6 +100,14 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
     migrator.add_index('finding', 'status', 'due_date', unique=False)
 
+    # "plan_submitted" is longer than the 12 characters 001 allowed. SQLite does not enforce VARCHAR lengths
+    # (and would rebuild the table): record the change only; PostgreSQL widens the column in place.
+    if isinstance(getattr(database, "obj", database), pw.SqliteDatabase):
+        with migrator.fake():
+            migrator.change_fields('finding', status=pw.CharField(default='open', max_length=20))
+    else:
+        migrator.change_fields('finding', status=pw.CharField(default='open', max_length=20))
+
     migrator.add_index('evidence', 'status', 'valid_until', unique=False)
 
     migrator.add_index('evidence', 'status', 'reviewed_at', unique=False)

@@ -100,7 +100,7 @@ class Finding(BaseModel):
     owner = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="owned_findings")
     due_date = pw.DateField(null=True)
     action_plan = pw.TextField(default="")
-    status = pw.CharField(max_length=12, default="open")
+    status = pw.CharField(max_length=20, default="open")  # FINDING_STATES ("plan_submitted" needs 14)
     raised_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="raised_findings")
     created_at = pw.DateTimeField(default=utcnow)
     closed_at = pw.DateTimeField(null=True)
