@@ -106,7 +106,7 @@ def main() -> None:
         codes = [f.code for f in models.Framework.select()]
         engagement = create_engagement(admin, {"name": "Bench centre", "provider": "Bench BPO", "frameworks": codes,
                                                "place": "NSW", "timezone": "Australia/Sydney",
-                                               "start_date": "2025-01-01", "card_payments": True, "offshore": True})
+                                               "start_date": "2025-01-01", "card_payments": True})
         controls = _synthetic_controls(engagement, args.controls)
         store = packs.evidence_store(os.environ["EVIDENCE_STORE"])
         started = time.perf_counter()

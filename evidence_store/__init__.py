@@ -106,13 +106,20 @@ def _fsync_directory(path: str) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Is the process running? A zombie is not: a killed worker whose parent died stays one until PID 1 reaps
+    it, which in a container may be never, and kill(pid, 0) still succeeds on it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # alive, someone else's
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]  # the field after "(command name)"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): trust kill()
+    return state not in (b"Z", b"X")
 
 
 class LocalStore:

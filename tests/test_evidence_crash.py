@@ -111,3 +111,19 @@ def test_the_sweep_keeps_a_live_processs_young_upload(tmp_path):
     assert sorted(removed) == sorted([abandoned, old])
     assert store.temporary_files() == [live.path]
     live.discard()
+
+
+def test_a_zombie_writer_counts_as_gone(tmp_path):
+    """A worker SIGKILLed with its master is a zombie until PID 1 reaps it (in a container, maybe never):
+    its upload's temporary file is still swept."""
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    while open(f"/proc/{zombie.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.01)  # exited, not yet reaped: a zombie
+    store = evidence_store.LocalStore(str(tmp_path))
+    leftover = os.path.join(store.tmp_dir, f"{zombie.pid}-left.part")
+    with open(leftover, "wb") as handle:
+        handle.write(b"partial")
+    try:
+        assert store.sweep() == [leftover] and not os.path.exists(leftover)
+    finally:
+        zombie.wait()
