@@ -202,7 +202,8 @@ def reviewable_evidence(user: User, engagement_ids: Iterable[int] | None = None)
         return Evidence.select().where(pw.SQL("1 = 0"))
     visible = [i for (i,) in engagements_for(user).select(Engagement.id).tuples()]
     if engagement_ids is not None:
-        visible = [i for i in visible if i in set(engagement_ids)]
+        wanted = set(engagement_ids)
+        visible = [i for i in visible if i in wanted]
     return (Evidence.select()
             .where(Evidence.engagement.in_(visible),
                    Evidence.status == "submitted",
