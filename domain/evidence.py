@@ -73,22 +73,33 @@ def check_effective_date(value: dt.date, today: dt.date) -> None:
 
 
 MAX_FILENAME = 200
-_DROPPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # control, format (bidi), surrogate, unassigned
+# control, format (bidi overrides, zero-width), surrogate, private use, unassigned, line/paragraph separators
+_REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible formatting (bidi or zero-width) character",
+                       "Cs": "a lone surrogate", "Co": "a private-use character", "Cn": "an unassigned character",
+                       "Zl": "a line separator", "Zp": "a paragraph separator"}
 
 
 def safe_filename(raw: str, fallback: str = "evidence") -> str:
-    """The original filename as display text only: no directory part (either slash), no control, format
-    (bidi overrides, zero-width) or unassigned characters, whitespace collapsed, no leading dots, at most
-    ``MAX_FILENAME`` characters with the extension kept. A NUL is refused (DomainError), as everywhere."""
+    """The original filename, kept as sent when it is a plain name: refused (ValidationError on ``file``,
+    422) when it has a directory part (either slash), a control, format (bidi overrides, zero-width),
+    surrogate, private-use or unassigned character, is only dots, or is longer than ``MAX_FILENAME``; a NUL is
+    refused as everywhere (DomainError, 400). Otherwise only NFC-normalised, runs of spaces made one and
+    leading dots dropped (no hidden files); an empty name becomes ``fallback``."""
     if "\x00" in raw:
         raise DomainError("the file name contains a NUL character", field="file")
-    name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(" " if ch.isspace() else ch for ch in name
-                   if unicodedata.category(ch) not in _DROPPED_CATEGORIES or ch in "\t\n\r")
-    name = " ".join(name.split()).lstrip(". ")
+    name = unicodedata.normalize("NFC", raw)
+    if "/" in name or "\\" in name:
+        raise ValidationError("the file name contains a path separator ('/' or '\\'): send the file's own name "
+                              "only", field="file")
+    for ch in name:
+        what = _REFUSED_CATEGORIES.get(unicodedata.category(ch))
+        if what:
+            raise ValidationError(f"the file name contains {what} (U+{ord(ch):04X}): rename the file",
+                                  field="file")
+    if name and not name.strip(". "):
+        raise ValidationError(f"{name!r} is not a file name", field="file")
     if len(name) > MAX_FILENAME:
-        stem, dot, ext = name.rpartition(".")
-        ext = ext if dot and 0 < len(ext) <= 10 else ""
-        keep = MAX_FILENAME - (len(ext) + 1 if ext else 0)
-        name = (stem if ext else name)[:keep].rstrip() + (f".{ext}" if ext else "")
+        raise ValidationError(f"the file name is {len(name):,} characters long; at most {MAX_FILENAME}",
+                              field="file")
+    name = " ".join(name.split()).lstrip(". ")
     return name or fallback

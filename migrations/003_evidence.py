@@ -48,7 +48,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
     else:
         migrator.add_fields('evidence_requirement', produced_by=pw.CharField(default='provider', max_length=10))
 
-    migrator.add_index('evidence', 'status', 'uploaded_at', unique=False)
+    migrator.add_index('evidence', 'status', 'uploaded_at', 'engagement', 'uploaded_by', unique=False)
 
     @migrator.create_model
     class RequestHistory(pw.Model):
@@ -72,7 +72,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     """Write your rollback migrations here."""
     
-    migrator.drop_index('evidence', 'status', 'uploaded_at')
+    migrator.drop_index('evidence', 'status', 'uploaded_at', 'engagement', 'uploaded_by')
 
     migrator.remove_fields('evidence_requirement', 'produced_by')
 

@@ -33,7 +33,8 @@ class Evidence(BaseModel):
         indexes = (
             (("request", "version"), True),
             (("engagement", "status", "uploaded_at"), False),
-            (("status", "uploaded_at"), False),  # the review queue: submitted, oldest first
+            # the review queue: submitted, oldest first; covering its count and paging (engagement, uploader)
+            (("status", "uploaded_at", "engagement", "uploaded_by"), False),
             (("status", "valid_until"), False),  # the tick's expiry scan
             (("status", "reviewed_at"), False),  # the tick's rejection alerts
         )

@@ -70,7 +70,8 @@ def create_demo_evidence(engagement: Engagement, uploader: User, reviewer: User)
         if req is None:
             continue
         free.remove(req)
-        title = f"{req.control.code} {req.requirement.name}"[:80]
+        # a file name: requirement names may hold a slash ("Access review / recertification"), refused in names
+        title = f"{req.control.code} {req.requirement.name}"[:80].replace("/", "-").replace("\\", "-")
         item = _submit(uploader, req, media_type, title, effective)
         if outcome == "superseded":
             evidence_service.review(reviewer, item.id, "accept", "Accepted.")

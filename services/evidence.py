@@ -359,30 +359,53 @@ def request_detail(user: User, request_id: int | str) -> RequestDetail:
 
 
 def review_queue(user: User, *, engagement: int | str | None = None, framework: str | None = None,
-                 control: str | None = None) -> pw.ModelSelect:
-    """Submitted evidence the user may review, oldest first, as a query (paginate it), each row with its
-    ``request`` (and the request's ``control`` and ``requirement``) and ``engagement`` joined. Filters: an
-    engagement id, a framework code, a control code (unknown values: ValidationError, other tenants' ids:
-    NotFound)."""
-    query = (scope.reviewable_evidence(user)
-             .select(Evidence, EvidenceRequest, Control, EvidenceRequirement, Engagement)
-             .join(EvidenceRequest, on=(Evidence.request == EvidenceRequest.id), attr="request")
-             .join(Control, on=(EvidenceRequest.control == Control.id), attr="control").switch(EvidenceRequest)
-             .join(EvidenceRequirement, on=(EvidenceRequest.requirement == EvidenceRequirement.id),
-                   attr="requirement").switch(Evidence)
-             .join(Engagement, on=(Evidence.engagement == Engagement.id), attr="engagement")
+                 control: str | None = None) -> ReviewQueue:
+    """Submitted evidence the user may review, oldest first (paginate it), each row with its ``request`` (and
+    the request's ``control`` and ``requirement``) and ``engagement`` joined. Filters: an engagement id, a
+    framework code, a control code (unknown values: ValidationError, other tenants' ids: NotFound)."""
+    engagement_ids = (scope.engagement_for(user, engagement).id,) if engagement not in (None, "") else None
+    query = (scope.reviewable_evidence(user, engagement_ids).select(Evidence.id)
              .order_by(Evidence.uploaded_at, Evidence.id))
-    if engagement not in (None, ""):
-        query = query.where(Evidence.engagement == scope.engagement_for(user, engagement).id)
+    on_request = []  # conditions on the evidence's request
     if framework:
         register.framework_by_code(framework)
-        query = query.where(EvidenceRequest.control.in_(scope.controls_in_frameworks([framework])))
+        on_request.append(EvidenceRequest.control.in_(scope.controls_in_frameworks([framework])))
     if control:
         control_row = Control.get_or_none(Control.code == control)
         if control_row is None:
             raise ValidationError(f"no control {control!r} in the library", field="control")
-        query = query.where(EvidenceRequest.control == control_row.id)
-    return query
+        on_request.append(EvidenceRequest.control == control_row.id)
+    if on_request:
+        query = query.join(EvidenceRequest, on=(Evidence.request == EvidenceRequest.id)).where(*on_request)
+    return ReviewQueue(query)
+
+
+@dataclass
+class ReviewQueue:
+    """The review queue as ``paginate()`` reads it. Counting and paging run on the narrow ``evidence`` table
+    alone (a covering index on status, uploaded_at, engagement, uploader), and the names are joined for the
+    page's rows only: joining first made SQLite count and skip over every joined row (274 ms at scale 280)."""
+    ids: pw.ModelSelect  # Evidence.id, filtered and ordered
+
+    def count(self) -> int:
+        return self.ids.order_by().count()
+
+    def paginate(self, page: int, per_page: int) -> list[Evidence]:
+        page_ids = [i for (i,) in self.ids.paginate(page, per_page).tuples()]
+        if not page_ids:
+            return []
+        return list(Evidence.select(Evidence, EvidenceRequest, Control, EvidenceRequirement, Engagement)
+                    .join(EvidenceRequest, on=(Evidence.request == EvidenceRequest.id), attr="request")
+                    .join(Control, on=(EvidenceRequest.control == Control.id), attr="control")
+                    .switch(EvidenceRequest)
+                    .join(EvidenceRequirement, on=(EvidenceRequest.requirement == EvidenceRequirement.id),
+                          attr="requirement").switch(Evidence)
+                    .join(Engagement, on=(Evidence.engagement == Engagement.id), attr="engagement")
+                    .where(Evidence.id.in_(page_ids))
+                    .order_by(Evidence.uploaded_at, Evidence.id))
+
+    def __iter__(self):
+        return iter(self.paginate(1, max(1, self.count())))
 
 
 @dataclass
@@ -406,14 +429,16 @@ class Inbox:
 
 def provider_inbox(user: User, *, now: dt.datetime | None = None) -> Inbox:
     """The requests this user owes evidence for (provider roles: ``produced_by: provider``; the client's
-    risk team: ``produced_by: client``). Four queries."""
+    risk team: ``produced_by: client``). Five queries."""
     now = now or utcnow()
     producers = scope.producers_for(user)
+    # The ids listed, not a subquery: with a subquery SQLite walked (status, due_at) across every engagement.
+    engagement_ids = [i for (i,) in scope.engagements_for(user).select(Engagement.id).tuples()]
     base = (EvidenceRequest.select(EvidenceRequest, Engagement, Control, EvidenceRequirement)
             .join(Engagement, attr="engagement").switch(EvidenceRequest)
             .join(Control, attr="control").switch(EvidenceRequest)
             .join(EvidenceRequirement, attr="requirement")
-            .where(EvidenceRequest.engagement.in_(scope.engagements_for(user).select(Engagement.id)),
+            .where(EvidenceRequest.engagement.in_(engagement_ids),
                    EvidenceRequirement.produced_by.in_(producers or ["-"]))
             .order_by(EvidenceRequest.due_at, EvidenceRequest.id).limit(INBOX_LIMIT))
     rejected = list(base.where(EvidenceRequest.status == "rejected"))

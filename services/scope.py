@@ -232,12 +232,18 @@ def evidence_for(user: User, evidence_id: int | str, action: str = "view") -> Ev
     return item
 
 
-def reviewable_evidence(user: User) -> pw.ModelSelect:
-    """Submitted evidence this user may review: client roles, their client's engagements, not their own."""
+def reviewable_evidence(user: User, engagement_ids: Iterable[int] | None = None) -> pw.ModelSelect:
+    """Submitted evidence this user may review: client roles, their client's engagements (or these of them),
+    not their own. The engagement ids are listed in the query rather than a subquery, so that the planner
+    walks the submitted rows of these engagements rather than guessing."""
     if user is None or not user.is_active or not permits(user, "review"):
         return Evidence.select().where(pw.SQL("1 = 0"))
+    visible = [i for (i,) in engagements_for(user).select(Engagement.id).tuples()]
+    if engagement_ids is not None:
+        wanted = set(engagement_ids)
+        visible = [i for i in visible if i in wanted]
     return (Evidence.select()
-            .where(Evidence.engagement.in_(engagements_for(user).select(Engagement.id)),
+            .where(Evidence.engagement.in_(visible),
                    Evidence.status == "submitted",
                    (Evidence.uploaded_by != user.id) | Evidence.uploaded_by.is_null()))
 

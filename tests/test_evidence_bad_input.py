@@ -11,7 +11,7 @@ import urllib.parse
 import pytest
 
 import evidence_store
-from models import AuditorGrant, Evidence, EvidenceRequest, utcnow
+from models import AuditEvent, AuditorGrant, Evidence, EvidenceRequest, RequestHistory, utcnow
 from services import demo_files
 from services.engagements import create_engagement
 from tests.conftest import login
@@ -135,26 +135,50 @@ def test_a_nul_in_the_filename_is_400(evidence_world, unchanged):
     error_of(evidence_world.upload(evidence_world.request(), filename="report\x00.pdf"), 400)
 
 
-FILENAMES = [
-    ("../../../etc/passwd.pdf", "passwd.pdf"),
-    # a quoted header value's backslashes are escapes (RFC 7230 quoted-pair): no path survives either way
-    ("..\\..\\windows\\system32\\report.pdf", "windowssystem32report.pdf"),
-    ("report\x07\x1b[31m.pdf", "report[31m.pdf"),
-    ("invoice\u202efdp.exe", "invoicefdp.exe"),
-    ("\u200b\u2066hidden\u2069.pdf", "hidden.pdf"),
-    ("a" * 1000 + ".pdf", "a" * 196 + ".pdf"),
-    ("...", "evidence"),
+BAD_FILENAMES = [
+    ("../../../etc/passwd.pdf", "path separator"),
+    ("reports/q1.pdf", "path separator"),
+    ("..\\..\\windows\\report.pdf", "path separator"),  # sent as RFC 5987 filename* below: a backslash arrives
+    ("report\x07\x1b[31m.pdf", "control character (U+0007)"),
+    ("line\r\nbreak.pdf", "control character (U+000D)"),
+    ("invoice\u202efdp.exe", "invisible formatting (bidi or zero-width) character (U+202E)"),
+    ("\u200b\u2066hidden\u2069.pdf", "invisible formatting (bidi or zero-width) character (U+200B)"),
+    ("a" * 1000 + ".pdf", "1,004 characters long; at most 200"),
+    ("...", "not a file name"),
 ]
 
 
-def test_filenames_are_display_text_made_safe(evidence_world):
+def _upload_named(w, filename: str):
+    """Upload with the name in ``filename*`` (RFC 5987, percent-encoded UTF-8) so that it arrives exactly as
+    written: in a quoted ``filename="…"`` a backslash is an escape and never reaches the application."""
+    boundary = "namesboundary"
+    quoted = urllib.parse.quote(filename, safe="")
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"request_id\"\r\n\r\n{w.request().id}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"effective_date\"\r\n\r\n{dt.date.today()}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''{quoted}\r\n"
+            f"Content-Type: application/pdf\r\n\r\n").encode()
+    body += demo_files.pdf("x") + f"\r\n--{boundary}--\r\n".encode()
+    return w.client.post(f"/api/v1/engagements/{w.engagement.id}/evidence", data=body,
+                         content_type=f"multipart/form-data; boundary={boundary}", headers=w.auth(w.contributor))
+
+
+def test_bad_filenames_are_refused_with_nothing_recorded(evidence_world, unchanged):
     w = evidence_world
-    for sent, shown in FILENAMES:
-        body = w.upload(w.request(), filename=sent).get_json()
-        assert body["filename"] == shown
+    history, events = RequestHistory.select().count(), AuditEvent.select().count()
+    for sent, message in BAD_FILENAMES:
+        error = error_of(_upload_named(w, sent), 422)
+        assert error["field"] == "file" and message in error["message"], (sent, error)
+    assert (RequestHistory.select().count(), AuditEvent.select().count()) == (history, events)
+
+
+def test_an_ordinary_filename_is_kept_as_sent(evidence_world):
+    w = evidence_world
+    for sent in ("Rapport d'audit – Q3 2026.pdf", "Überprüfung Zugänge 2026.pdf", "报告 第一季度.pdf"):
+        body = _upload_named(w, sent).get_json()
+        assert body["filename"] == sent
         disposition = w.client.get(f"/api/v1/evidence/{body['id']}/file", headers=w.auth(w.reviewer)).headers[
             "Content-Disposition"]
-        assert "/" not in disposition and "\\" not in disposition and "\u202e" not in disposition
+        assert "filename*=UTF-8''" + urllib.parse.quote(sent, safe="") in disposition
 
 
 def test_a_request_of_another_engagement_or_tenant_is_404(evidence_world, unchanged, make_user):

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import evidence_store
 from models import Evidence, EvidenceRequest
@@ -117,7 +118,7 @@ def test_a_zombie_writer_counts_as_gone(tmp_path):
     """A worker SIGKILLed with its master is a zombie until PID 1 reaps it (in a container, maybe never):
     its upload's temporary file is still swept."""
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])
-    while open(f"/proc/{zombie.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
         time.sleep(0.01)  # exited, not yet reaped: a zombie
     store = evidence_store.LocalStore(str(tmp_path))
     leftover = os.path.join(store.tmp_dir, f"{zombie.pid}-left.part")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -50,18 +51,22 @@ def test_effective_date_and_validity():
     assert rules.valid_until(dt.date(2026, 1, 31), 30) == dt.date(2026, 3, 2)
 
 
-def test_safe_filename():
-    assert rules.safe_filename("../../x/../report.pdf") == "report.pdf"
-    assert rules.safe_filename("C:\\Users\\me\\scan.png") == "scan.png"
-    assert rules.safe_filename("in\u202evoice\u200d.pdf") == "invoice.pdf"
-    assert rules.safe_filename("a\r\nb\tc.csv") == "a b c.csv"
+def test_safe_filename_keeps_plain_names_and_refuses_the_rest():
+    assert rules.safe_filename("Rapport d'audit – Q3 2026.pdf") == "Rapport d'audit – Q3 2026.pdf"
+    assert rules.safe_filename("Zuga\u0308nge.pdf") == "Zug\u00e4nge.pdf"  # NFC
     assert rules.safe_filename(".htaccess") == "htaccess"
     assert rules.safe_filename("") == "evidence"
-    long = rules.safe_filename("x" * 1000 + ".xlsx")
-    assert len(long) == rules.MAX_FILENAME and long.endswith(".xlsx")
-    assert len(rules.safe_filename("y" * 1000)) == rules.MAX_FILENAME
-    with pytest.raises(DomainError):
+    assert rules.safe_filename("y" * rules.MAX_FILENAME) == "y" * rules.MAX_FILENAME
+    for bad, message in [("../../x/../report.pdf", "path separator"), ("C:\\Users\\me\\scan.png", "path separator"),
+                         ("in\u202evoice.pdf", "U+202E"), ("zero\u200dwidth.pdf", "U+200D"),
+                         ("a\r\nb\tc.csv", "control character"), ("..", "not a file name"),
+                         ("x" * 1000, "1,000 characters long")]:
+        with pytest.raises(ValidationError, match=re.escape(message)) as raised:
+            rules.safe_filename(bad)
+        assert raised.value.field == "file"
+    with pytest.raises(DomainError) as raised:
         rules.safe_filename("a\x00.pdf")
+    assert raised.value.status == 400
 
 
 def test_the_loader_reads_and_checks_produced_by(tmp_path):

@@ -25,6 +25,7 @@ from wtforms.validators import ValidationError as CSRFInvalid
 
 import evidence_store
 from domain.errors import DomainError, ValidationError
+from domain.evidence import safe_filename
 from services.evidence import TooLarge, Upload
 from web.security import csrf
 
@@ -138,6 +139,7 @@ class _Parser:
             raise ValidationError(f"send at most {self.max_files} file(s) per request", field=name)
         if "\x00" in (filename or ""):
             raise DomainError("the file name contains a NUL character", field=name)
+        safe_filename(filename or "")  # a bad name is refused before any byte of its file is stored
         self.staging = self.store.staging(self.max_bytes)
         self.form.files.append(Upload(filename or "", self.staging))
         self.field_name = None

@@ -156,7 +156,8 @@ _EVIDENCE = {
     "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256 of the file's bytes."},
     "size": {"type": "integer", "minimum": 1, "description": "Bytes."},
     "media_type": {"type": "string", "description": "Sniffed from the content, one the requirement accepts."},
-    "filename": {"type": "string", "description": "The original file name, as display text only (made safe)."},
+    "filename": {"type": "string", "description": "The original file name as sent (NFC); a name with a path "
+                 "separator, a control or invisible formatting character, or over 200 characters is refused."},
     "effective_date": {**oas.DATE, "description": "When the evidence was produced."},
     "valid_until": {"type": ["string", "null"], "format": "date"},
     "version": {"type": "integer", "minimum": 1},
