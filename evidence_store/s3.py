@@ -1,11 +1,15 @@
 """The evidence store on an S3-compatible object store (``EVIDENCE_STORE=s3://bucket/prefix``), via boto3.
 
-Objects live under ``<prefix>/ab/cd/<sha256>``, like the local store's files. An upload is hashed while
-it streams: a file that fits in one part (8 MiB) is sent once, straight under its hash; a larger one
-goes up as a multipart upload to ``<prefix>/tmp/<uuid>`` (at most two parts in flight, so memory is
-bounded by about 32 MiB whatever the file's size), is then copied server-side to its hash, and the
-temporary key removed. A crash or a dropped client aborts the multipart upload: no object ever sits
-under a hash it does not have. Identical content is stored once.
+Every stored file is found under ``<prefix>/ab/cd/<sha256>``, like the local store's files. An upload is
+hashed while it streams: a file that fits in one part (8 MiB) is sent once, straight under its hash. A larger
+one goes up as a multipart upload to ``<prefix>/blob/<uuid>`` (at most two parts in flight, so memory is
+bounded by about 32 MiB whatever the file's size), left *uncompleted* until the evidence row is about to
+commit; then the upload is completed and an empty object under the hash names it (metadata ``blob``), written
+with ``If-None-Match: *`` so that of two identical uploads exactly one is placed. No server-side copy: on
+SeaweedFS a copy re-writes every chunk, about 40 % of a 1 GiB upload's time. A crash, a dropped client or a
+rejected file aborts the multipart upload, which never became an object; no hash ever names bytes it does
+not have. Identical content is stored once. Objects stored under their hash by earlier versions (the bytes
+themselves, no ``blob`` metadata) are read as before.
 
 Configuration: ``S3_ENDPOINT_URL`` (an S3-compatible server such as SeaweedFS or MinIO; unset means
 AWS), ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION`` (default us-east-1).
@@ -20,6 +24,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
@@ -27,7 +32,6 @@ from urllib.parse import urlparse
 
 import boto3
 import botocore.exceptions as bex
-from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from . import CHUNK, SWEEP_AGE, Stored, StoreError, StoreUnavailable, TooLarge
@@ -39,8 +43,7 @@ BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 UNREACHABLE = (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError,
                bex.ConnectionClosedError)
 REFUSED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden"}
-COPY = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024,
-                      max_concurrency=IN_FLIGHT)
+POINTER = "blob"  # metadata of the empty object under a hash that names a large upload's blob
 
 
 _sessions: dict[int, boto3.session.Session] = {}
@@ -134,12 +137,20 @@ class S3Store:
         finally:
             staged.discard()  # nothing left once promoted; an abort otherwise
 
-    def _place(self, temporary: str, sha256: str) -> None:
-        """Move a completed temporary object under its hash (server-side copy), unless already there."""
-        final = self.key_for(sha256)
-        if not self.exists(sha256):
-            self.client.copy({"Bucket": self.bucket, "Key": temporary}, self.bucket, final, Config=COPY)
-        self.client.delete_object(Bucket=self.bucket, Key=temporary)
+    def _place(self, upload: _Multipart, sha256: str) -> None:
+        """Name a finished multipart upload by its hash: complete it, then write the hash's pointer object,
+        unless identical content is already there (the upload is then aborted: stored once)."""
+        if self.exists(sha256):
+            upload.abort()
+            return
+        upload.complete()
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.key_for(sha256), Body=b"",
+                                   Metadata={POINTER: upload.key}, IfNoneMatch="*")
+        except bex.ClientError as exc:
+            if _code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                raise
+            self.client.delete_object(Bucket=self.bucket, Key=upload.key)  # the same bytes won a race to the hash
 
     def exists(self, sha256: str) -> bool:
         with self._errors():
@@ -152,10 +163,16 @@ class S3Store:
                 raise
 
     def open(self, sha256: str) -> BinaryIO:
-        """The stored bytes as a stream (read in chunks; close it). FileNotFoundError if absent."""
+        """The stored bytes as a stream (read in chunks; close it). FileNotFoundError if absent. A pointer
+        under the hash (a large upload's empty object naming its blob) is followed to the blob."""
         with self._errors():
             try:
-                return self.client.get_object(Bucket=self.bucket, Key=self.key_for(sha256))["Body"]
+                answer = self.client.get_object(Bucket=self.bucket, Key=self.key_for(sha256))
+                blob = answer.get("Metadata", {}).get(POINTER)
+                if blob and answer.get("ContentLength") == 0:
+                    answer["Body"].close()
+                    answer = self.client.get_object(Bucket=self.bucket, Key=blob)
+                return answer["Body"]
             except bex.ClientError as exc:
                 if _code(exc) in ("404", "NoSuchKey", "NotFound"):
                     raise FileNotFoundError(sha256) from None
@@ -185,12 +202,22 @@ class S3Store:
     def is_empty(self) -> bool:
         return next(iter(self.all_hashes()), None) is None
 
+    def _uploads(self) -> Iterator[dict]:
+        """Unfinished multipart uploads: running or crashed uploads (``tmp/`` from versions that copied)."""
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        for prefix in ("blob", "tmp"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix) + "/"):
+                yield from page.get("Uploads", ())
+
+    def _temporary_objects(self) -> Iterator[dict]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key("tmp") + "/"):
+            yield from page.get("Contents", ())
+
     def temporary_files(self) -> list[str]:
         """Keys of temporary objects and of unfinished multipart uploads (crashed or running uploads)."""
         with self._errors():
-            listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key("tmp") + "/")
-            uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=self._key("tmp") + "/")
-        return [o["Key"] for o in listed.get("Contents", [])] + [u["Key"] for u in uploads.get("Uploads", [])]
+            return [o["Key"] for o in self._temporary_objects()] + [u["Key"] for u in self._uploads()]
 
     def sweep(self, max_age: float = SWEEP_AGE, now: float | None = None) -> list[str]:
         """Remove temporary objects and abort multipart uploads older than ``max_age`` seconds (processes on
@@ -198,12 +225,11 @@ class S3Store:
         cutoff = (time.time() if now is None else now) - max_age
         removed = []
         with self._errors():
-            tmp = self._key("tmp") + "/"
-            for item in self.client.list_objects_v2(Bucket=self.bucket, Prefix=tmp).get("Contents", []):
+            for item in list(self._temporary_objects()):
                 if item["LastModified"].timestamp() < cutoff:
                     self.client.delete_object(Bucket=self.bucket, Key=item["Key"])
                     removed.append(item["Key"])
-            for upload in self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=tmp).get("Uploads", []):
+            for upload in list(self._uploads()):
                 if upload["Initiated"].timestamp() < cutoff:
                     self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
                                                        UploadId=upload["UploadId"])
@@ -228,69 +254,69 @@ class S3Staging:
     """One upload being written to S3, hashed as it streams. Parts of 8 MiB go up as a multipart upload to a
     temporary key as soon as they fill (a file under one part stays in memory until ``promote``).
 
-    ``finish()`` completes the upload (durable) and writes a small local *sniff file* for content-type
-    detection: the file's first and last MiB at their offsets in a sparse file of the right size, which is
-    what libmagic and a ZIP reader (its central directory is at the end) look at; ``path`` names it.
-    ``promote()`` places the object under its hash (server-side copy, then the temporary key removed),
-    called just before the evidence row commits; ``discard()`` aborts or deletes whatever is temporary."""
+    ``finish()`` waits until every part is stored (durable; the upload stays uncompleted) and writes a small
+    local *sniff file* for content-type detection: the file's first and last MiB at their offsets in a sparse
+    file of the right size, which is what libmagic and a ZIP reader (its central directory is at the end) look
+    at; ``path`` names it. ``promote()`` completes the upload and names it by its hash (no copy), called just
+    before the evidence row commits; ``discard()`` aborts whatever is unfinished."""
 
     def __init__(self, store: S3Store, max_bytes: int | None = None):
         self.store, self.max_bytes = store, max_bytes
-        self._digest, self._buffer, self._first, self._tail = hashlib.sha256(), bytearray(), bytearray(), bytearray()
+        self._digest, self._first = hashlib.sha256(), bytearray()
+        self._pending, self._tail = _Chunks(), _Chunks()  # not yet sent; the latest >= SNIFF bytes
         self._upload: _Multipart | None = None
         self._promoted = False
         self.size, self.head, self.sha256, self.path = 0, b"", "", ""
 
     def write(self, chunk: bytes) -> None:
+        """Hash and queue ``chunk``; a full part goes to a sending thread. Chunks are kept as they came
+        (read-only views, no copy) until a part is cut from them: one copy of each byte on its way out."""
         self.size += len(chunk)
         if self.max_bytes is not None and self.size > self.max_bytes:
             self.discard()
             raise TooLarge(f"larger than {self.max_bytes} bytes")
+        view = memoryview(chunk if isinstance(chunk, bytes) else bytes(chunk))
         if len(self.head) < 8192:
-            self.head += bytes(chunk[:8192 - len(self.head)])
+            self.head += bytes(view[:8192 - len(self.head)])
         if len(self._first) < SNIFF:
-            self._first += chunk[:SNIFF - len(self._first)]
-        self._tail += chunk
-        if len(self._tail) > SNIFF:
-            del self._tail[:len(self._tail) - SNIFF]
-        self._digest.update(chunk)
-        self._buffer += chunk
-        if len(self._buffer) >= PART:
+            self._first += view[:SNIFF - len(self._first)]
+        self._tail.add(view)
+        self._tail.keep_last(SNIFF)
+        self._digest.update(view)
+        self._pending.add(view)
+        while self._pending.size >= PART:
             self._upload = self._upload or _Multipart(self.store)
-            with memoryview(self._buffer) as view:
-                part = bytes(view[:PART])  # one copy, handed to the sending thread
-            del self._buffer[:PART]
-            self._upload.send(part)
+            self._upload.send(self._pending.take(PART))
 
     def finish(self) -> Stored:
         self.sha256 = self._digest.hexdigest()
         if self._upload is not None:
-            if self._buffer:
-                self._upload.send(bytes(self._buffer))
-                self._buffer = bytearray()
-            self._upload.complete()
+            if self._pending.size:
+                self._upload.send(self._pending.take(self._pending.size))
+            self._upload.wait()
         self._write_sniff_file()
         return Stored(self.sha256, self.size, self.head)
 
     def _write_sniff_file(self) -> None:
         fd, self.path = tempfile.mkstemp(prefix="attest-sniff-")
+        tail = self._tail.take(self._tail.size)[-SNIFF:]
         with os.fdopen(fd, "wb") as handle:
             handle.write(self._first)
             if self.size > len(self._first):  # the tail may overlap the head: the same bytes either way
-                handle.seek(self.size - len(self._tail))
-                handle.write(self._tail)
-        self._first, self._tail = bytearray(), bytearray()
+                handle.seek(self.size - len(tail))
+                handle.write(tail)
+        self._first, self._tail = bytearray(), _Chunks()
 
     def promote(self) -> str:
         """Place the finished upload under its content address (an identical object already there is kept)."""
         if not self._promoted:
             with self.store._errors():
                 if self._upload is not None:
-                    self.store._place(self._upload.key, self.sha256)
+                    self.store._place(self._upload, self.sha256)
                 elif not self.store.exists(self.sha256):
                     self.store.client.put_object(Bucket=self.store.bucket, Key=self.store.key_for(self.sha256),
-                                                 Body=bytes(self._buffer))
-            self._promoted, self._buffer = True, bytearray()
+                                                 Body=self._pending.take(self._pending.size))
+            self._promoted, self._pending = True, _Chunks()
             self._remove_sniff_file()
         return self.store.key_for(self.sha256)
 
@@ -298,7 +324,7 @@ class S3Staging:
         if not self._promoted and self._upload is not None:
             self._upload.abort()
             self._upload = None
-        self._buffer = bytearray()
+        self._pending = _Chunks()
         self._remove_sniff_file()
 
     def _remove_sniff_file(self) -> None:
@@ -307,20 +333,51 @@ class S3Staging:
                 os.unlink(self.path)
 
 
+class _Chunks:
+    """A queue of read-only byte views and their total size; ``take`` joins the first n bytes (one copy)."""
+
+    def __init__(self) -> None:
+        self.views: deque[memoryview] = deque()
+        self.size = 0
+
+    def add(self, view: memoryview) -> None:
+        if len(view):
+            self.views.append(view)
+            self.size += len(view)
+
+    def keep_last(self, n: int) -> None:
+        """Drop whole views from the front while the rest still holds at least ``n`` bytes."""
+        while self.views and self.size - len(self.views[0]) >= n:
+            self.size -= len(self.views.popleft())
+
+    def take(self, n: int) -> bytes:
+        out, need = [], n
+        while need:
+            view = self.views.popleft()
+            if len(view) > need:
+                self.views.appendleft(view[need:])
+                view = view[:need]
+            out.append(view)
+            need -= len(view)
+        self.size -= n
+        return b"".join(out)
+
+
 def _hex(name: str) -> bool:
     return all(c in "0123456789abcdef" for c in name)
 
 
 class _Multipart:
-    """One multipart upload to a temporary key, its parts sent from a small thread pool (bounded)."""
+    """One multipart upload to a new ``blob/<uuid>`` key, its parts sent from a small thread pool (bounded)."""
 
     def __init__(self, store: S3Store):
-        self.store, self.key = store, store._key("tmp", uuid.uuid4().hex)
+        self.store, self.key = store, store._key("blob", uuid.uuid4().hex)
         with store._errors():
             self.upload_id = store.client.create_multipart_upload(Bucket=store.bucket, Key=self.key)["UploadId"]
         self.pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="s3-part")
         self.slots = threading.BoundedSemaphore(IN_FLIGHT)
         self.parts: list[Future] = []
+        self.done: list[dict] = []
 
     def send(self, data: bytes) -> None:
         for done in self.parts:
@@ -338,15 +395,18 @@ class _Multipart:
                                                    PartNumber=number, Body=data)
         return {"ETag": answer["ETag"], "PartNumber": number}
 
-    def complete(self) -> None:
-        parts = [future.result() for future in self.parts]
+    def wait(self) -> None:
+        """Every part stored (the first failure raised); the upload itself is left open."""
+        self.done = [future.result() for future in self.parts]
         self.pool.shutdown()
+
+    def complete(self) -> None:
         self.store.client.complete_multipart_upload(Bucket=self.store.bucket, Key=self.key,
-                                                    UploadId=self.upload_id, MultipartUpload={"Parts": parts})
+                                                    UploadId=self.upload_id, MultipartUpload={"Parts": self.done})
         self.upload_id = None
 
     def abort(self) -> None:
-        """Best effort: the temporary upload or object goes; a store that is down keeps a stray tmp/ key."""
+        """Best effort: the unfinished upload (or its completed blob) goes; a store that is down keeps it for sweep."""
         self.pool.shutdown(wait=True, cancel_futures=True)
         with contextlib.suppress(Exception):
             if self.upload_id:

@@ -249,3 +249,69 @@ def test_sweep_removes_abandoned_temporaries(store):
     assert store.sweep(max_age=3600) == []  # young, and its writer (this process) alive
     removed = store.sweep(max_age=0, now=time.time() + 60)
     assert removed and store.temporary_files() == []
+
+
+# ---------------------------------------------------------------- S3: large uploads are named, not copied
+
+def objects_of(store: S3Store) -> list[dict]:
+    """Every object under the store's prefix (the session's bucket is shared, one prefix per test)."""
+    pages = store.client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket, Prefix=store.prefix + "/")
+    return [item for page in pages for item in page.get("Contents", ())]
+
+
+def bytes_in_bucket(store: S3Store) -> int:
+    return sum(item["Size"] for item in objects_of(store))
+
+
+def test_s3_large_upload_holds_its_bytes_once(s3_store):
+    """A multipart upload is completed in place and named by its hash: the bucket holds the bytes once (no
+    copy under the hash, no temporary left), and the same bytes uploaded again add nothing."""
+    size = 2 * PART + 7
+    stored = s3_store.put(Pattern(size))
+    assert s3_store.put(Pattern(size)).sha256 == stored.sha256
+    assert bytes_in_bucket(s3_store) == size
+    assert s3_store.rehash(stored.sha256) == stored.sha256 and s3_store.temporary_files() == []
+    assert list(s3_store.all_hashes()) == [stored.sha256]
+
+
+def test_s3_a_finished_upload_is_stored_only_when_promoted(s3_store):
+    staged = s3_store.staging()
+    source = Pattern(PART + 99)
+    while chunk := source.read():
+        staged.write(chunk)
+    stored = staged.finish()
+    assert not s3_store.exists(stored.sha256) and bytes_in_bucket(s3_store) == 0  # parts only, no object yet
+    staged.discard()
+    assert s3_store.temporary_files() == [] and bytes_in_bucket(s3_store) == 0
+
+
+class RacingS3Store(S3Store):
+    """Sees the hash as free when it is not: what two identical uploads finishing together both see."""
+    def exists(self, sha256: str) -> bool:
+        return False
+
+
+def test_s3_identical_uploads_racing_to_the_hash_keep_one(s3_store):
+    size = PART + 5
+    first = s3_store.put(Pattern(size))
+    racing = RacingS3Store(s3_store.bucket, s3_store.prefix, s3_store.endpoint_url)
+    assert racing.put(Pattern(size)).sha256 == first.sha256  # If-None-Match refuses the second pointer
+    assert bytes_in_bucket(s3_store) == size and s3_store.rehash(first.sha256) == first.sha256
+    assert s3_store.temporary_files() == []
+
+
+def test_s3_tampering_with_a_large_uploads_bytes_shows_in_rehash(s3_store):
+    stored = s3_store.put(Pattern(PART + 3))
+    blobs = [item["Key"] for item in objects_of(s3_store) if item["Size"] > 0]
+    assert len(blobs) == 1
+    s3_store.client.put_object(Bucket=s3_store.bucket, Key=blobs[0], Body=b"altered")
+    assert s3_store.rehash(stored.sha256) != stored.sha256
+
+
+def test_s3_objects_stored_under_their_hash_by_earlier_versions_still_open(s3_store):
+    data = b"%PDF-1.7 " + os.urandom(PART + 10)
+    sha = hashlib.sha256(data).hexdigest()
+    s3_store.client.put_object(Bucket=s3_store.bucket, Key=s3_store.key_for(sha), Body=data)
+    with s3_store.open(sha) as handle:
+        assert handle.read() == data
+    assert s3_store.rehash(sha) == sha and list(s3_store.all_hashes()) == [sha]
