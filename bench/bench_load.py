@@ -56,6 +56,16 @@ def throughput(env, workers: int, token: str, uploaders: int, seconds: float, fi
         return sent[0] / MIB / (time.perf_counter() - started)
 
 
+def largest_engagement(url: str, token: str) -> int:
+    """The reviewer's engagement with the most requests (a scale engagement once ``--scale`` ran)."""
+    import requests
+    headers = {"Authorization": f"Bearer {token}"}
+    page = requests.get(f"{url}/api/v1/engagements?per_page=200", headers=headers, timeout=120).json()["items"]
+    sizes = {e["id"]: requests.get(f"{url}/api/v1/engagements/{e['id']}/requests?per_page=1", headers=headers,
+                                   timeout=120).json()["total"] for e in page[:5] + page[-5:]}
+    return max(sizes, key=sizes.get)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60)
@@ -79,7 +89,9 @@ def main() -> None:
         with gunicorn(s.env, workers=4, threads=4) as server:
             engagement = first_engagement(server.url, s.provider_token)
             target = Target(server.url, engagement, s.provider_token, s.reviewer_token,
-                            uploadable_requests(server.url, engagement, s.provider_token, limit=40))
+                            uploadable_requests(server.url, engagement, s.provider_token, limit=40),
+                            read_engagement_id=largest_engagement(server.url, s.reviewer_token))
+            print(f"readers list engagement {target.read_engagement_id}'s requests")
             stats = run_load(target, args.seconds, uploaders=args.providers, reviewers=args.reviewers,
                              readers=args.readers)
             rss = [psutil.Process(p).memory_info().rss / MIB for p in server.worker_pids()]
