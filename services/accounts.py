@@ -13,7 +13,17 @@ from peewee import fn
 
 from domain.errors import Conflict, ValidationError
 from domain.names import clean_name
-from models import ROLE_ORG_KIND, ROLES, ApiToken, LoginAttempt, Organisation, User, transaction, utcnow
+from models import (
+    ROLE_ORG_KIND,
+    ROLES,
+    ApiToken,
+    LoginAttempt,
+    Organisation,
+    User,
+    serialise_writers,
+    transaction,
+    utcnow,
+)
 from models.org import new_session_nonce
 
 from . import audit_log
@@ -123,17 +133,20 @@ def sign_in(email: str, password: str, ip: str = "") -> SignIn:
     """Check a sign-in attempt and record it with its audit event (``auth.login`` or ``auth.login_failed``) in
     one transaction, so no attempt is counted without its event or the other way round. When locked out, the
     attempt is refused, audited and not counted, so that a lock ends with its window however often a locked
-    account is tried. The password is checked (argon2, slow) before the write transaction starts."""
+    account is tried. The password is checked (argon2, slow) before the write transaction starts; the lock is
+    checked again inside it, serialised per e-mail, so that parallel guesses get at most LOCKOUT_FAILURES
+    answers: one that finishes after the limit was reached is refused as locked, right password or not."""
     raw = (email or "").strip().lower()
     email = login_email(raw)
     ip = (ip or "")[:64]
     if is_locked_out(email, ip):
-        audit_log.record("auth.login_failed", actor_email=email, ip=ip, object_type="user",
-                         details={"locked_out": True})
-        return SignIn(None, locked_out=True)
+        return _refuse_locked(email, ip)
     user = User.get_or_none(User.email == email) if email == raw[:254] else None
     ok = password_matches(user, password or "") and user.active
     with transaction():
+        serialise_writers(f"sign-in:{email}")
+        if is_locked_out(email, ip):
+            return _refuse_locked(email, ip)
         LoginAttempt.create(email=email, ip=ip, success=ok)
         if not ok:
             audit_log.record("auth.login_failed", actor_email=email, ip=ip, object_type="user",
@@ -145,6 +158,11 @@ def sign_in(email: str, password: str, ip: str = "") -> SignIn:
         user.save()
         audit_log.record("auth.login", actor=user, object_type="user", object_id=user.id, ip=ip)
     return SignIn(user)
+
+
+def _refuse_locked(email: str, ip: str) -> SignIn:
+    audit_log.record("auth.login_failed", actor_email=email, ip=ip, object_type="user", details={"locked_out": True})
+    return SignIn(None, locked_out=True)
 
 
 def authenticate(email: str, password: str, ip: str = "") -> User | None:

@@ -385,3 +385,31 @@ def test_api_responses_are_not_cached_and_vary_on_credentials(client, make_user,
     assert response.headers["Cache-Control"] == "no-store"
     vary = {v.strip().lower() for v in response.headers.get("Vary", "").split(",")}
     assert {"authorization", "cookie"} <= vary
+
+
+def test_parallel_guesses_get_no_more_answers_than_the_lock_allows(make_user):
+    """Twelve wrong passwords at once, each past the first lock check before any is recorded: only
+    LOCKOUT_FAILURES are counted and answered as wrong; the rest are refused as locked out, not counted."""
+    import threading
+
+    from models import db
+    user = make_user("client_admin")
+    barrier, results = threading.Barrier(12), []
+
+    def guess(k: int) -> None:
+        db.connect(reuse_if_open=True)
+        try:
+            barrier.wait()
+            results.append(accounts.sign_in(user.email, f"wrong-guess-{k:04d}", ip="198.51.100.7"))
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=guess, args=(k,)) for k in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 12 and all(r.user is None for r in results)
+    assert sum(not r.locked_out for r in results) == accounts.LOCKOUT_FAILURES
+    assert _failures(user.email) == accounts.LOCKOUT_FAILURES
+    assert accounts.sign_in(user.email, PASSWORD).locked_out
