@@ -132,7 +132,9 @@ def overdue_dashboard(user: User, filters: Filters, *, page: int = 1, per_page: 
     engagements = _tally_scope(user, filters)
     if engagements is None:
         return live_dashboard(user, filters, page=page, per_page=per_page, now=now)
-    base = in_scope(user, filters)
+    base = EvidenceRequest.select().where(EvidenceRequest.engagement.in_(engagements))
+    if filters.framework:  # one IN on the engagement (scope, filter and framework in one): see _tally_scope
+        base = base.where(EvidenceRequest.control.in_(register.controls_in_framework(filters.framework)))
     soon = _due_soon(base, now, filters.window)
     framework = _framework_id(filters)
     overdue = _tallied(engagements, framework).where(RequestTally.status == "overdue", RequestTally.month == "")
@@ -159,7 +161,11 @@ def live_dashboard(user: User, filters: Filters, *, page: int = 1, per_page: int
 
 
 def _tally_scope(user: User, filters: Filters) -> pw.ModelSelect | None:
-    """The engagement ids whose tally rows make up this view, or None when the tally cannot answer it."""
+    """The engagement ids whose tally rows make up this view, or None when the tally cannot answer it: the
+    caller's whole engagements (``scope.whole_engagements_for``) narrowed by the engagement filter and, with a
+    framework filter, to those with the framework in scope (as ``register.narrow_requests``). The live part
+    of the fast path selects its requests with this one IN as well (two IN lists on the engagement lead
+    SQLite, which keeps no statistics here, to an index without the status)."""
     if filters.control or filters.owner is not None:
         return None
     engagements = scope.whole_engagements_for(user)
@@ -311,7 +317,7 @@ def _heat_groups(current: pw.ModelSelect, filters: Filters) -> list[tuple]:
             .join(Engagement, on=(Engagement.id == EvidenceRequest.engagement)))
     if filters.framework:
         rows = rows.where(Framework.code == filters.framework)
-    return list(rows.group_by(EvidenceRequest.engagement, Engagement.name, Framework.code).tuples())
+    return _raw_rows(rows.group_by(EvidenceRequest.engagement, Engagement.name, Framework.code))
 
 
 def _tallied_heat(engagements: pw.ModelSelect, framework: int) -> list[tuple]:
@@ -328,7 +334,13 @@ def _tallied_heat(engagements: pw.ModelSelect, framework: int) -> list[tuple]:
         query = query.where(RequestTally.framework_id == framework)
     else:
         query = query.where(RequestTally.framework_id != 0)
-    return list(query.tuples())
+    return _raw_rows(query)
+
+
+def _raw_rows(query: pw.ModelSelect) -> list[tuple]:
+    """The rows as the driver returns them: a heat map has a cell per engagement × framework (thousands at
+    scale), plain ints and names that need none of peewee's per-row conversion."""
+    return list(query.model._meta.database.execute(query).fetchall())
 
 
 def _merge_heat(*parts: list[tuple]) -> list[dict]:
