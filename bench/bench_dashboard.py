@@ -29,8 +29,8 @@ def main() -> int:
     os.makedirs(os.path.join(tempfile.gettempdir(), "attest-bench"), exist_ok=True)
     app = build(url, args.scale, False)
     import models
-    from web.auth import start_session
     from services.accounts import create_token
+    from web.auth import start_session
     admin = models.User.get(models.User.email == "admin@demobank.example")
     requests = models.EvidenceRequest.select().count()
     overdue = models.EvidenceRequest.select().where(models.EvidenceRequest.status == "overdue").count()
