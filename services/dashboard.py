@@ -410,10 +410,9 @@ def rebuild_tally() -> int:
                                               EvidenceRequest.status, EvidenceRequest.due_at)
                        .join(pairs, on=(pairs.c.control_id == EvidenceRequest.control))
                        .where(EvidenceRequest.status.in_(TALLIED_STATES)))).alias("t")
-    for month in (_month_of(rows.c.due_at), pw.Value("")):
-        grouped = (RequestTally.select(rows.c.engagement_id, rows.c.framework_id, rows.c.status, month,
-                                       pw.fn.COUNT(pw.SQL("*")))
-                   .from_(rows).group_by(rows.c.engagement_id, rows.c.framework_id, rows.c.status, month))
+    keys = (rows.c.engagement_id, rows.c.framework_id, rows.c.status)
+    for month, by in ((_month_of(rows.c.due_at), (_month_of(rows.c.due_at),)), (pw.Value(""), ())):
+        grouped = (RequestTally.select(*keys, month, pw.fn.COUNT(pw.SQL("*"))).from_(rows).group_by(*keys, *by))
         columns = [RequestTally.engagement, RequestTally.framework_id, RequestTally.status, RequestTally.month,
                    RequestTally.n]
         RequestTally.insert_from(grouped, columns).execute()
