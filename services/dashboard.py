@@ -133,6 +133,8 @@ def overdue_dashboard(user: User, filters: Filters, *, page: int = 1, per_page: 
     if engagements is None:
         return live_dashboard(user, filters, page=page, per_page=per_page, now=now)
     base = EvidenceRequest.select().where(EvidenceRequest.engagement.in_(engagements))
+    if filters.engagement is not None:  # said outright too, so SQLite reads that engagement's index range
+        base = base.where(EvidenceRequest.engagement == filters.engagement)
     if filters.framework:  # one IN on the engagement (scope, filter and framework in one): see _tally_scope
         base = base.where(EvidenceRequest.control.in_(register.controls_in_framework(filters.framework)))
     soon = _due_soon(base, now, filters.window)
