@@ -28,17 +28,17 @@ def main() -> int:
     url = args.database_url or f"sqlite:///{tempfile.gettempdir()}/attest-bench/attest-bench-{args.scale}.db"
     os.makedirs(os.path.join(tempfile.gettempdir(), "attest-bench"), exist_ok=True)
     app = build(url, args.scale, False)
-    from flask_login import login_user
-
     import models
     from services.accounts import create_token
+    from web.auth import start_session
     admin = models.User.get(models.User.email == "admin@demobank.example")
     requests = models.EvidenceRequest.select().count()
     overdue = models.EvidenceRequest.select().where(models.EvidenceRequest.status == "overdue").count()
     token = create_token(admin)
     models.db.close()
+    # a real session (bound to this client, as web.auth's loader checks), on a route only this app has
     app.add_url_rule("/__bench__/sign-in", "bench_sign_in",
-                     lambda: (login_user(models.User.get_by_id(admin.id)), "ok")[1])
+                     lambda: (start_session(models.User.get_by_id(admin.id)), "ok")[1])
     api, browser = app.test_client(), app.test_client()
     api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     assert browser.get("/__bench__/sign-in").status_code == 200

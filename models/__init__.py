@@ -8,13 +8,21 @@ from .mail import OutboxMessage
 from .notifications import Notification, NotificationSetting, SchedulerCursor
 from .org import ROLE_ORG_KIND, ROLES, ApiToken, Invitation, LoginAttempt, Organisation, User
 from .packs import Pack, SchedulerLease
-from .register import Applicability, Engagement, EngagementFramework, EvidenceRequest, HolidayOverride
+from .register import (
+    TALLIED_STATES,
+    Applicability,
+    Engagement,
+    EngagementFramework,
+    EvidenceRequest,
+    HolidayOverride,
+    RequestTally,
+)
 from .subcontractors import Subcontractor
 
 ALL_MODELS = [
     Organisation, User, ApiToken, Invitation, LoginAttempt,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
-    Engagement, EngagementFramework, Applicability, EvidenceRequest, HolidayOverride, Subcontractor,
+    Engagement, EngagementFramework, Applicability, EvidenceRequest, RequestTally, HolidayOverride, Subcontractor,
     Evidence, RequestHistory, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,
@@ -23,5 +31,5 @@ ALL_MODELS = [
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [
     "ALL_MODELS", "BaseModel", "bind_database", "db", "is_postgres", "serialise_writers", "transaction", "utcnow",
-    "ROLES", "ROLE_ORG_KIND",
+    "ROLES", "ROLE_ORG_KIND", "TALLIED_STATES",
 ]

@@ -78,7 +78,8 @@ class EvidenceRequest(BaseModel):
     class Meta:
         indexes = (
             (("engagement", "requirement", "period_start", "lane"), True),
-            (("engagement", "status", "due_at"), False),
+            # control too: the dashboard's due-soon counts per engagement × control read only this index
+            (("engagement", "status", "due_at", "control"), False),
             (("engagement", "due_at"), False),
             (("status", "due_at"), False),
             (("engagement", "control"), False),
@@ -96,3 +97,24 @@ class HolidayOverride(BaseModel):
 
     class Meta:
         indexes = ((("place", "date"), True),)
+
+
+# The statuses counted in RequestTally: what the dashboard's trend and its overdue totals add up.
+TALLIED_STATES = ("accepted", "overdue")
+
+
+class RequestTally(BaseModel):
+    """How many requests of an engagement are in a tallied state (``TALLIED_STATES``), per framework their
+    control maps to (``framework_id`` 0: every request once) and per month due (``month`` "YYYY-MM", UTC;
+    "" is the row of every month). Kept by database triggers on ``evidence_request`` (migration 011) in the
+    same statement as the change, so it always equals the grouped count of the requests; rebuilt in full when
+    the library's mappings change (``services.dashboard.rebuild_tally``). The dashboard reads these few rows
+    instead of counting every overdue and accepted request."""
+    engagement = pw.ForeignKeyField(Engagement, on_delete="CASCADE")
+    framework_id = pw.IntegerField()  # 0 or a Framework id (no foreign key: 0 is no framework)
+    status = pw.CharField(max_length=12)
+    month = pw.CharField(max_length=7)
+    n = pw.IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("status", "month", "framework_id", "engagement"), True),)

@@ -2,9 +2,14 @@
 ``GET /dashboard/overdue``), its summary (by status, aging bucket, engagement × framework) and a
 12-month trend.
 
-Everything is counted in SQL (grouped queries over the indexes on ``evidencerequest``), and the item
-list is one bounded page, so the number of statements stays the same however many requests there are.
-Scope comes from ``services.scope.requests_across`` alone.
+Everything is counted in SQL and the item list is one bounded page, so the number of statements stays the
+same however many requests there are. What grows with history (every overdue request, every accepted one of
+the last 12 months) is read from ``RequestTally``, which database triggers keep equal to the grouped count of
+the requests (migration 011): a few rows per engagement instead of every request. Only the requests due soon
+and the recently overdue (a bounded window of time) are counted live. A filter the tally cannot answer
+(control, owner) or a caller who sees only part of an engagement (an auditor) counts everything live, over the
+same definitions (``live_dashboard``); tests/test_dashboard_tally.py checks both give the same numbers.
+Scope comes from ``services.scope`` alone.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import peewee as pw
 
 from domain.errors import ValidationError
 from models import (
+    TALLIED_STATES,
     Applicability,
     Control,
     ControlObligation,
@@ -24,6 +30,7 @@ from models import (
     EvidenceRequest,
     Framework,
     Obligation,
+    RequestTally,
     User,
     utcnow,
 )
@@ -120,13 +127,76 @@ def days_to_due(due_at: dt.datetime, now: dt.datetime) -> int:
 
 def overdue_dashboard(user: User, filters: Filters, *, page: int = 1, per_page: int = 50,
                       now: dt.datetime | None = None) -> Dashboard:
+    """The dashboard: from the tally where it can answer, else counted live (same numbers either way)."""
+    now = now or utcnow()
+    engagements = _tally_scope(user, filters)
+    if engagements is None:
+        return live_dashboard(user, filters, page=page, per_page=per_page, now=now)
+    base = EvidenceRequest.select().where(EvidenceRequest.engagement.in_(engagements))
+    if filters.engagement is not None:  # said outright too, so SQLite reads that engagement's index range
+        base = base.where(EvidenceRequest.engagement == filters.engagement)
+    if filters.framework:  # one IN on the engagement (scope, filter and framework in one): see _tally_scope
+        base = base.where(EvidenceRequest.control.in_(register.controls_in_framework(filters.framework)))
+    soon = _due_soon(base, now, filters.window)
+    framework = _framework_id(filters)
+    overdue = _tallied(engagements, framework).where(RequestTally.status == "overdue", RequestTally.month == "")
+    overdue_total = int(overdue.select(pw.fn.COALESCE(pw.fn.SUM(RequestTally.n), 0)).scalar() or 0)
+    by_status = {status: n for status, n in ({"overdue": overdue_total} | register.status_counts(soon)).items() if n}
+    heat = _merge_heat(_tallied_heat(engagements, framework), _heat_groups(soon, filters))
+    return Dashboard(now=now, filters=filters, total=sum(by_status.values()),
+                     items=item_page_split(base, soon, filters.sort, page, per_page), by_status=by_status,
+                     by_aging=recent_aging(base, now, overdue_total), heatmap=heat,
+                     trend=tallied_trend(engagements, framework, now))
+
+
+def live_dashboard(user: User, filters: Filters, *, page: int = 1, per_page: int = 50,
+                   now: dt.datetime | None = None) -> Dashboard:
+    """The dashboard counted from the requests themselves (every overdue and accepted one): what the tally
+    stands for, and the path of the filters and callers it cannot answer."""
     now = now or utcnow()
     base = in_scope(user, filters)
     current = base.where(_overdue_or_due_soon(now, filters.window))
     by_status = register.status_counts(current)
     return Dashboard(now=now, filters=filters, total=sum(by_status.values()),
                      items=item_page(current, filters.sort, page, per_page), by_status=by_status,
-                     by_aging=aging(base, now), heatmap=heatmap(current), trend=trend(base, now))
+                     by_aging=aging(base, now), heatmap=heatmap(current, filters), trend=trend(base, now))
+
+
+def _tally_scope(user: User, filters: Filters) -> pw.ModelSelect | None:
+    """The engagement ids whose tally rows make up this view, or None when the tally cannot answer it: the
+    caller's whole engagements (``scope.whole_engagements_for``) narrowed by the engagement filter and, with a
+    framework filter, to those with the framework in scope (as ``register.narrow_requests``). The live part
+    of the fast path selects its requests with this one IN as well (two IN lists on the engagement lead
+    SQLite, which keeps no statistics here, to an index without the status)."""
+    if filters.control or filters.owner is not None:
+        return None
+    engagements = scope.whole_engagements_for(user)
+    if engagements is None:
+        return None
+    if filters.engagement is not None:
+        engagements = engagements.where(Engagement.id == filters.engagement)
+    if filters.framework:  # as register.narrow_requests: the engagement has the framework in scope
+        engagements = engagements.where(Engagement.id.in_(
+            EngagementFramework.select(EngagementFramework.engagement).join(Framework)
+            .where(Framework.code == filters.framework)))
+    return engagements
+
+
+def _framework_id(filters: Filters) -> int:
+    """The tally's framework column for the filter: 0 (every request once) or the framework's id."""
+    if not filters.framework:
+        return 0
+    return register.live_frameworks().where(Framework.code == filters.framework).get().id
+
+
+def _tallied(engagements: pw.ModelSelect, framework: int) -> pw.ModelSelect:
+    return RequestTally.select().where(RequestTally.framework_id == framework,
+                                       RequestTally.engagement.in_(engagements))
+
+
+def _due_soon(base: pw.ModelSelect, now: dt.datetime, window: int) -> pw.ModelSelect:
+    """Requests the provider still owes that fall due before the window ends (a short range of due dates)."""
+    return base.where(EvidenceRequest.status.in_(OWED), EvidenceRequest.due_at < now + dt.timedelta(days=window))
 
 
 def all_items(user: User, filters: Filters, now: dt.datetime) -> list[EvidenceRequest]:
@@ -159,6 +229,38 @@ def item_page(query: pw.ModelSelect, sort: str, page: int, per_page: int) -> lis
     return [rows[row_id] for row_id in wanted]
 
 
+def _sort_key(sort: str):
+    """The Python order of ``register.REQUEST_SORTS[sort]`` over (id, due_at, status, engagement, control) rows."""
+    if sort == "-due":
+        return lambda r: (r[1], r[0]), True
+    extra = {"due": lambda r: (), "status": lambda r: (r[2],), "engagement": lambda r: (r[3],),
+             "control": lambda r: (r[4],)}[sort]
+    return (lambda r: (*extra(r), r[1], r[0])), False
+
+
+def item_page_split(base: pw.ModelSelect, soon: pw.ModelSelect, sort: str, page: int,
+                    per_page: int) -> list[EvidenceRequest]:
+    """``item_page`` of overdue ∪ due soon, without sorting every overdue request: the first
+    ``page × per_page`` of each part in the chosen order (each read in index order, a top-N), merged here."""
+    wanted = page * per_page
+    parts = []
+    for query in (base.where(EvidenceRequest.status == "overdue"), soon):
+        rows = query.select(EvidenceRequest.id, EvidenceRequest.due_at, EvidenceRequest.status,
+                            Engagement.name if sort == "engagement" else pw.Value(""),
+                            Control.code if sort == "control" else pw.Value(""))
+        if sort == "engagement":
+            rows = rows.join(Engagement, on=(EvidenceRequest.engagement == Engagement.id))
+        elif sort == "control":
+            rows = rows.join(Control, on=(EvidenceRequest.control == Control.id))
+        parts.extend(rows.order_by(*register.REQUEST_SORTS[sort][1]).limit(wanted).tuples())
+    key, reverse = _sort_key(sort)
+    ids = [r[0] for r in sorted(parts, key=key, reverse=reverse)[wanted - per_page:wanted]]
+    if not ids:
+        return []
+    rows = {r.id: r for r in _with_names(EvidenceRequest.select().where(EvidenceRequest.id.in_(ids)))}
+    return [rows[row_id] for row_id in ids]
+
+
 def owners_of(requests: list[EvidenceRequest]) -> dict[int, str]:
     """Request id -> e-mail of the owner of its Statement of Applicability row, for a page of requests
     (one query)."""
@@ -167,8 +269,9 @@ def owners_of(requests: list[EvidenceRequest]) -> dict[int, str]:
     pairs = {(r.engagement_id, r.control_id) for r in requests}
     rows = (Applicability.select(Applicability.engagement, Applicability.control, User.email)
             .join(User, on=(Applicability.owner == User.id))
-            .where(pw.Tuple(Applicability.engagement, Applicability.control).in_(list(pairs))).tuples())
-    email_of = {(engagement, control): email for engagement, control, email in rows}
+            .where(Applicability.engagement.in_(sorted({e for e, _c in pairs})),
+                   Applicability.control.in_(sorted({c for _e, c in pairs}))).tuples())
+    email_of = {(engagement, control): email for engagement, control, email in rows if (engagement, control) in pairs}
     return {r.id: email_of[(r.engagement_id, r.control_id)] for r in requests
             if (r.engagement_id, r.control_id) in email_of}
 
@@ -183,6 +286,15 @@ def aging(base: pw.ModelSelect, now: dt.datetime) -> dict[str, int]:
     return {label: counts.get(label, 0) for label, _first, _last in AGING}
 
 
+def recent_aging(base: pw.ModelSelect, now: dt.datetime, overdue_total: int) -> dict[str, int]:
+    """``aging`` from the overdue total and a live count of the requests overdue for at most 90 days (a
+    bounded range of due dates): the last bucket is what is left."""
+    recent = base.where(EvidenceRequest.due_at > now - dt.timedelta(days=AGING[-2][2] + 1))
+    counts = aging(recent, now)
+    counts[AGING[-1][0]] = overdue_total - sum(n for label, n in counts.items() if label != AGING[-1][0])
+    return counts
+
+
 def _control_frameworks() -> pw.ModelSelect:
     """(control, framework) once per pair, over live mappings (a small derived table)."""
     return (ControlObligation.select(ControlObligation.control.alias("control_id"),
@@ -190,31 +302,65 @@ def _control_frameworks() -> pw.ModelSelect:
             .join(Obligation).where(ControlObligation.retired_in.is_null()).distinct())
 
 
-def heatmap(current: pw.ModelSelect) -> list[dict]:
-    """Overdue and due-soon counts per engagement × framework in scope of the engagement (one query).
-
-    The requests are first counted per engagement and control (over the covering index), and only those
-    groups are joined to the control's frameworks. A request counts once in each framework its control
-    maps to, so the columns may add up to more than the number of requests.
-    """
+def _heat_groups(current: pw.ModelSelect, filters: Filters) -> list[tuple]:
+    """(engagement id, name, framework code, overdue, total) per engagement × framework in scope of the
+    engagement (one query). A request counts once in each framework its control maps to (with a framework
+    filter: in that framework only), so the columns may add up to more than the number of requests.
+    Joined row by row, not grouped per control first: grouping steers SQLite to the (engagement, control)
+    index, which is not covering, and the fast path gives this only the short due-soon list."""
     is_overdue = pw.Case(None, [(EvidenceRequest.status == "overdue", pw.SQL("1"))], pw.SQL("0"))
-    groups = (current.select(EvidenceRequest.engagement.alias("engagement_id"),
-                             EvidenceRequest.control.alias("control_id"),
-                             pw.fn.SUM(is_overdue).alias("overdue"), pw.fn.COUNT(EvidenceRequest.id).alias("total"))
-              .group_by(EvidenceRequest.engagement, EvidenceRequest.control).alias("g"))
     pairs = _control_frameworks().alias("cf")
-    rows = (Engagement.select(groups.c.engagement_id, Engagement.name, Framework.code,
-                              pw.fn.SUM(groups.c.overdue), pw.fn.SUM(groups.c.total))
-            .from_(groups)
-            .join(Engagement, on=(Engagement.id == groups.c.engagement_id))
-            .join(pairs, on=(pairs.c.control_id == groups.c.control_id))
-            .join(EngagementFramework, on=((EngagementFramework.engagement == groups.c.engagement_id)
+    rows = (current.select(EvidenceRequest.engagement, Engagement.name, Framework.code, pw.fn.SUM(is_overdue),
+                           pw.fn.COUNT(EvidenceRequest.id))
+            .join(pairs, on=(pairs.c.control_id == EvidenceRequest.control))
+            .join(EngagementFramework, on=((EngagementFramework.engagement == EvidenceRequest.engagement)
                                            & (EngagementFramework.framework == pairs.c.framework_id)))
             .join(Framework, on=(Framework.id == EngagementFramework.framework))
-            .group_by(groups.c.engagement_id, Engagement.name, Framework.code)
-            .order_by(Engagement.name, Framework.code).tuples())
-    return [{"engagement_id": engagement_id, "engagement": name, "framework": code, "overdue": int(overdue or 0),
-             "due_soon": int(total) - int(overdue or 0)} for engagement_id, name, code, overdue, total in rows]
+            .join(Engagement, on=(Engagement.id == EvidenceRequest.engagement)))
+    if filters.framework:
+        rows = rows.where(Framework.code == filters.framework)
+    return _raw_rows(rows.group_by(EvidenceRequest.engagement, Engagement.name, Framework.code))
+
+
+def _tallied_heat(engagements: pw.ModelSelect, framework: int) -> list[tuple]:
+    """The overdue part of the heat map from the tally: (engagement id, name, framework code, overdue, overdue)."""
+    query = (RequestTally.select(RequestTally.engagement, Engagement.name, Framework.code, RequestTally.n,
+                                 RequestTally.n)
+             .join(Engagement, on=(Engagement.id == RequestTally.engagement))
+             .join(EngagementFramework, on=((EngagementFramework.engagement == RequestTally.engagement)
+                                            & (EngagementFramework.framework == RequestTally.framework_id)))
+             .join(Framework, on=(Framework.id == RequestTally.framework_id))
+             .where(RequestTally.status == "overdue", RequestTally.month == "", RequestTally.n > 0,
+                    RequestTally.engagement.in_(engagements)))
+    if framework:
+        query = query.where(RequestTally.framework_id == framework)
+    else:
+        query = query.where(RequestTally.framework_id != 0)
+    return _raw_rows(query)
+
+
+def _raw_rows(query: pw.ModelSelect) -> list[tuple]:
+    """The rows as the driver returns them: a heat map has a cell per engagement × framework (thousands at
+    scale), plain ints and names that need none of peewee's per-row conversion."""
+    return list(query.model._meta.database.execute(query).fetchall())
+
+
+def _merge_heat(*parts: list[tuple]) -> list[dict]:
+    """Heat map cells from (engagement id, name, framework, overdue, total) rows, added up per cell, ordered
+    by engagement name and framework."""
+    cells: dict[tuple, list[int]] = {}
+    for engagement_id, name, code, overdue, total in (row for part in parts for row in part):
+        cell = cells.setdefault((name, code, engagement_id), [0, 0])
+        cell[0] += int(overdue or 0)
+        cell[1] += int(total or 0)
+    return [{"engagement_id": engagement_id, "engagement": name, "framework": code, "overdue": overdue,
+             "due_soon": total - overdue}
+            for (name, code, engagement_id), (overdue, total) in sorted(cells.items())]
+
+
+def heatmap(current: pw.ModelSelect, filters: Filters | None = None) -> list[dict]:
+    """Overdue and due-soon counts per engagement × framework in scope of the engagement (``_heat_groups``)."""
+    return _merge_heat(_heat_groups(current, filters or Filters()))
 
 
 def _month(year: int, month: int, offset: int) -> dt.datetime:
@@ -240,6 +386,45 @@ def trend(base: pw.ModelSelect, now: dt.datetime) -> list[dict]:
     counts = {(m, status): n for m, status, n in rows}
     return [{"month": start.strftime("%Y-%m"), "accepted": counts.get((start.strftime("%Y-%m"), "accepted"), 0),
              "overdue": counts.get((start.strftime("%Y-%m"), "overdue"), 0)} for start in bounds[:-1]]
+
+
+def tallied_trend(engagements: pw.ModelSelect, framework: int, now: dt.datetime) -> list[dict]:
+    """``trend`` from the tally's monthly rows (one grouped query over at most 12 × 2 rows per engagement)."""
+    months = [start.strftime("%Y-%m") for start in month_starts(now)[:-1]]
+    rows = (_tallied(engagements, framework)
+            .select(RequestTally.month, RequestTally.status, pw.fn.SUM(RequestTally.n))
+            .where(RequestTally.month.in_(months), RequestTally.status.in_(TALLIED_STATES))
+            .group_by(RequestTally.month, RequestTally.status).tuples())
+    counts = {(m, status): int(n) for m, status, n in rows}
+    return [{"month": m, "accepted": counts.get((m, "accepted"), 0), "overdue": counts.get((m, "overdue"), 0)}
+            for m in months]
+
+
+def rebuild_tally() -> int:
+    """Recount ``RequestTally`` from the requests (when the library's control → framework mappings change,
+    which the triggers do not follow); returns how many rows it holds. Run inside the caller's transaction."""
+    RequestTally.delete().execute()
+    pairs = _control_frameworks().alias("cf")
+    rows = (EvidenceRequest.select(EvidenceRequest.engagement.alias("engagement_id"),
+                                   pw.Value(0).alias("framework_id"), EvidenceRequest.status, EvidenceRequest.due_at)
+            .where(EvidenceRequest.status.in_(TALLIED_STATES))
+            .union_all(EvidenceRequest.select(EvidenceRequest.engagement, pairs.c.framework_id,
+                                              EvidenceRequest.status, EvidenceRequest.due_at)
+                       .join(pairs, on=(pairs.c.control_id == EvidenceRequest.control))
+                       .where(EvidenceRequest.status.in_(TALLIED_STATES)))).alias("t")
+    keys = (rows.c.engagement_id, rows.c.framework_id, rows.c.status)
+    for month, by in ((_month_of(rows.c.due_at), (_month_of(rows.c.due_at),)), (pw.Value(""), ())):
+        grouped = (RequestTally.select(*keys, month, pw.fn.COUNT(pw.SQL("*"))).from_(rows).group_by(*keys, *by))
+        columns = [RequestTally.engagement, RequestTally.framework_id, RequestTally.status, RequestTally.month,
+                   RequestTally.n]
+        RequestTally.insert_from(grouped, columns).execute()
+    return RequestTally.select().count()
+
+
+def _month_of(column) -> pw.Node:
+    """"YYYY-MM" of a UTC timestamp column, as the triggers write it."""
+    from models import is_postgres
+    return pw.fn.to_char(column, "YYYY-MM") if is_postgres() else pw.fn.substr(column, 1, 7)
 
 
 # ---------------------------------------------------------------- the filter form's choices

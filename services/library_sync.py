@@ -20,6 +20,8 @@ import models
 from domain.library import Library, read_library
 from models import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 
+from . import dashboard
+
 DEFAULT_DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "controls")
 _CHUNK = 50  # rows per INSERT / IN (...) list, well under SQLite's variable limit
 
@@ -56,6 +58,7 @@ def load_library(directory: str | None = None) -> LoadResult:
             return LoadResult(version=latest.number, changed=False, counts=library.counts())
         number = (latest.number if latest else 0) + 1
         summary = _Sync(number).apply(library)
+        dashboard.rebuild_tally()  # the dashboard's counts per framework follow the new mappings
         LibraryVersion.create(number=number, digest=library.digest,
                               summary=json.dumps(summary, sort_keys=True))
     return LoadResult(version=number, changed=True, counts=library.counts(), summary=summary)

@@ -136,6 +136,15 @@ def requests_for(user: User, engagement: Engagement) -> pw.ModelSelect:
     return query
 
 
+def whole_engagements_for(user: User) -> pw.ModelSelect | None:
+    """Ids of the engagements of which the user sees every request, so that counts kept per engagement
+    (``RequestTally``) may stand for its view; None when its view is narrower than whole engagements (an
+    auditor sees only the requests of its granted frameworks)."""
+    if user is not None and user.is_active and user.role not in CLIENT_ROLES | PROVIDER_ROLES:
+        return None
+    return engagements_for(user).select(Engagement.id)
+
+
 def requests_across(user: User) -> pw.ModelSelect:
     """Evidence requests of every engagement the user may see (an auditor: of its granted frameworks only)."""
     query = EvidenceRequest.select()

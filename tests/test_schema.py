@@ -17,8 +17,13 @@ def test_every_model_column_exists_in_the_migrated_database(database):
 
 def test_dashboard_indexes_exist(database):
     indexes = {tuple(i.columns) for i in database.get_indexes("evidence_request")}
-    assert ("engagement_id", "status", "due_at") in indexes
+    # migration 011 extended (engagement_id, status, due_at) with control_id: it serves the same prefix queries
+    # and covers the dashboard's due-soon counts per engagement × control
+    assert ("engagement_id", "status", "due_at", "control_id") in indexes
     assert ("engagement_id", "due_at") in indexes
+    assert ("status", "due_at", "engagement_id", "control_id") in indexes
+    tally = {tuple(i.columns) for i in database.get_indexes("request_tally")}
+    assert ("status", "month", "framework_id", "engagement_id") in tally
 
 
 @pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="SQLite settings")
