@@ -88,6 +88,8 @@ class EvidenceRequest(BaseModel):
             (("engagement", "control"), False),
             # covering index of the overdue dashboard's counts (services/dashboard.py): no table lookups
             (("status", "due_at", "engagement", "control"), False),
+            # the scheduler's upcoming -> open move (services/scheduler.py): an empty range when nothing starts
+            (("status", "period_start"), False),
         )
 
 

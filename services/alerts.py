@@ -111,14 +111,14 @@ def _newly_overdue(since: dt.datetime, now: dt.datetime) -> list[tuple]:
     graces = [g for (g,) in Engagement.select(Engagement.grace_days).distinct().tuples()]
     for grace in graces:
         delta = dt.timedelta(days=grace)
+        conditions = [EvidenceRequest.status == "overdue", EvidenceRequest.due_at > since - delta,
+                      EvidenceRequest.due_at <= now - delta]
+        if len(graces) > 1:  # one grace for all: a (status, due_at) range alone, not a lookup per engagement
+            conditions.append(EvidenceRequest.engagement.in_(Engagement.select(Engagement.id)
+                                                             .where(Engagement.grace_days == grace)))
         out += list(EvidenceRequest.select(EvidenceRequest.id, EvidenceRequest.engagement, EvidenceRequest.control,
                                            EvidenceRequest.requirement, EvidenceRequest.period_start, Control.code)
-                    .join(Control)
-                    .where(EvidenceRequest.status == "overdue", EvidenceRequest.due_at > since - delta,
-                           EvidenceRequest.due_at <= now - delta,
-                           EvidenceRequest.engagement.in_(Engagement.select(Engagement.id)
-                                                          .where(Engagement.grace_days == grace)))
-                    .tuples())
+                    .join(Control).where(*conditions).tuples())
     return out
 
 

@@ -225,19 +225,28 @@ def _plan(now: dt.datetime, zones: Zones, result: TickResult) -> None:
 
 def _move_requests(now: dt.datetime, zones: Zones) -> tuple[int, int]:
     """upcoming|open|rejected -> overdue past due + grace, then upcoming -> open once the period has started
-    locally. One UPDATE per distinct grace and one per distinct local date, however many engagements."""
-    graces = zones.graces
+    locally. One UPDATE per distinct grace and one per distinct local date, however many engagements; each an
+    index range over ``(status, due_at)`` or ``(status, period_start)``, where nothing due means an empty range.
+    A condition on the engagement is added only where engagements differ (several graces; the hours when
+    the engagements' timezones are on different dates), so the usual pass reads no per-engagement index."""
     overdue = 0
-    for grace_days in sorted(graces):
-        cutoff = now - dt.timedelta(days=grace_days)
-        overdue += _move_where("overdue", now, f"past due plus {grace_days} days' grace",
-                               EvidenceRequest.engagement.in_(_engagements_where(Engagement.grace_days, [grace_days])),
-                               EvidenceRequest.status.in_(BECOME_OVERDUE), EvidenceRequest.due_at < cutoff)
+    for grace_days in zones.graces:
+        conditions = [EvidenceRequest.status.in_(BECOME_OVERDUE),
+                      EvidenceRequest.due_at < now - dt.timedelta(days=grace_days)]
+        if len(zones.graces) > 1:
+            conditions.append(EvidenceRequest.engagement.in_(_engagements_where(Engagement.grace_days, [grace_days])))
+        overdue += _move_where("overdue", now, f"past due plus {grace_days} days' grace", *conditions)
     opened = 0
-    for today, tzs in sorted(zones.zones_on.items()):
-        opened += _move_where("open", now, "the period has started",
-                              EvidenceRequest.engagement.in_(_engagements_where(Engagement.timezone, sorted(tzs))),
-                              EvidenceRequest.status.in_(BECOME_OPEN), EvidenceRequest.period_start <= today)
+    dates = sorted(zones.zones_on)
+    for i, today in enumerate(dates):
+        # what started by the earliest local date has started everywhere; each later date adds the periods
+        # starting after the previous one, in the timezones that have reached it
+        conditions = [EvidenceRequest.status.in_(BECOME_OPEN), EvidenceRequest.period_start <= today]
+        if i:
+            reached = sorted(tz for day in dates[i:] for tz in zones.zones_on[day])
+            conditions += [EvidenceRequest.period_start > dates[i - 1],
+                           EvidenceRequest.engagement.in_(_engagements_where(Engagement.timezone, reached))]
+        opened += _move_where("open", now, "the period has started", *conditions)
     return opened, overdue
 
 
