@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import threading
+import time
 
 import pytest
 
 from models import Applicability, Control, Engagement, EvidenceRequest, EvidenceRequirement, db
 from services import applicability as applicability_service
+from services import scheduler
 from services import subcontractors as register
 from services.engagements import create_engagement, update_engagement
 from services.library_sync import DEFAULT_DIRECTORY, load_library
@@ -46,16 +49,16 @@ class Statements:
     """Counts the SQL statements sent while the block runs."""
 
     def __enter__(self):
-        self.count, self._original = 0, db.obj.execute_sql
+        self.count, original = 0, db.obj.execute_sql
 
         def counting(sql, params=None, *args, **kwargs):
             self.count += 1
-            return self._original(sql, params, *args, **kwargs)
+            return original(sql, params, *args, **kwargs)
         db.obj.execute_sql = counting
         return self
 
     def __exit__(self, *exc):
-        db.obj.execute_sql = self._original
+        del db.obj.execute_sql  # back to the class's method
 
 
 def test_a_new_engagement_is_planned_at_its_first_tick_and_then_once_a_local_day(admin):
@@ -192,3 +195,48 @@ def test_every_writer_of_planning_inputs_invalidates_the_watermark(admin):
         admin, engagement.id, row.control.code, {"applicable": True}, now=at)) is None
     # an edit that changes nothing a schedule reads keeps it (and an unchanged library is a no-op)
     assert planned_then(lambda: load_library()) == D(2026, 9, 20)
+
+
+def test_an_edit_committed_while_a_tick_plans_is_planned_again_by_the_next_tick(admin, monkeypatch):
+    """The tick holds the engagements it plans (a row lock on PostgreSQL, the write lock on SQLite) until it
+    commits, so an edit landing meanwhile clears the watermark after the tick moved it, never before."""
+    engagement = engage(admin, "Racing centre")
+    tick(now=T(2026, 9, 20, 0, 0))
+    next_day = T(2026, 9, 21, 0, 0)  # the watermark is a day behind: this tick plans the engagement
+    planning_now, go = threading.Event(), threading.Event()
+    original = scheduler.plan_engagement
+
+    def slow_plan(*args, **kwargs):
+        planning_now.set()
+        assert go.wait(timeout=30)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(scheduler, "plan_engagement", slow_plan)
+    errors: list[BaseException] = []
+
+    def in_thread(work):
+        def run():
+            db.connect(reuse_if_open=True)
+            try:
+                work()
+            except BaseException as exc:  # noqa: BLE001 -- reported by the assertion below
+                errors.append(exc)
+            finally:
+                db.close()
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    ticking = in_thread(lambda: tick(now=next_day))
+    assert planning_now.wait(timeout=30)
+    editing = in_thread(lambda: applicability_service.update(
+        admin, engagement.id, "AC-02", {"first_due_date": "2026-11-30"}, now=next_day))
+    time.sleep(0.5)  # the edit is now waiting for the tick's lock
+    go.set()
+    ticking.join(timeout=60)
+    editing.join(timeout=60)
+    assert not errors, errors
+    assert watermark(engagement) is None  # the edit's invalidation came last
+    monkeypatch.setattr(scheduler, "plan_engagement", original)
+    tick(now=next_day + dt.timedelta(minutes=5))
+    assert watermark(engagement) == D(2026, 9, 21)
