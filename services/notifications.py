@@ -60,6 +60,8 @@ def notify(user_ids: Iterable[int], kind: str, object_type: str, object_id: int,
 
 
 def insert(rows: list[dict]) -> int:
+    if not rows:  # the usual scheduler pass: no savepoint for nothing
+        return 0
     created = 0
     with transaction():
         for i in range(0, len(rows), BATCH):
