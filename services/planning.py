@@ -20,7 +20,9 @@ indexed query per distinct local date, not one per engagement) and moves their w
   retired: ``services.library_sync.load_library``), for every engagement.
 
 A new engagement starts with NULL, so its first tick plans it. Nothing else writes the column except
-``mark_planned``. Adding an input to planning means adding its writers here.
+``mark_planned`` (but ``Engagement.save()`` writes every column back as loaded: call ``invalidate`` after
+it, as ``replan_engagement`` does after ``update_engagement`` saves). Adding an input to planning means
+adding its writers to the list above.
 """
 from __future__ import annotations
 
