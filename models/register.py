@@ -28,9 +28,13 @@ class Engagement(BaseModel):
     grace_days = pw.IntegerField(default=5)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
+    # The planning watermark (services.planning): the local date the scheduler last planned every schedule of
+    # this engagement for; NULL: plan it at the next tick (new, or something its planning reads changed).
+    planned_through = pw.DateField(null=True)
 
     class Meta:
-        indexes = ((("client", "name"), True),)
+        # (timezone, planned_through): the tick finds the engagements to plan per local date from the index alone
+        indexes = ((("client", "name"), True), (("timezone", "planned_through"), False))
 
 
 class EngagementFramework(BaseModel):
@@ -85,6 +89,8 @@ class EvidenceRequest(BaseModel):
             (("engagement", "control"), False),
             # covering index of the overdue dashboard's counts (services/dashboard.py): no table lookups
             (("status", "due_at", "engagement", "control"), False),
+            # the scheduler's upcoming -> open move (services/scheduler.py): an empty range when nothing starts
+            (("status", "period_start"), False),
         )
 
 

@@ -111,14 +111,14 @@ def _newly_overdue(since: dt.datetime, now: dt.datetime) -> list[tuple]:
     graces = [g for (g,) in Engagement.select(Engagement.grace_days).distinct().tuples()]
     for grace in graces:
         delta = dt.timedelta(days=grace)
+        conditions = [EvidenceRequest.status == "overdue", EvidenceRequest.due_at > since - delta,
+                      EvidenceRequest.due_at <= now - delta]
+        if len(graces) > 1:  # one grace for all: a (status, due_at) range alone, not a lookup per engagement
+            conditions.append(EvidenceRequest.engagement.in_(Engagement.select(Engagement.id)
+                                                             .where(Engagement.grace_days == grace)))
         out += list(EvidenceRequest.select(EvidenceRequest.id, EvidenceRequest.engagement, EvidenceRequest.control,
                                            EvidenceRequest.requirement, EvidenceRequest.period_start, Control.code)
-                    .join(Control)
-                    .where(EvidenceRequest.status == "overdue", EvidenceRequest.due_at > since - delta,
-                           EvidenceRequest.due_at <= now - delta,
-                           EvidenceRequest.engagement.in_(Engagement.select(Engagement.id)
-                                                          .where(Engagement.grace_days == grace)))
-                    .tuples())
+                    .join(Control).where(*conditions).tuples())
     return out
 
 
@@ -216,20 +216,20 @@ def _clock_users(clock_rule: str, engagement_id: int, client: dict, provider: di
 def _clock_warnings(since: dt.datetime, now: dt.datetime) -> int:
     running = list(Clock.select().where(Clock.state == "running", Clock.deadline_at.is_null(False),
                                         Clock.deadline_at > since, Clock.started_at.is_null(False)))
-    if not running:
+    due = [(clock, occasion) for clock in running for occasion, moment in warnings_due(clock.started_at,
+                                                                                       clock.deadline_at)
+           if since < moment <= now < clock.deadline_at]
+    if not due:  # the usual pass: no titles or recipients to look up
         return 0
     titles = dict(ClockRule.select(ClockRule.rule_id, ClockRule.title).tuples())
-    client, provider = _clock_recipients({c.engagement_id for c in running})
+    client, provider = _clock_recipients({c.engagement_id for c, _occasion in due})
     rows: list[dict] = []
-    for clock in running:
-        for occasion, moment in warnings_due(clock.started_at, clock.deadline_at):
-            if since < moment <= now < clock.deadline_at:
-                left = clock.deadline_at - now
-                hours = int(left.total_seconds() // 3600)
-                rows += _rows(_clock_users(clock.rule_id, clock.engagement_id, client, provider), "clock_warning",
-                              "clock", clock.id, occasion, clock.engagement_id,
-                              f"{clock.rule_id}: {hours} hours left — {titles.get(clock.rule_id, '')}",
-                              _clock_link(clock), now, body=clock.basis)
+    for clock, occasion in due:
+        hours = int((clock.deadline_at - now).total_seconds() // 3600)
+        rows += _rows(_clock_users(clock.rule_id, clock.engagement_id, client, provider), "clock_warning",
+                      "clock", clock.id, occasion, clock.engagement_id,
+                      f"{clock.rule_id}: {hours} hours left — {titles.get(clock.rule_id, '')}",
+                      _clock_link(clock), now, body=clock.basis)
     return notifications.insert(rows)
 
 

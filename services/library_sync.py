@@ -20,7 +20,7 @@ import models
 from domain.library import Library, read_library
 from models import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 
-from . import dashboard
+from . import dashboard, planning
 
 DEFAULT_DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "controls")
 _CHUNK = 50  # rows per INSERT / IN (...) list, well under SQLite's variable limit
@@ -61,6 +61,7 @@ def load_library(directory: str | None = None) -> LoadResult:
         dashboard.rebuild_tally()  # the dashboard's counts per framework follow the new mappings
         LibraryVersion.create(number=number, digest=library.digest,
                               summary=json.dumps(summary, sort_keys=True))
+        planning.invalidate()  # frequencies, requirements and retirements feed every engagement's planning
     return LoadResult(version=number, changed=True, counts=library.counts(), summary=summary)
 
 

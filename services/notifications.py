@@ -8,6 +8,7 @@ Links are paths; e-mail prefixes ``BASE_URL``.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable
 
 import peewee as pw
@@ -59,6 +60,8 @@ def notify(user_ids: Iterable[int], kind: str, object_type: str, object_id: int,
 
 
 def insert(rows: list[dict]) -> int:
+    if not rows:  # the usual scheduler pass: no savepoint for nothing
+        return 0
     created = 0
     with transaction():
         for i in range(0, len(rows), BATCH):
@@ -140,24 +143,29 @@ def queue_digests(now: dt.datetime | None = None, tz: str = "Australia/Sydney") 
     """Once per local day: one digest e-mail per digest user listing what it has not been e-mailed yet."""
     now = now or utcnow()
     day = local(now, tz).date().isoformat()
-    users = list(User.select().join(NotificationSetting, on=(NotificationSetting.user == User.id))
-                 .where(NotificationSetting.mode == "digest", User.active == True))  # noqa: E712
+    users = {u.id: u for u in User.select().join(NotificationSetting, on=(NotificationSetting.user == User.id))
+             .where(NotificationSetting.mode == "digest", User.active == True)}  # noqa: E712
+    pending: dict[int, list[Notification]] = defaultdict(list)
+    if users:  # one query for every digest user, however many
+        for n in (Notification.select().where(Notification.user.in_(list(users)), Notification.emailed == False,  # noqa: E712
+                                              Notification.kind != "digest").order_by(Notification.id)):
+            pending[n.user_id].append(n)
+    digested = {u for (u,) in Notification.select(Notification.user).where(
+        Notification.user.in_(list(pending)), Notification.kind == "digest", Notification.occasion == day).tuples()} \
+        if pending else set()  # already digested today: the rest waits for tomorrow's
     sent = 0
     url = mail.base_url()
-    for user in users:
-        pending = list(Notification.select().where(Notification.user == user.id, Notification.emailed == False,  # noqa: E712
-                                                   Notification.kind != "digest").order_by(Notification.id))
-        if not pending:
-            continue
+    for user_id in sorted(set(pending) - digested):
+        user, items = users[user_id], pending[user_id]
         with transaction():
             created = notify([user.id], "digest", "user", user.id, day, title=f"Your Attest digest for {day}",
-                             body=f"{len(pending)} notification(s)", link="/notifications", now=now)
+                             body=f"{len(items)} notification(s)", link="/notifications", now=now)
             if not created:
                 continue  # already digested today: the rest waits for tomorrow's
-            lines = [f"- {n.title}" + (f"\n  {url}{n.link}" if n.link else "") for n in pending]
-            _queue_mail(f"digest:{user.id}:{day}", user.email, f"[Attest] Digest for {day}: {len(pending)} item(s)",
+            lines = [f"- {n.title}" + (f"\n  {url}{n.link}" if n.link else "") for n in items]
+            _queue_mail(f"digest:{user.id}:{day}", user.email, f"[Attest] Digest for {day}: {len(items)} item(s)",
                         "\n".join(lines) + "\n", now)
-            Notification.update(emailed=True).where(Notification.id.in_([n.id for n in pending])).execute()
+            Notification.update(emailed=True).where(Notification.id.in_([n.id for n in items])).execute()
             Notification.update(emailed=True).where(Notification.user == user.id, Notification.kind == "digest",
                                                     Notification.occasion == day).execute()
             sent += 1

@@ -17,7 +17,7 @@ from domain.schedule import PlannedRequest, plan, replan
 from domain.timeutil import local
 from models import Applicability, Control, Engagement, EvidenceRequest, utcnow
 
-from . import scheduler
+from . import planning, scheduler
 
 RESHAPED = ("upcoming", "open")  # the states re-planning may touch (domain.schedule.replan says how)
 
@@ -59,6 +59,7 @@ def replan_engagement(engagement: Engagement, *, now: dt.datetime | None = None,
     transaction; ``previous_end``: the end date before this edit, when it changed)."""
     now = now or utcnow()
     result = ReplanResult()
+    planning.invalidate(engagement.id)  # the next tick plans it again, whatever this edit changed
     schedules = _schedules(engagement, local(now, engagement.timezone).date(), result)
     current: dict[tuple[int, int], list[tuple[int, str, dt.date, dt.date]]] = defaultdict(list)
     for request_id, control_id, requirement_id, status, start, end in (

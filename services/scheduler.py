@@ -4,7 +4,10 @@
 
 a. plans the next evidence requests of every applicable control, so each schedule always
    shows every period started by today (the engagement's local date) plus the next one,
-   never one starting after the engagement's end date;
+   never one starting after the engagement's end date; only engagements whose planning
+   watermark is behind their local today (``services.planning``: once a day each, and after
+   any change to what planning reads), so a pass with nothing due costs the same however many
+   engagements there are;
 b. moves requests with the clock (``domain.schedule.next_status``): ``upcoming → open`` when
    the period starts, ``upcoming | open | rejected → overdue`` once due plus the engagement's
    grace has passed; in a few set-based UPDATEs, never row by row;
@@ -59,7 +62,7 @@ from models import (
     utcnow,
 )
 
-from . import alerts, audit_log, expiry, mail, notifications, subcontractors
+from . import alerts, audit_log, expiry, mail, notifications, planning, subcontractors
 
 log = logging.getLogger("attest.scheduler")
 
@@ -189,27 +192,61 @@ def _engagements_where(column: pw.Field, values: list) -> pw.ModelSelect:
     return Engagement.select(Engagement.id).where(column.in_(values))
 
 
-def _move_requests(now: dt.datetime) -> tuple[int, int]:
-    """upcoming|open|rejected -> overdue past due + grace, then upcoming -> open once the period has started
-    locally. One UPDATE per distinct grace and one per distinct local date, however many engagements."""
+@dataclass(frozen=True)
+class Zones:
+    """The engagements' distinct graces, and each local date at ``now`` -> the timezones where it is today."""
+    graces: list[int]
+    zones_on: dict[dt.date, list[str]]
+
+
+def _zones(now: dt.datetime) -> Zones:
     graces, zones = set(), set()
     for grace_days, tz in Engagement.select(Engagement.grace_days, Engagement.timezone).distinct().tuples():
         graces.add(grace_days)
         zones.add(tz)
-    overdue = 0
-    for grace_days in sorted(graces):
-        cutoff = now - dt.timedelta(days=grace_days)
-        overdue += _move_where("overdue", now, f"past due plus {grace_days} days' grace",
-                               EvidenceRequest.engagement.in_(_engagements_where(Engagement.grace_days, [grace_days])),
-                               EvidenceRequest.status.in_(BECOME_OVERDUE), EvidenceRequest.due_at < cutoff)
     zones_on: dict[dt.date, list[str]] = defaultdict(list)
-    for tz in zones:
+    for tz in sorted(zones):
         zones_on[_local_today(now, tz)].append(tz)
+    return Zones(sorted(graces), dict(zones_on))
+
+
+def _plan(now: dt.datetime, zones: Zones, result: TickResult) -> None:
+    """Plan the engagements whose planning watermark is behind their local today (``services.planning``):
+    none at a pass on a day already planned, unless an edit or a library load invalidated some."""
+    stale = planning.engagements_to_plan(zones.zones_on)
+    if not stale:
+        return
+    requirements = requirements_by_control()
+    for engagement in stale:
+        result.created += plan_engagement(engagement, requirements, now, result)
+    result.created += subcontractors.plan_all_recipient_series(now, [e.id for e in stale])  # APP 8 series
+    planning.mark_planned((e.id, _local_today(now, e.timezone)) for e in stale)
+
+
+def _move_requests(now: dt.datetime, zones: Zones) -> tuple[int, int]:
+    """upcoming|open|rejected -> overdue past due + grace, then upcoming -> open once the period has started
+    locally. One UPDATE per distinct grace and one per distinct local date, however many engagements; each an
+    index range over ``(status, due_at)`` or ``(status, period_start)``, where nothing due means an empty range.
+    A condition on the engagement is added only where engagements differ (several graces; the hours when
+    the engagements' timezones are on different dates), so the usual pass reads no per-engagement index."""
+    overdue = 0
+    for grace_days in zones.graces:
+        conditions = [EvidenceRequest.status.in_(BECOME_OVERDUE),
+                      EvidenceRequest.due_at < now - dt.timedelta(days=grace_days)]
+        if len(zones.graces) > 1:
+            conditions.append(EvidenceRequest.engagement.in_(_engagements_where(Engagement.grace_days, [grace_days])))
+        overdue += _move_where("overdue", now, f"past due plus {grace_days} days' grace", *conditions)
     opened = 0
-    for today, tzs in sorted(zones_on.items()):
-        opened += _move_where("open", now, "the period has started",
-                              EvidenceRequest.engagement.in_(_engagements_where(Engagement.timezone, sorted(tzs))),
-                              EvidenceRequest.status.in_(BECOME_OPEN), EvidenceRequest.period_start <= today)
+    dates = sorted(zones.zones_on)
+    for i, today in enumerate(dates):
+        # what started by the earliest local date has started everywhere; each later date adds the periods
+        # starting after the previous one, in the timezones that have reached it
+        conditions = [EvidenceRequest.status.in_(BECOME_OPEN), EvidenceRequest.period_start <= today]
+        if i:
+            reached = sorted(tz for day in dates[i:] for tz in zones.zones_on[day])
+            conditions += [EvidenceRequest.period_start > dates[i - 1],
+                           EvidenceRequest.engagement.in_(_engagements_where(Engagement.timezone, reached))]
+        opened += _move_where("open", now, "the period has started", *conditions)
     return opened, overdue
 
 
@@ -256,11 +293,9 @@ def tick(now: dt.datetime | None = None) -> TickResult:
     result = TickResult()
     with transaction():
         _one_pass_at_a_time()
-        requirements = requirements_by_control()
-        for engagement in Engagement.select().order_by(Engagement.id):
-            result.created += plan_engagement(engagement, requirements, now, result)
-        result.created += subcontractors.plan_all_recipient_series(now)  # APP 8 series per recipient
-        result.opened, result.overdue = _move_requests(now)
+        zones = _zones(now)
+        _plan(now, zones, result)
+        result.opened, result.overdue = _move_requests(now, zones)
         breached = _breach_clocks(now)
         result.breached = len(breached)
         result.expired, result.reopened = expiry.expire_evidence(now)

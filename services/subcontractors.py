@@ -34,7 +34,7 @@ from models import (
     utcnow,
 )
 
-from . import audit_log, clocks, scope
+from . import audit_log, clocks, planning, scope
 from .engagements import _text, control_facts
 
 PRIOR_NOTICE_RULE = "CONTRACT-SUBCON"
@@ -265,6 +265,7 @@ def decide_on(actor: User, subcontractor_id: int | str, data: dict, *, ip: str =
                                      agreement_date=agreement_date)
                 .where(Subcontractor.id == sub.id, Subcontractor.status == "proposed").execute()):
             raise Conflict("this sub-contractor was decided meanwhile; a decision is final", field="decision")
+        planning.invalidate(engagement.id)  # an approved recipient gets its request series at the next tick
         audit_log.record("subcontractor.decision", actor=actor, object_type="subcontractor", object_id=sub.id,
                          engagement=engagement, ip=ip,
                          details={"decision": target, "reason": reason, "offshore": offshore,
@@ -317,6 +318,7 @@ def sync_offshore(engagement: Engagement, *, actor: User | None = None, ip: str 
                 why += " Offshore follows from the service provider register (an approved offshore sub-contractor)."
             (Applicability.update(applicable=applicable, justification=why, updated_at=utcnow())
              .where(Applicability.engagement == engagement.id, Applicability.control == control_id).execute())
+        planning.invalidate(engagement.id)  # the offshore controls' requests are planned at the next tick
         audit_log.record("engagement.offshore", actor=actor, actor_email=None if actor else "system",
                          object_type="engagement", object_id=engagement.id, engagement=engagement, ip=ip,
                          details={"offshore": offshore, "source": "service provider register"})
@@ -358,9 +360,15 @@ def plan_recipient_series(engagement: Engagement, now: dt.datetime | None = None
         return EvidenceRequest.insert_many(rows).on_conflict_ignore().as_rowcount().execute()
 
 
-def plan_all_recipient_series(now: dt.datetime | None = None) -> int:
-    """The scheduler's pass: extend every recipient's series (engagements with an offshore register only)."""
-    ids = {e for (e,) in Subcontractor.select(Subcontractor.engagement).where(
-        Subcontractor.status == "approved", Subcontractor.personal_information == True).tuples()}  # noqa: E712
+def plan_all_recipient_series(now: dt.datetime | None = None, engagement_ids: list[int] | None = None) -> int:
+    """The scheduler's pass: extend every recipient's series (engagements with an offshore register only;
+    of ``engagement_ids`` only, when given: those the pass plans)."""
+    if engagement_ids is not None and not engagement_ids:
+        return 0
+    query = Subcontractor.select(Subcontractor.engagement).where(
+        Subcontractor.status == "approved", Subcontractor.personal_information == True)  # noqa: E712
+    if engagement_ids is not None:
+        query = query.where(Subcontractor.engagement.in_(engagement_ids))
+    ids = {e for (e,) in query.tuples()}
     return sum(plan_recipient_series(e, now) for e in Engagement.select().where(Engagement.id.in_(list(ids))))
 
