@@ -56,13 +56,14 @@ class Filters:
         return {k: str(v) for k, v in args.items() if v not in (None, "")}
 
 
-def parse_filters(args: Mapping[str, str]) -> Filters:
-    """The dashboard's filters from query arguments; ValidationError (with the field) on a bad value."""
+def parse_filters(user: User, args: Mapping[str, str]) -> Filters:
+    """The dashboard's filters from query arguments; ValidationError (with the field) on a bad value, an
+    auditor's framework outside its grants included."""
     window = args.get("window") or str(DEFAULT_WINDOW)
     if window not in {str(w) for w in WINDOWS}:
         raise ValidationError(f"window must be one of {', '.join(map(str, WINDOWS))} (days)", field="window")
     if args.get("framework"):
-        register.controls_in_framework(args["framework"])  # validates the code
+        register.controls_in_framework(register.readable_framework_filter(user, args["framework"]))  # validates
     return Filters(engagement=register.parse_id(args.get("engagement"), "engagement"),
                    framework=args.get("framework", ""), control=args.get("control", ""),
                    owner=register.parse_id(args.get("owner"), "owner"), window=int(window),
@@ -95,7 +96,7 @@ def in_scope(user: User, filters: Filters) -> pw.ModelSelect:
     query = scope.requests_across(user)
     if filters.engagement is not None:
         query = query.where(EvidenceRequest.engagement == filters.engagement)
-    return register.narrow_requests(query, {"control": filters.control, "framework": filters.framework,
+    return register.narrow_requests(user, query, {"control": filters.control, "framework": filters.framework,
                                             "owner": str(filters.owner or "")})
 
 
@@ -126,7 +127,7 @@ def overdue_dashboard(user: User, filters: Filters, *, page: int = 1, per_page: 
     by_status = register.status_counts(current)
     return Dashboard(now=now, filters=filters, total=sum(by_status.values()),
                      items=item_page(current, filters.sort, page, per_page), by_status=by_status,
-                     by_aging=aging(base, now), heatmap=heatmap(current), trend=trend(base, now))
+                     by_aging=aging(base, now), heatmap=heatmap(user, current), trend=trend(base, now))
 
 
 def all_items(user: User, filters: Filters, now: dt.datetime) -> list[EvidenceRequest]:
@@ -190,7 +191,7 @@ def _control_frameworks() -> pw.ModelSelect:
             .join(Obligation).where(ControlObligation.retired_in.is_null()).distinct())
 
 
-def heatmap(current: pw.ModelSelect) -> list[dict]:
+def heatmap(user: User, current: pw.ModelSelect) -> list[dict]:
     """Overdue and due-soon counts per engagement × framework in scope of the engagement (one query).
 
     The requests are first counted per engagement and control (over the covering index), and only those
@@ -213,8 +214,10 @@ def heatmap(current: pw.ModelSelect) -> list[dict]:
             .join(Framework, on=(Framework.id == EngagementFramework.framework))
             .group_by(groups.c.engagement_id, Engagement.name, Framework.code)
             .order_by(Engagement.name, Framework.code).tuples())
+    readable = scope.readable_frameworks_by_engagement(user)  # an auditor's columns: its grants' frameworks
     return [{"engagement_id": engagement_id, "engagement": name, "framework": code, "overdue": int(overdue or 0),
-             "due_soon": int(total) - int(overdue or 0)} for engagement_id, name, code, overdue, total in rows]
+             "due_soon": int(total) - int(overdue or 0)} for engagement_id, name, code, overdue, total in rows
+            if readable is None or code in readable.get(engagement_id, ())]
 
 
 def _month(year: int, month: int, offset: int) -> dt.datetime:
@@ -256,8 +259,8 @@ def filter_choices(user: User) -> dict[str, list]:
                                          Applicability.owner.is_null(False))))
                   .order_by(User.email).tuples())
     return {"engagements": engagements,
-            "frameworks": [f.code for f in register.live_frameworks()],
-            "controls": list(Control.select(Control.code, Control.title).where(Control.retired_in.is_null())
+            "frameworks": [f.code for f in scope.library_frameworks(user)],
+            "controls": list(scope.library_controls(user).select(Control.code, Control.title)
                              .order_by(Control.code).tuples()),
             "owners": owners, "windows": list(WINDOWS),
             "sorts": [(name, register.REQUEST_SORTS[name][0]) for name in SORTS]}

@@ -32,7 +32,6 @@ from models import (
     Applicability,
     AuditEvent,
     Clock,
-    ClockRule,
     Control,
     ControlObligation,
     Engagement,
@@ -246,7 +245,7 @@ def _summary(sections: list[ControlSection], codes: list[str]) -> dict[str, Any]
 
 def _incidents(engagement: Engagement, codes: list[str], start: dt.date,
                end: dt.date) -> list[tuple[Incident, list[Clock]]]:
-    rules_in = {r for (r,) in ClockRule.select(ClockRule.rule_id).where(ClockRule.framework_code.in_(codes)).tuples()}
+    rules_in = scope.clock_rules_in(codes)
     incidents = list(Incident.select().where(
         Incident.engagement == engagement, Incident.aware_at >= dt.datetime.combine(start, dt.time()),
         Incident.aware_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time())).order_by(Incident.aware_at))
@@ -257,12 +256,10 @@ def _incidents(engagement: Engagement, codes: list[str], start: dt.date,
     return [(i, clocks[i.id]) for i in incidents]
 
 
-def _findings(engagement: Engagement, control_ids: list[int], start: dt.date, end: dt.date) -> list[Finding]:
-    """Findings raised in the period or still open at its end, of requests within the pack's controls or of none."""
-    in_controls = EvidenceRequest.select(EvidenceRequest.id).where(EvidenceRequest.control.in_(control_ids or [0]))
-    return list(Finding.select().where(
-        Finding.engagement == engagement,
-        Finding.request.is_null() | Finding.request.in_(in_controls),
+def _findings(engagement: Engagement, codes: list[str], start: dt.date, end: dt.date) -> list[Finding]:
+    """Findings raised in the period or still open at its end that name nothing outside the pack's frameworks
+    (``scope.findings_in_frameworks``: of requests within its controls or of none, of clocks of its rules)."""
+    return list(scope.findings_in_frameworks(engagement, codes).where(
         Finding.created_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()),
         (Finding.created_at >= dt.datetime.combine(start, dt.time())) | (Finding.status != "closed"))
         .order_by(Finding.created_at))
@@ -296,7 +293,7 @@ def gather(pack: Pack, *, now: dt.datetime | None = None) -> PackData:
     requester = pack.requested_by.email if pack.requested_by_id else "attest"
     return PackData(pack, engagement, frameworks, now or utcnow(), requester, head_hash, head_id, soa, sections,
                     _incidents(engagement, codes, pack.period_start, pack.period_end),
-                    _findings(engagement, list(controls), pack.period_start, pack.period_end),
+                    _findings(engagement, codes, pack.period_start, pack.period_end),
                     _access(engagement, pack.period_start, pack.period_end),
                     _summary(sections, codes))
 
