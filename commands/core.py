@@ -149,7 +149,9 @@ def scheduler(interval: int) -> None:
     import signal
     import threading
 
-    from services.scheduler import default_holder, run_scheduler
+    from flask import current_app
+
+    from services.scheduler import PackBuilding, default_holder, run_scheduler
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("attest.scheduler").setLevel(logging.INFO)
@@ -158,5 +160,6 @@ def scheduler(interval: int) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     holder = default_holder()
-    click.echo(f"scheduler {holder}: a pass every {interval}s while holding the lease (Ctrl-C to stop)")
-    run_scheduler(interval, holder=holder, stop_event=stop)
+    click.echo(f"scheduler {holder}: a pass every {interval}s and the queued packs built while holding the "
+               "lease (Ctrl-C to stop)")
+    run_scheduler(interval, holder=holder, stop_event=stop, building=PackBuilding.from_config(current_app.config))

@@ -205,6 +205,19 @@ def ref_sort_key(ref: str) -> str:
     return _DIGITS.sub(lambda m: m.group(1).zfill(5), ref)[:80]
 
 
+def without_names(text: str, names: list[str] | set[str]) -> str:
+    """``text`` with each of ``names`` (framework codes, clock rule ids) taken out, with the list punctuation
+    around it: library prose as a reader who may not see those frameworks reads it (an auditor's grant).
+    "starts (CPS234-35, CPS230-INCIDENT)" without CPS234-35 reads "starts (CPS230-INCIDENT)"."""
+    out = text
+    for name in sorted(names, key=len, reverse=True):
+        out = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "\x00", out)
+    out = re.sub(r"\x00(\s*,\s*|\s+and\s+|\s+or\s+)", "", out)
+    out = re.sub(r"(\s*,\s*|\s+and\s+|\s+or\s+)\x00", "", out)
+    out = re.sub(r"\s*\(\s*\x00\s*\)|\x00", "", out)
+    return re.sub(r"\(\s*\)", "", re.sub(r"  +", " ", out)).strip()
+
+
 def trigger_matches(trigger: dict, category: str, flags: set[str] | list[str], aware_party: str | None) -> bool:
     """Does an incident start a clock with this ``trigger``? (see controls/README.md).
 

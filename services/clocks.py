@@ -79,7 +79,7 @@ def start_clock(engagement: Engagement, rule_id: str, started_at: dt.datetime | 
                                      Clock.subject_id == subject_id, Clock.rule_id == rule_id)
         if existing is not None:
             return existing
-        fields = _timing_fields(the_rule, started_at, settings(engagement), how)
+        fields = timing_fields(the_rule, started_at, settings(engagement), how)
         clock = Clock.create(engagement=engagement.id, incident=incident.id if incident else None,
                              subject_type=subject_type, subject_id=subject_id, rule_id=rule_id,
                              note=the_rule.note, **fields)
@@ -91,7 +91,9 @@ def start_clock(engagement: Engagement, rule_id: str, started_at: dt.datetime | 
     return clock
 
 
-def _timing_fields(the_rule: Rule, started_at: dt.datetime | None, the_settings: Settings, how: str) -> dict:
+def timing_fields(the_rule: Rule, started_at: dt.datetime | None, the_settings: Settings, how: str) -> dict:
+    """A clock's state, start, deadline, target, basis and calendar as stored (``pending`` without a start);
+    pure, so bulk writers (``demo --scale``) store exactly what ``start_clock`` would."""
     if started_at is None:
         return {"state": "pending", "started_at": None, "deadline_at": None, "target_at": None,
                 "basis": f"pending: {how or 'waiting for its start'}", "calendar": ""}
@@ -108,7 +110,7 @@ def start_pending(clock: Clock, started_at: dt.datetime, how: str, *, actor: Use
     """A pending clock starts (pending → running) now that its start is known."""
     check_transition(clock.state, "running")
     engagement = Engagement.get_by_id(clock.engagement_id)
-    fields = _timing_fields(rule(clock.rule_id), started_at, settings(engagement), how)
+    fields = timing_fields(rule(clock.rule_id), started_at, settings(engagement), how)
     with transaction():
         if not Clock.update(**fields).where(Clock.id == clock.id, Clock.state == "pending").execute():
             return Clock.get_by_id(clock.id)

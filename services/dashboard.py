@@ -63,13 +63,14 @@ class Filters:
         return {k: str(v) for k, v in args.items() if v not in (None, "")}
 
 
-def parse_filters(args: Mapping[str, str]) -> Filters:
-    """The dashboard's filters from query arguments; ValidationError (with the field) on a bad value."""
+def parse_filters(user: User, args: Mapping[str, str]) -> Filters:
+    """The dashboard's filters from query arguments; ValidationError (with the field) on a bad value, an
+    auditor's framework outside its grants included."""
     window = args.get("window") or str(DEFAULT_WINDOW)
     if window not in {str(w) for w in WINDOWS}:
         raise ValidationError(f"window must be one of {', '.join(map(str, WINDOWS))} (days)", field="window")
     if args.get("framework"):
-        register.controls_in_framework(args["framework"])  # validates the code
+        register.controls_in_framework(register.readable_framework_filter(user, args["framework"]))  # validates
     return Filters(engagement=register.parse_id(args.get("engagement"), "engagement"),
                    framework=args.get("framework", ""), control=args.get("control", ""),
                    owner=register.parse_id(args.get("owner"), "owner"), window=int(window),
@@ -102,7 +103,7 @@ def in_scope(user: User, filters: Filters) -> pw.ModelSelect:
     query = scope.requests_across(user)
     if filters.engagement is not None:
         query = query.where(EvidenceRequest.engagement == filters.engagement)
-    return register.narrow_requests(query, {"control": filters.control, "framework": filters.framework,
+    return register.narrow_requests(user, query, {"control": filters.control, "framework": filters.framework,
                                             "owner": str(filters.owner or "")})
 
 
@@ -159,7 +160,7 @@ def live_dashboard(user: User, filters: Filters, *, page: int = 1, per_page: int
     by_status = register.status_counts(current)
     return Dashboard(now=now, filters=filters, total=sum(by_status.values()),
                      items=item_page(current, filters.sort, page, per_page), by_status=by_status,
-                     by_aging=aging(base, now), heatmap=heatmap(current, filters), trend=trend(base, now))
+                     by_aging=aging(base, now), heatmap=heatmap(user, current, filters), trend=trend(base, now))
 
 
 def _tally_scope(user: User, filters: Filters) -> pw.ModelSelect | None:
@@ -358,9 +359,12 @@ def _merge_heat(*parts: list[tuple]) -> list[dict]:
             for (name, code, engagement_id), (overdue, total) in sorted(cells.items())]
 
 
-def heatmap(current: pw.ModelSelect, filters: Filters | None = None) -> list[dict]:
-    """Overdue and due-soon counts per engagement × framework in scope of the engagement (``_heat_groups``)."""
-    return _merge_heat(_heat_groups(current, filters or Filters()))
+def heatmap(user: User, current: pw.ModelSelect, filters: Filters | None = None) -> list[dict]:
+    """Overdue and due-soon counts per engagement × framework in scope of the engagement (``_heat_groups``);
+    an auditor's columns are its grants' frameworks only."""
+    cells = _merge_heat(_heat_groups(current, filters or Filters()))
+    readable = scope.readable_frameworks_by_engagement(user)
+    return [c for c in cells if readable is None or c["framework"] in readable.get(c["engagement_id"], ())]
 
 
 def _month(year: int, month: int, offset: int) -> dt.datetime:
@@ -441,8 +445,8 @@ def filter_choices(user: User) -> dict[str, list]:
                                          Applicability.owner.is_null(False))))
                   .order_by(User.email).tuples())
     return {"engagements": engagements,
-            "frameworks": [f.code for f in register.live_frameworks()],
-            "controls": list(Control.select(Control.code, Control.title).where(Control.retired_in.is_null())
+            "frameworks": [f.code for f in scope.library_frameworks(user)],
+            "controls": list(scope.library_controls(user).select(Control.code, Control.title)
                              .order_by(Control.code).tuples()),
             "owners": owners, "windows": list(WINDOWS),
             "sorts": [(name, register.REQUEST_SORTS[name][0]) for name in SORTS]}

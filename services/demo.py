@@ -32,9 +32,19 @@ from zoneinfo import ZoneInfo
 import peewee as pw
 from dateutil.relativedelta import relativedelta
 
-from domain.business_days import BusinessCalendar
+from domain import subcontractors as subcontractor_rules
+from domain.clocks import (
+    CONTRACT_NOTICE,
+    FROM_ASSESSMENT,
+    IncidentFacts,
+    Rule,
+    client_aware_at,
+    rules_started,
+    start_instant,
+    state_after_notice,
+)
 from domain.errors import Conflict, DomainError
-from domain.timeutil import end_of_local_day, to_utc_naive
+from domain.timeutil import to_utc_naive
 from models import (
     AuditorGrant,
     Clock,
@@ -47,12 +57,14 @@ from models import (
     Framework,
     Incident,
     Organisation,
+    Subcontractor,
     User,
     transaction,
     utcnow,
 )
+from models.incidents import INCIDENT_FLAGS
 
-from . import audit_log
+from . import audit_log, clocks, subcontractors
 from .accounts import create_user, find_or_create_organisation, hash_password, password_matches
 from .engagements import create_engagement, generate_register
 
@@ -61,6 +73,7 @@ CLIENT = "Demo Bank"
 PROVIDER = "Demo Contact Centre"
 AUDIT_FIRM = "Demo Assurance"
 ENGAGEMENT = "Demo Bank – Contact Centre Services"
+NDB_ASSESS = "NDB-ASSESS"  # met by the NDB assessment (services.incidents.record_assessment)
 FRAMEWORKS = ("ISO27001-2022", "CPS234", "CPS230", "PRIVACY-AU", "PCIDSS-4.0.1", "ISO22301-2019", "CONTRACT")
 GRANT_FRAMEWORKS = ("ISO27001-2022", "PCIDSS-4.0.1")
 GRANT_DAYS = 30
@@ -381,12 +394,14 @@ class _Scaler:
             client=self.client, provider=provider,
             name=f"{SCALE_PREFIX}{k:04d} – Scale Provider {self.provider_number():03d}",
             contract_ref=f"SC-{k:04d}", start_date=start, place=place, timezone=tz, card_payments=card,
-            offshore=k % 2 == 1, created_by=self.admin,
+            offshore=False, created_by=self.admin,  # offshore follows from the register (``register``)
             created_at=to_utc_naive(dt.datetime.combine(start, dt.time(9), tzinfo=ZoneInfo(tz))))
         frameworks = list(Framework.select().where(Framework.code.in_(codes)))
         EngagementFramework.insert_many([{"engagement": engagement, "framework": f} for f in frameworks]).execute()
-        generate_register(engagement, set(codes), now=self.now)
+        self.codes = set(codes)  # its Statement of Applicability follows the register (``register``)
         self.engagement = engagement
+        self.rules = {rule.rule_id: rule for rule in clocks.live_rules()}
+        self.settings = clocks.settings(engagement)
         self.events = _Events(engagement.id, self.now - dt.timedelta(seconds=1))
         self.events.add(engagement.created_at, "engagement.create", self.admin, "engagement", engagement.id,
                         {**SOURCE, "name": engagement.name, "provider": provider.name, "frameworks": codes})
@@ -488,19 +503,62 @@ class _Scaler:
         return (f"10.20.{self.number % 250}.{self.rng.randint(2, 250)}" if side == "provider"
                 else f"172.16.{self.rng.randint(0, 15)}.{self.rng.randint(2, 250)}")
 
+    # -- the service provider register ----------------------------------
+    def register(self) -> None:
+        """Odd engagements: an approved offshore overflow site, proposed and decided as the real register is
+        (its CONTRACT-SUBCON prior-notice clock met at the decision), weeks after the start; ``offshore``
+        follows from the register through ``subcontractors.sync_offshore``, as for every engagement. Then
+        the Statement of Applicability and the schedule (with the offshore controls from the start, so that
+        they have three years of history) and the APP 8 series of the site."""
+        if self.number % 2 == 1:
+            self._offshore_site()
+        generate_register(self.engagement, self.codes, now=self.now)
+        subcontractors.plan_recipient_series(self.engagement, self.now)
+
+    def _offshore_site(self) -> None:
+        e, rng = self.engagement, self.rng
+        proposed = dt.datetime.combine(e.start_date, dt.time(0)) + dt.timedelta(days=rng.randint(20, 60))
+        decided = proposed + dt.timedelta(days=rng.randint(2, 10))
+        countries = ["PH"]
+        sub = Subcontractor.create(
+            engagement=e.id, name=f"Scale Overflow Site {self.number:04d}", services=json.dumps(["Overflow calls"]),
+            critical_operations=json.dumps(["Customer enquiries"]), countries=json.dumps(countries),
+            data_categories=json.dumps(["Customer name", "Call recordings"]), personal_information=True,
+            personal_information_detail="Customer name, Call recordings", material=False, status="approved",
+            apra_notified_on=(proposed + dt.timedelta(days=1)).date(), proposed_by=self.contributor.id,
+            proposed_at=proposed, decided_by=(self.admin or self.risk).id, decided_at=decided,
+            decision_reason="Due diligence and APP 8 contract clauses in place")
+        self.events.add(proposed, "subcontractor.propose", self.contributor, "subcontractor", sub.id,
+                        {"name": sub.name, "countries": countries, "material": False, "offshore": True})
+        self.events.add(decided, "subcontractor.decision", self.admin or self.risk, "subcontractor", sub.id,
+                        {"decision": "approved", "offshore": True})
+        if subcontractor_rules.starts_prior_notice(sub.material, subcontractor_rules.is_offshore(countries)):
+            rule = self.rules[subcontractors.PRIOR_NOTICE_RULE]
+            fields = clocks.timing_fields(rule, proposed, self.settings, "proposed by the provider")
+            state = state_after_notice(fields["state"], fields["deadline_at"], decided)
+            Clock.create(engagement=e.id, subject_type=subcontractors.SUBJECT, subject_id=sub.id, rule_id=rule.rule_id,
+                         note=rule.note, **{**fields, "state": state}, met_at=decided,
+                         recorded_by=(self.admin or self.risk).id)
+        subcontractors.sync_offshore(e)  # the real derivation: offshore follows from the approved register
+        self.engagement = Engagement.get_by_id(e.id)
+
     # -- incidents and clocks --------------------------------------------
     def incidents(self) -> None:
+        """Incidents with the clocks the real services give them (``domain.clocks``: which rules start, from
+        which instant, with which deadline): contractual clocks from ``aware_at``, regulatory ones from the
+        client's awareness (the provider's CONTRACT-NOTICE notice for an incident the provider found, pending
+        until then), CPS230-TOLERANCE from ``outside_tolerance_at``, NDB-NOTIFY from an eligible assessment's
+        conclusion. Bulk-inserted; only the notice times and the assessment are drawn at random."""
         rng, now, e = self.rng, self.now, self.engagement
         start = dt.datetime.combine(e.start_date, dt.time(0))
         years = max(1, round((now - start).days / 365))
-        calendar = BusinessCalendar(e.place)
         categories = [c for c, w in CATEGORY_WEIGHTS for _ in range(w)
                       if e.card_payments or c != "card_data_compromise"]
-        incidents, clocks = [], []
-        self.incident_rows: list[dict[str, Any]] = []
+        incidents, plans = [], []
         for _ in range(sum(rng.randint(2, 4) for _ in range(years))):
             category = rng.choice(categories)
             aware = _between(rng, start + dt.timedelta(days=7), now - dt.timedelta(days=10))
+            occurred = aware - dt.timedelta(minutes=rng.randint(10, 5 * 24 * 60))
             flags = {
                 "material": rng.random() < (0.4 if category in ("security_incident", "operational_disruption")
                                             else 0.2),
@@ -510,74 +568,102 @@ class _Scaler:
                 "cannot_remediate_timely": category == "control_weakness" and rng.random() < 0.5,
             }
             party = "provider" if rng.random() < 0.7 else "client"
-            incidents.append({
-                "engagement": e.id, "title": rng.choice(INCIDENT_TITLES[category]), "category": category,
-                "description": "Synthetic incident for benchmarks.",
-                "occurred_at": aware - dt.timedelta(minutes=rng.randint(10, 5 * 24 * 60)), "aware_at": aware,
-                "aware_party": party, **flags,
-                "created_by": (self.contributor if party == "provider" else self.risk).id,
-                "created_at": aware + dt.timedelta(minutes=rng.randint(5, 240))})
-        incidents.sort(key=lambda row: row["aware_at"])
+            row = {"engagement": e.id, "title": rng.choice(INCIDENT_TITLES[category]), "category": category,
+                   "description": "Synthetic incident for benchmarks.", "occurred_at": occurred, "aware_at": aware,
+                   "aware_party": party, **flags,
+                   "outside_tolerance_at": (occurred + dt.timedelta(minutes=rng.randint(30, 12 * 60))
+                                            if flags["outside_tolerance"] else None),
+                   "created_by": (self.contributor if party == "provider" else self.risk).id,
+                   "created_at": aware + dt.timedelta(minutes=rng.randint(5, 240))}
+            plans.append(self._clocks_of(row))  # also sets client_aware_at and the assessment on the row
+            incidents.append(row)
+        order = sorted(range(len(incidents)), key=lambda i: incidents[i]["aware_at"])
+        incidents, plans = [incidents[i] for i in order], [plans[i] for i in order]
         _insert(Incident, incidents)
         ids = [i for (i,) in Incident.select(Incident.id).where(Incident.engagement == e)
                .order_by(Incident.id).tuples()]
-        for incident_id, row in zip(ids, incidents, strict=True):
+        rows = []
+        for incident_id, row, plan in zip(ids, incidents, plans, strict=True):
             row["id"] = incident_id
             actor = self.contributor if row["aware_party"] == "provider" else self.risk
             self.events.add(row["created_at"], "incident.create", actor, "incident", incident_id,
                             {"category": row["category"], "title": row["title"]}, ip=self._ip(row["aware_party"]))
-            for rule, deadline, target, basis, cal in self._clock_rules(row, calendar):
-                started = row["aware_at"]
-                limit = (deadline or target) - started
-                if rng.random() < 0.88:
-                    met = started + limit * rng.uniform(0.05, 0.95)
-                else:  # notified late
-                    met = (deadline or target) + dt.timedelta(hours=rng.uniform(1, 72))
-                if met >= now:  # not notified yet
-                    met = None
-                    state = "running" if deadline is None or deadline > now else "breached"
-                else:
-                    state = "breached" if deadline is not None and met > deadline else "met"
-                clocks.append({"engagement": e.id, "incident": incident_id, "subject_type": "incident",
-                               "subject_id": incident_id, "rule_id": rule, "started_at": started,
-                               "deadline_at": deadline,
-                               "target_at": target, "basis": basis, "calendar": cal, "state": state, "met_at": met,
-                               "notice_evidence": None, "recorded_by": self.risk.id if met else None})
-                if met is None:
-                    continue
-                self.events.add(met + dt.timedelta(minutes=rng.randint(1, 120)), "clock.notice", self.risk,
-                                "incident", incident_id,
-                                {"rule": rule, "notified_at": met.isoformat(), "state": state}, ip=self._ip("client"))
-        _insert(Clock, clocks)
+            if row["assessment_concluded_at"] is not None:
+                self.events.add(row["assessment_concluded_at"], "incident.assessment", self.risk, "incident",
+                                incident_id, {"eligible": row["assessment_eligible"]}, ip=self._ip("client"))
+            for clock in plan:
+                rows.append({**clock, "engagement": e.id, "incident": incident_id, "subject_type": "incident",
+                             "subject_id": incident_id})
+                if clock["met_at"] is not None:
+                    self.events.add(clock["met_at"] + dt.timedelta(minutes=rng.randint(1, 120)), "clock.notice",
+                                    self.risk, "incident", incident_id,
+                                    {"rule": clock["rule_id"], "notified_at": clock["met_at"].isoformat(),
+                                     "state": clock["state"]}, ip=self._ip("client"))
+        _insert(Clock, rows)
         self.incident_rows = incidents
-        self.counts["incidents"], self.counts["clocks"] = len(incidents), len(clocks)
+        self.counts["incidents"], self.counts["clocks"] = len(incidents), len(rows)
 
-    def _clock_rules(self, row: dict, calendar: BusinessCalendar):
-        """(rule, deadline, internal target, basis, calendar) — a simplified copy of the library's triggers."""
-        e, aware = self.engagement, row["aware_at"]
-        hours = lambda h: aware + dt.timedelta(hours=h)  # noqa: E731
-        out = []
-        if row["aware_party"] == "provider":
-            out.append(("CONTRACT-NOTICE", hours(e.contract_notice_hours), None,
-                        f"{e.contract_notice_hours} elapsed hours (contract)", "elapsed"))
-        if row["material"] and row["category"] in ("security_incident", "card_data_compromise",
-                                                   "personal_information_breach"):
-            out.append(("CPS234-35", hours(72), None, "72 elapsed hours", "elapsed"))
-        if row["material"] and row["category"] in ("operational_disruption", "security_incident"):
-            out.append(("CPS230-INCIDENT", hours(72), None, "72 elapsed hours", "elapsed"))
-        if row["outside_tolerance"]:
-            out.append(("CPS230-TOLERANCE", hours(24), None, "24 elapsed hours", "elapsed"))
-        if row["cannot_remediate_timely"]:
-            local_day = aware.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(e.timezone)).date()
-            deadline = end_of_local_day(calendar.add_business_days(local_day, 10), e.timezone)
-            out.append(("CPS234-36", deadline, None, f"10 business days {e.place}", calendar.description))
-        if row["personal_information"]:
-            out.append(("NDB-ASSESS", aware + dt.timedelta(days=30), None, "30 calendar days", "elapsed"))
-            if row["material"]:
-                out.append(("NDB-NOTIFY", None, hours(72), "as soon as practicable (internal target 72 hours)",
-                            "elapsed"))
-        if row["card_data"]:
-            out.append(("PCI-BRAND", hours(24), None, "24 elapsed hours (acquirer)", "elapsed"))
+    def _notice(self, fields: dict) -> dt.datetime | None:
+        """When a running clock's notice was given: mostly in time, some late, None when not yet."""
+        started, end = fields["started_at"], fields["deadline_at"] or fields["target_at"]
+        if self.rng.random() < 0.88:
+            met = started + (end - started) * self.rng.uniform(0.05, 0.95)
+        else:
+            met = end + dt.timedelta(hours=self.rng.uniform(1, 72))
+        return met if met < self.now else None
+
+    def _clock(self, rule: Rule, started: dt.datetime | None, how: str,
+               notice: dt.datetime | None = None) -> dict[str, Any]:
+        """One clock row as ``services.clocks.start_clock`` stores it, then its notice (drawn, or given)."""
+        fields = clocks.timing_fields(rule, started, self.settings, how)
+        clock = {"rule_id": rule.rule_id, "note": rule.note, **fields, "notice_evidence": None}
+        return self._settle(clock, None if fields["state"] == "pending" else (notice or self._notice(fields)))
+
+    def _settle(self, clock: dict[str, Any], met: dt.datetime | None) -> dict[str, Any]:
+        """The clock after its notice at ``met`` (``domain.clocks.state_after_notice``), or, without one, as
+        the scheduler's pass leaves it (breached once past its deadline)."""
+        running = "pending" if clock["started_at"] is None else "running"
+        if met is not None:
+            state = state_after_notice(running, clock["deadline_at"], met)
+        elif running == "running" and clock["deadline_at"] is not None and clock["deadline_at"] < self.now:
+            state = "breached"
+        else:
+            state = running
+        clock.update(state=state, met_at=met, recorded_by=self.risk.id if met else None)
+        return clock
+
+    def _clocks_of(self, row: dict) -> list[dict[str, Any]]:
+        """The clocks the incident ``row`` starts (and, once the client knows, the regulatory ones), with its
+        ``client_aware_at`` and NDB assessment set on ``row``: the order of the real flow (record, notice,
+        assessment)."""
+        facts = IncidentFacts(category=row["category"], flags=frozenset(f for f in INCIDENT_FLAGS if row.get(f)),
+                              aware_party=row["aware_party"], occurred_at=row["occurred_at"],
+                              aware_at=row["aware_at"], outside_tolerance_at=row["outside_tolerance_at"])
+        started_rules = rules_started(list(self.rules.values()), facts)
+        out = [self._clock(r, *start_instant(r, facts, self.settings)) for r in started_rules
+               if r.rule_id == CONTRACT_NOTICE]
+        notice = out[0]["met_at"] if out else None
+        client_at, _how = client_aware_at(facts, self.settings, notice)
+        row["client_aware_at"] = client_at
+        for rule in started_rules:
+            if rule.rule_id != CONTRACT_NOTICE:
+                out.append(self._clock(rule, *start_instant(rule, facts, self.settings, notice)))
+        row.update(assessment_concluded_at=None, assessment_eligible=None, assessment_summary="")
+        assess = next((c for c in out if c["rule_id"] == NDB_ASSESS), None)
+        if assess is None or assess["started_at"] is None:
+            return out
+        concluded = assess["started_at"] + dt.timedelta(hours=self.rng.uniform(12, 35 * 24))
+        if concluded >= self.now:
+            self._settle(assess, None)
+            return out
+        eligible = row["material"] or self.rng.random() < 0.3
+        row.update(assessment_concluded_at=concluded, assessment_eligible=eligible,
+                   assessment_summary="Synthetic NDB assessment.")
+        self._settle(assess, concluded)  # the assessment meets NDB-ASSESS
+        if eligible:
+            for rule in self.rules.values():
+                if rule.start == FROM_ASSESSMENT:
+                    out.append(self._clock(rule, concluded, "from the assessment's conclusion"))
         return out
 
     # -- findings --------------------------------------------------------
@@ -673,6 +759,7 @@ def create_scale(n: int, progress: Callable[[str], Any] | None = None, *,
         scaler = _Scaler(number, bank, admin, risk, auditor, now, password_hash)
         with transaction():
             engagement = scaler.create_engagement()
+            scaler.register()
             scaler.evidence()
             scaler.incidents()
             scaler.findings()

@@ -62,11 +62,8 @@ def raise_finding(engagement: Engagement, *, source: str, title: str, severity: 
 
 def findings_for(user: User, engagement: Engagement | None = None) -> pw.ModelSelect:
     """Findings the user may see: one engagement's, or across every engagement in scope."""
-    query = Finding.select(Finding, Engagement).join(Engagement)
-    if engagement is not None:
-        query = query.where(Finding.engagement == engagement.id)
-    else:
-        query = query.where(Finding.engagement.in_(scope.engagements_for(user).select(Engagement.id)))
+    scoped = scope.findings_across(user) if engagement is None else scope.findings_for(user, engagement)
+    query = Finding.select(Finding, Engagement).join(Engagement).where(Finding.id.in_(scoped.select(Finding.id)))
     return query.order_by(Finding.status == "closed", Finding.due_date.asc(nulls="LAST"), Finding.id.desc())
 
 
@@ -74,7 +71,9 @@ def finding_for(user: User, finding_id: int, action: str = "view") -> Finding:
     row = Finding.get_or_none(Finding.id == finding_id) if 0 < finding_id < 2**63 else None
     if row is None:
         raise NotFound("finding not found")
-    scope.engagement_for(user, row.engagement_id, action)  # NotFound outside the caller's scope
+    engagement = scope.engagement_for(user, row.engagement_id, action)  # NotFound outside the caller's scope
+    if not scope.findings_for(user, engagement).where(Finding.id == row.id).exists():
+        raise NotFound("finding not found")  # an auditor's: one of a framework outside its grant
     return row
 
 

@@ -272,10 +272,11 @@ def rule_titles() -> dict[str, str]:
     return dict(ClockRule.select(ClockRule.rule_id, ClockRule.title).tuples())
 
 
-def incident_json(incident: Incident, engagement: Engagement) -> dict:
+def incident_json(incident: Incident, engagement: Engagement, user: User) -> dict:
+    """The incident with the clocks ``user`` may see (an auditor: those of its granted frameworks)."""
     titles = rule_titles()
-    rows = Clock.select().where(Clock.incident == incident.id).order_by(Clock.deadline_at.asc(nulls="LAST"),
-                                                                           Clock.rule_id)
+    rows = (scope.clocks_for(user, engagement).where(Clock.incident == incident.id)
+            .order_by(Clock.deadline_at.asc(nulls="LAST"), Clock.rule_id))
     tz = engagement.timezone
     return {"id": incident.id, "engagement_id": incident.engagement_id, "title": incident.title,
             "description": incident.description, "category": incident.category,
@@ -290,11 +291,14 @@ def incident_json(incident: Incident, engagement: Engagement) -> dict:
             "timezone": tz, "clocks": [clock_json(c, tz, titles) for c in rows]}
 
 
-def shortest_regulatory_hours(engagement: Engagement) -> tuple[int, str] | None:
-    """The shortest elapsed-hour regulatory clock the provider's notice must fit inside (hours, rule)."""
+def shortest_regulatory_hours(engagement: Engagement, visible: set[str] | None = None) -> tuple[int, str] | None:
+    """The shortest elapsed-hour regulatory clock the provider's notice must fit inside (hours, rule), of the
+    ``visible`` rules (None: all)."""
     the_settings = clocks.settings(engagement)
     best: tuple[int, str] | None = None
     for rule in clocks.live_rules():
+        if visible is not None and rule.rule_id not in visible:
+            continue
         if rule.rule_id == CONTRACT_NOTICE or rule.unit != "hours" or rule.start == FROM_ASSESSMENT:
             continue
         if rule.rule_id == "PCI-BRAND" and not engagement.card_payments:
@@ -305,9 +309,13 @@ def shortest_regulatory_hours(engagement: Engagement) -> tuple[int, str] | None:
     return best
 
 
-def notice_warning(engagement: Engagement) -> str | None:
-    """A warning when the contractual notice hours are not shorter than the shortest regulatory clock."""
-    shortest = shortest_regulatory_hours(engagement)
+def notice_warning(engagement: Engagement, user: User | None = None) -> str | None:
+    """A warning when the contractual notice hours are not shorter than the shortest regulatory clock.
+    Shown to ``user`` only when it may see the contractual clock (an auditor granted the contract)."""
+    visible = None if user is None else scope.visible_clock_rules(user, engagement)
+    if visible is not None and CONTRACT_NOTICE not in visible:
+        return None
+    shortest = shortest_regulatory_hours(engagement, visible)
     if shortest is None or engagement.contract_notice_hours < shortest[0]:
         return None
     return (f"The provider's contractual notice period ({engagement.contract_notice_hours} hours) is not shorter "
@@ -347,11 +355,11 @@ def update_clock_settings(user: User, engagement: Engagement, data: dict, ip: st
     return Engagement.get_by_id(engagement.id)
 
 
-def clocks_by_incident(incident_ids: list[int]) -> dict[int, list[Clock]]:
-    """Every clock of these incidents in one query: incident id -> clocks, soonest deadline first."""
+def clocks_by_incident(user: User, engagement: Engagement, incident_ids: list[int]) -> dict[int, list[Clock]]:
+    """Every clock of these incidents ``user`` may see, in one query: incident id -> clocks, soonest first."""
     out: dict[int, list[Clock]] = {i: [] for i in incident_ids}
     if incident_ids:
-        for clock in (Clock.select().where(Clock.incident.in_(incident_ids))
+        for clock in (scope.clocks_for(user, engagement).where(Clock.incident.in_(incident_ids))
                       .order_by(Clock.deadline_at.asc(nulls="LAST"), Clock.rule_id)):
             out[clock.incident_id].append(clock)
     return out

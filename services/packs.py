@@ -32,7 +32,6 @@ from models import (
     Applicability,
     AuditEvent,
     Clock,
-    ClockRule,
     Control,
     ControlObligation,
     Engagement,
@@ -103,14 +102,21 @@ def request_pack(user: User, engagement_id: int | str, data: dict, *, ip: str = 
     return pack
 
 
-def _move(pack_id: int, current: str, new: str, **values: Any) -> bool:
-    """Move a pack from ``current`` to ``new`` if it is still there (the table of domain.packs allows it)."""
+def _move(pack_id: int, current: str, new: str, *, claimed_by: str | None = None, **values: Any) -> bool:
+    """Move a pack from ``current`` to ``new`` if it is still there (the table of domain.packs allows it) and,
+    with ``claimed_by``, still claimed by that worker: a claim taken back after its timeout is no longer
+    the first claimer's, whose late result is dropped."""
     rules.check_transition(current, new)
-    return bool(Pack.update(status=new, **values).where(Pack.id == pack_id, Pack.status == current).execute())
+    query = Pack.update(status=new, **values).where(Pack.id == pack_id, Pack.status == current)
+    if claimed_by is not None:
+        query = query.where(Pack.claimed_by == claimed_by)
+    return bool(query.execute())
 
 
-def _set_progress(pack_id: int, progress: int) -> None:
-    Pack.update(progress=progress, claimed_at=utcnow()).where(Pack.id == pack_id, Pack.status == "building").execute()
+def _set_progress(pack_id: int, progress: int, claimed_by: str) -> None:
+    """Progress, which also renews the claim (a claim silent for CLAIM_TTL is taken back)."""
+    Pack.update(progress=progress, claimed_at=utcnow()).where(
+        Pack.id == pack_id, Pack.status == "building", Pack.claimed_by == claimed_by).execute()
 
 
 def worker_name() -> str:
@@ -124,13 +130,22 @@ def requeue_stale(now: dt.datetime | None = None) -> int:
             .where(Pack.status == "building", Pack.claimed_at < cutoff).execute())
 
 
+def _claim(pack_id: int, worker: str) -> bool:
+    """queued -> building for ``worker``: one conditional UPDATE, so of racing claimers exactly one wins."""
+    rules.check_transition("queued", "building")
+    return bool(Pack.update(status="building", claimed_by=worker, claimed_at=utcnow(), progress=1)
+                .where(Pack.id == pack_id, Pack.status == "queued").execute())
+
+
 def claim_next(worker: str) -> Pack | None:
     """Claim the oldest queued pack for ``worker``; of racing workers exactly one wins each pack."""
     requeue_stale()
-    for candidate in Pack.select(Pack.id).where(Pack.status == "queued").order_by(Pack.created_at, Pack.id).limit(5):
+    queued = [p.id for p in Pack.select(Pack.id).where(Pack.status == "queued").order_by(Pack.created_at, Pack.id)
+              .limit(5)]  # read first: no statement is open while claiming (SQLite upgrades no read lock)
+    for candidate_id in queued:
         with transaction():
-            if _move(candidate.id, "queued", "building", claimed_by=worker, claimed_at=utcnow(), progress=1):
-                return Pack.get_by_id(candidate.id)
+            if _claim(candidate_id, worker):
+                return Pack.get_by_id(candidate_id)
     return None
 
 
@@ -246,7 +261,7 @@ def _summary(sections: list[ControlSection], codes: list[str]) -> dict[str, Any]
 
 def _incidents(engagement: Engagement, codes: list[str], start: dt.date,
                end: dt.date) -> list[tuple[Incident, list[Clock]]]:
-    rules_in = {r for (r,) in ClockRule.select(ClockRule.rule_id).where(ClockRule.framework_code.in_(codes)).tuples()}
+    rules_in = scope.clock_rules_in(codes)
     incidents = list(Incident.select().where(
         Incident.engagement == engagement, Incident.aware_at >= dt.datetime.combine(start, dt.time()),
         Incident.aware_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time())).order_by(Incident.aware_at))
@@ -257,12 +272,10 @@ def _incidents(engagement: Engagement, codes: list[str], start: dt.date,
     return [(i, clocks[i.id]) for i in incidents]
 
 
-def _findings(engagement: Engagement, control_ids: list[int], start: dt.date, end: dt.date) -> list[Finding]:
-    """Findings raised in the period or still open at its end, of requests within the pack's controls or of none."""
-    in_controls = EvidenceRequest.select(EvidenceRequest.id).where(EvidenceRequest.control.in_(control_ids or [0]))
-    return list(Finding.select().where(
-        Finding.engagement == engagement,
-        Finding.request.is_null() | Finding.request.in_(in_controls),
+def _findings(engagement: Engagement, codes: list[str], start: dt.date, end: dt.date) -> list[Finding]:
+    """Findings raised in the period or still open at its end that name nothing outside the pack's frameworks
+    (``scope.findings_in_frameworks``: of requests within its controls or of none, of clocks of its rules)."""
+    return list(scope.findings_in_frameworks(engagement, codes).where(
         Finding.created_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()),
         (Finding.created_at >= dt.datetime.combine(start, dt.time())) | (Finding.status != "closed"))
         .order_by(Finding.created_at))
@@ -296,7 +309,7 @@ def gather(pack: Pack, *, now: dt.datetime | None = None) -> PackData:
     requester = pack.requested_by.email if pack.requested_by_id else "attest"
     return PackData(pack, engagement, frameworks, now or utcnow(), requester, head_hash, head_id, soa, sections,
                     _incidents(engagement, codes, pack.period_start, pack.period_end),
-                    _findings(engagement, list(controls), pack.period_start, pack.period_end),
+                    _findings(engagement, codes, pack.period_start, pack.period_end),
                     _access(engagement, pack.period_start, pack.period_end),
                     _summary(sections, codes))
 
@@ -423,25 +436,27 @@ def render_in_child(html: str, manifest: bytes, files: list[tuple[str, str, str]
 
 def build_claimed(pack: Pack, store_root: str, *, embed_max_mb: float = DEFAULT_EMBED_MAX_MB) -> Pack:
     """Build a pack this worker has claimed: ready with its file stored by hash, or failed with the reason."""
+    worker = pack.claimed_by
     try:
         data = gather(pack)
-        _set_progress(pack.id, 20)
+        _set_progress(pack.id, 20, worker)
         store = evidence_store(store_root)
         embedded = choose_embedded(data.evidence, store, int(embed_max_mb * 1024 * 1024))
         manifest = json.dumps(manifest_of(data, embedded), indent=1, sort_keys=True).encode()
         html = render_html(data, hashlib.sha256(manifest).hexdigest())
-        _set_progress(pack.id, 35)
+        _set_progress(pack.id, 35, worker)
         files = [(store.path_for(e.sha256), attachment_name(e), f"{e.original_filename} ({e.media_type})")
                  for e in data.evidence if e.id in embedded]
         with tempfile.TemporaryDirectory(prefix="attest-pack-out-") as out_dir:
             out_path = os.path.join(out_dir, "pack.pdf")
             report = render_in_child(html, manifest, files, out_path,
-                                     on_progress=lambda p: _set_progress(pack.id, 35 + int(p * 0.6)))
+                                     on_progress=lambda p: _set_progress(pack.id, 35 + int(p * 0.6), worker))
             with open(out_path, "rb") as handle:
                 stored = store.put(handle)
         with transaction():
-            _move(pack.id, "building", "ready", progress=100, file_sha256=stored.sha256, size=stored.size,
-                  head_hash=data.head_hash, finished_at=utcnow())
+            if not _move(pack.id, "building", "ready", claimed_by=worker, progress=100, file_sha256=stored.sha256,
+                         size=stored.size, head_hash=data.head_hash, finished_at=utcnow()):
+                return Pack.get_by_id(pack.id)  # taken back after its timeout: the new claimer's result counts
             audit_log.record("pack.build", actor=pack.requested_by, object_type="pack", object_id=pack.id,
                              engagement=pack.engagement_id,
                              details={"sha256": stored.sha256, "size": stored.size, "head_hash": data.head_hash,
@@ -450,7 +465,8 @@ def build_claimed(pack: Pack, store_root: str, *, embed_max_mb: float = DEFAULT_
                                       "render_peak_rss_mib": round(report.get("peak_rss_kib", 0) / 1024, 1)})
     except Exception as exc:  # noqa: BLE001 - any failure is the pack's outcome, recorded, not a crashed worker
         with transaction():
-            _move(pack.id, "building", "failed", error=str(exc)[:1000] or type(exc).__name__, finished_at=utcnow())
+            _move(pack.id, "building", "failed", claimed_by=worker, error=str(exc)[:1000] or type(exc).__name__,
+                  finished_at=utcnow())
     return Pack.get_by_id(pack.id)
 
 
@@ -459,7 +475,7 @@ def build_now(user: User, engagement_id: int | str, data: dict, store_root: str,
     """``build-pack``: request a pack and build it at once in this process's child."""
     pack = request_pack(user, engagement_id, data)
     with transaction():
-        if not _move(pack.id, "queued", "building", claimed_by=worker_name(), claimed_at=utcnow(), progress=1):
+        if not _claim(pack.id, worker_name()):
             raise BuildError("the pack was claimed by another worker")
     return build_claimed(Pack.get_by_id(pack.id), store_root, embed_max_mb=embed_max_mb)
 

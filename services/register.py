@@ -15,6 +15,7 @@ import peewee as pw
 
 from domain.applicability import ControlFacts, justification_within
 from domain.errors import NotFound, ValidationError
+from domain.library import without_names
 from domain.timeutil import parse_date, start_of_local_day
 from models import (
     Applicability,
@@ -196,6 +197,24 @@ def mappings_of(control_ids: list[int]) -> dict[int, list[MappedObligation]]:
     return out
 
 
+def readable_controls(user: User, controls: list[Control]) -> list[Control]:
+    """Controls as ``user`` may read them: for an auditor, no description names a framework or clock rule
+    outside its grants (changed in memory only, never saved)."""
+    hidden = scope.hidden_names(user)
+    if hidden:
+        for control in controls:
+            control.description = without_names(control.description, hidden)
+            control.title = without_names(control.title, hidden)
+    return controls
+
+
+def readable_mappings(user: User, control_ids: list[int]) -> dict[int, list[MappedObligation]]:
+    """``mappings_of`` as the user may read them: an auditor's name only the frameworks of its grants."""
+    out = mappings_of(control_ids)
+    allowed = set(scope.readable_codes(user, {m.framework for rows in out.values() for m in rows}))
+    return defaultdict(list, {cid: [m for m in rows if m.framework in allowed] for cid, rows in out.items()})
+
+
 def requirements_of(control_ids: list[int]) -> dict[int, list[EvidenceRequirement]]:
     """The live evidence requirements of each control, in one query."""
     out: dict[int, list[EvidenceRequirement]] = defaultdict(list)
@@ -287,9 +306,20 @@ def parse_id(value: str | None, field: str) -> int | None:
     return int(value)
 
 
-def narrow_requests(query: pw.ModelSelect, args: Mapping[str, str]) -> pw.ModelSelect:
+def readable_framework_filter(user: User, code: str) -> str:
+    """A ``?framework=`` value the user may filter by; ValidationError for any other, an auditor's framework
+    outside its grants answered as an unknown one (filtering by it would show which controls map to it)."""
+    allowed = scope.library_codes(user)
+    if allowed is not None and code not in allowed:
+        raise ValidationError(f"no framework {code!r} in the library", field="framework")
+    return code
+
+
+def narrow_requests(user: User, query: pw.ModelSelect, args: Mapping[str, str]) -> pw.ModelSelect:
     """Narrow a scoped request query by ``control`` (code), ``framework`` (code: the control maps to it and
     the engagement has it in scope) and ``owner`` (user id of the Statement of Applicability row's owner)."""
+    if args.get("framework"):
+        readable_framework_filter(user, args["framework"])
     if args.get("control"):
         control_ids = Control.select(Control.id).where(Control.code == args["control"])
         query = query.where(EvidenceRequest.control.in_(control_ids))
@@ -329,11 +359,12 @@ def order_requests(query: pw.ModelSelect, sort: str) -> pw.ModelSelect:
     return query.order_by(*REQUEST_SORTS[sort][1])
 
 
-def filter_requests(query: pw.ModelSelect, engagement: Engagement, args: Mapping[str, str]) -> pw.ModelSelect:
+def filter_requests(user: User, query: pw.ModelSelect, engagement: Engagement,
+                    args: Mapping[str, str]) -> pw.ModelSelect:
     """Narrow a scoped request query by ``status`` (comma list), ``control``, ``framework``, ``owner``
     (see ``narrow_requests``) and ``due_before`` / ``due_after`` (whole local days of the engagement);
     ValidationError on bad values."""
-    query = narrow_requests(query, args)
+    query = narrow_requests(user, query, args)
     if args.get("status"):
         wanted = [s.strip() for s in args["status"].split(",") if s.strip()]
         unknown = [s for s in wanted if s not in REQUEST_STATES]

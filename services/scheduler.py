@@ -20,6 +20,11 @@ e. sends the time-driven alerts of the window since the previous tick (``service
 then, outside that transaction, sends the mail outbox (``services.mail.send_pending``; SMTP never runs
 inside a database transaction).
 
+The process that holds the lease also builds the queued evidence packs (``build_packs``), one after the
+other, every few seconds and never inside a pass's transaction: the same idempotent claim as ``flask
+pack-worker`` (``services.packs.claim_next``), each rendered in a child process, a claim silent for
+``packs.CLAIM_TTL`` taken back. A pack worker may run as well; of the two, one claims each pack.
+
 A second pass at the same instant changes nothing. Inserts ignore rows that already exist and
 every UPDATE re-checks the state it moves from, so a manual ``flask tick`` racing the scheduler
 is harmless.
@@ -62,7 +67,7 @@ from models import (
     utcnow,
 )
 
-from . import alerts, audit_log, expiry, mail, notifications, planning, subcontractors
+from . import alerts, audit_log, expiry, mail, notifications, packs, planning, subcontractors
 
 log = logging.getLogger("attest.scheduler")
 
@@ -70,6 +75,7 @@ BATCH = 500
 LEASE = "tick"
 DEFAULT_INTERVAL = 300
 ACTOR = "scheduler"
+DEFAULT_PACK_POLL = 2.0  # seconds between the leader's looks at the pack queue (as pack-worker's --interval)
 
 
 @dataclass
@@ -396,29 +402,82 @@ def leased_tick(holder: str, interval_seconds: float = DEFAULT_INTERVAL) -> Tick
             db.close()
 
 
-def _scheduler(interval_seconds: float, holder: str):
+@dataclass(frozen=True)
+class PackBuilding:
+    """What the scheduler needs to build packs: the store they are kept in, the embedding limit, and how
+    often the leader looks at the queue."""
+    store_root: str
+    embed_max_mb: float = packs.DEFAULT_EMBED_MAX_MB
+    poll_seconds: float = DEFAULT_PACK_POLL
+
+    @classmethod
+    def from_config(cls, config) -> PackBuilding | None:
+        """From the app's configuration; None without an evidence store (nothing to build into)."""
+        if not config.get("EVIDENCE_STORE"):
+            return None
+        return cls(store_root=config["EVIDENCE_STORE"],
+                   embed_max_mb=float(config.get("PACK_EMBED_MAX_MB", packs.DEFAULT_EMBED_MAX_MB)),
+                   poll_seconds=float(config.get("PACK_POLL_SECONDS", DEFAULT_PACK_POLL)))
+
+
+def build_packs(holder: str, building: PackBuilding) -> list:
+    """The scheduler's pack pass: while ``holder`` leads, build every queued pack, one after the other
+    (``packs.run_pending``: claimed as pack-worker claims them, each rendered in a child process). Runs
+    outside any tick, on its own connection; a failure is logged and retried at the next look."""
+    if not _leading.get(holder):
+        return []
+    opened = db.is_closed()
+    db.connect(reuse_if_open=True)
+    try:
+        built = packs.run_pending(building.store_root, embed_max_mb=building.embed_max_mb, worker=holder)
+        for pack in built:
+            log.info("scheduler built pack %s: %s%s", pack.id, pack.status, f" ({pack.error})" if pack.error else "")
+        return built
+    except Exception:
+        log.exception("building packs failed; retrying at the next look")
+        return []
+    finally:
+        if opened and not db.is_closed():
+            db.close()
+
+
+def _scheduler(interval_seconds: float, holder: str, building: PackBuilding | None = None):
     from apscheduler.schedulers.background import BackgroundScheduler
     scheduler = BackgroundScheduler(daemon=True, timezone="UTC")
     scheduler.add_job(leased_tick, "interval", seconds=interval_seconds, args=(holder, interval_seconds),
                       id="attest-tick", next_run_time=dt.datetime.now(dt.UTC), max_instances=1, coalesce=True,
                       misfire_grace_time=max(1, int(interval_seconds)))
+    if building is not None:  # its own job: a pack never waits for (nor holds up) the next pass
+        scheduler.add_job(build_packs, "interval", seconds=building.poll_seconds, args=(holder, building),
+                          id="attest-packs", max_instances=1, coalesce=True,
+                          misfire_grace_time=max(1, int(building.poll_seconds)))
     return scheduler
 
 
 def run_scheduler(interval_seconds: float = DEFAULT_INTERVAL, holder: str | None = None,
-                  stop_event: threading.Event | None = None) -> None:
+                  stop_event: threading.Event | None = None, building: PackBuilding | None = None) -> None:
     """The scheduler as its own process (``flask scheduler``): a tick now and every ``interval_seconds``
-    while this process holds the lease, until ``stop_event`` is set or Ctrl-C. A standby wakes when the
-    leader's lease runs out (at most every interval), so a leader that died is replaced within one lease
-    period (3 intervals). The lease is released on the way out so a standby takes over at once."""
+    while this process holds the lease, until ``stop_event`` is set or Ctrl-C; in between, with
+    ``building``, the leader builds the queued packs every ``building.poll_seconds``. A standby wakes when
+    the leader's lease runs out (at most every interval), so a leader that died is replaced within one
+    lease period (3 intervals). The lease is released on the way out so a standby takes over at once."""
     holder = holder or default_holder()
     stop = stop_event or threading.Event()
-    log.info("scheduler started as %s, every %ss (lease %r, ttl %ss)", holder, interval_seconds, LEASE,
-             3 * interval_seconds)
+    log.info("scheduler started as %s, every %ss (lease %r, ttl %ss)%s", holder, interval_seconds, LEASE,
+             3 * interval_seconds, ", building packs" if building else "")
     try:
+        next_tick = 0.0
         while True:
-            leased_tick(holder, interval_seconds)
-            if stop.wait(interval_seconds if _leading.get(holder) else _standby_wait(interval_seconds)):
+            if time.monotonic() >= next_tick:
+                leased_tick(holder, interval_seconds)
+                next_tick = time.monotonic() + (interval_seconds if _leading.get(holder)
+                                                else _standby_wait(interval_seconds))
+            if building is not None:
+                build_packs(holder, building)
+            wait = next_tick - time.monotonic()
+            if building is not None and _leading.get(holder):
+                wait = min(wait, building.poll_seconds)
+            if stop.wait(max(0.0, wait)):
                 break
     except KeyboardInterrupt:
         pass
@@ -450,14 +509,15 @@ _in_process: dict[str, object] = {}
 _in_process_lock = threading.Lock()
 
 
-def start_in_process(interval_seconds: float = DEFAULT_INTERVAL) -> bool:
-    """SCHEDULER=inprocess: the same leased job on a background thread of this (web) process; once per
-    process. Every worker may start one: the lease lets one of them tick."""
+def start_in_process(interval_seconds: float = DEFAULT_INTERVAL, building: PackBuilding | None = None) -> bool:
+    """SCHEDULER=inprocess: the same leased job (and, with ``building``, the pack builder) on background
+    threads of this (web) process; once per process. Every worker may start one: the lease lets one of
+    them tick and build."""
     with _in_process_lock:
         if _in_process.get("pid") == os.getpid():
             return False
         holder = default_holder()
-        scheduler = _scheduler(interval_seconds, holder)
+        scheduler = _scheduler(interval_seconds, holder, building)
         scheduler.start()
         _in_process.update(pid=os.getpid(), scheduler=scheduler, holder=holder)
 
@@ -481,11 +541,12 @@ def init_app(app) -> None:
     if mode != "inprocess" or app.config.get("TESTING"):
         return
     interval = float(app.config.get("SCHEDULER_INTERVAL", DEFAULT_INTERVAL))
+    building = PackBuilding.from_config(app.config)
     if os.environ.get("FLASK_RUN_FROM_CLI") != "true":
-        start_in_process(interval)
+        start_in_process(interval, building)
         return
 
     @app.before_request
     def _start_scheduler() -> None:
         if _in_process.get("pid") != os.getpid():
-            start_in_process(interval)
+            start_in_process(interval, building)

@@ -18,6 +18,7 @@ from models import (
     ApiToken,
     AuditEvent,
     AuditorGrant,
+    Clock,
     ClockRule,
     Control,
     ControlObligation,
@@ -375,22 +376,142 @@ def pack_for(user: User, pack_id: int | str) -> Pack:
     return pack
 
 
-def findings_for(user: User, engagement: Engagement) -> pw.ModelSelect:
-    """Findings of an engagement; an auditor sees none tied to a request outside its frameworks."""
-    query = Finding.select().where(Finding.engagement == engagement)
-    if user.role == "auditor":
-        query = query.where(Finding.request.is_null()
-                            | Finding.request.in_(requests_for(user, engagement).select(EvidenceRequest.id)))
-    return query
-
-
 def visible_clock_rules(user: User, engagement: Engagement) -> set[str] | None:
     """The clock rules whose outcomes the user may see; None means all."""
     codes = granted_framework_codes(user, engagement)
-    if codes is None:
-        return None
+    return None if codes is None else clock_rules_in(codes)
+
+
+def clock_rules_in(codes: Iterable[str]) -> set[str]:
+    """The ids of the clock rules that belong to these frameworks (a rule belongs to one framework)."""
     rows = ClockRule.select(ClockRule.rule_id).where(ClockRule.framework_code.in_(list(codes))).tuples()
     return {rule_id for (rule_id,) in rows}
+
+
+def clocks_for(user: User, engagement: Engagement) -> pw.ModelSelect:
+    """The clocks of an engagement the caller holds from ``engagement_for``: an auditor sees those of the
+    rules of its granted frameworks only (a rule id names its framework)."""
+    query = Clock.select().where(Clock.engagement == engagement.id)
+    rules = visible_clock_rules(user, engagement)
+    return query if rules is None else query.where(Clock.rule_id.in_(sorted(rules)))
+
+
+def clocks_across(user: User) -> pw.ModelSelect:
+    """The clocks of every engagement the user may see (an auditor: of each grant's frameworks' rules)."""
+    if user is None or not user.is_active:
+        return Clock.select().where(pw.SQL("1 = 0"))
+    if user.role != "auditor":
+        return Clock.select().where(Clock.engagement.in_(engagements_for(user).select(Engagement.id)))
+    visible = pw.SQL("1 = 0")
+    for grant in active_grants(user):
+        rules = sorted(clock_rules_in(json.loads(grant.frameworks))) or [""]
+        visible = visible | ((Clock.engagement == grant.engagement_id) & Clock.rule_id.in_(rules))
+    return Clock.select().where(visible)
+
+
+def findings_in_frameworks(engagement: Engagement, codes: Iterable[str]) -> pw.ModelSelect:
+    """Findings of an engagement that name nothing outside these frameworks: none tied to a request of a
+    control outside them, nor to a clock of another framework's rule (its title names the rule)."""
+    codes = list(codes)
+    requests = EvidenceRequest.select(EvidenceRequest.id).where(
+        EvidenceRequest.engagement == engagement.id, EvidenceRequest.control.in_(_controls_in_frameworks(codes)))
+    clocks = Clock.select(Clock.id).where(Clock.engagement == engagement.id,
+                                          Clock.rule_id.in_(sorted(clock_rules_in(codes)) or [""]))
+    return Finding.select().where(Finding.engagement == engagement.id,
+                                  Finding.request.is_null() | Finding.request.in_(requests),
+                                  Finding.clock.is_null() | Finding.clock.in_(clocks))
+
+
+def findings_for(user: User, engagement: Engagement) -> pw.ModelSelect:
+    """Findings of an engagement the caller holds from ``engagement_for``; an auditor's are those of its
+    granted frameworks (``findings_in_frameworks``)."""
+    codes = granted_framework_codes(user, engagement)
+    if codes is None:
+        return Finding.select().where(Finding.engagement == engagement.id)
+    return findings_in_frameworks(engagement, codes)
+
+
+def findings_across(user: User) -> pw.ModelSelect:
+    """Findings of every engagement the user may see (an auditor: of each grant's frameworks only)."""
+    if user is None or not user.is_active:
+        return Finding.select().where(pw.SQL("1 = 0"))
+    if user.role != "auditor":
+        return Finding.select().where(Finding.engagement.in_(engagements_for(user).select(Engagement.id)))
+    visible = pw.SQL("1 = 0")
+    for grant in active_grants(user):
+        engagement = Engagement(id=grant.engagement_id)
+        visible = visible | Finding.id.in_(findings_in_frameworks(engagement, json.loads(grant.frameworks))
+                                           .select(Finding.id))
+    return Finding.select().where(visible)
+
+
+# ------------------------------------------------------------------------------------------ the library
+
+def library_codes(user: User) -> set[str] | None:
+    """The framework codes a user may read in the library, the coverage matrix and the filters; None means
+    all. An auditor sees nothing but through its grants (SPEC §1): the frameworks its active grants name."""
+    if user.role != "auditor":
+        return None
+    codes: set[str] = set()
+    for grant in active_grants(user):
+        codes.update(json.loads(grant.frameworks))
+    return codes
+
+
+def library_frameworks(user: User) -> pw.ModelSelect:
+    """The live frameworks the user may read."""
+    query = Framework.select().where(Framework.retired_in.is_null()).order_by(Framework.code)
+    codes = library_codes(user)
+    return query if codes is None else query.where(Framework.code.in_(sorted(codes)))
+
+
+def library_framework(user: User, code: str) -> Framework:
+    """A live framework the user may read; NotFound otherwise (an auditor's ungranted one as an unknown one)."""
+    framework = library_frameworks(user).where(Framework.code == code).first()
+    if framework is None:
+        raise NotFound(f"no framework {code!r} in the library")
+    return framework
+
+
+def library_controls(user: User) -> pw.ModelSelect:
+    """The live controls the user may read: an auditor's are those mapped to a framework it may read."""
+    query = Control.select().where(Control.retired_in.is_null())
+    codes = library_codes(user)
+    return query if codes is None else query.where(Control.id.in_(_controls_in_frameworks(codes)))
+
+
+def library_control(user: User, code: str) -> Control:
+    control = library_controls(user).where(Control.code == code).first()
+    if control is None:
+        raise NotFound(f"no control {code!r} in the library")
+    return control
+
+
+def readable_frameworks_by_engagement(user: User) -> dict[int, set[str]] | None:
+    """Engagement id -> the framework codes an auditor may see on it (its active grants); None means all."""
+    if user.role != "auditor":
+        return None
+    out: dict[int, set[str]] = {}
+    for grant in active_grants(user):
+        out.setdefault(grant.engagement_id, set()).update(json.loads(grant.frameworks))
+    return out
+
+
+def hidden_names(user: User) -> list[str] | None:
+    """The framework codes and clock rule ids the user may not read (None: it reads them all), to take out
+    of library prose shown to it (``domain.library.without_names``)."""
+    allowed = library_codes(user)
+    if allowed is None:
+        return None
+    codes = [c for (c,) in Framework.select(Framework.code).where(Framework.code.not_in(sorted(allowed))).tuples()]
+    rules = ClockRule.select(ClockRule.rule_id).where(ClockRule.framework_code.not_in(sorted(allowed))).tuples()
+    return codes + [r for (r,) in rules]
+
+
+def readable_codes(user: User, codes: Iterable[str]) -> list[str]:
+    """Of these framework codes, those the user may read (a control's mappings, a filter's choices)."""
+    allowed = library_codes(user)
+    return [c for c in codes if allowed is None or c in allowed]
 
 
 def auditor_reads_for(user: User, engagement: Engagement) -> pw.ModelSelect:

@@ -66,10 +66,11 @@ def register_across(user: User) -> pw.ModelSelect:
             .order_by(Engagement.name, Subcontractor.proposed_at, Subcontractor.id))
 
 
-def clocks_by_subcontractor(ids: list[int]) -> dict[int, list[Clock]]:
+def clocks_by_subcontractor(user: User, ids: list[int]) -> dict[int, list[Clock]]:
+    """The clocks of these sub-contractors that ``user`` may see (``scope.clocks_across``), in one query."""
     out: dict[int, list[Clock]] = {i: [] for i in ids}
     if ids:
-        for clock in (Clock.select().where(Clock.subject_type == SUBJECT, Clock.subject_id.in_(ids))
+        for clock in (scope.clocks_across(user).where(Clock.subject_type == SUBJECT, Clock.subject_id.in_(ids))
                       .order_by(Clock.rule_id)):
             out[clock.subject_id].append(clock)
     return out

@@ -258,3 +258,48 @@ def test_demo_engagement_has_incidents_with_clocks_in_different_states_and_a_fin
     count = Incident.select().count()
     demo.create_demo()
     assert Incident.select().count() == count == 3
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.replace(tzinfo=dt.UTC).isoformat()
+
+
+def test_scale_clocks_are_what_the_clock_service_computes_and_offshore_follows_the_register(library, demo_password):
+    """Every scale incident replayed through the real services (record, the provider's notice, the NDB
+    assessment) gets the very clocks the scale wrote: same rules, starts, deadlines, targets and bases."""
+    from services import incidents as incident_service
+    from services import subcontractors
+    result = demo.create_scale(2)
+    risk = User.get(User.email == "risk@demobank.example")
+    rules_seen, offshore_seen = set(), set()
+    for engagement in Engagement.select().where(Engagement.id.in_(result.engagement_ids)):
+        assert engagement.offshore == subcontractors.register_is_offshore(engagement)
+        offshore_seen.add(engagement.offshore)
+        for incident in list(Incident.select().where(Incident.engagement == engagement)):
+            generated = {c.rule_id: c for c in Clock.select().where(Clock.incident == incident.id)}
+            flags = [f for f in ("material", "personal_information", "card_data", "outside_tolerance",
+                                 "cannot_remediate_timely", "notified_other_regulator") if getattr(incident, f)]
+            data = {"title": incident.title, "category": incident.category, "aware_party": incident.aware_party,
+                    "occurred_at": _iso(incident.occurred_at), "aware_at": _iso(incident.aware_at), "flags": flags}
+            if incident.outside_tolerance_at:
+                data["outside_tolerance_at"] = _iso(incident.outside_tolerance_at)
+            replay = incident_service.create_incident(risk, engagement, data)
+            notice = generated.get("CONTRACT-NOTICE")
+            if notice is not None and notice.met_at is not None:
+                incident_service.record_notice(risk, replay, "CONTRACT-NOTICE", {"notified_at": _iso(notice.met_at)})
+            if incident.assessment_concluded_at is not None:
+                incident_service.record_assessment(risk, Incident.get_by_id(replay.id), {
+                    "concluded_at": _iso(incident.assessment_concluded_at),
+                    "eligible": incident.assessment_eligible})
+            replayed = {c.rule_id: c for c in Clock.select().where(Clock.incident == replay.id)}
+            assert set(generated) == set(replayed), incident.id
+            for rule, clock in generated.items():
+                again = replayed[rule]
+                fields = ("started_at", "deadline_at", "target_at", "basis", "calendar")
+                assert [getattr(clock, f) for f in fields] == [getattr(again, f) for f in fields], (rule, incident.id)
+                if clock.state == "pending":
+                    assert again.state == "pending"
+            assert Incident.get_by_id(replay.id).client_aware_at == incident.client_aware_at
+            rules_seen |= set(generated)
+    assert {"CONTRACT-NOTICE", "CPS230-TOLERANCE", "NDB-ASSESS"} <= rules_seen, rules_seen
+    assert offshore_seen == {True, False}  # the odd engagement's approved offshore site makes it offshore

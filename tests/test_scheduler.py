@@ -320,7 +320,7 @@ def test_in_process_scheduler_only_when_asked(monkeypatch, mode, testing, cli, s
 
     from services import scheduler
     calls: list[float] = []
-    monkeypatch.setattr(scheduler, "start_in_process", lambda interval: calls.append(interval))
+    monkeypatch.setattr(scheduler, "start_in_process", lambda interval, building=None: calls.append(interval))
     monkeypatch.setattr(scheduler, "_in_process", {})
     if cli:
         monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")

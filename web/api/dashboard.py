@@ -70,7 +70,8 @@ def item_json(r, now, owners: dict[int, str]) -> dict:
 def overdue_dashboard():
     user = api_user()
     page, per_page = page_args()
-    board = dashboard.overdue_dashboard(user, dashboard.parse_filters(request.args), page=page, per_page=per_page)
+    board = dashboard.overdue_dashboard(user, dashboard.parse_filters(user, request.args), page=page,
+                                        per_page=per_page)
     owners = dashboard.owners_of(board.items)
     return jsonify({
         "items": [item_json(r, board.now, owners) for r in board.items], "page": page, "per_page": per_page,

@@ -123,7 +123,7 @@ def requests(engagement_id: int):
     row = scope.engagement_for(user, engagement_id)
     query = (register.requests_with_names(scope.requests_for(user, row))
              .order_by(EvidenceRequest.due_at, EvidenceRequest.id))
-    query = register.filter_requests(query, row, request.args)
+    query = register.filter_requests(user, query, row, request.args)
     return paginate(query, lambda rows: [request_json(r, row.timezone) for r in rows])
 
 

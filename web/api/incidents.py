@@ -76,7 +76,8 @@ register_schemas({
 
 
 def _json(incident, engagement: Engagement | None = None) -> dict:
-    return incident_service.incident_json(incident, engagement or Engagement.get_by_id(incident.engagement_id))
+    return incident_service.incident_json(incident, engagement or Engagement.get_by_id(incident.engagement_id),
+                                          api_user())
 
 
 @route("/engagements/<int:engagement_id>/incidents", summary="Incidents of an engagement",
@@ -121,10 +122,11 @@ def assessment(incident_id: int):
 
 
 def _settings_json(engagement: Engagement) -> dict:
+    """The settings, and the notice warning as the caller may see it."""
     return {"contract_notice_hours": engagement.contract_notice_hours,
             "pci_acquirer_hours": engagement.pci_acquirer_hours,
             "provider_awareness_is_client": engagement.provider_awareness_is_client,
-            "warning": incident_service.notice_warning(engagement)}
+            "warning": incident_service.notice_warning(engagement, api_user())}
 
 
 @route("/engagements/<int:engagement_id>/clock-settings", summary="The engagement's clock settings",

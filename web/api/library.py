@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from domain.errors import NotFound, ValidationError
+from domain.errors import ValidationError
 from models import Control, ControlObligation, EvidenceRequirement, Framework, Obligation
-from services import register
+from services import register, scope
 from web.api import paginate, route
+from web.auth import api_user
 
 
 def _framework_json(f: Framework, counts: dict[int, int]) -> dict:
@@ -17,13 +18,13 @@ def _framework_json(f: Framework, counts: dict[int, int]) -> dict:
        response="FrameworkPage", errors=(400,))
 def frameworks():
     counts = register.obligation_counts()
-    return paginate(register.live_frameworks(), lambda rows: [_framework_json(f, counts) for f in rows])
+    return paginate(scope.library_frameworks(api_user()), lambda rows: [_framework_json(f, counts) for f in rows])
 
 
 @route("/frameworks/<code>/obligations", summary="A framework's obligations", params=("q", "page", "per_page"),
        response="ObligationPage", errors=(400, 404))
 def framework_obligations(code: str):
-    framework = register.framework_by_code(code)
+    framework = scope.library_framework(api_user(), code)
     query = (Obligation.select().where(Obligation.framework == framework, Obligation.retired_in.is_null())
              .order_by(Obligation.sort_key, Obligation.ref))
     if request.args.get("q"):
@@ -41,8 +42,9 @@ def framework_obligations(code: str):
 
 def controls_json(rows: list[Control]) -> list[dict]:
     """Controls with mappings and evidence requirements, in three queries for the whole page."""
+    rows = register.readable_controls(api_user(), rows)
     ids = [c.id for c in rows]
-    mappings, requirements = register.mappings_of(ids), register.requirements_of(ids)
+    mappings, requirements = register.readable_mappings(api_user(), ids), register.requirements_of(ids)
     return [{"code": c.code, "title": c.title, "description": c.description, "domain": c.domain,
              "frequency": c.frequency, "requires": c.requires or None,
              "frameworks": sorted({m.framework for m in mappings[c.id]}),
@@ -59,9 +61,9 @@ def requirement_json(req: EvidenceRequirement) -> dict:
 @route("/controls", summary="Common controls with mappings and evidence requirements",
        params=("framework", "domain", "q", "page", "per_page"), response="ControlPage", errors=(400, 422))
 def controls():
-    query = Control.select().where(Control.retired_in.is_null()).order_by(Control.code)
+    query = scope.library_controls(api_user()).order_by(Control.code)
     if request.args.get("framework"):
-        framework = Framework.get_or_none(Framework.code == request.args["framework"])
+        framework = scope.library_frameworks(api_user()).where(Framework.code == request.args["framework"]).first()
         if framework is None:
             raise ValidationError(f"unknown framework {request.args['framework']!r}", field="framework")
         query = query.where(Control.id.in_(
@@ -77,9 +79,6 @@ def controls():
 
 @route("/controls/<code>", summary="One control", response="Control", errors=(404,))
 def control(code: str):
-    row = Control.get_or_none(Control.code == code)
-    if row is None:
-        raise NotFound(f"no control {code!r}")
-    return jsonify(controls_json([row])[0])
+    return jsonify(controls_json([scope.library_control(api_user(), code)])[0])
 
 

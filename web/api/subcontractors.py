@@ -60,7 +60,7 @@ def _clock_json(clock: Clock) -> dict:
 
 
 def subcontractors_json(rows: list[Subcontractor]) -> list[dict]:
-    clocks = register.clocks_by_subcontractor([s.id for s in rows])
+    clocks = register.clocks_by_subcontractor(api_user(), [s.id for s in rows])
     return [{"id": s.id, "engagement": s.engagement_id, "name": s.name, "services": register.loads(s.services),
              "critical_operations": register.loads(s.critical_operations), "countries": register.loads(s.countries),
              "data_categories": register.loads(s.data_categories), "material": s.material,

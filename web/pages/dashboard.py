@@ -19,7 +19,7 @@ EXPORT_HEADERS = ("engagement", "control", "control_title", "requirement", "due_
 def _filters() -> tuple[dashboard.Filters, DomainError | None]:
     """The filters of the form, or the defaults with the error to show when a value is bad."""
     try:
-        return dashboard.parse_filters(request.args), None
+        return dashboard.parse_filters(current(), request.args), None
     except DomainError as exc:
         return dashboard.Filters(), exc
 
@@ -62,7 +62,7 @@ def dashboard_page():
 def _export_rows() -> tuple[str, list[tuple]]:
     """Every overdue and due-soon request the filters select (not only one page), for a download."""
     user = current()
-    filters = dashboard.parse_filters(request.args)
+    filters = dashboard.parse_filters(current(), request.args)
     now = dashboard.utcnow()
     items = dashboard.all_items(user, filters, now)
     owners = dashboard.owners_of(items)

@@ -70,7 +70,7 @@ def _request_query(engagement_id: int):
     row = scope.engagement_for(user, engagement_id)
     args = {k: request.args.get(k, "") for k in REQUEST_FILTERS}
     sort = register.parse_sort(args["sort"], REQUEST_LIST_SORTS)
-    query = register.filter_requests(register.requests_with_names(scope.requests_for(user, row)), row, args)
+    query = register.filter_requests(user, register.requests_with_names(scope.requests_for(user, row)), row, args)
     return row, register.order_requests(query, sort), {k: v for k, v in args.items() if v}
 
 

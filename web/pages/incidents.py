@@ -73,7 +73,7 @@ def incidents(engagement_id: int) -> str:
     engagement = scope.engagement_for(user, engagement_id)
     rows = list(incident_service.incidents_of(engagement))
     return render_template("incidents/list.html", engagement=engagement, rows=rows,
-                           clocks=incident_service.clocks_by_incident([i.id for i in rows]),
+                           clocks=incident_service.clocks_by_incident(user, engagement, [i.id for i in rows]),
                            can_record=scope.permits(user, "record_incident"),
                            can_manage=scope.permits(user, "manage"))
 
@@ -99,7 +99,7 @@ def new_incident(engagement_id: int):
 def _incident_page(incident, error: DomainError | None = None, status: int = 200, failed: str = ""):
     user = current()
     engagement = Engagement.get_by_id(incident.engagement_id)
-    data = incident_service.incident_json(incident, engagement)
+    data = incident_service.incident_json(incident, engagement, user)
     return render_template("incidents/show.html", engagement=engagement, incident=incident, data=data, error=error,
                            failed=failed, can_notify=scope.permits(user, "notify"),
                            can_record=scope.permits(user, "record_incident")), status

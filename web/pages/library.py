@@ -6,9 +6,7 @@ from collections import defaultdict
 
 from flask import Response, render_template, request
 
-from domain.errors import NotFound
-from models import Control
-from services import register
+from services import register, scope
 from web import exports
 from web.pages import bp, current
 
@@ -23,13 +21,13 @@ def home() -> str:
 
 @bp.route("/library")
 def library() -> str:
-    return render_template("library.html", frameworks=list(register.live_frameworks()),
+    return render_template("library.html", frameworks=list(scope.library_frameworks(current())),
                            counts=register.obligation_counts())
 
 
 @bp.route("/library/<code>")
 def framework(code: str) -> str:
-    fw = register.framework_by_code(code)
+    fw = scope.library_framework(current(), code)
     controls_of: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
     for obligation_id, _cid, ccode, ctitle, coverage in register.mappings_of_framework(fw):
         controls_of[obligation_id].append((ccode, ctitle, coverage))
@@ -39,26 +37,25 @@ def framework(code: str) -> str:
 
 @bp.route("/controls/<code>")
 def control(code: str) -> str:
-    row = Control.get_or_none(Control.code == code)
-    if row is None:
-        raise NotFound(f"no control {code!r} in the library")
-    return render_template("control.html", control=row, mappings=register.mappings_of([row.id])[row.id],
+    user = current()
+    (row,) = register.readable_controls(user, [scope.library_control(user, code)])
+    return render_template("control.html", control=row, mappings=register.readable_mappings(user, [row.id])[row.id],
                            requirements=register.requirements_of([row.id])[row.id])
 
 
 @bp.route("/coverage")
 def coverage() -> str:
-    frameworks = list(register.live_frameworks())
+    frameworks = list(scope.library_frameworks(current()))
     if not frameworks:
         return render_template("coverage.html", matrix=None, frameworks=[])
     code = request.args.get("framework") or frameworks[0].code
-    matrix = register.coverage_matrix(register.framework_by_code(code))
+    matrix = register.coverage_matrix(scope.library_framework(current(), code))
     return render_template("coverage.html", matrix=matrix, frameworks=frameworks)
 
 
 @bp.route("/coverage.<any(csv, xlsx):fmt>")
 def coverage_export(fmt: str) -> Response:
-    matrix = register.coverage_matrix(register.framework_by_code(request.args.get("framework", "")))
+    matrix = register.coverage_matrix(scope.library_framework(current(), request.args.get("framework", "")))
     stem = f"coverage-{matrix.framework.code}-{dt.date.today().isoformat()}"
     if fmt == "csv":
         return exports.csv_download(f"{stem}.csv", matrix.HEADERS, matrix.rows())

@@ -32,7 +32,7 @@ def _page(engagement_id: int, error: DomainError | None = None, form: dict | Non
     recipients = register.cross_border_recipients(engagement)
     return render_template(
         "subcontractors/engagement.html", engagement=engagement, rows=rows, error=error, form=form or {},
-        clocks=register.clocks_by_subcontractor([s.id for s in rows]), loads=register.loads,
+        clocks=register.clocks_by_subcontractor(user, [s.id for s in rows]), loads=register.loads,
         country_name=country_name, recipients=recipients,
         series=register.recipient_requests(engagement, [s.id for s in recipients]),
         can_propose=scope.permits(user, "propose_subcontractor"),
