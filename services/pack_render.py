@@ -1,5 +1,7 @@
 """The pack renderer, run as a child process (``python -m services.pack_render SPEC.json``) so that the
-memory WeasyPrint takes for the whole document is returned to the system when the child ends.
+memory WeasyPrint takes for the whole document is returned to the system when the child ends. Given ``-``
+for the spec, it first imports WeasyPrint and warms the fonts, then reads the spec's path from stdin
+(``services.packs.Renderer`` starts it so, before the pack's data is gathered); on an empty stdin it ends.
 
 It reads the HTML and the files to attach from the spec, lays the document out and writes one PDF/A-3b
 with every file as an associated file (/AF, AFRelationship). It reports progress and, last, its peak
@@ -88,6 +90,23 @@ def render(spec: dict) -> None:
          peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-if __name__ == "__main__":
-    with open(sys.argv[1]) as handle:
+def warm_up() -> None:
+    """Import WeasyPrint and lay out a line in the pack's fonts (fontconfig's cache, Pango's font map)."""
+    from weasyprint import HTML
+    HTML(string='<p>Attest <span style="font-family: DejaVu Sans Mono">0123abcdef</span></p>').render()
+
+
+def main(argv: list[str]) -> int:
+    source = argv[1]
+    if source == "-":
+        warm_up()
+        source = sys.stdin.readline().strip()
+        if not source:
+            return 0  # the build stopped before there was anything to render
+    with open(source) as handle:
         render(json.load(handle))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
