@@ -9,6 +9,7 @@ memory as JSON lines on stdout. Nothing here touches the database.
 """
 from __future__ import annotations
 
+import gc
 import json
 import resource
 import sys
@@ -96,13 +97,25 @@ def warm_up() -> None:
     HTML(string='<p>Attest <span style="font-family: DejaVu Sans Mono">0123abcdef</span></p>').render()
 
 
+def quiet_collector() -> None:
+    """Fewer cyclic garbage collections during the render: layout allocates millions of short-lived objects
+    and each full collection walks every live one (WeasyPrint's modules among them, hence the freeze). About
+    a tenth of the child's CPU time on the benchmark's pack; its peak memory is unchanged (the boxes are kept
+    until the end anyway, and a collection still runs every 50,000 allocations)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def main(argv: list[str]) -> int:
     source = argv[1]
     if source == "-":
         warm_up()
+        quiet_collector()
         source = sys.stdin.readline().strip()
         if not source:
             return 0  # the build stopped before there was anything to render
+    else:
+        quiet_collector()
     with open(source) as handle:
         render(json.load(handle))
     return 0
