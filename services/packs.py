@@ -8,11 +8,13 @@ total, the evidence files themselves as associated files.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,7 +30,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from domain import packs as rules
 from domain.errors import NotFound, ValidationError
 from domain.timeutil import local, parse_date
-from evidence_store import LocalStore
+from evidence_store import CHUNK, LocalStore, get_store
 from models import (
     Applicability,
     AuditEvent,
@@ -60,8 +62,21 @@ DEFAULT_EMBED_MAX_MB = 50
 
 
 def evidence_store(root: str) -> LocalStore:
-    """The content-addressed store evidence files and pack files live in."""
-    return LocalStore(root)
+    """The content-addressed store evidence files and pack files live in: EVIDENCE_STORE's, a directory or
+    ``s3://bucket/prefix`` (the S3 store has the same interface)."""
+    return get_store(root)
+
+
+def attachable_path(store: LocalStore, sha256: str, directory: str) -> str:
+    """A file WeasyPrint can attach: the local store's own file, or the S3 object streamed to ``directory``
+    (a build's temporary directory; the embedded files total at most PACK_EMBED_MAX_MB)."""
+    if isinstance(store, LocalStore):
+        return store.path_for(sha256)
+    path = os.path.join(directory, sha256)
+    if not os.path.exists(path):
+        with contextlib.closing(store.open(sha256)) as body, open(path, "wb") as out:
+            shutil.copyfileobj(body, out, CHUNK)
+    return path
 
 
 # ---------------------------------------------------------------- requests
@@ -485,9 +500,9 @@ def build_claimed(pack: Pack, store_root: str, *, embed_max_mb: float = DEFAULT_
             manifest = json.dumps(manifest_of(data, embedded), indent=1, sort_keys=True).encode()
             html = render_html(data, hashlib.sha256(manifest).hexdigest())
             _set_progress(pack.id, 35, worker)
-            files = [(store.path_for(e.sha256), attachment_name(e), f"{e.original_filename} ({e.media_type})")
-                     for e in data.evidence if e.id in embedded]
             with tempfile.TemporaryDirectory(prefix="attest-pack-out-") as out_dir:
+                files = [(attachable_path(store, e.sha256, out_dir), attachment_name(e),
+                          f"{e.original_filename} ({e.media_type})") for e in data.evidence if e.id in embedded]
                 out_path = os.path.join(out_dir, "pack.pdf")
                 report = renderer.render(html, manifest, files, out_path,
                                          on_progress=lambda p: _set_progress(pack.id, 35 + int(p * 0.6), worker))

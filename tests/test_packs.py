@@ -209,3 +209,28 @@ def test_build_pack_command_writes_the_file(app, world, tmp_path, cli_runner):
     bad = cli_runner.invoke(args=["build-pack", "--engagement", str(world["engagement"].id), "--framework",
                                   "CPS230", "--from", "2025-07-01", "--to", "2026-06-30", "--out", str(out)])
     assert bad.exit_code != 0 and "CPS230" in bad.output
+
+
+@pytest.fixture
+def on_s3(app, s3_evidence, s3_env, monkeypatch):
+    """The app's EVIDENCE_STORE is an S3 prefix on the session's SeaweedFS (evidence, and packs with it)."""
+    monkeypatch.setitem(app.config, "EVIDENCE_STORE", s3_env["EVIDENCE_STORE"])
+    return app
+
+
+def test_packs_build_embed_and_download_on_the_s3_store(on_s3, s3_evidence, client, world, store):
+    """With EVIDENCE_STORE=s3://…, the worker streams the embedded files out of S3 for the renderer, stores the
+    PDF in S3 and the download streams it back: the same verified pack as on a local store."""
+    pack_id = request_pack(client, world).get_json()["id"]
+    (pack,) = work(on_s3)
+    assert pack.status == "ready", pack.error
+    assert s3_evidence.exists(pack.file_sha256) and not s3_evidence.temporary_files()  # in the bucket, not on disk
+    pdf = client.get(f"/api/v1/packs/{pack_id}/file", headers=world["headers"])
+    assert pdf.status_code == 200 and hashlib.sha256(pdf.data).hexdigest() == pack.file_sha256
+    report = pack_verify.verify_file(pdf.data)
+    assert report.ok, report.problems
+    reader = PdfReader(io.BytesIO(pdf.data))
+    manifest = json.loads(reader.attachments["manifest.json"][0])
+    embedded = [item for item in manifest["evidence"] if item["embedded"]]
+    assert embedded and all(hashlib.sha256(reader.attachments[i["attachment"]][0]).hexdigest() == i["sha256"]
+                            for i in embedded)
