@@ -70,7 +70,7 @@ def parse_filters(user: User, args: Mapping[str, str]) -> Filters:
     if window not in {str(w) for w in WINDOWS}:
         raise ValidationError(f"window must be one of {', '.join(map(str, WINDOWS))} (days)", field="window")
     if args.get("framework"):
-        register.controls_in_framework(register.readable_framework_filter(user, args["framework"]))  # validates
+        register.controls_in_framework(scope.readable_framework(user, args["framework"]))  # validates
     return Filters(engagement=register.parse_id(args.get("engagement"), "engagement"),
                    framework=args.get("framework", ""), control=args.get("control", ""),
                    owner=register.parse_id(args.get("owner"), "owner"), window=int(window),

@@ -306,20 +306,11 @@ def parse_id(value: str | None, field: str) -> int | None:
     return int(value)
 
 
-def readable_framework_filter(user: User, code: str) -> str:
-    """A ``?framework=`` value the user may filter by; ValidationError for any other, an auditor's framework
-    outside its grants answered as an unknown one (filtering by it would show which controls map to it)."""
-    allowed = scope.library_codes(user)
-    if allowed is not None and code not in allowed:
-        raise ValidationError(f"no framework {code!r} in the library", field="framework")
-    return code
-
-
 def narrow_requests(user: User, query: pw.ModelSelect, args: Mapping[str, str]) -> pw.ModelSelect:
     """Narrow a scoped request query by ``control`` (code), ``framework`` (code: the control maps to it and
     the engagement has it in scope) and ``owner`` (user id of the Statement of Applicability row's owner)."""
     if args.get("framework"):
-        readable_framework_filter(user, args["framework"])
+        scope.readable_framework(user, args["framework"])
     if args.get("control"):
         control_ids = Control.select(Control.id).where(Control.code == args["control"])
         query = query.where(EvidenceRequest.control.in_(control_ids))

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import peewee as pw
 
-from domain.errors import NotFound
+from domain.errors import NotFound, ValidationError
 from models import (
     ApiToken,
     AuditEvent,
@@ -450,12 +450,17 @@ def findings_across(user: User) -> pw.ModelSelect:
 def library_codes(user: User) -> set[str] | None:
     """The framework codes a user may read in the library, the coverage matrix and the filters; None means
     all. An auditor sees nothing but through its grants (SPEC §1): the frameworks its active grants name."""
-    if user.role != "auditor":
-        return None
-    codes: set[str] = set()
-    for grant in active_grants(user):
-        codes.update(json.loads(grant.frameworks))
-    return codes
+    by_engagement = readable_frameworks_by_engagement(user)
+    return None if by_engagement is None else set().union(*by_engagement.values())
+
+
+def readable_framework(user: User, code: str) -> str:
+    """A ``?framework=`` value the user may filter by; ValidationError for any other, an auditor's framework
+    outside its grants answered as an unknown one (filtering by it would show which controls map to it)."""
+    allowed = library_codes(user)
+    if allowed is not None and code not in allowed:
+        raise ValidationError(f"no framework {code!r} in the library", field="framework")
+    return code
 
 
 def library_frameworks(user: User) -> pw.ModelSelect:
