@@ -14,6 +14,7 @@ Scope comes from ``services.scope`` alone.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -143,7 +144,7 @@ def overdue_dashboard(user: User, filters: Filters, *, page: int = 1, per_page: 
     overdue = _tallied(engagements, framework).where(RequestTally.status == "overdue", RequestTally.month == "")
     overdue_total = int(overdue.select(pw.fn.COALESCE(pw.fn.SUM(RequestTally.n), 0)).scalar() or 0)
     by_status = {status: n for status, n in ({"overdue": overdue_total} | register.status_counts(soon)).items() if n}
-    heat = _merge_heat(_tallied_heat(engagements, framework), _heat_groups(soon, filters))
+    heat = _heat_cells(engagements, filters.framework, _heat_groups(soon), _tallied_heat(engagements, framework))
     return Dashboard(now=now, filters=filters, total=sum(by_status.values()),
                      items=item_page_split(base, soon, filters.sort, page, per_page), by_status=by_status,
                      by_aging=recent_aging(base, now, overdue_total), heatmap=heat,
@@ -303,34 +304,20 @@ def _control_frameworks() -> pw.ModelSelect:
             .join(Obligation).where(ControlObligation.retired_in.is_null()).distinct())
 
 
-def _heat_groups(current: pw.ModelSelect, filters: Filters) -> list[tuple]:
-    """(engagement id, name, framework code, overdue, total) per engagement × framework in scope of the
-    engagement (one query). A request counts once in each framework its control maps to (with a framework
-    filter: in that framework only), so the columns may add up to more than the number of requests.
-    Joined row by row, not grouped per control first: grouping steers SQLite to the (engagement, control)
-    index, which is not covering, and the fast path gives this only the short due-soon list."""
+def _heat_groups(current: pw.ModelSelect) -> list[tuple]:
+    """(engagement id, control id, overdue, total) of the requests per engagement × control (one grouped
+    query over the covering (engagement, status, due_at, control) index; ``_heat_cells`` maps controls to
+    frameworks)."""
     is_overdue = pw.Case(None, [(EvidenceRequest.status == "overdue", pw.SQL("1"))], pw.SQL("0"))
-    pairs = _control_frameworks().alias("cf")
-    rows = (current.select(EvidenceRequest.engagement, Engagement.name, Framework.code, pw.fn.SUM(is_overdue),
-                           pw.fn.COUNT(EvidenceRequest.id))
-            .join(pairs, on=(pairs.c.control_id == EvidenceRequest.control))
-            .join(EngagementFramework, on=((EngagementFramework.engagement == EvidenceRequest.engagement)
-                                           & (EngagementFramework.framework == pairs.c.framework_id)))
-            .join(Framework, on=(Framework.id == EngagementFramework.framework))
-            .join(Engagement, on=(Engagement.id == EvidenceRequest.engagement)))
-    if filters.framework:
-        rows = rows.where(Framework.code == filters.framework)
-    return _raw_rows(rows.group_by(EvidenceRequest.engagement, Engagement.name, Framework.code))
+    return _raw_rows(current.select(EvidenceRequest.engagement, EvidenceRequest.control, pw.fn.SUM(is_overdue),
+                                    pw.fn.COUNT(EvidenceRequest.id))
+                     .group_by(EvidenceRequest.engagement, EvidenceRequest.control))
 
 
 def _tallied_heat(engagements: pw.ModelSelect, framework: int) -> list[tuple]:
-    """The overdue part of the heat map from the tally: (engagement id, name, framework code, overdue, overdue)."""
-    query = (RequestTally.select(RequestTally.engagement, Engagement.name, Framework.code, RequestTally.n,
-                                 RequestTally.n)
-             .join(Engagement, on=(Engagement.id == RequestTally.engagement))
-             .join(EngagementFramework, on=((EngagementFramework.engagement == RequestTally.engagement)
-                                            & (EngagementFramework.framework == RequestTally.framework_id)))
-             .join(Framework, on=(Framework.id == RequestTally.framework_id))
+    """The overdue part of the heat map from the tally: (engagement id, framework id, overdue, overdue), read
+    from the covering index (migration 014)."""
+    query = (RequestTally.select(RequestTally.engagement, RequestTally.framework_id, RequestTally.n, RequestTally.n)
              .where(RequestTally.status == "overdue", RequestTally.month == "", RequestTally.n > 0,
                     RequestTally.engagement.in_(engagements)))
     if framework:
@@ -346,23 +333,46 @@ def _raw_rows(query: pw.ModelSelect) -> list[tuple]:
     return list(query.model._meta.database.execute(query).fetchall())
 
 
-def _merge_heat(*parts: list[tuple]) -> list[dict]:
-    """Heat map cells from (engagement id, name, framework, overdue, total) rows, added up per cell, ordered
-    by engagement name and framework."""
-    cells: dict[tuple, list[int]] = {}
-    for engagement_id, name, code, overdue, total in (row for part in parts for row in part):
-        cell = cells.setdefault((name, code, engagement_id), [0, 0])
-        cell[0] += int(overdue or 0)
-        cell[1] += int(total or 0)
+def _heat_cells(engagements: pw.ModelSelect, framework: str, control_groups: list[tuple],
+                framework_groups: list[tuple] = ()) -> list[dict]:
+    """Heat map cells (engagement × framework in scope of the engagement) from per-control counts
+    ((engagement id, control id, overdue, total): a request counts once in each framework its control maps
+    to, so a row's cells may add up to more than its requests) and per-framework counts ((engagement id,
+    framework id, overdue, total), the tally's), ordered by engagement name and framework. With a framework
+    filter, that framework's column only. Two small queries (the engagements' frameworks with their names,
+    the live control → framework mappings) instead of joining them onto every group."""
+    in_scope = (EngagementFramework.select(EngagementFramework.engagement, EngagementFramework.framework,
+                                           Engagement.name, Framework.code)
+                .join(Engagement).switch(EngagementFramework).join(Framework)
+                .where(EngagementFramework.engagement.in_(engagements)))
+    if framework:
+        in_scope = in_scope.where(Framework.code == framework)
+    names = {(engagement_id, framework_id): (name, code) for engagement_id, framework_id, name, code
+             in _raw_rows(in_scope)}
+    frameworks_of: dict[int, list[int]] = defaultdict(list)
+    for control_id, framework_id in _raw_rows(_control_frameworks()):
+        frameworks_of[control_id].append(framework_id)
+    overdue_of: dict[tuple, int] = defaultdict(int)
+    total_of: dict[tuple, int] = defaultdict(int)
+    for engagement_id, control_id, overdue, total in control_groups:
+        for framework_id in frameworks_of.get(control_id, ()):
+            overdue_of[engagement_id, framework_id] += overdue
+            total_of[engagement_id, framework_id] += total
+    for engagement_id, framework_id, overdue, total in framework_groups:
+        overdue_of[engagement_id, framework_id] += overdue
+        total_of[engagement_id, framework_id] += total
+    rows = sorted((*names[key], key[0], int(overdue_of[key]), int(total)) for key, total in total_of.items()
+                  if key in names)
     return [{"engagement_id": engagement_id, "engagement": name, "framework": code, "overdue": overdue,
-             "due_soon": total - overdue}
-            for (name, code, engagement_id), (overdue, total) in sorted(cells.items())]
+             "due_soon": total - overdue} for name, code, engagement_id, overdue, total in rows]
 
 
 def heatmap(user: User, current: pw.ModelSelect, filters: Filters | None = None) -> list[dict]:
-    """Overdue and due-soon counts per engagement × framework in scope of the engagement (``_heat_groups``);
+    """Overdue and due-soon counts per engagement × framework in scope of the engagement (``_heat_cells``);
     an auditor's columns are its grants' frameworks only."""
-    cells = _merge_heat(_heat_groups(current, filters or Filters()))
+    filters = filters or Filters()
+    engagements = scope.engagements_for(user).select(Engagement.id)
+    cells = _heat_cells(engagements, filters.framework, _heat_groups(current))
     readable = scope.readable_frameworks_by_engagement(user)
     return [c for c in cells if readable is None or c["framework"] in readable.get(c["engagement_id"], ())]
 
@@ -438,12 +448,10 @@ def filter_choices(user: User) -> dict[str, list]:
     owners named on the caller's Statement of Applicability rows (four queries)."""
     engagements = list(scope.engagements_for(user).select(Engagement.id, Engagement.name).order_by(Engagement.name)
                        .tuples())
-    owners = list(User.select(User.id, User.email)
-                  .where(User.id.in_(Applicability.select(Applicability.owner)
-                                     .where(Applicability.engagement.in_(
-                                         scope.engagements_for(user).select(Engagement.id)),
-                                         Applicability.owner.is_null(False))))
-                  .order_by(User.email).tuples())
+    # per user "owns a row of mine" (the owner index; stops at the first), not every row of every engagement
+    owns = Applicability.select(pw.SQL("1")).where(Applicability.owner == User.id, Applicability.engagement.in_(
+        scope.engagements_for(user).select(Engagement.id)))
+    owners = list(User.select(User.id, User.email).where(pw.fn.EXISTS(owns)).order_by(User.email).tuples())
     return {"engagements": engagements,
             "frameworks": [f.code for f in scope.library_frameworks(user)],
             "controls": list(scope.library_controls(user).select(Control.code, Control.title)

@@ -224,3 +224,20 @@ def test_request_list_filters_sort_days_overdue_and_export(app, admin, make_user
     assert sheet.max_row == len(overdue) + 1
     outsider = signed_in(app, make_user("client_admin", org="Bank B"))
     assert outsider.get(f"{url}.csv").status_code == 404
+
+
+def test_owner_choices_are_the_owners_of_the_callers_rows_only(admin, engagements, make_user):
+    """The filter form offers as owners exactly the users named on the caller's Statement of Applicability
+    rows: not a user who owns rows only on another client's engagement, nor one who owns none."""
+    first, second = engagements
+    other_admin = make_user("client_admin", org="Bank B")
+    elsewhere = create_engagement(other_admin, engagement_data(name="Elsewhere", provider="BPO C"))
+    mine, theirs, idle = (make_user("risk_reviewer"), make_user("client_admin", org="Bank B"),
+                          make_user("risk_reviewer"))
+    control = Applicability.select().where(Applicability.engagement == second).first().control_id
+    (Applicability.update(owner=mine)
+     .where(Applicability.engagement == second, Applicability.control == control).execute())
+    Applicability.update(owner=theirs).where(Applicability.engagement == elsewhere.id).execute()
+    assert dashboard.filter_choices(admin)["owners"] == [(mine.id, mine.email)]
+    assert dashboard.filter_choices(other_admin)["owners"] == [(theirs.id, theirs.email)]
+    assert idle.id not in {i for i, _e in dashboard.filter_choices(admin)["owners"]}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from flask import Response, render_template, request
 
@@ -89,9 +90,16 @@ def dashboard_xlsx() -> Response:
 def _template_helpers(state) -> None:
     state.app.jinja_env.globals.update(days_overdue=dashboard.days_overdue, days_to_due=dashboard.days_to_due)
     state.app.jinja_env.filters["combine"] = combine
+    state.app.jinja_env.filters["query_string"] = query_string
 
 
 def combine(args: dict, **changes) -> dict:
     """Query arguments with some replaced (``args | combine(sort='due')``); a changed filter goes back to page 1."""
     merged = {k: v for k, v in args.items() if k != "page"} | changes
     return {k: v for k, v in merged.items() if v not in (None, "")}
+
+
+def query_string(args: dict) -> str:
+    """Query arguments encoded as ``url_for`` encodes them (Werkzeug's safe characters), for links that
+    share one base URL (the heat map's cells)."""
+    return urlencode(args, safe="!$'()*,/:;?@")
