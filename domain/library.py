@@ -208,10 +208,12 @@ def ref_sort_key(ref: str) -> str:
 def without_names(text: str, names: list[str] | set[str]) -> str:
     """``text`` with each of ``names`` (framework codes, clock rule ids) taken out, with the list punctuation
     around it: library prose as a reader who may not see those frameworks reads it (an auditor's grant).
-    "starts (CPS234-35, CPS230-INCIDENT)" without CPS234-35 reads "starts (CPS230-INCIDENT)"."""
+    "starts (CPS234-35, CPS230-INCIDENT)" without CPS234-35 reads "starts (CPS230-INCIDENT)"; a
+    parenthesis that only named a hidden rule's clock ("notified per their rules (PCI-BRAND clock)") goes."""
     out = text
     for name in sorted(names, key=len, reverse=True):
         out = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "\x00", out)
+    out = re.sub(r"\(\s*\x00\s+clocks?\s*\)", "(\x00)", out)
     out = re.sub(r"\x00(\s*,\s*|\s+and\s+|\s+or\s+)", "", out)
     out = re.sub(r"(\s*,\s*|\s+and\s+|\s+or\s+)\x00", "", out)
     out = re.sub(r"\s*\(\s*\x00\s*\)|\x00", "", out)

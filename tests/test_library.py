@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from domain.library import LibraryError, library_digest, read_library, trigger_matches
+from domain.library import LibraryError, library_digest, read_library, trigger_matches, without_names
 from domain.recurrence import parse_frequency
 from models import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from services.library_sync import DEFAULT_DIRECTORY, load_library
@@ -710,3 +710,18 @@ def test_client_held_evidence_is_produced_by_the_client(shipped):
     held = {(c.code, r.key) for c in shipped.controls.values() for r in c.requirements if r.produced_by == "client"}
     assert held == CLIENT_HELD
     assert {r.produced_by for r in shipped.controls["SP-01"].requirements} == {"provider", "client"}
+
+
+@pytest.mark.parametrize(("text", "hidden", "reads"), [
+    ("the acquirer and brands are notified per their rules (PCI-BRAND clock) and a PFI engaged",
+     ["PCI-BRAND"], "the acquirer and brands are notified per their rules and a PFI engaged"),
+    ("APRA is notified within 20 business days (CPS230-ARRANGEMENT clock).", ["CPS230-ARRANGEMENT"],
+     "APRA is notified within 20 business days."),
+    ("clocks start (CPS234-35, CPS230-INCIDENT)", ["CPS234-35"], "clocks start (CPS230-INCIDENT)"),
+    ("see CPS234 and CPS230 for the rules", ["CPS234"], "see CPS230 for the rules"),
+    ("kept (CPS234-35 clock) as is", [], "kept (CPS234-35 clock) as is"),
+])
+def test_prose_without_hidden_names_reads_as_a_sentence(text, hidden, reads):
+    """An auditor's library prose loses the names outside its grant and the punctuation they leave behind:
+    no empty "( clock)" where a hidden rule's clock was named."""
+    assert without_names(text, hidden) == reads
