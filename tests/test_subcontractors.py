@@ -8,7 +8,8 @@ import pytest
 
 from domain.errors import Conflict, ValidationError
 from domain.subcontractors import TRANSITIONS, check_decision, country_codes
-from models import Applicability, AuditEvent, Clock, Control, Engagement, EvidenceRequest, Subcontractor
+from domain.timeutil import local
+from models import Applicability, AuditEvent, Clock, Control, Engagement, EvidenceRequest, Subcontractor, utcnow
 from services import subcontractors as register
 from services.engagements import create_engagement
 from services.scheduler import tick
@@ -164,7 +165,9 @@ def test_offshore_needs_the_apra_notice_before_approval_then_everything_follows(
     assert [(r["name"], r["countries"]) for r in recipients] == [("Manila Overflow Services", ["PH", "AU"])]
     assert recipients[0]["personal_information"] == "Customer name, Account number"
     steps = recipients[0]["reasonable_steps"]
-    assert steps and steps[0]["period_start"] == dt.date.today().isoformat()
+    # yearly from the approval, on the engagement's own calendar (Sydney's date runs ahead of UTC's)
+    approved_on = local(utcnow(), Engagement.get_by_id(engagement.id).timezone).date()
+    assert steps and steps[0]["period_start"] == approved_on.isoformat()
     series = EvidenceRequest.select().where(EvidenceRequest.lane == sub["id"])
     assert {r.control.code for r in series} == {"PR-06"}
     before = series.count()

@@ -1,13 +1,13 @@
 """Register pages without JavaScript: forms, tenancy, CSRF, the SoA's register as of a date, Excel exports."""
 from __future__ import annotations
 
-import datetime as dt
 import io
 
 import pytest
 from openpyxl import load_workbook
 
-from models import Subcontractor
+from domain.timeutil import local
+from models import Subcontractor, utcnow
 from services import subcontractors as register
 from services.engagements import create_engagement
 from tests.test_pages import csrf_token, signed_in, text
@@ -62,7 +62,7 @@ def test_soa_shows_and_exports_the_register_as_of_the_period_end(app, setup):
                                                            "countries": ["AU"]})
     register.decide_on(client_admin, sub.id, {"decision": "approve", "reason": "ok"})
     client = signed_in(app, client_admin)
-    today = dt.date.today()
+    today = local(utcnow(), engagement.timezone).date()  # the engagement's date, which may be ahead of UTC's
     page = text(client.get(f"/engagements/{engagement.id}/soa?as_of={today.isoformat()}"))
     assert f"Service provider register as of {today.isoformat()}" in page and "Roster Tools" in page
     before = text(client.get(f"/engagements/{engagement.id}/soa?as_of=2026-01-15"))

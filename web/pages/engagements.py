@@ -123,7 +123,7 @@ def soa(engagement_id: int) -> str:
     row = scope.engagement_for(user, engagement_id)
     rows = register.redact_justifications(user, row, list(register.soa_query(user, row, _applicable_filter())))
     history = applicability_service.history(row) if user.role != "auditor" else []
-    as_of = as_of_date()
+    as_of = as_of_date(row)
     return render_template("soa.html", engagement=row, rows=rows, applicable=request.args.get("applicable", ""),
                            can_manage=scope.permits(user, "manage"), history=history,
                            emails=applicability_service.owners_by_id(rows),
@@ -204,7 +204,7 @@ def soa_xlsx(engagement_id: int) -> Response:
     """The SoA and, on a second sheet, the service provider register as of ``?as_of`` (the period's end)."""
     stem, records = _soa_records(engagement_id)
     engagement = scope.engagement_for(current(), engagement_id)
-    as_of = as_of_date()
+    as_of = as_of_date(engagement)
     providers = register_records(engagement, provider_register.register_as_of(engagement, as_of))
     return exports.xlsx_sheets_download(f"{stem}.xlsx", [
         ("Statement of Applicability", SOA_HEADERS, records),

@@ -8,8 +8,10 @@ from flask import Response, flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
 from domain.subcontractors import country_name
+from models import Engagement
 from services import scope
 from services import subcontractors as register
+from services.evidence import local_today
 from web import exports
 from web.auth import client_ip
 from web.pages import bp, current
@@ -92,21 +94,27 @@ def register_records(engagement, entries) -> list[tuple]:
              e.apra_notified_on.isoformat() if e.apra_notified_on else "", e.decision_reason) for e in entries]
 
 
-def as_of_date() -> dt.date:
-    """``?as_of=YYYY-MM-DD`` (default today); DomainError (400) for anything else."""
+def requested_as_of() -> dt.date | None:
+    """``?as_of=YYYY-MM-DD``, None when absent; DomainError (400) for anything else."""
     text = request.args.get("as_of", "")
     if not text:
-        return dt.date.today()
+        return None
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise DomainError("as_of must be a date (YYYY-MM-DD)", field="as_of") from None
 
 
+def as_of_date(engagement: Engagement) -> dt.date:
+    """The day asked for, by default the engagement's today: its register is kept in local dates, and
+    Sydney's day starts ten or eleven hours before UTC's."""
+    return requested_as_of() or local_today(engagement)
+
+
 @bp.route("/engagements/<int:engagement_id>/subcontractors.xlsx")
 def engagement_subcontractors_xlsx(engagement_id: int) -> Response:
     engagement = scope.engagement_for(current(), engagement_id)
-    day = as_of_date()
+    day = as_of_date(engagement)
     records = register_records(engagement, register.register_as_of(engagement, day))
     return exports.xlsx_download(f"register-engagement-{engagement.id}-{day.isoformat()}.xlsx",
                                  "Service provider register", REGISTER_HEADERS, records)
@@ -114,9 +122,9 @@ def engagement_subcontractors_xlsx(engagement_id: int) -> Response:
 
 @bp.route("/subcontractors.xlsx")
 def subcontractors_xlsx() -> Response:
-    day = as_of_date()
+    given = requested_as_of()
     records = []
     for engagement in scope.engagements_for(current()).order_by(scope.Engagement.name):
-        records += register_records(engagement, register.register_as_of(engagement, day))
-    return exports.xlsx_download(f"service-provider-register-{day.isoformat()}.xlsx", "Service provider register",
-                                 REGISTER_HEADERS, records)
+        records += register_records(engagement, register.register_as_of(engagement, given or local_today(engagement)))
+    return exports.xlsx_download(f"service-provider-register-{(given or dt.date.today()).isoformat()}.xlsx",
+                                 "Service provider register", REGISTER_HEADERS, records)
