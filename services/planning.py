@@ -10,7 +10,7 @@ indexed query per distinct local date, not one per engagement) and moves their w
 
 - the Statement of Applicability: applicable, frequency override, first due date (``services.applicability``
   and re-scoping, through ``services.schedule.replan_engagement``; the offshore controls re-decided from the
-  service provider register, ``services.subcontractors.sync_offshore``);
+  service provider register, ``services.subcontractors.sync_offshore``, through it too);
 - the engagement's settings (start and end dates, timezone, grace days, frameworks, card payments, offshore),
   all edited through ``replan_engagement``, which also retires requests (a retired period may be needed
   again) — it is the one path that retires them;

@@ -289,7 +289,7 @@ def _after_approval(engagement: Engagement, sub: Subcontractor, actor: User, ip:
         clocks.start_clock(engagement, ARRANGEMENT_RULE, start_of_local_day(sub.agreement_date, engagement.timezone),
                            subject=(SUBJECT, sub.id), how=f"agreement date {sub.agreement_date.isoformat()}",
                            actor=actor, ip=ip)
-    sync_offshore(engagement, actor=actor, ip=ip)
+    sync_offshore(engagement, actor=actor, ip=ip, now=now)
     plan_recipient_series(Engagement.get_by_id(engagement.id), now)
 
 
@@ -300,30 +300,39 @@ def register_is_offshore(engagement: Engagement) -> bool:
                for s in subcontractors_of(engagement).where(Subcontractor.status == "approved"))
 
 
-def sync_offshore(engagement: Engagement, *, actor: User | None = None, ip: str = "") -> bool:
-    """Set the engagement's ``offshore`` flag from its register, and re-decide the offshore controls'
-    applicability (the scheduler then requests their evidence). Returns the flag."""
+def sync_offshore(engagement: Engagement, *, actor: User | None = None, ip: str = "",
+                  now: dt.datetime | None = None) -> bool:
+    """Set the engagement's ``offshore`` flag from its register, re-decide the offshore controls'
+    applicability and re-plan the schedule as a Statement of Applicability edit does
+    (``services.schedule.replan_engagement``: the upcoming requests of controls that stop applying are
+    retired, those of controls that start applying planned or revived). Returns the flag."""
+    from .schedule import replan_engagement  # services.schedule -> scheduler -> this module
     offshore = register_is_offshore(engagement)
     if offshore == engagement.offshore:
         return offshore
     with transaction():
         Engagement.update(offshore=offshore).where(Engagement.id == engagement.id).execute()
-        codes = {f.code for f in Framework.select(Framework.code).join(EngagementFramework)
-                 .where(EngagementFramework.engagement == engagement.id)}
-        engagement_scope = EngagementScope(frozenset(codes), engagement.card_payments, offshore)
-        for control_id, (_control, facts) in control_facts().items():
-            if facts.requires != "offshore":
-                continue
-            applicable, why = decide(facts, engagement_scope)
-            if offshore and applicable:
-                why += " Offshore follows from the service provider register (an approved offshore sub-contractor)."
-            (Applicability.update(applicable=applicable, justification=why, updated_at=utcnow())
-             .where(Applicability.engagement == engagement.id, Applicability.control == control_id).execute())
-        planning.invalidate(engagement.id)  # the offshore controls' requests are planned at the next tick
+        _redecide_offshore_controls(engagement, offshore)
+        planned = replan_engagement(Engagement.get_by_id(engagement.id), now=now)  # also invalidates planning
         audit_log.record("engagement.offshore", actor=actor, actor_email=None if actor else "system",
                          object_type="engagement", object_id=engagement.id, engagement=engagement, ip=ip,
-                         details={"offshore": offshore, "source": "service provider register"})
+                         details={"offshore": offshore, "source": "service provider register",
+                                  "requests": planned.counts()})
     return offshore
+
+
+def _redecide_offshore_controls(engagement: Engagement, offshore: bool) -> None:
+    codes = {f.code for f in Framework.select(Framework.code).join(EngagementFramework)
+             .where(EngagementFramework.engagement == engagement.id)}
+    engagement_scope = EngagementScope(frozenset(codes), engagement.card_payments, offshore)
+    for control_id, (_control, facts) in control_facts().items():
+        if facts.requires != "offshore":
+            continue
+        applicable, why = decide(facts, engagement_scope)
+        if offshore and applicable:
+            why += " Offshore follows from the service provider register (an approved offshore sub-contractor)."
+        (Applicability.update(applicable=applicable, justification=why, updated_at=utcnow())
+         .where(Applicability.engagement == engagement.id, Applicability.control == control_id).execute())
 
 
 # --------------------------------------------------------------------------- APP 8 request series

@@ -99,6 +99,93 @@ def test_an_overdue_request_notifies_once_and_two_missed_periods_raise_a_governa
     assert Finding.select().count() == before
 
 
+# periods whose request falls overdue between 15 June and 9 August after an overdue one, by frequency (the
+# engagements start on 1 January and are created on 15 June with every period so far overdue)
+MISSED_TWICE = {"P1M": [D(2026, 6, 1), D(2026, 7, 1)], "P3M": [D(2026, 4, 1)], "P90D": [D(2026, 4, 1)]}
+DOWN_UNTIL = T(2026, 8, 9, 15, 0)  # Monday 10 August 01:00 in Sydney, still Sunday 9 August (23:00) in Perth
+
+
+@pytest.fixture
+def three_engagements(parties, make_user):
+    """The parties' engagement (Sydney, BPO A) and two more created the same day: one in Perth with its own
+    provider (a contributor registered before the admin), a SoA owner on one control and one monthly
+    control evidenced in May; one in Sydney whose July finding for a monthly control was raised already."""
+    from services import applicability as soa
+    from services.findings import raise_finding
+    admin, provider = parties["admin"], parties["provider"]
+    make_user("provider_contributor", org="BPO B")
+    perth_admin = make_user("provider_admin", org="BPO B")
+    perth = create_engagement(admin, {"name": "Perth centre", "provider": "BPO B", "frameworks": ["ISO27001-2022"],
+                                      "place": "WA", "timezone": "Australia/Perth", "start_date": "2026-01-01"},
+                              now=CREATED)
+    sydney = create_engagement(admin, {"name": "Second centre", "provider": "BPO A",
+                                       "frameworks": ["ISO27001-2022"], "place": "NSW", "start_date": "2026-01-01"},
+                               now=CREATED)
+    monthly_controls = sorted({r.control_id for r in monthly(perth, D(2026, 5, 1))})
+    quarterly = Control.select().where(Control.frequency == "P3M", Control.id.in_(
+        EvidenceRequest.select(EvidenceRequest.control).where(EvidenceRequest.engagement == perth.id))).first()
+    soa.update(admin, perth.id, quarterly.code, {"owner": parties["risk"].email}, now=CREATED)
+    EvidenceRequest.update(status="accepted").where(EvidenceRequest.engagement == perth.id,
+                                                    EvidenceRequest.control == monthly_controls[0],
+                                                    EvidenceRequest.period_start == D(2026, 5, 1)).execute()
+    earlier = raise_finding(sydney, source="manual", title="Raised earlier", now=CREATED,
+                            key=f"missed:{sydney.id}:{monthly_controls[1]}:2026-07-01")
+    return {"engagements": [parties["engagement"], perth, sydney], "perth": perth, "sydney": sydney,
+            "evidenced": monthly_controls[0], "raised": (earlier, monthly_controls[1]), "owned": quarterly,
+            "owned_by": parties["risk"].id,
+            "owners": {parties["engagement"].id: provider.id, perth.id: perth_admin.id, sydney.id: provider.id},
+            "due": {parties["engagement"].id: D(2026, 8, 17), perth.id: D(2026, 8, 14), sydney.id: D(2026, 8, 17)}}
+
+
+def test_a_month_of_downtime_raises_the_governance_findings_of_every_engagement_once(three_engagements):
+    setup = three_engagements
+    perth, (earlier, _control) = setup["perth"], setup["raised"]
+    expected = {}
+    for engagement in setup["engagements"]:
+        for control in Control.select().where(Control.id.in_(EvidenceRequest.select(EvidenceRequest.control).where(
+                EvidenceRequest.engagement == engagement.id))):
+            for start in MISSED_TWICE.get(control.frequency, []):
+                expected[f"missed:{engagement.id}:{control.id}:{start.isoformat()}"] = (
+                    engagement.id, control, start)
+    del expected[f"missed:{perth.id}:{setup['evidenced']}:2026-06-01"]  # May was evidenced: June is one miss
+    assert f"missed:{perth.id}:{setup['evidenced']}:2026-07-01" in expected  # June and July: two
+    assert len(expected) > 20
+
+    result = tick(now=DOWN_UNTIL)
+
+    governance = {f.key: f for f in Finding.select().where(Finding.source == "governance")}
+    assert set(governance) == set(expected) - {earlier.key}
+    assert result.findings == len(governance)
+    assert Finding.get_by_id(earlier.id).title == "Raised earlier"  # raised before: left as it was
+    owned = f"missed:{perth.id}:{setup['owned'].id}:2026-04-01"
+    assert owned in governance
+    for key, finding in governance.items():
+        engagement_id, control, start = expected[key]
+        owner = setup["owned_by"] if key == owned else setup["owners"][engagement_id]
+        assert (finding.engagement_id, finding.owner_id, finding.due_date, finding.severity) == \
+            (engagement_id, owner, setup["due"][engagement_id], "high"), key
+        assert finding.title == f"{control.code} missed in two consecutive periods: corrective action plan due"
+        assert f"the latest starting {start.isoformat()}" in finding.description
+    assert AuditEvent.select().where(AuditEvent.action == "finding.create").count() == len(governance) + 1
+    assert tick(now=DOWN_UNTIL + dt.timedelta(hours=1)).findings == 0
+
+
+def test_the_governance_rule_looks_up_thousands_of_overdue_requests_in_as_many_statements_as_one(
+        three_engagements):
+    """A month of downtime makes thousands of requests overdue at once: the rule's look-ups (each one's
+    previous period, the findings already raised) do not cost a statement per request."""
+    from services import alerts
+    from tests.test_planning import Statements
+    tick(now=DOWN_UNTIL)  # every finding raised: what is left is the look-ups
+    overdue = alerts._newly_overdue(CREATED, DOWN_UNTIL)
+    assert len({r[1] for r in overdue}) == 3 and len(overdue) > 50
+    with Statements() as one:
+        assert alerts._missed_twice(overdue[:1], DOWN_UNTIL) == 0
+    with Statements() as every:
+        assert alerts._missed_twice(overdue, DOWN_UNTIL) == 0
+    assert every.count == one.count <= 2
+
+
 def test_expired_evidence_reopens_the_current_request_and_says_so(parties):
     engagement, provider = parties["engagement"], parties["provider"]
     tick(now=T(2026, 7, 2))

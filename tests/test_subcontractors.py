@@ -3,6 +3,7 @@ the APP 8 cross-border recipients and the derived offshore flag (issue 9)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -190,6 +191,48 @@ def test_rejected_offshore_does_not_make_the_engagement_offshore(client, parties
     assert decide(client, parties, sub["id"], {"decision": "reject", "reason": "Not permitted"}).status_code == 200
     assert Engagement.get_by_id(parties["engagement"].id).offshore is False
     assert Clock.get(Clock.subject_id == sub["id"], Clock.rule_id == "CONTRACT-SUBCON").state == "met"
+
+
+def test_offshore_turned_off_by_the_register_retires_the_offshore_controls_future_requests(make_user):
+    """An engagement that was offshore before the flag followed the register (issue 9), whose register then
+    has no approved offshore sub-contractor: the offshore controls stop applying and, as with a Statement of
+    Applicability edit, their upcoming requests are retired; the open ones are history and stay."""
+    from services.engagements import rescope_applicability
+    client_admin, provider_admin = make_user("client_admin"), make_user("provider_admin")
+    created = dt.datetime(2026, 2, 10, 1, 0)  # 12:00 on 10 February in Sydney
+    engagement = create_engagement(client_admin, {
+        "name": "Legacy offshore centre", "provider": "BPO A", "frameworks": FRAMEWORKS, "place": "NSW",
+        "timezone": "Australia/Sydney", "start_date": "2026-01-01"}, now=created)
+    Engagement.update(offshore=True).where(Engagement.id == engagement.id).execute()
+    rescope_applicability(Engagement.get_by_id(engagement.id), set(FRAMEWORKS))
+    tick(now=created)
+    offshore_controls = [a.control_id for a in Applicability.select().join(Control).where(
+        Applicability.engagement == engagement.id, Control.requires == "offshore", Control.frequency != "event")]
+
+    def statuses() -> dict[int, str]:
+        return dict(EvidenceRequest.select(EvidenceRequest.id, EvidenceRequest.status).where(
+            EvidenceRequest.engagement == engagement.id, EvidenceRequest.control.in_(offshore_controls)).tuples())
+    before = statuses()
+    upcoming = {i for i, s in before.items() if s == "upcoming"}
+    assert upcoming and "open" in before.values()
+
+    decided = created + dt.timedelta(days=2)
+    sub = register.propose(provider_admin, engagement.id, ONSHORE_TOOL, now=decided)
+    register.decide_on(client_admin, sub.id, {"decision": "approve", "reason": "ok"}, now=decided)
+
+    assert Engagement.get_by_id(engagement.id).offshore is False
+    assert not Applicability.select().where(Applicability.control.in_(offshore_controls),
+                                            Applicability.applicable == True).exists()  # noqa: E712
+    after = statuses()
+    assert {i for i, s in after.items() if s == "retired"} == upcoming
+    assert {i: s for i, s in after.items() if i not in upcoming} == {i: s for i, s in before.items()
+                                                                       if i not in upcoming}
+    event = AuditEvent.select().where(AuditEvent.action == "engagement.offshore").order_by(AuditEvent.id.desc()).get()
+    assert json.loads(event.details)["requests"]["retired"] == len(upcoming)
+    # the next quarter starts: the retired requests are not opened and nothing new is planned for them
+    tick(now=dt.datetime(2026, 4, 2, 1, 0))
+    later = statuses()
+    assert set(later) == set(before) and {i: later[i] for i in upcoming} == dict.fromkeys(upcoming, "retired")
 
 
 def test_other_tenants_get_404(client, parties, make_user):
