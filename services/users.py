@@ -1,5 +1,5 @@
 """Administration of users: invitations (one-time, expiring links to set a password, e-mailed through the
-outbox), roles, deactivation, and a user's own password change.
+outbox), roles, deactivation and reactivation, and a user's own password change.
 
 An admin manages its own organisation's users, with the roles of its own side only
 (``scope.MANAGED_ROLES``); anyone else's user is NotFound.
@@ -14,6 +14,7 @@ import peewee as pw
 
 from domain.errors import Conflict, DomainError, NotFound, ValidationError
 from domain.names import clean_name
+from domain.timeutil import isoformat_utc
 from models import ApiToken, Invitation, User, transaction, utcnow
 from models.org import new_session_nonce
 
@@ -59,11 +60,14 @@ def invitation_link(secret: str, base: str | None = None) -> str:
     return mail.link(f"/invitations/{secret}", base)
 
 
-def _queue_invitation(user: User, invitation: Invitation, secret: str, actor: User, base: str | None) -> str:
+def _queue_invitation(user: User, invitation: Invitation, secret: str, actor: User | None, base: str | None,
+                      *, what: str = "invited you to Attest") -> str:
+    """E-mail the one-time link; ``actor`` None is the command line (the mail then names no person)."""
     link = invitation_link(secret, base)
-    org = actor.organisation.name
+    org = user.organisation.name
+    who = actor.email if actor else "An administrator"
     body = (f"Hello{' ' + user.full_name if user.full_name else ''},\n\n"
-            f"{actor.email} invited you to Attest as {user.role.replace('_', ' ')} of {org}.\n\n"
+            f"{who} {what} as {user.role.replace('_', ' ')} of {org}.\n\n"
             f"Set your password here (the link works once, until "
             f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC):\n\n{link}\n\n"
             "If you did not expect this e-mail, ignore it.\n")
@@ -71,7 +75,7 @@ def _queue_invitation(user: User, invitation: Invitation, secret: str, actor: Us
     return link
 
 
-def _new_invitation(user: User, actor: User) -> tuple[Invitation, str]:
+def _new_invitation(user: User, actor: User | None) -> tuple[Invitation, str]:
     secret = secrets.token_urlsafe(32)
     invitation = Invitation.create(user=user, token_hash=accounts.hash_secret(secret), invited_by=actor,
                                    expires_at=utcnow() + INVITATION_LIFETIME)
@@ -180,19 +184,56 @@ def _deactivate(user: User, *, actor: User | None, ip: str) -> User:
     return User.get_by_id(user.id)
 
 
+def _reactivate(user: User, *, actor: User | None, ip: str, base_url: str | None) -> User:
+    """Let a deactivated user in again, with nothing of before: ``end_access`` once more (a new session nonce,
+    every token revoked, every open link expired), so neither what deactivation ended nor a token made for
+    the account while it was deactivated (``create-token`` allows it) comes back to life. It signs in with
+    its password; one deactivated before it set a password gets a new one-time link, as a new user does.
+    Failed sign-ins stay counted: the lock-out is a 15-minute window over the attempts log, not a flag."""
+    # the check is the UPDATE's own condition, so two reactivations at once give one event and one link
+    back = User.update(active=True, deactivated_at=None).where(User.id == user.id, User.active == False)  # noqa: E712
+    if not back.execute():
+        raise Conflict(f"{user.email} is already active")
+    revoked = end_access(user)
+    details = {"email": user.email, "deactivated_at": isoformat_utc(user.deactivated_at), "tokens_revoked": revoked}
+    if not user.password_hash:
+        invitation, secret = _new_invitation(user, actor)
+        _queue_invitation(user, invitation, secret, actor, base_url, what="reactivated your Attest account")
+        details["invited"] = True
+    audit_log.record("user.reactivate", actor=actor, actor_email=None if actor else "cli", object_type="user",
+                     object_id=user.id, ip=ip, details=details)
+    return User.get_by_id(user.id)
+
+
 def deactivate(actor: User, user_id: int | str, *, ip: str = "") -> User:
     """Deactivate a user of the actor's organisation: its sessions and tokens stop working at once."""
     with transaction():
         return _deactivate(scope.user_for(actor, user_id), actor=actor, ip=ip)
 
 
+def reactivate(actor: User, user_id: int | str, *, base_url: str | None = None, ip: str = "") -> User:
+    """Reactivate a deactivated user of the actor's organisation (Conflict if it is active)."""
+    with transaction():
+        return _reactivate(scope.user_for(actor, user_id), actor=actor, ip=ip, base_url=base_url)
+
+
+def _user_by_email(email: str) -> User:
+    user = User.get_or_none(User.email == (email or "").strip().lower())
+    if user is None:
+        raise NotFound(f"no user {email}")
+    return user
+
+
 def deactivate_by_email(email: str) -> User:
     """The command line's ``deactivate-user --email E`` (no last-admin exemption)."""
     with transaction():
-        user = User.get_or_none(User.email == (email or "").strip().lower())
-        if user is None:
-            raise NotFound(f"no user {email}")
-        return _deactivate(user, actor=None, ip="")
+        return _deactivate(_user_by_email(email), actor=None, ip="")
+
+
+def reactivate_by_email(email: str, *, base_url: str | None = None) -> User:
+    """The command line's ``reactivate-user --email E``."""
+    with transaction():
+        return _reactivate(_user_by_email(email), actor=None, ip="", base_url=base_url)
 
 
 def change_role(actor: User, user_id: int | str, role: object, *, ip: str = "") -> User:

@@ -35,11 +35,18 @@ def test_users_and_tokens_responses_match_the_description(client, make_user, con
          "/api/v1/users/{user_id}/deactivate"),
         (409, client.post(f"/api/v1/users/{admin.id}/deactivate", headers=headers), "post",
          "/api/v1/users/{user_id}/deactivate"),
+        (404, client.post("/api/v1/users/999999/reactivate", headers=headers), "post",
+         "/api/v1/users/{user_id}/reactivate"),
+        (409, client.post(f"/api/v1/users/{admin.id}/reactivate", headers=headers), "post",
+         "/api/v1/users/{user_id}/reactivate"),
         (422, client.patch(f"/api/v1/users/{admin.id}", json={"role": "provider_admin"}, headers=headers), "patch",
          "/api/v1/users/{user_id}"),
     ]:
         assert response.status_code == status, (path, response.get_json())
         contract.check(response, method, path)
+    back = contract.check(client.post(f"/api/v1/users/{invited['id']}/reactivate", headers=headers),
+                          "post", "/api/v1/users/{user_id}/reactivate")
+    assert back["status"] == "invited" and back["deactivated_at"] is None
 
     token = contract.check(client.post("/api/v1/tokens", json={"name": "ci"}, headers=headers),
                            "post", "/api/v1/tokens")

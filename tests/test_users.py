@@ -214,3 +214,137 @@ def test_users_page_lists_invites_and_deactivates(client, make_user, role):
     new = User.get(User.email == "new@org.example")
     client.post(f"/users/{new.id}/deactivate", data={"csrf_token": csrf(listing)})
     assert not User.get_by_id(new.id).active
+
+
+# ------------------------------------------------------------------------------------------ reactivation
+
+def reactivate_events() -> list[AuditEvent]:
+    return list(AuditEvent.select().where(AuditEvent.action == "user.reactivate").order_by(AuditEvent.id))
+
+
+def test_a_reactivated_user_signs_in_again_while_its_old_sessions_and_tokens_stay_ended(app, client, make_user):
+    admin = make_user("client_admin")
+    reviewer = make_user("risk_reviewer")
+    headers, old_token = bearer(admin), bearer(reviewer)
+    old_browser = app.test_client()
+    assert login(old_browser, reviewer).status_code == 302
+    assert client.post(f"/api/v1/users/{reviewer.id}/deactivate", headers=headers).status_code == 200
+    assert client.get("/api/v1/engagements", headers=old_token).status_code == 401
+    made_while_deactivated = bearer(reviewer)  # create-token does not refuse a deactivated user
+
+    response = client.post(f"/api/v1/users/{reviewer.id}/reactivate", headers=headers)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert (body["status"], body["deactivated_at"]) == ("active", None)
+    for stale in (old_token, made_while_deactivated):
+        assert client.get("/api/v1/engagements", headers=stale).status_code == 401
+    assert ApiToken.select().where(ApiToken.user == reviewer, ApiToken.revoked_at.is_null()).count() == 0
+    assert old_browser.get("/engagements").status_code == 302  # the old session cookie stays worthless
+    fresh = app.test_client()
+    assert login(fresh, reviewer).status_code == 302  # with the password it had
+    assert fresh.get("/engagements").status_code == 200
+    assert client.get("/api/v1/engagements", headers=bearer(reviewer)).status_code == 200
+    [event] = reactivate_events()
+    assert (event.actor_email, event.object_type, event.object_id) == (admin.email, "user", str(reviewer.id))
+    assert '"tokens_revoked": 1' in event.details
+
+
+def test_only_the_users_own_admins_reactivate_it_and_others_get_404(client, make_user):
+    admin = make_user("client_admin")
+    reviewer = make_user("risk_reviewer")
+    users.deactivate(admin, reviewer.id)
+    outsiders = (make_user("client_admin", org="Bank B"), make_user("risk_reviewer"),
+                 make_user("provider_admin"), make_user("auditor"))
+    for outsider in outsiders:
+        response = client.post(f"/api/v1/users/{reviewer.id}/reactivate", headers=bearer(outsider))
+        assert response.status_code == 404, (outsider.role, response.get_json())
+    assert client.post(f"/api/v1/users/{reviewer.id}/reactivate").status_code == 401
+    assert not User.get_by_id(reviewer.id).active and reactivate_events() == []
+
+
+def test_reactivating_an_active_or_invited_user_is_409_and_changes_nothing(client, make_user):
+    admin = make_user("client_admin")
+    reviewer = make_user("risk_reviewer")
+    pending = users.invite(admin, {"email": "pending@banka.example", "role": "risk_reviewer"})
+    invited = pending.user
+    headers, reviewer_token = bearer(admin), bearer(reviewer)
+    before = [(u.session_nonce, u.active) for u in User.select().order_by(User.id)]
+    mails = OutboxMessage.select().count()
+    for user in (reviewer, invited, admin):
+        response = client.post(f"/api/v1/users/{user.id}/reactivate", headers=headers)
+        assert response.status_code == 409, response.get_json()
+        assert response.get_json()["error"]["message"] == f"{user.email} is already active"
+    assert [(u.session_nonce, u.active) for u in User.select().order_by(User.id)] == before
+    assert client.get("/api/v1/engagements", headers=reviewer_token).status_code == 200
+    assert OutboxMessage.select().count() == mails and reactivate_events() == []
+    assert users.invitation_for(pending.link.rsplit("/", 1)[1]).user.id == invited.id  # its link still works
+
+
+def test_a_user_deactivated_before_setting_its_password_gets_a_new_link_when_reactivated(client, make_user):
+    admin = make_user("client_admin")
+    invited = users.invite(admin, {"email": "late@banka.example", "role": "risk_reviewer"})
+    users.deactivate(admin, invited.user.id)
+    response = client.post(f"/api/v1/users/{invited.user.id}/reactivate", headers=bearer(admin))
+    assert response.status_code == 200 and response.get_json()["status"] == "invited"
+    message = OutboxMessage.select().where(OutboxMessage.to == "late@banka.example").order_by(
+        OutboxMessage.id.desc()).first()
+    assert f"{admin.email} reactivated your Attest account" in message.body
+    link = re.search(r"https?://\S+/invitations/\S+", message.body).group(0)
+    assert link != invited.link
+    assert set_password(client, path_of(invited.link)).status_code == 422  # the old link stays expired
+    assert set_password(client, path_of(link)).status_code == 302
+    assert login(client.application.test_client(), User.get_by_id(invited.user.id), STRONG).status_code == 302
+    assert '"invited": true' in reactivate_events()[0].details
+
+
+def test_reactivate_user_command(app, client, make_user):
+    user = make_user("risk_reviewer")
+    old_token = bearer(user)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["deactivate-user", "--email", user.email]).exit_code == 0
+    result = runner.invoke(args=["reactivate-user", "--email", user.email.upper()])
+    assert result.exit_code == 0, result.output
+    assert f"reactivated {user.email}: it signs in with its password" in result.output
+    assert client.get("/api/v1/engagements", headers=old_token).status_code == 401
+    assert login(client, user).status_code == 302
+    [event] = reactivate_events()
+    assert (event.actor_email, event.object_id) == ("cli", str(user.id))
+    again = runner.invoke(args=["reactivate-user", "--email", user.email])
+    assert again.exit_code == 1 and "already active" in again.output
+    missing = runner.invoke(args=["reactivate-user", "--email", "nobody@x.example"])
+    assert missing.exit_code == 1 and "no user" in missing.output
+    assert len(reactivate_events()) == 1
+    invited = users.invite(make_user("client_admin"), {"email": "never@banka.example", "role": "risk_reviewer"}).user
+    users.deactivate_by_email(invited.email)
+    relinked = runner.invoke(args=["reactivate-user", "--email", invited.email])
+    assert relinked.exit_code == 0 and "a new link to set its password is e-mailed" in relinked.output
+    mail = OutboxMessage.select().where(OutboxMessage.to == invited.email).order_by(OutboxMessage.id.desc()).first()
+    assert "An administrator reactivated your Attest account" in mail.body and "/invitations/" in mail.body
+
+
+def reactivate_form(page: str, user_id: int) -> tuple[str, str] | None:
+    """The users page's Reactivate form for that user: its action and CSRF token, or None."""
+    match = re.search(rf'<form method="post" action="(/users/{user_id}/reactivate)" class="inline-form">\s*'
+                      r'<input type="hidden" name="csrf_token" value="([^"]+)">\s*'
+                      r'<button type="submit" class="btn">Reactivate', page)
+    return match.groups() if match else None
+
+
+def test_the_users_page_reactivates_a_deactivated_user_through_its_form(client, make_user):
+    admin = make_user("provider_admin")
+    agent = make_user("provider_contributor")
+    login(client, admin)
+    page = client.get("/users").get_data(as_text=True)
+    assert reactivate_form(page, agent.id) is None and reactivate_form(page, admin.id) is None
+    users.deactivate(admin, agent.id)
+    action, token = reactivate_form(client.get("/users").get_data(as_text=True), agent.id)
+    refused = client.post(action)  # no CSRF token
+    assert refused.status_code == 400 and not User.get_by_id(agent.id).active
+    done = client.post(action, data={"csrf_token": token}, follow_redirects=True)
+    assert done.status_code == 200 and f"{agent.email} is reactivated" in done.get_data(as_text=True)
+    assert User.get_by_id(agent.id).active and len(reactivate_events()) == 1
+    listing = done.get_data(as_text=True)
+    assert reactivate_form(listing, agent.id) is None
+    assert f'action="/users/{agent.id}/deactivate"' in listing
+    again = client.post(action, data={"csrf_token": token}, follow_redirects=True)
+    assert "is already active" in again.get_data(as_text=True) and len(reactivate_events()) == 1

@@ -1,4 +1,5 @@
-"""Users of the caller's organisation (its admins only): list, invite, change role, deactivate."""
+"""Users of the caller's organisation (its admins only): list, invite, change role, deactivate,
+reactivate."""
 from __future__ import annotations
 
 from flask import current_app, jsonify
@@ -72,3 +73,12 @@ def update_user(user_id: int):
        errors=(400, 404, 409))
 def deactivate_user(user_id: int):
     return jsonify(user_json(users.deactivate(api_user(), user_id, ip=client_ip())))
+
+
+@route("/users/<int:user_id>/reactivate", methods=("POST",),
+       summary="Reactivate a deactivated user: it signs in again with its password (one that never set one gets "
+               "a new one-time link); sessions and API tokens of before stay ended", response="User",
+       errors=(400, 404, 409))
+def reactivate_user(user_id: int):
+    return jsonify(user_json(users.reactivate(api_user(), user_id, base_url=current_app.config.get("BASE_URL"),
+                                              ip=client_ip())))

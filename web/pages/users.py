@@ -1,4 +1,4 @@
-"""Users of the admin's organisation (list, invite, role, deactivate) and the signed-in user's own account
+"""Users of the admin's organisation (list, invite, role, deactivate, reactivate) and the signed-in user's own account
 (password change)."""
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ def _act(user_id: int, action, message: str):
 def users_deactivate(user_id: int):
     return _act(user_id, lambda: users.deactivate(current(), user_id, ip=client_ip()),
                 "{email} is deactivated: its sessions and API tokens stopped working.")
+
+
+@bp.route("/users/<int:user_id>/reactivate", methods=["POST"])
+def users_reactivate(user_id: int):
+    return _act(user_id, lambda: users.reactivate(current(), user_id, base_url=current_app.config.get("BASE_URL"),
+                                                  ip=client_ip()),
+                "{email} is reactivated; its earlier sessions and API tokens stay ended.")
 
 
 @bp.route("/users/<int:user_id>/role", methods=["POST"])
