@@ -13,30 +13,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import tempfile
+from functools import partial
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from bench_register import QueryCounter, build, percentile, timer  # noqa: E402
+from bench_register import Timing, build, get_ok, measure, scratch_url, signed_in_clients  # noqa: E402
 
 
-def measure(client, path: str, runs: int, database) -> tuple[float, float, str] | None:
-    first = client.get(path)
-    if first.status_code != 200:
+def measure_route(client, path: str, runs: int, database) -> Timing | None:
+    """None when the route does not answer 200 (not built); else one warm-up, then ``runs`` timed requests."""
+    if client.get(path).status_code != 200:
         return None
     client.get(path)  # warm-up
-    times, queries = [], set()
-    for _ in range(runs):
-        with QueryCounter(database) as counter, timer() as elapsed:
-            response = client.get(path)
-        assert response.status_code == 200, (path, response.status_code)
-        times.extend(elapsed)
-        queries.add(counter.count)
-    return statistics.median(times), percentile(times, 95), "/".join(str(q) for q in sorted(queries))
+    return measure(partial(get_ok, client, path), runs, database)
 
 
 def main() -> int:
@@ -46,16 +38,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     runs = max(15, args.runs)
-    if args.database_url:
-        url = args.database_url
-    else:
-        directory = os.path.join(tempfile.gettempdir(), "attest-bench")
-        os.makedirs(directory, exist_ok=True)
-        url = f"sqlite:///{directory}/attest-bench-{args.scale}.db"
-    app = build(url, args.scale, fresh=False)
+    app = build(scratch_url(args.database_url, args.scale), args.scale, fresh=False)
 
     import peewee as pw
-    from flask_login import login_user
 
     import models
     from models import Engagement, Evidence, EvidenceRequest, Organisation, User
@@ -79,19 +64,14 @@ def main() -> int:
     token = create_token(reviewer)
     models.db.close()
 
-    app.add_url_rule("/__bench__/sign-in", "bench_sign_in",
-                     lambda: (login_user(models.User.get_by_id(reviewer.id)), "ok")[1])
-    api = app.test_client()
-    api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    browser = app.test_client()
-    assert browser.get("/__bench__/sign-in").status_code == 200
+    api, browser = signed_in_clients(app, reviewer, token)
     routes = [
         (api, "/api/v1/review-queue?per_page=50", f"{submitted:,} submitted"),
         (api, f"/api/v1/review-queue?per_page=50&page={deep_page}", "deep page"),
         (api, f"/api/v1/review-queue?engagement={largest}&framework=ISO27001-2022&per_page=50", "filtered"),
         (api, f"/api/v1/requests/{most_versions}", f"{versions} versions"),
         (api, f"/api/v1/requests/{single}", "1 version"),
-        (browser, "/review-queue", "page"),
+        (browser, "/review", "page"),
         (browser, f"/requests/{most_versions}", f"page, {versions} versions"),
     ]
     database = models.db.obj
@@ -102,24 +82,21 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     for client, path, what in routes:
-        result = measure(client, path, runs, database)
-        if result is None:
+        timing = measure_route(client, path, runs, database)
+        if timing is None:
             print(f"{path:<84} {'(not built: skipped)':>26}")
             continue
-        median, p95, queries = result
-        print(f"{path:<84} {median:9.1f} {p95:8.1f} {queries:>7}  {what}")
+        print(row(path, timing, what))
     with app.app_context():
         models.db.connect(reuse_if_open=True)
-        times, counts = [], set()
-        for _ in range(runs):
-            with QueryCounter(database) as counter, timer() as elapsed:
-                inbox = evidence_service.provider_inbox(provider_user)
-            times.extend(elapsed)
-            counts.add(counter.count)
-        print(f"{'services.evidence.provider_inbox(' + provider_user.email + ')':<84} "
-              f"{statistics.median(times):9.1f} {percentile(times, 95):8.1f} "
-              f"{'/'.join(map(str, sorted(counts))):>7}  {len(inbox.items)} items")
+        inbox = evidence_service.provider_inbox(provider_user)  # also the warm-up
+        timing = measure(partial(evidence_service.provider_inbox, provider_user), runs, database)
+        print(row(f"services.evidence.provider_inbox({provider_user.email})", timing, f"{len(inbox.items)} items"))
     return 0
+
+
+def row(what: str, timing: Timing, data: str) -> str:
+    return f"{what:<84} {timing.median:9.1f} {timing.p95:8.1f} {timing.queries:>7}  {data}"
 
 
 if __name__ == "__main__":

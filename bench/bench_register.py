@@ -17,10 +17,13 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
 
 from flask import Flask
+from flask.testing import FlaskClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -68,6 +71,61 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))  # nearest-rank
     return ordered[k]
+
+
+@dataclass
+class Timing:
+    """What ``measure`` saw: milliseconds (median, p95), the SQL statement counts of the runs ("4/5" when they
+    differ) and the statements of the last run."""
+    median: float
+    p95: float
+    queries: str
+    statements: list[str] = field(default_factory=list)
+
+
+def measure(run: Callable[[], object], runs: int, database) -> Timing:
+    """Time ``run()`` ``runs`` times, counting the SQL statements each call sends through ``database``."""
+    times: list[float] = []
+    counts: set[int] = set()
+    statements: list[str] = []
+    for _ in range(runs):
+        with QueryCounter(database) as counter, timer() as elapsed:
+            run()
+        times.extend(elapsed)
+        counts.add(counter.count)
+        statements = counter.statements
+    return Timing(statistics.median(times), percentile(times, 95), "/".join(str(c) for c in sorted(counts)),
+                  statements)
+
+
+def get_ok(client: FlaskClient, path: str):
+    """``GET path``, which must answer 200 (a timed request that fails would time the wrong thing)."""
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    return response
+
+
+def scratch_url(database_url: str | None, scale: int, name: str = "attest-bench") -> str:
+    """``--database-url``, or the kept SQLite file ``$TMPDIR/attest-bench/<name>-<scale>.db`` (made on first use)."""
+    if database_url:
+        return database_url
+    directory = os.path.join(tempfile.gettempdir(), "attest-bench")
+    os.makedirs(directory, exist_ok=True)
+    return f"sqlite:///{directory}/{name}-{scale}.db"
+
+
+def signed_in_clients(app: Flask, user, token: str) -> tuple[FlaskClient, FlaskClient]:
+    """Two test clients of ``user``: one for the API (Bearer ``token``), one for pages with a real browser session
+    (``web.auth.start_session``, bound to that client as the session loader checks), made by a sign-in route that
+    only this benchmark's app instance has."""
+    import models
+    from web.auth import start_session
+    app.add_url_rule("/__bench__/sign-in", "bench_sign_in",
+                     lambda: (start_session(models.User.get_by_id(user.id)), "ok")[1])
+    api, browser = app.test_client(), app.test_client()
+    api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    assert browser.get("/__bench__/sign-in").status_code == 200
+    return api, browser
 
 
 def build(url: str, scale: int, fresh: bool) -> Flask:
@@ -136,16 +194,9 @@ def main() -> int:
     parser.add_argument("--show-sql", action="store_true", help="print the statements of one run per route")
     args = parser.parse_args()
     runs = max(15, args.runs)
-    if args.database_url:
-        url = args.database_url
-    else:
-        directory = os.path.join(tempfile.gettempdir(), "attest-bench")
-        os.makedirs(directory, exist_ok=True)
-        url = f"sqlite:///{directory}/attest-bench-{args.scale}.db"
-
+    url = scratch_url(args.database_url, args.scale)
     app = build(url, args.scale, args.fresh)
     import peewee as pw
-    from flask_login import login_user
 
     import models
     from services.accounts import create_token
@@ -168,14 +219,7 @@ def main() -> int:
     sizes = table_sizes()
     models.db.close()
 
-    # Pages need a browser session: a sign-in route that exists only in this benchmark's app.
-    app.add_url_rule("/__bench__/sign-in", "bench_sign_in",
-                     lambda: (login_user(models.User.get_by_id(admin.id)), "ok")[1])
-    api = app.test_client()
-    api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    browser = app.test_client()
-    assert browser.get("/__bench__/sign-in").status_code == 200
-
+    api, browser = signed_in_clients(app, admin, token)
     routes = [
         ("API", f"/api/v1/engagements/{largest}/requests?per_page=200", api, f"{largest_rows:,} requests"),
         ("API", f"/api/v1/engagements/{largest}/requests?status=overdue&per_page=200", api,
@@ -201,20 +245,11 @@ def main() -> int:
             body = first.get_json()
             items = f"{len(body['items'])}/{body['total']}"
         client.get(path)  # warm-up
-        times, queries = [], set()
-        shown = None
-        for _ in range(runs):
-            with QueryCounter(database) as counter, timer() as elapsed:
-                response = client.get(path)
-            assert response.status_code == 200, (path, response.status_code)
-            times.extend(elapsed)
-            queries.add(counter.count)
-            shown = counter.statements
-        results.append((path, statistics.median(times), percentile(times, 95),
-                        "/".join(str(q) for q in sorted(queries)), items, rows))
-        if args.show_sql and shown:
+        timing = measure(partial(get_ok, client, path), runs, database)
+        results.append((path, timing.median, timing.p95, timing.queries, items, rows))
+        if args.show_sql and timing.statements:
             print(f"\n-- {path}")
-            for statement in shown:
+            for statement in timing.statements:
                 print("   " + statement[:300])
 
     tick_ms = _steady_tick_ms(runs=5)

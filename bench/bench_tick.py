@@ -24,13 +24,12 @@ import datetime as dt
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_register import QueryCounter, build, percentile  # noqa: E402
+from bench_register import QueryCounter, build, percentile, scratch_url  # noqa: E402
 
 
 def timed_tick(now: dt.datetime):
@@ -89,12 +88,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--explain", action="store_true", help="print the plan of each statement of an idle tick")
     args = parser.parse_args()
-    url = args.database_url
-    if not url:
-        directory = os.path.join(tempfile.gettempdir(), "attest-bench")
-        os.makedirs(directory, exist_ok=True)
-        url = f"sqlite:///{directory}/attest-tick-{args.scale}.db"
-    app = build(url, args.scale, args.fresh)
+    app = build(scratch_url(args.database_url, args.scale, "attest-tick"), args.scale, args.fresh)
     import models
     from models import utcnow
     with app.app_context():

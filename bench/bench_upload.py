@@ -27,10 +27,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from pathlib import Path
 
 import psutil
+from prod_setup import PeakRss, stream_upload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -116,44 +117,14 @@ def worker_of(server: subprocess.Popen) -> psutil.Process:
     raise SystemExit("no gunicorn worker")
 
 
-class PeakRss(threading.Thread):
-    def __init__(self, process: psutil.Process):
-        super().__init__(daemon=True)
-        self.process, self.peak, self.stop = process, process.memory_info().rss, threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.02):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-
 def upload(port: int, token: str, engagement_id: int, request_id: int, path: str) -> tuple[float, dict]:
-    boundary = "benchboundary7a9c"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"request_id\"\r\n\r\n{request_id}\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"effective_date\"\r\n\r\n"
-            f"{time.strftime('%Y-%m-%d', time.gmtime(time.time() - 86400))}\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n"
-            f"Content-Type: application/pdf\r\n\r\n").encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    size = os.path.getsize(path)
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    """Seconds to stream ``path`` as a multipart upload, and the evidence it created."""
     start = time.perf_counter()
-    connection.putrequest("POST", f"/api/v1/engagements/{engagement_id}/evidence")
-    connection.putheader("Authorization", f"Bearer {token}")
-    connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
-    connection.putheader("Content-Length", str(len(head) + size + len(tail)))
-    connection.endheaders()
-    connection.send(head)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(MIB):
-            connection.send(chunk)
-    connection.send(tail)
-    response = connection.getresponse()
-    body = json.loads(response.read())
+    status, body = stream_upload(f"http://127.0.0.1:{port}", engagement_id, token, request_id, Path(path))
     elapsed = time.perf_counter() - start
-    connection.close()
-    if response.status != 201:
-        raise SystemExit(f"upload failed: {response.status} {body}")
-    return elapsed, body
+    if status != 201:
+        raise SystemExit(f"upload failed: {status} {body[:500]}")
+    return elapsed, json.loads(body)
 
 
 def main() -> int:
@@ -181,11 +152,8 @@ def main() -> int:
         connection.close()
         idle = worker.memory_info().rss
         baselines = [baseline_seconds(big, os.path.join(work, "copy"))]
-        sampler = PeakRss(worker)
-        sampler.start()
-        seconds, body = upload(port, token, engagement_id, request_id, big)
-        sampler.stop.set()
-        sampler.join()
+        with PeakRss([worker.pid], interval=0.02) as sampler:
+            seconds, body = upload(port, token, engagement_id, request_id, big)
         baselines.append(baseline_seconds(big, os.path.join(work, "copy")))
         baseline = statistics.mean(baselines)
         assert body["size"] == size, body

@@ -101,11 +101,13 @@ def first_engagement(url: str, token: str) -> int:
 
 def stream_upload(url: str, engagement_id: int, token: str, request_id: int, path: Path,
                   chunk: int = 1024 * 1024) -> tuple[int, str]:
-    """POST a file as multipart without holding it in memory (http.client, Content-Length known)."""
+    """POST a file as multipart without holding it in memory (http.client, Content-Length known). Its effective
+    date is yesterday in UTC, which is not after the engagement's local today in any timezone."""
     boundary = uuid.uuid4().hex
+    yesterday = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
     head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"request_id\"\r\n\r\n{request_id}\r\n"
             f"--{boundary}\r\nContent-Disposition: form-data; name=\"effective_date\"\r\n\r\n"
-            f"{time.strftime('%Y-%m-%d')}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"{yesterday}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
             f"filename=\"{path.name}\"\r\nContent-Type: application/pdf\r\n\r\n").encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     host, port = url.split("//", 1)[1].split(":")
@@ -128,22 +130,23 @@ def stream_upload(url: str, engagement_id: int, token: str, request_id: int, pat
 
 
 class PeakRss:
-    """Samples the RSS of a set of processes every 50 ms; ``peak`` in bytes (the largest total seen)."""
+    """Samples the RSS of a set of processes every ``interval`` seconds while in the ``with`` block; ``baseline``
+    and ``peak`` in bytes (the total on entry, the largest total seen)."""
 
-    def __init__(self, pids: list[int]):
+    def __init__(self, pids: list[int], interval: float = 0.05):
         self.processes = [psutil.Process(p) for p in pids]
-        self.peak, self.stop = 0, threading.Event()
+        self.interval, self.peak, self.stop = interval, 0, threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def current(self) -> int:
         return sum(p.memory_info().rss for p in self.processes if p.is_running())
 
     def _run(self) -> None:
-        while not self.stop.wait(0.05):
+        while not self.stop.wait(self.interval):
             self.peak = max(self.peak, self.current())
 
     def __enter__(self) -> PeakRss:
-        self.baseline = self.current()
+        self.baseline = self.peak = self.current()
         self.thread.start()
         return self
 

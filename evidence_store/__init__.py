@@ -1,8 +1,8 @@
 """Content-addressed evidence storage: the local file system (this module) or S3 (``evidence_store.s3``).
 
 ``open_store(url)`` picks the backend from ``EVIDENCE_STORE``: a directory path (the embedded default) or
-``s3://bucket/prefix``. Both offer the same interface: ``put``, ``exists``, ``open``, ``rehash``,
-``all_hashes``, ``is_empty``, ``check`` and ``describe``.
+``s3://bucket/prefix``. Both offer the same interface (``ContentStore``, which holds what they share): ``put``,
+``exists``, ``open``, ``rehash``, ``all_hashes``, ``is_empty``, ``check`` and ``describe``.
 
 Local files are stored once per SHA-256 under ``<root>/ab/cd/<sha256>``. An upload streams to a
 temporary file in the same directory tree while it is hashed (memory does not grow with
@@ -16,6 +16,7 @@ import hashlib
 import os
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -42,6 +43,45 @@ class Stored:
     sha256: str
     size: int
     head: bytes  # the first bytes, for content sniffing
+
+
+def is_sha256(text: str) -> bool:
+    """A SHA-256 hex digest: the only names a store makes paths or keys of."""
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def checked_sha256(text: str) -> str:
+    """``text`` if it is a SHA-256 hex digest; ValueError if not."""
+    if not is_sha256(text):
+        raise ValueError("not a SHA-256 hex digest")
+    return text
+
+
+class ContentStore(ABC):
+    """What both backends do the same way, on top of what each does its own way (``staging``, ``all_hashes``)."""
+
+    @abstractmethod
+    def staging(self, max_bytes: int | None = None): ...
+
+    @abstractmethod
+    def all_hashes(self) -> Iterator[str]: ...
+
+    def put(self, stream: BinaryIO, max_bytes: int | None = None) -> Stored:
+        """Store a stream; returns its hash and size. Raises TooLarge past ``max_bytes``; on any failure the
+        upload is discarded (nothing stays under a hash, nothing temporary is left)."""
+        staged = self.staging(max_bytes)
+        try:
+            while chunk := stream.read(CHUNK):
+                staged.write(chunk)
+            stored = staged.finish()
+            staged.promote()
+            return stored
+        except BaseException:
+            staged.discard()
+            raise
+
+    def is_empty(self) -> bool:
+        return next(iter(self.all_hashes()), None) is None
 
 
 class Staging:
@@ -122,7 +162,7 @@ def _pid_alive(pid: int) -> bool:
     return state not in (b"Z", b"X")
 
 
-class LocalStore:
+class LocalStore(ContentStore):
     def __init__(self, root: str):
         self.root = os.path.abspath(root)
         self.tmp_dir = os.path.join(self.root, "tmp")
@@ -154,22 +194,8 @@ class LocalStore:
         return removed
 
     def path_for(self, sha256: str) -> str:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError("not a SHA-256 hex digest")
+        checked_sha256(sha256)
         return os.path.join(self.root, sha256[:2], sha256[2:4], sha256)
-
-    def put(self, stream: BinaryIO, max_bytes: int | None = None) -> Stored:
-        """Store a stream; returns its hash and size. Raises TooLarge past ``max_bytes``."""
-        staged = self.staging(max_bytes)
-        try:
-            while chunk := stream.read(CHUNK):
-                staged.write(chunk)
-            stored = staged.finish()
-            staged.promote()
-            return stored
-        except BaseException:
-            staged.discard()
-            raise
 
     def exists(self, sha256: str) -> bool:
         return os.path.exists(self.path_for(sha256))
@@ -194,9 +220,6 @@ class LocalStore:
                 continue
             yield from (name for name in files if len(name) == 64)
 
-    def is_empty(self) -> bool:
-        return next(iter(self.all_hashes()), None) is None
-
     def check(self) -> None:
         """Raise StoreError unless a file can be written here now (health checks, start-up)."""
         try:
@@ -209,7 +232,7 @@ class LocalStore:
         return self.root
 
 
-def open_store(url: str) -> LocalStore:
+def open_store(url: str) -> ContentStore:
     """The store ``EVIDENCE_STORE`` names: ``s3://bucket/prefix`` or a local directory (``file://`` optional).
     Raises StoreError with a clear message for a malformed URL; nothing is contacted yet (see ``check``)."""
     url = (url or "").strip()
@@ -225,17 +248,17 @@ def open_store(url: str) -> LocalStore:
     return LocalStore(url)
 
 
-_stores: dict[tuple[int, str], LocalStore] = {}
+_stores: dict[tuple[int, str], ContentStore] = {}
 _configured: list[str] = []
 
 
-def configure(url: str) -> LocalStore:
+def configure(url: str) -> ContentStore:
     """Set the store the services use (the app calls this with EVIDENCE_STORE at start-up)."""
     _configured[:] = [url]
     return get_store(url)
 
 
-def get_store(url: str | None = None) -> LocalStore:
+def get_store(url: str | None = None) -> ContentStore:
     """The store at ``url`` (default: the configured one), one instance per URL and process (a forked
     worker must not share its parent's S3 connections)."""
     url = url or (_configured[0] if _configured else None)

@@ -34,7 +34,7 @@ import boto3
 import botocore.exceptions as bex
 from botocore.config import Config
 
-from . import CHUNK, SWEEP_AGE, Stored, StoreError, StoreUnavailable, TooLarge
+from . import CHUNK, SWEEP_AGE, ContentStore, Stored, StoreError, StoreUnavailable, TooLarge, checked_sha256, is_sha256
 
 PART = 8 * 1024 * 1024
 SNIFF = 1024 * 1024  # bytes kept from each end of an upload for content-type detection
@@ -54,7 +54,7 @@ def _code(exc: bex.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-class S3Store:
+class S3Store(ContentStore):
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None):
         self.bucket, self.prefix, self.endpoint_url = bucket, prefix.strip("/"), endpoint_url
         # One boto3 session per process (building one loads the service models: slow); clients are made
@@ -95,8 +95,7 @@ class S3Store:
         return "/".join(p for p in (self.prefix, *parts) if p)
 
     def key_for(self, sha256: str) -> str:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError("not a SHA-256 hex digest")
+        checked_sha256(sha256)
         return self._key(sha256[:2], sha256[2:4], sha256)
 
     @contextlib.contextmanager
@@ -124,18 +123,6 @@ class S3Store:
     def staging(self, max_bytes: int | None = None) -> S3Staging:
         """A new upload (see ``S3Staging``): the same protocol as the local store's ``Staging``."""
         return S3Staging(self, max_bytes)
-
-    def put(self, stream: BinaryIO, max_bytes: int | None = None) -> Stored:
-        """Store a stream; returns its hash and size. Raises TooLarge past ``max_bytes``."""
-        staged = self.staging(max_bytes)
-        try:
-            while chunk := stream.read(CHUNK):
-                staged.write(chunk)
-            stored = staged.finish()
-            staged.promote()
-            return stored
-        finally:
-            staged.discard()  # nothing left once promoted; an abort otherwise
 
     def _place(self, upload: _Multipart, sha256: str) -> None:
         """Name a finished multipart upload by its hash: complete it, then write the hash's pointer object,
@@ -196,11 +183,8 @@ class S3Store:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""):
                 for item in page.get("Contents", ()):
                     name = item["Key"].rsplit("/", 1)[-1]
-                    if len(name) == 64 and _hex(name) and item["Key"] == self.key_for(name):
+                    if is_sha256(name) and item["Key"] == self.key_for(name):
                         yield name
-
-    def is_empty(self) -> bool:
-        return next(iter(self.all_hashes()), None) is None
 
     def _uploads(self) -> Iterator[dict]:
         """Unfinished multipart uploads: running or crashed uploads (``tmp/`` from versions that copied)."""
@@ -361,10 +345,6 @@ class _Chunks:
             need -= len(view)
         self.size -= n
         return b"".join(out)
-
-
-def _hex(name: str) -> bool:
-    return all(c in "0123456789abcdef" for c in name)
 
 
 class _Multipart:

@@ -52,6 +52,15 @@ def csv_download(filename: str, headers: Sequence[str], rows: Iterable[Sequence[
 
 
 Sheet = tuple[str, Sequence[str], Iterable[Sequence[object]]]  # title, headers, rows
+FORMATS = "<any(csv, xlsx):fmt>"  # the end of an export's route: one view serves ``….csv`` and ``….xlsx``
+
+
+def table_download(fmt: str, stem: str, title: str, headers: Sequence[str],
+                   rows: Iterable[Sequence[object]]) -> Response:
+    """One table as ``<stem>.csv`` or ``<stem>.xlsx`` (``fmt``; the sheet is named ``title``)."""
+    if fmt == "csv":
+        return csv_download(f"{stem}.csv", headers, rows)
+    return xlsx_download(f"{stem}.xlsx", title, headers, rows)
 
 
 def xlsx_download(filename: str, title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:

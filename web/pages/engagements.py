@@ -92,25 +92,16 @@ def engagement_requests(engagement_id: int):
                            counts=register.status_counts(scope.requests_for(user, row))), 422 if error else 200
 
 
-def _request_records(engagement_id: int) -> tuple[str, list[tuple]]:
+@bp.route(f"/engagements/<int:engagement_id>/requests.{exports.FORMATS}")
+def requests_export(engagement_id: int, fmt: str) -> Response:
+    """The request list as filtered and sorted on the page, every page of it."""
     row, query, _args = _request_query(engagement_id)
     now = utcnow()
     records = [(r.id, r.control.code, r.control.title, r.requirement.name, r.period_start.isoformat(),
                 r.period_end.isoformat(), local(r.due_at, row.timezone).strftime("%Y-%m-%d %H:%M %Z"), r.status,
                 dashboard.days_overdue(r.due_at, now)) for r in query]
-    return f"requests-engagement-{row.id}-{dt.date.today().isoformat()}", records
-
-
-@bp.route("/engagements/<int:engagement_id>/requests.csv")
-def requests_csv(engagement_id: int) -> Response:
-    stem, records = _request_records(engagement_id)
-    return exports.csv_download(f"{stem}.csv", REQUEST_HEADERS, records)
-
-
-@bp.route("/engagements/<int:engagement_id>/requests.xlsx")
-def requests_xlsx(engagement_id: int) -> Response:
-    stem, records = _request_records(engagement_id)
-    return exports.xlsx_download(f"{stem}.xlsx", "Evidence requests", REQUEST_HEADERS, records)
+    return exports.table_download(fmt, f"requests-engagement-{row.id}-{dt.date.today().isoformat()}",
+                                  "Evidence requests", REQUEST_HEADERS, records)
 
 
 def _applicable_filter() -> bool | None:
@@ -181,8 +172,10 @@ def _edit_form(engagement, form: EngagementForm, error: DomainError | None = Non
 SOA_HEADERS = ("control", "title", "applicable", "justification", "frequency", "first_due_date")
 
 
-def _soa_records(engagement_id: int) -> tuple[str, list[tuple]]:
-    """The file name stem and rows of a Statement of Applicability export."""
+@bp.route(f"/engagements/<int:engagement_id>/soa.{exports.FORMATS}")
+def soa_export(engagement_id: int, fmt: str) -> Response:
+    """The SoA; the Excel file has, on a second sheet, the service provider register as of ``?as_of`` (the
+    period's end)."""
     user = current()
     row = scope.engagement_for(user, engagement_id)
     records = [(item.control.code, item.control.title, "yes" if item.applicable else "no", item.justification,
@@ -190,22 +183,11 @@ def _soa_records(engagement_id: int) -> tuple[str, list[tuple]]:
                 item.first_due_date.isoformat() if item.first_due_date else "")
                for item in register.redact_justifications(user, row, list(register.soa_query(user, row,
                                                                                               _applicable_filter())))]
-    return f"soa-engagement-{row.id}-{dt.date.today().isoformat()}", records
-
-
-@bp.route("/engagements/<int:engagement_id>/soa.csv")
-def soa_csv(engagement_id: int) -> Response:
-    stem, records = _soa_records(engagement_id)
-    return exports.csv_download(f"{stem}.csv", SOA_HEADERS, records)
-
-
-@bp.route("/engagements/<int:engagement_id>/soa.xlsx")
-def soa_xlsx(engagement_id: int) -> Response:
-    """The SoA and, on a second sheet, the service provider register as of ``?as_of`` (the period's end)."""
-    stem, records = _soa_records(engagement_id)
-    engagement = scope.engagement_for(current(), engagement_id)
-    as_of = as_of_date(engagement)
-    providers = register_records(engagement, provider_register.register_as_of(engagement, as_of))
+    stem = f"soa-engagement-{row.id}-{dt.date.today().isoformat()}"
+    if fmt == "csv":
+        return exports.csv_download(f"{stem}.csv", SOA_HEADERS, records)
+    as_of = as_of_date(row)
+    providers = register_records(row, provider_register.register_as_of(row, as_of))
     return exports.xlsx_sheets_download(f"{stem}.xlsx", [
         ("Statement of Applicability", SOA_HEADERS, records),
         (f"Register {as_of.isoformat()}", REGISTER_HEADERS, providers)])

@@ -53,12 +53,10 @@ def coverage() -> str:
     return render_template("coverage.html", matrix=matrix, frameworks=frameworks)
 
 
-@bp.route("/coverage.<any(csv, xlsx):fmt>")
+@bp.route(f"/coverage.{exports.FORMATS}")
 def coverage_export(fmt: str) -> Response:
     matrix = register.coverage_matrix(scope.library_framework(current(), request.args.get("framework", "")))
-    stem = f"coverage-{matrix.framework.code}-{dt.date.today().isoformat()}"
-    if fmt == "csv":
-        return exports.csv_download(f"{stem}.csv", matrix.HEADERS, matrix.rows())
-    return exports.xlsx_download(f"{stem}.xlsx", f"Coverage {matrix.framework.code}", matrix.HEADERS, matrix.rows())
+    return exports.table_download(fmt, f"coverage-{matrix.framework.code}-{dt.date.today().isoformat()}",
+                                  f"Coverage {matrix.framework.code}", matrix.HEADERS, matrix.rows())
 
 
