@@ -305,13 +305,15 @@ def _control_frameworks() -> pw.ModelSelect:
 
 
 def _heat_groups(current: pw.ModelSelect) -> list[tuple]:
-    """(engagement id, control id, overdue, total) of the requests per engagement × control (one grouped
-    query over the covering (engagement, status, due_at, control) index; ``_heat_cells`` maps controls to
-    frameworks)."""
+    """(engagement id, framework id, overdue, total) of the requests, a request counted once in each
+    framework its control maps to (one grouped query: the live mappings are a small derived table; which
+    frameworks an engagement has in scope, and their names, ``_heat_cells`` adds)."""
     is_overdue = pw.Case(None, [(EvidenceRequest.status == "overdue", pw.SQL("1"))], pw.SQL("0"))
-    return _raw_rows(current.select(EvidenceRequest.engagement, EvidenceRequest.control, pw.fn.SUM(is_overdue),
+    pairs = _control_frameworks().alias("cf")
+    return _raw_rows(current.select(EvidenceRequest.engagement, pairs.c.framework_id, pw.fn.SUM(is_overdue),
                                     pw.fn.COUNT(EvidenceRequest.id))
-                     .group_by(EvidenceRequest.engagement, EvidenceRequest.control))
+                     .join(pairs, on=(pairs.c.control_id == EvidenceRequest.control))
+                     .group_by(EvidenceRequest.engagement, pairs.c.framework_id))
 
 
 def _tallied_heat(engagements: pw.ModelSelect, framework: int) -> list[tuple]:
@@ -333,14 +335,11 @@ def _raw_rows(query: pw.ModelSelect) -> list[tuple]:
     return list(query.model._meta.database.execute(query).fetchall())
 
 
-def _heat_cells(engagements: pw.ModelSelect, framework: str, control_groups: list[tuple],
-                framework_groups: list[tuple] = ()) -> list[dict]:
-    """Heat map cells (engagement × framework in scope of the engagement) from per-control counts
-    ((engagement id, control id, overdue, total): a request counts once in each framework its control maps
-    to, so a row's cells may add up to more than its requests) and per-framework counts ((engagement id,
-    framework id, overdue, total), the tally's), ordered by engagement name and framework. With a framework
-    filter, that framework's column only. Two small queries (the engagements' frameworks with their names,
-    the live control → framework mappings) instead of joining them onto every group."""
+def _heat_cells(engagements: pw.ModelSelect, framework: str, *parts: list[tuple]) -> list[dict]:
+    """Heat map cells, engagement × framework in scope of the engagement, from parts of (engagement id,
+    framework id, overdue, total) rows (the live groups, the tally's) added up, ordered by engagement name
+    and framework; with a framework filter, that framework's column only. The engagements' frameworks and
+    names come from one small read instead of being joined onto every group."""
     in_scope = (EngagementFramework.select(EngagementFramework.engagement, EngagementFramework.framework,
                                            Engagement.name, Framework.code)
                 .join(Engagement).switch(EngagementFramework).join(Framework)
@@ -349,20 +348,13 @@ def _heat_cells(engagements: pw.ModelSelect, framework: str, control_groups: lis
         in_scope = in_scope.where(Framework.code == framework)
     names = {(engagement_id, framework_id): (name, code) for engagement_id, framework_id, name, code
              in _raw_rows(in_scope)}
-    frameworks_of: dict[int, list[int]] = defaultdict(list)
-    for control_id, framework_id in _raw_rows(_control_frameworks()):
-        frameworks_of[control_id].append(framework_id)
     overdue_of: dict[tuple, int] = defaultdict(int)
     total_of: dict[tuple, int] = defaultdict(int)
-    for engagement_id, control_id, overdue, total in control_groups:
-        for framework_id in frameworks_of.get(control_id, ()):
-            overdue_of[engagement_id, framework_id] += overdue
-            total_of[engagement_id, framework_id] += total
-    for engagement_id, framework_id, overdue, total in framework_groups:
-        overdue_of[engagement_id, framework_id] += overdue
-        total_of[engagement_id, framework_id] += total
-    rows = sorted((*names[key], key[0], int(overdue_of[key]), int(total)) for key, total in total_of.items()
-                  if key in names)
+    for engagement_id, framework_id, overdue, total in (row for part in parts for row in part):
+        if (engagement_id, framework_id) in names:
+            overdue_of[engagement_id, framework_id] += int(overdue or 0)
+            total_of[engagement_id, framework_id] += int(total or 0)
+    rows = sorted((*names[key], key[0], overdue_of[key], total) for key, total in total_of.items())
     return [{"engagement_id": engagement_id, "engagement": name, "framework": code, "overdue": overdue,
              "due_soon": total - overdue} for name, code, engagement_id, overdue, total in rows]
 
