@@ -120,8 +120,12 @@ def test_the_page_shows_the_trail_with_filters(client, world):
     assert 'aria-current="page">Audit trail' in html
     filtered = client.get(f"/engagements/{mine}/audit?action=evidence.download").get_data(as_text=True)
     assert "soc2.pdf" in filtered and "1 event matching" in filtered
-    bad = client.get(f"/engagements/{mine}/audit?from=soon")
-    assert bad.status_code == 422 and "Filter not applied" in bad.get_data(as_text=True)
+    bad = client.get(f"/engagements/{mine}/audit?from=soon&action=evidence.download")
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "Filter not applied" in html
+    # the unfiltered trail is shown: its count, CSV link and pages do not carry the refused filter
+    assert "matching the filters" not in html and "from=soon" not in html.split("</form>", 1)[1]
+    assert f'href="/engagements/{mine}/audit.csv"' in html and 'value="soon"' in html  # the form keeps it
     assert client.get(f"/engagements/{world['theirs']}/audit").status_code == 404
     assert client.get(f"/engagements/{world['theirs']}/audit.csv").status_code == 404
 

@@ -41,7 +41,10 @@ def audit_trail(engagement_id: int):
     page = min(page_number(), pages)
     return render_template("audit/events.html", engagement=engagement, rows=list(filtered.paginate(page, PER_PAGE)),
                            total=total, page=page, pages=pages, filters=filters, error=error,
-                           actions=audit_log.actions_in(events), active={k: v for k, v in filters.items() if v},
+                           actions=audit_log.actions_in(events),
+                           # what the trail shown is filtered by: nothing when the filter was refused (the form
+                           # keeps the input to correct; the count, pager and CSV link go by what is shown)
+                           active={} if error else {k: v for k, v in filters.items() if v},
                            details_of=audit_log.details_of), 422 if error else 200
 
 
