@@ -322,6 +322,7 @@ def sync_offshore(engagement: Engagement, *, actor: User | None = None, ip: str 
 
 
 def _redecide_offshore_controls(engagement: Engagement, offshore: bool) -> None:
+    """Re-decide the offshore controls' SoA rows nobody edited by hand (as ``rescope_applicability``)."""
     codes = {f.code for f in Framework.select(Framework.code).join(EngagementFramework)
              .where(EngagementFramework.engagement == engagement.id)}
     engagement_scope = EngagementScope(frozenset(codes), engagement.card_payments, offshore)
@@ -332,7 +333,8 @@ def _redecide_offshore_controls(engagement: Engagement, offshore: bool) -> None:
         if offshore and applicable:
             why += " Offshore follows from the service provider register (an approved offshore sub-contractor)."
         (Applicability.update(applicable=applicable, justification=why, updated_at=utcnow())
-         .where(Applicability.engagement == engagement.id, Applicability.control == control_id).execute())
+         .where(Applicability.engagement == engagement.id, Applicability.control == control_id,
+                Applicability.edited_at.is_null()).execute())  # a hand-edited row keeps its decision
 
 
 # --------------------------------------------------------------------------- APP 8 request series

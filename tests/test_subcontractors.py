@@ -235,6 +235,29 @@ def test_offshore_turned_off_by_the_register_retires_the_offshore_controls_futur
     assert set(later) == set(before) and {i: later[i] for i in upcoming} == dict.fromkeys(upcoming, "retired")
 
 
+def test_the_register_going_offshore_keeps_a_hand_edited_soa_row(client, parties):
+    """An offshore control the client decided by hand keeps that decision when the register makes the
+    engagement offshore; the other offshore controls follow the register (as a scope change leaves edited
+    rows alone)."""
+    from services import applicability
+    engagement = parties["engagement"]
+    offshore_codes = [c.code for c in Control.select().where(Control.requires == "offshore").order_by(Control.code)]
+    assert len(offshore_codes) >= 2
+    kept = offshore_codes[0]
+    applicability.update(parties["client_admin"], engagement.id, kept,
+                         {"applicable": False, "justification": "Covered by the group's offshore programme"})
+    sub = propose(client, parties, OFFSHORE_SITE).get_json()
+    notice = f"/api/v1/subcontractors/{sub['id']}/apra-notice"
+    assert client.post(notice, json={"notified_on": dt.date.today().isoformat()},
+                       headers=parties["client"]).status_code == 200
+    assert decide(client, parties, sub["id"], {"decision": "approve", "reason": "DD done"}).status_code == 200
+    assert Engagement.get_by_id(engagement.id).offshore is True
+    rows = {a.control.code: a for a in Applicability.select().join(Control).where(
+        Applicability.engagement == engagement.id, Control.code.in_(offshore_codes))}
+    assert (rows[kept].applicable, rows[kept].justification) == (False, "Covered by the group's offshore programme")
+    assert all(rows[code].applicable for code in offshore_codes[1:])
+
+
 def test_other_tenants_get_404(client, parties, make_user):
     other = bearer(make_user("provider_admin", org="BPO B"))
     other_client = bearer(make_user("client_admin", org="Bank B"))
