@@ -9,7 +9,7 @@ engagement it can see is also ``NotFound``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import peewee as pw
 
@@ -146,18 +146,24 @@ def whole_engagements_for(user: User) -> pw.ModelSelect | None:
     return engagements_for(user).select(Engagement.id)
 
 
+def _across(user: User, model: type[pw.Model], in_grant: Callable[[AuditorGrant], pw.Expression]) -> pw.ModelSelect:
+    """Rows of ``model`` (which has an ``engagement``) in every engagement the user may see; an auditor's
+    are those ``in_grant`` admits for one of its active grants (an OR over the grants)."""
+    if user is None or not user.is_active:
+        return model.select().where(pw.SQL("1 = 0"))
+    if user.role != "auditor":
+        return model.select().where(model.engagement.in_(engagements_for(user).select(Engagement.id)))
+    visible = pw.SQL("1 = 0")
+    for grant in active_grants(user):
+        visible = visible | in_grant(grant)
+    return model.select().where(visible)
+
+
 def requests_across(user: User) -> pw.ModelSelect:
     """Evidence requests of every engagement the user may see (an auditor: of its granted frameworks only)."""
-    query = EvidenceRequest.select()
-    if user is None or not user.is_active:
-        return query.where(pw.SQL("1 = 0"))
-    if user.role != "auditor":
-        return query.where(EvidenceRequest.engagement.in_(engagements_for(user).select(Engagement.id)))
-    granted = pw.SQL("1 = 0")
-    for grant in active_grants(user):
-        granted = granted | ((EvidenceRequest.engagement == grant.engagement_id)
-                             & EvidenceRequest.control.in_(_controls_in_frameworks(json.loads(grant.frameworks))))
-    return query.where(granted)
+    return _across(user, EvidenceRequest, lambda grant: (
+        (EvidenceRequest.engagement == grant.engagement_id)
+        & EvidenceRequest.control.in_(_controls_in_frameworks(json.loads(grant.frameworks)))))
 
 
 def visible_controls(user: User, engagement: Engagement) -> pw.ModelSelect:
@@ -398,15 +404,9 @@ def clocks_for(user: User, engagement: Engagement) -> pw.ModelSelect:
 
 def clocks_across(user: User) -> pw.ModelSelect:
     """The clocks of every engagement the user may see (an auditor: of each grant's frameworks' rules)."""
-    if user is None or not user.is_active:
-        return Clock.select().where(pw.SQL("1 = 0"))
-    if user.role != "auditor":
-        return Clock.select().where(Clock.engagement.in_(engagements_for(user).select(Engagement.id)))
-    visible = pw.SQL("1 = 0")
-    for grant in active_grants(user):
-        rules = sorted(clock_rules_in(json.loads(grant.frameworks))) or [""]
-        visible = visible | ((Clock.engagement == grant.engagement_id) & Clock.rule_id.in_(rules))
-    return Clock.select().where(visible)
+    return _across(user, Clock, lambda grant: (
+        (Clock.engagement == grant.engagement_id)
+        & Clock.rule_id.in_(sorted(clock_rules_in(json.loads(grant.frameworks))) or [""])))
 
 
 def findings_in_frameworks(engagement: Engagement, codes: Iterable[str]) -> pw.ModelSelect:
@@ -433,16 +433,8 @@ def findings_for(user: User, engagement: Engagement) -> pw.ModelSelect:
 
 def findings_across(user: User) -> pw.ModelSelect:
     """Findings of every engagement the user may see (an auditor: of each grant's frameworks only)."""
-    if user is None or not user.is_active:
-        return Finding.select().where(pw.SQL("1 = 0"))
-    if user.role != "auditor":
-        return Finding.select().where(Finding.engagement.in_(engagements_for(user).select(Engagement.id)))
-    visible = pw.SQL("1 = 0")
-    for grant in active_grants(user):
-        engagement = Engagement(id=grant.engagement_id)
-        visible = visible | Finding.id.in_(findings_in_frameworks(engagement, json.loads(grant.frameworks))
-                                           .select(Finding.id))
-    return Finding.select().where(visible)
+    return _across(user, Finding, lambda grant: Finding.id.in_(
+        findings_in_frameworks(Engagement(id=grant.engagement_id), json.loads(grant.frameworks)).select(Finding.id)))
 
 
 # ------------------------------------------------------------------------------------------ the library
