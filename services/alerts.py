@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import peewee as pw
+
 from domain.business_days import BusinessCalendar
 from domain.clocks import warnings_due
 from domain.timeutil import local
@@ -233,10 +235,9 @@ def _first_users(organisation_ids: set[int]) -> dict[int, User]:
 
 def _in_chunks(query, column, values, *, tuples: bool = False) -> list:
     """``query`` restricted to ``column IN values``, one statement per ``BATCH`` values."""
-    values = sorted(values)
     out: list = []
-    for i in range(0, len(values), BATCH):
-        chunk = query.where(column.in_(values[i:i + BATCH]))
+    for batch in pw.chunked(sorted(values), BATCH):
+        chunk = query.where(column.in_(batch))
         out.extend(chunk.tuples() if tuples else chunk)
     return out
 
