@@ -65,7 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     import commands
     commands.init_app(app)
 
-    from services import scheduler
+    from services.alerts import scheduler
     scheduler.init_app(app)  # SCHEDULER=inprocess only
     return app
 

@@ -29,7 +29,7 @@ def main() -> int:
     os.makedirs(os.path.join(tempfile.gettempdir(), "attest-bench"), exist_ok=True)
     app = build(url, args.scale, False)
     import models
-    from services.accounts import create_token
+    from services.people.accounts import create_token
     from web.auth import start_session
     admin = models.User.get(models.User.email == "admin@demobank.example")
     requests = models.EvidenceRequest.select().count()

@@ -44,9 +44,9 @@ def main() -> int:
 
     import models
     from models import Engagement, Evidence, EvidenceRequest, Organisation, User
-    from services import evidence as evidence_service
-    from services.accounts import create_token
-    from services.demo import CLIENT
+    from services.demo.dataset import CLIENT
+    from services.evidence import evidence as evidence_service
+    from services.people.accounts import create_token
 
     reviewer = User.get(User.email == "risk@demobank.example")
     bank = Organisation.get(Organisation.name == CLIENT)
@@ -91,7 +91,8 @@ def main() -> int:
         models.db.connect(reuse_if_open=True)
         inbox = evidence_service.provider_inbox(provider_user)  # also the warm-up
         timing = measure(partial(evidence_service.provider_inbox, provider_user), runs, database)
-        print(row(f"services.evidence.provider_inbox({provider_user.email})", timing, f"{len(inbox.items)} items"))
+        print(row(f"services.evidence.evidence.provider_inbox({provider_user.email})", timing,
+                  f"{len(inbox.items)} items"))
     return 0
 
 

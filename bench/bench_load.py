@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 from prod_setup import ROOT, first_engagement, flask, gunicorn, stack
 
-from services import demo_files
+from services.demo import files as demo_files
 from tests.fixtures.load import Target, run_load, upload_pdf, uploadable_requests
 
 MIB = 1024 * 1024

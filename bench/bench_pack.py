@@ -6,7 +6,7 @@ Builds a scratch data set (default: a fresh SQLite file in ``$TMPDIR/attest-benc
 library, one engagement with every framework in scope (card payments and offshore on, so every control
 applies), synthetic extra controls up to ``--controls`` (mapped to ISO 27001 obligations, quarterly), and
 ``--evidence`` accepted evidence items with real files in the store, then builds a pack of every framework
-over the engagement's first year ``--runs`` times, as the worker does (``services.packs.build_claimed``:
+over the engagement's first year ``--runs`` times, as the worker does (``services.auditors.packs.build_claimed``:
 data, markup, a child process rendering the PDF/A-3b with every file attached, storing it by hash).
 Prints wall and CPU time per build, the child renderer's peak RSS (its ``ru_maxrss``) and the build's ratio to
 the yardstick timed just before and after it, with medians.
@@ -104,9 +104,10 @@ def main() -> None:
 
     import models
     from models.schema import migrate_database
-    from services import accounts, packs
-    from services.engagements import create_engagement
-    from services.library_sync import load_library
+    from services.auditors import packs
+    from services.people import accounts
+    from services.register.engagements import create_engagement
+    from services.register.library_sync import load_library
     with app.app_context():
         models.db.connect(reuse_if_open=True)
         drop_everything()

@@ -143,11 +143,11 @@ def build(url: str, scale: int, fresh: bool) -> Flask:
     models.db.connect(reuse_if_open=True)
     migrate_database()
     if not models.Framework.select().exists():
-        from services.library_sync import load_library
+        from services.register.library_sync import load_library
         t0 = time.perf_counter()
         load_library()
         print(f"control library loaded ({time.perf_counter() - t0:.1f}s)")
-    from services import demo
+    from services.demo import dataset as demo
     if not models.User.select().where(models.User.email == "admin@demobank.example").exists():
         demo.create_demo()
     bank = models.Organisation.get(models.Organisation.name == demo.CLIENT)
@@ -203,8 +203,8 @@ def main() -> int:
     import peewee as pw
 
     import models
-    from services.accounts import create_token
-    from services.demo import CLIENT
+    from services.demo.dataset import CLIENT
+    from services.people.accounts import create_token
 
     admin = models.User.get(models.User.email == "admin@demobank.example")
     bank = models.Organisation.get(models.Organisation.name == CLIENT)
@@ -281,7 +281,7 @@ def main() -> int:
 
 def _steady_tick_ms(runs: int) -> float:
     """Median time of a scheduler pass once the data set is up to date (what every interval costs)."""
-    from services.scheduler import tick
+    from services.alerts.scheduler import tick
     tick()  # bring the data set up to date first
     times: list[float] = []
     for _ in range(runs):

@@ -33,7 +33,7 @@ from bench_register import QueryCounter, build, percentile, scratch_url  # noqa:
 
 
 def timed_tick(now: dt.datetime):
-    from services.scheduler import tick
+    from services.alerts.scheduler import tick
     start = time.perf_counter()
     result = tick(now=now)
     return (time.perf_counter() - start) * 1000, result

@@ -40,7 +40,7 @@ MIB = 1024 * 1024
 
 def make_file(path: str, size: int) -> None:
     """A PDF header, then incompressible bytes (one random MiB repeated), to ``size`` bytes."""
-    from services.demo_files import pdf
+    from services.demo.files import pdf
     block = os.urandom(MIB)
     with open(path, "wb") as out:
         head = pdf("benchmark")
@@ -67,9 +67,9 @@ def prepare(database_url: str, store: str) -> tuple[int, int, str]:
     import models
     from app import create_app
     from models.schema import migrate_database
-    from services.accounts import create_token, create_user
-    from services.engagements import create_engagement
-    from services.library_sync import load_library
+    from services.people.accounts import create_token, create_user
+    from services.register.engagements import create_engagement
+    from services.register.library_sync import load_library
     create_app({"DATABASE_URL": database_url, "EVIDENCE_STORE": store, "SCHEDULER": "off"})
     models.db.connect(reuse_if_open=True)
     migrate_database()

@@ -1,11 +1,11 @@
-"""``flask --app app backup --out FILE`` and ``restore --from FILE`` (services.backup)."""
+"""``flask --app app backup --out FILE`` and ``restore --from FILE`` (services.ops.backup)."""
 from __future__ import annotations
 
 import click
 from flask import current_app
 
 import evidence_store
-from services.backup import BackupError, backup, restore
+from services.ops.backup import BackupError, backup, restore
 
 
 @click.command("backup")

@@ -9,7 +9,7 @@ import models
 from domain.errors import DomainError
 from domain.names import clean_name
 from models.schema import migrate_database
-from services import audit_log
+from services.audit import audit_log
 
 from . import connect
 
@@ -38,7 +38,7 @@ def make_migration(name: str) -> None:
 def load_controls(path: str | None) -> None:
     """Validate and load the control library; a broken library loads nothing."""
     from domain.library import LibraryError
-    from services.library_sync import load_library
+    from services.register.library_sync import load_library
     connect()
     try:
         result = load_library(path)
@@ -55,7 +55,7 @@ def load_controls(path: str | None) -> None:
               help="add N engagements with three years of history (benchmarks)")
 def demo(scale: int) -> None:
     """Demo Bank, Demo Contact Centre, one engagement and one user per role (passwords printed)."""
-    from services import demo as demo_service
+    from services.demo import dataset as demo_service
     connect()
     try:
         for line in demo_service.create_demo():
@@ -73,7 +73,7 @@ def demo(scale: int) -> None:
 @click.option("--org", "org", required=True, help="organisation name (created if new)")
 def create_user(email: str, role: str, org: str) -> None:
     """Create a user; the password is read from standard input."""
-    from services import accounts
+    from services.people import accounts
     connect()
     password = sys.stdin.readline().rstrip("\r\n")
     try:
@@ -92,7 +92,7 @@ def create_user(email: str, role: str, org: str) -> None:
 @click.option("--name", default="", help="a name to recognise the token by (revoke-token --name)")
 def create_token(email: str, name: str) -> None:
     """Print a new API token once (only its hash is stored); the token is the last line."""
-    from services import accounts
+    from services.people import accounts
     connect()
     user = models.User.get_or_none(models.User.email == email.strip().lower())
     if user is None:
@@ -114,7 +114,7 @@ def create_token(email: str, name: str) -> None:
 @click.command("verify-audit-log")
 def verify_audit_log() -> None:
     """Re-compute the audit chain; exit 1 and list every break if it was tampered with."""
-    from services.audit_log import verify_chain
+    from services.audit.audit_log import verify_chain
     connect()
     problems = verify_chain()
     for problem in problems:
@@ -131,7 +131,7 @@ def verify_audit_log() -> None:
 @click.command("tick")
 def tick() -> None:
     """One scheduler pass now: plan due requests, open/overdue them, breach late clocks; prints the counts."""
-    from services.scheduler import tick as run_tick
+    from services.alerts.scheduler import tick as run_tick
     connect()
     result = run_tick()
     for problem in result.problems:
@@ -151,7 +151,7 @@ def scheduler(interval: int) -> None:
 
     from flask import current_app
 
-    from services.scheduler import PackBuilding, default_holder, run_scheduler
+    from services.alerts.scheduler import PackBuilding, default_holder, run_scheduler
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("attest.scheduler").setLevel(logging.INFO)

@@ -1,4 +1,4 @@
-"""``flask --app app verify-evidence``: re-hash every stored evidence file (services.evidence_verify)."""
+"""``flask --app app verify-evidence``: re-hash every stored evidence file (services.evidence.verify)."""
 from __future__ import annotations
 
 import time
@@ -6,7 +6,7 @@ import time
 import click
 
 import evidence_store
-from services.evidence_verify import verify_store
+from services.evidence.verify import verify_store
 
 from . import connect
 

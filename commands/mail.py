@@ -9,7 +9,7 @@ from . import connect
 @click.command("send-mail")
 def send_mail() -> None:
     """Send every mail due in the outbox through SMTP_URL (without it, mail stays in the outbox and the log)."""
-    from services import mail
+    from services.messages import mail
     connect()
     try:
         result = mail.send_pending()  # SMTP_URL from the environment

@@ -40,7 +40,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
     """Write your migrations here."""
     
     # The outbox gains what a sender needs to claim, retry and recognise a message. message_id is added
-    # nullable, filled from each row's dedupe key (services.mail.message_id_for), then made NOT NULL.
+    # nullable, filled from each row's dedupe key (services.messages.mail.message_id_for), then made NOT NULL.
     migrator.add_fields(
         'outbox_message',
 

@@ -38,7 +38,7 @@ with suppress(ImportError):
 # maps to over live mappings), tallied status and month due ("" = every month), how many requests are there. The
 # triggers below change it in the same statement as the request, so it always equals the grouped count:
 # an old row counts -1, a new row +1, as an upsert (a row at n = 0 stays, and is read as nothing).
-# services.dashboard.rebuild_tally() recounts it when the library's mappings change (library_sync).
+# services.register.dashboard.rebuild_tally() recounts it when the library's mappings change (library_sync).
 # PostgreSQL TRUNCATE fires no row trigger; the test suite truncates request_tally with evidence_request.
 TALLIED = "('accepted', 'overdue')"
 
@@ -111,7 +111,7 @@ def _month(column: str, sqlite: bool) -> str:
 
 
 def backfill_sql(sqlite: bool) -> str:
-    """The whole tally counted from the requests (the migration's fill; also services.dashboard.rebuild_tally)."""
+    """The whole tally counted from the requests (the migration's fill; also services.register.dashboard.rebuild_tally)."""
     pairs = ("(SELECT DISTINCT co.control_id, o.framework_id FROM control_obligation co "
              "JOIN obligation o ON o.id = co.obligation_id WHERE co.retired_in IS NULL)")
     rows = (f"SELECT r.engagement_id, 0 AS framework_id, r.status, r.due_at, r.id FROM evidence_request r "

@@ -38,7 +38,7 @@ class User(BaseModel):
     deactivated_at = pw.DateTimeField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
     last_login_at = pw.DateTimeField(null=True)
-    # Part of the id kept in the session cookie (get_id); a new one (services.accounts.end_sessions, at
+    # Part of the id kept in the session cookie (get_id); a new one (services.people.accounts.end_sessions, at
     # sign-out) makes every session cookie issued before it worthless.
     session_nonce = pw.CharField(max_length=32, default=new_session_nonce)
 

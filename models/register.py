@@ -28,7 +28,7 @@ class Engagement(BaseModel):
     grace_days = pw.IntegerField(default=5)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
-    # The planning watermark (services.planning): the local date the scheduler last planned every schedule of
+    # The planning watermark (services.register.planning): the local date the scheduler last planned every schedule of
     # this engagement for; NULL: plan it at the next tick (new, or something its planning reads changed).
     planned_through = pw.DateField(null=True)
 
@@ -114,7 +114,7 @@ class RequestTally(BaseModel):
     control maps to (``framework_id`` 0: every request once) and per month due (``month`` "YYYY-MM", UTC;
     "" is the row of every month). Kept by database triggers on ``evidence_request`` (migration 011) in the
     same statement as the change, so it always equals the grouped count of the requests; rebuilt in full when
-    the library's mappings change (``services.dashboard.rebuild_tally``). The dashboard reads these few rows
+    the library's mappings change (``services.register.dashboard.rebuild_tally``). The dashboard reads these few rows
     instead of counting every overdue and accepted request."""
     engagement = pw.ForeignKeyField(Engagement, on_delete="CASCADE")
     framework_id = pw.IntegerField()  # 0 or a Framework id (no foreign key: 0 is no framework)

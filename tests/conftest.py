@@ -97,7 +97,7 @@ def clean_db(database):
 def library(database):
     """Every non-library table empty and the shipped control library loaded (reloaded only when changed)."""
     from domain.library import read_library
-    from services.library_sync import DEFAULT_DIRECTORY, load_library
+    from services.register.library_sync import DEFAULT_DIRECTORY, load_library
     truncate([m for m in models.ALL_MODELS if m not in LIBRARY_MODELS])
     latest = models.LibraryVersion.select().order_by(models.LibraryVersion.number.desc()).first()
     if latest is None or latest.digest != read_library(DEFAULT_DIRECTORY).digest or latest.number != 1:
@@ -114,7 +114,7 @@ def client(app, library):
 @pytest.fixture
 def make_user(library):
     """make_user(role, org="Demo Bank", email=None) -> User, with password PASSWORD."""
-    from services.accounts import create_user
+    from services.people.accounts import create_user
     counter = {"n": 0}
 
     def make(role: str, org: str | None = None, email: str | None = None):
@@ -135,7 +135,7 @@ def login(client, user, password: str = PASSWORD):
 
 
 def bearer(user) -> dict:
-    from services.accounts import create_token
+    from services.people.accounts import create_token
     return {"Authorization": f"Bearer {create_token(user)}"}
 
 

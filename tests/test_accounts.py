@@ -3,7 +3,7 @@ import pytest
 
 from domain.errors import ValidationError
 from models import Organisation
-from services import accounts
+from services.people import accounts
 from tests.conftest import PASSWORD
 
 

@@ -9,8 +9,8 @@ from conftest import bearer
 from test_browser import _serious, sign_in
 
 from models import Applicability, Control, Engagement, EvidenceRequest, User
-from services import mail
-from services.engagements import create_engagement
+from services.messages import mail
+from services.register.engagements import create_engagement
 
 pytestmark = pytest.mark.browser
 STRONG = "Tall-Giraffe-Orbit-42"
@@ -80,7 +80,7 @@ def test_a_provider_admin_invites_and_deactivates_an_agent_whose_token_then_answ
     page.locator("select#role").select_option("provider_contributor")
     page.get_by_role("button", name="Send invitation").click()
     agent = User.get(User.email == "agent@bpoa.example")
-    agent.password_hash = __import__("services.accounts", fromlist=["x"]).hash_password(STRONG)
+    agent.password_hash = __import__("services.people.accounts", fromlist=["x"]).hash_password(STRONG)
     agent.save()
     headers = bearer(agent)
     assert client.get("/api/v1/engagements", headers=headers).status_code == 200

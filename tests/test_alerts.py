@@ -19,9 +19,9 @@ from models import (
     OutboxMessage,
     RequestHistory,
 )
-from services import notifications
-from services.engagements import create_engagement
-from services.scheduler import tick
+from services.alerts.scheduler import tick
+from services.messages import notifications
+from services.register.engagements import create_engagement
 
 T = dt.datetime
 D = dt.date
@@ -110,8 +110,8 @@ def three_engagements(parties, make_user):
     """The parties' engagement (Sydney, BPO A) and two more created the same day: one in Perth with its own
     provider (a contributor registered before the admin), a SoA owner on one control and one monthly
     control evidenced in May; one in Sydney whose July finding for a monthly control was raised already."""
-    from services import applicability as soa
-    from services.findings import raise_finding
+    from services.incidents.findings import raise_finding
+    from services.register import applicability as soa
     admin, provider = parties["admin"], parties["provider"]
     make_user("provider_contributor", org="BPO B")
     perth_admin = make_user("provider_admin", org="BPO B")
@@ -174,7 +174,7 @@ def test_the_governance_rule_looks_up_thousands_of_overdue_requests_in_as_many_s
         three_engagements):
     """A month of downtime makes thousands of requests overdue at once: the rule's look-ups (each one's
     previous period, the findings already raised) do not cost a statement per request."""
-    from services import alerts
+    from services.alerts import alerts
     from tests.test_planning import Statements
     tick(now=DOWN_UNTIL)  # every finding raised: what is left is the look-ups
     overdue = alerts._newly_overdue(CREATED, DOWN_UNTIL)

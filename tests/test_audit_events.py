@@ -8,7 +8,7 @@ import pytest
 
 from domain.timeutil import isoformat_utc
 from models import AuditEvent, AuditorGrant, User, utcnow
-from services import audit_log
+from services.audit import audit_log
 from tests.conftest import bearer, login
 
 ENGAGEMENT = {"name": "Contact centre services", "provider": "BPO A", "frameworks": ["CPS234"], "place": "NSW",

@@ -1,6 +1,6 @@
 """The audit trail is append-only and tamper-evident."""
 from models import AuditEvent
-from services import audit_log
+from services.audit import audit_log
 
 
 def test_chain_links_each_event_to_the_one_before(library):

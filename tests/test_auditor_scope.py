@@ -34,11 +34,12 @@ from models import (
     Subcontractor,
     utcnow,
 )
-from services import incidents as incident_service
-from services import packs, scheduler
-from services import subcontractors as provider_register
-from services.engagements import create_engagement
-from services.findings import raise_finding
+from services.alerts import scheduler
+from services.auditors import packs
+from services.incidents import incidents as incident_service
+from services.incidents.findings import raise_finding
+from services.register import subcontractors as provider_register
+from services.register.engagements import create_engagement
 from tests.conftest import bearer, login
 from tests.fixtures.rights import make_grant
 
@@ -323,9 +324,9 @@ def test_the_client_still_sees_every_framework(app, client, world):
 
 
 def test_findings_are_scoped_the_same_way_everywhere(world):
-    """``services.findings.findings_for`` (the findings pages and API) follows ``scope.findings_for``."""
-    from services import findings as finding_service
+    """``services.incidents.findings.findings_for`` (the findings pages and API) follows ``scope.findings_for``."""
     from services import scope
+    from services.incidents import findings as finding_service
     auditor, engagement = world["auditor"], world["engagement"]
     scoped = {f.id for f in scope.findings_for(auditor, engagement)}
     assert {f.id for f in finding_service.findings_for(auditor, engagement)} == scoped

@@ -9,7 +9,7 @@ from flask import Flask
 
 from domain.errors import Conflict, ValidationError
 from models import ApiToken, AuditEvent, LoginAttempt, Organisation, User, utcnow
-from services import accounts
+from services.people import accounts
 from tests.conftest import PASSWORD, bearer, login
 
 

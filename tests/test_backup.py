@@ -18,8 +18,8 @@ import pytest
 
 from evidence_store import LocalStore
 from models import AuditEvent, Evidence
-from services import demo_files
-from services.backup import BackupError, backup, restore
+from services.demo import files as demo_files
+from services.ops.backup import BackupError, backup, restore
 from tests.fixtures.prod import ROOT, base_env
 
 

@@ -10,7 +10,7 @@ import pytest
 from test_browser import _realistic_engagement, sign_in
 
 from models import EvidenceRequest, utcnow
-from services import dashboard
+from services.register import dashboard
 
 pytestmark = pytest.mark.browser
 

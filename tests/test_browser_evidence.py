@@ -11,7 +11,7 @@ import pytest
 from test_browser import _serious, sign_in
 
 from models import AuditEvent, Evidence, EvidenceRequest, EvidenceRequirement
-from services import demo_files
+from services.demo import files as demo_files
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +38,7 @@ def provider_requests(engagement, n: int) -> list[EvidenceRequest]:
 def test_provider_uploads_and_withdraws_reviewer_decides_provider_sees_the_reason(browser_page, make_user, tmp_path):
     from axe_playwright_python.sync_playwright import Axe
 
-    from services.engagements import create_engagement
+    from services.register.engagements import create_engagement
     axe, problems = Axe(), []
     admin = make_user("client_admin")
     reviewer = make_user("risk_reviewer")

@@ -1,4 +1,4 @@
-"""Clock rules (SPEC §4, §5; obligations.md §8–§9): pure timing, the state machine and services.clocks."""
+"""Clock rules (SPEC §4, §5; obligations.md §8–§9): pure timing, the state machine and services.incidents.clocks."""
 from __future__ import annotations
 
 import datetime as dt
@@ -19,8 +19,8 @@ from domain.clocks import (
 )
 from domain.timeutil import local
 from models import AuditEvent, Clock
-from services import clocks
-from services.engagements import create_engagement
+from services.incidents import clocks
+from services.register.engagements import create_engagement
 
 T = dt.datetime
 NSW = Settings(place="NSW", timezone="Australia/Sydney")

@@ -1,6 +1,7 @@
 """The flask commands of SPEC §5."""
 from models import AuditEvent, User
-from services import accounts, audit_log
+from services.audit import audit_log
+from services.people import accounts
 from tests.conftest import PASSWORD
 
 
@@ -58,7 +59,7 @@ def test_load_controls_refuses_a_broken_library_with_file_and_line(app, library,
     import shutil
 
     from models import Control
-    from services.library_sync import DEFAULT_DIRECTORY
+    from services.register.library_sync import DEFAULT_DIRECTORY
     broken = tmp_path / "lib"
     shutil.copytree(DEFAULT_DIRECTORY, broken)
     path = broken / "common" / "access.yaml"

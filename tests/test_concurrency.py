@@ -12,7 +12,8 @@ import requests
 from peewee import fn
 
 from models import AuditEvent, Engagement, LoginAttempt
-from services import audit_log, demo_files
+from services.audit import audit_log
+from services.demo import files as demo_files
 from tests.conftest import PASSWORD
 
 PARALLEL = 16
@@ -128,7 +129,7 @@ def test_names_that_differ_only_in_case_race_to_one_engagement(app, make_user):
     parallel writers are serialised on it (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock)."""
     from domain.errors import Conflict
     from models import db
-    from services.engagements import create_engagement
+    from services.register.engagements import create_engagement
     admin = make_user("client_admin")
     make_user("provider_admin")  # the provider exists: only the engagement names race
     names = ["Race to one", "RACE TO ONE", "race to one", "Race To One"]

@@ -15,8 +15,8 @@ from test_openapi import Contract
 from test_pages import engagement_data, signed_in, text
 
 from models import Applicability, Control, ControlObligation, EvidenceRequest, Framework, Obligation, utcnow
-from services import dashboard
-from services.engagements import create_engagement
+from services.register import dashboard
+from services.register.engagements import create_engagement
 
 OWED = ("upcoming", "open", "rejected")
 

@@ -10,9 +10,9 @@ from test_dashboard import admin, engagements  # noqa: F401 (fixtures)
 from test_pages import engagement_data
 
 from models import Applicability, EvidenceRequest, RequestTally, utcnow
-from services import dashboard
-from services.engagements import create_engagement
-from services.scheduler import tick
+from services.alerts.scheduler import tick
+from services.register import dashboard
+from services.register.engagements import create_engagement
 
 FILTERS = [dashboard.Filters(), dashboard.Filters(window=60), dashboard.Filters(window=7, sort="-due"),
            dashboard.Filters(framework="CPS234"), dashboard.Filters(framework="ISO27001-2022", sort="engagement"),

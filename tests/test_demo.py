@@ -1,4 +1,4 @@
-"""`flask demo` data (services.demo): what it promises, idempotence, sign-in, and the scale data set."""
+"""`flask demo` data (services.demo.dataset): what it promises, idempotence, sign-in, and the scale data set."""
 from __future__ import annotations
 
 import datetime as dt
@@ -23,7 +23,9 @@ from models import (
     Organisation,
     User,
 )
-from services import audit_log, demo, media_types
+from services.audit import audit_log
+from services.demo import dataset as demo
+from services.evidence import media_types
 from tests.conftest import login
 
 DEMO_PASSWORD = "Demo-Password-2024!"
@@ -41,7 +43,7 @@ def cheap_password_hashing(monkeypatch):
     """argon2 at production cost is most of these tests' time; the demo's logic does not depend on it."""
     from argon2 import PasswordHasher
 
-    from services import accounts
+    from services.people import accounts
     monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
@@ -112,7 +114,7 @@ def test_demo_twice_is_idempotent(library, demo_password):
 
 
 def test_demo_random_passwords_are_strong_and_a_rerun_prints_new_working_ones(library, monkeypatch):
-    from services.accounts import password_matches
+    from services.people.accounts import password_matches
     monkeypatch.delenv("DEMO_PASSWORD", raising=False)
 
     def printed(lines):
@@ -132,7 +134,7 @@ def test_demo_password_env_resets_existing_demo_passwords(library, monkeypatch):
     demo.create_demo()
     monkeypatch.setenv("DEMO_PASSWORD", DEMO_PASSWORD)
     demo.create_demo()
-    from services.accounts import password_matches
+    from services.people.accounts import password_matches
     assert all(password_matches(u, DEMO_PASSWORD) for u in User.select())
 
 
@@ -153,7 +155,7 @@ def test_demo_needs_the_library(clean_db):
 
 def test_demo_refuses_to_repurpose_an_existing_account(library, demo_password):
     from domain.errors import Conflict
-    from services.accounts import create_user
+    from services.people.accounts import create_user
     create_user("risk@demobank.example", "provider_admin", "Someone Else", DEMO_PASSWORD)
     with pytest.raises(Conflict):
         demo.create_demo()
@@ -267,8 +269,8 @@ def _iso(moment: dt.datetime | None) -> str | None:
 def test_scale_clocks_are_what_the_clock_service_computes_and_offshore_follows_the_register(library, demo_password):
     """Every scale incident replayed through the real services (record, the provider's notice, the NDB
     assessment) gets the very clocks the scale wrote: same rules, starts, deadlines, targets and bases."""
-    from services import incidents as incident_service
-    from services import subcontractors
+    from services.incidents import incidents as incident_service
+    from services.register import subcontractors
     result = demo.create_scale(2)
     risk = User.get(User.email == "risk@demobank.example")
     rules_seen, offshore_seen = set(), set()

@@ -10,8 +10,8 @@ import pytest
 from conftest import bearer, login
 
 from models import Applicability, AuditEvent, Control, Engagement, EvidenceRequest, utcnow
-from services.engagements import create_engagement
-from services.scheduler import tick
+from services.alerts.scheduler import tick
+from services.register.engagements import create_engagement
 
 FRAMEWORKS = ["ISO27001-2022", "CPS234", "PCIDSS-4.0.1"]
 
@@ -133,7 +133,7 @@ def test_only_the_client_admin_of_the_engagement_edits_it(client, setup, make_us
 def _pci_only_control(engagement) -> Applicability:
     """A control applicable only because PCI DSS is in scope (its upcoming requests go when PCI goes)."""
     from domain.applicability import EngagementScope, decide
-    from services.engagements import control_facts
+    from services.register.engagements import control_facts
     without = EngagementScope(frozenset(FRAMEWORKS) - {"PCIDSS-4.0.1"}, True, False)
     for control_id, (_control, facts) in control_facts().items():
         row = Applicability.get(Applicability.engagement == engagement.id, Applicability.control == control_id)

@@ -8,8 +8,8 @@ import os
 
 import evidence_store
 from models import AuditEvent, Evidence, EvidenceRequest, RequestHistory
-from services import demo_files
-from services import evidence as evidence_service
+from services.demo import files as demo_files
+from services.evidence import evidence as evidence_service
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -181,7 +181,7 @@ def test_the_temporary_directory_is_empty_after_every_upload(evidence_world):
 
 
 def test_the_schedulers_time_driven_moves_are_in_the_request_history(evidence_world):
-    from services.scheduler import tick
+    from services.alerts.scheduler import tick
     w = evidence_world
     req = w.request(statuses=("open",))
     later = req.due_at + dt.timedelta(days=w.engagement.grace_days + 1)

@@ -12,8 +12,8 @@ import pytest
 
 import evidence_store
 from models import AuditEvent, AuditorGrant, Evidence, EvidenceRequest, RequestHistory, utcnow
-from services import demo_files
-from services.engagements import create_engagement
+from services.demo import files as demo_files
+from services.register.engagements import create_engagement
 from tests.conftest import login
 
 

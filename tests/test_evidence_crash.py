@@ -13,7 +13,7 @@ from pathlib import Path
 
 import evidence_store
 from models import Evidence, EvidenceRequest
-from services import demo_files
+from services.demo import files as demo_files
 from tests.fixtures.ports import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

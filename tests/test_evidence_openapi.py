@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from services import demo_files
+from services.demo import files as demo_files
 from tests.test_openapi import Contract
 
 UPLOAD = "/api/v1/engagements/{engagement_id}/evidence"

@@ -10,7 +10,7 @@ import pytest
 from test_pages import signed_in, text
 
 from models import AuditEvent, Evidence, EvidenceRequest, EvidenceRequirement
-from services import demo_files
+from services.demo import files as demo_files
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

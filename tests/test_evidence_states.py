@@ -89,7 +89,8 @@ def test_the_loader_reads_and_checks_produced_by(tmp_path):
 def test_office_and_opendocument_files_are_told_apart_by_their_parts(tmp_path):
     import zipfile
 
-    from services import demo_files, media_types
+    from services.demo import files as demo_files
+    from services.evidence import media_types
     samples = {"docx": demo_files.docx("hello"), "xlsx": demo_files.xlsx([["a"]])}
     odt = tmp_path / "report.odt"
     with zipfile.ZipFile(odt, "w") as archive:

@@ -228,7 +228,7 @@ def test_a_large_office_file_is_sniffed_from_its_staged_ends(store):
     """A 20 MiB .docx: libmagic and the ZIP reader see its type through the staged file's ``path``."""
     import zipfile
 
-    from services import media_types
+    from services.evidence import media_types
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")

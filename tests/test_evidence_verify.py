@@ -6,7 +6,7 @@ import os
 import pytest
 
 import evidence_store
-from services import demo_files
+from services.demo import files as demo_files
 
 
 def run(app, *args):

@@ -19,7 +19,7 @@ import requests
 
 from evidence_store import LocalStore
 from models import AuditEvent, Evidence
-from services import demo_files
+from services.demo import files as demo_files
 from tests.fixtures.load import Target, run_load, upload_pdf, uploadable_requests
 from tests.fixtures.prod import ROOT, base_env
 
@@ -30,7 +30,7 @@ def token_of(headers: dict) -> str:
 
 def verify(store) -> None:
     """verify-evidence's check of a store against the rows: nothing missing, altered or orphaned."""
-    from services.evidence_verify import verify_store
+    from services.evidence.verify import verify_store
     report = verify_store(store)
     assert report.ok, report.problems()
 

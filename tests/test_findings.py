@@ -7,8 +7,8 @@ import pytest
 
 from domain.findings import FindingError, check_move
 from models import AuditEvent, Finding, Notification
-from services.engagements import create_engagement
-from services.findings import raise_finding
+from services.incidents.findings import raise_finding
+from services.register.engagements import create_engagement
 from tests.test_openapi import spec as spec  # noqa: F401 (the fixture)
 
 T = dt.datetime
@@ -103,7 +103,7 @@ def _evidence(engagement_id: int) -> int:
 
 
 def test_notifications_api_lists_the_callers_own_and_marks_them_read(client, make_user, spec):
-    from services import notifications
+    from services.messages import notifications
     from tests.test_openapi import Contract
     contract = Contract(spec)
     user, other = make_user("risk_reviewer"), make_user("risk_reviewer")

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from models import Engagement, Finding, Incident, Notification
-from services import notifications
-from services.engagements import create_engagement
+from services.messages import notifications
+from services.register.engagements import create_engagement
 from tests.conftest import login
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)

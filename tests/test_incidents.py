@@ -133,7 +133,7 @@ def _evidence(engagement_id: int) -> int:
 
 
 def test_the_tick_breaches_a_late_clock(client, setup):
-    from services.scheduler import tick
+    from services.alerts.scheduler import tick
     record(client, setup)
     clock = Clock.get(Clock.rule_id == "CPS234-35")
     tick(now=clock.deadline_at + dt.timedelta(seconds=1))

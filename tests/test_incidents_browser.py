@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from services.engagements import create_engagement
+from services.register.engagements import create_engagement
 from tests.test_browser import _serious, sign_in
 
 

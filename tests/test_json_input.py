@@ -94,7 +94,7 @@ def test_a_body_just_under_the_limit_is_parsed(client, token):
 
 def test_an_upload_over_1_mb_is_stored_under_the_upload_limit(evidence_world):
     """Multipart uploads keep MAX_UPLOAD_MB: a 3 MB PDF goes through the real upload route."""
-    from services import demo_files
+    from services.demo import files as demo_files
     data = demo_files.pdf("Large access review") + b"%" + b"x" * (3 * JSON_LIMIT) + b"\n"
     response = evidence_world.upload(evidence_world.request(), data=data)
     assert response.status_code == 201, response.get_json()

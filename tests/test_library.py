@@ -11,7 +11,7 @@ import pytest
 from domain.library import LibraryError, library_digest, read_library, trigger_matches, without_names
 from domain.recurrence import parse_frequency
 from models import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
-from services.library_sync import DEFAULT_DIRECTORY, load_library
+from services.register.library_sync import DEFAULT_DIRECTORY, load_library
 
 LIBRARY_MODELS = (LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule)
 

@@ -16,7 +16,7 @@ from fixtures.ports import free_port
 import models
 from domain.errors import ValidationError
 from models import OutboxMessage, transaction
-from services import mail
+from services.messages import mail
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -188,7 +188,7 @@ def test_the_send_mail_command_sends_the_outbox(outbox, app, smtp_server, monkey
 
 
 def test_a_scheduler_pass_sends_the_outbox(outbox, smtp_server, monkeypatch):
-    from services.scheduler import tick
+    from services.alerts.scheduler import tick
     monkeypatch.setenv("SMTP_URL", smtp_server.url)
     mail.queue("a@bank.example", "By tick", "body", dedupe_key="tick")
     tick()

@@ -8,7 +8,7 @@ from conftest import PASSWORD, bearer
 from domain.errors import ValidationError
 from domain.names import clean_name
 from models import Organisation
-from services.accounts import create_user
+from services.people.accounts import create_user
 
 INVISIBLE = ["\u200b", "\u2060", "\ufeff", "\u200f", "\u00ad", "\u202e", "\u2066", "\u180e", "\U000e0041", "\x07"]
 

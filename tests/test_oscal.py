@@ -8,7 +8,7 @@ import pydantic
 import pytest
 
 from models import Evidence, Finding
-from services import oscal
+from services.auditors import oscal
 from tests.conftest import bearer
 from tests.fixtures.rights import make_grant
 

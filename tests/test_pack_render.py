@@ -1,5 +1,6 @@
-"""The pack renderer's child process (services.pack_render, services.packs.Renderer): every file attached
-byte for byte, deflated where that pays and stored as it is where it does not, each stream written once;
+"""The pack renderer's child process (services.auditors.pack_render, services.auditors.packs.Renderer):
+every file attached byte for byte, deflated where that pays and stored as it is where it does not, each stream
+written once;
 a child that fails says why, and one that is not used is ended."""
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import re
 import pytest
 from pypdf import PdfReader
 
-from services import pack_verify, packs
-from services.pack_render import SAMPLE
+from services.auditors import pack_verify, packs
+from services.auditors.pack_render import SAMPLE
 
 
 def _raw_streams(data: bytes) -> dict[int, bytes]:

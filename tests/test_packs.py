@@ -12,7 +12,7 @@ import pytest
 from pypdf import PdfReader
 
 from models import AuditEvent, Pack
-from services import pack_verify, packs
+from services.auditors import pack_verify, packs
 from tests.conftest import bearer
 from tests.fixtures.rights import PDF_BYTES, make_grant
 

@@ -28,7 +28,7 @@ from models import (
     Organisation,
     utcnow,
 )
-from services.engagements import create_engagement
+from services.register.engagements import create_engagement
 
 START = (dt.date.today() - dt.timedelta(days=400)).isoformat()
 
@@ -455,7 +455,7 @@ def test_only_client_admin_may_create(app, make_user, role):
 
 
 def test_user_supplied_text_is_escaped_on_every_page(app, admin):
-    from services.engagements import create_engagement
+    from services.register.engagements import create_engagement
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     row = create_engagement(admin, engagement_data(name=evil, provider=evil + " BPO", contract_ref=evil[:90]))
     client = signed_in(app, admin)

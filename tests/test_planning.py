@@ -1,4 +1,4 @@
-"""The scheduler's planning watermark (services.planning): a pass plans only the engagements whose local
+"""The scheduler's planning watermark (services.register.planning): a pass plans only the engagements whose local
 date moved on or whose planning inputs changed, and still misses nothing a plan-everything pass would add."""
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import time
 import pytest
 
 from models import Applicability, Control, Engagement, EvidenceRequest, EvidenceRequirement, db
-from services import applicability as applicability_service
-from services import scheduler
-from services import subcontractors as register
-from services.engagements import create_engagement, update_engagement
-from services.library_sync import DEFAULT_DIRECTORY, load_library
-from services.scheduler import tick
+from services.alerts import scheduler
+from services.alerts.scheduler import tick
+from services.register import applicability as applicability_service
+from services.register import subcontractors as register
+from services.register.engagements import create_engagement, update_engagement
+from services.register.library_sync import DEFAULT_DIRECTORY, load_library
 
 D = dt.date
 T = dt.datetime

@@ -15,7 +15,7 @@ import pytest
 from conftest import PASSWORD
 
 from models import AuditEvent, AuditorGrant, Evidence, utcnow
-from services import pack_verify
+from services.auditors import pack_verify
 
 pytestmark = pytest.mark.browser
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

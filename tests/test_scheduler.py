@@ -18,8 +18,8 @@ from models import (
     db,
     utcnow,
 )
-from services.engagements import create_engagement
-from services.scheduler import acquire_lease, leased_tick, release_lease, run_scheduler, tick
+from services.alerts.scheduler import acquire_lease, leased_tick, release_lease, run_scheduler, tick
+from services.register.engagements import create_engagement
 
 D = dt.date
 T = dt.datetime
@@ -318,7 +318,7 @@ def test_scheduler_command_is_registered_with_an_interval_option(app):
 def test_in_process_scheduler_only_when_asked(monkeypatch, mode, testing, cli, started_at_once, started_on_request):
     from flask import Flask
 
-    from services import scheduler
+    from services.alerts import scheduler
     calls: list[float] = []
     monkeypatch.setattr(scheduler, "start_in_process", lambda interval, building=None: calls.append(interval))
     monkeypatch.setattr(scheduler, "_in_process", {})

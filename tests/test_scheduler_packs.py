@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from models import AuditEvent, Pack, db, utcnow
-from services import pack_verify, packs
-from services.scheduler import PackBuilding, build_packs
+from services.alerts.scheduler import PackBuilding, build_packs
+from services.auditors import pack_verify, packs
 from tests.conftest import bearer
 from tests.fixtures.prod import ROOT, base_env
 
@@ -154,7 +154,7 @@ def test_a_silent_claim_is_taken_back_and_the_first_builders_result_dropped(app,
     assert first.id == pack_id
     Pack.update(claimed_at=utcnow() - packs.CLAIM_TTL - dt.timedelta(seconds=1)).where(Pack.id == pack_id).execute()
     # the scheduler's pass (as leader) takes the silent claim back and builds the pack
-    from services import scheduler
+    from services.alerts import scheduler
     scheduler._leading["test-leader"] = True
     try:
         built = build_packs("test-leader", PackBuilding(app.config["EVIDENCE_STORE"]))

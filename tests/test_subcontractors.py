@@ -11,9 +11,9 @@ from domain.errors import Conflict, ValidationError
 from domain.subcontractors import TRANSITIONS, check_decision, country_codes
 from domain.timeutil import local
 from models import Applicability, AuditEvent, Clock, Control, Engagement, EvidenceRequest, Subcontractor, utcnow
-from services import subcontractors as register
-from services.engagements import create_engagement
-from services.scheduler import tick
+from services.alerts.scheduler import tick
+from services.register import subcontractors as register
+from services.register.engagements import create_engagement
 from tests.conftest import bearer
 
 FRAMEWORKS = ["CPS230", "PRIVACY-AU", "CONTRACT", "ISO27001-2022"]
@@ -197,7 +197,7 @@ def test_offshore_turned_off_by_the_register_retires_the_offshore_controls_futur
     """An engagement that was offshore before the flag followed the register (issue 9), whose register then
     has no approved offshore sub-contractor: the offshore controls stop applying and, as with a Statement of
     Applicability edit, their upcoming requests are retired; the open ones are history and stay."""
-    from services.engagements import rescope_applicability
+    from services.register.engagements import rescope_applicability
     client_admin, provider_admin = make_user("client_admin"), make_user("provider_admin")
     created = dt.datetime(2026, 2, 10, 1, 0)  # 12:00 on 10 February in Sydney
     engagement = create_engagement(client_admin, {
@@ -239,7 +239,7 @@ def test_the_register_going_offshore_keeps_a_hand_edited_soa_row(client, parties
     """An offshore control the client decided by hand keeps that decision when the register makes the
     engagement offshore; the other offshore controls follow the register (as a scope change leaves edited
     rows alone)."""
-    from services import applicability
+    from services.register import applicability
     engagement = parties["engagement"]
     offshore_codes = [c.code for c in Control.select().where(Control.requires == "offshore").order_by(Control.code)]
     assert len(offshore_codes) >= 2

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from models import Engagement, Subcontractor
-from services.engagements import create_engagement
+from services.register.engagements import create_engagement
 from tests.test_browser import _serious, sign_in
 
 pytestmark = pytest.mark.browser

@@ -8,8 +8,8 @@ from openpyxl import load_workbook
 
 from domain.timeutil import local
 from models import Subcontractor, utcnow
-from services import subcontractors as register
-from services.engagements import create_engagement
+from services.register import subcontractors as register
+from services.register.engagements import create_engagement
 from tests.test_pages import csrf_token, signed_in, text
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from models import AuditorGrant, utcnow
-from services.engagements import create_engagement
+from services.register.engagements import create_engagement
 from tests.conftest import bearer
 
 BASE = {"frameworks": ["ISO27001-2022", "CPS234", "PCIDSS-4.0.1"], "place": "NSW", "start_date": "2026-01-01",

@@ -8,7 +8,8 @@ import pytest
 from conftest import PASSWORD, bearer, login
 
 from models import ApiToken, AuditEvent, Invitation, OutboxMessage, User, utcnow
-from services import mail, users
+from services.messages import mail
+from services.people import users
 
 STRONG = "Tall-Giraffe-Orbit-42"
 

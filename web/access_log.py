@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask, Response, g, request
 from flask_login import current_user
 
-from services import access_log
+from services.audit import access_log
 from web.auth import client_ip
 
 

@@ -34,7 +34,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 
 from domain.errors import DomainError, Unauthorised
 from models import User
-from services import accounts, users
+from services.people import accounts, users
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()

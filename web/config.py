@@ -6,7 +6,7 @@ import os
 import secrets
 import tempfile
 
-from services.mail import DEFAULT_BASE_URL
+from services.messages.mail import DEFAULT_BASE_URL
 
 
 def _secret_key(instance_path: str) -> str:

@@ -51,10 +51,10 @@ class EngagementForm:
                    grace_days=str(engagement.grace_days))
 
     def as_dict(self) -> dict:
-        """The payload services.engagements.create_engagement expects (frameworks as a list)."""
+        """The payload services.register.engagements.create_engagement expects (frameworks as a list)."""
         return {k: v for k, v in asdict(self).items() if k not in EDIT_ONLY}
 
     def changes(self) -> dict:
-        """The payload services.engagements.update_engagement expects (the editable fields)."""
+        """The payload services.register.engagements.update_engagement expects (the editable fields)."""
         data = asdict(self)
         return {k: data[k] or (None if k == "end_date" else data[k]) for k in EDITABLE}

@@ -1,9 +1,9 @@
-"""GET /healthz for load balancers: public, JSON, 200 when healthy and 503 when not (services.health)."""
+"""GET /healthz for load balancers: public, JSON, 200 when healthy and 503 when not (services.ops.health)."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from services.health import health
+from services.ops.health import health
 
 bp = Blueprint("health", __name__)
 

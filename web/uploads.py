@@ -26,7 +26,7 @@ from wtforms.validators import ValidationError as CSRFInvalid
 import evidence_store
 from domain.errors import DomainError, ValidationError
 from domain.evidence import safe_filename
-from services.evidence import TooLarge, Upload
+from services.evidence.evidence import TooLarge, Upload
 from web.security import csrf
 
 READ_SIZE = 1024 * 1024

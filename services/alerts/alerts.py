@@ -30,9 +30,8 @@ from models import (
     SchedulerCursor,
     User,
 )
-
-from . import notifications
-from .findings import raise_finding
+from services.incidents.findings import raise_finding
+from services.messages import notifications
 
 CURSOR = "alerts"
 FIRST_LOOK_BACK = dt.timedelta(days=1)  # the very first tick looks back this far

@@ -5,24 +5,24 @@
 a. plans the next evidence requests of every applicable control, so each schedule always
    shows every period started by today (the engagement's local date) plus the next one,
    never one starting after the engagement's end date; only engagements whose planning
-   watermark is behind their local today (``services.planning``: once a day each, and after
+   watermark is behind their local today (``services.register.planning``: once a day each, and after
    any change to what planning reads), so a pass with nothing due costs the same however many
    engagements there are;
 b. moves requests with the clock (``domain.schedule.next_status``): ``upcoming → open`` when
    the period starts, ``upcoming | open | rejected → overdue`` once due plus the engagement's
    grace has passed; in a few set-based UPDATEs, never row by row;
 c. marks running regulatory clocks past their deadline ``breached`` (each raises a finding and notifies);
-d. expires accepted evidence past its ``valid_until`` (``services.expiry``): the request it proved is
+d. expires accepted evidence past its ``valid_until`` (``services.evidence.expiry``): the request it proved is
    open again;
-e. sends the time-driven alerts of the window since the previous tick (``services.alerts``: reminders,
+e. sends the time-driven alerts of the window since the previous tick (``services.alerts.alerts``: reminders,
    overdue, rejections, clock warnings, finding dates, the governance rule) and queues their e-mail;
 
-then, outside that transaction, sends the mail outbox (``services.mail.send_pending``; SMTP never runs
+then, outside that transaction, sends the mail outbox (``services.messages.mail.send_pending``; SMTP never runs
 inside a database transaction).
 
 The process that holds the lease also builds the queued evidence packs (``build_packs``), one after the
 other, every few seconds and never inside a pass's transaction: the same idempotent claim as ``flask
-pack-worker`` (``services.packs.claim_next``), each rendered in a child process, a claim silent for
+pack-worker`` (``services.auditors.packs.claim_next``), each rendered in a child process, a claim silent for
 ``packs.CLAIM_TTL`` taken back. A pack worker may run as well; of the two, one claims each pack.
 
 A second pass at the same instant changes nothing. Inserts ignore rows that already exist and
@@ -66,8 +66,13 @@ from models import (
     transaction,
     utcnow,
 )
+from services.audit import audit_log
+from services.auditors import packs
+from services.evidence import expiry
+from services.messages import mail, notifications
+from services.register import planning, subcontractors
 
-from . import alerts, audit_log, expiry, mail, notifications, packs, planning, subcontractors
+from . import alerts
 
 log = logging.getLogger("attest.scheduler")
 
@@ -217,7 +222,7 @@ def _zones(now: dt.datetime) -> Zones:
 
 
 def _plan(now: dt.datetime, zones: Zones, result: TickResult) -> None:
-    """Plan the engagements whose planning watermark is behind their local today (``services.planning``):
+    """Plan the engagements whose planning watermark is behind their local today (``services.register.planning``):
     none at a pass on a day already planned, unless an edit or a library load invalidated some."""
     stale = planning.engagements_to_plan(zones.zones_on)
     if not stale:

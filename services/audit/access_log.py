@@ -8,11 +8,12 @@ import peewee as pw
 
 from domain.timeutil import local
 from models import AuditEvent, Engagement, Evidence, EvidenceRequest, Finding, Incident, Pack, User
+from services import scope
 
-from . import audit_log, scope
+from . import audit_log
 
 # The object a URL argument names (downloads themselves are recorded by the services that open the files:
-# ``evidence.download`` in services.evidence, ``pack.download`` in services.packs).
+# ``evidence.download`` in services.evidence.evidence, ``pack.download`` in services.auditors.packs).
 OBJECTS = {"evidence_id": "evidence", "pack_id": "pack", "request_id": "evidence_request", "incident_id": "incident",
            "finding_id": "finding", "engagement_id": "engagement"}
 # Which row of which table tells the engagement a URL argument belongs to.

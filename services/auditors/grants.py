@@ -12,9 +12,9 @@ import peewee as pw
 from domain.errors import Conflict, ValidationError
 from domain.timeutil import parse_instant
 from models import AuditorGrant, Engagement, EngagementFramework, Framework, User, transaction, utcnow
-
-from . import audit_log, scope
-from .accounts import normalise_email
+from services import scope
+from services.audit import audit_log
+from services.people.accounts import normalise_email
 
 MAX_GRANT_DAYS = 366
 

@@ -11,8 +11,7 @@ from typing import Any
 
 from domain.timeutil import isoformat_utc
 from models import Control, Engagement, Evidence, EvidenceRequest, Finding, User, utcnow
-
-from . import scope
+from services import scope
 
 NAMESPACE = uuid.UUID("6f1d3c1e-3a51-4d0b-9b5e-a77e57000000")  # Attest's: uuid5 of a row is stable
 OSCAL_VERSION = "1.1.2"

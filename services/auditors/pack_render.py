@@ -1,7 +1,7 @@
-"""The pack renderer, run as a child process (``python -m services.pack_render SPEC.json``) so that the
+"""The pack renderer, run as a child process (``python -m services.auditors.pack_render SPEC.json``) so that the
 memory WeasyPrint takes for the whole document is returned to the system when the child ends. Given ``-``
 for the spec, it first imports WeasyPrint and warms the fonts, then reads the spec's path from stdin
-(``services.packs.Renderer`` starts it so, before the pack's data is gathered); on an empty stdin it ends.
+(``services.auditors.packs.Renderer`` starts it so, before the pack's data is gathered); on an empty stdin it ends.
 
 It reads the HTML and the files to attach from the spec, lays the document out and writes one PDF/A-3b
 with every file as an associated file (/AF, AFRelationship). It reports progress and, last, its peak

@@ -155,8 +155,7 @@ def verify_file(data: bytes) -> PackReport:
 def verify_against_records(data: bytes, report: PackReport, store) -> None:
     """Check a pack against the database, the evidence store and the audit trail (adds to ``report``)."""
     from models import AuditEvent, Evidence, Pack
-
-    from .audit_log import verify_chain
+    from services.audit.audit_log import verify_chain
     manifest = report.manifest or {}
     pack = Pack.get_or_none(Pack.id == manifest.get("pack", {}).get("id"))
     if pack is None:

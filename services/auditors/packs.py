@@ -1,5 +1,5 @@
 """PDF evidence packs (SPEC §2, §5): requested as a row, built in the background by a worker that claims
-the row, rendered by WeasyPrint in a child process (``services.pack_render``: it keeps the whole document in
+the row, rendered by WeasyPrint in a child process (``services.auditors.pack_render``: it keeps the whole document in
 memory and does not give it back), stored by hash, verified by ``verify_pack``.
 
 A pack is one PDF/A-3b document with an embedded ``manifest.json`` (every evidence item's hash, size and
@@ -51,8 +51,11 @@ from models import (
     transaction,
     utcnow,
 )
+from services import scope
+from services.audit import audit_log
+from services.register import queries
 
-from . import audit_log, grants, register, scope
+from . import grants
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATES = os.path.join(ROOT, "templates", "packs")
@@ -319,7 +322,7 @@ def gather(pack: Pack, *, now: dt.datetime | None = None) -> PackData:
     rows = list(Applicability.select(Applicability, Control).join(Control, attr="control")
                 .where(Applicability.engagement == engagement, Applicability.control.in_(list(controls) or [0]))
                 .order_by(Control.code))
-    register.redact_to_frameworks(rows, set(codes), engagement)  # no justification names a framework outside the pack
+    queries.redact_to_frameworks(rows, set(codes), engagement)  # no justification names a framework outside the pack
     soa: dict[str, list] = {code: [(a.control, a) for a in rows if code in controls[a.control_id]] for code in codes}
     head_hash, head_id = _head()
     requester = pack.requested_by.email if pack.requested_by_id else "attest"
@@ -423,7 +426,7 @@ class BuildError(Exception):
 
 
 class Renderer:
-    """The child process that renders one pack (``services.pack_render``).
+    """The child process that renders one pack (``services.auditors.pack_render``).
 
     Started before the pack's data is gathered: the child imports WeasyPrint and warms its fonts (0.5-0.6 CPU
     seconds, a tenth of a large build) while this process queries the database and writes the markup, and
@@ -433,7 +436,7 @@ class Renderer:
         # stderr to a file, not a pipe: a child's warnings cannot fill it and block the child; closed in __exit__
         self._errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         try:
-            self.child = subprocess.Popen([sys.executable, "-m", "services.pack_render", "-"], cwd=ROOT,
+            self.child = subprocess.Popen([sys.executable, "-m", "services.auditors.pack_render", "-"], cwd=ROOT,
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errors,
                                           text=True)
         except BaseException:

@@ -22,8 +22,8 @@ from models import (
     Obligation,
     User,
 )
-
-from . import register, scope
+from services import scope
+from services.register import queries
 
 
 def readable_frameworks(user: User, engagement: Engagement) -> list[Framework]:
@@ -66,8 +66,8 @@ def obligation_tree(user: User, engagement: Engagement) -> list[tuple[Framework,
     """Per readable framework, its obligations with the controls that map them."""
     out = []
     for framework in readable_frameworks(user, engagement):
-        obligations = register.obligations_of(framework)
-        controls = register.controls_of_obligations([o.id for o in obligations])
+        obligations = queries.obligations_of(framework)
+        controls = queries.controls_of_obligations([o.id for o in obligations])
         out.append((framework, [ObligationRow(o, controls.get(o.id, [])) for o in obligations]))
     return out
 
@@ -97,7 +97,7 @@ OBSERVATION_TITLE_MAX = 200
 
 def leave_observation(user: User, engagement_id: int | str, data: dict, *, ip: str = "") -> Finding:
     """An auditor's observation: a finding with source ``auditor`` for the client to act on."""
-    from .findings import raise_finding
+    from services.incidents.findings import raise_finding
     engagement = scope.engagement_for(user, engagement_id, "observe")
     title = data.get("title").strip() if isinstance(data.get("title"), str) else ""
     description = data.get("description") if isinstance(data.get("description"), str) else ""
@@ -117,7 +117,7 @@ TEXT_PREVIEW_BYTES = 256 * 1024
 
 def text_preview(user: User, evidence_id: int | str, *, ip: str = "") -> str | None:
     """The start of a text evidence file, to show in the page (its download recorded); None for other types."""
-    from . import evidence as evidence_service
+    from services.evidence import evidence as evidence_service
     item = scope.evidence_for(user, evidence_id)
     if not item.media_type.startswith("text/"):
         return None

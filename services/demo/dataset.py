@@ -11,7 +11,7 @@ Running it again changes nothing and prints the logins again.
 three years of history each: evidence requests (from the real register generator),
 evidence *metadata* rows (no files: benchmark data only), incidents with their
 clocks, findings and audit events. Rows are bulk-inserted in batches; the audit
-events are chained with the same hash function as ``services.audit_log`` so
+events are chained with the same hash function as ``services.audit.audit_log`` so
 ``verify-audit-log`` still passes.
 """
 from __future__ import annotations
@@ -63,17 +63,18 @@ from models import (
     utcnow,
 )
 from models.incidents import INCIDENT_FLAGS
-
-from . import audit_log, clocks, subcontractors
-from .accounts import create_user, find_or_create_organisation, hash_password, password_matches
-from .engagements import create_engagement, generate_register
+from services.audit import audit_log
+from services.incidents import clocks
+from services.people.accounts import create_user, find_or_create_organisation, hash_password, password_matches
+from services.register import subcontractors
+from services.register.engagements import create_engagement, generate_register
 
 URL = "http://127.0.0.1:5000"
 CLIENT = "Demo Bank"
 PROVIDER = "Demo Contact Centre"
 AUDIT_FIRM = "Demo Assurance"
 ENGAGEMENT = "Demo Bank – Contact Centre Services"
-NDB_ASSESS = "NDB-ASSESS"  # met by the NDB assessment (services.incidents.record_assessment)
+NDB_ASSESS = "NDB-ASSESS"  # met by the NDB assessment (services.incidents.incidents.record_assessment)
 FRAMEWORKS = ("ISO27001-2022", "CPS234", "CPS230", "PRIVACY-AU", "PCIDSS-4.0.1", "ISO22301-2019", "CONTRACT")
 GRANT_FRAMEWORKS = ("ISO27001-2022", "PCIDSS-4.0.1")
 GRANT_DAYS = 30
@@ -155,7 +156,7 @@ def _demo_engagement(admin: User) -> tuple[Engagement, bool]:
 def _demo_register(engagement: Engagement, provider_admin: User, client_admin: User) -> None:
     """The provider's sub-contractors: an approved offshore overflow site (which makes the engagement offshore,
     with its APP 8 reasonable-steps series), an approved onshore CCaaS platform and one awaiting the client."""
-    from services import subcontractors
+    from services.register import subcontractors
     if subcontractors.subcontractors_of(engagement).exists():
         return
     today = dt.date.today()
@@ -218,7 +219,7 @@ def create_demo() -> list[str]:
         engagement = Engagement.get_by_id(engagement.id)
         grant, new_grant = _demo_grant(users["client_admin"], users["auditor"], engagement)
         incidents = _demo_incidents(engagement, users)
-    from .demo_evidence import create_demo_evidence
+    from .uploads import create_demo_evidence
     evidence_counts = create_demo_evidence(engagement, users["provider_contributor"], users["risk_reviewer"])
     created = new_engagement or created_users == len(USERS)
     counts = dict(EvidenceRequest.select(EvidenceRequest.status, pw.fn.COUNT(EvidenceRequest.id))
@@ -248,9 +249,9 @@ def create_demo() -> list[str]:
 
 def _demo_incidents(engagement: Engagement, users: dict[str, User]) -> int:
     """Once per demo engagement: incidents whose clocks are running, met and breached, and a finding."""
-    from . import incidents as incident_service
-    from .findings import raise_finding
-    from .scheduler import tick
+    from services.alerts.scheduler import tick
+    from services.incidents import incidents as incident_service
+    from services.incidents.findings import raise_finding
     if Incident.select().where(Incident.engagement == engagement).exists():
         return 0
     now = utcnow().replace(microsecond=0)
@@ -335,7 +336,7 @@ class _Events:
 
 
 def append_chained(rows: list[dict[str, Any]], batch: int = BATCH) -> int:
-    """Bulk-append audit events to the chain (``services.audit_log.append``), a batch per insert."""
+    """Bulk-append audit events to the chain (``services.audit.audit_log.append``), a batch per insert."""
     for start in range(0, len(rows), batch):
         audit_log.append(rows[start:start + batch])
     return len(rows)
@@ -614,7 +615,7 @@ class _Scaler:
 
     def _clock(self, rule: Rule, started: dt.datetime | None, how: str,
                notice: dt.datetime | None = None) -> dict[str, Any]:
-        """One clock row as ``services.clocks.start_clock`` stores it, then its notice (drawn, or given)."""
+        """One clock row as ``services.incidents.clocks.start_clock`` stores it, then its notice (drawn, or given)."""
         fields = clocks.timing_fields(rule, started, self.settings, how)
         clock = {"rule_id": rule.rule_id, "note": rule.note, **fields, "notice_evidence": None}
         return self._settle(clock, None if fields["state"] == "pending" else (notice or self._notice(fields)))

@@ -11,9 +11,9 @@ import peewee as pw
 
 import evidence_store
 from models import Engagement, Evidence, EvidenceRequest, EvidenceRequirement, User
+from services.evidence import evidence as evidence_service
 
-from . import demo_files
-from . import evidence as evidence_service
+from . import files as demo_files
 
 PDF = "application/pdf"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

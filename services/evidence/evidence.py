@@ -36,8 +36,11 @@ from models import (
     transaction,
     utcnow,
 )
+from services import scope
+from services.audit import audit_log
+from services.register import queries
 
-from . import audit_log, media_types, register, scope
+from . import media_types
 
 MAX_COMMENT = 4000
 MAX_NOTE = 4000
@@ -368,7 +371,7 @@ def review_queue(user: User, *, engagement: int | str | None = None, framework: 
              .order_by(Evidence.uploaded_at, Evidence.id))
     on_request = []  # conditions on the evidence's request
     if framework:
-        register.framework_by_code(framework)
+        queries.framework_by_code(framework)
         on_request.append(EvidenceRequest.control.in_(scope.controls_in_frameworks([framework])))
     if control:
         control_row = Control.get_or_none(Control.code == control)

@@ -15,8 +15,8 @@ import peewee as pw
 from domain.evidence import can_move as evidence_can_move
 from domain.schedule import can_move as request_can_move
 from models import Evidence, EvidenceRequest, RequestHistory, transaction
-
-from . import audit_log, notifications
+from services.audit import audit_log
+from services.messages import notifications
 
 ACTOR = "scheduler"
 BATCH = 500

@@ -27,10 +27,10 @@ from models import (
     utcnow,
 )
 from models.incidents import CHANGE_KINDS
+from services.audit import audit_log
+from services.text import clean_text
 
-from . import audit_log
 from .incidents import parse_time
-from .text import clean_text
 
 EVENT_DUE_DAYS = 30
 

@@ -20,8 +20,7 @@ import peewee as pw
 from domain.clocks import ClockError, Rule, Settings, check_notice, check_transition, state_after_notice, timing
 from domain.errors import NotFound, ValidationError
 from models import Clock, ClockRule, Engagement, Evidence, HolidayOverride, Incident, User, transaction, utcnow
-
-from . import audit_log
+from services.audit import audit_log
 
 Subject = tuple[str, int] | pw.Model | None
 

@@ -4,7 +4,7 @@ and closed by the client with evidence (``domain.findings``).
 
 Other capabilities raise findings with ``raise_finding``, e.g. an auditor's observation::
 
-    from services.findings import raise_finding
+    from services.incidents.findings import raise_finding
     finding = raise_finding(engagement, source="auditor", title="...", raised_by=auditor, severity="high")
 
 ``key`` makes an automatic finding idempotent: raising the same key again returns the first one.
@@ -21,9 +21,10 @@ from domain.findings import FindingError, check_move
 from domain.timeutil import parse_date
 from models import Clock, Engagement, Evidence, EvidenceRequest, Finding, Incident, User, transaction, utcnow
 from models.incidents import FINDING_SEVERITIES, FINDING_SOURCES
-
-from . import audit_log, notifications, scope
-from .text import clean_text
+from services import scope
+from services.audit import audit_log
+from services.messages import notifications
+from services.text import clean_text
 
 
 def raise_finding(engagement: Engagement, *, source: str, title: str, severity: str = "medium",

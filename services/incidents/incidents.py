@@ -29,9 +29,11 @@ from domain.errors import Conflict, NotFound, ValidationError
 from domain.timeutil import isoformat_utc, local, parse_instant
 from models import Clock, ClockRule, Engagement, Evidence, Incident, User, transaction, utcnow
 from models.incidents import INCIDENT_CATEGORIES, INCIDENT_FLAGS
+from services import scope
+from services.audit import audit_log
+from services.text import clean_text
 
-from . import audit_log, clocks, scope
-from .text import clean_text
+from . import clocks
 
 AWARE_PARTIES = ("client", "provider")
 FUTURE_SLACK = dt.timedelta(minutes=5)  # clocks of different machines disagree a little

@@ -117,7 +117,7 @@ def mark_all_read(user: User, now: dt.datetime | None = None) -> int:
 # ------------------------------------------------------------------------------------------ e-mail
 
 def _queue_mail(dedupe_key: str, to: str, subject: str, body: str, now: dt.datetime) -> None:
-    """One outbox row per key (``services.mail``: the sender claims and delivers it once)."""
+    """One outbox row per key (``services.messages.mail``: the sender claims and delivers it once)."""
     mail.queue(to, " ".join(subject.split())[:300], body, dedupe_key=dedupe_key[:200])
 
 

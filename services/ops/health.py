@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 
 from models import SchedulerLease, db, utcnow
-
-from .scheduler import LEASE
+from services.alerts.scheduler import LEASE
 
 log = logging.getLogger("attest.health")
 

@@ -25,8 +25,7 @@ from models import (
     utcnow,
 )
 from models.org import new_session_nonce
-
-from . import audit_log
+from services.audit import audit_log
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 _DUMMY_HASH = _hasher.hash("attest-timing-equaliser")

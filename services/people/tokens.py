@@ -4,8 +4,10 @@ from __future__ import annotations
 from domain.errors import Conflict, NotFound
 from domain.names import clean_name
 from models import ApiToken, User, transaction, utcnow
+from services import scope
+from services.audit import audit_log
 
-from . import accounts, audit_log, scope
+from . import accounts
 
 MAX_ACTIVE = 50
 

@@ -17,8 +17,11 @@ from domain.names import clean_name
 from domain.timeutil import isoformat_utc
 from models import ApiToken, Invitation, User, transaction, utcnow
 from models.org import new_session_nonce
+from services import scope
+from services.audit import audit_log
+from services.messages import mail
 
-from . import accounts, audit_log, mail, scope
+from . import accounts
 
 INVITATION_LIFETIME = dt.timedelta(hours=72)
 ADMIN_ROLES = tuple(scope.MANAGED_ROLES)

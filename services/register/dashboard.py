@@ -35,8 +35,9 @@ from models import (
     User,
     utcnow,
 )
+from services import scope
 
-from . import register, scope
+from . import queries
 
 WINDOWS = (7, 14, 30, 60, 90)  # the "due within" choices, in days
 DEFAULT_WINDOW = 14
@@ -71,11 +72,11 @@ def parse_filters(user: User, args: Mapping[str, str]) -> Filters:
     if window not in {str(w) for w in WINDOWS}:
         raise ValidationError(f"window must be one of {', '.join(map(str, WINDOWS))} (days)", field="window")
     if args.get("framework"):
-        register.controls_in_framework(scope.readable_framework(user, args["framework"]))  # validates
-    return Filters(engagement=register.parse_id(args.get("engagement"), "engagement"),
+        queries.controls_in_framework(scope.readable_framework(user, args["framework"]))  # validates
+    return Filters(engagement=queries.parse_id(args.get("engagement"), "engagement"),
                    framework=args.get("framework", ""), control=args.get("control", ""),
-                   owner=register.parse_id(args.get("owner"), "owner"), window=int(window),
-                   sort=register.parse_sort(args.get("sort"), SORTS))
+                   owner=queries.parse_id(args.get("owner"), "owner"), window=int(window),
+                   sort=queries.parse_sort(args.get("sort"), SORTS))
 
 
 @dataclass
@@ -104,7 +105,7 @@ def in_scope(user: User, filters: Filters) -> pw.ModelSelect:
     query = scope.requests_across(user)
     if filters.engagement is not None:
         query = query.where(EvidenceRequest.engagement == filters.engagement)
-    return register.narrow_requests(user, query, {"control": filters.control, "framework": filters.framework,
+    return queries.narrow_requests(user, query, {"control": filters.control, "framework": filters.framework,
                                             "owner": str(filters.owner or "")})
 
 
@@ -138,12 +139,12 @@ def overdue_dashboard(user: User, filters: Filters, *, page: int = 1, per_page: 
     if filters.engagement is not None:  # said outright too, so SQLite reads that engagement's index range
         base = base.where(EvidenceRequest.engagement == filters.engagement)
     if filters.framework:  # one IN on the engagement (scope, filter and framework in one): see _tally_scope
-        base = base.where(EvidenceRequest.control.in_(register.controls_in_framework(filters.framework)))
+        base = base.where(EvidenceRequest.control.in_(queries.controls_in_framework(filters.framework)))
     soon = _due_soon(base, now, filters.window)
     framework = _framework_id(filters)
     overdue = _tallied(engagements, framework).where(RequestTally.status == "overdue", RequestTally.month == "")
     overdue_total = int(overdue.select(pw.fn.COALESCE(pw.fn.SUM(RequestTally.n), 0)).scalar() or 0)
-    by_status = {status: n for status, n in ({"overdue": overdue_total} | register.status_counts(soon)).items() if n}
+    by_status = {status: n for status, n in ({"overdue": overdue_total} | queries.status_counts(soon)).items() if n}
     heat = _heat_cells(engagements, filters.framework, _heat_groups(soon), _tallied_heat(engagements, framework))
     return Dashboard(now=now, filters=filters, total=sum(by_status.values()),
                      items=item_page_split(base, soon, filters.sort, page, per_page), by_status=by_status,
@@ -158,7 +159,7 @@ def live_dashboard(user: User, filters: Filters, *, page: int = 1, per_page: int
     now = now or utcnow()
     base = in_scope(user, filters)
     current = base.where(_overdue_or_due_soon(now, filters.window))
-    by_status = register.status_counts(current)
+    by_status = queries.status_counts(current)
     return Dashboard(now=now, filters=filters, total=sum(by_status.values()),
                      items=item_page(current, filters.sort, page, per_page), by_status=by_status,
                      by_aging=aging(base, now), heatmap=heatmap(user, current, filters), trend=trend(base, now))
@@ -167,7 +168,7 @@ def live_dashboard(user: User, filters: Filters, *, page: int = 1, per_page: int
 def _tally_scope(user: User, filters: Filters) -> pw.ModelSelect | None:
     """The engagement ids whose tally rows make up this view, or None when the tally cannot answer it: the
     caller's whole engagements (``scope.whole_engagements_for``) narrowed by the engagement filter and, with a
-    framework filter, to those with the framework in scope (as ``register.narrow_requests``). The live part
+    framework filter, to those with the framework in scope (as ``queries.narrow_requests``). The live part
     of the fast path selects its requests with this one IN as well (two IN lists on the engagement lead
     SQLite, which keeps no statistics here, to an index without the status)."""
     if filters.control or filters.owner is not None:
@@ -177,7 +178,7 @@ def _tally_scope(user: User, filters: Filters) -> pw.ModelSelect | None:
         return None
     if filters.engagement is not None:
         engagements = engagements.where(Engagement.id == filters.engagement)
-    if filters.framework:  # as register.narrow_requests: the engagement has the framework in scope
+    if filters.framework:  # as queries.narrow_requests: the engagement has the framework in scope
         engagements = engagements.where(Engagement.id.in_(
             EngagementFramework.select(EngagementFramework.engagement).join(Framework)
             .where(Framework.code == filters.framework)))
@@ -188,7 +189,7 @@ def _framework_id(filters: Filters) -> int:
     """The tally's framework column for the filter: 0 (every request once) or the framework's id."""
     if not filters.framework:
         return 0
-    return register.live_frameworks().where(Framework.code == filters.framework).get().id
+    return queries.live_frameworks().where(Framework.code == filters.framework).get().id
 
 
 def _tallied(engagements: pw.ModelSelect, framework: int) -> pw.ModelSelect:
@@ -204,11 +205,11 @@ def _due_soon(base: pw.ModelSelect, now: dt.datetime, window: int) -> pw.ModelSe
 def all_items(user: User, filters: Filters, now: dt.datetime) -> list[EvidenceRequest]:
     """Every overdue and due-soon request the filters select, in the chosen order (for exports)."""
     query = in_scope(user, filters).where(_overdue_or_due_soon(now, filters.window))
-    return list(_with_names(query).order_by(*register.REQUEST_SORTS[filters.sort][1]))
+    return list(_with_names(query).order_by(*queries.REQUEST_SORTS[filters.sort][1]))
 
 
 def _with_names(query: pw.ModelSelect) -> pw.ModelSelect:
-    return (register.requests_with_names(query).select_extend(Engagement.id, Engagement.name, Engagement.timezone)
+    return (queries.requests_with_names(query).select_extend(Engagement.id, Engagement.name, Engagement.timezone)
             .switch(EvidenceRequest).join(Engagement, attr="engagement"))
 
 
@@ -223,7 +224,7 @@ def item_page(query: pw.ModelSelect, sort: str, page: int, per_page: int) -> lis
         ids = ids.join(Engagement, on=(EvidenceRequest.engagement == Engagement.id))
     elif sort == "control":
         ids = ids.join(Control, on=(EvidenceRequest.control == Control.id))
-    wanted = [row_id for (row_id,) in ids.order_by(*register.REQUEST_SORTS[sort][1]).paginate(page, per_page)
+    wanted = [row_id for (row_id,) in ids.order_by(*queries.REQUEST_SORTS[sort][1]).paginate(page, per_page)
               .tuples()]
     if not wanted:
         return []
@@ -232,7 +233,7 @@ def item_page(query: pw.ModelSelect, sort: str, page: int, per_page: int) -> lis
 
 
 def _sort_key(sort: str):
-    """The Python order of ``register.REQUEST_SORTS[sort]`` over (id, due_at, status, engagement, control) rows."""
+    """The Python order of ``queries.REQUEST_SORTS[sort]`` over (id, due_at, status, engagement, control) rows."""
     if sort == "-due":
         return lambda r: (r[1], r[0]), True
     extra = {"due": lambda r: (), "status": lambda r: (r[2],), "engagement": lambda r: (r[3],),
@@ -254,7 +255,7 @@ def item_page_split(base: pw.ModelSelect, soon: pw.ModelSelect, sort: str, page:
             rows = rows.join(Engagement, on=(EvidenceRequest.engagement == Engagement.id))
         elif sort == "control":
             rows = rows.join(Control, on=(EvidenceRequest.control == Control.id))
-        parts.extend(rows.order_by(*register.REQUEST_SORTS[sort][1]).limit(wanted).tuples())
+        parts.extend(rows.order_by(*queries.REQUEST_SORTS[sort][1]).limit(wanted).tuples())
     key, reverse = _sort_key(sort)
     ids = [r[0] for r in sorted(parts, key=key, reverse=reverse)[wanted - per_page:wanted]]
     if not ids:
@@ -449,4 +450,4 @@ def filter_choices(user: User) -> dict[str, list]:
             "controls": list(scope.library_controls(user).select(Control.code, Control.title)
                              .order_by(Control.code).tuples()),
             "owners": owners, "windows": list(WINDOWS),
-            "sorts": [(name, register.REQUEST_SORTS[name][0]) for name in SORTS]}
+            "sorts": [(name, queries.REQUEST_SORTS[name][0]) for name in SORTS]}

@@ -33,9 +33,9 @@ from models import (
     transaction,
     utcnow,
 )
-
-from . import audit_log, scope
-from .accounts import find_or_create_organisation
+from services import scope
+from services.audit import audit_log
+from services.people.accounts import find_or_create_organisation
 
 BATCH = 500
 
@@ -112,7 +112,7 @@ def _timezone(data: dict) -> str:
 
 def _derived_offshore(value: Any) -> bool:
     """``offshore`` follows from the service provider register (an approved sub-contractor or site outside
-    Australia, services.subcontractors.sync_offshore), so a new engagement, with no register yet, is not."""
+    Australia, services.register.subcontractors.sync_offshore), so a new engagement, with no register yet, is not."""
     if _flag(value, "offshore"):
         raise ValidationError("offshore follows from the service provider register: create the engagement, then "
                               "the provider proposes its offshore sub-contractor or site and the client approves it",
@@ -275,7 +275,7 @@ def parse_engagement_changes(engagement: Engagement, data: dict) -> dict[str, An
     if "card_payments" in data:
         out["card_payments"] = _flag(data["card_payments"], "card_payments")
     if "offshore" in data and _flag(data["offshore"], "offshore") != engagement.offshore:
-        # issue 9: the flag follows from the service provider register (services.subcontractors.sync_offshore)
+        # issue 9: the flag follows from the service provider register (services.register.subcontractors.sync_offshore)
         raise ValidationError("offshore follows from the service provider register: the provider proposes its "
                               "offshore sub-contractor or site and the client approves it", field="offshore")
     return out
@@ -328,8 +328,8 @@ def _jsonable(value: Any) -> Any:
 def update_engagement(actor: User, engagement_id: int | str, data: dict, *, ip: str = "",
                       now: dt.datetime | None = None) -> Engagement:
     """Change an engagement's settings (client_admin); the schedule is re-planned without losing history
-    (services.schedule) and the change audited with every old and new value."""
-    from .schedule import replan_engagement
+    (services.register.replan) and the change audited with every old and new value."""
+    from .replan import replan_engagement
     engagement = scope.engagement_for(actor, engagement_id, "manage")
     changes = parse_engagement_changes(engagement, data)
     frameworks = _frameworks(changes["frameworks"]) if "frameworks" in changes else None

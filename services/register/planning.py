@@ -1,6 +1,6 @@
 """The planning watermark: which engagements a scheduler pass has to plan.
 
-Planning an engagement (``services.scheduler.plan_engagement`` and its APP 8 recipient series) depends on
+Planning an engagement (``services.alerts.scheduler.plan_engagement`` and its APP 8 recipient series) depends on
 its local date and on stored inputs only, so once planned for a local date it has nothing more to add that
 day unless an input changes. ``engagement.planned_through`` holds that date; NULL means "plan at the next
 tick". The tick plans the engagements whose watermark is NULL or earlier than their local today (one
@@ -8,16 +8,16 @@ indexed query per distinct local date, not one per engagement) and moves their w
 
 **What invalidates planning** (every writer of these calls ``invalidate`` inside its own transaction):
 
-- the Statement of Applicability: applicable, frequency override, first due date (``services.applicability``
-  and re-scoping, through ``services.schedule.replan_engagement``; the offshore controls re-decided from the
-  service provider register, ``services.subcontractors.sync_offshore``, through it too);
+- the Statement of Applicability: applicable, frequency override, first due date (``services.register.applicability``
+  and re-scoping, through ``services.register.replan.replan_engagement``; the offshore controls re-decided from the
+  service provider register, ``services.register.subcontractors.sync_offshore``, through it too);
 - the engagement's settings (start and end dates, timezone, grace days, frameworks, card payments, offshore),
   all edited through ``replan_engagement``, which also retires requests (a retired period may be needed
   again) — it is the one path that retires them;
 - the service provider register's decisions (the cross-border recipients whose request series the tick
-  extends, ``services.subcontractors.decide_on``);
+  extends, ``services.register.subcontractors.decide_on``);
 - the control library (controls' frequencies, controls retired, evidence requirements added, changed or
-  retired: ``services.library_sync.load_library``), for every engagement.
+  retired: ``services.register.library_sync.load_library``), for every engagement.
 
 A new engagement starts with NULL, so its first tick plans it. Nothing else writes the column except
 ``mark_planned`` (but ``Engagement.save()`` writes every column back as loaded: call ``invalidate`` after

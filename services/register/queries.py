@@ -31,8 +31,7 @@ from models import (
     User,
 )
 from models.register import REQUEST_STATES
-
-from . import scope
+from services import scope
 
 
 def live_frameworks() -> pw.ModelSelect:

@@ -3,7 +3,7 @@ Applicability), without losing history.
 
 Past and current requests, and every request with evidence, are history and stay as they are. Future
 requests (``upcoming``) that the new schedule no longer has are **retired**, not deleted; those whose
-period a new end date cut short are reshaped; the scheduler's planning (``services.scheduler``) then adds
+period a new end date cut short are reshaped; the scheduler's planning (``services.alerts.scheduler``) then adds
 what the new schedule lacks, reviving a retired request when its period is needed again.
 """
 from __future__ import annotations
@@ -16,8 +16,9 @@ from domain.recurrence import parse_frequency
 from domain.schedule import PlannedRequest, plan, replan
 from domain.timeutil import local
 from models import Applicability, Control, Engagement, EvidenceRequest, utcnow
+from services.alerts import scheduler
 
-from . import planning, scheduler
+from . import planning
 
 RESHAPED = ("upcoming", "open")  # the states re-planning may touch (domain.schedule.replan says how)
 

@@ -33,8 +33,11 @@ from models import (
     transaction,
     utcnow,
 )
+from services import scope
+from services.audit import audit_log
+from services.incidents import clocks
 
-from . import audit_log, clocks, planning, scope
+from . import planning
 from .engagements import _text, control_facts
 
 PRIOR_NOTICE_RULE = "CONTRACT-SUBCON"
@@ -304,9 +307,9 @@ def sync_offshore(engagement: Engagement, *, actor: User | None = None, ip: str 
                   now: dt.datetime | None = None) -> bool:
     """Set the engagement's ``offshore`` flag from its register, re-decide the offshore controls'
     applicability and re-plan the schedule as a Statement of Applicability edit does
-    (``services.schedule.replan_engagement``: the upcoming requests of controls that stop applying are
+    (``services.register.replan.replan_engagement``: the upcoming requests of controls that stop applying are
     retired, those of controls that start applying planned or revived). Returns the flag."""
-    from .schedule import replan_engagement  # services.schedule -> scheduler -> this module
+    from .replan import replan_engagement
     offshore = register_is_offshore(engagement)
     if offshore == engagement.offshore:
         return offshore

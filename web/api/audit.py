@@ -5,7 +5,8 @@ from flask import request
 
 from domain.timeutil import isoformat_utc
 from models import AuditEvent
-from services import audit_log, scope
+from services import scope
+from services.audit import audit_log
 from web.api import paginate, route
 from web.auth import api_user
 from web.openapi import STRING, register_parameters, register_schemas

@@ -5,8 +5,8 @@ from flask import jsonify
 
 from domain.timeutil import isoformat_utc
 from models.incidents import CHANGE_KINDS
-from services import changes as change_service
 from services import scope
+from services.incidents import changes as change_service
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip
 from web.openapi import INSTANT, STRING, _object, register_schemas

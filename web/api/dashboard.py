@@ -5,7 +5,7 @@ from flask import jsonify, request
 
 from domain.timeutil import isoformat_utc, local
 from models.register import REQUEST_STATES
-from services import dashboard
+from services.register import dashboard
 from web import openapi as oas
 from web.api import page_args, route
 from web.auth import api_user

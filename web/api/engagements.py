@@ -7,9 +7,10 @@ from flask import jsonify, request
 
 from domain.timeutil import isoformat_utc, local
 from models import Applicability, Engagement, EvidenceRequest
-from services import applicability as applicability_service
-from services import engagements as engagement_service
-from services import register, scope
+from services import scope
+from services.register import applicability as applicability_service
+from services.register import engagements as engagement_service
+from services.register import queries
 from web import openapi as oas
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip
@@ -52,14 +53,14 @@ def engagement_json(e: Engagement, frameworks: list[str]) -> dict:
 
 
 def engagements_json(rows: list[Engagement]) -> list[dict]:
-    frameworks_of = register.frameworks_by_engagement(api_user(), rows)
+    frameworks_of = queries.frameworks_by_engagement(api_user(), rows)
     return [engagement_json(e, frameworks_of[e.id]) for e in rows]
 
 
 @route("/engagements", summary="Engagements in the caller's scope", params=("q", "page", "per_page"),
        response="EngagementPage", errors=(400,))
 def engagements():
-    query = register.engagements_with_parties(api_user())
+    query = queries.engagements_with_parties(api_user())
     if request.args.get("q"):
         query = query.where(Engagement.name.contains(request.args["q"]))
     return paginate(query, engagements_json)
@@ -85,9 +86,9 @@ def engagement(engagement_id: int):
 def applicability(engagement_id: int):
     user = api_user()
     row = scope.engagement_for(user, engagement_id)
-    applicable = register.parse_applicable(request.args.get("applicable"))
-    return paginate(register.soa_query(user, row, applicable),
-                    lambda rows: soa_rows_json(register.redact_justifications(user, row, rows)))
+    applicable = queries.parse_applicable(request.args.get("applicable"))
+    return paginate(queries.soa_query(user, row, applicable),
+                    lambda rows: soa_rows_json(queries.redact_justifications(user, row, rows)))
 
 
 def soa_rows_json(rows: list[Applicability]) -> list[dict]:
@@ -121,9 +122,9 @@ def update_applicability(engagement_id: int, code: str):
 def requests(engagement_id: int):
     user = api_user()
     row = scope.engagement_for(user, engagement_id)
-    query = (register.requests_with_names(scope.requests_for(user, row))
+    query = (queries.requests_with_names(scope.requests_for(user, row))
              .order_by(EvidenceRequest.due_at, EvidenceRequest.id))
-    query = register.filter_requests(user, query, row, request.args)
+    query = queries.filter_requests(user, query, row, request.args)
     return paginate(query, lambda rows: [request_json(r, row.timezone) for r in rows])
 
 

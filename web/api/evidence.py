@@ -9,8 +9,8 @@ from domain.timeutil import isoformat_utc
 from models import Evidence, RequestHistory
 from models.evidence import EVIDENCE_STATES
 from models.register import REQUEST_STATES
-from services import evidence as evidence_service
 from services import scope
+from services.evidence import evidence as evidence_service
 from web import openapi as oas
 from web.api import json_body, paginate, route
 from web.api.engagements import request_json

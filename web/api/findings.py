@@ -7,8 +7,8 @@ from flask import jsonify, request
 from domain.errors import ValidationError
 from models import Finding
 from models.incidents import FINDING_SEVERITIES, FINDING_SOURCES, FINDING_STATES
-from services import findings as finding_service
 from services import scope
+from services.incidents import findings as finding_service
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip
 from web.openapi import INSTANT, STRING, _object, register_parameters, register_schemas

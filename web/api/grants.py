@@ -7,7 +7,9 @@ from flask import jsonify
 
 from domain.timeutil import isoformat_utc
 from models import AuditEvent, AuditorGrant
-from services import access_log, grants, scope
+from services import scope
+from services.audit import access_log
+from services.auditors import grants
 from web import openapi as oas
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip

@@ -5,8 +5,8 @@ from flask import jsonify
 
 from models import Engagement
 from models.incidents import CLOCK_STATES, INCIDENT_CATEGORIES, INCIDENT_FLAGS
-from services import incidents as incident_service
 from services import scope
+from services.incidents import incidents as incident_service
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip
 from web.openapi import INSTANT, STRING, _object, register_schemas

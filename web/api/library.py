@@ -5,7 +5,8 @@ from flask import jsonify, request
 
 from domain.errors import ValidationError
 from models import Control, ControlObligation, EvidenceRequirement, Framework, Obligation
-from services import register, scope
+from services import scope
+from services.register import queries
 from web.api import paginate, route
 from web.auth import api_user
 
@@ -17,7 +18,7 @@ def _framework_json(f: Framework, counts: dict[int, int]) -> dict:
 @route("/frameworks", summary="The frameworks of the control library", params=("page", "per_page"),
        response="FrameworkPage", errors=(400,))
 def frameworks():
-    counts = register.obligation_counts()
+    counts = queries.obligation_counts()
     return paginate(scope.library_frameworks(api_user()), lambda rows: [_framework_json(f, counts) for f in rows])
 
 
@@ -32,7 +33,7 @@ def framework_obligations(code: str):
         query = query.where(Obligation.ref.contains(term) | Obligation.title.contains(term))
 
     def serialise(rows: list[Obligation]) -> list[dict]:
-        controls = register.controls_of_obligations([o.id for o in rows])
+        controls = queries.controls_of_obligations([o.id for o in rows])
         return [{"ref": o.ref, "title": o.title, "parent_ref": o.parent_ref, "alt_ref": o.alt_ref,
                  "frequency": o.frequency, "provable": o.provable, "verification": o.verification,
                  "controls": [{"code": code, "coverage": cov} for code, cov in controls.get(o.id, [])]}
@@ -42,9 +43,9 @@ def framework_obligations(code: str):
 
 def controls_json(rows: list[Control]) -> list[dict]:
     """Controls with mappings and evidence requirements, in three queries for the whole page."""
-    rows = register.readable_controls(api_user(), rows)
+    rows = queries.readable_controls(api_user(), rows)
     ids = [c.id for c in rows]
-    mappings, requirements = register.readable_mappings(api_user(), ids), register.requirements_of(ids)
+    mappings, requirements = queries.readable_mappings(api_user(), ids), queries.requirements_of(ids)
     return [{"code": c.code, "title": c.title, "description": c.description, "domain": c.domain,
              "frequency": c.frequency, "requires": c.requires or None,
              "frameworks": sorted({m.framework for m in mappings[c.id]}),
@@ -54,7 +55,7 @@ def controls_json(rows: list[Control]) -> list[dict]:
 
 
 def requirement_json(req: EvidenceRequirement) -> dict:
-    return {"key": req.key, "name": req.name, "accepted_types": register.accepted_types(req),
+    return {"key": req.key, "name": req.name, "accepted_types": queries.accepted_types(req),
             "validity_days": req.validity_days, "produced_by": req.produced_by}
 
 

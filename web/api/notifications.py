@@ -5,7 +5,7 @@ from flask import jsonify, request
 
 from domain.timeutil import isoformat_utc
 from models.notifications import DELIVERY_MODES, NOTIFICATION_KINDS
-from services import notifications as notification_service
+from services.messages import notifications as notification_service
 from web.api import json_body, paginate, route
 from web.auth import api_user
 from web.openapi import INSTANT, STRING, _object, register_parameters, register_schemas

@@ -8,7 +8,8 @@ from flask import Response, current_app, jsonify, url_for
 
 from domain.timeutil import isoformat_utc
 from models import Pack
-from services import oscal, packs, scope
+from services import scope
+from services.auditors import oscal, packs
 from web import openapi as oas
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip

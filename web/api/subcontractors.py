@@ -8,7 +8,7 @@ from domain.subcontractors import STATES
 from domain.timeutil import isoformat_utc
 from models import Clock, Subcontractor
 from services import scope
-from services import subcontractors as register
+from services.register import subcontractors as register
 from web import openapi as oas
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip

@@ -5,7 +5,7 @@ from flask import jsonify
 
 from domain.timeutil import isoformat_utc
 from models import ApiToken
-from services import tokens
+from services.people import tokens
 from web import openapi as oas
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip

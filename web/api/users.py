@@ -6,7 +6,8 @@ from flask import current_app, jsonify
 
 from domain.timeutil import isoformat_utc
 from models import User
-from services import scope, users
+from services import scope
+from services.people import users
 from web import openapi as oas
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip

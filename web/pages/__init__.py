@@ -14,7 +14,7 @@ from flask_login import current_user, login_required
 
 from domain.timeutil import local
 from models.register import REQUEST_STATES
-from services import register
+from services.register import queries
 from web.openapi import MAX_PAGE
 
 bp = Blueprint("pages", __name__)
@@ -52,7 +52,7 @@ def status_label(status: str) -> str:
 def _jinja_globals(state) -> None:
     """Globals (not a context processor) so that imported macros see them too."""
     state.app.jinja_env.globals.update(REQUEST_STATES=REQUEST_STATES, REQUIRES_NAMES=REQUIRES_NAMES,
-                                      accepted_types=register.accepted_types, local=local)
+                                      accepted_types=queries.accepted_types, local=local)
 
 
 def current():

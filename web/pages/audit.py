@@ -10,7 +10,8 @@ from flask import Response, render_template, request
 from domain.errors import ValidationError
 from domain.timeutil import isoformat_utc, local
 from models import AuditEvent, Engagement
-from services import audit_log, scope
+from services import scope
+from services.audit import audit_log
 from web import exports
 from web.pages import PER_PAGE, bp, current, page_number
 

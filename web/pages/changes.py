@@ -5,8 +5,8 @@ from flask import flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
 from models.incidents import CHANGE_KINDS
-from services import changes as change_service
 from services import scope
+from services.incidents import changes as change_service
 from web.auth import client_ip
 from web.pages import bp, current
 from web.pages.incidents import local_input

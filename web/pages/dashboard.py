@@ -8,7 +8,7 @@ from flask import Response, render_template, request
 
 from domain.errors import DomainError
 from domain.timeutil import local
-from services import dashboard
+from services.register import dashboard
 from web import charts, exports
 from web.pages import PER_PAGE, bp, current, page_number
 

@@ -9,10 +9,11 @@ from domain.business_days import PLACES
 from domain.errors import DomainError
 from domain.timeutil import local
 from models import EvidenceRequest, utcnow
-from services import applicability as applicability_service
-from services import dashboard, register, scope
-from services import engagements as engagement_service
-from services import subcontractors as provider_register
+from services import scope
+from services.register import applicability as applicability_service
+from services.register import dashboard, queries
+from services.register import engagements as engagement_service
+from services.register import subcontractors as provider_register
 from web import exports
 from web.auth import client_ip
 from web.forms import EngagementForm
@@ -22,12 +23,12 @@ from web.pages.subcontractors import REGISTER_HEADERS, as_of_date, register_reco
 
 @bp.route("/engagements")
 def engagements() -> str:
-    return render_template("engagements.html", summaries=register.engagement_summaries(current()))
+    return render_template("engagements.html", summaries=queries.engagement_summaries(current()))
 
 
 def _new_form(form: EngagementForm, error: DomainError | None = None, status: int = 200):
     return render_template("engagement_new.html", form=form, error=error, places=PLACES,
-                           frameworks=list(register.live_frameworks())), status
+                           frameworks=list(queries.live_frameworks())), status
 
 
 @bp.route("/engagements/new", methods=["GET", "POST"])
@@ -50,11 +51,11 @@ def engagement(engagement_id: int) -> str:
     user = current()
     row = scope.engagement_for(user, engagement_id)
     requests = scope.requests_for(user, row)
-    upcoming = list(register.requests_with_names(requests.where(EvidenceRequest.status.in_(OPEN_STATES)))
+    upcoming = list(queries.requests_with_names(requests.where(EvidenceRequest.status.in_(OPEN_STATES)))
                     .order_by(EvidenceRequest.due_at, EvidenceRequest.id).limit(NEXT_DUE))
-    counts = register.status_counts(requests)
+    counts = queries.status_counts(requests)
     return render_template("engagement.html", engagement=row, counts=counts, total=sum(counts.values()),
-                           frameworks=register.frameworks_by_engagement(user, [row])[row.id], upcoming=upcoming,
+                           frameworks=queries.frameworks_by_engagement(user, [row])[row.id], upcoming=upcoming,
                            granted=scope.granted_framework_codes(user, row))
 
 
@@ -69,9 +70,9 @@ def _request_query(engagement_id: int):
     user = current()
     row = scope.engagement_for(user, engagement_id)
     args = {k: request.args.get(k, "") for k in REQUEST_FILTERS}
-    sort = register.parse_sort(args["sort"], REQUEST_LIST_SORTS)
-    query = register.filter_requests(user, register.requests_with_names(scope.requests_for(user, row)), row, args)
-    return row, register.order_requests(query, sort), {k: v for k, v in args.items() if v}
+    sort = queries.parse_sort(args["sort"], REQUEST_LIST_SORTS)
+    query = queries.filter_requests(user, queries.requests_with_names(scope.requests_for(user, row)), row, args)
+    return row, queries.order_requests(query, sort), {k: v for k, v in args.items() if v}
 
 
 @bp.route("/engagements/<int:engagement_id>/requests")
@@ -83,13 +84,13 @@ def engagement_requests(engagement_id: int):
         row, query, args = _request_query(engagement_id)
     except DomainError as exc:
         error, args = exc, {}
-        query = register.order_requests(register.requests_with_names(scope.requests_for(user, row)), "due")
+        query = queries.order_requests(queries.requests_with_names(scope.requests_for(user, row)), "due")
     page, total = page_number(), query.count()
     rows = list(query.paginate(page, PER_PAGE))
     return render_template("requests.html", engagement=row, rows=rows, status=args.get("status", ""), page=page,
                            total=total, pages=max(1, -(-total // PER_PAGE)), args=args, error=error,
                            now=utcnow(), choices=dashboard.filter_choices(user), sorts=REQUEST_LIST_SORTS,
-                           counts=register.status_counts(scope.requests_for(user, row))), 422 if error else 200
+                           counts=queries.status_counts(scope.requests_for(user, row))), 422 if error else 200
 
 
 @bp.route(f"/engagements/<int:engagement_id>/requests.{exports.FORMATS}")
@@ -105,14 +106,14 @@ def requests_export(engagement_id: int, fmt: str) -> Response:
 
 
 def _applicable_filter() -> bool | None:
-    return register.parse_applicable(request.args.get("applicable"))
+    return queries.parse_applicable(request.args.get("applicable"))
 
 
 @bp.route("/engagements/<int:engagement_id>/soa")
 def soa(engagement_id: int) -> str:
     user = current()
     row = scope.engagement_for(user, engagement_id)
-    rows = register.redact_justifications(user, row, list(register.soa_query(user, row, _applicable_filter())))
+    rows = queries.redact_justifications(user, row, list(queries.soa_query(user, row, _applicable_filter())))
     history = applicability_service.history(row) if user.role != "auditor" else []
     as_of = as_of_date(row)
     return render_template("soa.html", engagement=row, rows=rows, applicable=request.args.get("applicable", ""),
@@ -150,7 +151,7 @@ def _soa_form(engagement, item, form: dict | None = None, error: DomainError | N
 def engagement_edit(engagement_id: int):
     user = current()
     engagement = scope.engagement_for(user, engagement_id, "manage")
-    current_frameworks = register.frameworks_by_engagement(user, [engagement])[engagement.id]
+    current_frameworks = queries.frameworks_by_engagement(user, [engagement])[engagement.id]
     if request.method == "GET":
         return _edit_form(engagement, EngagementForm.of(engagement, current_frameworks))
     form = EngagementForm.from_request(request.form)
@@ -166,7 +167,7 @@ def engagement_edit(engagement_id: int):
 
 def _edit_form(engagement, form: EngagementForm, error: DomainError | None = None, status: int = 200):
     return render_template("engagement_edit.html", engagement=engagement, form=form, error=error,
-                           frameworks=list(register.live_frameworks())), status
+                           frameworks=list(queries.live_frameworks())), status
 
 
 SOA_HEADERS = ("control", "title", "applicable", "justification", "frequency", "first_due_date")
@@ -181,7 +182,7 @@ def soa_export(engagement_id: int, fmt: str) -> Response:
     records = [(item.control.code, item.control.title, "yes" if item.applicable else "no", item.justification,
                 item.frequency_override or item.control.frequency,
                 item.first_due_date.isoformat() if item.first_due_date else "")
-               for item in register.redact_justifications(user, row, list(register.soa_query(user, row,
+               for item in queries.redact_justifications(user, row, list(queries.soa_query(user, row,
                                                                                               _applicable_filter())))]
     stem = f"soa-engagement-{row.id}-{dt.date.today().isoformat()}"
     if fmt == "csv":

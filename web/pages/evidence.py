@@ -1,5 +1,5 @@
 """Evidence pages: a page per request (versions, history, upload, review, withdraw), the provider's
-"What is due" inbox, the review queue and its side-by-side viewer. Thin: services.evidence does the work
+"What is due" inbox, the review queue and its side-by-side viewer. Thin: services.evidence.evidence does the work
 (and services.scope decides who may do what).
 
 The upload form posts a plain multipart form (works without JavaScript); static/upload.js enhances it
@@ -11,8 +11,8 @@ from flask import flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
 from models import utcnow
-from services import dashboard
-from services import evidence as evidence_service
+from services.evidence import evidence as evidence_service
+from services.register import dashboard
 from web.auth import client_ip
 from web.pages import PER_PAGE, bp, current, page_number
 from web.uploads import parse_upload, streamed_upload

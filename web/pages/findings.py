@@ -8,8 +8,8 @@ from domain.errors import DomainError
 from domain.findings import TRANSITIONS
 from models import Engagement, Finding
 from models.incidents import FINDING_SEVERITIES, FINDING_STATES
-from services import findings as finding_service
 from services import scope
+from services.incidents import findings as finding_service
 from web.auth import client_ip
 from web.pages import PER_PAGE, bp, current, page_number
 

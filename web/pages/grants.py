@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 from flask import Response, flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
-from services import access_log, grants, scope
+from services import scope
+from services.audit import access_log
+from services.auditors import grants
 from web import exports
 from web.auth import client_ip
 from web.pages import PER_PAGE, bp, current, page_number

@@ -11,8 +11,8 @@ from flask import flash, redirect, render_template, request, url_for
 from domain.errors import DomainError
 from models import Engagement
 from models.incidents import INCIDENT_CATEGORIES
-from services import incidents as incident_service
 from services import scope
+from services.incidents import incidents as incident_service
 from web.auth import client_ip
 from web.pages import bp, current
 

@@ -6,7 +6,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from domain.errors import DomainError
-from services import notifications as notification_service
+from services.messages import notifications as notification_service
 from web.pages import PER_PAGE, bp, current, page_number
 
 

@@ -7,7 +7,8 @@ from flask import Response, current_app, flash, redirect, render_template, reque
 
 from domain.errors import DomainError
 from models import Pack
-from services import packs, scope
+from services import scope
+from services.auditors import packs
 from web.auth import client_ip
 from web.pages import bp, current
 

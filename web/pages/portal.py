@@ -7,8 +7,9 @@ from flask import flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
 from models import utcnow
-from services import grants, portal, scope
-from services.evidence import INLINE_TYPES
+from services import scope
+from services.auditors import grants, portal
+from services.evidence.evidence import INLINE_TYPES
 from web.auth import client_ip
 from web.pages import bp, current
 

@@ -10,8 +10,8 @@ from domain.errors import DomainError
 from domain.subcontractors import country_name
 from models import Engagement
 from services import scope
-from services import subcontractors as register
-from services.evidence import local_today
+from services.evidence.evidence import local_today
+from services.register import subcontractors as register
 from web import exports
 from web.auth import client_ip
 from web.pages import bp, current
@@ -87,7 +87,7 @@ def subcontractors() -> str:
 
 
 def register_records(engagement, entries) -> list[tuple]:
-    """Register entries (``services.subcontractors.RegisterEntry``) as export rows."""
+    """Register entries (``services.register.subcontractors.RegisterEntry``) as export rows."""
     return [(engagement.name, e.tier, e.name, "; ".join(e.services), "; ".join(e.critical_operations),
              " ".join(e.countries), "yes" if e.offshore else "no", "; ".join(e.data_categories),
              "yes" if e.material else "no", e.status, e.agreement_date.isoformat() if e.agreement_date else "",

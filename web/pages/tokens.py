@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
-from services import tokens
+from services.people import tokens
 from web.auth import client_ip
 from web.pages import bp, current
 

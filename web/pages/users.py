@@ -6,7 +6,8 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 
 from domain.errors import DomainError
 from models import User
-from services import scope, users
+from services import scope
+from services.people import users
 from web.auth import client_ip, start_session
 from web.pages import bp, current
 
