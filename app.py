@@ -10,9 +10,12 @@ import sys
 
 from flask import Flask, request
 
+import commands
 import evidence_store
 import models
 from evidence_store import StoreError
+from services.alerts import scheduler
+from web import access_log, api, auth, errors, health, json_input, pages, requestlog, security, uploads
 from web.config import load_config
 
 INSTANCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
@@ -49,7 +52,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         if not models.db.is_closed() and not app.config.get("KEEP_DB_OPEN"):
             models.db.close()
 
-    from web import access_log, api, auth, errors, health, json_input, pages, requestlog, security, uploads
     requestlog.init_app(app)  # first: its request id is on every later line
     json_input.init_app(app)  # before anything reads a body: the 1 MB JSON limit and the safe parser
     security.init_app(app)
@@ -62,10 +64,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)
 
-    import commands
     commands.init_app(app)
 
-    from services.alerts import scheduler
     scheduler.init_app(app)  # SCHEDULER=inprocess only
     return app
 

@@ -148,15 +148,17 @@ def build(url: str, scale: int, fresh: bool) -> Flask:
         load_library()
         print(f"control library loaded ({time.perf_counter() - t0:.1f}s)")
     from services.demo import dataset as demo
+    from services.demo import scale as demo_scale
     if not models.User.select().where(models.User.email == "admin@demobank.example").exists():
         demo.create_demo()
     bank = models.Organisation.get(models.Organisation.name == demo.CLIENT)
     have = (models.Engagement.select()
-            .where(models.Engagement.client == bank, models.Engagement.name.startswith(demo.SCALE_PREFIX)).count())
+            .where(models.Engagement.client == bank,
+                   models.Engagement.name.startswith(demo_scale.SCALE_PREFIX)).count())
     if have < scale:
         print(f"building scale data: {scale - have} engagement(s) ({have} already there)")
         t0 = time.perf_counter()
-        demo.create_scale(scale - have, progress=lambda msg: print("  " + msg))
+        demo_scale.create_scale(scale - have, progress=lambda msg: print("  " + msg))
         print(f"built in {time.perf_counter() - t0:.1f}s")
     else:
         print(f"reusing {have} scale engagement(s) in {url}")

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import click
 
+from services.messages import mail
+
 from . import connect
 
 
 @click.command("send-mail")
 def send_mail() -> None:
     """Send every mail due in the outbox through SMTP_URL (without it, mail stays in the outbox and the log)."""
-    from services.messages import mail
     connect()
     try:
         result = mail.send_pending()  # SMTP_URL from the environment

@@ -2,6 +2,7 @@
 ``verify-pack``, ``export-oscal``."""
 from __future__ import annotations
 
+import json
 import shutil
 import time
 
@@ -11,6 +12,7 @@ from flask.cli import with_appcontext
 
 from domain.errors import DomainError
 from models import Engagement, User
+from services.auditors import oscal, pack_verify, packs
 
 from . import connect
 
@@ -44,7 +46,6 @@ def _acting_client_admin(engagement_id: int, email: str | None) -> User:
 def build_pack(engagement_id: int, frameworks: tuple[str, ...], period_start: str, period_end: str, out: str,
                email: str | None) -> None:
     """Build an evidence pack now (in a child process) and write it to FILE."""
-    from services.auditors import packs
     connect()
     user = _acting_client_admin(engagement_id, email)
     started = time.perf_counter()
@@ -69,7 +70,6 @@ def build_pack(engagement_id: int, frameworks: tuple[str, ...], period_start: st
 @with_appcontext
 def pack_worker(once: bool, interval: float) -> None:
     """Build queued evidence packs (claimed one at a time; several workers may run)."""
-    from services.auditors import packs
     connect()
     while True:
         for pack in packs.run_pending(current_app.config["EVIDENCE_STORE"], embed_max_mb=_embed_max()):
@@ -86,7 +86,6 @@ def pack_worker(once: bool, interval: float) -> None:
 def verify_pack(path: str, offline: bool) -> None:
     """Check a pack: manifest vs embedded files and rendered index, and (by default) vs the database,
     the evidence store and the audit trail. Exits 1 and says what is wrong."""
-    from services.auditors import pack_verify, packs
     with open(path, "rb") as handle:
         data = handle.read()
     report = pack_verify.verify_file(data)
@@ -110,9 +109,7 @@ def verify_pack(path: str, offline: bool) -> None:
 @with_appcontext
 def export_oscal(engagement_id: int, out: str) -> None:
     """Write the engagement's OSCAL assessment-results JSON, validated with compliance-trestle's models."""
-    import json
 
-    from services.auditors import oscal
     connect()
     user = _acting_client_admin(engagement_id, None)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from domain.errors import DomainError
+from services.people import tokens
 
 from . import connect
 
@@ -13,7 +14,6 @@ from . import connect
 @click.option("--name", default=None, help="only the token of this name (default: every active token)")
 def revoke_token(email: str, name: str | None) -> None:
     """Revoke a user's active API tokens (or the one named --name)."""
-    from services.people import tokens
     connect()
     try:
         count = tokens.revoke_by_email(email, name)

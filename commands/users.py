@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 
 from domain.errors import DomainError
 from models import User
+from services.people import users
 
 from . import connect
 
@@ -28,7 +29,6 @@ def _run(action: Callable[[], User]) -> User:
 @click.option("--email", required=True)
 def deactivate_user(email: str) -> None:
     """Deactivate a user: its sessions end and its API tokens are revoked at once."""
-    from services.people import users
     user = _run(lambda: users.deactivate_by_email(email))
     click.echo(f"deactivated {user.email}: sessions ended, API tokens revoked")
 
@@ -39,7 +39,6 @@ def deactivate_user(email: str) -> None:
 def reactivate_user(email: str) -> None:
     """Reactivate a deactivated user: it signs in with its password again (its old sessions and API tokens
     stay ended); one that never set a password is e-mailed a new one-time link."""
-    from services.people import users
     user = _run(lambda: users.reactivate_by_email(email, base_url=current_app.config.get("BASE_URL")))
     then = ("a new link to set its password is e-mailed" if users.status_of(user) == "invited"
             else "it signs in with its password")

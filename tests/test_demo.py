@@ -1,4 +1,5 @@
-"""`flask demo` data (services.demo.dataset): what it promises, idempotence, sign-in, and the scale data set."""
+"""`flask demo` data (services.demo.dataset, services.demo.scale): what it promises, idempotence, sign-in,
+and the scale data set."""
 from __future__ import annotations
 
 import datetime as dt
@@ -25,6 +26,7 @@ from models import (
 )
 from services.audit import audit_log
 from services.demo import dataset as demo
+from services.demo import scale as demo_scale
 from services.evidence import media_types
 from tests.conftest import login
 
@@ -166,7 +168,7 @@ def test_scale_adds_three_years_of_consistent_history(library, demo_password):
     demo.create_demo()
     demo_evidence = Evidence.select().count()
     messages: list[str] = []
-    result = demo.create_scale(2, progress=messages.append)
+    result = demo_scale.create_scale(2, progress=messages.append)
 
     bank = Organisation.get(Organisation.name == "Demo Bank")
     scale = list(Engagement.select().where(Engagement.client == bank, Engagement.id.in_(result.engagement_ids)))
@@ -235,21 +237,22 @@ def test_scale_adds_three_years_of_consistent_history(library, demo_password):
 
 def test_scale_runs_again_with_new_engagements(library, demo_password):
     demo.create_demo()
-    first = demo.create_scale(1)
-    second = demo.create_scale(1)
+    first = demo_scale.create_scale(1)
+    second = demo_scale.create_scale(1)
     names = [e.name for e in Engagement.select().where(Engagement.id.in_(first.engagement_ids + second.engagement_ids))]
     assert len(set(names)) == 2
     assert audit_log.verify_chain() == []
 
 
 def test_scale_without_demo_creates_it(library, demo_password):
-    result = demo.create_scale(1)
+    result = demo_scale.create_scale(1)
     assert User.select().where(User.email == "admin@demobank.example").exists()
     assert len(result.engagement_ids) == 1
 
 
-def test_demo_engagement_has_incidents_with_clocks_in_different_states_and_a_finding(library, demo_password):
-    demo.create_demo()
+def test_demo_engagement_has_incidents_with_clocks_in_different_states_and_a_finding(app, library, demo_password):
+    result = app.test_cli_runner().invoke(args=["demo"])  # the data set, then one scheduler pass
+    assert result.exit_code == 0, result.output
     states = {c.state for c in Clock.select()}
     assert {"running", "met", "breached"} <= states
     assert Clock.get(Clock.rule_id == "CPS230-TOLERANCE").state == "breached"
@@ -271,7 +274,7 @@ def test_scale_clocks_are_what_the_clock_service_computes_and_offshore_follows_t
     assessment) gets the very clocks the scale wrote: same rules, starts, deadlines, targets and bases."""
     from services.incidents import incidents as incident_service
     from services.register import subcontractors
-    result = demo.create_scale(2)
+    result = demo_scale.create_scale(2)
     risk = User.get(User.email == "risk@demobank.example")
     rules_seen, offshore_seen = set(), set()
     for engagement in Engagement.select().where(Engagement.id.in_(result.engagement_ids)):

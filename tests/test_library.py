@@ -623,7 +623,7 @@ def test_retired_obligation_keeps_its_row(clean_db, tmp_path):
 def test_refs_that_look_like_octal_hex_or_base_60_stay_text():
     import yaml
 
-    from domain.library import _Loader
+    from domain.library.parse import _Loader
     data = yaml.load("a: 010\nb: 0x1A\nc: 1:30\nd: 12.10\ne: 72", Loader=_Loader)
     assert data == {"a": "010", "b": "0x1A", "c": "1:30", "d": "12.10", "e": 72}
 

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from models import Applicability, Control, Engagement, EvidenceRequest, EvidenceRequirement, db
-from services.alerts import scheduler
 from services.alerts.scheduler import tick
 from services.register import applicability as applicability_service
+from services.register import planning
 from services.register import subcontractors as register
 from services.register.engagements import create_engagement, update_engagement
 from services.register.library_sync import DEFAULT_DIRECTORY, load_library
@@ -204,14 +204,14 @@ def test_an_edit_committed_while_a_tick_plans_is_planned_again_by_the_next_tick(
     tick(now=T(2026, 9, 20, 0, 0))
     next_day = T(2026, 9, 21, 0, 0)  # the watermark is a day behind: this tick plans the engagement
     planning_now, go = threading.Event(), threading.Event()
-    original = scheduler.plan_engagement
+    original = planning.plan_engagement
 
     def slow_plan(*args, **kwargs):
         planning_now.set()
         assert go.wait(timeout=30)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(scheduler, "plan_engagement", slow_plan)
+    monkeypatch.setattr(planning, "plan_engagement", slow_plan)
     errors: list[BaseException] = []
 
     def in_thread(work):
@@ -237,6 +237,6 @@ def test_an_edit_committed_while_a_tick_plans_is_planned_again_by_the_next_tick(
     editing.join(timeout=60)
     assert not errors, errors
     assert watermark(engagement) is None  # the edit's invalidation came last
-    monkeypatch.setattr(scheduler, "plan_engagement", original)
+    monkeypatch.setattr(planning, "plan_engagement", original)
     tick(now=next_day + dt.timedelta(minutes=5))
     assert watermark(engagement) == D(2026, 9, 21)

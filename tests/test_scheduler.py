@@ -18,7 +18,8 @@ from models import (
     db,
     utcnow,
 )
-from services.alerts.scheduler import acquire_lease, leased_tick, release_lease, run_scheduler, tick
+from services.alerts.lease import acquire_lease, release_lease
+from services.alerts.scheduler import leased_tick, run_scheduler, tick
 from services.register.engagements import create_engagement
 
 D = dt.date

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from models import SchedulerLease, db, utcnow
-from services.alerts.scheduler import LEASE
+from services.alerts.lease import LEASE
 from tests.fixtures.prod import ROOT, base_env
 
 INTERVAL = 1

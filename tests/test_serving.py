@@ -20,7 +20,7 @@ def test_healthz_is_public_json(client):
 
 
 def test_healthz_reports_the_scheduler_lease_age(client):
-    from services.alerts.scheduler import LEASE, acquire_lease
+    from services.alerts.lease import LEASE, acquire_lease
     assert acquire_lease(LEASE, "host-a:1:abc", 900)
     scheduler = client.get("/healthz").get_json()["checks"]["scheduler"]
     assert scheduler["status"] == "ok" and scheduler["holder"] == "host-a:1:abc"

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from domain.errors import DomainError
 from evidence_store import StoreError
+from models import db
 from web.json_input import body_limit_message
 
 log = logging.getLogger("attest.errors")
@@ -96,7 +97,6 @@ def init_app(app: Flask) -> None:
 
 def _drop_connection() -> None:
     """Close the request's broken connection so the pool discards it and the next request reconnects."""
-    from models import db
     try:
         if not db.is_closed():
             db.close()

@@ -1,55 +1,45 @@
-"""The control library: read and validate the YAML files under ``controls/``.
-
-Pure domain code (no Flask, no database). ``read_library(directory)`` parses
-
-* ``frameworks/*.yaml`` — one framework and its obligations per file,
-* ``common/*.yaml``     — the common control set, with mappings and evidence requirements,
-* ``clock_rules.yaml``  — regulatory / contractual notification clocks,
-
-keeps the file and line of every item, checks the whole library and raises
-``LibraryError`` listing EVERY problem as ``file:line: message`` (paths relative to the
-library directory). See ``controls/README.md`` for the formats and the rules.
-"""
+"""Validation of the library's files: every item's keys, types, limits and references, collecting EVERY
+problem as ``file:line: message`` instead of stopping at the first."""
 from __future__ import annotations
 
 import difflib
-import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from domain.recurrence import parse_frequency
 
-FRAMEWORK_DIR = "frameworks"
-COMMON_DIR = "common"
-CLOCK_RULES_FILE = "clock_rules.yaml"
-REVIEW_FILE = "REVIEW.md"  # one reviewed reason per `full` mapping (see controls/README.md)
-
-COVERAGES = ("full", "partial")
-VERIFICATIONS = ("verified", "secondary", "unverified")
-REQUIRES = ("card_payments", "offshore")
-CLOCK_UNITS = ("hours", "business_days", "calendar_days", "asap")
-# aware_at: the finder's own awareness (contract tier); client_aware_at: the regulated entity's (regulatory
-# tier); outside_tolerance_at: CPS 230 para 42; concluded_at: an eligible NDB assessment; agreement_date:
-# started by its subject (e.g. a sub-contractor arrangement), never by an incident.
-CLOCK_STARTS = ("aware_at", "client_aware_at", "occurred_at", "outside_tolerance_at", "concluded_at", "agreement_date")
-CHANGE_KINDS = ("significant_change", "new_subcontractor", "offshoring")
-INCIDENT_CATEGORIES = ("security_incident", "personal_information_breach", "control_weakness",
-                       "operational_disruption", "card_data_compromise")
-INCIDENT_FLAGS = ("material", "personal_information", "card_data", "outside_tolerance",
-                  "cannot_remediate_timely", "notified_other_regulator")
-AWARE_PARTIES = ("client", "provider")
+from .parse import LineDict, _Loader
+from .review import ReviewChecks
+from .spec import (
+    AWARE_PARTIES,
+    CHANGE_KINDS,
+    CLOCK_STARTS,
+    CLOCK_UNITS,
+    COMMON_DIR,
+    COVERAGES,
+    FRAMEWORK_DIR,
+    INCIDENT_CATEGORIES,
+    INCIDENT_FLAGS,
+    PRODUCERS,
+    REQUIRES,
+    VERIFICATIONS,
+    ClockRuleSpec,
+    ControlSpec,
+    FrameworkSpec,
+    Library,
+    MappingSpec,
+    ObligationSpec,
+    Problem,
+    RequirementSpec,
+)
 
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$", re.I)
-_DIGITS = re.compile(r"(\d+)")
-
 # Column limits of models/library.py, checked here so a load never fails half-way.
 _MAX = {"code": 20, "ref": 40, "obligation_title": 300, "title": 200, "domain": 60, "key": 60,
         "rule": 40, "framework_code": 40}
-
 # Allowed keys per item kind: name -> required?
 _FILE_KEYS = {"framework": {"framework": True, "obligations": True},
               "common": {"controls": True},
@@ -61,304 +51,13 @@ _CONTROL_KEYS = {"code": True, "title": True, "description": False, "domain": Fa
                  "requires": False, "triggers": False, "maps": False, "evidence": False}  # maps/evidence: own messages
 _MAPPING_KEYS = {"coverage": True, "note": False}
 _REQUIREMENT_KEYS = {"key": True, "name": True, "types": True, "validity_days": True, "produced_by": False}
-PRODUCERS = ("provider", "client")  # who uploads a requirement's evidence (SPEC §2); provider by default
 _RULE_KEYS = {"rule": True, "title": True, "framework": True, "obligation": True, "trigger": True,
               "start": True, "duration": False, "unit": True, "internal_target_hours": False,
               "notify": True, "note": False, "verification": False}
 _TRIGGER_KEYS = ("categories", "any_flags", "flags", "at_least_one_flag", "aware_party", "manual")
 
 
-# --------------------------------------------------------------------------- results
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
-
-
-class LibraryError(Exception):
-    """The library is invalid; ``problems`` lists every problem found."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-@dataclass
-class ObligationSpec:
-    framework: str
-    ref: str
-    title: str
-    parent_ref: str | None = None
-    alt_ref: str | None = None
-    frequency: str = ""
-    verification: str = ""
-    provable: bool = True
-    note: str = ""
-    file: str = ""
-    line: int = 0
-
-    @property
-    def sort_key(self) -> str:
-        return ref_sort_key(self.ref)
-
-
-@dataclass
-class FrameworkSpec:
-    code: str
-    title: str
-    version: str
-    description: str = ""
-    obligations: dict[str, ObligationSpec] = field(default_factory=dict)
-    file: str = ""
-    line: int = 0
-
-
-@dataclass
-class MappingSpec:
-    framework: str
-    ref: str
-    coverage: str
-    line: int = 0
-    note: str = ""  # why a mapping is only partial, or what it leaves out
-    reason: str = ""  # a full mapping's reviewed one-line reason, from REVIEW.md
-
-
-@dataclass
-class RequirementSpec:
-    key: str
-    name: str
-    types: list[str]
-    validity_days: int
-    produced_by: str = "provider"
-    file: str = ""
-    line: int = 0
-
-
-@dataclass
-class ControlSpec:
-    code: str
-    title: str
-    frequency: str
-    description: str = ""
-    domain: str = ""
-    requires: str = ""
-    triggers: list[str] = field(default_factory=list)  # change kinds that also open a request
-    mappings: list[MappingSpec] = field(default_factory=list)
-    requirements: list[RequirementSpec] = field(default_factory=list)
-    file: str = ""
-    line: int = 0
-
-    @property
-    def frameworks(self) -> set[str]:
-        return {m.framework for m in self.mappings}
-
-
-@dataclass
-class ClockRuleSpec:
-    rule_id: str
-    title: str
-    framework: str
-    obligation: str
-    trigger: dict
-    start: str
-    duration: int | None
-    unit: str
-    notify: str
-    internal_target_hours: int | None = None
-    note: str = ""
-    verification: str = ""
-    file: str = ""
-    line: int = 0
-
-
-@dataclass
-class Library:
-    directory: str
-    digest: str
-    frameworks: dict[str, FrameworkSpec] = field(default_factory=dict)
-    controls: dict[str, ControlSpec] = field(default_factory=dict)
-    clock_rules: dict[str, ClockRuleSpec] = field(default_factory=dict)
-
-    def obligation(self, framework: str, ref: str) -> ObligationSpec | None:
-        spec = self.frameworks.get(framework)
-        return spec.obligations.get(ref) if spec else None
-
-    def counts(self) -> dict[str, Any]:
-        return {
-            "frameworks": len(self.frameworks),
-            "obligations": {code: len(f.obligations) for code, f in sorted(self.frameworks.items())},
-            "controls": len(self.controls),
-            "mappings": sum(len(c.mappings) for c in self.controls.values()),
-            "requirements": sum(len(c.requirements) for c in self.controls.values()),
-            "clock_rules": len(self.clock_rules),
-            "controls_serving_3plus_frameworks": sum(1 for c in self.controls.values() if len(c.frameworks) >= 3),
-        }
-
-
-def ref_sort_key(ref: str) -> str:
-    """Natural sort key: ``A.5.9`` before ``A.5.10``, ``9.1`` before ``10.1``."""
-    return _DIGITS.sub(lambda m: m.group(1).zfill(5), ref)[:80]
-
-
-def without_names(text: str, names: list[str] | set[str]) -> str:
-    """``text`` with each of ``names`` (framework codes, clock rule ids) taken out, with the list punctuation
-    around it: library prose as a reader who may not see those frameworks reads it (an auditor's grant).
-    "starts (CPS234-35, CPS230-INCIDENT)" without CPS234-35 reads "starts (CPS230-INCIDENT)"; a
-    parenthesis that only named a hidden rule's clock ("notified per their rules (PCI-BRAND clock)") goes."""
-    out = text
-    for name in sorted(names, key=len, reverse=True):
-        out = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "\x00", out)
-    out = re.sub(r"\(\s*\x00\s+clocks?\s*\)", "(\x00)", out)
-    out = re.sub(r"\x00(\s*,\s*|\s+and\s+|\s+or\s+)", "", out)
-    out = re.sub(r"(\s*,\s*|\s+and\s+|\s+or\s+)\x00", "", out)
-    out = re.sub(r"\s*\(\s*\x00\s*\)|\x00", "", out)
-    return re.sub(r"\(\s*\)", "", re.sub(r"  +", " ", out)).strip()
-
-
-def trigger_matches(trigger: dict, category: str, flags: set[str] | list[str], aware_party: str | None) -> bool:
-    """Does an incident start a clock with this ``trigger``? (see controls/README.md).
-
-    (category in ``categories`` OR any of ``any_flags`` set) AND all ``flags`` set AND at least one
-    of ``at_least_one_flag`` set AND ``aware_party`` matches. A ``manual`` trigger never starts
-    automatically.
-    """
-    if trigger.get("manual"):
-        return False
-    flags = set(flags)
-    categories, any_flags = trigger.get("categories") or [], trigger.get("any_flags") or []
-    if (categories or any_flags) and category not in categories and not flags & set(any_flags):
-        return False
-    if not set(trigger.get("flags") or []) <= flags:
-        return False
-    if trigger.get("at_least_one_flag") and not flags & set(trigger["at_least_one_flag"]):
-        return False
-    party = trigger.get("aware_party")
-    return party is None or party == aware_party
-
-
-# --------------------------------------------------------------------------- YAML with lines
-
-class LineDict(dict):
-    """A YAML mapping that remembers its own line and the line of each key."""
-    line: int = 0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.key_lines: dict[Any, int] = {}
-        self.duplicates: list[tuple[Any, int]] = []
-
-    def line_of(self, key: Any) -> int:
-        return self.key_lines.get(key, self.line)
-
-
-class LineList(list):
-    line: int = 0
-
-
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parser when available
-
-
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe loader that records lines and never reads ``12.10`` as the float 12.1."""
-
-
-# Only plain decimals are integers: YAML 1.1 would also read 010 (octal), 0x1A and 1:30
-# (base 60) as numbers and silently renumber a ref.
-_INT = "tag:yaml.org,2002:int"
-_PLAIN_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, _PLAIN_INT if tag == _INT else rx) for tag, rx in resolvers
-            if tag != "tag:yaml.org,2002:float"]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
-    loader.flatten_mapping(node)
-    mapping = LineDict()
-    mapping.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, (str, int, bool)) and key is not None:
-            key = str(key)
-        line = key_node.start_mark.line + 1
-        if key in mapping:
-            mapping.duplicates.append((key, line))
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        mapping.key_lines.setdefault(key, line)
-    return mapping
-
-
-def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
-    items = LineList(loader.construct_object(child, deep=True) for child in node.value)
-    items.line = node.start_mark.line + 1
-    return items
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
-# --------------------------------------------------------------------------- reading
-
-def _library_files(directory: str) -> list[str]:
-    """Relative paths (``/``-separated) of every library YAML file, sorted."""
-    found = []
-    for sub in (FRAMEWORK_DIR, COMMON_DIR):
-        path = os.path.join(directory, sub)
-        if os.path.isdir(path):
-            found += [f"{sub}/{name}" for name in os.listdir(path) if name.endswith((".yaml", ".yml"))]
-    if os.path.isfile(os.path.join(directory, CLOCK_RULES_FILE)):
-        found.append(CLOCK_RULES_FILE)
-    return sorted(found)
-
-
-def _digested_files(directory: str, files: list[str]) -> list[str]:
-    """The YAML files plus REVIEW.md: a changed reason is a changed library."""
-    return files + ([REVIEW_FILE] if os.path.isfile(os.path.join(directory, REVIEW_FILE)) else [])
-
-
-def library_digest(directory: str, files: list[str] | None = None) -> str:
-    """sha256 over the sorted relative paths and contents of the library files (REVIEW.md included)."""
-    digest = hashlib.sha256()
-    for rel in _digested_files(directory, files if files is not None else _library_files(directory)):
-        with open(os.path.join(directory, rel), "rb") as handle:
-            content = handle.read()
-        digest.update(rel.encode() + b"\0" + str(len(content)).encode() + b"\0" + content)
-    return digest.hexdigest()
-
-
-def read_library(directory: str) -> Library:
-    """Parse and validate the library in ``directory``; LibraryError lists every problem."""
-    directory = os.path.abspath(directory)
-    files = _library_files(directory)
-    checker = _Checker(Library(directory=directory, digest=library_digest(directory, files)))
-    if not any(f.startswith(FRAMEWORK_DIR + "/") for f in files):
-        checker.problem(FRAMEWORK_DIR, 0, "no framework files found (frameworks/*.yaml)")
-    documents = {rel: checker.parse(directory, rel) for rel in files}
-    for rel, document in documents.items():
-        if document is None and rel not in checker.failed:
-            checker.problem(rel, 1, "file is empty")
-    for kind, prefix in (("framework", FRAMEWORK_DIR + "/"), ("common", COMMON_DIR + "/"),
-                         ("clock", CLOCK_RULES_FILE)):
-        for rel, document in documents.items():
-            if rel.startswith(prefix) and document is not None:
-                checker.file(kind, rel, document)
-    checker.check_coverage()
-    checker.check_review(directory)
-    if checker.problems:
-        raise LibraryError(sorted(checker.problems, key=lambda p: (p.file, p.line, p.message)))
-    return checker.library
-
-
-# --------------------------------------------------------------------------- validation
-
-class _Checker:
+class Checker(ReviewChecks):
     """Builds the Library while collecting every problem."""
 
     def __init__(self, library: Library):
@@ -718,70 +417,6 @@ class _Checker:
                                                                           "at_least_one_flag")):
             self.problem(rel, line, f"trigger of {what} needs categories, flags or manual: true")
         return {k: (list(v) if isinstance(v, list) else v) for k, v in trigger.items()}
-
-    # ---- whole library
-
-    def check_coverage(self) -> None:
-        """Every provable obligation must be mapped by at least one control."""
-        if "common" in self.broken:
-            return
-        mapped = {(m.framework, m.ref) for c in self.library.controls.values() for m in c.mappings}
-        for spec in self.library.frameworks.values():
-            for ob in spec.obligations.values():
-                if ob.provable and (spec.code, ob.ref) not in mapped:
-                    self.problem(ob.file, ob.line, f"unmapped obligation {spec.code} {ob.ref}: no control maps it")
-
-
-    def check_review(self, directory: str) -> None:
-        """REVIEW.md and the data agree: every `full` mapping has exactly one reason line, and every
-        line names a mapping that is `full` (a stale line is as wrong as a missing one)."""
-        if "common" in self.broken or "framework" in self.broken:
-            return
-        full = {(c.code, m.framework, m.ref): (c, m) for c in self.library.controls.values()
-                for m in c.mappings if m.coverage == "full"}
-        path = os.path.join(directory, REVIEW_FILE)
-        if not os.path.isfile(path):
-            if full:
-                self.problem(REVIEW_FILE, 0, f"missing: {len(full)} full mappings need their one-line reason here")
-            return
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-        seen: dict[tuple, int] = {}
-        for number, line in enumerate(lines, 1):
-            key = self.review_line(number, line, full, seen)
-            if key is not None:
-                seen[key] = number
-        for key, (control, mapping) in full.items():
-            if key not in seen:
-                self.problem(control.file, mapping.line, f"full mapping {' '.join(key)} has no reason in {REVIEW_FILE} "
-                             f"(add '- {' '.join(key)}: <why the evidence alone proves it>')")
-
-    def review_line(self, number: int, line: str, full: dict, seen: dict) -> tuple | None:
-        """One line of REVIEW.md: '- CODE FRAMEWORK REF: reason'; other lines are prose."""
-        if not line.startswith("- "):
-            return None
-        match = _REVIEW_LINE.match(line)
-        if not match:
-            self.problem(REVIEW_FILE, number, "expected '- CODE FRAMEWORK REF: reason'")
-            return None
-        key, reason = match.group(1, 2, 3), match.group(4).strip()
-        label = " ".join(key)
-        if key in seen:
-            self.problem(REVIEW_FILE, number, f"duplicate review line for {label} (first at line {seen[key]})")
-            return None
-        if key not in full:
-            control = self.library.controls.get(key[0])
-            mapping = next((m for m in control.mappings if (m.framework, m.ref) == key[1:]), None) if control else None
-            state = "does not exist" if mapping is None else f"is {mapping.coverage}"
-            self.problem(REVIEW_FILE, number, f"stale review line: mapping {label} {state}, not full")
-            return None
-        if len(reason) > 300:
-            self.problem(REVIEW_FILE, number, f"reason for {label} is longer than 300 characters")
-        full[key][1].reason = reason
-        return key
-
-
-_REVIEW_LINE = re.compile(r"^- (\S+) (\S+) (\S+?): (\S.*)$")
 
 
 def _close(word: Any, candidates) -> str:

@@ -40,25 +40,19 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import socket
 import threading
 import time
-import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 import peewee as pw
 
-from domain.recurrence import parse_frequency
-from domain.schedule import BECOME_OPEN, BECOME_OVERDUE, PlannedRequest, initial_status, periods_to_add, plan
+from domain.schedule import BECOME_OPEN, BECOME_OVERDUE
 from domain.timeutil import local, to_utc_naive
 from models import (
-    Applicability,
     Clock,
-    Control,
     Engagement,
     EvidenceRequest,
-    EvidenceRequirement,
     RequestHistory,
     SchedulerLease,
     db,
@@ -70,14 +64,14 @@ from services.audit import audit_log
 from services.auditors import packs
 from services.evidence import expiry
 from services.messages import mail, notifications
-from services.register import planning, subcontractors
+from services.register import planning
 
 from . import alerts
+from .lease import LEASE, acquire_lease, default_holder, release_lease
 
 log = logging.getLogger("attest.scheduler")
 
 BATCH = 500
-LEASE = "tick"
 DEFAULT_INTERVAL = 300
 ACTOR = "scheduler"
 DEFAULT_PACK_POLL = 2.0  # seconds between the leader's looks at the pack queue (as pack-worker's --interval)
@@ -116,87 +110,6 @@ def _local_today(now: dt.datetime, tz: str) -> dt.date:
     return local(now, tz).date()
 
 
-# ------------------------------------------------------------------------------------------ planning
-
-def requirements_by_control() -> dict[int, list[int]]:
-    """Live evidence requirements of every control: control id -> requirement ids."""
-    out: dict[int, list[int]] = defaultdict(list)
-    for req_id, control_id in (EvidenceRequirement.select(EvidenceRequirement.id, EvidenceRequirement.control)
-                               .where(EvidenceRequirement.retired_in.is_null()).tuples()):
-        out[control_id].append(req_id)
-    return out
-
-
-def plan_engagement(engagement: Engagement, requirements: dict[int, list[int]], now: dt.datetime,
-                    result: TickResult) -> int:
-    """Insert the requests the engagement's schedules need by ``now``: three queries and bulk inserts."""
-    today = _local_today(now, engagement.timezone)
-    grace = dt.timedelta(days=engagement.grace_days)
-    rows = (Applicability.select(Applicability.control, Applicability.frequency_override,
-                                 Applicability.first_due_date, Control.frequency, Control.code)
-            .join(Control)
-            .where(Applicability.engagement == engagement.id, Applicability.applicable == True,  # noqa: E712
-                   Control.retired_in.is_null())
-            .tuples())
-    covered = dict(EvidenceRequest.select(EvidenceRequest.requirement, pw.fn.MAX(EvidenceRequest.period_end))
-                   .where(EvidenceRequest.engagement == engagement.id, EvidenceRequest.status != "retired")
-                   .group_by(EvidenceRequest.requirement).tuples())
-    plans: dict[str, list[PlannedRequest]] = {}  # controls share frequencies: plan each one once
-    new: list[dict] = []
-    for control_id, override, first_due, frequency, code in rows:
-        text = (override or "").strip() or frequency
-        if text not in plans:
-            try:
-                plans[text] = plan(parse_frequency(text), engagement.start_date, today, engagement.timezone,
-                                  engagement.end_date)
-            except ValueError as exc:
-                plans[text] = []
-                result.problems.append(f"engagement {engagement.id} control {code}: {exc}")
-        for requirement_id in requirements.get(control_id, ()):
-            wanted = periods_to_add(plans[text], covered_until=_as_date(covered.get(requirement_id)), today=today,
-                                    first_due=first_due)
-            for p in wanted:
-                new.append({"engagement": engagement.id, "control": control_id, "requirement": requirement_id,
-                            "period_start": p.period_start, "period_end": p.period_end, "due_at": p.due_at,
-                            "status": initial_status(p.period_start, p.due_at, now, today, grace),
-                            "created_at": now, "updated_at": now})
-    created = _revive_retired(engagement, new)
-    for i in range(0, len(new), BATCH):
-        created += (EvidenceRequest.insert_many(new[i:i + BATCH]).on_conflict_ignore()
-                    .as_rowcount().execute())
-    return created
-
-
-def _revive_retired(engagement: Engagement, new: list[dict]) -> int:
-    """A period the schedule needs again whose request was retired (an edit took it away, another brought
-    it back) gets that request back instead of a second one; removes those periods from ``new``."""
-    if not new:
-        return 0
-    retired = {(r, start): i for i, r, start in EvidenceRequest.select(
-        EvidenceRequest.id, EvidenceRequest.requirement, EvidenceRequest.period_start)
-        .where(EvidenceRequest.engagement == engagement.id, EvidenceRequest.status == "retired").tuples()}
-    if not retired:
-        return 0
-    revived, keep = 0, []
-    for row in new:
-        request_id = retired.get((row["requirement"], row["period_start"]))
-        if request_id is None:
-            keep.append(row)
-            continue
-        revived += (EvidenceRequest.update(status=row["status"], period_end=row["period_end"], due_at=row["due_at"],
-                                           updated_at=row["updated_at"])
-                    .where(EvidenceRequest.id == request_id, EvidenceRequest.status == "retired").execute())
-    new[:] = keep
-    return revived
-
-
-def _as_date(value) -> dt.date | None:
-    """MAX() over a date column comes back as text from SQLite."""
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
-
-
 # ------------------------------------------------------------------------------------------ states
 
 def _engagements_where(column: pw.Field, values: list) -> pw.ModelSelect:
@@ -222,17 +135,9 @@ def _zones(now: dt.datetime) -> Zones:
 
 
 def _plan(now: dt.datetime, zones: Zones, result: TickResult) -> None:
-    """Plan the engagements whose planning watermark is behind their local today (``services.register.planning``):
-    none at a pass on a day already planned, unless an edit or a library load invalidated some."""
-    stale = planning.engagements_to_plan(zones.zones_on)
-    if not stale:
-        return
-    requirements = requirements_by_control()
-    for engagement in stale:
-        result.created += plan_engagement(engagement, requirements, now, result)
-    result.created += subcontractors.plan_all_recipient_series(now, [e.id for e in stale])  # APP 8 series
-    planning.mark_planned((e.id, _local_today(now, e.timezone)) for e in stale)
-
+    planned = planning.plan_due(now, zones.zones_on)
+    result.created += planned.created
+    result.problems.extend(planned.problems)
 
 def _move_requests(now: dt.datetime, zones: Zones) -> tuple[int, int]:
     """upcoming|open|rejected -> overdue past due + grace, then upcoming -> open once the period has started
@@ -339,43 +244,6 @@ def send_mail() -> None:
 
 
 # ------------------------------------------------------------------------------------------ leader election
-
-def default_holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:120]
-
-
-def _ttl(ttl: float | dt.timedelta) -> dt.timedelta:
-    return ttl if isinstance(ttl, dt.timedelta) else dt.timedelta(seconds=ttl)
-
-
-def acquire_lease(name: str, holder: str, ttl: float | dt.timedelta, *, now: dt.datetime | None = None) -> bool:
-    """Take the lease ``name`` for ``ttl`` (seconds) if it is free or expired, or renew it if ``holder``
-    already has it. Safe across processes: one conditional UPDATE, or the first INSERT (unique name)."""
-    now = _utc(now)
-    expires = now + _ttl(ttl)
-    with transaction():
-        taken = (SchedulerLease.update(holder=holder, expires_at=expires, renewed_at=now)
-                 .where(SchedulerLease.name == name,
-                        (SchedulerLease.holder == holder) | (SchedulerLease.expires_at < now))
-                 .execute())
-    if taken:
-        return True
-    if SchedulerLease.select().where(SchedulerLease.name == name).exists():
-        return False  # someone else holds it
-    try:
-        with transaction():
-            SchedulerLease.insert(name=name, holder=holder, expires_at=expires, renewed_at=now).execute()
-        return True
-    except pw.IntegrityError:  # another process inserted it first
-        return False
-
-
-def release_lease(name: str, holder: str) -> bool:
-    """Give the lease up (on shutdown) so another process can take over at its next run."""
-    with transaction():
-        return bool(SchedulerLease.update(expires_at=dt.datetime(2000, 1, 1))
-                    .where(SchedulerLease.name == name, SchedulerLease.holder == holder).execute())
-
 
 _leading: dict[str, bool] = {}  # holder -> whether its last attempt won the lease (to log changes only)
 

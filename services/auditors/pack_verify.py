@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pypdf import PdfReader, apply_configuration
 from pypdf.errors import PdfReadError
 
+from models import AuditEvent, Evidence, Pack
+from services.audit.audit_log import verify_chain
+
 from .packs import MANIFEST
 
 # Packs embed up to PACK_EMBED_MAX_MB of evidence; pypdf refuses streams over 75 MB unless told otherwise.
@@ -154,8 +157,6 @@ def verify_file(data: bytes) -> PackReport:
 
 def verify_against_records(data: bytes, report: PackReport, store) -> None:
     """Check a pack against the database, the evidence store and the audit trail (adds to ``report``)."""
-    from models import AuditEvent, Evidence, Pack
-    from services.audit.audit_log import verify_chain
     manifest = report.manifest or {}
     pack = Pack.get_or_none(Pack.id == manifest.get("pack", {}).get("id"))
     if pack is None:

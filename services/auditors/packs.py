@@ -22,6 +22,7 @@ import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import peewee as pw
@@ -57,7 +58,7 @@ from services.register import queries
 
 from . import grants
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(Path(__file__).resolve().parents[2])  # the repository: the renderer child runs from here
 TEMPLATES = os.path.join(ROOT, "templates", "packs")
 MANIFEST = "manifest.json"
 CLAIM_TTL = dt.timedelta(minutes=30)  # a building pack whose worker has been silent this long is queued again

@@ -23,6 +23,8 @@ from models import (
     User,
 )
 from services import scope
+from services.evidence import evidence as evidence_service
+from services.incidents.findings import raise_finding
 from services.register import queries
 
 
@@ -97,7 +99,6 @@ OBSERVATION_TITLE_MAX = 200
 
 def leave_observation(user: User, engagement_id: int | str, data: dict, *, ip: str = "") -> Finding:
     """An auditor's observation: a finding with source ``auditor`` for the client to act on."""
-    from services.incidents.findings import raise_finding
     engagement = scope.engagement_for(user, engagement_id, "observe")
     title = data.get("title").strip() if isinstance(data.get("title"), str) else ""
     description = data.get("description") if isinstance(data.get("description"), str) else ""
@@ -117,7 +118,6 @@ TEXT_PREVIEW_BYTES = 256 * 1024
 
 def text_preview(user: User, evidence_id: int | str, *, ip: str = "") -> str | None:
     """The start of a text evidence file, to show in the page (its download recorded); None for other types."""
-    from services.evidence import evidence as evidence_service
     item = scope.evidence_for(user, evidence_id)
     if not item.media_type.startswith("text/"):
         return None

@@ -2,7 +2,7 @@
 
 Any capability can start a clock on its own subject, e.g. a sub-contractor arrangement::
 
-    from services import clocks
+    from services.incidents import clocks
     clock = clocks.start_clock(engagement, "CPS230-ARRANGEMENT", agreement_instant,
                                subject=("subcontractor", sub.id), actor=user)
     clocks.record_notice(clock, notified_at, evidence=None, actor=user)

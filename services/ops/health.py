@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from models import SchedulerLease, db, utcnow
-from services.alerts.scheduler import LEASE
+from services.alerts.lease import LEASE
 
 log = logging.getLogger("attest.health")
 

@@ -1,6 +1,6 @@
 """The Statement of Applicability as a working document: a client admin marks a control not applicable (with a
 justification) or applicable again, names its owner, overrides its frequency and sets its first due date.
-Every change re-plans the schedule (services.register.replan) and is audited; the audit trail is the SoA's history.
+Every change re-plans the schedule (services.register.planning) and is audited; the audit trail is the SoA's history.
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from models import Applicability, AuditEvent, Control, Engagement, User, transac
 from services import scope
 from services.audit import audit_log
 from services.people.accounts import normalise_email
+
+from .planning import replan_engagement
 
 EDITABLE = ("applicable", "justification", "owner", "frequency_override", "first_due_date")
 ACTION = "applicability.update"
@@ -136,7 +138,6 @@ def _current(row: Applicability, field: str) -> Any:
 def update(actor: User, engagement_id: int | str, code: str, data: dict, *, ip: str = "",
            now: dt.datetime | None = None) -> Applicability:
     """Edit one SoA row (client_admin of the engagement); re-plans the schedule; audited with old and new values."""
-    from .replan import replan_engagement
     engagement = scope.engagement_for(actor, engagement_id, "manage")
     with transaction():
         row = row_for(engagement, code)

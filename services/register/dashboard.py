@@ -33,6 +33,7 @@ from models import (
     Obligation,
     RequestTally,
     User,
+    is_postgres,
     utcnow,
 )
 from services import scope
@@ -430,7 +431,6 @@ def rebuild_tally() -> int:
 
 def _month_of(column) -> pw.Node:
     """"YYYY-MM" of a UTC timestamp column, as the triggers write it."""
-    from models import is_postgres
     return pw.fn.to_char(column, "YYYY-MM") if is_postgres() else pw.fn.substr(column, 1, 7)
 
 

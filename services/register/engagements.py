@@ -37,6 +37,8 @@ from services import scope
 from services.audit import audit_log
 from services.people.accounts import find_or_create_organisation
 
+from .planning import replan_engagement
+
 BATCH = 500
 
 
@@ -328,8 +330,7 @@ def _jsonable(value: Any) -> Any:
 def update_engagement(actor: User, engagement_id: int | str, data: dict, *, ip: str = "",
                       now: dt.datetime | None = None) -> Engagement:
     """Change an engagement's settings (client_admin); the schedule is re-planned without losing history
-    (services.register.replan) and the change audited with every old and new value."""
-    from .replan import replan_engagement
+    (services.register.planning) and the change audited with every old and new value."""
     engagement = scope.engagement_for(actor, engagement_id, "manage")
     changes = parse_engagement_changes(engagement, data)
     frameworks = _frameworks(changes["frameworks"]) if "frameworks" in changes else None

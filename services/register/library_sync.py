@@ -11,9 +11,9 @@ that come back ``retired_in = None``. Existing rows are bulk-fetched once per ta
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import models
@@ -22,7 +22,7 @@ from models import ClockRule, Control, ControlObligation, EvidenceRequirement, F
 
 from . import dashboard, planning
 
-DEFAULT_DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "controls")
+DEFAULT_DIRECTORY = str(Path(__file__).resolve().parents[2] / "controls")  # the repository's controls/
 _CHUNK = 50  # rows per INSERT / IN (...) list, well under SQLite's variable limit
 
 

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import peewee as pw
 
+from domain import subcontractors as subcontractor_rules
 from domain.applicability import ControlFacts, justification_within
 from domain.errors import NotFound, ValidationError
 from domain.library import without_names
@@ -28,6 +29,7 @@ from models import (
     Framework,
     Obligation,
     Organisation,
+    Subcontractor,
     User,
 )
 from models.register import REQUEST_STATES
@@ -373,3 +375,12 @@ def filter_requests(user: User, query: pw.ModelSelect, engagement: Engagement,
                                       field=arg) from None
             query = query.where(getattr(EvidenceRequest.due_at, op)(boundary))
     return query
+
+
+def cross_border_recipients(engagement: Engagement) -> list[Subcontractor]:
+    """APP 8: approved sub-contractors or sites outside Australia that receive personal information."""
+    return [s for s in Subcontractor.select().where(Subcontractor.engagement == engagement.id,
+                                                    Subcontractor.status == "approved",
+                                                    Subcontractor.personal_information == True)  # noqa: E712
+            .order_by(Subcontractor.proposed_at, Subcontractor.id)
+            if subcontractor_rules.is_offshore(json.loads(s.countries or "[]"))]

@@ -16,17 +16,13 @@ import peewee as pw
 from domain import subcontractors as rules
 from domain.applicability import EngagementScope, decide
 from domain.errors import Conflict, ValidationError
-from domain.recurrence import parse_frequency
-from domain.schedule import initial_status, plan
 from domain.timeutil import parse_date, start_of_local_day
 from models import (
     Applicability,
     Clock,
-    Control,
     Engagement,
     EngagementFramework,
     EvidenceRequest,
-    EvidenceRequirement,
     Framework,
     Subcontractor,
     User,
@@ -39,11 +35,10 @@ from services.incidents import clocks
 
 from . import planning
 from .engagements import _text, control_facts
+from .planning import plan_recipient_series, replan_engagement
 
 PRIOR_NOTICE_RULE = "CONTRACT-SUBCON"
 ARRANGEMENT_RULE = "CPS230-ARRANGEMENT"
-RECIPIENT_CONTROL = "PR-06"  # reasonable-steps evidence, one series per cross-border recipient
-RECIPIENT_FREQUENCY = "P1Y"
 SUBJECT = "subcontractor"
 
 
@@ -126,13 +121,6 @@ def register_as_of(engagement: Engagement, day: dt.date) -> list[RegisterEntry]:
             apra_notified_on=sub.apra_notified_on if sub.apra_notified_on and sub.apra_notified_on <= day else None,
             decision_reason=sub.decision_reason if decided else ""))
     return entries
-
-
-def cross_border_recipients(engagement: Engagement) -> list[Subcontractor]:
-    """APP 8: approved sub-contractors or sites outside Australia that receive personal information."""
-    return [s for s in subcontractors_of(engagement).where(Subcontractor.status == "approved",
-                                                          Subcontractor.personal_information == True)  # noqa: E712
-            if rules.is_offshore(loads(s.countries))]
 
 
 def recipient_requests(engagement: Engagement, ids: list[int]) -> dict[int, list[EvidenceRequest]]:
@@ -307,9 +295,8 @@ def sync_offshore(engagement: Engagement, *, actor: User | None = None, ip: str 
                   now: dt.datetime | None = None) -> bool:
     """Set the engagement's ``offshore`` flag from its register, re-decide the offshore controls'
     applicability and re-plan the schedule as a Statement of Applicability edit does
-    (``services.register.replan.replan_engagement``: the upcoming requests of controls that stop applying are
+    (``services.register.planning.replan_engagement``: the upcoming requests of controls that stop applying are
     retired, those of controls that start applying planned or revived). Returns the flag."""
-    from .replan import replan_engagement
     offshore = register_is_offshore(engagement)
     if offshore == engagement.offshore:
         return offshore
@@ -338,52 +325,3 @@ def _redecide_offshore_controls(engagement: Engagement, offshore: bool) -> None:
         (Applicability.update(applicable=applicable, justification=why, updated_at=utcnow())
          .where(Applicability.engagement == engagement.id, Applicability.control == control_id,
                 Applicability.edited_at.is_null()).execute())  # a hand-edited row keeps its decision
-
-
-# --------------------------------------------------------------------------- APP 8 request series
-
-def _recipient_requirements() -> list[EvidenceRequirement]:
-    return list(EvidenceRequirement.select().join(Control)
-                .where(Control.code == RECIPIENT_CONTROL, Control.retired_in.is_null(),
-                       EvidenceRequirement.retired_in.is_null()))
-
-
-def plan_recipient_series(engagement: Engagement, now: dt.datetime | None = None) -> int:
-    """Request each cross-border recipient's reasonable-steps evidence yearly from its approval, like a
-    control's schedule (idempotent: existing periods are kept). Returns the number of requests created."""
-    now = now or utcnow()
-    requirements = [r for r in _recipient_requirements() if Applicability.select().where(
-        Applicability.engagement == engagement.id, Applicability.control == r.control_id,
-        Applicability.applicable == True).exists()]  # noqa: E712
-    recipients = cross_border_recipients(engagement) if requirements else []
-    if not recipients:
-        return 0
-    tz = engagement.timezone
-    today = _local_date(now, tz)
-    grace = dt.timedelta(days=engagement.grace_days)
-    rows = []
-    for sub in recipients:
-        anchor = _local_date(sub.decided_at, tz)
-        for p in plan(parse_frequency(RECIPIENT_FREQUENCY), anchor, today, tz, engagement.end_date):
-            for requirement in requirements:
-                rows.append({"engagement": engagement.id, "control": requirement.control_id,
-                             "requirement": requirement.id, "lane": sub.id, "period_start": p.period_start,
-                             "period_end": p.period_end, "due_at": p.due_at,
-                             "status": initial_status(p.period_start, p.due_at, now, today, grace),
-                             "created_at": now, "updated_at": now})
-    with transaction():
-        return EvidenceRequest.insert_many(rows).on_conflict_ignore().as_rowcount().execute()
-
-
-def plan_all_recipient_series(now: dt.datetime | None = None, engagement_ids: list[int] | None = None) -> int:
-    """The scheduler's pass: extend every recipient's series (engagements with an offshore register only;
-    of ``engagement_ids`` only, when given: those the pass plans)."""
-    if engagement_ids is not None and not engagement_ids:
-        return 0
-    query = Subcontractor.select(Subcontractor.engagement).where(
-        Subcontractor.status == "approved", Subcontractor.personal_information == True)  # noqa: E712
-    if engagement_ids is not None:
-        query = query.where(Subcontractor.engagement.in_(engagement_ids))
-    ids = {e for (e,) in query.tuples()}
-    return sum(plan_recipient_series(e, now) for e in Engagement.select().where(Engagement.id.in_(list(ids))))
-

@@ -6,6 +6,8 @@ lists use ``paginate``. A new resource is a module in this package, imported at 
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 
 from flask import Blueprint, g, jsonify, request
@@ -98,8 +100,6 @@ def json_body() -> dict:
 
 # Every module of this package registers its routes on ``bp`` when imported: a new resource needs no edit here.
 def _import_resources() -> None:
-    import importlib
-    import pkgutil
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         importlib.import_module(f"{__name__}.{info.name}")
 

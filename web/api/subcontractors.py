@@ -8,6 +8,7 @@ from domain.subcontractors import STATES
 from domain.timeutil import isoformat_utc
 from models import Clock, Subcontractor
 from services import scope
+from services.register import queries
 from services.register import subcontractors as register
 from web import openapi as oas
 from web.api import json_body, paginate, route
@@ -110,7 +111,7 @@ def record_apra_notice(subcontractor_id: int):
        response="CrossBorderRecipientPage", errors=(400, 404))
 def cross_border_recipients(engagement_id: int):
     engagement = scope.engagement_for(api_user(), engagement_id)
-    ids = [s.id for s in register.cross_border_recipients(engagement)]
+    ids = [s.id for s in queries.cross_border_recipients(engagement)]
     query = Subcontractor.select().where(Subcontractor.id.in_(ids)).order_by(Subcontractor.id)
 
     def serialise(rows: list[Subcontractor]) -> list[dict]:

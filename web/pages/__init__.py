@@ -7,6 +7,8 @@ Each page fetches what it shows in a fixed number of queries (no N+1).
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 
 from flask import Blueprint, request
@@ -70,8 +72,6 @@ def page_number() -> int:
 
 # Every module of this package registers its views on ``bp`` when imported: a new resource needs no edit here.
 def _import_resources() -> None:
-    import importlib
-    import pkgutil
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         importlib.import_module(f"{__name__}.{info.name}")
 

@@ -10,12 +10,12 @@ from services import scope
 from services.register import queries
 from web import exports
 from web.pages import bp, current
+from web.pages.portal import portal_home
 
 
 @bp.route("/")
 def home() -> str:
     if current().role == "auditor":  # an auditor's landing page is its portal, not the operational home
-        from web.pages.portal import portal_home
         return portal_home()
     return render_template("home.html", summaries=queries.engagement_summaries(current()))
 

@@ -3,7 +3,10 @@ engagement (obligation -> control -> evidence, incidents and clocks, findings), 
 observations. Every read here is logged by web.access_log."""
 from __future__ import annotations
 
+import json
+
 from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from domain.errors import DomainError
 from models import utcnow
@@ -17,13 +20,11 @@ from web.pages import bp, current
 @bp.record_once
 def _current_user_global(state) -> None:
     """Macros imported without context (engagement_tabs) show role-dependent tabs: they need current_user."""
-    from flask_login import current_user
     state.app.jinja_env.globals["current_user"] = current_user
 
 
 @bp.app_template_filter("fromjson")
 def from_json(text: str):
-    import json
     return json.loads(text)
 
 

@@ -11,6 +11,7 @@ from domain.subcontractors import country_name
 from models import Engagement
 from services import scope
 from services.evidence.evidence import local_today
+from services.register import queries
 from services.register import subcontractors as register
 from web import exports
 from web.auth import client_ip
@@ -31,7 +32,7 @@ def _page(engagement_id: int, error: DomainError | None = None, form: dict | Non
     user = current()
     engagement = scope.engagement_for(user, engagement_id)
     rows = list(register.subcontractors_of(engagement))
-    recipients = register.cross_border_recipients(engagement)
+    recipients = queries.cross_border_recipients(engagement)
     return render_template(
         "subcontractors/engagement.html", engagement=engagement, rows=rows, error=error, form=form or {},
         clocks=register.clocks_by_subcontractor(user, [s.id for s in rows]), loads=register.loads,
