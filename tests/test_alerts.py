@@ -1,4 +1,4 @@
-"""What each tick announces and raises (issue 6 items 2, 3, 5, 6): evidence expiry, reminders, overdue,
+"""What each tick announces and raises: evidence expiry, reminders, overdue,
 rejections, clock warnings and breaches, the governance rule; once each, and nothing missed by downtime."""
 from __future__ import annotations
 

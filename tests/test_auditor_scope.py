@@ -1,4 +1,4 @@
-"""Nothing shown to an auditor names a framework outside its grant (issue 7, item 1; SPEC §1: an auditor sees
+"""Nothing shown to an auditor names a framework outside its grant (SPEC §1: an auditor sees
 nothing except through its grant). An engagement holds all seven frameworks, incidents whose clocks belong to
 several of them, findings of breached clocks, a register with sub-contractor clocks and packs; an auditor
 granted two frameworks walks every page, API route, export and download it can reach (following the links

@@ -1,4 +1,4 @@
-"""Issue 5's "Done when" in headless Chromium: a provider signs in, sees what is due, uploads several files
+"""The provider's and reviewer's day in headless Chromium: a provider signs in, sees what is due, uploads several files
 with a progress bar each (and one by drag-and-drop), withdraws one; a reviewer accepts one and rejects one
 with a reason from the review queue's side-by-side view; the provider sees the reason. axe-core checks the
 provider's and the reviewer's pages on the way."""

@@ -1,4 +1,4 @@
-"""No 500 under concurrent writes (issue 5 item 9): 16 parallel mixed writes at a real multi-process gunicorn
+"""No 500 under concurrent writes: 16 parallel mixed writes at a real multi-process gunicorn
 (4 workers × 2 threads, tests/fixtures/server.py) on the suite's database, SQLite or PostgreSQL. Every answer
 is 2xx, 3xx or 4xx as the race decides, every write has its audit event, and the chain verifies."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Editing an engagement and its Statement of Applicability (issue 8, items 3 and 4): every change re-plans
+"""Editing an engagement and its Statement of Applicability: every change re-plans
 the schedule without losing history — requests in the past or with evidence stay, future (upcoming)
 requests that no longer apply are retired (kept, never deleted) and come back if they apply again."""
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Evidence through the API: upload (streamed, sniffed, versioned), review, withdraw, download, the request
-page's data, the review queue and the provider inbox (SPEC §2, §5; issue 5)."""
+page's data, the review queue and the provider inbox (SPEC §2, §5)."""
 from __future__ import annotations
 
 import datetime as dt

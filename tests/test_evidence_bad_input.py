@@ -1,4 +1,4 @@
-"""Bad input to the evidence routes: each a clear error, nothing stored, nothing changed (issue 5, SPEC §7)."""
+"""Bad input to the evidence routes: each a clear error, nothing stored, nothing changed (SPEC §7)."""
 from __future__ import annotations
 
 import datetime as dt

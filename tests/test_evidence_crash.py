@@ -1,4 +1,4 @@
-"""Crash safety (issue 5 item 8): a server process killed with SIGKILL mid-upload leaves no evidence row and,
+"""Crash safety: a server process killed with SIGKILL mid-upload leaves no evidence row and,
 once the app starts again, no partial file. Tested against a real gunicorn process on the test database."""
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def test_framework_lists_every_obligation_of_the_brief(shipped, code, expected):
 
 
 def test_only_the_commissioner_and_minister_acts_are_unprovable_and_say_why(shipped):
-    """s 26WQ (Commissioner's waiver or extension) joined s 26X as not provable in issue 9."""
+    """s 26WQ (Commissioner's waiver or extension) joined s 26X as not provable in the domain review."""
     unprovable = sorted((o.framework, o.ref) for f in shipped.frameworks.values() for o in f.obligations.values()
                         if not o.provable)
     assert unprovable == [("PRIVACY-AU", "s26WQ"), ("PRIVACY-AU", "s26X")]
@@ -116,7 +116,7 @@ CROSS_MAPPING_EXAMPLES = [
      ("CPS230", "33"), ("CPS230", "42")},
     {("CPS230", "43"), ("CPS230", "44"), ("CPS230", "38"), ("ISO22301-2019", "8.5"), ("ISO27001-2022", "A.5.29"),
      ("ISO27001-2022", "A.5.30"), ("CONTRACT", "C-BCP")},
-    # CPS 234 34 is internal audit's duty, not the vendor review's (issue 9): GV-19 maps it, not SP-01.
+    # CPS 234 34 is internal audit's duty, not the vendor review's: GV-19 maps it, not SP-01.
     {("CPS234", "16"), ("CPS234", "22"), ("CPS234", "28"), ("CPS230", "58"),
      ("PCIDSS-4.0.1", "12.8.4"), ("PCIDSS-4.0.1", "12.8.5"), ("PCIDSS-4.0.1", "12.9.2"),
      ("ISO27001-2022", "A.5.19"), ("ISO27001-2022", "A.5.22")},
@@ -159,7 +159,7 @@ def test_control_frequencies_follow_the_recurring_clocks(shipped, framework, ref
 
 
 def test_cps230_43_exercise_is_annual_but_only_partial(shipped):
-    """One contact-centre exercise is not a programme for every critical operation (issue 9): no control
+    """One contact-centre exercise is not a programme for every critical operation: no control
     fully proves CPS 230 43, and the annual exercise that partly does runs every year."""
     mapping = {c.code: m.coverage for c in shipped.controls.values() for m in c.mappings
                if (m.framework, m.ref) == ("CPS230", "43")}
@@ -628,7 +628,7 @@ def test_refs_that_look_like_octal_hex_or_base_60_stay_text():
     assert data == {"a": "010", "b": "0x1A", "c": "1:30", "d": "12.10", "e": 72}
 
 
-# =========================================================================== issue 9: the corrected library
+# =========================================================================== the corrected library (domain review)
 
 def _remove_block(path, start: str, end: str | None) -> None:
     """Cut the text from the line starting ``start`` up to (not including) ``end`` (or the end of file)."""
@@ -639,7 +639,7 @@ def _remove_block(path, start: str, end: str | None) -> None:
 
 
 def _pre_review_library(library):
-    """Undo a representative set of the issue 9 corrections in a copy: the library as it was."""
+    """Undo a representative set of the domain review's corrections in a copy: the library as it was."""
     common, frameworks = library / "common", library / "frameworks"
     edit(common / "governance.yaml", '        "20": full\n', '        "20": full\n        "21": full\n')
     edit(common / "governance.yaml", '      CPS230: {"21": full}\n', "")
@@ -706,7 +706,7 @@ CLIENT_HELD = {("BC-05", "critical-ops-register"), ("BC-06", "board-breach-repor
 
 def test_client_held_evidence_is_produced_by_the_client(shipped):
     """The client's Board reporting, its notices to APRA, its own register and its review of the provider are
-    client-held (issue 9); everything else, the provider's assurance pack included, is the provider's."""
+    client-held; everything else, the provider's assurance pack included, is the provider's."""
     held = {(c.code, r.key) for c in shipped.controls.values() for r in c.requirements if r.produced_by == "client"}
     assert held == CLIENT_HELD
     assert {r.produced_by for r in shipped.controls["SP-01"].requirements} == {"provider", "client"}

@@ -1,4 +1,4 @@
-"""One validator for every display name (issue 8, item 6; SPEC §7): NFC, no invisible or format
+"""One validator for every display name (SPEC §7): NFC, no invisible or format
 characters, no styled or mixed-script look-alikes."""
 from __future__ import annotations
 

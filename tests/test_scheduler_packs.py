@@ -1,4 +1,4 @@
-"""Packs are built without a separate worker (issue 7, item 4: "built in the background by a worker process or
+"""Packs are built without a separate worker ("built in the background by a worker process or
 the scheduler"): a pack requested through the API is built by a real ``flask --app app scheduler`` process
 with no pack worker running; next to a pack worker, every pack is built once; a claim whose builder went
 silent is taken back after its timeout, and the first builder's late result is dropped."""

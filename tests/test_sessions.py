@@ -1,4 +1,4 @@
-"""Browser sessions (issue 8, item 5): an absolute lifetime, rotation at sign-in, a binding to the client
+"""Browser sessions: an absolute lifetime, rotation at sign-in, a binding to the client
 that signed in, and 401s that say which scheme the API takes."""
 from __future__ import annotations
 

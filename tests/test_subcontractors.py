@@ -1,5 +1,5 @@
 """The service provider register: proposal, the client's decision, the APRA offshoring gate, the clocks,
-the APP 8 cross-border recipients and the derived offshore flag (issue 9)."""
+the APP 8 cross-border recipients and the derived offshore flag."""
 from __future__ import annotations
 
 import datetime as dt
@@ -194,7 +194,7 @@ def test_rejected_offshore_does_not_make_the_engagement_offshore(client, parties
 
 
 def test_offshore_turned_off_by_the_register_retires_the_offshore_controls_future_requests(make_user):
-    """An engagement that was offshore before the flag followed the register (issue 9), whose register then
+    """An engagement that was offshore before the flag followed the register, whose register then
     has no approved offshore sub-contractor: the offshore controls stop applying and, as with a Statement of
     Applicability edit, their upcoming requests are retired; the open ones are history and stay."""
     from services.register.engagements import rescope_applicability

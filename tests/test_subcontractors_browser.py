@@ -1,5 +1,5 @@
 """The service provider register in a real browser: the provider proposes an offshore sub-contractor, the
-client is stopped by the APRA gate, records the notice, approves, and sees the APP 8 recipient (issue 9)."""
+client is stopped by the APRA gate, records the notice, approves, and sees the APP 8 recipient."""
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,4 @@
-"""Evidence expiry (issue 6 item 2): accepted evidence past its ``valid_until`` becomes ``expired``, and
+"""Evidence expiry: accepted evidence past its ``valid_until`` becomes ``expired``, and
 the request it proved needs new evidence again (``accepted → open``) when it is still the control's
 current request: an old period whose evidence aged out is history, not a new demand.
 

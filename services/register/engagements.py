@@ -277,7 +277,7 @@ def parse_engagement_changes(engagement: Engagement, data: dict) -> dict[str, An
     if "card_payments" in data:
         out["card_payments"] = _flag(data["card_payments"], "card_payments")
     if "offshore" in data and _flag(data["offshore"], "offshore") != engagement.offshore:
-        # issue 9: the flag follows from the service provider register (services.register.subcontractors.sync_offshore)
+        # the flag follows from the service provider register (services.register.subcontractors.sync_offshore)
         raise ValidationError("offshore follows from the service provider register: the provider proposes its "
                               "offshore sub-contractor or site and the client approves it", field="offshore")
     return out
