@@ -1,4 +1,34 @@
 // Progressive enhancement only: every page works without this file.
+document.documentElement.classList.add("js");
+
+// Narrow screens: the main navigation folds behind the Menu button (without script it stays open).
+document.addEventListener("DOMContentLoaded", function () {
+  var toggle = document.querySelector(".nav-toggle"), nav = document.getElementById("mainnav");
+  if (!toggle || !nav) { return; }
+  toggle.hidden = false;
+  toggle.addEventListener("click", function () {
+    var open = nav.classList.toggle("open");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+});
+
+// A table wider than the screen scrolls inside its frame: make that frame reachable by keyboard (and named),
+// only while it does scroll, so wide screens keep no extra tab stops.
+function markScrollableTables() {
+  document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+    if (wrap.scrollWidth > wrap.clientWidth + 1) {
+      var caption = wrap.querySelector("caption");
+      wrap.setAttribute("tabindex", "0");
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", caption ? caption.textContent.trim() : "Table (scrolls sideways)");
+    } else if (wrap.getAttribute("role") === "region") {
+      wrap.removeAttribute("tabindex"); wrap.removeAttribute("role"); wrap.removeAttribute("aria-label");
+    }
+  });
+}
+document.addEventListener("DOMContentLoaded", markScrollableTables);
+window.addEventListener("resize", markScrollableTables);
+
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });

@@ -14,6 +14,7 @@ import re
 from flask import Blueprint, request
 from flask_login import current_user, login_required
 
+from domain.media_labels import media_label
 from domain.timeutil import local
 from models.register import REQUEST_STATES
 from services.register import queries
@@ -43,6 +44,9 @@ def frequency_label(text: str | None) -> str:
     if name is None and (match := re.fullmatch(r"P(\d+)([DWMY])", text)):
         name = f"Every {match[1]} {FREQUENCY_UNITS[match[2]]}"
     return f"{name} ({text})" if name and text != "event" else (name or text)
+
+
+bp.add_app_template_filter(media_label, "media_label")
 
 
 @bp.app_template_filter("status_label")
