@@ -1,7 +1,7 @@
 """Peewee models, split by domain. ``ALL_MODELS`` is in dependency order."""
 from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
-from .evidence import Evidence, RequestHistory
+from .evidence import Evidence, RequestComment, RequestHistory
 from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
@@ -23,7 +23,7 @@ ALL_MODELS = [
     Organisation, User, ApiToken, Invitation, LoginAttempt,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, RequestTally, HolidayOverride, Subcontractor,
-    Evidence, RequestHistory, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
+    Evidence, RequestHistory, RequestComment, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,
     Pack, OutboxMessage, SchedulerLease,

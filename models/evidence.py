@@ -57,3 +57,18 @@ class RequestHistory(BaseModel):
 
     class Meta:
         indexes = ((("request", "at"), False),)
+
+
+class RequestComment(BaseModel):
+    """A comment on an evidence request, or on one of its evidence items: the provider and the client ask and
+    answer without a rejection ("please add page 2"). Kept as written; never edited or deleted."""
+    request = pw.ForeignKeyField(EvidenceRequest, backref="comments", on_delete="CASCADE")
+    evidence = pw.ForeignKeyField(Evidence, null=True, backref="comments", on_delete="RESTRICT")
+    author = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    author_email = pw.CharField(max_length=254)
+    side = pw.CharField(max_length=8)  # client | provider: whose question or answer it is
+    body = pw.TextField()
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("request", "created_at"), False),)

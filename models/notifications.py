@@ -8,7 +8,7 @@ from .org import User
 from .register import Engagement
 
 NOTIFICATION_KINDS = ("request_due", "request_overdue", "evidence_rejected", "evidence_expired", "clock_warning",
-                      "clock_breached", "finding_raised", "finding_due", "finding_overdue", "digest")
+                      "clock_breached", "finding_raised", "finding_due", "finding_overdue", "comment_posted", "digest")
 DELIVERY_MODES = ("immediate", "digest")
 
 

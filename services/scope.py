@@ -54,6 +54,7 @@ ACTIONS: dict[str, set[str]] = {
     "decide_subcontractor": {"client_admin"},
     "access_log": CLIENT_ROLES,                      # the auditor access log
     "observe": {"auditor"},                          # leave an observation (a finding for the client)
+    "comment": CLIENT_ROLES | PROVIDER_ROLES,        # comment on a request or one of its versions
 }
 AUDITOR_READ_ACTIONS = ("auditor.view", "evidence.download", "pack.download")
 

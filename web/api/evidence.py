@@ -6,10 +6,11 @@ from flask import g, jsonify, request, send_file
 
 from domain.errors import ValidationError
 from domain.timeutil import isoformat_utc
-from models import Evidence, RequestHistory
+from models import Evidence, RequestComment, RequestHistory
 from models.evidence import EVIDENCE_STATES
 from models.register import REQUEST_STATES
 from services import scope
+from services.evidence import comments
 from services.evidence import evidence as evidence_service
 from web import openapi as oas
 from web.api import json_body, paginate, route
@@ -128,6 +129,26 @@ def evidence_request(request_id: int):
         "may_upload": detail.may_upload, "may_review": detail.may_review, "may_withdraw": detail.may_withdraw})
 
 
+def comment_json(c: RequestComment) -> dict:
+    return {"id": c.id, "request_id": c.request_id, "evidence_id": c.evidence_id, "author": c.author_email,
+            "side": c.side, "body": c.body, "created_at": isoformat_utc(c.created_at)}
+
+
+@route("/requests/<int:request_id>/comments", summary="The comments on a request and its versions, oldest first",
+       params=("page", "per_page"), response="RequestCommentPage", errors=(400, 404))
+def request_comments(request_id: int):
+    thread = comments.thread(api_user(), request_id)
+    return paginate(thread, lambda rows: [comment_json(c) for c in rows])
+
+
+@route("/requests/<int:request_id>/comments", methods=("POST",), status=201, body="RequestCommentInput",
+       response="RequestComment", summary="Comment on a request or one of its versions (client and provider roles); "
+       "the other side is notified once", errors=(400, 404, 422))
+def post_request_comment(request_id: int):
+    comment = comments.post(api_user(), request_id, json_body(), ip=client_ip())
+    return jsonify(comment_json(comment)), 201
+
+
 @route("/review-queue", summary="Submitted evidence awaiting the caller's review, oldest first",
        params=("engagement", "framework", "control", "page", "per_page"), response="ReviewQueueItemPage",
        errors=(400, 404, 422))
@@ -169,6 +190,16 @@ _EVIDENCE = {
     "reviewed_at": {"type": ["string", "null"], "format": "date-time"},
     "review_comment": oas.STRING,
 }
+oas.register_schemas({
+    "RequestComment": oas._object({
+        "id": _ID, "request_id": _ID, "evidence_id": {"type": ["integer", "null"]},
+        "author": {**_EMAIL, "description": "The author's e-mail."},
+        "side": {"type": "string", "enum": ["client", "provider"]}, "body": oas.STRING, "created_at": oas.INSTANT}),
+    "RequestCommentInput": oas._object({
+        "body": {"type": "string", "minLength": 1, "maxLength": comments.BODY_LIMIT},
+        "evidence_id": {"type": "integer", "description": "A version of this request the comment is about."}},
+        optional=("evidence_id",)),
+}, pages=("RequestComment",))
 oas.register_schemas({
     "Evidence": oas._object(_EVIDENCE),
     "ReviewQueueItem": oas._object({**_EVIDENCE, "engagement": oas.STRING, "control": oas.STRING,

@@ -11,6 +11,8 @@ from flask import flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
 from models import utcnow
+from services import scope
+from services.evidence import comments
 from services.evidence import evidence as evidence_service
 from services.register import dashboard
 from web.auth import client_ip
@@ -29,11 +31,15 @@ def filesize(size: int) -> str:
     return str(size)
 
 
-def _request_page(request_id: int, *, error: DomainError | None = None, status: int = 200):
-    detail = evidence_service.request_detail(current(), request_id)
+def _request_page(request_id: int, *, error: DomainError | None = None, status: int = 200,
+                  comment_error: DomainError | None = None, comment_form: dict | None = None):
+    user = current()
+    detail = evidence_service.request_detail(user, request_id)
     return render_template("evidence/request.html", detail=detail, r=detail.request, error=error,
                            today=evidence_service.local_today(detail.engagement).isoformat(), now=utcnow(),
-                           days_overdue=dashboard.days_overdue), status
+                           days_overdue=dashboard.days_overdue, thread=list(comments.thread(user, request_id)),
+                           may_comment=scope.permits(user, "comment"), comment_error=comment_error,
+                           comment_form=comment_form or {}), status
 
 
 @bp.route("/requests/<int:request_id>")
@@ -59,6 +65,18 @@ def upload_page(request_id: int):
     names = ", ".join(f"“{e.original_filename}” (version {e.version})" for e in created)
     flash(f"Uploaded {names}: submitted for review.", "success")
     return redirect(url_for("pages.request_page", request_id=request_id))
+
+
+@bp.route("/requests/<int:request_id>/comments", methods=["POST"])
+def comment_page(request_id: int):
+    try:
+        comments.post(current(), request_id, request.form, ip=client_ip())
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        return _request_page(request_id, comment_error=exc, comment_form=request.form, status=exc.status)
+    flash("Comment posted: the other side is notified.", "success")
+    return redirect(url_for("pages.request_page", request_id=request_id, _anchor="comments"))
 
 
 def _back_to(evidence_request_id: int) -> str:
