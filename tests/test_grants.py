@@ -242,3 +242,62 @@ def test_portal_landing_shows_frameworks_and_expiry_and_takes_observations(app, 
     admin = app.test_client()
     login(admin, world["admin"])
     assert admin.post(url, data={"title": "x", "csrf_token": token}).status_code in (400, 404)
+
+
+def test_the_access_log_says_what_each_read_was_of(app, client, world):
+    create(client, world)
+    auditor, engagement = world["auditor"], world["engagement"].id
+    browser = signed_in(app, auditor)
+    item = Evidence.select().order_by(Evidence.id).first()
+    code = item.request.control.code
+    assert browser.get(f"/api/v1/evidence/{item.id}/file").status_code == 200
+    assert browser.get(f"/requests/{item.request_id}").status_code == 200
+    expected_file = f"evidence #{item.id} “{item.original_filename}” (version {item.version}, {code})"
+    expected_request = f"request #{item.request_id} ({code}: "
+    admin = signed_in(app, world["admin"])
+    page = admin.get(f"/engagements/{engagement}/auditor-access").get_data(as_text=True)
+    assert "What was read" in page and expected_file in page and expected_request in page
+    rows = list(csv.DictReader(io.StringIO(admin.get(f"/engagements/{engagement}/auditor-access.csv")
+                                           .get_data(as_text=True))))
+    downloads = [r for r in rows if r["action"] == "evidence.download"]
+    assert downloads and all(r["what"] == expected_file for r in downloads)
+    api = client.get(f"/api/v1/engagements/{engagement}/auditor-access", headers=world["headers"]).get_json()
+    assert {i["what"] for i in api["items"] if i["action"] == "evidence.download"} == {expected_file}
+
+
+def test_polling_a_packs_progress_is_not_logged_as_reads(app, client, world):
+    create(client, world)
+    auditor, engagement = world["auditor"], world["engagement"].id
+    browser = signed_in(app, auditor)
+    queued = client.post(f"/api/v1/engagements/{engagement}/packs", headers=bearer(auditor),
+                         json={"frameworks": FRAMEWORKS, "period_start": "2025-07-01", "period_end": "2025-09-30"})
+    assert queued.status_code == 202, queued.get_json()
+    pack_id = queued.get_json()["id"]
+    before = AuditEvent.select().where(AuditEvent.actor == auditor, AuditEvent.action == "auditor.view").count()
+    for _ in range(20):  # what the pack page's progress bar does while the pack builds
+        assert browser.get(f"/api/v1/packs/{pack_id}", headers={"Accept": "application/json"}).status_code == 200
+    assert AuditEvent.select().where(AuditEvent.actor == auditor, AuditEvent.action == "auditor.view").count() == before
+    assert browser.get(f"/packs/{pack_id}").status_code == 200  # the page itself is a read
+    assert AuditEvent.select().where(AuditEvent.actor == auditor,
+                                     AuditEvent.action == "auditor.view").count() == before + 1
+
+
+def test_an_auditors_pack_lists_only_its_firms_and_the_engagements_people(app, client, world, make_user):
+    from models import Pack
+    from services.auditors import packs
+    create(client, world)
+    rival = make_user("auditor", org="Audit Firm B")
+    client.post(f"/api/v1/engagements/{world['engagement'].id}/auditor-grants", json=grant_body(rival),
+                headers=world["headers"])
+    item = Evidence.select().order_by(Evidence.id).first()
+    for reader in (world["auditor"], rival, world["reviewer"]):
+        assert signed_in(app, reader).get(f"/api/v1/evidence/{item.id}/file").status_code == 200
+    today = utcnow().date().isoformat()
+    body = {"frameworks": FRAMEWORKS, "period_start": today, "period_end": today}
+    url = f"/api/v1/engagements/{world['engagement'].id}/packs"
+    mine = client.post(url, json=body, headers=bearer(world["auditor"]))
+    theirs = client.post(url, json=body, headers=world["headers"])
+    readers_of = {key: {who for _day, who, _action, _n in packs.gather(Pack.get_by_id(r.get_json()["id"])).access}
+                  for key, r in (("auditor", mine), ("client", theirs))}
+    assert readers_of["auditor"] == {world["auditor"].email, world["reviewer"].email}  # not the other firm's
+    assert readers_of["client"] == {world["auditor"].email, rival.email, world["reviewer"].email}

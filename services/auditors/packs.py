@@ -301,15 +301,29 @@ def _findings(engagement: Engagement, codes: list[str], start: dt.date, end: dt.
         .order_by(Finding.created_at))
 
 
-def _access(engagement: Engagement, start: dt.date, end: dt.date) -> list[tuple[str, str, str, int]]:
-    """Auditor reads in the period, counted per day, auditor and action (the full log is a CSV download)."""
+def _access(engagement: Engagement, start: dt.date, end: dt.date,
+            readers: pw.ModelSelect | None = None) -> list[tuple[str, str, str, int]]:
+    """Reads in the period, counted per day, reader and action (the full log is a CSV download); only by
+    ``readers`` (user ids) when given."""
     day = pw.fn.DATE(AuditEvent.at)
     rows = (AuditEvent.select(day, AuditEvent.actor_email, AuditEvent.action, pw.fn.COUNT(AuditEvent.id))
             .where(AuditEvent.engagement == engagement, AuditEvent.action.in_(scope.AUDITOR_READ_ACTIONS),
                    AuditEvent.at >= dt.datetime.combine(start, dt.time()),
-                   AuditEvent.at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
-            .group_by(day, AuditEvent.actor_email, AuditEvent.action).order_by(day, AuditEvent.actor_email).tuples())
-    return [(str(d)[:10], who, action, n) for d, who, action, n in rows]
+                   AuditEvent.at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time())))
+    if readers is not None:
+        rows = rows.where(AuditEvent.actor.in_(readers))
+    rows = rows.group_by(day, AuditEvent.actor_email, AuditEvent.action).order_by(day, AuditEvent.actor_email)
+    return [(str(d)[:10], who, action, n) for d, who, action, n in rows.tuples()]
+
+
+def _pack_readers(pack: Pack, engagement: Engagement) -> pw.ModelSelect | None:
+    """Whose reads a pack may show: an auditor's pack, its own firm's and the engagement's parties' people (never
+    another audit firm's); a client's pack, everyone's (the client keeps the whole access log)."""
+    requester = User.get_or_none(User.id == pack.requested_by_id) if pack.requested_by_id else None
+    if requester is None or requester.role != "auditor":
+        return None
+    organisations = (requester.organisation_id, engagement.client_id, engagement.provider_id)
+    return User.select(User.id).where(User.organisation.in_(organisations))
 
 
 def gather(pack: Pack, *, now: dt.datetime | None = None) -> PackData:
@@ -330,7 +344,7 @@ def gather(pack: Pack, *, now: dt.datetime | None = None) -> PackData:
     return PackData(pack, engagement, frameworks, now or utcnow(), requester, head_hash, head_id, soa, sections,
                     _incidents(engagement, codes, pack.period_start, pack.period_end),
                     _findings(engagement, codes, pack.period_start, pack.period_end),
-                    _access(engagement, pack.period_start, pack.period_end),
+                    _access(engagement, pack.period_start, pack.period_end, _pack_readers(pack, engagement)),
                     _summary(sections, codes))
 
 

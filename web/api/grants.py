@@ -27,7 +27,8 @@ oas.register_schemas({
     "AuditorRead": oas._object({
         "id": {"type": "integer"}, "at": oas.INSTANT, "actor": oas.STRING,
         "action": {"type": "string", "enum": list(scope.AUDITOR_READ_ACTIONS)}, "path": oas.STRING,
-        "status": {"type": "integer"}, "ip": oas.STRING, "hash": oas.STRING}),
+        "status": {"type": "integer"}, "ip": oas.STRING, "hash": oas.STRING,
+        "what": {"type": "string", "description": "What was read, in words (the evidence item, pack, request…)."}}),
 }, pages=("AuditorGrant", "AuditorRead"))
 
 
@@ -73,4 +74,9 @@ def revoke_auditor_grant(grant_id: int):
 def auditor_access(engagement_id: int):
     user = api_user()
     engagement = scope.engagement_for(user, engagement_id, "access_log")
-    return paginate(access_log.access_log(user, engagement), lambda rows: [read_json(e) for e in rows])
+    return paginate(access_log.access_log(user, engagement), _reads_json)
+
+
+def _reads_json(events: list[AuditEvent]) -> list[dict]:
+    what = access_log.describe_reads(events)
+    return [{**read_json(e), "what": what[e.id]} for e in events]
