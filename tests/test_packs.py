@@ -85,6 +85,41 @@ def test_pack_is_pdfa3b_with_manifest_and_evidence_as_associated_files(app, clie
         assert hidden not in text.replace("\n", "")
 
 
+def test_the_packs_soa_lists_each_frameworks_own_requirements_with_the_controls_and_evidence(app, client, world,
+                                                                                           store):
+    """An auditor reads the SoA in the framework's terms (ISO 27001's A.5.15, PCI DSS's own numbers) with the controls
+    that meet them (full or partial), their applicability and justification, and the evidence behind them."""
+    from models import ControlObligation, Framework, Obligation
+    frameworks = ["ISO27001-2022", "PCIDSS-4.0.1"]
+    pack_id = request_pack(client, world, frameworks=frameworks).get_json()["id"]
+    data = packs.gather(Pack.get_by_id(pack_id))
+    for code in frameworks:
+        lines = data.requirements[code]
+        live = Obligation.select().join(Framework).where(Framework.code == code, Obligation.retired_in.is_null())
+        assert [line.obligation.ref for line in lines] == [o.ref for o in live.order_by(Obligation.sort_key,
+                                                                                         Obligation.ref)]
+        for line in lines:
+            for m in line.meets:
+                mapping = ControlObligation.get(ControlObligation.control == m.control.id,
+                                                ControlObligation.obligation == line.obligation.id)
+                assert m.coverage == mapping.coverage
+                assert m.applicability.control_id == m.control.id
+    evidenced = [(line.obligation.ref, m.control.code, m.evidence) for code in frameworks
+                 for line in data.requirements[code] for m in line.meets if m.evidence]
+    assert evidenced  # the seeded accepted evidence shows under the requirements its controls meet
+    (pack,) = work(app)
+    assert pack.status == "ready", pack.error
+    with store.open(pack.file_sha256) as handle:
+        text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(handle.read())).pages)
+    text = " ".join(text.split())
+    a515 = next(line for line in data.requirements["ISO27001-2022"] if line.obligation.ref == "A.5.15")
+    assert f"A.5.15 {a515.obligation.title}" in text
+    first = a515.meets[0]
+    assert f"{first.control.code} ({first.coverage}) {first.control.title}" in text
+    ref, code, evidence = evidenced[0]
+    assert f"E{evidence[0].id} v{evidence[0].version}" in text
+
+
 def test_embedding_stops_at_the_limit_and_the_rest_are_listed_by_hash(app, client, world, store):
     request_pack(client, world)
     claimed = packs.claim_next("test")

@@ -194,6 +194,22 @@ class ControlSection:
 
 
 @dataclass
+class MeetingControl:
+    """A control that meets a framework requirement, as the engagement applies it, with its evidence."""
+    control: Control
+    coverage: str  # full | partial
+    applicability: Applicability
+    evidence: list[Evidence]
+
+
+@dataclass
+class RequirementLine:
+    """One requirement of a framework (its own reference and words) and the controls that meet it."""
+    obligation: Obligation
+    meets: list[MeetingControl]
+
+
+@dataclass
 class PackData:
     pack: Pack
     engagement: Engagement
@@ -203,6 +219,7 @@ class PackData:
     head_hash: str
     head_event_id: int | None
     soa: dict[str, list[tuple[Control, Applicability]]]
+    requirements: dict[str, list[RequirementLine]]  # per framework: the SoA in the framework's own terms
     sections: list[ControlSection]
     incidents: list[tuple[Incident, list[Clock]]]
     findings: list[Finding]
@@ -254,6 +271,32 @@ def _sections(engagement: Engagement, controls: dict[int, list[str]], start: dt.
         item.request = by_id[item.request_id]
         sections[item.request.control_id].evidence.append(item)
     return list(sections.values())
+
+
+def _requirements(codes: list[str], applied: dict[int, Applicability],
+                  sections: dict[int, ControlSection]) -> dict[str, list[RequirementLine]]:
+    """Each framework's live requirements in its own order, each with the engagement's controls that meet it (full
+    before partial), their applicability and justification (already redacted to the pack's frameworks) and the
+    accepted evidence of the period behind them. Two queries, whatever the size of the frameworks."""
+    obligations = (Obligation.select(Obligation, Framework).join(Framework, attr="framework")
+                   .where(Framework.code.in_(codes), Obligation.retired_in.is_null())
+                   .order_by(Framework.code, Obligation.sort_key, Obligation.ref))
+    out: dict[str, list[RequirementLine]] = {code: [] for code in codes}
+    lines: dict[int, RequirementLine] = {}
+    for obligation in obligations:
+        lines[obligation.id] = RequirementLine(obligation, [])
+        out[obligation.framework.code].append(lines[obligation.id])
+    mappings = (ControlObligation.select(ControlObligation.obligation, ControlObligation.control,
+                                         ControlObligation.coverage)
+                .where(ControlObligation.obligation.in_(list(lines) or [0]), ControlObligation.retired_in.is_null(),
+                       ControlObligation.control.in_(list(applied) or [0])).tuples())
+    for obligation_id, control_id, coverage in mappings:
+        a = applied[control_id]
+        evidence = sections[control_id].evidence if control_id in sections else []
+        lines[obligation_id].meets.append(MeetingControl(a.control, coverage, a, evidence))
+    for line in lines.values():
+        line.meets.sort(key=lambda m: (m.coverage != "full", m.control.code))
+    return out
 
 
 def _summary(sections: list[ControlSection], codes: list[str]) -> dict[str, Any]:
@@ -339,9 +382,11 @@ def gather(pack: Pack, *, now: dt.datetime | None = None) -> PackData:
                 .order_by(Control.code))
     queries.redact_to_frameworks(rows, set(codes), engagement)  # no justification names a framework outside the pack
     soa: dict[str, list] = {code: [(a.control, a) for a in rows if code in controls[a.control_id]] for code in codes}
+    requirements = _requirements(codes, {a.control_id: a for a in rows}, {s.control.id: s for s in sections})
     head_hash, head_id = _head()
     requester = pack.requested_by.email if pack.requested_by_id else "attest"
-    return PackData(pack, engagement, frameworks, now or utcnow(), requester, head_hash, head_id, soa, sections,
+    return PackData(pack, engagement, frameworks, now or utcnow(), requester, head_hash, head_id, soa, requirements,
+                    sections,
                     _incidents(engagement, codes, pack.period_start, pack.period_end),
                     _findings(engagement, codes, pack.period_start, pack.period_end),
                     _access(engagement, pack.period_start, pack.period_end, _pack_readers(pack, engagement)),
