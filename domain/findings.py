@@ -30,7 +30,8 @@ class Move:
     side: str
 
 
-def check_move(old: str, new: str, side: str, *, action_plan: str = "", closure_evidence: bool = False) -> Move:
+def check_move(old: str, new: str, side: str, *, action_plan: str = "", closure_evidence: bool = False,
+               reason: str = "") -> Move:
     """The move ``old`` → ``new`` by ``side`` (client | provider), or FindingError saying why not."""
     if new not in STATES:
         raise FindingError(f"unknown status {new!r}; use one of {', '.join(STATES)}")
@@ -43,6 +44,8 @@ def check_move(old: str, new: str, side: str, *, action_plan: str = "", closure_
         raise FindingError(f"only the {allowed} may move a finding from {old} to {new}")
     if new == "plan_submitted" and not action_plan.strip():
         raise FindingError("a corrective action plan is required", field="action_plan")
+    if (old, new) == ("plan_submitted", "open") and not reason.strip():
+        raise FindingError("returning a plan needs the reason, for the provider to act on", field="reason")
     if new == "closed" and not closure_evidence:
         raise FindingError("closing a finding needs the evidence that verifies it (closure_evidence_id)",
                            field="closure_evidence_id")

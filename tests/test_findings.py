@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -95,11 +96,80 @@ def bearer_for(user):
     return bearer(user)
 
 
-def _evidence(engagement_id: int) -> int:
+def _evidence(engagement_id: int, status: str = "accepted", skip: int = 0) -> int:
     from models import Evidence, EvidenceRequest
-    request = EvidenceRequest.select().where(EvidenceRequest.engagement == engagement_id).first()
-    return Evidence.create(request=request, engagement=engagement_id, sha256="0" * 64, original_filename="fix.pdf",
-                           media_type="application/pdf", size=10, effective_date=dt.date(2026, 12, 1)).id
+    request = EvidenceRequest.select().where(EvidenceRequest.engagement == engagement_id).order_by(
+        EvidenceRequest.id).offset(skip).first()
+    return Evidence.create(request=request, engagement=engagement_id, sha256=f"{skip:064d}", status=status,
+                           original_filename="fix.pdf", media_type="application/pdf", size=10,
+                           effective_date=dt.date(2026, 12, 1), reviewed_at=dt.datetime(2026, 12, 2)).id
+
+
+def _planned(client, engagement_id, client_h, provider_h) -> str:
+    created = client.post(f"/api/v1/engagements/{engagement_id}/findings", headers=client_h,
+                          json={"title": "Leaver access not removed"}).get_json()
+    url = f"/api/v1/findings/{created['id']}"
+    assert client.patch(url, headers=provider_h, json={"status": "plan_submitted",
+                                                       "action_plan": "Weekly reconciliation"}).status_code == 200
+    return url
+
+
+def test_closure_needs_accepted_evidence_of_the_engagement(client, make_user):
+    engagement_id, client_h, provider_h, _provider = _api_setup(client, make_user)
+    url = _planned(client, engagement_id, client_h, provider_h)
+    assert client.patch(url, headers=client_h, json={"status": "in_progress"}).status_code == 200
+    other_id = client.post("/api/v1/engagements", headers=client_h, json={
+        "name": "Another centre", "provider": "BPO A", "frameworks": ["CPS234"], "place": "NSW",
+        "start_date": "2026-01-01"}).get_json()["id"]
+    for refused in (_evidence(engagement_id, "withdrawn"), _evidence(engagement_id, "submitted", skip=1),
+                    _evidence(engagement_id, "rejected", skip=2), _evidence(other_id)):
+        response = client.patch(url, headers=client_h, json={"status": "closed", "closure_evidence_id": refused})
+        assert response.status_code == 422, refused
+        assert response.get_json()["error"]["field"] == "closure_evidence_id"
+        assert Finding.get_by_id(int(url.rsplit("/", 1)[1])).status == "in_progress"
+    accepted = _evidence(engagement_id, skip=3)
+    closed = client.patch(url, headers=client_h, json={"status": "closed", "closure_evidence_id": accepted})
+    assert closed.status_code == 200 and closed.get_json()["closure_evidence_id"] == accepted
+
+
+def test_a_returned_plan_says_why_and_the_timeline_shows_every_move(client, make_user):
+    from services.incidents import findings as finding_service
+    engagement_id, client_h, provider_h, provider = _api_setup(client, make_user)
+    url = _planned(client, engagement_id, client_h, provider_h)
+    refused = client.patch(url, headers=client_h, json={"status": "open"})
+    assert refused.status_code == 422 and refused.get_json()["error"]["field"] == "reason"
+    assert client.patch(url, headers=client_h, json={"status": "open", "reason": "   "}).status_code == 422
+    finding = Finding.get_by_id(int(url.rsplit("/", 1)[1]))
+    assert finding.status == "plan_submitted"
+    returned = client.patch(url, headers=client_h, json={"status": "open", "reason": "No owner for the weekly run"})
+    assert returned.status_code == 200 and returned.get_json()["status"] == "open"
+    moves = [(t.action, t.status_from, t.status_to, t.reason, t.actor) for t in finding_service.timeline(finding)]
+    assert moves[0][0] == "finding.create"
+    assert moves[1][:3] == ("finding.plan_submitted", "open", "plan_submitted") and moves[1][4] == provider.email
+    assert moves[2][:4] == ("finding.open", "plan_submitted", "open", "No owner for the weekly run")
+
+
+def test_the_finding_page_offers_accepted_evidence_own_request_first_and_shows_the_timeline(app, client, make_user):
+    from models import Evidence
+    from tests.conftest import login
+    engagement_id, client_h, provider_h, _provider = _api_setup(client, make_user)
+    url = _planned(client, engagement_id, client_h, provider_h)
+    finding_id = int(url.rsplit("/", 1)[1])
+    newer = _evidence(engagement_id, skip=1)
+    own = _evidence(engagement_id, skip=0)
+    withdrawn = _evidence(engagement_id, "withdrawn", skip=2)
+    Finding.update(request=Evidence.get_by_id(own).request_id).where(Finding.id == finding_id).execute()
+    Evidence.update(reviewed_at=dt.datetime(2026, 12, 5)).where(Evidence.id == newer).execute()
+    assert client.patch(url, headers=client_h, json={"status": "in_progress"}).status_code == 200
+    browser = app.test_client()
+    from models import User
+    reviewer = make_user("risk_reviewer")
+    assert User.get_by_id(reviewer.id).organisation.name == "Bank A"
+    login(browser, reviewer)
+    page = browser.get(f"/findings/{finding_id}").get_data(as_text=True)
+    options = re.findall(r'<option value="(\d+)">', page)
+    assert options[:2] == [str(own), str(newer)] and str(withdrawn) not in options
+    assert "Timeline" in page and "plan submitted" in page and "in progress" in page
 
 
 def test_notifications_api_lists_the_callers_own_and_marks_them_read(client, make_user, spec):

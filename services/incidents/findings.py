@@ -12,6 +12,8 @@ Other capabilities raise findings with ``raise_finding``, e.g. an auditor's obse
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import peewee as pw
@@ -19,7 +21,20 @@ import peewee as pw
 from domain.errors import NotFound, ValidationError
 from domain.findings import FindingError, check_move
 from domain.timeutil import parse_date
-from models import Clock, Engagement, Evidence, EvidenceRequest, Finding, Incident, User, transaction, utcnow
+from models import (
+    AuditEvent,
+    Clock,
+    Control,
+    Engagement,
+    Evidence,
+    EvidenceRequest,
+    EvidenceRequirement,
+    Finding,
+    Incident,
+    User,
+    transaction,
+    utcnow,
+)
 from models.incidents import FINDING_SEVERITIES, FINDING_SOURCES
 from services import scope
 from services.audit import audit_log
@@ -121,7 +136,8 @@ def update_from_input(user: User, finding: Finding, data: dict, ip: str = "",
     side = "provider" if scope.permits(user, "answer_finding") else "client"
     if side == "client" and not scope.permits(user, "review"):  # the client's risk team, not auditors
         raise NotFound("finding not found")
-    unknown = set(data) - {"status", "action_plan", "closure_evidence_id", "closure_note", *EDITABLE_BY_CLIENT}
+    unknown = set(data) - {"status", "action_plan", "closure_evidence_id", "closure_note", "reason",
+                           *EDITABLE_BY_CLIENT}
     if unknown:
         raise ValidationError(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
     changes: dict[str, Any] = {}
@@ -148,13 +164,14 @@ def update_from_input(user: User, finding: Finding, data: dict, ip: str = "",
     evidence = _closure_evidence(engagement, data.get("closure_evidence_id"))
     if "closure_note" in data:
         changes["closure_note"] = clean_text(data, "closure_note", required=False, limit=5000, multiline=True)
+    reason = clean_text(data, "reason", required=False, limit=2000, multiline=True)
     status = data.get("status")
     if status is not None and status != finding.status:
         if not isinstance(status, str):
             raise ValidationError("status must be text", field="status")
         try:
             check_move(finding.status, status, side, action_plan=changes.get("action_plan", finding.action_plan),
-                       closure_evidence=evidence is not None)
+                       closure_evidence=evidence is not None, reason=reason)
         except FindingError as exc:
             raise ValidationError(str(exc), field=exc.field) from None
         changes["status"] = status
@@ -169,14 +186,18 @@ def update_from_input(user: User, finding: Finding, data: dict, ip: str = "",
                    .where(Finding.id == finding.id, Finding.status == finding.status).execute())
         if not updated:
             raise ValidationError("the finding changed meanwhile; reload and try again", field="status")
+        details = {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in changes.items()}
+        if reason:
+            details["reason"] = reason
         audit_log.record("finding.update" if "status" not in changes else f"finding.{changes['status']}",
                          actor=user, object_type="finding", object_id=finding.id, engagement=engagement, ip=ip,
-                         details={k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v)
-                                  for k, v in changes.items()})
+                         details={"from": finding.status, **details} if "status" in changes else details)
     return Finding.get_by_id(finding.id)
 
 
 def _closure_evidence(engagement: Engagement, value: Any) -> Evidence | None:
+    """The evidence that verifies closure: an accepted item of this engagement (``closure_candidates`` offers them),
+    never a withdrawn, rejected or pending file, nor another engagement's."""
     if value in (None, ""):
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -185,7 +206,50 @@ def _closure_evidence(engagement: Engagement, value: Any) -> Evidence | None:
         else None
     if row is None:
         raise ValidationError("no such evidence on this engagement", field="closure_evidence_id")
+    if row.status != "accepted":
+        raise ValidationError(f"closure needs accepted evidence; evidence #{row.id} is {row.status}",
+                              field="closure_evidence_id")
     return row
+
+
+CANDIDATES = 200
+
+
+def closure_candidates(finding: Finding) -> list[Evidence]:
+    """The engagement's accepted evidence to verify a closure with: the finding's own request's first, then its
+    control's, then the most recently accepted; request, control and requirement joined for their labels."""
+    own_request = finding.request_id or 0
+    own_control = (EvidenceRequest.select(EvidenceRequest.control).where(EvidenceRequest.id == own_request)
+                   .scalar() or 0)
+    rank = pw.Case(None, ((Evidence.request == own_request, 0), (EvidenceRequest.control == own_control, 1)), 2)
+    return list(Evidence.select(Evidence, EvidenceRequest, Control, EvidenceRequirement)
+                .join(EvidenceRequest, attr="request").join(Control, attr="control").switch(EvidenceRequest)
+                .join(EvidenceRequirement, attr="requirement")
+                .where(Evidence.engagement == finding.engagement_id, Evidence.status == "accepted")
+                .order_by(rank, Evidence.reviewed_at.desc(), Evidence.id.desc()).limit(CANDIDATES))
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime
+    actor: str
+    action: str  # finding.create, finding.plan_submitted, finding.open (returned), finding.update, ...
+    status_from: str | None
+    status_to: str | None
+    reason: str
+    details: dict
+
+
+def timeline(finding: Finding) -> list[TimelineEntry]:
+    """Every change of the finding with who and why, oldest first, from its audit events (one query)."""
+    entries = []
+    for event in (AuditEvent.select().where(AuditEvent.object_type == "finding",
+                                            AuditEvent.object_id == str(finding.id))
+                  .order_by(AuditEvent.id)):
+        details = json.loads(event.details or "{}")
+        entries.append(TimelineEntry(event.at, event.actor_email or "Attest", event.action, details.get("from"),
+                                     details.get("status"), details.get("reason", ""), details))
+    return entries
 
 
 def finding_json(f: Finding) -> dict:

@@ -31,9 +31,10 @@ register_schemas({
                                   "owner": {"type": "string", "description": "A user's e-mail (client or provider)."},
                                   "due_date": {"type": "string", "format": "date"}, "description": STRING}},
     "FindingChange": {"type": "object", "description": "The provider: action_plan, status plan_submitted. The client: "
-                      "title, severity, owner, due_date, description, status in_progress|open|closed (closed needs "
-                      "closure_evidence_id).",
+                      "title, severity, owner, due_date, description, status in_progress|open|closed (open, returning "
+                      "a plan, needs a reason; closed needs closure_evidence_id, an accepted item of the engagement).",
                       "properties": {"status": {"type": "string", "enum": list(FINDING_STATES)},
+                                     "reason": {"type": "string", "description": "Why (returning a plan)."},
                                      "action_plan": STRING, "closure_evidence_id": {"type": "integer"},
                                      "closure_note": STRING, "title": STRING,
                                      "severity": {"type": "string", "enum": list(FINDING_SEVERITIES)},

@@ -6,7 +6,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
 from domain.findings import TRANSITIONS
-from models import Engagement, Finding
+from models import Engagement, Evidence, Finding
 from models.incidents import FINDING_SEVERITIES, FINDING_STATES
 from services import scope
 from services.incidents import findings as finding_service
@@ -57,8 +57,11 @@ def _finding_page(finding: Finding, error: DomainError | None = None, status: in
     moves = [new for (old, new), who in TRANSITIONS.items() if old == finding.status and who == side
              and (side == "provider" or scope.permits(user, "review"))]
     engagement = Engagement.get_by_id(finding.engagement_id)
+    candidates = finding_service.closure_candidates(finding) if "closed" in moves else []
+    closure = Evidence.get_or_none(Evidence.id == finding.closure_evidence_id) if finding.closure_evidence_id else None
     return render_template("findings/show.html", finding=finding, engagement=engagement, moves=moves,
-                           side=side, error=error, severities=FINDING_SEVERITIES), status
+                           side=side, error=error, severities=FINDING_SEVERITIES, candidates=candidates,
+                           closure=closure, timeline=finding_service.timeline(finding)), status
 
 
 @bp.route("/findings/<int:finding_id>", methods=["GET", "POST"])
@@ -67,7 +70,7 @@ def finding(finding_id: int):
     row = finding_service.finding_for(user, finding_id)
     if request.method == "GET":
         return _finding_page(row)
-    data = {k: request.form[k] for k in ("status", "action_plan", "closure_note") if request.form.get(k)}
+    data = {k: request.form[k] for k in ("status", "action_plan", "closure_note", "reason") if request.form.get(k)}
     if request.form.get("closure_evidence_id", "").strip():
         raw = request.form["closure_evidence_id"].strip()
         data["closure_evidence_id"] = int(raw) if raw.isdigit() else raw
