@@ -142,7 +142,7 @@ def test_two_racing_senders_send_each_message_once(outbox, smtp_server):
 SENDER = """
 import datetime as dt, sys
 import models
-from services import mail
+from services.messages import mail
 models.bind_database(sys.argv[1])
 models.db.connect()
 mail.send_pending(sys.argv[2], batch=3, lease=dt.timedelta(seconds=float(sys.argv[3])))
