@@ -177,9 +177,13 @@ def test_pci_only_controls_require_card_payments_and_offshore_ones_require_offsh
     for control in shipped.controls.values():
         if control.frameworks == {"PCIDSS-4.0.1"}:
             assert control.requires == "card_payments", control.code
-    for framework, ref in (("PRIVACY-AU", "APP8.1"), ("CPS230", "59(b)"), ("CONTRACT", "C-RESIDENCY"),
-                           ("PRIVACY-AU", "s16C")):
+    for framework, ref in (("PRIVACY-AU", "APP8.1"), ("CPS230", "59(b)"), ("CONTRACT", "C-RESIDENCY")):
         assert all(c.requires == "offshore" for c in _control_fully_mapping(shipped, framework, ref))
+    # s 16C is a liability rule: evidence can only reduce the exposure, so it is mapped partial at most.
+    s16c = {c.code: m.coverage for c in shipped.controls.values() for m in c.mappings
+            if (m.framework, m.ref) == ("PRIVACY-AU", "s16C")}
+    assert s16c and set(s16c.values()) == {"partial"}
+    assert all(shipped.controls[code].requires == "offshore" for code in s16c)
 
 
 def test_every_frequency_parses_and_every_evidence_type_is_a_media_type(shipped):
