@@ -652,7 +652,7 @@ def _pre_review_library(library):
     edit(common / "incident.yaml", "s26WM: full}", "s26WM: full, s26WQ: full}")
     edit(frameworks / "privacy_au.yaml", "    provable: false\n    note: >-\n      A waiver",
          "    note: >-\n      A waiver")
-    _remove_block(common / "pci.yaml", "\n  - code: PC-05", None)  # PC-05 (PCI 12.4.1) is the file's last control
+    _remove_block(common / "pci.yaml", "\n  - code: PC-05", "\n  - code: PC-06")  # PC-05 (PCI 12.4.1)
     _remove_block(frameworks / "pcidss.yaml", '  - {ref: "12.4.1"', '  - {ref: "12.4.2"')
     for path, ref in ((common / "continuity.yaml", '        "27(b)": {coverage'),
                       (common / "continuity.yaml", ', "27(b)": partial')):

@@ -74,3 +74,51 @@ def test_awareness_training_evidences_hire_and_the_acceptable_use_policy(shipped
     reasons = {(m.framework, m.ref): m.reason for m in shipped.controls["PE-01"].mappings}
     assert "upon hire" in reasons[("PCIDSS-4.0.1", "12.6.3")]
     assert "acceptable-use policy" in reasons[("ISO27001-2022", "A.5.10")]
+
+
+# =========================================================================== references the library lacked
+
+# PCI DSS v4.0.1 requirements a phone-payment service provider is assessed on, and the control that
+# fully proves each (None: only partial mappings, each saying what it lacks).
+PCI_ADDED = {
+    "3.2.1": "PC-06", "3.3.2": "PC-06", "3.4.1": "PC-07", "3.5.1": "PC-07",
+    "5.2.1": "VM-06", "5.2.2": "VM-06", "5.2.3": "VM-06", "5.2.3.1": None,
+    "8.2.2": "AC-08", "8.2.8": "AC-08", "8.3.6": "AC-08",
+    "8.4.1": "AC-07", "8.4.2": "AC-07", "8.4.3": "AC-07", "8.5.1": "AC-07",
+    "9.4.1": None, "9.4.6": "PH-05",
+    "10.6.1": "TE-06", "10.6.2": "TE-06", "10.6.3": None,
+    "11.3.1.1": None, "12.5.1": "GV-17", "12.5.3": "PC-08", "12.6.1": "PE-01", "12.6.3.2": "PE-02",
+    "12.10.3": "IR-01", "12.10.5": "IR-01", "12.10.6": "IR-01",
+}
+
+
+@pytest.mark.parametrize("ref, control", sorted(PCI_ADDED.items()))
+def test_pci_requirement_is_listed_and_proved(shipped, ref, control):
+    obligation = shipped.obligation("PCIDSS-4.0.1", ref)
+    assert obligation is not None and obligation.verification == "verified" and obligation.title
+    mapped = {c.code: m for c in shipped.controls.values() for m in c.mappings
+              if (m.framework, m.ref) == ("PCIDSS-4.0.1", ref)}
+    assert mapped, f"no control maps PCI DSS {ref}"
+    full = {code for code, m in mapped.items() if m.coverage == "full"}
+    assert full == ({control} if control else set())
+    assert all(m.note or m.reason for m in mapped.values()), "every new mapping says why"
+
+
+def test_new_pci_controls_apply_only_to_card_payment_engagements(shipped):
+    for code in ("AC-07", "AC-08", "PC-06", "PC-07", "PC-08", "PH-05"):
+        assert shipped.controls[code].requires == "card_payments", code
+    assert shipped.controls["PC-08"].frequency == "event"
+    assert shipped.controls["PC-08"].triggers == ["significant_change"]
+
+
+def test_home_based_agents_are_in_the_remote_access_mfa_control(shipped):
+    control = shipped.controls["AC-07"]
+    assert "home-based agents" in control.title
+    assert {m.ref for m in control.mappings if m.framework == "PCIDSS-4.0.1"} == {"8.4.1", "8.4.2", "8.4.3", "8.5.1"}
+
+
+def test_superseded_10_7_1_is_not_added_and_its_successors_are_proved(shipped):
+    assert shipped.obligation("PCIDSS-4.0.1", "10.7.1") is None
+    for ref in ("10.7.2", "10.7.3"):
+        assert any(m.coverage == "full" and (m.framework, m.ref) == ("PCIDSS-4.0.1", ref)
+                   for m in shipped.controls["TE-08"].mappings)
