@@ -122,3 +122,18 @@ def test_superseded_10_7_1_is_not_added_and_its_successors_are_proved(shipped):
     for ref in ("10.7.2", "10.7.3"):
         assert any(m.coverage == "full" and (m.framework, m.ref) == ("PCIDSS-4.0.1", ref)
                    for m in shipped.controls["TE-08"].mappings)
+
+
+CPS230_ADDED = {"25": None, "27(c)": None, "34(b)": "34", "34(d)": "34", "34(e)": "34",
+                "56(a)": "56", "56(b)": "56", "56(c)": "56"}
+
+
+@pytest.mark.parametrize("ref, parent", sorted(CPS230_ADDED.items()))
+def test_cps230_paragraph_is_listed_unverified_and_mapped(shipped, ref, parent):
+    """The paragraphs the list lacked; their wording could not be confirmed, so each says so instead of
+    claiming a text, and no control claims to prove it fully."""
+    obligation = shipped.obligation("CPS230", ref)
+    assert obligation is not None and obligation.parent_ref == parent
+    assert obligation.verification == "unverified" and "not confirmed" in obligation.note
+    mapped = [m for c in shipped.controls.values() for m in c.mappings if (m.framework, m.ref) == ("CPS230", ref)]
+    assert mapped and {m.coverage for m in mapped} == {"partial"} and all(m.note for m in mapped)
