@@ -265,7 +265,7 @@ controls:
       - key: report
         name: A report
         types: [application/pdf, text/csv]
-        validity_days: 120
+        validity_days: 92
 """
 
 CLOCKS = """\
@@ -341,8 +341,8 @@ VALIDATOR_CASES = {
     "duplicate ref": ("framework", [('  - {ref: "2", title: Second',
                                      '  - {ref: "1", title: Again}\n  - {ref: "2", title: Second')],
                       "title: Again", "duplicate ref '1' in TEST"),
-    "duplicate control code": ("controls", [("        validity_days: 120\n",
-                                             "        validity_days: 120\n" + CONTROLS.split("controls:\n")[1])],
+    "duplicate control code": ("controls", [("        validity_days: 92\n",
+                                             "        validity_days: 92\n" + CONTROLS.split("controls:\n")[1])],
                                "code: T-01", "duplicate control code 'T-01'"),
     "unmapped obligation": ("controls", [('"1": full, "2": partial', '"1": full')],
                             'ref: "2"', "unmapped obligation TEST 2: no control maps it"),
@@ -354,10 +354,10 @@ VALIDATOR_CASES = {
                               "- key: report", "evidence requirement of control T-01 is missing 'name'"),
     "evidence without types": ("controls", [("        types: [application/pdf, text/csv]\n", "")],
                                "- key: report", "evidence requirement of control T-01 is missing 'types'"),
-    "evidence without validity": ("controls", [("        validity_days: 120\n", "")],
+    "evidence without validity": ("controls", [("        validity_days: 92\n", "")],
                                   "- key: report", "evidence requirement of control T-01 is missing 'validity_days'"),
     "bad media type": ("controls", [("text/csv]", "csv]")], "types:", "bad media type 'csv'"),
-    "validity not positive": ("controls", [("validity_days: 120", "validity_days: 0")], "validity_days",
+    "validity not positive": ("controls", [("validity_days: 92", "validity_days: 0")], "validity_days",
                               "validity_days of evidence requirement of control T-01 must be a whole number > 0"),
     "bad frequency": ("controls", [("frequency: P3M", "frequency: quarterly")], "frequency:",
                       "bad frequency in control T-01"),

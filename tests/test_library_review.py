@@ -4,12 +4,18 @@ standard's interval; the CPS 230 2026 numbers shown only where confirmed; and th
 library version over the old one, history kept."""
 from __future__ import annotations
 
+import datetime as dt
 import os
+import shutil
 
 import pytest
 
-from domain.library import read_library
-from services.register.library_sync import DEFAULT_DIRECTORY
+from domain.evidence import valid_until
+from domain.library import LibraryError, read_library
+from domain.recurrence import parse_frequency
+from models import Control, ControlObligation, Framework, LibraryVersion, Obligation
+from services.register.library_sync import DEFAULT_DIRECTORY, load_library
+from tests.test_library import BASE, edit, write_library
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +143,94 @@ def test_cps230_paragraph_is_listed_unverified_and_mapped(shipped, ref, parent):
     assert obligation.verification == "unverified" and "not confirmed" in obligation.note
     mapped = [m for c in shipped.controls.values() for m in c.mappings if (m.framework, m.ref) == ("CPS230", ref)]
     assert mapped and {m.coverage for m in mapped} == {"partial"} and all(m.note for m in mapped)
+
+
+# =========================================================================== evidence never outlives its interval
+
+def test_no_shipped_evidence_outlives_its_controls_interval(shipped):
+    """Before the review 400, 200 and 100-120 days kept late annual, six-monthly and quarterly evidence valid."""
+    for control in shipped.controls.values():
+        longest = parse_frequency(control.frequency).longest_days()
+        for requirement in control.requirements:
+            assert longest is None or requirement.validity_days <= longest, (control.code, requirement.key)
+    assert {r.validity_days for r in shipped.controls["VM-02"].requirements} == {366}  # annual pentest
+    assert {r.validity_days for r in shipped.controls["VM-01"].requirements} == {92}  # quarterly scans
+
+
+@pytest.mark.parametrize("frequency, validity, accepted", [
+    ("P1Y", 400, False), ("P1Y", 366, True), ("P6M", 200, False), ("P6M", 184, True), ("P3M", 120, False),
+    ("P3M", 93, False), ("P3M", 92, True), ("P1M", 45, False), ("P90D", 91, False),
+    ("RRULE:FREQ=MONTHLY;INTERVAL=3", 100, False), ("event", 2555, True)])
+def test_validator_rejects_evidence_validity_longer_than_the_interval(tmp_path, frequency, validity, accepted):
+    controls = BASE["common/test.yaml"].replace("frequency: P3M", f"frequency: {frequency}").replace(
+        "validity_days: 92", f"validity_days: {validity}")
+    root = write_library(tmp_path, {**BASE, "common/test.yaml": controls})
+    if accepted:
+        assert read_library(root).controls["T-01"].requirements[0].validity_days == validity
+        return
+    with pytest.raises(LibraryError) as info:
+        read_library(root)
+    line = controls.splitlines().index("      - key: report") + 1
+    assert [str(p) for p in info.value.problems] == [
+        f"common/test.yaml:{line}: validity_days {validity} of evidence requirement 'report' of control T-01 "
+        f"outlives its {frequency} interval: at most {parse_frequency(frequency).longest_days()} days "
+        "(the engagement's grace is added when evidence is accepted)"]
+
+
+@pytest.mark.parametrize("effective, frequency, validity, grace, stale_after", [
+    (dt.date(2026, 3, 15), "P1Y", 366, 5, dt.date(2027, 3, 20)),   # 12 months plus 5 days' grace
+    (dt.date(2027, 3, 1), "P1Y", 366, 0, dt.date(2028, 3, 1)),     # a leap year does not add a day
+    (dt.date(2026, 2, 1), "P3M", 92, 5, dt.date(2026, 5, 6)),      # 3 months (89 days here) plus grace
+    (dt.date(2026, 1, 31), "P3M", 92, 10, dt.date(2026, 5, 10)),   # month ends clamp: 30 April plus 10
+    (dt.date(2026, 6, 1), "P1M", 20, 5, dt.date(2026, 6, 26)),     # a shorter validity stays shorter
+    (dt.date(2026, 6, 1), "event", 2555, 5, dt.date(2033, 6, 4)),  # event-driven: the validity alone
+])
+def test_evidence_is_stale_after_the_interval_plus_the_engagements_grace(effective, frequency, validity, grace,
+                                                                         stale_after):
+    interval = parse_frequency(frequency).step
+    assert valid_until(effective, validity, grace_days=grace, interval=interval) == stale_after
+
+
+# =========================================================================== applied as a new version
+
+def _before_the_review(root) -> None:
+    """The shipped library with a representative part of the review undone: AC-01 fully proving A.5.18, no
+    MFA-into-the-CDE control (AC-07) and no PCI DSS 8.4.x / 8.5.1."""
+    common, frameworks = root / "common", root / "frameworks"
+    text = (common / "access.yaml").read_text(encoding="utf-8")
+    start, end = text.index("\n  - code: AC-07"), text.index("\n  - code: AC-08")
+    (common / "access.yaml").write_text(text[:start] + text[end:], encoding="utf-8")
+    edit(common / "access.yaml",
+         '        A.5.18: {coverage: partial, note: "the review of access rights only; granting, changing and '
+         'removing them is AC-02"}\n', "        A.5.18: full\n")
+    pci = (frameworks / "pcidss.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
+    (frameworks / "pcidss.yaml").write_text("".join(line for line in pci if not line.startswith(
+        tuple(f'  - {{ref: "{ref}"' for ref in ("8.4.1", "8.4.2", "8.4.3", "8.5.1")))), encoding="utf-8")
+    review = (root / "REVIEW.md").read_text(encoding="utf-8").splitlines(keepends=True)
+    (root / "REVIEW.md").write_text("".join(line for line in review if not line.startswith("- AC-07 "))
+                                    + "- AC-01 ISO27001-2022 A.5.18: the recertification pack\n", encoding="utf-8")
+
+
+def _mapping(code: str, framework: str, ref: str) -> ControlObligation:
+    return (ControlObligation.select().join(Control).switch(ControlObligation).join(Obligation).join(Framework)
+            .where(Control.code == code, Framework.code == framework, Obligation.ref == ref).get())
+
+
+def test_the_reviewed_library_loads_as_a_new_version_with_history_kept(clean_db, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(DEFAULT_DIRECTORY, old, ignore=shutil.ignore_patterns("README.md"))
+    _before_the_review(old)
+    assert load_library(str(old)).version == 1
+    assert _mapping("AC-01", "ISO27001-2022", "A.5.18").coverage == "full"
+    result = load_library()
+    assert (result.version, result.changed) == (2, True)
+    assert LibraryVersion.select().count() == 2
+    moved = _mapping("AC-01", "ISO27001-2022", "A.5.18")
+    assert (moved.coverage, moved.retired_in) == ("partial", None) and "AC-02" in moved.note
+    assert Control.get(Control.code == "AC-01").changed_in == 2
+    ac07 = Control.get(Control.code == "AC-07")
+    assert (ac07.introduced_in, ac07.retired_in, ac07.requires) == (2, None, "card_payments")
+    mfa = Obligation.select().join(Framework).where(Framework.code == "PCIDSS-4.0.1", Obligation.ref == "8.4.3").get()
+    assert mfa.introduced_in == 2 and _mapping("AC-07", "PCIDSS-4.0.1", "8.4.3").coverage == "full"
+    assert Control.get(Control.code == "AC-06").changed_in == 1  # untouched items keep their version
+    assert load_library().changed is False  # loading again changes nothing

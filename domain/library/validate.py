@@ -237,7 +237,22 @@ class Checker(ReviewChecks):
                            file=rel, line=item.line_of("code"))
         spec.mappings = self.mappings(rel, item, what)
         spec.requirements = self.requirements(rel, item, what)
+        self.validity_within_interval(rel, spec)
         self.library.controls[code] = spec
+
+    def validity_within_interval(self, rel: str, spec: ControlSpec) -> None:
+        """Evidence never outlives its control's interval: proof of an annual test is stale after 12 months, of a
+        quarterly scan after 3 (the engagement's grace is added when evidence is accepted, not here)."""
+        try:
+            longest = parse_frequency(spec.frequency).longest_days()
+        except ValueError:  # reported with the frequency
+            return
+        for requirement in spec.requirements:
+            if longest is not None and requirement.validity_days > longest:
+                self.problem(rel, requirement.line,
+                             f"validity_days {requirement.validity_days} of evidence requirement '{requirement.key}' "
+                             f"of control {spec.code} outlives its {spec.frequency} interval: at most {longest} days "
+                             "(the engagement's grace is added when evidence is accepted)")
 
     def change_triggers(self, rel: str, item: LineDict, what: str) -> list[str]:
         """``triggers``: the change events that also call for this control's evidence."""
