@@ -65,7 +65,10 @@ def test_cps234_has_every_paragraph_13_to_36(shipped):
 
 
 def test_cps230_keys_on_2023_numbers_with_2026_alt_refs(shipped):
-    alt = {ref: ob.alt_ref for ref, ob in shipped.frameworks["CPS230"].obligations.items()}
+    """The 2023 number is the stable id; the reported 2026 number is kept, marked unverified: no primary source
+    confirms the renumbering (APRA's consultation cites 54, 55, 56(d), 57, 58(a), 58(c), which fits 2023)."""
+    obligations = shipped.frameworks["CPS230"].obligations
+    alt = {ref: ob.alt_ref for ref, ob in obligations.items()}
     assert alt["33"] == "32" and alt["42"] == "41" and alt["43"] == "42" and alt["51"] == "50"
     assert alt["58"] == "59" and alt["59(a)"] == "60(a)" and alt["59(b)"] == "60(b)" and alt["60"] == "61"
     assert alt["NTSP"] == "57-58"
@@ -73,6 +76,8 @@ def test_cps230_keys_on_2023_numbers_with_2026_alt_refs(shipped):
     assert all(number for ref, number in alt.items() if ref not in added_by_review), \
         "every CPS 230 obligation listed before the December 2026 review carries its reported 2026 number"
     assert not any(alt[ref] for ref in added_by_review), "no 2026 number is reported for the paragraphs added"
+    assert {ob.alt_ref_verification for ob in obligations.values() if ob.alt_ref} == {"unverified"}
+    assert not any(ob.shown_alt_ref for ob in obligations.values()), "no unconfirmed 2026 number is shown"
 
 
 @pytest.mark.parametrize("code, expected", [("PRIVACY-AU", PRIVACY_REFS), ("PCIDSS-4.0.1", PCI_REFS),
@@ -690,7 +695,7 @@ def test_corrected_library_loads_as_a_new_version_over_the_old_one(clean_db, tmp
     s26wq = Obligation.get(Obligation.ref == "s26WQ")
     assert (s26wq.provable, s26wq.changed_in, s26wq.retired_in) == (False, 2, None)
     new = Obligation.select().join(Framework).where(Framework.code == "CPS230", Obligation.ref == "27(b)").get()
-    assert (new.introduced_in, new.verification) == (2, "secondary")
+    assert (new.introduced_in, new.verification) == (2, "verified")  # the 2023 paragraph (its 2026 number apart)
     pc05 = Control.get(Control.code == "PC-05")
     assert (pc05.introduced_in, pc05.retired_in) == (2, None)
     assert _mapping("PC-05", "PCIDSS-4.0.1", "12.4.1").note.startswith("the PCI DSS compliance programme charter")

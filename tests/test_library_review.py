@@ -15,6 +15,7 @@ from domain.library import LibraryError, read_library
 from domain.recurrence import parse_frequency
 from models import Control, ControlObligation, Framework, LibraryVersion, Obligation
 from services.register.library_sync import DEFAULT_DIRECTORY, load_library
+from services.register.queries import coverage_matrix
 from tests.test_library import BASE, edit, write_library
 
 
@@ -234,3 +235,34 @@ def test_the_reviewed_library_loads_as_a_new_version_with_history_kept(clean_db,
     assert mfa.introduced_in == 2 and _mapping("AC-07", "PCIDSS-4.0.1", "8.4.3").coverage == "full"
     assert Control.get(Control.code == "AC-06").changed_in == 1  # untouched items keep their version
     assert load_library().changed is False  # loading again changes nothing
+
+
+# =========================================================================== the CPS 230 2026 numbers
+
+def test_no_cps230_2026_number_is_shown_without_a_primary_source(shipped):
+    cps230 = shipped.frameworks["CPS230"].obligations
+    reported = {ref: ob for ref, ob in cps230.items() if ob.alt_ref}
+    assert len(reported) == 35 and {ob.alt_ref_verification for ob in reported.values()} == {"unverified"}
+    assert [ref for ref, ob in cps230.items() if ob.shown_alt_ref] == []
+    # the 2023 paragraph is the stable id, verified apart from its 2026 number
+    assert cps230["33"].verification == "verified" and cps230["33"].alt_ref == "32"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('    alt_ref_verification: verified\n', "TEST 3 has alt_ref_verification without alt_ref"),
+    ('    alt_ref: "4"\n    alt_ref_verification: confirmed\n',
+     "bad alt_ref_verification 'confirmed' in TEST 3: use one of verified, secondary, unverified"),
+])
+def test_validator_checks_alt_ref_verification(tmp_path, extra, message):
+    framework = BASE["frameworks/test.yaml"].replace("    provable: false\n", extra + "    provable: false\n")
+    with pytest.raises(LibraryError) as info:
+        read_library(write_library(tmp_path, {**BASE, "frameworks/test.yaml": framework}))
+    assert any(p.message == message for p in info.value.problems), info.value.problems
+
+
+def test_coverage_export_marks_an_unconfirmed_2026_number(library):
+    rows = coverage_matrix(Framework.get(Framework.code == "CPS230")).rows()
+    by_ref = {row[1]: row for row in rows}
+    assert by_ref["33"][2] == "32 (unverified)" and by_ref["25"][2] == ""
+    assert Obligation.select().join(Framework).where(Framework.code == "CPS230", Obligation.ref == "33").get() \
+        .alt_ref_verification == "unverified"

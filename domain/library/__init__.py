@@ -33,6 +33,7 @@ from .spec import (
     Problem,
     RequirementSpec,
     ref_sort_key,
+    shown_alt_ref,
     trigger_matches,
     without_names,
 )
@@ -42,7 +43,7 @@ __all__ = ["AWARE_PARTIES", "CHANGE_KINDS", "CLOCK_RULES_FILE", "CLOCK_STARTS", 
            "COVERAGES", "FRAMEWORK_DIR", "INCIDENT_CATEGORIES", "INCIDENT_FLAGS", "PRODUCERS", "REQUIRES",
            "REVIEW_FILE", "VERIFICATIONS", "ClockRuleSpec", "ControlSpec", "FrameworkSpec", "Library",
            "LibraryError", "MappingSpec", "ObligationSpec", "Problem", "RequirementSpec", "library_digest",
-           "read_library", "ref_sort_key", "trigger_matches", "without_names"]
+           "read_library", "ref_sort_key", "shown_alt_ref", "trigger_matches", "without_names"]
 
 
 def read_library(directory: str) -> Library:

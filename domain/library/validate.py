@@ -45,8 +45,8 @@ _FILE_KEYS = {"framework": {"framework": True, "obligations": True},
               "common": {"controls": True},
               "clock": {"clock_rules": True}}
 _FRAMEWORK_KEYS = {"code": True, "title": True, "version": True, "description": False}
-_OBLIGATION_KEYS = {"ref": True, "title": True, "parent": False, "alt_ref": False, "frequency": False,
-                    "verification": False, "provable": False, "note": False}
+_OBLIGATION_KEYS = {"ref": True, "title": True, "parent": False, "alt_ref": False, "alt_ref_verification": False,
+                    "frequency": False, "verification": False, "provable": False, "note": False}
 _CONTROL_KEYS = {"code": True, "title": True, "description": False, "domain": False, "frequency": True,
                  "requires": False, "triggers": False, "maps": False, "evidence": False}  # maps/evidence: own messages
 _MAPPING_KEYS = {"coverage": True, "note": False}
@@ -202,10 +202,14 @@ class Checker(ReviewChecks):
         note = self.text(rel, item, "note", what)
         if not provable and not note:
             self.problem(rel, item.line_of("provable"), f"{what} is provable: false without a note saying why")
+        alt_ref = self.text(rel, item, "alt_ref", what, _MAX["ref"]) or None
+        alt_verification = self.choice(rel, item, "alt_ref_verification", VERIFICATIONS, what)
+        if alt_verification and not alt_ref:
+            self.problem(rel, item.line_of("alt_ref_verification"), f"{what} has alt_ref_verification without alt_ref")
         spec.obligations[ref] = ObligationSpec(
             framework=spec.code, ref=ref, title=self.text(rel, item, "title", what, _MAX["obligation_title"]),
             parent_ref=self.text(rel, item, "parent", what, _MAX["ref"]) or None,
-            alt_ref=self.text(rel, item, "alt_ref", what, _MAX["ref"]) or None,
+            alt_ref=alt_ref, alt_ref_verification=alt_verification,
             frequency=self.text(rel, item, "frequency", what, 100),
             verification=self.choice(rel, item, "verification", VERIFICATIONS, what),
             provable=provable, note=note, file=rel, line=item.line)
