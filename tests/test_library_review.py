@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from domain.evidence import valid_until
-from domain.library import LibraryError, read_library
+from domain.library import LibraryError, read_library, stated_interval_days
 from domain.recurrence import parse_frequency
 from models import Control, ControlObligation, Framework, LibraryVersion, Obligation
 from services.register.library_sync import DEFAULT_DIRECTORY, load_library
@@ -176,6 +176,32 @@ def test_validator_rejects_evidence_validity_longer_than_the_interval(tmp_path, 
         f"common/test.yaml:{line}: validity_days {validity} of evidence requirement 'report' of control T-01 "
         f"outlives its {frequency} interval: at most {parse_frequency(frequency).longest_days()} days "
         "(the engagement's grace is added when evidence is accepted)"]
+
+
+@pytest.mark.parametrize("obligation_frequency, control_frequency, coverage, accepted", [
+    ("3 months and after significant change", "P3M", "full", True),
+    ("3 months", "P1Y", "full", False),        # a yearly request cannot prove a quarterly duty
+    ("3 months", "P1Y", "partial", True),      # ... though it may contribute to it
+    ("12 months", "P6M", "full", True), ("on hire + 12 months", "P1Y", "full", True),
+    ("6 months", "event", "full", False), ("risk-based", "P1Y", "full", True)])
+def test_a_full_mapping_never_outlives_the_obligations_stated_interval(tmp_path, obligation_frequency,
+                                                                        control_frequency, coverage, accepted):
+    framework = BASE["frameworks/test.yaml"].replace(
+        '{ref: "1", title: First obligation, verification: verified}',
+        f'{{ref: "1", title: First obligation, frequency: "{obligation_frequency}", verification: verified}}')
+    controls = BASE["common/test.yaml"].replace("frequency: P3M", f"frequency: {control_frequency}").replace(
+        '{"1": full,', f'{{"1": {coverage},')
+    review = BASE["REVIEW.md"] if coverage == "full" else "# Reviewed reasons\n"
+    root = write_library(tmp_path, {**BASE, "frameworks/test.yaml": framework, "common/test.yaml": controls,
+                                    "REVIEW.md": review})
+    if accepted:
+        read_library(root)
+        return
+    with pytest.raises(LibraryError) as info:
+        read_library(root)
+    assert [p.message for p in info.value.problems] == [
+        f"control T-01 ({control_frequency}, evidence valid up to 92 days) fully proves TEST 1, whose interval is "
+        f"'{obligation_frequency}' (at most {stated_interval_days(obligation_frequency)} days)"]
 
 
 @pytest.mark.parametrize("effective, frequency, validity, grace, stale_after", [
