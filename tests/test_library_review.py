@@ -5,15 +5,28 @@ library version over the old one, history kept."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from domain.evidence import valid_until
 from domain.library import LibraryError, read_library, stated_interval_days
 from domain.recurrence import parse_frequency
-from models import Control, ControlObligation, Framework, LibraryVersion, Obligation
+from models import (
+    Control,
+    ControlObligation,
+    Engagement,
+    Evidence,
+    EvidenceRequest,
+    EvidenceRequirement,
+    Framework,
+    LibraryVersion,
+    Obligation,
+)
+from services.register.engagements import create_engagement
 from services.register.library_sync import DEFAULT_DIRECTORY, load_library
 from services.register.queries import coverage_matrix
 from tests.test_library import BASE, edit, write_library
@@ -292,3 +305,45 @@ def test_coverage_export_marks_an_unconfirmed_2026_number(library):
     assert by_ref["33"][2] == "32 (unverified)" and by_ref["25"][2] == ""
     assert Obligation.select().join(Framework).where(Framework.code == "CPS230", Obligation.ref == "33").get() \
         .alt_ref_verification == "unverified"
+
+
+def _migration_121():
+    path = Path(DEFAULT_DIRECTORY).parent / "migrations" / "121_evidence_valid_until_interval.py"
+    spec = importlib.util.spec_from_file_location("migration_121", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stored_evidence_is_brought_under_its_interval_plus_grace(library, make_user):
+    """Evidence accepted under the old 400- and 100-day validities is capped at upgrade, never extended."""
+    admin = make_user("client_admin")
+    engagement = Engagement.get_by_id(create_engagement(admin, {
+        "name": "Upgrade centre", "provider": "BPO A", "frameworks": ["ISO27001-2022"], "place": "NSW",
+        "start_date": "2026-01-01"}).id)
+    day = dt.date(2026, 1, 1)
+
+    def item(code: str, valid_until: dt.date, status: str = "accepted") -> Evidence:
+        requirement = EvidenceRequirement.select().join(Control).where(Control.code == code).first()
+        request, _ = EvidenceRequest.get_or_create(
+            engagement=engagement, requirement=requirement, period_start=day, lane=0,
+            defaults={"control": requirement.control, "period_end": day, "due_at": dt.datetime(2026, 1, 31)})
+        return Evidence.create(request=request, engagement=engagement, sha256="b" * 64, original_filename="a.pdf",
+                               media_type="application/pdf", size=1, effective_date=day, valid_until=valid_until,
+                               status=status)
+
+    grace = dt.timedelta(days=engagement.grace_days)
+    annual = item("VM-02", day + dt.timedelta(days=400))                         # P1Y, old 400 days
+    quarterly = item("VM-01", day + dt.timedelta(days=100), status="submitted")  # P3M, old 100 days
+    short = item("TE-04", dt.date(2026, 2, 1))                                  # P3M, already shorter
+    rejected = item("AC-01", day + dt.timedelta(days=120), status="rejected")    # not valid anyway
+    event = item("IR-04", day + dt.timedelta(days=2555))                        # event-driven: its own validity
+    migration = _migration_121()
+    assert migration.cap_valid_until(Evidence, EvidenceRequest, Control, Engagement) == 2
+    valid = {e.id: e.valid_until for e in Evidence.select()}
+    assert valid[annual.id] == dt.date(2027, 1, 1) + grace
+    assert valid[quarterly.id] == dt.date(2026, 4, 1) + grace
+    assert valid[short.id] == dt.date(2026, 2, 1)
+    assert valid[rejected.id] == day + dt.timedelta(days=120)
+    assert valid[event.id] == day + dt.timedelta(days=2555)
+    assert migration.cap_valid_until(Evidence, EvidenceRequest, Control, Engagement) == 0  # idempotent
