@@ -22,6 +22,7 @@ import peewee as pw
 import evidence_store
 from domain import evidence as rules
 from domain.errors import Conflict, DomainError, NotFound, ValidationError
+from domain.recurrence import parse_frequency
 from domain.schedule import initial_status
 from domain.timeutil import local, parse_date
 from models import (
@@ -160,6 +161,12 @@ def _other_states(item: Evidence) -> list[str]:
             .where(Evidence.request == item.request_id, Evidence.id != item.id).tuples()]
 
 
+def _valid_until(day: dt.date, req: EvidenceRequest, engagement: Engagement) -> dt.date:
+    """Validity of the requirement, capped at one interval of the control's schedule, plus the engagement's grace."""
+    interval = parse_frequency(req.control.frequency).step
+    return rules.valid_until(day, req.requirement.validity_days, grace_days=engagement.grace_days, interval=interval)
+
+
 def _status_without_evidence(req: EvidenceRequest, engagement: Engagement, now: dt.datetime) -> str:
     """Where time puts a request that has nothing pending or accepted (upcoming, open or overdue)."""
     return initial_status(req.period_start, req.due_at, now, local_today(engagement, now),
@@ -206,7 +213,7 @@ def _upload(user: User, engagement_id, *, request_id, effective_date, note, file
             row = Evidence.create(
                 request=req.id, engagement=engagement.id, sha256=item.staged.sha256, original_filename=filename,
                 media_type=media_type, size=item.staged.size, effective_date=day,
-                valid_until=rules.valid_until(day, req.requirement.validity_days), note=note, version=version,
+                valid_until=_valid_until(day, req, engagement), note=note, version=version,
                 status="submitted", uploaded_by=user.id, uploaded_at=now)
             _record("evidence", req.id, row.id, "", "submitted", user, note, now)
             target = rules.request_after_upload(locked.status)
