@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from domain import performance as rules
 from domain.errors import ValidationError
-from models import Engagement, Kpi, KpiResult, KpiVersion, User
+from models import Engagement, Finding, Kpi, KpiEscalation, KpiResult, KpiVersion, User
 from services import scope
 
 from . import credits
@@ -26,6 +26,7 @@ class Cell:
     outcome: str | None
     state: str
     id: int
+    month: str = ""
 
 
 def month_range(engagement: Engagement, args: dict, now: dt.datetime | None = None) -> tuple[str, str]:
@@ -53,11 +54,11 @@ def results_in(engagement: Engagement, first: str, last: str) -> dict[int, list[
     """kpi id -> the latest submission of each period whose month lies in [first, last], oldest first."""
     out: dict[int, dict[str, Cell]] = defaultdict(dict)
     rows = (KpiResult.select(KpiResult.id, KpiResult.kpi, KpiResult.period, KpiResult.value, KpiResult.outcome,
-                             KpiResult.state, KpiResult.n)
+                             KpiResult.state, KpiResult.n, KpiResult.month)
             .where(KpiResult.engagement == engagement.id, KpiResult.month >= first, KpiResult.month <= last)
             .order_by(KpiResult.period_start, KpiResult.n))
     for row in rows:
-        out[row.kpi_id][row.period] = Cell(row.period, row.value, row.outcome, row.state, row.id)
+        out[row.kpi_id][row.period] = Cell(row.period, row.value, row.outcome, row.state, row.id, row.month)
     return {k: list(v.values()) for k, v in out.items()}
 
 
@@ -95,8 +96,8 @@ def kpi_summary(kpi: Kpi, versions: list[KpiVersion], cells: list[Cell]) -> dict
             "direction": kpi.direction, "period": kpi.period, "critical": version.critical,
             "expected": str(version.expected), "minimum": str(version.minimum),
             "allocation_pct": str(version.allocation_pct), "volume_sensitive": kpi.volume_sensitive,
-            "results": [{"id": c.id, "period": c.period, "value": format(c.value, "f"), "outcome": c.outcome,
-                         "state": c.state,
+            "results": [{"id": c.id, "period": c.period, "month": c.month, "value": format(c.value, "f"),
+                         "outcome": c.outcome, "state": c.state,
                          "levels": _levels_for(kpi, versions, c.period)} for c in cells]}
 
 
@@ -144,3 +145,16 @@ def months_json(engagement: Engagement) -> list[dict]:
     return [{"month": m.month, "forecast_volume": m.forecast_volume, "actual_volume": m.actual_volume,
              "charges": None if m.charges is None else str(m.charges)}
             for m in sorted(months_of(engagement).values(), key=lambda m: m.month)]
+
+
+def pending_results(engagement: Engagement) -> list[KpiResult]:
+    """Submitted results awaiting the client's review, oldest period first."""
+    return list(KpiResult.select(KpiResult, Kpi).join(Kpi)
+                .where(KpiResult.engagement == engagement.id, KpiResult.state == "submitted")
+                .order_by(KpiResult.period_start, Kpi.code, KpiResult.id))
+
+
+def escalations_of(engagement: Engagement) -> list:
+    """The ladder's findings of this engagement with their tier, newest first."""
+    return list(KpiEscalation.select(KpiEscalation, Finding, Kpi).join(Finding).switch(KpiEscalation).join(Kpi)
+                .where(KpiEscalation.engagement == engagement.id).order_by(KpiEscalation.id.desc()))
