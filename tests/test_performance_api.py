@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import shutil
 
 import openpyxl
 import pytest
 
 from domain.business_days import BusinessCalendar
-from models import AuditEvent, Finding, KpiEscalation, KpiResult, Notification, ServiceCredit, utcnow
+from models import (
+    AuditEvent,
+    Finding,
+    KpiEscalation,
+    KpiResult,
+    LibraryVersion,
+    Notification,
+    ServiceCredit,
+    utcnow,
+)
 from services.performance import ladder
 from services.performance.kpis import today_in
 from services.register.engagements import create_engagement
+from services.register.library_sync import DEFAULT_DIRECTORY
 from tests.conftest import bearer
 
 BANDS = [{"from": 0, "to": 50000, "unit_rate": "4.10"}, {"from": 50000, "to": None, "unit_rate": "3.90"}]
@@ -306,3 +317,37 @@ def test_pool_duplicates_bad_settings_and_tenancy(client, perf, make_user):
     error(client.get(f"/api/v1/engagements/{perf['eid']}/scorecard?from=2026-05&to=2026-01",
                      headers=perf["client"]), 422, "from")
     assert ServiceCredit.select().count() == 0
+
+
+def test_a_closed_kpi_finding_reopens_one_tier_up_when_the_next_result_is_missed(client, perf):
+    ok(add_kpi(client, perf, {"template": "PCI-CALL"}), 201)  # critical, monthly
+    for period in ("2026-02", "2026-03"):
+        accept_all(client, perf, ok(submit(client, perf, period, [{"kpi": "PCI-CALL", "value": "97"}]), 201)["items"])
+    finding = Finding.get(Finding.source == "kpi")
+    Finding.update(status="closed", closed_at=utcnow()).where(Finding.id == finding.id).execute()  # plan worked
+    accept_all(client, perf, ok(submit(client, perf, "2026-04", [{"kpi": "PCI-CALL", "value": "98.5"}]), 201)["items"])
+    reopened = Finding.get_by_id(finding.id)
+    escalation = KpiEscalation.get(KpiEscalation.finding == finding.id)
+    assert (reopened.status, reopened.closed_at, escalation.tier, escalation.followed_up_in) == (
+        "open", None, "performance", None)
+    assert AuditEvent.select().where(AuditEvent.action == "finding.reopen").count() == 1
+    # March and April were both missed too, but the reopened finding already carries the run: no second one
+    assert Finding.select().where(Finding.source == "kpi").count() == 1
+    # closed again, and May meets the level: the follow-up is done and nothing reopens
+    Finding.update(status="closed", closed_at=utcnow()).where(Finding.id == finding.id).execute()
+    accept_all(client, perf, ok(submit(client, perf, "2026-05", [{"kpi": "PCI-CALL", "value": "100"}]), 201)["items"])
+    assert Finding.get_by_id(finding.id).status == "closed"
+    assert KpiEscalation.get(KpiEscalation.finding == finding.id).followed_up_in == "2026-05"
+
+
+def test_load_controls_refuses_a_broken_kpi_catalogue_and_loads_nothing(app, library, tmp_path):
+    shutil.copytree(DEFAULT_DIRECTORY, tmp_path / "lib")
+    catalogue = tmp_path / "lib" / "kpis.yaml"
+    catalogue.write_text(catalogue.read_text().replace("unit: seconds", "unit: minutes", 1))
+    (tmp_path / "lib" / "common" / "access.yaml").write_text(
+        (tmp_path / "lib" / "common" / "access.yaml").read_text() + "\n# a change that would be a new library\n")
+    versions = LibraryVersion.select().count()
+    result = app.test_cli_runner().invoke(args=["load-controls", "--path", str(tmp_path / "lib")])
+    assert result.exit_code == 1
+    assert "kpis.yaml:" in result.output and "ASA: unit 'minutes'" in result.output and "NOT loaded" in result.output
+    assert LibraryVersion.select().count() == versions

@@ -45,6 +45,11 @@ def _audience(engagement: Engagement, kpi: Kpi) -> set[int]:
     return set(users) | {i for i in (kpi.client_owner_id, kpi.provider_owner_id) if i}
 
 
+def _open_finding(kpi: Kpi) -> Finding | None:
+    return (Finding.select().join(KpiEscalation)
+            .where(KpiEscalation.kpi == kpi.id, Finding.status != "closed").first())
+
+
 def after_acceptance(result: KpiResult, critical: bool, now: dt.datetime) -> Finding | None:
     """Inside the review's transaction: the follow-up of closed findings of this KPI, then the two-miss rule."""
     kpi, engagement = result.kpi, result.engagement
@@ -54,8 +59,8 @@ def after_acceptance(result: KpiResult, critical: bool, now: dt.datetime) -> Fin
     notifications.notify(_audience(engagement, kpi), "kpi_missed", "kpi", kpi.id, result.period,
                          title=f"KPI {kpi.code} missed in {result.period}", link=f"/kpis/{kpi.id}",
                          engagement_id=engagement.id, now=now)
-    if not critical or _previous_outcome(result) != "missed":
-        return None
+    if not critical or _previous_outcome(result) != "missed" or _open_finding(kpi) is not None:
+        return None  # one finding at a time per KPI: an open one is already on the ladder
     due = plan_due(engagement, now)
     finding = raise_finding(engagement, source="kpi", severity="high", key=f"kpi:{kpi.id}:{result.period}",
                             title=f"Critical KPI {kpi.code} missed twice in a row ({result.period})",
