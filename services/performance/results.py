@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import openpyxl
+import peewee as pw
 
 from domain import performance as rules
 from domain.errors import Conflict, ValidationError
@@ -144,10 +145,12 @@ def submit(actor: User, engagement_id: int | str, rows: list[Row], *, evidence_i
         sha = evidence.sha256 if evidence else extract_sha256
         base = {"engagement": engagement.id, "evidence": evidence.id if evidence else None, "evidence_sha256": sha,
                 "submitted_by": actor.id, "submitted_at": now, "state": "submitted"}
+        last = KpiResult.select(pw.fn.MAX(KpiResult.id)).scalar() or 0
         for i in range(0, len(records), CHUNK):
             KpiResult.insert_many([{**base, **r} for r in records[i:i + CHUNK]]).execute()
-        stored = list(KpiResult.select().where(KpiResult.engagement == engagement.id, KpiResult.submitted_at == now,
-                                               KpiResult.submitted_by == actor.id).order_by(KpiResult.id))
+        stored = list(KpiResult.select().where(KpiResult.id > last, KpiResult.engagement == engagement.id,
+                                               KpiResult.submitted_at == now, KpiResult.submitted_by == actor.id)
+                      .order_by(KpiResult.id))
         audit_log.record("kpi_result.submit", actor=actor, object_type="engagement", object_id=engagement.id,
                          engagement=engagement, ip=ip,
                          details={"count": len(stored), "periods": sorted({r["period"] for r in records})[:50],
