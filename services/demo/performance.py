@@ -7,11 +7,24 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import random
 from decimal import Decimal
 
 from domain import performance as rules
-from models import Engagement, Finding, Kpi, ServiceCredit, User, utcnow
+from domain.performance_library import template as find_template
+from models import (
+    CommercialSettings,
+    Engagement,
+    Finding,
+    Kpi,
+    KpiResult,
+    KpiVersion,
+    MonthVolume,
+    ServiceCredit,
+    User,
+    utcnow,
+)
 from services.performance import commercial, credits, kpis, ladder, rebasing, results
 
 TEMPLATES = ("SL-80-20", "ASA", "ABANDON", "FCR", "QA-SCORE", "COMPLAINT-REWORK", "CONTAINMENT", "ESCALATION",
@@ -109,6 +122,10 @@ def _month_results(engagement: Engagement, month: rules.Period, index: int, tota
     return len(stored)
 
 
+def _volume(surge: bool, rng: random.Random) -> int:
+    return SURGE_ACTUAL if surge else FORECAST + rng.randint(-1500, 1500)
+
+
 def _periods(kpi: Kpi, month: rules.Period, start: dt.date) -> list[rules.Period]:
     if kpi.period == "monthly":
         return [month]
@@ -139,3 +156,53 @@ def summary(engagement: Engagement) -> str:
     findings = Finding.select().where(Finding.engagement == engagement.id, Finding.source == "kpi").count()
     return (f"Contract performance: {kpis.kpis_of(engagement).count()} KPIs with monthly and weekly results, "
             f"credits {', '.join(states) or 'none'}, {findings} KPI finding(s).")
+
+
+# --------------------------------------------------------------------------- scale (benchmarks)
+
+def scale_performance(engagement: Engagement, contributor: User, risk: User, now: dt.datetime,
+                      rng: random.Random) -> int:
+    """The demo's density for a scale engagement, written in bulk: the 12 KPIs, the bands, every complete month's
+    volumes (about one surge month a year) and accepted results judged by the same rules, then the credits."""
+    today = kpis.today_in(engagement, now)
+    months = complete_months(engagement, today)
+    kpi_rows = []
+    for code in TEMPLATES:
+        template = find_template(code)
+        kpi = Kpi.create(engagement=engagement.id, code=code, name=template.name, category=template.category,
+                         unit=template.unit, direction=template.direction, period=template.period,
+                         volume_sensitive=template.volume_sensitive, template=code, created_at=now)
+        period = rules.period_containing(engagement.start_date, kpi.period)
+        KpiVersion.create(kpi=kpi, n=1, state="approved", expected=template.expected, minimum=template.minimum,
+                          allocation_pct=template.allocation_pct, critical=template.critical,
+                          definition=json.dumps(template.definition, sort_keys=True), effective_from=period.text,
+                          effective_start=period.start, reason="agreed when the KPI was added",
+                          proposed_at=now, decided_at=now)
+        kpi_rows.append((kpi, template))
+    CommercialSettings.create(engagement=engagement.id, bands=json.dumps(BANDS), repeat_multiplier=Decimal("1.5"),
+                              earn_back_months=2, updated_at=now)
+    surges = {m.text for m in months if rng.random() < 1 / 12}
+    MonthVolume.insert_many([{"engagement": engagement.id, "month": m.text, "forecast_volume": FORECAST,
+                              "actual_volume": _volume(m.text in surges, rng),
+                              "updated_at": now} for m in months]).execute()
+    rows = []
+    for kpi, template in kpi_rows:
+        levels = rules.Levels(kpi.direction, template.expected, template.minimum)
+        version = KpiVersion.get(KpiVersion.kpi == kpi.id)
+        for month in months:
+            for period in _periods(kpi, month, engagement.start_date):
+                story = "missed" if rng.random() < 0.06 else "below" if rng.random() < 0.08 else None
+                value = _value(kpi, version, story, rng)
+                judged = rules.judge(value, levels)
+                excused = judged == "missed" and kpi.volume_sensitive and period.month in surges
+                rows.append({"engagement": engagement.id, "kpi": kpi.id, "period": period.text,
+                             "period_start": period.start, "month": period.month, "n": 1, "value": value,
+                             "evidence_sha256": hashlib.sha256(f"{kpi.code}{period.text}".encode()).hexdigest(),
+                             "state": "accepted", "version": 1, "judged": judged,
+                             "outcome": "excused" if excused else judged,
+                             "excuse_reason": rules.RELIEF_REASON if excused else "", "submitted_by": contributor.id,
+                             "submitted_at": now, "reviewed_by": risk.id, "reviewed_at": now})
+    for i in range(0, len(rows), 500):
+        KpiResult.insert_many(rows[i:i + 500]).execute()
+    credits.recompute(engagement, now)
+    return len(rows)
