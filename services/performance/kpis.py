@@ -27,7 +27,9 @@ def side_of(user: User) -> str:
 
 
 def kpis_of(engagement: Engagement) -> pw.ModelSelect:
-    return Kpi.select().where(Kpi.engagement == engagement.id).order_by(Kpi.code)
+    """The engagement's KPIs, each with its engagement loaded (no query per KPI for its timezone)."""
+    return (Kpi.select(Kpi, Engagement).join(Engagement).where(Kpi.engagement == engagement.id)
+            .order_by(Kpi.code))
 
 
 def versions_by_kpi(kpi_ids: list[int]) -> dict[int, list[KpiVersion]]:
