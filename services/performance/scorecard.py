@@ -65,6 +65,11 @@ def results_in(engagement: Engagement, first: str, last: str) -> dict[int, list[
 def scorecard(user: User, engagement_id: int | str, args: dict) -> dict:
     engagement = scope.performance_engagement(user, engagement_id)
     first, last = month_range(engagement, args)
+    return scorecard_of(engagement, first, last)
+
+
+def scorecard_of(engagement: Engagement, first: str, last: str) -> dict:
+    """The scorecard of months ``first`` to ``last`` (``YYYY-MM``) of an engagement the caller may see."""
     kpis = list(kpis_of(engagement))
     versions = versions_by_kpi([k.id for k in kpis])
     cells = results_in(engagement, first, last)
