@@ -21,7 +21,7 @@ from models import (
     ServiceCredit,
     utcnow,
 )
-from services.performance import ladder
+from services.performance import ladder, scorecard
 from services.performance.kpis import today_in
 from services.register.engagements import create_engagement
 from services.register.library_sync import DEFAULT_DIRECTORY
@@ -121,8 +121,8 @@ def test_a_month_of_results_accepted_gives_credits_as_worked_by_hand_and_the_lad
     # met expected for both, so both are earned back.
     mar = month(card, "2026-03")
     assert (mar["capped"], mar["total"]) == (True, "14760.00")
-    assert [(c["kpi"], c["multiplier"], c["amount"], c["state"]) for c in mar["credits"]] == [
-        ("ABANDON", "1.5", "9488.57", "earned_back"), ("FCR", "1", "5271.43", "earned_back")]
+    assert [(c["kpi"], c["multiplier"], c["accrued"], c["amount"], c["state"]) for c in mar["credits"]] == [
+        ("ABANDON", "1.5", "13284.00", "9488.57", "earned_back"), ("FCR", "1", "7380.00", "5271.43", "earned_back")]
     assert month(card, "2026-04")["credits"] == [] and month(card, "2026-06")["charges"] is None
 
     finding = Finding.get(Finding.source == "kpi")
@@ -351,3 +351,15 @@ def test_load_controls_refuses_a_broken_kpi_catalogue_and_loads_nothing(app, lib
     assert result.exit_code == 1
     assert "kpis.yaml:" in result.output and "ASA: unit 'minutes'" in result.output and "NOT loaded" in result.output
     assert LibraryVersion.select().count() == versions
+
+
+def test_kpi_misses_since_lists_what_a_meeting_should_discuss(client, perf):
+    setup_contract(client, perf)
+    for period, (a, f) in {"2026-02": ("9", "72"), "2026-03": ("4", "60"), "2026-04": ("4", "80")}.items():
+        accept_all(client, perf, ok(submit(client, perf, period, [{"kpi": "ABANDON", "value": a},
+                                                                 {"kpi": "FCR", "value": f}]), 201)["items"])
+    since_march = scorecard.kpi_misses_since(perf["engagement"], dt.date(2026, 3, 1))
+    assert [(m["kpi"], m["period"], m["outcome"]) for m in since_march] == [("FCR", "2026-03", "missed")]
+    everything = scorecard.kpi_misses_since(perf["engagement"], dt.date(2026, 1, 1))
+    assert [(m["kpi"], m["period"], m["outcome"]) for m in everything] == [
+        ("FCR", "2026-03", "missed"), ("ABANDON", "2026-02", "missed"), ("FCR", "2026-02", "below_expected")]

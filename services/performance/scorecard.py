@@ -84,7 +84,8 @@ def scorecard_of(engagement: Engagement, first: str, last: str) -> dict:
                        "at_risk": _money(w.credits.at_risk if w and w.credits else None),
                        "capped": bool(w and w.credits and w.credits.capped),
                        "credits": [{"id": c.id, "kpi": c.kpi.code, "allocation_pct": str(c.allocation_pct),
-                                    "multiplier": str(c.multiplier), "amount": _money(c.amount), "state": c.state,
+                                    "multiplier": str(c.multiplier), "accrued": _money(c.accrued),
+                                    "amount": _money(c.amount), "state": c.state,
                                     "reference": c.reference, "reason": c.reason} for c in rows],
                        "total": _money(sum((c.amount for c in rows), Decimal("0.00")))})
     return {"engagement": engagement.id, "currency": settings.currency, "from": first, "to": last,
