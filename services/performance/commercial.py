@@ -11,7 +11,7 @@ import pycountry
 
 from domain import performance as rules
 from domain.errors import ValidationError
-from models import CommercialSettings, Engagement, MonthVolume, User, transaction, utcnow
+from models import CommercialSettings, Engagement, MonthVolume, User, serialise_writers, transaction, utcnow
 from services import scope
 from services.audit import audit_log
 
@@ -69,6 +69,8 @@ def update_settings(actor: User, engagement_id: int | str, data: dict, *, ip: st
         rules.check_pool(allocations(engagement), fields["pool_pct"])
     now = now or utcnow()
     with transaction():
+        serialise_writers(f"commercial:{engagement.id}")
+        current = settings_of(engagement)
         if current.id is None:
             current = CommercialSettings.create(engagement=engagement.id, updated_at=now, **fields)
         else:
@@ -102,6 +104,7 @@ def put_month(actor: User, engagement_id: int | str, month: str, data: dict, *, 
                          else rules.parse_decimal(data["charges"], "charges", minimum=Decimal(0)))
     now = now or utcnow()
     with transaction():
+        serialise_writers(f"commercial:{engagement.id}")
         row = MonthVolume.get_or_none(MonthVolume.engagement == engagement.id, MonthVolume.month == period.text)
         if row is None:
             row = MonthVolume.create(engagement=engagement.id, month=period.text, updated_at=now, **fields)

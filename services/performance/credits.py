@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from domain import performance as rules
 from domain.errors import Conflict, ValidationError
-from models import Engagement, Kpi, KpiResult, ServiceCredit, User, transaction, utcnow
+from models import Engagement, Kpi, KpiResult, ServiceCredit, User, serialise_writers, transaction, utcnow
 from services import scope
 from services.audit import audit_log
 from services.text import clean_text
@@ -93,6 +93,12 @@ def recompute(engagement: Engagement, now: dt.datetime | None = None) -> int:
     """Bring the stored credits in line with the computation (inside the caller's transaction); settled items
     never change. Returns how many rows changed."""
     now = now or utcnow()
+    with transaction():
+        serialise_writers(f"credits:{engagement.id}")  # two reviews at once compute and write in turn
+        return _recompute(engagement, now)
+
+
+def _recompute(engagement: Engagement, now: dt.datetime) -> int:
     codes = {k.code: k.id for k in kpis_of(engagement)}
     existing = {(c.kpi_id, c.month): c for c in ServiceCredit.select().where(ServiceCredit.engagement == engagement.id)}
     wanted: dict[tuple[int, str], dict] = {}
@@ -107,16 +113,16 @@ def recompute(engagement: Engagement, now: dt.datetime | None = None) -> int:
     with transaction():
         for key, row in existing.items():
             if row.state not in SETTLED and key not in wanted:
-                row.delete_instance()
-                changed += 1
+                changed += ServiceCredit.delete().where(ServiceCredit.id == row.id,
+                                                        ServiceCredit.state.not_in(SETTLED)).execute()
         for (kpi_id, month), fields in wanted.items():
             row = existing.get((kpi_id, month))
             if row is None:
                 ServiceCredit.create(engagement=engagement.id, kpi=kpi_id, month=month, updated_at=now, **fields)
                 changed += 1
             elif row.state not in SETTLED and any(getattr(row, k) != v for k, v in fields.items()):
-                ServiceCredit.update(updated_at=now, **fields).where(ServiceCredit.id == row.id).execute()
-                changed += 1
+                changed += (ServiceCredit.update(updated_at=now, **fields)  # a settlement meanwhile stays
+                            .where(ServiceCredit.id == row.id, ServiceCredit.state.not_in(SETTLED)).execute())
     return changed
 
 

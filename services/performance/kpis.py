@@ -14,7 +14,7 @@ from domain import performance as rules
 from domain.errors import Conflict, ValidationError
 from domain.performance import Period
 from domain.performance_library import template as find_template
-from models import Engagement, Kpi, KpiVersion, User, transaction, utcnow
+from models import Engagement, Kpi, KpiVersion, User, serialise_writers, transaction, utcnow
 from services import scope
 from services.audit import audit_log
 from services.text import clean_text
@@ -171,11 +171,16 @@ def create_kpi(actor: User, engagement_id: int | str, data: dict, *, ip: str = "
     first = rules.period_containing(engagement.start_date, parsed["kpi"]["period"])
     now = now or utcnow()
     with transaction():
+        serialise_writers(f"kpis:{engagement.id}")  # codes unique whatever their case, allocations within the pool
         if kpis_of(engagement).where(pw.fn.LOWER(Kpi.code) == parsed["kpi"]["code"].lower()).exists():
             raise Conflict(f"KPI {parsed['kpi']['code']} already exists on this engagement", field="code")
         rules.check_pool(allocations(engagement) + [parsed["version"]["allocation_pct"]], settings.pool_pct)
-        kpi = Kpi.create(engagement=engagement.id, created_by=actor, created_at=now, client_owner=client_owner,
-                         provider_owner=provider_owner, **parsed["kpi"])
+        try:
+            with transaction():
+                kpi = Kpi.create(engagement=engagement.id, created_by=actor, created_at=now,
+                                 client_owner=client_owner, provider_owner=provider_owner, **parsed["kpi"])
+        except pw.IntegrityError:
+            raise Conflict(f"KPI {parsed['kpi']['code']} was added meanwhile", field="code") from None
         KpiVersion.create(kpi=kpi, n=1, state="approved", effective_from=first.text, effective_start=first.start,
                           reason="agreed when the KPI was added", proposed_side=side_of(actor), proposed_by=actor,
                           proposed_at=now, decided_by=actor, decided_at=now, **parsed["version"])

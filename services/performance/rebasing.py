@@ -9,7 +9,7 @@ import json
 
 from domain import performance as rules
 from domain.errors import Conflict, NotFound, ValidationError
-from models import Kpi, KpiVersion, User, transaction, utcnow
+from models import Kpi, KpiVersion, User, serialise_writers, transaction, utcnow
 from services import scope
 from services.audit import audit_log
 from services.text import clean_text
@@ -39,11 +39,12 @@ def propose_version(actor: User, kpi_id: int | str, data: dict, *, ip: str = "",
                               "with a new value", field="expected")
     now = now or utcnow()
     with transaction():
+        serialise_writers(f"kpi-versions:{kpi.id}")  # one proposal at a time, numbered without a race
         if KpiVersion.select().where(KpiVersion.kpi == kpi.id, KpiVersion.state == "proposed").exists():
             raise Conflict("this KPI already has a proposed version awaiting a decision", field="effective_from")
         rules.check_pool(allocations(engagement, excluding=kpi.id) + [fields["allocation_pct"]],
                          commercial_settings.settings_of(engagement).pool_pct)
-        n = max(v.n for v in versions) + 1
+        n = max(v.n for v in KpiVersion.select(KpiVersion.n).where(KpiVersion.kpi == kpi.id)) + 1
         version = KpiVersion.create(kpi=kpi, n=n, state="proposed", effective_from=effective.text,
                                     effective_start=effective.start, reason=reason, proposed_side=side_of(actor),
                                     proposed_by=actor, proposed_at=now, **fields)

@@ -19,7 +19,19 @@ import psycopg2.extras
 
 from domain import performance as rules
 from domain.errors import Conflict, ValidationError
-from models import Engagement, Evidence, Kpi, KpiResult, KpiVersion, User, db, is_postgres, transaction, utcnow
+from models import (
+    Engagement,
+    Evidence,
+    Kpi,
+    KpiResult,
+    KpiVersion,
+    User,
+    db,
+    is_postgres,
+    serialise_writers,
+    transaction,
+    utcnow,
+)
 from services import scope
 from services.audit import audit_log
 from services.text import clean_text
@@ -142,12 +154,17 @@ def submit(actor: User, engagement_id: int | str, rows: list[Row], *, evidence_i
     evidence = _evidence(actor, engagement, evidence_id)
     now = now or utcnow()
     with transaction():
+        serialise_writers(f"kpi-results:{engagement.id}")  # the duplicate check and the insert, one at a time
         records = _validated(engagement, rows, today_in(engagement, now))
         sha = evidence.sha256 if evidence else extract_sha256
         base = {"engagement": engagement.id, "evidence": evidence.id if evidence else None, "evidence_sha256": sha,
                 "submitted_by": actor.id, "submitted_at": now, "state": "submitted"}
         last = KpiResult.select(pw.fn.MAX(KpiResult.id)).scalar() or 0
-        _insert_rows([{**base, **r} for r in records])
+        try:
+            _insert_rows([{**base, **r} for r in records])
+        except (pw.IntegrityError, psycopg2.IntegrityError):
+            raise Conflict("a result for one of these KPIs and periods was submitted meanwhile; nothing was stored",
+                           field="results") from None
         stored = list(KpiResult.select().where(KpiResult.id > last, KpiResult.engagement == engagement.id,
                                                KpiResult.submitted_at == now, KpiResult.submitted_by == actor.id)
                       .order_by(KpiResult.id))
