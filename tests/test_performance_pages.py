@@ -123,3 +123,14 @@ def test_performance_pages_are_tenant_scoped(app, setup, make_user):
     url = f"/engagements/{engagement.id}/performance"
     assert provider.post(f"{url}/months", data={"csrf_token": csrf_token(provider, url), "month": "2026-03",
                                                 "actual_volume": "5"}).status_code == 404
+
+
+def test_the_dashboard_shows_the_latest_kpi_misses_in_scope(app, setup, make_user):
+    engagement, client_admin, provider_admin, reviewer = setup
+    kpis.create_kpi(client_admin, engagement.id, {"template": "CSAT"})
+    for result in results.submit(provider_admin, engagement.id, [results.Row(1, "CSAT", "2026-02", "70")]):
+        results.review(reviewer, result.id, {"decision": "accept"})
+    page = re.sub(r"<[^>]+>", "", text(signed_in(app, reviewer).get("/dashboard")))
+    assert "Latest KPI misses" in page and "Retail: CSAT missed in 2026-02 (70)" in page
+    outsider = re.sub(r"<[^>]+>", "", text(signed_in(app, make_user("risk_reviewer", org="Bank B")).get("/dashboard")))
+    assert "Latest KPI misses" not in outsider and "CSAT" not in outsider

@@ -142,9 +142,13 @@ def misses_across(user: User, limit: int = 200) -> list[dict]:
     rows = (KpiResult.select(KpiResult, Kpi, Engagement).join(Kpi).switch(KpiResult).join(Engagement)
             .where(KpiResult.engagement.in_(ids), KpiResult.state == "accepted", KpiResult.outcome == "missed")
             .order_by(KpiResult.period_start.desc(), Engagement.name, Kpi.code).limit(limit))
-    return [{"engagement": r.engagement.name, "engagement_id": r.engagement_id, "kpi": r.kpi.code,
-             "kpi_id": r.kpi_id, "period": r.period, "value": format(r.value, "f")}
-            for r in rows if scope.sees_performance(user, r.engagement)]
+    sees: dict[int, bool] = {}  # an auditor's grants are read once per engagement
+    out = []
+    for r in rows:
+        if sees.setdefault(r.engagement_id, scope.sees_performance(user, r.engagement)):
+            out.append({"engagement": r.engagement.name, "engagement_id": r.engagement_id, "kpi": r.kpi.code,
+                        "kpi_id": r.kpi_id, "period": r.period, "value": format(r.value, "f")})
+    return out
 
 
 def months_json(engagement: Engagement) -> list[dict]:
