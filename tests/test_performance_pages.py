@@ -30,8 +30,12 @@ def test_the_golden_set_is_picked_filled_reviewed_and_credited_through_the_forms
     assert "No KPIs yet" in page and "Add a KPI" in page
     for template, allocation in (("ABANDON", "60"), ("FCR", "")):
         response = admin.post(f"{url}/kpis", data={"csrf_token": csrf_token(admin, url), "template": template,
-                                                   "allocation_pct": allocation})
+                                                   "allocation_pct": allocation, "client_owner": "",
+                                                   "provider_owner": provider_admin.email})
         assert response.status_code == 302
+    owners = {k.code: (k.provider_owner_id, str(kpis.current_version(k).allocation_pct))
+              for k in kpis.kpis_of(engagement)}
+    assert owners == {"ABANDON": (provider_admin.id, "60"), "FCR": (provider_admin.id, "15")}
     bad = admin.post(f"{url}/kpis", data={"csrf_token": csrf_token(admin, url), "template": "CSAT", "minimum": "95"})
     assert bad.status_code == 422 and "Nothing was changed" in text(bad) and "minimum 95 is better" in text(bad)
     page = text(admin.get(url))

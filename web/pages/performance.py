@@ -71,7 +71,8 @@ def engagement_performance(engagement_id: int):
 @bp.route("/engagements/<int:engagement_id>/performance/kpis", methods=["POST"])
 def add_kpi(engagement_id: int):
     def action():
-        _kpi, warning = kpis.create_kpi(current(), engagement_id, _form(), ip=client_ip())
+        data = {k: v for k, v in _form().items() if v != ""}  # an empty field keeps the template's value
+        _kpi, warning = kpis.create_kpi(current(), engagement_id, data, ip=client_ip())
         if warning:
             flash(warning, "warning")
     return _write(engagement_id, action, "KPI added.")
