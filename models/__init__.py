@@ -8,6 +8,15 @@ from .mail import OutboxMessage
 from .notifications import Notification, NotificationSetting, SchedulerCursor
 from .org import ROLE_ORG_KIND, ROLES, ApiToken, Invitation, LoginAttempt, Organisation, User
 from .packs import Pack, SchedulerLease
+from .performance import (
+    CommercialSettings,
+    Kpi,
+    KpiEscalation,
+    KpiResult,
+    KpiVersion,
+    MonthVolume,
+    ServiceCredit,
+)
 from .register import (
     TALLIED_STATES,
     Applicability,
@@ -27,6 +36,7 @@ ALL_MODELS = [
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,
     Pack, OutboxMessage, SchedulerLease,
+    Kpi, KpiVersion, KpiResult, CommercialSettings, MonthVolume, ServiceCredit, KpiEscalation,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [

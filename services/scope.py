@@ -28,8 +28,11 @@ from models import (
     EvidenceRequirement,
     Finding,
     Framework,
+    Kpi,
+    KpiResult,
     Obligation,
     Pack,
+    ServiceCredit,
     Subcontractor,
     User,
     utcnow,
@@ -55,7 +58,12 @@ ACTIONS: dict[str, set[str]] = {
     "access_log": CLIENT_ROLES,                      # the auditor access log
     "observe": {"auditor"},                          # leave an observation (a finding for the client)
     "comment": CLIENT_ROLES | PROVIDER_ROLES,        # comment on a request or one of its versions
+    "define_kpis": {"client_admin", "provider_admin"},  # pick KPIs, propose and decide their versions
+    "submit_kpi_results": PROVIDER_ROLES,
+    "review_kpi_results": CLIENT_ROLES,              # accept, reject, excuse; settle service credits
+    "commercial": {"client_admin"},                  # commercial settings, monthly volumes and charges
 }
+PERFORMANCE_FRAMEWORK = "CONTRACT"  # an auditor sees the scorecard only when its grant includes the contract
 AUDITOR_READ_ACTIONS = ("auditor.view", "evidence.download", "pack.download")
 
 
@@ -183,6 +191,45 @@ def subcontractor_for(user: User, subcontractor_id: int | str) -> Subcontractor:
     if row is None:
         raise NotFound("sub-contractor not found")
     return row
+
+
+# ------------------------------------------------------------------------------------------ performance
+
+def sees_performance(user: User, engagement: Engagement) -> bool:
+    """KPIs, results and credits of an engagement the user already holds: both parties, and an auditor whose
+    grant includes the contract's framework."""
+    codes = granted_framework_codes(user, engagement)
+    return codes is None or PERFORMANCE_FRAMEWORK in codes
+
+
+def performance_engagement(user: User, engagement_id: int | str, action: str = "view") -> Engagement:
+    """``engagement_for`` narrowed to those whose performance the user may see; NotFound otherwise."""
+    engagement = engagement_for(user, engagement_id, action)
+    if not sees_performance(user, engagement):
+        raise NotFound("engagement not found")
+    return engagement
+
+
+def _performance_row(user: User, model: type[pw.Model], row_id: int | str, what: str, action: str) -> pw.Model:
+    key = _row_id(row_id)
+    row = None if key is None else (model.select().where(model.id == key, model.engagement.in_(
+        engagements_for(user).select(Engagement.id))).first())
+    if row is None or not permits(user, action) or not sees_performance(user, row.engagement):
+        raise NotFound(f"{what} not found")
+    return row
+
+
+def kpi_for(user: User, kpi_id: int | str, action: str = "view") -> Kpi:
+    """A KPI of an engagement the user may see (and take ``action`` on); NotFound otherwise."""
+    return _performance_row(user, Kpi, kpi_id, "KPI", action)
+
+
+def kpi_result_for(user: User, result_id: int | str, action: str = "view") -> KpiResult:
+    return _performance_row(user, KpiResult, result_id, "KPI result", action)
+
+
+def service_credit_for(user: User, credit_id: int | str, action: str = "view") -> ServiceCredit:
+    return _performance_row(user, ServiceCredit, credit_id, "service credit", action)
 
 
 # ------------------------------------------------------------------------------------------ evidence

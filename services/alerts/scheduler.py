@@ -64,6 +64,7 @@ from services.audit import audit_log
 from services.auditors import packs
 from services.evidence import expiry
 from services.messages import mail, notifications
+from services.performance import ladder
 from services.register import planning
 
 from . import alerts
@@ -87,6 +88,7 @@ class TickResult:
     reopened: int = 0  # requests needing new evidence again
     notified: int = 0  # notifications created
     findings: int = 0  # findings raised by the rules
+    kpi_escalated: int = 0  # KPI findings moved up the ladder for want of a plan
     problems: list[str] = field(default_factory=list)  # schedules that could not be planned
 
     @property
@@ -217,6 +219,7 @@ def tick(now: dt.datetime | None = None) -> TickResult:
         result.expired, result.reopened = expiry.expire_evidence(now)
         counts = alerts.run(now, breached)
         result.notified, result.findings = counts.notifications, counts.findings
+        result.kpi_escalated = ladder.escalate_overdue_plans(now)
         if result.changed:
             details = {**result.counts(), "at": now.isoformat(timespec="seconds") + "Z"}
             if breached:

@@ -54,6 +54,7 @@ from models import (
 )
 from services import scope
 from services.audit import audit_log
+from services.performance import scorecard
 from services.register import queries
 
 from . import grants
@@ -225,6 +226,7 @@ class PackData:
     findings: list[Finding]
     access: list[tuple[str, str, str, int]]  # (day, auditor, action, count)
     summary: dict[str, Any]
+    performance: dict | None = None  # the contract's scorecard and credits, when the pack covers CONTRACT
 
     @property
     def evidence(self) -> list[Evidence]:
@@ -390,7 +392,14 @@ def gather(pack: Pack, *, now: dt.datetime | None = None) -> PackData:
                     _incidents(engagement, codes, pack.period_start, pack.period_end),
                     _findings(engagement, codes, pack.period_start, pack.period_end),
                     _access(engagement, pack.period_start, pack.period_end, _pack_readers(pack, engagement)),
-                    _summary(sections, codes))
+                    _summary(sections, codes), _performance(engagement, codes, pack.period_start, pack.period_end))
+
+
+def _performance(engagement: Engagement, codes: list[str], start: dt.date, end: dt.date) -> dict | None:
+    """The scorecard and credits of the period's months, when the pack covers the contract's framework."""
+    if scope.PERFORMANCE_FRAMEWORK not in codes:
+        return None
+    return scorecard.scorecard_of(engagement, f"{start:%Y-%m}", f"{end:%Y-%m}")
 
 
 # ---------------------------------------------------------------- manifest, markup, attachments
