@@ -2,6 +2,7 @@
 from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestComment, RequestHistory
+from .governance import Action, ChangeRequest, Decision, Forum, ForumMember, Meeting
 from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
@@ -27,6 +28,7 @@ ALL_MODELS = [
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,
     Pack, OutboxMessage, SchedulerLease,
+    Forum, ForumMember, Meeting, Decision, Action, ChangeRequest,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [
