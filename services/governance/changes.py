@@ -75,7 +75,7 @@ def price(actor: User, change_request_id: int | str, data: object, *, ip: str = 
     rules.check_move(rules.CHANGE_TRANSITIONS, "change request", row.status, "priced")
     fields = {"one_off_price": rules.parse_money(data.get("one_off_price"), "one_off_price"),
               "monthly_price": rules.parse_money(data.get("monthly_price"), "monthly_price"),
-              "fte_impact": rules.parse_money(data.get("fte_impact", "0"), "fte_impact", signed=True),
+              "fte_impact": rules.parse_money(data.get("fte_impact") or "0", "fte_impact", signed=True),
               "kpi_impact": clean_text(data, "kpi_impact", required=False, limit=2000, multiline=True)}
     now = now or utcnow()
     with transaction():
