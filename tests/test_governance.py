@@ -63,9 +63,10 @@ def next_meeting(tier_forum: dict) -> Meeting:
             .order_by(Meeting.scheduled_for).first())
 
 
-def upload_minutes(client, gov, meeting: Meeting, engagement=None, headers=None) -> int:
+def upload_minutes(client, gov, meeting: Meeting, engagement=None, headers=None, request=None) -> int:
+    """Upload a PDF to the meeting's SP-07 review-minutes request (or to ``request``); its evidence id."""
     engagement = engagement or gov["engagement"]
-    request = meetings.minutes_request(meeting, engagement) or meetings.minutes_request(
+    request = request or meetings.minutes_request(meeting, engagement) or meetings.minutes_request(
         Meeting(scheduled_for=utcnow()), engagement)
     response = client.post(f"/api/v1/engagements/{engagement.id}/evidence", content_type="multipart/form-data",
                            headers=headers or gov["contributor"],

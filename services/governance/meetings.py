@@ -44,6 +44,7 @@ from services.audit import audit_log
 from services.messages import notifications
 from services.text import clean_text
 
+from .exit_readiness import exit_items
 from .forums import engagements_without_forums, ensure_default_forums
 from .inputs import date_field, instant_field, json_object, people, person
 
@@ -270,7 +271,7 @@ def _subcontractor_line(s: Subcontractor, tz: str) -> dict:
 def live_agenda(meeting: Meeting, forum: Forum, engagement: Engagement) -> dict:
     """The agenda from live data, in a fixed number of queries whatever the rows: overdue requests, findings
     and this tier's actions due by the meeting's date, actions escalated from the tier below, running and
-    breached clocks, change requests and sub-contractor proposals awaiting a decision."""
+    breached clocks, change requests and sub-contractor proposals awaiting a decision, exit items gone stale."""
     tz, eid = engagement.timezone, engagement.id
     day = local(meeting.scheduled_for, tz).date()
     actions = Action.select(Action, User).join(User, on=(Action.owner == User.id)).where(
@@ -300,7 +301,15 @@ def live_agenda(meeting: Meeting, forum: Forum, engagement: Engagement) -> dict:
         "subcontractor_proposals": _section(
             Subcontractor.select().where(Subcontractor.engagement == eid, Subcontractor.status == "proposed")
             .order_by(Subcontractor.proposed_at, Subcontractor.id), _subcontractor_line, tz),
+        "stale_exit_items": _stale_exit_items(engagement, day),
     }
+
+
+def _stale_exit_items(engagement: Engagement, day: dt.date) -> dict:
+    stale = [i for i in exit_items(engagement, day) if i.state == "stale"]
+    return {"count": len(stale), "items": [
+        {"id": i.request_id or 0, "title": f"{i.control} {i.title}", "due": _day(i.valid_until), "state": i.state,
+         "link": f"/requests/{i.request_id}" if i.request_id else ""} for i in stale]}
 
 
 def agenda_of(meeting: Meeting, forum: Forum, engagement: Engagement) -> dict:

@@ -9,11 +9,12 @@ from decimal import Decimal
 from flask import jsonify, request
 
 from domain import governance as rules
+from domain import governance_exit as exit_rules
 from domain.errors import ValidationError
 from domain.timeutil import isoformat_utc, local
 from models import Action, ChangeRequest, Decision, Engagement, Forum, Meeting, utcnow
 from services import scope
-from services.governance import changes, forums, meetings
+from services.governance import changes, exit_readiness, forums, meetings
 from web import openapi as oas
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip
@@ -23,7 +24,7 @@ NULL_STRING = oas.NULLABLE_STRING
 MONEY = {"type": ["string", "null"], "pattern": r"^-?\d+\.\d{2}$", "description": "Exact decimal, two places."}
 AGENDA_SECTION = oas._object({"count": {"type": "integer"}, "items": {"type": "array", "items": {"type": "object"}}})
 AGENDA_SECTIONS = ("overdue_requests", "findings", "actions", "escalated_actions", "clocks", "change_requests",
-                   "subcontractor_proposals")
+                   "subcontractor_proposals", "stale_exit_items")
 oas.register_schemas({
     "Forum": oas._object({
         "id": {"type": "integer"}, "engagement": {"type": "integer"}, "name": oas.STRING,
@@ -95,6 +96,16 @@ oas.register_schemas({
                                              "reason": oas.STRING}},
     "ChangeRequestImplemented": {"type": "object",
                                  "properties": {"implemented_at": oas.INSTANT, "significant": {"type": "boolean"}}},
+    "ExitReadiness": oas._object({
+        "engagement": {"type": "integer"},
+        "readiness": {"type": ["integer", "null"], "description": "Per cent of the exit items that are current."},
+        "items": {"type": "array", "items": oas._object({
+            "control": oas.STRING, "title": oas.STRING, "state": {"type": "string", "enum": list(exit_rules.STATES)},
+            "valid_until": {"type": ["string", "null"], "format": "date"},
+            "evidence_id": {"type": ["integer", "null"]}, "request_id": {"type": ["integer", "null"]}})},
+        "trend": {"type": "array", "items": oas._object({"date": oas.DATE,
+                                                           "readiness": {"type": ["integer", "null"]}})},
+    }, description="Exit readiness: each exit item current, stale or missing, and the readiness figure."),
 }, pages=("Forum", "Meeting", "Action", "ChangeRequest"))
 oas.register_parameters({
     "action_status": {"description": "Only actions in this status.",
@@ -313,3 +324,19 @@ def decide_change_request(change_request_id: int):
 def implemented_change_request(change_request_id: int):
     row, opened = changes.implemented(api_user(), change_request_id, json_body(), ip=client_ip())
     return jsonify(change_request_json(row, opened))
+
+
+# --------------------------------------------------------------------------- exit readiness
+
+@route("/engagements/<int:engagement_id>/exit-readiness",
+       summary="The exit items (current, stale or missing), the readiness figure and its monthly trend",
+       response="ExitReadiness", errors=(404,))
+def engagement_exit_readiness(engagement_id: int):
+    engagement = _governed_engagement(engagement_id)
+    items = exit_readiness.exit_items(engagement)
+    return jsonify({"engagement": engagement.id, "readiness": exit_rules.readiness([i.state for i in items]),
+                    "items": [{"control": i.control, "title": i.title, "state": i.state,
+                               "valid_until": i.valid_until.isoformat() if i.valid_until else None,
+                               "evidence_id": i.evidence_id, "request_id": i.request_id} for i in items],
+                    "trend": [{"date": day.isoformat(), "readiness": figure}
+                              for day, figure in exit_readiness.trend(engagement)]})

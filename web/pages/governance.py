@@ -8,11 +8,12 @@ import json
 from flask import flash, redirect, render_template, request, url_for
 
 from domain import governance as rules
+from domain import governance_exit as exit_rules
 from domain.errors import DomainError
 from domain.timeutil import local
 from models import Engagement, Evidence, Forum, User, utcnow
 from services import scope
-from services.governance import changes, forums, meetings
+from services.governance import changes, exit_readiness, forums, meetings
 from services.governance.inputs import side_of
 from web.auth import client_ip
 from web.exports import FORMATS, table_download
@@ -189,3 +190,18 @@ def change_request_page(change_request_id: int):
         row = scope.change_request_for(user, change_request_id)
     return render_template("governance/change_request.html", row=row, engagement=engagement, side=side_of(user),
                            error=error), code
+
+
+@bp.route("/engagements/<int:engagement_id>/exit-readiness")
+def exit_readiness_page(engagement_id: int):
+    engagement = scope.engagement_for(current(), engagement_id, "governance")
+    items = exit_readiness.exit_items(engagement)
+    return render_template("governance/exit.html", engagement=engagement, items=items,
+                           readiness=exit_rules.readiness([i.state for i in items]),
+                           trend=exit_readiness.trend(engagement))
+
+
+@bp.route("/exit-readiness")
+def exit_readiness_across():
+    return render_template("governance/exit_across.html", rows=exit_readiness.readiness_across(current()),
+                           states=exit_rules.STATES)
