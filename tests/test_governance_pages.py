@@ -8,6 +8,7 @@ import io
 import re
 
 import pytest
+from icalendar import Calendar
 from openpyxl import load_workbook
 
 from models import Action, ChangeRequest, Meeting, utcnow
@@ -68,6 +69,13 @@ def test_a_meeting_is_held_with_decisions_and_actions_through_its_page(client, w
     again = web.post(f"{path}/held", data={"csrf_token": token, "attendees": [world["admin"].email],
                                            "minutes_evidence_id": str(minutes)})
     assert again.status_code == 409
+
+    ics = web.get(f"/engagements/{engagement.id}/meetings.ics")
+    assert ics.status_code == 200 and ics.mimetype == "text/calendar"
+    calendar = Calendar.from_ical(ics.data)
+    events = {str(e["uid"]): e for e in calendar.walk("VEVENT")}
+    assert f"meeting-{meeting.id}@attest" in events and len(events) == 3  # one upcoming per forum, this one held
+    assert events[f"meeting-{meeting.id}@attest"].decoded("dtstart") == meeting.scheduled_for.replace(tzinfo=dt.UTC)
 
 
 def test_a_change_request_moves_through_its_page_and_the_action_log_exports(world):

@@ -202,6 +202,17 @@ def recent_meetings(engagement: Engagement, limit: int = 10) -> list[Meeting]:
                 .order_by(Meeting.scheduled_for.desc()).limit(limit))
 
 
+CALENDAR_DAYS_BACK = 366
+
+
+def calendar_meetings(engagement: Engagement) -> list[Meeting]:
+    """The engagement's meetings from a year back on, for its calendar, with their forums."""
+    since = utcnow() - dt.timedelta(days=CALENDAR_DAYS_BACK)
+    return list(Meeting.select(Meeting, Forum).join(Forum)
+                .where(Meeting.engagement == engagement.id, Meeting.scheduled_for >= since)
+                .order_by(Meeting.scheduled_for))
+
+
 def decisions_of(meeting: Meeting) -> list[Decision]:
     return list(Decision.select().where(Decision.meeting == meeting.id).order_by(Decision.id))
 

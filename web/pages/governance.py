@@ -3,9 +3,11 @@ holding form, decisions and actions; a change request with what its reader may d
 engagements with its CSV/XLSX export."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
+from icalendar import Calendar, Event
 
 from domain import governance as rules
 from domain import governance_exit as exit_rules
@@ -205,3 +207,30 @@ def exit_readiness_page(engagement_id: int):
 def exit_readiness_across():
     return render_template("governance/exit_across.html", rows=exit_readiness.readiness_across(current()),
                            states=exit_rules.STATES)
+
+
+MEETING_LENGTH = dt.timedelta(hours=1)
+
+
+@bp.route("/engagements/<int:engagement_id>/meetings.ics")
+def meetings_calendar(engagement_id: int) -> Response:
+    """The engagement's meetings as an RFC 5545 calendar (stable UIDs, times in UTC): scheduled and held, a
+    year back."""
+    engagement = scope.engagement_for(current(), engagement_id, "governance")
+    calendar = Calendar()
+    calendar.add("prodid", "-//Attest//Governance meetings//EN")
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", f"{engagement.name}: governance meetings")
+    for meeting in meetings.calendar_meetings(engagement):
+        event = Event()
+        event.add("uid", f"meeting-{meeting.id}@attest")
+        start = meeting.scheduled_for.replace(tzinfo=dt.UTC)
+        event.add("dtstamp", meeting.created_at.replace(tzinfo=dt.UTC))
+        event.add("dtstart", start)
+        event.add("dtend", start + MEETING_LENGTH)
+        event.add("summary", f"{meeting.forum.name} ({engagement.name})")
+        event.add("status", "CANCELLED" if meeting.status == "cancelled" else "CONFIRMED")
+        event.add("url", url_for("pages.meeting_page", meeting_id=meeting.id, _external=True))
+        calendar.add_component(event)
+    return Response(calendar.to_ical(), mimetype="text/calendar",
+                    headers={"Content-Disposition": f'attachment; filename="meetings-{engagement.id}.ics"'})
