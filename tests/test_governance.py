@@ -325,6 +325,10 @@ def test_a_change_request_is_priced_approved_and_implemented_opening_its_request
                                   "/api/v1/change-requests/{change_request_id}/price")
     assert (priced["one_off_price"], priced["monthly_price"], priced["fte_impact"]) == ("12500.00", "3400.10", "2.50")
     assert ChangeRequest.get_by_id(row["id"]).monthly_price == Decimal("3400.10")
+    told = Notification.select().where(Notification.kind == "change_request_pending",
+                                       Notification.object_id == row["id"])
+    assert {(n.user_id, n.occasion) for n in told} >= {(gov["provider_admin"].id, "proposed"),
+                                                       (gov["admin"].id, "priced"), (gov["reviewer_user"].id, "priced")}
     error(client.post(f"{cr}/price", headers=gov["provider"], json=price), 409)
     error(client.post(f"{cr}/decision", headers=gov["provider"], json={"decision": "approve", "reason": "ok"}), 422,
           "decision")

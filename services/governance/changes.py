@@ -17,6 +17,7 @@ from models import ChangeRequest, Engagement, User, transaction, utcnow
 from services import scope
 from services.audit import audit_log
 from services.incidents import changes as change_events
+from services.messages import notifications
 from services.text import clean_text
 
 from .inputs import flag, instant_field, json_object, side_of
@@ -38,6 +39,17 @@ def approved_monthly_total(engagement: Engagement) -> Decimal:
                             ChangeRequest.status.in_(("approved", "implemented"))).tuples()):
         total += Decimal(price or 0)
     return total.quantize(rules.CENT)
+
+
+DECIDERS = {"client": ("client_admin", "risk_reviewer"), "provider": ("provider_admin",)}
+
+
+def _tell(engagement: Engagement, row: ChangeRequest, side: str, occasion: str, title: str, now: dt.datetime) -> None:
+    """The side that acts next is told once (in-app and by e-mail through the outbox), in the same transaction."""
+    users = notifications.engagement_users([engagement.id], sides=(side,), roles=DECIDERS[side])[engagement.id]
+    notifications.notify(users, "change_request_pending", "change_request", row.id, occasion,
+                         title=f"{title}: {row.title} ({engagement.name})", link=f"/change-requests/{row.id}",
+                         engagement_id=engagement.id, now=now)
 
 
 def _write_scope(actor: User, change_request_id: int | str) -> tuple[ChangeRequest, Engagement]:
@@ -64,6 +76,7 @@ def propose(actor: User, engagement_id: int | str, data: object, *, ip: str = ""
                                    proposed_at=now)
         audit_log.record("change_request.propose", actor=actor, object_type="change_request", object_id=row.id,
                          engagement=engagement, ip=ip, details={"title": title, "kind": row.kind})
+        _tell(engagement, row, "provider", "proposed", "Change request to price", now)
     return row
 
 
@@ -85,6 +98,7 @@ def price(actor: User, change_request_id: int | str, data: object, *, ip: str = 
         audit_log.record("change_request.price", actor=actor, object_type="change_request", object_id=row.id,
                          engagement=engagement, ip=ip,
                          details={k: str(v) for k, v in fields.items()})
+        _tell(engagement, row, "client", "priced", "Change request awaiting your decision", now)
     return ChangeRequest.get_by_id(row.id)
 
 
