@@ -2,7 +2,7 @@
 from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestComment, RequestHistory
-from .governance import Action, ChangeRequest, Decision, Forum, ForumMember, Meeting
+from .governance import Action, ChangeRequest, Decision, Forum, ForumMember, Meeting, PerformanceReport
 from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
@@ -28,7 +28,7 @@ ALL_MODELS = [
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,
     Pack, OutboxMessage, SchedulerLease,
-    Forum, ForumMember, Meeting, Decision, Action, ChangeRequest,
+    Forum, ForumMember, Meeting, Decision, Action, ChangeRequest, PerformanceReport,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [

@@ -111,3 +111,28 @@ class ChangeRequest(BaseModel):
 
     class Meta:
         indexes = ((("engagement", "status"), False),)
+
+
+class PerformanceReport(BaseModel):
+    """The performance report of an engagement for a period (CPS 230 para 58, the executive forum), built in the
+    background like a pack: ``status`` follows ``domain.packs.TRANSITIONS``; the PDF and the workbook are kept
+    in the evidence store by SHA-256."""
+    engagement = pw.ForeignKeyField(Engagement, backref="performance_reports", on_delete="CASCADE")
+    meeting = pw.ForeignKeyField(Meeting, null=True, on_delete="SET NULL", backref="reports")
+    period_start = pw.DateField()
+    period_end = pw.DateField()
+    status = pw.CharField(max_length=10, default="queued")
+    progress = pw.IntegerField(default=0)
+    requested_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="performance_reports")
+    claimed_by = pw.CharField(max_length=120, default="")
+    claimed_at = pw.DateTimeField(null=True)
+    pdf_sha256 = pw.CharField(max_length=64, default="")
+    pdf_size = pw.BigIntegerField(default=0)
+    xlsx_sha256 = pw.CharField(max_length=64, default="")
+    xlsx_size = pw.BigIntegerField(default=0)
+    error = pw.TextField(default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    finished_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("status", "created_at"), False), (("engagement", "created_at"), False))

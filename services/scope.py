@@ -34,6 +34,7 @@ from models import (
     Meeting,
     Obligation,
     Pack,
+    PerformanceReport,
     Subcontractor,
     User,
     utcnow,
@@ -565,3 +566,7 @@ def action_for(user: User, action_id: int | str) -> Action:
 
 def change_request_for(user: User, change_request_id: int | str) -> ChangeRequest:
     return _governed_row(user, ChangeRequest, change_request_id, "change request")
+
+
+def performance_report_for(user: User, report_id: int | str) -> PerformanceReport:
+    return _governed_row(user, PerformanceReport, report_id, "report")

@@ -63,7 +63,7 @@ from models import (
     utcnow,
 )
 from services.audit import audit_log
-from services.auditors import packs
+from services.auditors import packs, reports
 from services.evidence import expiry
 from services.governance import meetings
 from services.messages import mail, notifications
@@ -311,6 +311,7 @@ def build_packs(holder: str, building: PackBuilding) -> list:
     db.connect(reuse_if_open=True)
     try:
         built = packs.run_pending(building.store_root, embed_max_mb=building.embed_max_mb, worker=holder)
+        built += reports.run_pending(building.store_root, worker=holder)  # performance reports, built alike
         for pack in built:
             log.info("scheduler built pack %s: %s%s", pack.id, pack.status, f" ({pack.error})" if pack.error else "")
         return built

@@ -6,14 +6,15 @@ import datetime as dt
 import json
 from decimal import Decimal
 
-from flask import jsonify, request
+from flask import Response, current_app, jsonify, request, url_for
 
 from domain import governance as rules
 from domain import governance_exit as exit_rules
 from domain.errors import ValidationError
 from domain.timeutil import isoformat_utc, local
-from models import Action, ChangeRequest, Decision, Engagement, Forum, Meeting, utcnow
+from models import Action, ChangeRequest, Decision, Engagement, Forum, Meeting, PerformanceReport, utcnow
 from services import scope
+from services.auditors import reports
 from services.governance import changes, exit_readiness, forums, meetings
 from web import openapi as oas
 from web.api import json_body, paginate, route
@@ -106,6 +107,19 @@ oas.register_schemas({
         "trend": {"type": "array", "items": oas._object({"date": oas.DATE,
                                                            "readiness": {"type": ["integer", "null"]}})},
     }, description="Exit readiness: each exit item current, stale or missing, and the readiness figure."),
+    "NewPerformanceReport": {"type": "object", "required": ["period_start", "period_end"],
+                             "properties": {"period_start": oas.DATE, "period_end": oas.DATE,
+                                            "meeting_id": {"type": "integer",
+                                                           "description": "The executive meeting it is made for."}}},
+    "PerformanceReport": oas._object({
+        "id": {"type": "integer"}, "engagement": {"type": "integer"}, "meeting": {"type": ["integer", "null"]},
+        "period_start": oas.DATE, "period_end": oas.DATE,
+        "status": {"type": "string", "enum": ["queued", "building", "ready", "failed"]},
+        "progress": {"type": "integer", "minimum": 0, "maximum": 100}, "error": oas.STRING,
+        "created_at": oas.INSTANT, "finished_at": NULL_STRING, "pdf_sha256": NULL_STRING,
+        "xlsx_sha256": NULL_STRING, "file_url": NULL_STRING, "xlsx_url": NULL_STRING},
+        description="The performance report of a period, built like a pack."),
+    "ReportFile": {"type": "object", "description": "The report's PDF (application/pdf) or workbook, not JSON."},
 }, pages=("Forum", "Meeting", "Action", "ChangeRequest"))
 oas.register_parameters({
     "action_status": {"description": "Only actions in this status.",
@@ -113,6 +127,8 @@ oas.register_parameters({
     "tier": {"description": "Only this forum tier.", "schema": {"type": "string", "enum": list(rules.TIERS)}},
     "action_owner": {"description": "Only actions owned by this e-mail address.", "schema": oas.STRING},
     "overdue": {"description": "true: only open actions past their due date.", "schema": {"type": "boolean"}},
+    "format": {"description": "xlsx: the workbook instead of the PDF.", "schema": {"type": "string",
+                                                                                  "enum": ["pdf", "xlsx"]}},
     "change_status": {"description": "Only change requests in this state.",
                       "schema": {"type": "string", "enum": list(rules.CHANGE_STATES)}},
 })
@@ -340,3 +356,42 @@ def engagement_exit_readiness(engagement_id: int):
                                "evidence_id": i.evidence_id, "request_id": i.request_id} for i in items],
                     "trend": [{"date": day.isoformat(), "readiness": figure}
                               for day, figure in exit_readiness.trend(engagement)]})
+
+
+# --------------------------------------------------------------------------- the performance report
+
+def report_json(r: PerformanceReport) -> dict:
+    ready = r.status == "ready"
+    return {"id": r.id, "engagement": r.engagement_id, "meeting": r.meeting_id,
+            "period_start": r.period_start.isoformat(), "period_end": r.period_end.isoformat(), "status": r.status,
+            "progress": r.progress, "error": r.error, "created_at": isoformat_utc(r.created_at),
+            "finished_at": isoformat_utc(r.finished_at), "pdf_sha256": r.pdf_sha256 or None,
+            "xlsx_sha256": r.xlsx_sha256 or None,
+            "file_url": url_for("api.report_file", report_id=r.id) if ready else None,
+            "xlsx_url": url_for("api.report_file", report_id=r.id, format="xlsx") if ready else None}
+
+
+@route("/engagements/<int:engagement_id>/reports", methods=("POST",), status=202,
+       summary="Request the performance report for a period (client side; built in the background)",
+       body="NewPerformanceReport", response="PerformanceReport", errors=(404, 422))
+def request_report(engagement_id: int):
+    row = reports.request_report(api_user(), engagement_id, json_body(), ip=client_ip())
+    return jsonify(report_json(row)), 202, {"Location": url_for("api.performance_report", report_id=row.id)}
+
+
+@route("/reports/<int:report_id>", summary="A performance report's status and progress",
+       response="PerformanceReport", errors=(404,))
+def performance_report(report_id: int):
+    return jsonify(report_json(scope.performance_report_for(api_user(), report_id)))
+
+
+@route("/reports/<int:report_id>/file", summary="The report's PDF, or with format=xlsx its workbook (404 until ready)",
+       params=("format",), response="ReportFile", errors=(404,))
+def report_file(report_id: int):
+    fmt = "xlsx" if request.args.get("format") == "xlsx" else "pdf"
+    row, handle, media_type = reports.report_file(api_user(), report_id, current_app.config["EVIDENCE_STORE"], fmt,
+                                                  ip=client_ip())
+    size = row.xlsx_size if fmt == "xlsx" else row.pdf_size
+    return Response(handle, mimetype=media_type, direct_passthrough=True,
+                    headers={"Content-Disposition": f'attachment; filename="performance-report-{row.id}.{fmt}"',
+                             "Content-Length": str(size)})
