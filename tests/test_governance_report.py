@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 from openpyxl import load_workbook
 
-from models import AuditEvent, Meeting, PerformanceReport
+from models import AuditEvent, Forum, Meeting, PerformanceReport
 from services.auditors import reports
-from tests.conftest import bearer
+from tests.conftest import bearer, login
 from tests.test_governance import error, forum, next_meeting
 from tests.test_governance import gov as gov  # noqa: F401 (the fixture)
 from tests.test_openapi import Contract
@@ -53,3 +54,25 @@ def test_a_report_is_built_for_the_executive_meeting(client, gov, spec, tmp_path
     stranger = bearer(make_user("client_admin", org="Bank B"))
     assert client.get(f"/api/v1/reports/{queued['id']}", headers=stranger).get_json() == client.get(
         "/api/v1/reports/99999999", headers=stranger).get_json()
+
+
+def test_the_executive_meeting_page_requests_and_links_its_report(gov, app):
+    web = app.test_client()
+    login(web, gov["admin"])
+    executive = Meeting.select().join(Forum).where(Meeting.engagement == gov["engagement"].id,
+                                                   Forum.tier == "executive").first()
+    path = f"/meetings/{executive.id}"
+    page = web.get(path).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert "Build the performance report" in page
+    bad = web.post(f"{path}/report", data={"csrf_token": token, "period_start": "2026-05-01",
+                                            "period_end": "2026-04-01"})
+    assert bad.status_code == 422 and PerformanceReport.select().count() == 0
+    today = dt.date.today()
+    assert web.post(f"{path}/report", data={"csrf_token": token, "period_start": (today - dt.timedelta(days=30))
+                                            .isoformat(), "period_end": today.isoformat()}).status_code == 302
+    report = reports.run_pending(app.config["EVIDENCE_STORE"], worker="test")[0]
+    assert report.status == "ready" and report.meeting_id == executive.id
+    shown = web.get(path).get_data(as_text=True)
+    assert f"/reports/{report.id}.pdf" in shown
+    assert web.get(f"/reports/{report.id}.xlsx").status_code == 200

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from icalendar import Calendar, Event
 
 from domain import governance as rules
@@ -15,6 +15,7 @@ from domain.errors import DomainError
 from domain.timeutil import local
 from models import Engagement, Evidence, Forum, User, utcnow
 from services import scope
+from services.auditors import reports
 from services.governance import changes, exit_readiness, forums, meetings
 from services.governance.inputs import side_of
 from web.auth import client_ip
@@ -84,7 +85,8 @@ def _meeting_page(meeting_id: int, error: DomainError | None = None, status: int
         agenda=meetings.agenda_of(meeting, forum, engagement), decisions=meetings.decisions_of(meeting),
         actions=meetings.actions_of(meeting), attendees=json.loads(meeting.attendees or "[]"), minutes=minutes,
         minutes_request=minutes_request, candidates=candidates, people=_engagement_people(engagement),
-        decision_kinds=rules.DECISION_KINDS, error=error, form=form or {}, today=today), status
+        decision_kinds=rules.DECISION_KINDS, error=error, form=form or {}, today=today,
+        reports=reports.reports_of_meeting(meeting), can_report=scope.permits(user, "review")), status
 
 
 @bp.route("/meetings/<int:meeting_id>")
@@ -101,12 +103,16 @@ MEETING_WRITES = {
     "action": lambda user, mid, form: meetings.add_action(user, mid, {
         k: form.get(k, "") for k in ("title", "owner", "due_date", "finding_id", "kpi")}, ip=client_ip()),
     "cancel": lambda user, mid, form: meetings.cancel_meeting(user, mid, ip=client_ip()),
+    "report": lambda user, mid, form: reports.request_report(user, scope.meeting_for(user, mid).engagement_id, {
+        "period_start": form.get("period_start", ""), "period_end": form.get("period_end", ""),
+        "meeting_id": mid}, ip=client_ip()),
 }
 MEETING_DONE = {"held": "Meeting recorded as held.", "decision": "Decision recorded.", "action": "Action raised.",
-                "cancel": "Meeting cancelled."}
+                "cancel": "Meeting cancelled.",
+                "report": "Performance report requested: it is built in the background."}
 
 
-@bp.route("/meetings/<int:meeting_id>/<any(held, decision, action, cancel):what>", methods=["POST"])
+@bp.route("/meetings/<int:meeting_id>/<any(held, decision, action, cancel, report):what>", methods=["POST"])
 def meeting_write(meeting_id: int, what: str):
     user = current()
     scope.meeting_for(user, meeting_id)
@@ -234,3 +240,11 @@ def meetings_calendar(engagement_id: int) -> Response:
         calendar.add_component(event)
     return Response(calendar.to_ical(), mimetype="text/calendar",
                     headers={"Content-Disposition": f'attachment; filename="meetings-{engagement.id}.ics"'})
+
+
+@bp.route("/reports/<int:report_id>.<any(pdf, xlsx):fmt>")
+def report_download(report_id: int, fmt: str) -> Response:
+    row, handle, media_type = reports.report_file(current(), report_id, current_app.config["EVIDENCE_STORE"], fmt,
+                                                  ip=client_ip())
+    return Response(handle, mimetype=media_type, direct_passthrough=True,
+                    headers={"Content-Disposition": f'attachment; filename="performance-report-{row.id}.{fmt}"'})
