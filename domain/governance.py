@@ -122,7 +122,7 @@ def check_change_decision(*, status: str, side: str, decision: object, reason: s
     """The state a client's decision moves a change request to, or the error that refuses it."""
     if side != "client":
         raise ValidationError("the client decides a change request, not the provider", field="decision")
-    if decision not in CHANGE_DECISIONS:
+    if not isinstance(decision, str) or decision not in CHANGE_DECISIONS:
         raise ValidationError("decision must be 'approve' or 'reject'", field="decision")
     target = CHANGE_DECISIONS[decision]
     if status == "proposed":

@@ -367,3 +367,50 @@ def test_another_tenant_gets_exactly_what_a_missing_id_gets(client, gov, make_us
                       json={"one_off_price": "1.00", "monthly_price": "1.00"}), 404)
     assert ChangeRequest.get_by_id(cr["id"]).status == "proposed"
     assert Forum.select().where(Forum.engagement == engagement.id).count() == 3
+
+
+GARBAGE = [None, 7, True, [], ["x"], {"a": 1}, "", "\ud800"[:0] + "x" * 300]
+
+
+def test_type_confused_bodies_never_answer_500_and_change_nothing(client, gov):
+    engagement = gov["engagement"]
+    meeting = next_meeting(forum(client, gov, "operational"))
+    weekly = forum(client, gov, "operational")
+    cr = client.post(f"/api/v1/engagements/{engagement.id}/change-requests", headers=gov["provider"],
+                     json={"title": "Garbage target", "kind": "other"}).get_json()
+    action = client.post(f"/api/v1/meetings/{meeting.id}/actions", headers=gov["client"], json={
+        "title": "Garbage action", "owner": gov["admin"].email,
+        "due_date": dt.date.today().isoformat()}).get_json()
+    writes = [
+        ("patch", f"/api/v1/forums/{weekly['id']}", ("name", "tier", "cadence", "anchor", "chair", "members"),
+         "client"),
+        ("post", f"/api/v1/engagements/{engagement.id}/forums", ("name", "tier", "cadence", "members"), "client"),
+        ("post", f"/api/v1/forums/{weekly['id']}/meetings", ("scheduled_for",), "client"),
+        ("post", f"/api/v1/meetings/{meeting.id}/held", ("held_at", "attendees", "minutes_evidence_id"), "client"),
+        ("post", f"/api/v1/meetings/{meeting.id}/decisions", ("kind", "text"), "client"),
+        ("post", f"/api/v1/meetings/{meeting.id}/actions", ("title", "owner", "due_date", "finding_id", "kpi"),
+         "client"),
+        ("patch", f"/api/v1/actions/{action['id']}", ("status", "title", "owner", "due_date"), "client"),
+        ("post", f"/api/v1/engagements/{engagement.id}/change-requests", ("title", "kind", "description"), "client"),
+        ("post", f"/api/v1/change-requests/{cr['id']}/price",
+         ("one_off_price", "monthly_price", "fte_impact", "kpi_impact"), "provider"),
+        ("post", f"/api/v1/change-requests/{cr['id']}/decision", ("decision", "reason"), "client"),
+        ("post", f"/api/v1/change-requests/{cr['id']}/implemented", ("implemented_at", "significant"), "provider"),
+        ("post", f"/api/v1/engagements/{engagement.id}/reports", ("period_start", "period_end", "meeting_id"),
+         "client"),
+    ]
+    before = (Meeting.select().count(), Action.select().count(), ChangeRequest.select().count(),
+              Forum.select().count())
+    for method, url, fields, who in writes:
+        for name in fields:
+            for value in GARBAGE:
+                response = getattr(client, method)(url, json={name: value}, headers=gov[who])
+                # a forum's edit may legitimately clear its chair or members or reset its anchor
+                allowed = (200, 400, 422) if url.startswith("/api/v1/forums/") and method == "patch" else (
+                    400, 404, 409, 422)
+                assert response.status_code in allowed, (url, name, value, response.get_json())
+        for body in ([], "text", 3):
+            assert getattr(client, method)(url, json=body, headers=gov[who]).status_code in (400, 422)
+    assert (Meeting.select().count(), Action.select().count(), ChangeRequest.select().count(),
+            Forum.select().count()) == before
+    assert Action.get_by_id(action["id"]).status == "open" and ChangeRequest.get_by_id(cr["id"]).status == "proposed"

@@ -499,7 +499,7 @@ def update_action(actor: User, action_id: int | str, data: object, *, ip: str = 
     now = now or utcnow()
     fields: dict = {}
     if "status" in data:
-        if data["status"] not in rules.ACTION_TRANSITIONS:
+        if not isinstance(data["status"], str) or data["status"] not in rules.ACTION_TRANSITIONS:
             raise ValidationError("status must be open, done or cancelled", field="status")
         rules.check_move(rules.ACTION_TRANSITIONS, "action", action.status, data["status"])
         fields.update(status=data["status"], closed_at=now)
