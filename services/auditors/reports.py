@@ -284,7 +284,7 @@ def build_claimed(report: PerformanceReport, store_root: str) -> PerformanceRepo
                 with open(book_path, "wb") as handle:
                     handle.write(book)
                 out_path = os.path.join(work, "report.pdf")
-                renderer.render(render_html(report, engagement, sections), manifest,
+                rendered = renderer.render(render_html(report, engagement, sections), manifest,
                                 [(book_path, "report.xlsx", "The rows behind every figure")], out_path,
                                 on_progress=lambda p: _progress(report.id, 30 + int(p * 0.6), worker))
                 with open(out_path, "rb") as handle:
@@ -296,7 +296,9 @@ def build_claimed(report: PerformanceReport, store_root: str) -> PerformanceRepo
                      xlsx_sha256=xlsx.sha256, xlsx_size=xlsx.size, finished_at=utcnow()):
                 audit_log.record("report.build", actor_email="scheduler", object_type="report", object_id=report.id,
                                  engagement=report.engagement_id,
-                                 details={"pdf_sha256": pdf.sha256, "xlsx_sha256": xlsx.sha256})
+                                 details={"pdf_sha256": pdf.sha256, "xlsx_sha256": xlsx.sha256,
+                                          "pages": rendered.get("pages"),
+                                          "render_peak_rss_mib": round(rendered.get("peak_rss_kib", 0) / 1024, 1)})
     except Exception as exc:  # noqa: BLE001 - any failure is the report's outcome, recorded
         with transaction():
             _move(report.id, "building", "failed", worker, error=str(exc)[:1000] or type(exc).__name__,
