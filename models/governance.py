@@ -50,10 +50,12 @@ class Meeting(BaseModel):
     minutes = pw.ForeignKeyField(Evidence, null=True, on_delete="RESTRICT")
     agenda = pw.TextField(default="")  # JSON: the agenda as it stood when held
     held_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="held_meetings")
+    agenda_sent_at = pw.DateTimeField(null=True)  # when its people were told the agenda is ready (the day before)
     created_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("forum", "scheduled_for"), True), (("engagement", "status", "scheduled_for"), False))
+        indexes = ((("forum", "scheduled_for"), True), (("engagement", "status", "scheduled_for"), False),
+                   (("status", "agenda_sent_at", "scheduled_for"), False))
 
 
 class Decision(BaseModel):
@@ -77,12 +79,14 @@ class Action(BaseModel):
     finding = pw.ForeignKeyField(Finding, null=True, on_delete="SET NULL")
     kpi = pw.CharField(max_length=40, default="")  # the KPI's code it comes from
     escalated_at = pw.DateTimeField(null=True)
+    due_notified_at = pw.DateTimeField(null=True)  # when its owner was told it falls due
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="raised_actions")
     created_at = pw.DateTimeField(default=utcnow)
     closed_at = pw.DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("engagement", "status", "due_date"), False), (("status", "escalated_at", "due_date"), False))
+        indexes = ((("engagement", "status", "due_date"), False), (("status", "escalated_at", "due_date"), False),
+                   (("status", "due_notified_at", "due_date"), False))
 
 
 class ChangeRequest(BaseModel):

@@ -11,6 +11,7 @@ import pytest
 
 from domain import governance as rules
 from domain.errors import Conflict, ValidationError
+from domain.timeutil import local
 from models import (
     Action,
     AuditEvent,
@@ -414,3 +415,28 @@ def test_type_confused_bodies_never_answer_500_and_change_nothing(client, gov):
     assert (Meeting.select().count(), Action.select().count(), ChangeRequest.select().count(),
             Forum.select().count()) == before
     assert Action.get_by_id(action["id"]).status == "open" and ChangeRequest.get_by_id(cr["id"]).status == "proposed"
+
+
+def test_an_action_due_and_an_agenda_ready_are_notified_once(client, gov):
+    weekly = next_meeting(forum(client, gov, "operational"))
+    engagement = gov["engagement"]
+    tomorrow = (local(utcnow(), engagement.timezone).date() + dt.timedelta(days=1)).isoformat()
+    later = (local(utcnow(), engagement.timezone).date() + dt.timedelta(days=9)).isoformat()
+    due = client.post(f"/api/v1/meetings/{weekly.id}/actions", headers=gov["client"], json={
+        "title": "Send the revised roster", "owner": gov["provider_admin"].email, "due_date": tomorrow}).get_json()
+    not_yet = client.post(f"/api/v1/meetings/{weekly.id}/actions", headers=gov["client"], json={
+        "title": "Plan the Easter peak", "owner": gov["provider_admin"].email, "due_date": later}).get_json()
+    tick(now=utcnow())
+    reminders = Notification.select().where(Notification.kind == "action_due")
+    assert [(n.user_id, n.object_id) for n in reminders] == [(gov["provider_admin"].id, due["id"])]
+    assert Action.get_by_id(not_yet["id"]).due_notified_at is None
+
+    monthly = next_meeting(forum(client, gov, "performance"))
+    Meeting.update(scheduled_for=utcnow() + dt.timedelta(hours=20)).where(Meeting.id == monthly.id).execute()
+    tick(now=utcnow())
+    agenda = Notification.select().where(Notification.kind == "agenda_ready", Notification.object_id == monthly.id)
+    assert {n.user_id for n in agenda} == {gov["admin"].id, gov["provider_admin"].id}
+    assert "overdue requests" in agenda.first().body
+    count = Notification.select().count()
+    tick(now=utcnow())
+    assert Notification.select().count() == count

@@ -19,7 +19,8 @@ e. sends the time-driven alerts of the window since the previous tick (``service
 
 then, after that transaction, governance (``services.governance.meetings``) in bounded batches, each its own
 transaction: the seed's three forums for a new engagement, the next meeting of each forum whose upcoming one has
-passed (one indexed range read when nothing is due), and overdue actions escalated to the tier above; then it
+passed (one indexed range read when nothing is due), overdue actions escalated to the tier above, and the
+reminders (an action due, an agenda ready); then it
 sends the mail outbox (``services.messages.mail.send_pending``; SMTP never runs inside a database transaction).
 
 The process that holds the lease also builds the queued evidence packs (``build_packs``), one after the
@@ -234,6 +235,7 @@ def tick(now: dt.datetime | None = None) -> TickResult:
         log.warning("tick: cannot plan %s", problem)
     meetings.schedule_due(now, result.governance)
     meetings.escalate_overdue(now, result.governance)
+    meetings.remind(now, result.governance)
     notifications.queue_immediate(now)
     notifications.queue_digests(now)
     send_mail()

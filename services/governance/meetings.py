@@ -184,6 +184,61 @@ def _escalate(action: Action, now: dt.datetime, result: ScheduleResult) -> None:
         engagement_id=engagement.id, now=now)
 
 
+AGENDA_NOTICE = dt.timedelta(days=1)  # the agenda is sent a day before the meeting
+
+
+def remind(now: dt.datetime, result: ScheduleResult | None = None) -> ScheduleResult:
+    """Once each: an action's owner is told the day before it falls due (or on the day), and a meeting's people
+    that its agenda is ready a day before it. Bounded batches, each its own transaction; a marker column per
+    row (``due_notified_at``, ``agenda_sent_at``) keeps a pass with nothing due to two indexed reads."""
+    result = result or ScheduleResult()
+    horizon = now.date() + dt.timedelta(days=2)  # no engagement's local tomorrow is later
+    last_id = 0
+    while rows := list(Action.select(Action, Engagement).join(Engagement)
+                       .where(Action.status == "open", Action.due_notified_at.is_null(), Action.due_date <= horizon,
+                              Action.id > last_id).order_by(Action.id).limit(BATCH)):
+        last_id = rows[-1].id
+        with transaction():
+            for action in rows:
+                _remind_action(action, now, result)
+    while meetings := list(Meeting.select(Meeting, Forum, Engagement).join(Forum).switch(Meeting).join(Engagement)
+                           .where(Meeting.status == "scheduled", Meeting.agenda_sent_at.is_null(),
+                                  Meeting.scheduled_for <= now + AGENDA_NOTICE)
+                           .order_by(Meeting.id).limit(BATCH)):
+        with transaction():
+            for meeting in meetings:
+                _send_agenda(meeting, now, result)
+    return result
+
+
+def _remind_action(action: Action, now: dt.datetime, result: ScheduleResult) -> None:
+    today = local(now, action.engagement.timezone).date()
+    if action.due_date > today + dt.timedelta(days=1):
+        return  # not due tomorrow yet where the engagement is
+    Action.update(due_notified_at=now).where(Action.id == action.id).execute()
+    if action.due_date < today:
+        return  # already overdue when raised: its escalation tells the owner
+    result.notified += notifications.notify(
+        [action.owner_id], "action_due", "action", action.id, "due",
+        title=f"Action due {action.due_date.isoformat()}: {action.title} ({action.engagement.name})",
+        link=f"/meetings/{action.meeting_id}", engagement_id=action.engagement_id, now=now)
+
+
+def _send_agenda(meeting: Meeting, now: dt.datetime, result: ScheduleResult) -> None:
+    Meeting.update(agenda_sent_at=now).where(Meeting.id == meeting.id).execute()
+    if meeting.scheduled_for <= now:
+        return  # its time has passed: no notice after the fact
+    agenda = live_agenda(meeting, meeting.forum, meeting.engagement)
+    lines = [f"{name.replace('_', ' ')}: {section['count']}" for name, section in agenda.items()
+             if isinstance(section, dict) and section.get("count")]
+    when = local(meeting.scheduled_for, meeting.engagement.timezone).strftime("%d %b %Y %H:%M")
+    result.notified += notifications.notify(
+        _forum_people(meeting.forum), "agenda_ready", "meeting", meeting.id, "agenda",
+        title=f"Agenda ready: {meeting.forum.name} on {when} ({meeting.engagement.name})",
+        body="\n".join(lines) or "Nothing overdue or pending.", link=f"/meetings/{meeting.id}",
+        engagement_id=meeting.engagement_id, now=now)
+
+
 # --------------------------------------------------------------------------- reading
 
 def meetings_of(forum: Forum) -> pw.ModelSelect:
