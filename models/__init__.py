@@ -2,6 +2,7 @@
 from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestComment, RequestHistory
+from .governance import Action, ChangeRequest, Decision, Forum, ForumMember, Meeting, PerformanceReport
 from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
@@ -37,6 +38,7 @@ ALL_MODELS = [
     AuditorGrant, AuditEvent,
     Pack, OutboxMessage, SchedulerLease,
     Kpi, KpiVersion, KpiResult, CommercialSettings, MonthVolume, ServiceCredit, KpiEscalation,
+    Forum, ForumMember, Meeting, Decision, Action, ChangeRequest, PerformanceReport,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [

@@ -15,9 +15,11 @@ import peewee as pw
 
 from domain.errors import NotFound, ValidationError
 from models import (
+    Action,
     ApiToken,
     AuditEvent,
     AuditorGrant,
+    ChangeRequest,
     Clock,
     ClockRule,
     Control,
@@ -27,11 +29,14 @@ from models import (
     EvidenceRequest,
     EvidenceRequirement,
     Finding,
+    Forum,
     Framework,
     Kpi,
     KpiResult,
+    Meeting,
     Obligation,
     Pack,
+    PerformanceReport,
     ServiceCredit,
     Subcontractor,
     User,
@@ -62,6 +67,8 @@ ACTIONS: dict[str, set[str]] = {
     "submit_kpi_results": PROVIDER_ROLES,
     "review_kpi_results": CLIENT_ROLES,              # accept, reject, excuse; settle service credits
     "commercial": {"client_admin"},                  # commercial settings, monthly volumes and charges
+    "governance": CLIENT_ROLES | PROVIDER_ROLES,     # forums, meetings, actions, change requests (not auditors)
+    "manage_forum": {"client_admin", "provider_admin"},  # a forum's name, cadence, chair and members
 }
 PERFORMANCE_FRAMEWORK = "CONTRACT"  # an auditor sees the scorecard only when its grant includes the contract
 AUDITOR_READ_ACTIONS = ("auditor.view", "evidence.download", "pack.download")
@@ -102,6 +109,11 @@ def _row_id(value: int | str) -> int | None:
     except (TypeError, ValueError):
         return None
     return key if 0 < key < 2**63 else None
+
+
+def row_id(value: object) -> int | None:
+    """A database id from user input, or None (for filters and links that name a row)."""
+    return _row_id(value)  # type: ignore[arg-type]
 
 
 def permits(user: User, action: str) -> bool:
@@ -565,3 +577,43 @@ def auditor_reads_for(user: User, engagement: Engagement) -> pw.ModelSelect:
     return AuditEvent.select().where(AuditEvent.engagement == engagement,
                                      AuditEvent.action.in_(AUDITOR_READ_ACTIONS),
                                      AuditEvent.actor.in_(User.select(User.id).where(User.role == "auditor")))
+
+
+# ------------------------------------------------------------------------------------------ governance
+
+def governed_engagements(user: User) -> pw.ModelSelect:
+    """Ids of the engagements whose governance the user sees: the client's and the provider's people, never
+    an auditor (its grant is to evidence of chosen frameworks, not to the parties' meetings)."""
+    if user is None or not user.is_active or not permits(user, "governance"):
+        return Engagement.select(Engagement.id).where(pw.SQL("1 = 0"))
+    return engagements_for(user).select(Engagement.id)
+
+
+def _governed_row(user: User, model: type[pw.Model], row_id: int | str, what: str) -> pw.Model:
+    key = _row_id(row_id)
+    row = None if key is None else (model.select()
+                                    .where(model.id == key, model.engagement.in_(governed_engagements(user)))
+                                    .first())
+    if row is None:
+        raise NotFound(f"{what} not found")
+    return row
+
+
+def forum_for(user: User, forum_id: int | str) -> Forum:
+    return _governed_row(user, Forum, forum_id, "forum")
+
+
+def meeting_for(user: User, meeting_id: int | str) -> Meeting:
+    return _governed_row(user, Meeting, meeting_id, "meeting")
+
+
+def action_for(user: User, action_id: int | str) -> Action:
+    return _governed_row(user, Action, action_id, "action")
+
+
+def change_request_for(user: User, change_request_id: int | str) -> ChangeRequest:
+    return _governed_row(user, ChangeRequest, change_request_id, "change request")
+
+
+def performance_report_for(user: User, report_id: int | str) -> PerformanceReport:
+    return _governed_row(user, PerformanceReport, report_id, "report")
