@@ -28,8 +28,8 @@ oas.register_schemas({
     "KpiCreated": {**ANY, "properties": {"kpi": oas.ref("Kpi"), "warning": oas.NULLABLE_STRING}},
     "KpiVersionProposal": {**ANY, "required": ["reason", "effective_from"]},
     "KpiVersion": ANY,
-    "Decision": {"type": "object", "required": ["decision"],
-                 "properties": {"decision": oas.STRING, "reason": oas.STRING, "comment": oas.STRING}},
+    "KpiDecision": {"type": "object", "required": ["decision"],
+                    "properties": {"decision": oas.STRING, "reason": oas.STRING, "comment": oas.STRING}},
     "KpiResultsSubmission": {**ANY, "description": "JSON {period, results: [{kpi, value, volume}], evidence_id}, "
                                                    "or multipart with a CSV/XLSX `file` (columns kpi, period, value, "
                                                    "volume) and optional evidence_id."},
@@ -109,7 +109,7 @@ def propose_kpi_version(kpi_id: int):
     return jsonify(scorecard.version_json(version)), 201
 
 
-@route("/kpis/<int:kpi_id>/versions/<int:n>/decision", methods=("POST",), body="Decision",
+@route("/kpis/<int:kpi_id>/versions/<int:n>/decision", methods=("POST",), body="KpiDecision",
        summary="The other side approves or rejects a proposed version", response="KpiVersion",
        errors=(404, 409, 422))
 def decide_kpi_version(kpi_id: int, n: int):
@@ -139,7 +139,7 @@ def submit_kpi_results(engagement_id: int):
     return jsonify({"items": [result_json(r) for r in rows]}), 201
 
 
-@route("/kpi-results/<int:result_id>/review", methods=("POST",), body="Decision",
+@route("/kpi-results/<int:result_id>/review", methods=("POST",), body="KpiDecision",
        summary="Accept, reject (with a reason) or excuse (with a reason) a submitted result", response="KpiResult",
        errors=(404, 409, 422))
 def review_kpi_result(result_id: int):
