@@ -3,6 +3,7 @@ from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestComment, RequestHistory
 from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
+from .integrations import CalendarFeed, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
 from .notifications import Notification, NotificationSetting, SchedulerCursor
@@ -27,6 +28,7 @@ ALL_MODELS = [
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,
     Pack, OutboxMessage, SchedulerLease,
+    WebhookEndpoint, WebhookDelivery, WebhookAttempt, CalendarFeed,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [

@@ -18,6 +18,7 @@ from models import (
     ApiToken,
     AuditEvent,
     AuditorGrant,
+    CalendarFeed,
     Clock,
     ClockRule,
     Control,
@@ -32,6 +33,7 @@ from models import (
     Pack,
     Subcontractor,
     User,
+    WebhookEndpoint,
     utcnow,
 )
 
@@ -518,3 +520,35 @@ def auditor_reads_for(user: User, engagement: Engagement) -> pw.ModelSelect:
     return AuditEvent.select().where(AuditEvent.engagement == engagement,
                                      AuditEvent.action.in_(AUDITOR_READ_ACTIONS),
                                      AuditEvent.actor.in_(User.select(User.id).where(User.role == "auditor")))
+
+
+# ------------------------------------------------------------------------------------------ integrations
+
+def webhooks_for(admin: User) -> pw.ModelSelect:
+    """The live webhook endpoints an admin manages: its own organisation's."""
+    require_user_admin(admin)
+    return WebhookEndpoint.select().where(WebhookEndpoint.organisation == admin.organisation_id,
+                                          WebhookEndpoint.deleted_at.is_null())
+
+
+def webhook_for(admin: User, endpoint_id: int | str) -> WebhookEndpoint:
+    """One of the admin's organisation's live webhooks; to anyone else, exactly like a missing one."""
+    key = _row_id(endpoint_id)
+    admins = admin is not None and admin.is_active and admin.role in MANAGED_ROLES
+    endpoint = None if key is None or not admins else webhooks_for(admin).where(WebhookEndpoint.id == key).first()
+    if endpoint is None:
+        raise NotFound("webhook not found")
+    return endpoint
+
+
+def calendar_feeds_for(user: User) -> pw.ModelSelect:
+    """A user's own calendar feeds (nobody sees another's)."""
+    return CalendarFeed.select().where(CalendarFeed.user == user.id)
+
+
+def calendar_feed_for(user: User, feed_id: int | str) -> CalendarFeed:
+    key = _row_id(feed_id)
+    feed = None if key is None else calendar_feeds_for(user).where(CalendarFeed.id == key).first()
+    if feed is None:
+        raise NotFound("calendar feed not found")
+    return feed

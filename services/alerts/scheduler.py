@@ -18,7 +18,7 @@ e. sends the time-driven alerts of the window since the previous tick (``service
    overdue, rejections, clock warnings, finding dates, the governance rule) and queues their e-mail;
 
 then, outside that transaction, sends the mail outbox (``services.messages.mail.send_pending``; SMTP never runs
-inside a database transaction).
+inside a database transaction) and the webhook outbox (``services.integrations.webhooks.deliver_pending``).
 
 The process that holds the lease also builds the queued evidence packs (``build_packs``), one after the
 other, every few seconds and never inside a pass's transaction: the same idempotent claim as ``flask
@@ -63,6 +63,7 @@ from models import (
 from services.audit import audit_log
 from services.auditors import packs
 from services.evidence import expiry
+from services.integrations import webhooks
 from services.messages import mail, notifications
 from services.register import planning
 
@@ -229,6 +230,7 @@ def tick(now: dt.datetime | None = None) -> TickResult:
     notifications.queue_immediate(now)
     notifications.queue_digests(now)
     send_mail()
+    send_webhooks()
     return result
 
 
@@ -241,6 +243,18 @@ def send_mail() -> None:
         return
     if sent.sent or sent.retried or sent.failed:
         log.info("mail: %s", sent.describe())
+
+
+def send_webhooks() -> None:
+    """The webhook outbox's share of a pass (bounded batches, each its own transactions); a failure never
+    fails the pass."""
+    try:
+        sent = webhooks.deliver_pending()
+    except Exception:
+        log.exception("delivering webhooks failed; retrying at the next pass")
+        return
+    if sent.delivered or sent.retried or sent.failed:
+        log.info("webhooks: %s", sent.describe())
 
 
 # ------------------------------------------------------------------------------------------ leader election
