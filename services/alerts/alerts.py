@@ -130,12 +130,14 @@ def _overdue_notices(overdue: list[tuple], now: dt.datetime) -> int:
                                            roles=("provider_admin", "provider_contributor", "risk_reviewer"))
     rows: list[dict] = []
     engagements = _engagements({r[1] for r in overdue})
+    events: list[webhooks.Occurrence] = []
     for request_id, engagement_id, _control, _req, _start, code in overdue:
         title = f"{code}: evidence overdue (request #{request_id})"
         rows += _rows(users[engagement_id], "request_overdue", "request", request_id, "overdue", engagement_id,
                       title, f"/requests/{request_id}", now)
-        webhooks.emit("request.overdue", engagements[engagement_id], object_type="request", object_id=request_id,
-                      title=title, path=f"/requests/{request_id}", occasion="overdue", now=now)
+        events.append(webhooks.Occurrence(engagements[engagement_id], "request", request_id, title,
+                                          f"/requests/{request_id}", "overdue"))
+    webhooks.emit_many("request.overdue", events, now=now)
     return notifications.insert(rows)
 
 
