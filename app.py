@@ -17,6 +17,7 @@ from evidence_store import StoreError
 from services.alerts import scheduler
 from services.integrations import crypto as integrations
 from web import access_log, api, auth, errors, health, json_input, pages, requestlog, security, uploads
+from web.api.identity import scim_bp
 from web.config import load_config
 from web.pages import integrations as integration_pages
 
@@ -66,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(scim_bp)  # /scim/v2: an organisation's SCIM token, SCIM's own errors
     app.register_blueprint(integration_pages.feeds)  # the .ics feed: its secret authorises, not a session
 
     commands.init_app(app)

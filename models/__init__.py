@@ -2,6 +2,7 @@
 from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestComment, RequestHistory
+from .identity import ScimGroup, ScimToken, ScimUser
 from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .integrations import CalendarFeed, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
@@ -29,6 +30,7 @@ ALL_MODELS = [
     AuditorGrant, AuditEvent,
     Pack, OutboxMessage, SchedulerLease,
     WebhookEndpoint, WebhookDelivery, WebhookAttempt, CalendarFeed,
+    ScimToken, ScimUser, ScimGroup,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [
