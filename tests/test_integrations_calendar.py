@@ -57,19 +57,21 @@ def test_a_calendar_client_parses_the_feed_of_what_the_user_may_see(client, part
     assert response.status_code == 200 and response.mimetype == "text/calendar"
     parsed = Calendar.from_ical(response.data)
     events = {str(e["UID"]): e for e in parsed.walk("VEVENT")}
-    mine = {r.id for r in EvidenceRequest.select().where(
+    mine = {f"due-{engagement.id}-{r.due_at.date()}@attest" for r in EvidenceRequest.select().where(
         EvidenceRequest.engagement == engagement.id, EvidenceRequest.status.in_(calendar.OPEN_REQUESTS),
         EvidenceRequest.due_at.between(utcnow(), utcnow() + calendar.FUTURE - dt.timedelta(days=1)))}
-    theirs = {r.id for r in EvidenceRequest.select().where(EvidenceRequest.engagement == parties["elsewhere"].id)}
-    assert mine and {f"request-{i}@attest" for i in mine} <= set(events)
-    assert not {f"request-{i}@attest" for i in theirs} & set(events)
+    assert mine and mine <= set(events)
+    assert not [uid for uid in events if uid.startswith(f"due-{parties['elsewhere'].id}-")]  # another tenant's
+    some = EvidenceRequest.get(EvidenceRequest.engagement == engagement.id,
+                               EvidenceRequest.status.in_(calendar.OPEN_REQUESTS), EvidenceRequest.due_at > utcnow())
+    assert f"request #{some.id}" in str(events[f"due-{engagement.id}-{some.due_at.date()}@attest"]["DESCRIPTION"])
     assert events[f"clock-{clock.id}@attest"].decoded("DTSTART").utcoffset() == dt.timedelta(0)  # UTC
     assert events[f"finding-{finding.id}@attest"].decoded("DTSTART") == finding.due_date  # an all-day event
     assert str(events[f"finding-{finding.id}@attest"]["SUMMARY"]) == "Finding due: Fix the runbook"
     assert uids(client.get(path).data) == uids(response.data)  # stable: a calendar updates in place
 
     provider_feed = client.get(new_feed(client, parties["provider"])).data
-    assert {f"request-{i}@attest" for i in mine} <= set(uids(provider_feed))
+    assert mine <= set(uids(provider_feed))
 
 
 def test_the_secret_is_shown_once_stored_hashed_and_a_revoked_one_is_refused_and_recorded(client, parties):

@@ -2,10 +2,11 @@
 they may see (``services.scope``, the same functions as their pages): open evidence requests, running clocks'
 deadlines, open findings' due dates. Written with the ``icalendar`` library (RFC 5545), times in UTC.
 
-The secret is shown once, at creation; only its SHA-256 is kept. Each event's ``UID`` is derived from the
-object it stands for (``request-42@attest``), so a calendar that polls the feed updates an event in place when
-its date moves, and drops it when it is done. A revoked secret answers 404 like an unknown one, and the
-attempt is recorded in the audit trail; so does any secret of a deactivated user (without a record).
+The secret is shown once, at creation; only its SHA-256 is kept. Each event's ``UID`` is derived from what
+it stands for (``finding-42@attest``, ``clock-7@attest``; requests are grouped by engagement and due day,
+``due-3-2026-12-31@attest``, so a busy reviewer sees "12 due" once), so a calendar that polls the feed updates
+an event in place and drops it when it is done. A revoked secret answers 404 like an unknown one, the attempt
+recorded in the audit trail; so does the secret of a deactivated user (without a record).
 
 Governance actions and meetings join the feed when their capability adds its query here.
 """
@@ -38,6 +39,7 @@ OPEN_REQUESTS = ("upcoming", "open", "rejected", "overdue", "submitted")
 PAST = dt.timedelta(days=60)  # overdue items stay on the calendar this long
 FUTURE = dt.timedelta(days=400)
 LIMIT = 2000  # per kind of event
+SHOWN = 20  # requests named in one day's event
 TOUCH_EVERY = dt.timedelta(minutes=5)  # last_used_at is written at most this often
 PRODID = "-//Attest//Compliance calendar//EN"
 
@@ -126,18 +128,29 @@ def _event(uid: str, summary: str, start: dt.datetime | dt.date, url: str, now: 
 
 
 def _requests(user: User, now: dt.datetime) -> list[Event]:
+    """One event per engagement and due day (a busy reviewer's calendar shows "12 due" once, not 12 entries),
+    at that day's first deadline, naming the requests; its UID is the engagement and the day."""
     rows = (scope.requests_across(user)
             .select(EvidenceRequest.id, EvidenceRequest.due_at, EvidenceRequest.status, Control.code,
-                    EvidenceRequirement.name, Engagement.name)
+                    EvidenceRequirement.name, Engagement.id, Engagement.name)
             .join(Control, on=(EvidenceRequest.control == Control.id))
             .switch(EvidenceRequest)
             .join(EvidenceRequirement, on=(EvidenceRequest.requirement == EvidenceRequirement.id))
             .switch(EvidenceRequest).join(Engagement, on=(EvidenceRequest.engagement == Engagement.id))
             .where(EvidenceRequest.status.in_(OPEN_REQUESTS), EvidenceRequest.due_at.between(now - PAST, now + FUTURE))
-            .order_by(EvidenceRequest.due_at, EvidenceRequest.id).limit(LIMIT).tuples())
-    return [_event(f"request-{rid}", f"Evidence due: {code} {name}", due, link(f"/requests/{rid}"), now,
-                   f"{engagement} — request #{rid}, {status}", "Evidence request")
-            for rid, due, status, code, name, engagement in rows]
+            .order_by(EvidenceRequest.due_at, EvidenceRequest.id).limit(LIMIT * 5).tuples())
+    days: dict[tuple[int, dt.date], list[tuple]] = {}
+    for row in rows:
+        days.setdefault((row[5], row[1].date()), []).append(row)
+    events = []
+    for (engagement_id, day), items in list(days.items())[:LIMIT]:
+        lines = [f"{code} {name} (request #{rid}, {status})" for rid, _due, status, code, name, _e, _n in items]
+        shown = "\n".join(lines[:SHOWN]) + (f"\n… and {len(lines) - SHOWN} more" if len(lines) > SHOWN else "")
+        summary = (f"Evidence due: {items[0][3]} {items[0][4]}" if len(items) == 1
+                   else f"Evidence due: {len(items)} requests")
+        events.append(_event(f"due-{engagement_id}-{day.isoformat()}", f"{summary} — {items[0][6]}", items[0][1],
+                             link(f"/engagements/{engagement_id}/requests"), now, shown, "Evidence request"))
+    return events
 
 
 def _clocks(user: User, now: dt.datetime) -> list[Event]:
