@@ -4,13 +4,26 @@ are retried with backoff and every attempt is logged; private addresses are refu
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import pytest
 from conftest import bearer
 
-from models import AuditEvent, Clock, Incident, WebhookAttempt, WebhookDelivery, WebhookEndpoint, transaction, utcnow
+from models import (
+    AuditEvent,
+    Clock,
+    EvidenceRequest,
+    EvidenceRequirement,
+    Incident,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    transaction,
+    utcnow,
+)
 from services.alerts.scheduler import tick
+from services.demo import files as demo_files
 from services.integrations import crypto, webhooks
 from services.register.engagements import create_engagement
 
@@ -211,3 +224,36 @@ def test_no_endpoint_means_no_outbox_row(parties):
     assert webhooks.emit("clock.breached", parties["engagement"], object_type="clock", object_id=1, title="x",
                          path="/") == 0
     assert WebhookDelivery.select().count() == 0
+
+
+def test_evidence_and_finding_events_reach_both_parties_through_the_api(client, parties, webhook_receiver,
+                                                                       allow_private, make_user):
+    bank, bpo = webhook_receiver(), webhook_receiver()
+    events = ["evidence.submitted", "evidence.reviewed", "finding.raised", "finding.changed"]
+    subscribe(client, parties["admin"], bank, events)
+    subscribe(client, parties["provider"], bpo, events)
+    engagement = parties["engagement"]
+    request = (EvidenceRequest.select().join(EvidenceRequirement)
+               .where(EvidenceRequest.engagement == engagement, EvidenceRequirement.produced_by == "provider",
+                      EvidenceRequirement.accepted_types.contains('"application/pdf"'))
+               .order_by(EvidenceRequest.id).first())
+    upload = client.post(f"/api/v1/engagements/{engagement.id}/evidence",
+                         data={"request_id": str(request.id), "effective_date": request.period_start.isoformat(),
+                               "file": (io.BytesIO(demo_files.pdf("Access review")), "report.pdf")},
+                         headers=bearer(parties["provider"]), content_type="multipart/form-data")
+    assert upload.status_code == 201, upload.get_json()
+    reviewer = bearer(make_user("risk_reviewer"))
+    review = client.post(f"/api/v1/evidence/{upload.get_json()['id']}/review", headers=reviewer,
+                         json={"decision": "reject", "comment": "Unsigned: the reviewer's name is missing"})
+    assert review.status_code == 200
+    raised = client.post(f"/api/v1/engagements/{engagement.id}/findings", headers=reviewer,
+                         json={"title": "Access reviews late", "source": "auditor", "severity": "high"})
+    assert raised.status_code == 201, raised.get_json()
+    assert client.patch(f"/api/v1/findings/{raised.get_json()['id']}", headers=reviewer,
+                        json={"severity": "low"}).status_code == 200
+    webhooks.deliver_pending()
+    for receiver in (bank, bpo):
+        assert sorted(r.payload["type"] for r in receiver.verified()) == sorted(events)
+        rejected = receiver.verified("evidence.reviewed")[0].payload["data"]
+        assert rejected["decision"] == "reject" and rejected["request_id"] == request.id
+        assert "Unsigned" not in json.dumps(rejected)  # the reviewer's comment stays in Attest
