@@ -28,9 +28,11 @@ import json
 import logging
 import secrets
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -54,6 +56,7 @@ BOTH = ("client", "provider")
 MAX_ENDPOINTS = 20
 MAX_URL = 2000
 BATCH = 50
+SENDERS = 8  # threads sending one batch's requests
 RETRY_AFTER = (dt.timedelta(seconds=5), dt.timedelta(minutes=5), dt.timedelta(minutes=30), dt.timedelta(hours=2),
                dt.timedelta(hours=5), dt.timedelta(hours=10), dt.timedelta(hours=10))
 MAX_ATTEMPTS = len(RETRY_AFTER) + 1
@@ -330,18 +333,24 @@ class _Pools:
 
     def __init__(self) -> None:
         self.pools: dict[tuple, urllib3.HTTPConnectionPool] = {}
+        self.lock = threading.Lock()
 
     def get(self, scheme: str, address: str, port: int, host: str) -> urllib3.HTTPConnectionPool:
         key = (scheme, address, port, host)
-        if key not in self.pools:
-            timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
-            if scheme == "https":
-                self.pools[key] = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False,
-                                                              server_hostname=host, assert_hostname=host,
-                                                              cert_reqs="CERT_REQUIRED", maxsize=2)
-            else:
-                self.pools[key] = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=2)
-        return self.pools[key]
+        with self.lock:
+            return self.pools.get(key) or self._new(key)
+
+    def _new(self, key: tuple) -> urllib3.HTTPConnectionPool:
+        scheme, address, port, host = key
+        timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+        if scheme == "https":
+            pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+                address, port, timeout=timeout, retries=False, server_hostname=host, assert_hostname=host,
+                cert_reqs="CERT_REQUIRED", maxsize=SENDERS)
+        else:
+            pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=SENDERS)
+        self.pools[key] = pool
+        return pool
 
     def close(self) -> None:
         for pool in self.pools.values():
@@ -387,9 +396,8 @@ def send_one(delivery: WebhookDelivery, pools: _Pools) -> Outcome:
     return outcome
 
 
-def _record(delivery: WebhookDelivery, outcome: Outcome, result: DeliveryResult) -> None:
-    """Log the attempt and move the delivery on (done, later, or given up), in one transaction."""
-    now = utcnow()
+def _moved(delivery: WebhookDelivery, outcome: Outcome, now: dt.datetime, result: DeliveryResult) -> dict:
+    """The delivery after this attempt: done, tried again later, or given up."""
     changes: dict = {"claimed_until": None, "claim_token": None, "last_status": outcome.status,
                      "last_error": outcome.error[:2000]}
     if outcome.ok:
@@ -403,28 +411,43 @@ def _record(delivery: WebhookDelivery, outcome: Outcome, result: DeliveryResult)
     else:
         changes["next_attempt_at"] = now + RETRY_AFTER[delivery.attempts - 1]
         result.retried += 1
+    return changes
+
+
+def _record(attempted: list[tuple[WebhookDelivery, Outcome]], result: DeliveryResult) -> None:
+    """Log a batch's attempts and move its deliveries on, in one transaction (a sender that dies before it
+    commits leaves them claimed: sent again after the lease, with the same webhook-id)."""
+    now = utcnow()
     with transaction():
-        WebhookAttempt.create(delivery=delivery.id, at=now, status_code=outcome.status, error=outcome.error[:2000],
-                              duration_ms=outcome.duration_ms, address=outcome.address)
-        (WebhookDelivery.update(changes).where(WebhookDelivery.id == delivery.id,
-                                               WebhookDelivery.claim_token == delivery.claim_token).execute())
+        WebhookAttempt.insert_many([
+            {"delivery": d.id, "at": now, "status_code": o.status, "error": o.error[:2000],
+             "duration_ms": o.duration_ms, "address": o.address} for d, o in attempted]).execute()
+        for delivery, outcome in attempted:
+            (WebhookDelivery.update(_moved(delivery, outcome, now, result))
+             .where(WebhookDelivery.id == delivery.id, WebhookDelivery.claim_token == delivery.claim_token).execute())
+
+
+def _attempt(delivery: WebhookDelivery, pools: _Pools) -> Outcome:
+    if delivery.endpoint.deleted_at is not None:
+        delivery.attempts = MAX_ATTEMPTS  # nothing to retry
+        return Outcome(error="the webhook was deleted")
+    return send_one(delivery, pools)
 
 
 def deliver_pending(*, batches: int = 20, batch: int = BATCH) -> DeliveryResult:
-    """What is due, in at most ``batches`` claimed batches (each its own transactions); a failing endpoint
-    costs its attempt's timeout and no more, and the next pass carries on."""
+    """What is due, in at most ``batches`` claimed batches. A batch's requests go out on ``SENDERS`` threads
+    (no database work there), so one slow endpoint holds one thread for its timeout, not the batch; the
+    outcomes are recorded together. The next pass carries on where this one stopped."""
     result, pools = DeliveryResult(), _Pools()
     try:
-        for _ in range(batches):
-            claimed = claim(batch)
-            for delivery in claimed:
-                outcome = (send_one(delivery, pools) if delivery.endpoint.deleted_at is None
-                           else Outcome(error="the webhook was deleted"))
-                if delivery.endpoint.deleted_at is not None:
-                    delivery.attempts = MAX_ATTEMPTS
-                _record(delivery, outcome, result)
-            if len(claimed) < batch:
-                break
+        with ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook-sender") as executor:
+            for _ in range(batches):
+                claimed = claim(batch)
+                if claimed:
+                    outcomes = list(executor.map(lambda d: _attempt(d, pools), claimed))
+                    _record(list(zip(claimed, outcomes, strict=True)), result)
+                if len(claimed) < batch:
+                    break
     finally:
         pools.close()
     return result
