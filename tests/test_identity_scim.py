@@ -121,3 +121,14 @@ def test_scim2_tester_passes_against_the_live_server(live_server, bank):
     results = check_server(client)
     failed = [(r.title, r.reason) for r in results if r.status not in (Status.SUCCESS, Status.SKIPPED)]
     assert results and not failed, "\n".join(f"{t}: {r}" for t, r in failed)
+
+
+def test_create_scim_token_prints_a_working_token_last(app, client, make_user):
+    admin = make_user("provider_admin", org="BPO Q")
+    result = app.test_cli_runner().invoke(args=["create-scim-token", "--org", "BPO Q"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    listed = client.get("/scim/v2/Users", headers=auth(token)).get_json()
+    assert [r["userName"] for r in listed["Resources"]] == [admin.email]
+    missing = app.test_cli_runner().invoke(args=["create-scim-token", "--org", "Nobody Ltd"])
+    assert missing.exit_code == 1 and ScimToken.select().count() == 1
