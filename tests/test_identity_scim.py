@@ -96,6 +96,8 @@ def test_another_organisations_token_cannot_touch_a_user_or_group(client, bank, 
     listed = client.get("/scim/v2/Users", headers=auth(other)).get_json()
     assert jo["id"] not in {r["id"] for r in listed["Resources"]}
     assert User.get_by_id(int(jo["id"])).active
+    refused = AuditEvent.select().where(AuditEvent.action == "scim.refused")
+    assert refused.count() == 5 and {e.object_id for e in refused} == {jo["id"], group.get_json()["id"]}
 
 
 @pytest.mark.parametrize("header", ["", "Bearer ", "Bearer nope", "Basic abc"])

@@ -191,6 +191,8 @@ def test_another_tenant_and_non_admins_see_a_webhook_as_missing(client, parties,
             assert response.status_code == 404 and response.get_json() == missing.get_json()
     assert client.get("/api/v1/webhooks", headers=bearer(stranger)).get_json()["items"] == []
     assert WebhookEndpoint.get_by_id(hook["id"]).deleted_at is None
+    refused = AuditEvent.select().where(AuditEvent.action == "webhook.refused", AuditEvent.object_id == str(hook["id"]))
+    assert refused.count() == 6  # the stranger's and the provider's three tries each (the reviewer's is its own)
 
 
 def test_a_double_submit_creates_one_webhook_and_deleting_stops_its_deliveries(client, parties, webhook_receiver,

@@ -267,8 +267,18 @@ def _user(caller: Caller, user_id: str) -> tuple[Account, ScimUser | None]:
         key = 0
     account = _visible_users(caller).where(Account.id == key).first() if 0 < key < 2**63 else None
     if account is None:
+        _refused(caller, "user", key, Account.select().where(Account.id == key).exists())
         raise NotFoundException(detail=f"User {user_id} not found")
     return account, (account.scimuser if _has_row(account) else None)
+
+
+def _refused(caller: Caller, object_type: str, key: int, exists_elsewhere: bool) -> None:
+    """A token reaching for another organisation's user or group: answered like a missing one, and recorded
+    (an unknown id is not: that is a typo, not an attempt)."""
+    if exists_elsewhere:
+        with transaction():
+            audit_log.record("scim.refused", actor_email=caller.actor, object_type=object_type, object_id=key,
+                             details={"organisation": caller.organisation.id, "why": "another organisation's"})
 
 
 def _has_row(account: Account) -> bool:
@@ -424,6 +434,7 @@ def _group(caller: Caller, group_id: str) -> ScimGroup:
     group = (ScimGroup.get_or_none(ScimGroup.id == key, ScimGroup.organisation == caller.organisation.id)
              if 0 < key < 2**63 else None)
     if group is None:
+        _refused(caller, "scim_group", key, ScimGroup.select().where(ScimGroup.id == key).exists())
         raise NotFoundException(detail=f"Group {group_id} not found")
     return group
 

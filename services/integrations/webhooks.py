@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import urllib3
 from standardwebhooks import Webhook
 
-from domain.errors import Conflict, ValidationError
+from domain.errors import Conflict, NotFound, ValidationError
 from models import Engagement, User, WebhookAttempt, WebhookDelivery, WebhookEndpoint, transaction, utcnow
 from services import scope
 from services.audit import audit_log
@@ -154,10 +154,26 @@ def create(admin: User, url: object, events: object, *, ip: str = "") -> tuple[W
     return endpoint, secret
 
 
+def _endpoint(admin: User, endpoint_id: int | str, ip: str) -> WebhookEndpoint:
+    """The admin's organisation's live webhook; another organisation's answers exactly like a missing one,
+    and the attempt is recorded (a missing one is not)."""
+    try:
+        return scope.webhook_for(admin, endpoint_id)
+    except NotFound:
+        key = str(endpoint_id)
+        theirs = key.isdigit() and len(key) < 19 and WebhookEndpoint.select().where(
+            WebhookEndpoint.id == int(key), WebhookEndpoint.organisation != admin.organisation_id).exists()
+        if theirs:
+            with transaction():
+                audit_log.record("webhook.refused", actor=admin, object_type="webhook", object_id=key, ip=ip,
+                                 details={"why": "another organisation's webhook"})
+        raise
+
+
 def delete(admin: User, endpoint_id: int | str, *, ip: str = "") -> WebhookEndpoint:
     """Unsubscribe; its log stays readable to nobody but is kept, its pending deliveries are dropped."""
+    endpoint = _endpoint(admin, endpoint_id, ip)  # outside the write: a refusal's record must stay
     with transaction():
-        endpoint = scope.webhook_for(admin, endpoint_id)
         now = utcnow()
         WebhookEndpoint.update(deleted_at=now).where(WebhookEndpoint.id == endpoint.id).execute()
         (WebhookDelivery.update(failed_at=now, last_error="the webhook was deleted")
@@ -172,8 +188,8 @@ def list_endpoints(admin: User):
     return scope.webhooks_for(admin).order_by(WebhookEndpoint.created_at.desc(), WebhookEndpoint.id.desc())
 
 
-def deliveries(admin: User, endpoint_id: int | str):
-    endpoint = scope.webhook_for(admin, endpoint_id)
+def deliveries(admin: User, endpoint_id: int | str, *, ip: str = ""):
+    endpoint = _endpoint(admin, endpoint_id, ip)
     return (WebhookDelivery.select().where(WebhookDelivery.endpoint == endpoint.id)
             .order_by(WebhookDelivery.id.desc()))
 
@@ -191,8 +207,8 @@ def attempts_of(delivery_ids: Iterable[int]) -> dict[int, list[WebhookAttempt]]:
 
 def send_test(admin: User, endpoint_id: int | str, *, ip: str = "") -> WebhookDelivery:
     """Queue a ``webhook.test`` event to one endpoint (delivered by the next pass, like any other)."""
+    endpoint = _endpoint(admin, endpoint_id, ip)
     with transaction():
-        endpoint = scope.webhook_for(admin, endpoint_id)
         now = utcnow()
         body = _body(TEST_EVENT, now, {"title": "Test event from Attest", "url": link("/integrations/webhooks")})
         delivery = WebhookDelivery.create(endpoint=endpoint.id, message_id=f"msg_{uuid.uuid4().hex}",

@@ -103,7 +103,7 @@ def delete_webhook(webhook_id: int):
 @route("/webhooks/<int:webhook_id>/deliveries", summary="A webhook's deliveries, newest first, each with its attempts",
        params=("page", "per_page"), response="WebhookDeliveryPage", errors=(400, 404))
 def webhook_deliveries(webhook_id: int):
-    return paginate(webhooks.deliveries(api_user(), webhook_id), deliveries_json)
+    return paginate(webhooks.deliveries(api_user(), webhook_id, ip=client_ip()), deliveries_json)
 
 
 @route("/webhooks/<int:webhook_id>/test", methods=("POST",), status=202, response="WebhookDelivery",
