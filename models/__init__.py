@@ -3,7 +3,9 @@ from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestComment, RequestHistory
 from .governance import Action, ChangeRequest, Decision, Forum, ForumMember, Meeting, PerformanceReport
+from .identity import ScimGroup, ScimToken, ScimUser
 from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
+from .integrations import CalendarFeed, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
 from .notifications import Notification, NotificationSetting, SchedulerCursor
@@ -39,6 +41,8 @@ ALL_MODELS = [
     Pack, OutboxMessage, SchedulerLease,
     Kpi, KpiVersion, KpiResult, CommercialSettings, MonthVolume, ServiceCredit, KpiEscalation,
     Forum, ForumMember, Meeting, Decision, Action, ChangeRequest, PerformanceReport,
+    WebhookEndpoint, WebhookDelivery, WebhookAttempt, CalendarFeed,
+    ScimToken, ScimUser, ScimGroup,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [

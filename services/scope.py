@@ -19,6 +19,7 @@ from models import (
     ApiToken,
     AuditEvent,
     AuditorGrant,
+    CalendarFeed,
     ChangeRequest,
     Clock,
     ClockRule,
@@ -40,6 +41,7 @@ from models import (
     ServiceCredit,
     Subcontractor,
     User,
+    WebhookEndpoint,
     utcnow,
 )
 
@@ -617,3 +619,33 @@ def change_request_for(user: User, change_request_id: int | str) -> ChangeReques
 
 def performance_report_for(user: User, report_id: int | str) -> PerformanceReport:
     return _governed_row(user, PerformanceReport, report_id, "report")
+# ------------------------------------------------------------------------------------------ integrations
+
+def webhooks_for(admin: User) -> pw.ModelSelect:
+    """The live webhook endpoints an admin manages: its own organisation's."""
+    require_user_admin(admin)
+    return WebhookEndpoint.select().where(WebhookEndpoint.organisation == admin.organisation_id,
+                                          WebhookEndpoint.deleted_at.is_null())
+
+
+def webhook_for(admin: User, endpoint_id: int | str) -> WebhookEndpoint:
+    """One of the admin's organisation's live webhooks; to anyone else, exactly like a missing one."""
+    key = _row_id(endpoint_id)
+    admins = admin is not None and admin.is_active and admin.role in MANAGED_ROLES
+    endpoint = None if key is None or not admins else webhooks_for(admin).where(WebhookEndpoint.id == key).first()
+    if endpoint is None:
+        raise NotFound("webhook not found")
+    return endpoint
+
+
+def calendar_feeds_for(user: User) -> pw.ModelSelect:
+    """A user's own calendar feeds (nobody sees another's)."""
+    return CalendarFeed.select().where(CalendarFeed.user == user.id)
+
+
+def calendar_feed_for(user: User, feed_id: int | str) -> CalendarFeed:
+    key = _row_id(feed_id)
+    feed = None if key is None else calendar_feeds_for(user).where(CalendarFeed.id == key).first()
+    if feed is None:
+        raise NotFound("calendar feed not found")
+    return feed

@@ -20,8 +20,9 @@ e. sends the time-driven alerts of the window since the previous tick (``service
 then, after that transaction, governance (``services.governance.meetings``) in bounded batches, each its own
 transaction: the seed's three forums for a new engagement, the next meeting of each forum whose upcoming one has
 passed (one indexed range read when nothing is due), overdue actions escalated to the tier above, and the
-reminders (an action due, an agenda ready); then it
-sends the mail outbox (``services.messages.mail.send_pending``; SMTP never runs inside a database transaction).
+reminders (an action due, an agenda ready); then, outside any transaction, it sends the mail outbox
+(``services.messages.mail.send_pending``; SMTP never runs inside a database transaction) and the webhook outbox
+(``services.integrations.webhooks.deliver_pending``).
 
 The process that holds the lease also builds the queued evidence packs (``build_packs``), one after the
 other, every few seconds and never inside a pass's transaction: the same idempotent claim as ``flask
@@ -67,6 +68,7 @@ from services.audit import audit_log
 from services.auditors import packs, reports
 from services.evidence import expiry
 from services.governance import meetings
+from services.integrations import webhooks
 from services.messages import mail, notifications
 from services.performance import ladder
 from services.register import planning
@@ -242,6 +244,7 @@ def tick(now: dt.datetime | None = None) -> TickResult:
     notifications.queue_immediate(now)
     notifications.queue_digests(now)
     send_mail()
+    send_webhooks()
     return result
 
 
@@ -254,6 +257,18 @@ def send_mail() -> None:
         return
     if sent.sent or sent.retried or sent.failed:
         log.info("mail: %s", sent.describe())
+
+
+def send_webhooks() -> None:
+    """The webhook outbox's share of a pass (bounded batches, each its own transactions); a failure never
+    fails the pass."""
+    try:
+        sent = webhooks.deliver_pending()
+    except Exception:
+        log.exception("delivering webhooks failed; retrying at the next pass")
+        return
+    if sent.delivered or sent.retried or sent.failed:
+        log.info("webhooks: %s", sent.describe())
 
 
 # ------------------------------------------------------------------------------------------ leader election

@@ -54,6 +54,7 @@ from models import (
 )
 from services import scope
 from services.audit import audit_log
+from services.integrations import webhooks
 from services.performance import scorecard
 from services.register import queries
 
@@ -590,6 +591,10 @@ def build_claimed(pack: Pack, store_root: str, *, embed_max_mb: float = DEFAULT_
                                       "evidence": len(data.evidence), "embedded": len(embedded),
                                       "pages": report.get("pages"),
                                       "render_peak_rss_mib": round(report.get("peak_rss_kib", 0) / 1024, 1)})
+            # packs are the client's (its risk team builds them for auditors): the provider's endpoints never hear
+            webhooks.emit("pack.ready", Engagement.get_by_id(pack.engagement_id), object_type="pack",
+                          object_id=pack.id, title=f"Evidence pack #{pack.id} ready", path=f"/packs/{pack.id}",
+                          occasion="ready", sides=("client",), extra={"sha256": stored.sha256})
     except Exception as exc:  # noqa: BLE001 - any failure is the pack's outcome, recorded, not a crashed worker
         with transaction():
             _move(pack.id, "building", "failed", claimed_by=worker, error=str(exc)[:1000] or type(exc).__name__,

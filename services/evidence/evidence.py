@@ -39,6 +39,7 @@ from models import (
 )
 from services import scope
 from services.audit import audit_log
+from services.integrations import webhooks
 from services.register import queries
 
 from . import media_types
@@ -225,6 +226,9 @@ def _upload(user: User, engagement_id, *, request_id, effective_date, note, file
                              details={"request_id": req.id, "sha256": row.sha256, "size": row.size,
                                       "media_type": media_type, "version": version, "filename": filename,
                                       "effective_date": day.isoformat()})
+            webhooks.emit("evidence.submitted", engagement, object_type="evidence", object_id=row.id,
+                          title=f"Evidence submitted for request #{req.id} (version {version})",
+                          path=f"/requests/{req.id}", extra={"request_id": req.id, "version": version}, now=now)
             created.append(row)
         for item, _, _ in checked:  # durable under its content address before the rows commit
             item.staged.promote()
@@ -281,6 +285,10 @@ def review(user: User, evidence_id: int | str, decision, comment=None, *, ip: st
                          engagement=current.engagement_id, ip=ip,
                          details={"decision": decision, "comment": comment, "request_id": req.id,
                                   "version": current.version, "sha256": current.sha256})
+        webhooks.emit("evidence.reviewed", item.request.engagement, object_type="evidence", object_id=current.id,
+                      title=f"Evidence for request #{req.id} (version {current.version}) {target}",
+                      path=f"/requests/{req.id}", occasion=target,
+                      extra={"request_id": req.id, "version": current.version, "decision": decision}, now=now)
     current.request = item.request
     return current
 
