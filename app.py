@@ -17,6 +17,7 @@ from evidence_store import StoreError
 from services.alerts import scheduler
 from web import access_log, api, auth, errors, health, json_input, pages, requestlog, security, uploads
 from web.config import load_config
+from web.pages.identity import sso_bp
 
 INSTANCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
 
@@ -62,6 +63,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(sso_bp)  # single sign-on: public, nobody is signed in yet
     app.register_blueprint(health.bp)
 
     commands.init_app(app)

@@ -2,6 +2,7 @@
 from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestComment, RequestHistory
+from .identity import SsoConfig, SsoDomain, SsoFlow, SsoResponseSeen
 from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
@@ -21,6 +22,7 @@ from .subcontractors import Subcontractor
 
 ALL_MODELS = [
     Organisation, User, ApiToken, Invitation, LoginAttempt,
+    SsoConfig, SsoDomain, SsoFlow, SsoResponseSeen,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, RequestTally, HolidayOverride, Subcontractor,
     Evidence, RequestHistory, RequestComment, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,

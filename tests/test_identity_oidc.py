@@ -1,0 +1,218 @@
+"""OpenID Connect sign-in against a real OpenID provider (oidc-provider on loopback): the e-mail-first
+routing, the code flow with PKCE, state and nonce, the group → role map, and every refusal (forged or
+replayed answers, deactivated users, other tenants' domains and users, roles of the other side), each
+audited and changing nothing."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from conftest import PASSWORD, bearer, login
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from models import AuditEvent, SsoConfig, SsoFlow, User
+from services.identity import oidc, sso
+from services.people import users as people_users
+
+DOMAIN = "bank-sso.example"
+
+
+@pytest.fixture
+def bank(make_user, oidc_idp, client):
+    """A client organisation with OIDC on (users created on first sign-in, passwords off) and its admin."""
+    admin = make_user("client_admin", org="Bank SSO", email=f"admin@{DOMAIN}")
+    settings = {"protocol": "oidc", "enabled": True, "issuer": oidc_idp.issuer, "client_id": oidc_idp.client_id,
+                "client_secret": oidc_idp.client_secret, "domains": [DOMAIN], "group_claim": "groups",
+                "group_roles": {"attest-admins": "client_admin", "staff": "risk_reviewer"},
+                "default_role": "risk_reviewer", "create_users": True, "password_allowed": False}
+    response = client.put(f"/api/v1/organisations/{admin.organisation_id}/sso", json=settings, headers=bearer(admin))
+    assert response.status_code == 200, response.get_json()
+    return admin
+
+
+def _start(client, email: str) -> str:
+    """The e-mail-first sign-in: the page that sends the browser on, then the redirect to the IdP."""
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    routed = client.post("/login", data={"email": email, "password": "", "csrf_token": token})
+    assert routed.status_code == 200
+    target = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', routed.get_data(as_text=True)).group(1)
+    to_idp = client.get(target.replace("&amp;", "&"))
+    assert to_idp.status_code == 302
+    return to_idp.headers["Location"]
+
+
+def _callback(client, oidc_idp, account: str, email: str | None = None):
+    email = email or f"{account}@{DOMAIN}"
+    url = _start(client, email)
+    query = parse_qs(urlsplit(url).query)
+    assert query["code_challenge_method"] == ["S256"] and query["nonce"] and query["state"]
+    back = oidc_idp.sign_in(requests.Session(), url, account)
+    parts = urlsplit(back)
+    return back, client.get(f"{parts.path}?{parts.query}")
+
+
+def _refusals(reason: str) -> list[dict]:
+    events = AuditEvent.select().where(AuditEvent.action == "auth.login_failed").order_by(AuditEvent.id)
+    return [json.loads(e.details) for e in events if json.loads(e.details).get("reason") == reason]
+
+
+def test_the_settings_keep_the_client_secret_encrypted_and_never_show_it(bank, client, oidc_idp, app):
+    shown = client.get(f"/api/v1/organisations/{bank.organisation_id}/sso", headers=bearer(bank))
+    assert shown.status_code == 200
+    body = shown.get_data(as_text=True)
+    assert oidc_idp.client_secret not in body and shown.get_json()["client_secret_set"] is True
+    config = SsoConfig.get()
+    assert oidc_idp.client_secret not in config.client_secret_enc
+    assert sso.decrypt_secret(config, app.config["SECRET_KEY"]) == oidc_idp.client_secret
+    assert shown.get_json()["domains"] == [DOMAIN] and shown.get_json()["login_path"].startswith("/sso/")
+
+
+def test_a_new_user_signs_in_through_the_idp_with_the_mapped_role(bank, client, oidc_idp):
+    _, arrived = _callback(client, oidc_idp, "alice")
+    assert arrived.status_code == 302 and "/login" not in arrived.headers["Location"]
+    alice = User.get(User.email == f"alice@{DOMAIN}")
+    assert alice.role == "client_admin" and alice.organisation_id == bank.organisation_id
+    assert client.get("/api/v1/engagements").status_code == 200  # signed in
+    login_event = AuditEvent.select().where(AuditEvent.action == "auth.login").order_by(AuditEvent.id.desc()).get()
+    assert json.loads(login_event.details)["method"] == "oidc" and login_event.actor_id == alice.id
+
+
+def test_a_group_named_like_a_role_grants_nothing(bank, client, oidc_idp):
+    _callback(client, oidc_idp, "carol")  # groups: ["client_admin", "bpo-admins"], neither in the map
+    assert User.get(User.email == f"carol@{DOMAIN}").role == "risk_reviewer"  # the default role
+
+
+def test_a_replayed_state_is_refused_and_audited(bank, client, oidc_idp):
+    back, arrived = _callback(client, oidc_idp, "bob")
+    assert arrived.status_code == 302
+    state = parse_qs(urlsplit(back).query)["state"][0]
+    with client.session_transaction() as session:
+        session["sso_state"] = state  # even bound to this browser again
+    parts = urlsplit(back)
+    again = client.get(f"{parts.path}?{parts.query}")
+    assert again.status_code == 400 and "already used" in again.get_data(as_text=True)
+    assert _refusals("replayed")
+
+
+def test_a_callback_not_started_in_this_browser_is_refused(bank, app, client, oidc_idp):
+    url = _start(client, f"bob@{DOMAIN}")
+    back = oidc_idp.sign_in(requests.Session(), url, "bob")
+    other = app.test_client()  # the attacker's browser, handed the victim's callback link
+    parts = urlsplit(back)
+    assert other.get(f"{parts.path}?{parts.query}").status_code == 400
+    assert _refusals("state_not_bound") and not User.select().where(User.email == f"bob@{DOMAIN}").exists()
+
+
+def test_password_sign_in_is_refused_for_an_sso_organisation_unless_it_allows_it(bank, client, make_user):
+    bob = make_user("risk_reviewer", org="Bank SSO", email=f"bob@{DOMAIN}")
+    refused = login(client, bob)
+    assert refused.status_code == 401 and "identity provider" in refused.get_data(as_text=True)
+    assert _refusals("sso_required")
+    client.put(f"/api/v1/organisations/{bank.organisation_id}/sso", json={"password_allowed": True},
+               headers=bearer(bank))
+    assert login(client, bob, PASSWORD).status_code == 302
+
+
+def test_a_deactivated_user_is_refused_even_with_a_valid_id_token(bank, client, oidc_idp, make_user):
+    bob = make_user("risk_reviewer", org="Bank SSO", email=f"bob@{DOMAIN}")
+    people_users.deactivate(bank, bob.id)
+    _, arrived = _callback(client, oidc_idp, "bob")
+    assert arrived.status_code == 400 and "deactivated" in arrived.get_data(as_text=True)
+    assert client.get("/api/v1/engagements").status_code == 401
+    assert _refusals("deactivated")
+
+
+def test_an_address_of_a_domain_the_organisation_does_not_own_is_refused(bank, client, oidc_idp):
+    _, arrived = _callback(client, oidc_idp, "mallory", email=f"x@{DOMAIN}")  # the IdP vouches for bpo-sso.example
+    assert arrived.status_code == 400
+    assert _refusals("domain_not_owned") and not User.select().where(User.email == "mallory@bpo-sso.example").exists()
+
+
+def test_another_organisations_user_never_signs_in_through_this_idp(bank, client, oidc_idp, make_user):
+    outsider = make_user("provider_admin", org="BPO Other", email=f"bob@{DOMAIN}")  # made after the declaration
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    routed = client.post("/login", data={"email": outsider.email, "password": "", "csrf_token": token})
+    assert routed.status_code == 401  # its own organisation has no SSO: it is not sent to this IdP
+    to_idp = client.get(SsoConfig.get().slug.join(("/sso/", "/login")))  # the bank's link, used directly
+    back = oidc_idp.sign_in(requests.Session(), to_idp.headers["Location"], "bob")
+    arrived = client.get(back.partition("127.0.0.1:5000")[2])
+    assert arrived.status_code == 400 and client.get("/api/v1/engagements").status_code == 401
+    assert _refusals("other_organisation")
+    assert User.get_by_id(outsider.id).role == "provider_admin"
+
+
+def test_a_domain_is_one_organisations_only(bank, client, make_user):
+    other = make_user("provider_admin", org="BPO SSO", email="admin@bpo-sso.example")
+    taken = client.put(f"/api/v1/organisations/{other.organisation_id}/sso",
+                       json={"protocol": "oidc", "domains": [DOMAIN]}, headers=bearer(other))
+    assert taken.status_code == 409 and "another organisation" in taken.get_json()["error"]["message"]
+    with_users = client.put(f"/api/v1/organisations/{bank.organisation_id}/sso",
+                            json={"domains": [DOMAIN, "bpo-sso.example"]}, headers=bearer(bank))
+    assert with_users.status_code == 409
+    assert SsoConfig.select().count() == 1  # the other organisation got nothing
+    assert AuditEvent.select().where(AuditEvent.action == "sso.settings_refused").count() == 2
+
+
+def test_a_role_of_the_other_side_cannot_be_mapped(bank, client):
+    before = SsoConfig.get().group_roles
+    refused = client.put(f"/api/v1/organisations/{bank.organisation_id}/sso",
+                         json={"group_roles": {"bpo": "provider_admin"}}, headers=bearer(bank))
+    assert refused.status_code == 422 and refused.get_json()["error"]["field"] == "group_roles"
+    assert SsoConfig.get().group_roles == before
+
+
+def test_another_organisations_settings_answer_404(bank, client, make_user):
+    stranger = make_user("client_admin", org="Bank Other", email="admin@bank-other.example")
+    for org_id in (bank.organisation_id, 999999):
+        assert client.get(f"/api/v1/organisations/{org_id}/sso", headers=bearer(stranger)).status_code == 404
+    reviewer = make_user("risk_reviewer", org="Bank SSO", email=f"rr@{DOMAIN}")
+    assert client.get(f"/api/v1/organisations/{bank.organisation_id}/sso", headers=bearer(reviewer)).status_code == 404
+
+
+# ------------------------------------------------------------------------------------------ forged ID tokens
+
+def _flow(bank) -> SsoFlow:
+    oidc.begin(SsoConfig.get(), redirect_uri="http://127.0.0.1:5000/sso/oidc/callback")
+    return SsoFlow.select().order_by(SsoFlow.id.desc()).get()
+
+
+def _token(oidc_idp, flow: SsoFlow, key=None, **changes) -> str:
+    now = int(time.time())
+    claims = {"iss": oidc_idp.issuer, "aud": oidc_idp.client_id, "sub": "alice", "iat": now, "exp": now + 300,
+              "nonce": flow.nonce, "email": f"alice@{DOMAIN}", "groups": ["staff"], **changes}
+    return jwt.encode({"alg": "RS256", "kid": "idp-key-1"}, claims, key or oidc_idp.key)
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"aud": "another-client"}, "id_token_invalid"),
+    ({"iss": "https://evil.example"}, "id_token_invalid"),
+    ({"nonce": "not-the-flows-nonce"}, "id_token_invalid"),
+    ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200}, "id_token_expired"),
+    ({"other_key": True}, "id_token_invalid"),
+])
+def test_a_forged_id_token_is_refused_and_audited(bank, oidc_idp, changes, reason):
+    flow = _flow(bank)
+    key = RSAKey.generate_key(2048, private=True) if changes.pop("other_key", False) else None
+    with pytest.raises(sso.SsoRefused):
+        oidc.accept_id_token(flow, _token(oidc_idp, flow, key, **changes))
+    assert _refusals(reason)
+    assert not User.select().where(User.email == f"alice@{DOMAIN}").exists()
+
+
+def test_a_token_signed_by_the_idps_key_with_the_right_claims_is_accepted(bank, oidc_idp):
+    """The counterpart of the forgeries above: the checks refuse what is wrong, not everything."""
+    flow = _flow(bank)
+    user = oidc.accept_id_token(flow, _token(oidc_idp, flow)).user
+    assert user.email == f"alice@{DOMAIN}" and user.role == "risk_reviewer"
+
+
+def test_an_unverified_email_is_refused(bank, client, oidc_idp):
+    _, arrived = _callback(client, oidc_idp, "unverified", email=f"dave@{DOMAIN}")
+    assert arrived.status_code == 400 and _refusals("email_unverified")
