@@ -121,7 +121,7 @@ def finish(saml_response: str, *, sp: dict, ip: str = "") -> Outcome:
         log.info("SAML response refused: %s: %s", type(exc).__name__, exc)
         sso.refuse(config, "saml_invalid", method="saml", ip=ip, detail=f"{type(exc).__name__}: {exc}",
                    message="The identity provider's answer could not be verified: sign-in refused.")
-    _remember(config, flow, [response.id, assertion.id], ip=ip)
+    _remember(config, flow, [response.response.id, assertion.id], ip=ip)
     identity = response.get_identity() or {}
     email = _email(response, identity)
     groups = identity.get(config.group_claim, []) if config.group_claim else []
