@@ -216,3 +216,40 @@ def test_a_token_signed_by_the_idps_key_with_the_right_claims_is_accepted(bank, 
 def test_an_unverified_email_is_refused(bank, client, oidc_idp):
     _, arrived = _callback(client, oidc_idp, "unverified", email=f"dave@{DOMAIN}")
     assert arrived.status_code == 400 and _refusals("email_unverified")
+
+
+# ------------------------------------------------------------------------------------------ the settings page
+
+def _form(client, path: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def test_the_settings_page_saves_and_shows_errors_without_changing_anything(bank, client, oidc_idp):
+    client.put(f"/api/v1/organisations/{bank.organisation_id}/sso", json={"password_allowed": True},
+               headers=bearer(bank))
+    assert login(client, bank).status_code == 302
+    path = f"/organisations/{bank.organisation_id}/sso"
+    page = client.get(path).get_data(as_text=True)
+    assert oidc_idp.client_secret not in page and "A secret is stored" in page and DOMAIN in page
+    form = {"csrf_token": _form(client, path), "protocol": "oidc", "issuer": oidc_idp.issuer,
+            "client_id": oidc_idp.client_id, "domains": f"{DOMAIN} Bank-SSO2.example", "default_role": "risk_reviewer",
+            "group_claim": "groups", "group_roles": "attest-admins = client_admin\nstaff = risk_reviewer",
+            "create_users": "1", "enabled": "1"}
+    saved = client.post(path, data=form)
+    assert saved.status_code == 302
+    config = SsoConfig.get()
+    assert [d.domain for d in config.domains.order_by(config.domains.model.domain)] == [DOMAIN, "bank-sso2.example"]
+    assert config.password_allowed is False and sso.decrypt_secret(config, "test-secret") == oidc_idp.client_secret
+    bad = client.post(path, data={**form, "group_roles": "bpo = provider_admin"})
+    assert bad.status_code == 422 and "provider side" in bad.get_data(as_text=True)
+    assert json.loads(SsoConfig.get().group_roles) == {"attest-admins": "client_admin", "staff": "risk_reviewer"}
+
+
+def test_only_the_organisations_admin_sees_its_settings_or_tests_its_sign_in(bank, client, make_user):
+    slug = SsoConfig.get().slug
+    stranger = make_user("client_admin", org="Bank Other", email="admin@bank-other.example")
+    login(client, stranger)
+    assert client.get(f"/organisations/{bank.organisation_id}/sso").status_code == 404
+    assert client.get(f"/sso/{slug}/login?test=1").status_code == 404
+    assert client.get("/sso/no-such-organisation/login").status_code == 404
+    assert SsoFlow.select().count() == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import logging
 import shutil
 from xml.etree import ElementTree
@@ -24,13 +25,14 @@ from saml2.metadata import create_metadata_string
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
 
 from domain.errors import ValidationError
-from models import SsoConfig, SsoFlow, SsoResponseSeen, transaction
+from models import SsoConfig, SsoFlow, SsoResponseSeen, transaction, utcnow
 
 from . import sso
 from .oidc import Outcome
 
 log = logging.getLogger("attest.sso")
 XMLSEC = shutil.which("xmlsec1") or "/usr/bin/xmlsec1"
+REMEMBER_IDS = dt.timedelta(days=1)
 MAX_RESPONSE = 200_000  # base64 characters: a real response is a few kB
 EMAIL_ATTRIBUTES = ("email", "mail", "emailAddress", "urn:oid:0.9.2342.19200300.100.1.3",
                     "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress")
@@ -141,8 +143,10 @@ def _email(response, identity: dict) -> str:
 
 
 def _remember(config: SsoConfig, flow: SsoFlow, ids: list[str], *, ip: str) -> None:
+    """Keep the ids (a day: far longer than an assertion or a flow lives, after which a replay fails anyway)."""
     try:
         with transaction():
+            SsoResponseSeen.delete().where(SsoResponseSeen.seen_at < utcnow() - REMEMBER_IDS).execute()
             SsoResponseSeen.insert_many([{"config": config.id, "response_id": i[:255]} for i in ids if i]).execute()
     except IntegrityError:
         sso.refuse(config, "replayed", method="saml", ip=ip,
