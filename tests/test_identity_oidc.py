@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from conftest import PASSWORD, bearer, login
+from fixtures.identity import CLIENT_ID, CLIENT_SECRET, running_provider, signing_key
+from fixtures.ports import free_port
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -178,16 +180,16 @@ def test_another_organisations_settings_answer_404(bank, client, make_user):
 
 # ------------------------------------------------------------------------------------------ forged ID tokens
 
-def _flow(bank) -> SsoFlow:
+def _flow() -> SsoFlow:
     oidc.begin(SsoConfig.get(), redirect_uri="http://127.0.0.1:5000/sso/oidc/callback")
     return SsoFlow.select().order_by(SsoFlow.id.desc()).get()
 
 
-def _token(oidc_idp, flow: SsoFlow, key=None, **changes) -> str:
+def _token(issuer: str, flow: SsoFlow, key: RSAKey, **changes) -> str:
     now = int(time.time())
-    claims = {"iss": oidc_idp.issuer, "aud": oidc_idp.client_id, "sub": "alice", "iat": now, "exp": now + 300,
+    claims = {"iss": issuer, "aud": CLIENT_ID, "sub": "alice", "iat": now, "exp": now + 300,
               "nonce": flow.nonce, "email": f"alice@{DOMAIN}", "groups": ["staff"], **changes}
-    return jwt.encode({"alg": "RS256", "kid": "idp-key-1"}, claims, key or oidc_idp.key)
+    return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
 
 
 @pytest.mark.parametrize("changes, reason", [
@@ -198,19 +200,40 @@ def _token(oidc_idp, flow: SsoFlow, key=None, **changes) -> str:
     ({"other_key": True}, "id_token_invalid"),
 ])
 def test_a_forged_id_token_is_refused_and_audited(bank, oidc_idp, changes, reason):
-    flow = _flow(bank)
-    key = RSAKey.generate_key(2048, private=True) if changes.pop("other_key", False) else None
+    flow = _flow()
+    key = signing_key(oidc_idp.key.kid) if changes.pop("other_key", False) else oidc_idp.key  # same kid, not its key
     with pytest.raises(sso.SsoRefused):
-        oidc.accept_id_token(flow, _token(oidc_idp, flow, key, **changes))
+        oidc.accept_id_token(flow, _token(oidc_idp.issuer, flow, key, **changes))
     assert _refusals(reason)
     assert not User.select().where(User.email == f"alice@{DOMAIN}").exists()
 
 
 def test_a_token_signed_by_the_idps_key_with_the_right_claims_is_accepted(bank, oidc_idp):
     """The counterpart of the forgeries above: the checks refuse what is wrong, not everything."""
-    flow = _flow(bank)
-    user = oidc.accept_id_token(flow, _token(oidc_idp, flow)).user
+    flow = _flow()
+    user = oidc.accept_id_token(flow, _token(oidc_idp.issuer, flow, oidc_idp.key)).user
     assert user.email == f"alice@{DOMAIN}" and user.role == "risk_reviewer"
+
+
+def test_keys_the_idp_rotated_are_fetched_again(make_user, client, oidc_callbacks, tmp_path, monkeypatch):
+    """The IdP replaces its signing key: a token under the new key is accepted after one fresh fetch of the
+    keys, and the retired key no longer verifies anything."""
+    monkeypatch.setattr(oidc, "REFRESH_AT_MOST_EVERY", 0)  # the once-a-minute limit would hold the old keys
+    port, old, new = free_port(), signing_key("2026-old"), signing_key("2026-new")
+    admin = make_user("client_admin", org="Bank Rotate", email=f"admin@{DOMAIN}")
+    with running_provider(port, [old], oidc_callbacks, tmp_path / "idp.log") as issuer:
+        assert client.put(f"/api/v1/organisations/{admin.organisation_id}/sso", headers=bearer(admin), json={
+            "protocol": "oidc", "enabled": True, "issuer": issuer, "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET, "domains": [DOMAIN], "default_role": "risk_reviewer",
+            "create_users": True}).status_code == 200
+        flow = _flow()
+        assert oidc.accept_id_token(flow, _token(issuer, flow, old)).user is not None  # the old keys are cached
+    with running_provider(port, [new], oidc_callbacks, tmp_path / "idp.log"):
+        flow = _flow()
+        assert oidc.accept_id_token(flow, _token(issuer, flow, new)).user is not None
+        flow = _flow()
+        with pytest.raises(sso.SsoRefused):
+            oidc.accept_id_token(flow, _token(issuer, flow, old))
 
 
 def test_an_unverified_email_is_refused(bank, client, oidc_idp):
