@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from conftest import bearer
+from conftest import bearer, login
 
 from models import AuditEvent, SsoConfig, SsoResponseSeen, User
 
@@ -116,19 +116,29 @@ def test_an_expired_assertion_is_refused(client, bank, saml_idp):
     assert _refusals("saml_invalid") and _nobody(f"erin@{DOMAIN}")
 
 
-def test_a_wrapped_assertion_is_refused(client, bank, saml_idp, make_user):
-    """XML signature wrapping: the IdP's signed assertion for a harmless user is kept (so the signature still
-    verifies) and an unsigned one for someone else is put before it."""
+@pytest.mark.parametrize("wrapping", ["beside", "in_extensions"])
+def test_a_wrapped_assertion_is_refused(client, bank, saml_idp, make_user, wrapping):
+    """XML signature wrapping: the IdP's signed assertion for a harmless user is kept in the document (so its
+    signature still verifies) and an unsigned one for an admin is put where a careless reader looks: beside
+    it, or in its place with the same ID while the signed one hides in the response's Extensions."""
     victim = make_user("client_admin", org="Bank SAML", email=f"boss@{DOMAIN}")
     url = _to_idp(client, f"erin@{DOMAIN}")
     xml = _xml(saml_idp.respond(url, f"erin@{DOMAIN}"))
     signed = re.search(r"<(\w+):Assertion.*?</\1:Assertion>", xml, re.S).group(0)
-    evil = re.sub(r"<(\w+):Signature .*?</\1:Signature>", "", signed, flags=re.S)
-    evil = evil.replace(f"erin@{DOMAIN}", victim.email).replace(' ID="', ' ID="evil-', 1)
-    wrapped = xml.replace(signed, evil + signed)
-    assert _post(client, _encode(wrapped)).status_code == 400
+    unsigned = re.sub(r"<(\w+):Signature .*?</\1:Signature>", "", signed, flags=re.S)
+    evil = unsigned.replace(f"erin@{DOMAIN}", victim.email)
+    if wrapping == "beside":
+        wrapped = xml.replace(signed, evil.replace(' ID="', ' ID="evil-', 1) + signed)
+    else:
+        status = re.search(r"<(\w+):Status>", xml).group(0)
+        prefix = status[1:].split(":")[0]
+        hidden = f"<{prefix}:Extensions>{signed}</{prefix}:Extensions>"
+        wrapped = xml.replace(signed, evil).replace(status, hidden + status)
+    refused = _post(client, _encode(wrapped))
+    assert refused.status_code == 400
     assert client.get("/api/v1/engagements").status_code == 401
     assert _refusals("saml_invalid") and _nobody(f"erin@{DOMAIN}")
+    assert User.get_by_id(victim.id).last_login_at is None
 
 
 def test_an_address_outside_the_organisations_domains_is_refused(client, bank, saml_idp):
@@ -140,3 +150,16 @@ def test_an_address_outside_the_organisations_domains_is_refused(client, bank, s
 def test_garbage_is_a_clear_error_not_a_500(client, bank):
     for body in ("", "not base64 !!", base64.b64encode(b"<x/>").decode(), "A" * 300_000):
         assert _post(client, body).status_code == 400
+
+
+def test_the_admins_test_sign_in_verifies_and_signs_nobody_in(client, bank, saml_idp):
+    client.put(f"/api/v1/organisations/{bank.organisation_id}/sso", json={"password_allowed": True},
+               headers=bearer(bank))
+    assert login(client, bank).status_code == 302
+    to_idp = client.get(f"/sso/{SsoConfig.get().slug}/login?test=1")
+    assert to_idp.status_code == 302
+    result = _post(client, saml_idp.respond(to_idp.headers["Location"], f"gina@{DOMAIN}", ["attest-admins"]))
+    assert result.status_code == 200
+    assert re.search(r'id="test-role">client_admin<', result.get_data(as_text=True))
+    assert _nobody(f"gina@{DOMAIN}")
+    assert AuditEvent.select().where(AuditEvent.action == "sso.test").count() == 1
