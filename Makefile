@@ -47,8 +47,12 @@ browser-deps:
 
 # The identity providers the single sign-on tests start (oidc-provider), pinned by tests/node/package-lock.json;
 # and xmlsec1, which checks SAML signatures (pysaml2), installed when missing and we are root.
-node-deps:
+NODE_STAMP := tests/node/node_modules/.installed
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+node-deps: $(NODE_STAMP)
 	@if ! command -v xmlsec1 >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1 >/dev/null; \

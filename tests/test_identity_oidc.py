@@ -276,3 +276,11 @@ def test_only_the_organisations_admin_sees_its_settings_or_tests_its_sign_in(ban
     assert client.get(f"/sso/{slug}/login?test=1").status_code == 404
     assert client.get("/sso/no-such-organisation/login").status_code == 404
     assert SsoFlow.select().count() == 0
+
+
+def test_a_sign_in_under_way_when_sso_is_turned_off_is_refused(bank, client, oidc_idp):
+    url = _start(client, f"alice@{DOMAIN}")
+    client.put(f"/api/v1/organisations/{bank.organisation_id}/sso", json={"enabled": False}, headers=bearer(bank))
+    back = urlsplit(oidc_idp.sign_in(requests.Session(), url, "alice"))
+    assert client.get(f"{back.path}?{back.query}").status_code == 400
+    assert _refusals("sso_off") and not User.select().where(User.email == f"alice@{DOMAIN}").exists()

@@ -24,12 +24,14 @@ import json
 import re
 import secrets
 import unicodedata
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from peewee import IntegrityError
 
 from domain.errors import Conflict, DomainError, ValidationError
 from models import ROLE_ORG_KIND, Organisation, SsoConfig, SsoDomain, SsoFlow, User, transaction, utcnow
@@ -211,7 +213,7 @@ def _validated(organisation: Organisation, config: SsoConfig | None, data: dict,
     if not isinstance(raw_domains, list) or len(raw_domains) > 50:
         raise ValidationError("domains must be a list of e-mail domains (at most 50)", field="domains")
     domains = sorted({normalise_domain(d) for d in raw_domains})
-    if values["issuer"]:
+    if protocol == "oidc" and values["issuer"]:
         check_issuer(values["issuer"])
     if protocol == "saml" and values["idp_metadata"] and metadata_check is not None:
         values["issuer"] = metadata_check(values["idp_metadata"])  # the IdP's entity id, from its metadata
@@ -345,6 +347,10 @@ def spend_flow(key: str, *, method: str, ip: str = "") -> SsoFlow:
         reason = "replayed" if known and known.used_at else ("expired" if known else "unknown_state")
         refuse(known.config if known else None, reason, method=method, ip=ip,
                message="This sign-in link was already used or has expired: start again from the sign-in page.")
+    config = flow.config
+    if not config.enabled or config.protocol != method:  # turned off, or switched protocol, meanwhile
+        refuse(config, "sso_off", method=method, ip=ip,
+               message="Single sign-on is not on for this organisation any more: ask its admin.")
     return flow
 
 
@@ -355,7 +361,7 @@ def new_secret() -> str:
 # ------------------------------------------------------------------------------------------ the last step
 
 def refuse(config: SsoConfig | None, reason: str, *, method: str, ip: str = "", email: str = "",
-           message: str = "", detail: str = "") -> None:
+           message: str = "", detail: str = "") -> NoReturn:
     """Record the refused sign-in and raise SsoRefused with ``message``."""
     with transaction():
         audit_log.record("auth.login_failed", actor_email=accounts.login_email(email), ip=ip, object_type="user",
@@ -388,6 +394,15 @@ def complete_sign_in(config: SsoConfig, *, email: object, groups: list, method: 
     role = _mapped_role(config, organisation, [g for g in groups if isinstance(g, str)])
     user = User.get_or_none(User.email == email)
     _check_user(config, user, email, role, method=method, ip=ip)
+    try:
+        return _sign_in(config, user, email, role, method=method, ip=ip, subject=subject)
+    except IntegrityError:  # the same new user signing in twice at once: the other attempt created it
+        refuse(config, "concurrent", method=method, ip=ip, email=email,
+               message="Another sign-in of this account was under way: try again.")
+
+
+def _sign_in(config: SsoConfig, user: User | None, email: str, role: str | None, *, method: str, ip: str,
+             subject: str) -> User:
     with transaction():
         if user is None:
             user = User.create(email=email, role=role or config.default_role, organisation=config.organisation_id,
@@ -398,8 +413,8 @@ def complete_sign_in(config: SsoConfig, *, email: object, groups: list, method: 
             audit_log.record("user.role_change", actor_email=f"sso:{method}", object_type="user", object_id=user.id,
                              ip=ip, details={"email": user.email, "role": [user.role, role], "by": "group map"})
             user.role = role
-        user.last_login_at = utcnow()
-        user.save()
+        user.last_login_at = utcnow()  # only these columns: a deactivation racing this sign-in is kept
+        User.update(role=user.role, last_login_at=user.last_login_at).where(User.id == user.id).execute()
         audit_log.record("auth.login", actor=user, object_type="user", object_id=user.id, ip=ip,
                          details={"method": method, "subject": subject[:200]})
     return user
