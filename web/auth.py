@@ -141,6 +141,9 @@ def login():
     if not password and (config := sso.route_for_email(email)) is not None:  # e-mail first: to the IdP
         target = url_for("sso.sso_login", slug=config.slug, login_hint=email, next=_safe_next(request.form.get("next")))
         return render_template("identity/redirect.html", target=target)
+    if not password:  # the e-mail first, then the password: not a failed attempt
+        flash("Enter your password.", "info")
+        return render_template("login.html", next=request.form.get("next", ""), email=email, ask_password=True)
     result = sso.password_sign_in(email, password, ip)
     if result.user is None and sso.password_refused(email):
         flash("Your organisation signs you in through its identity provider: enter your e-mail only.", "error")
