@@ -284,3 +284,14 @@ def test_a_sign_in_under_way_when_sso_is_turned_off_is_refused(bank, client, oid
     back = urlsplit(oidc_idp.sign_in(requests.Session(), url, "alice"))
     assert client.get(f"{back.path}?{back.query}").status_code == 400
     assert _refusals("sso_off") and not User.select().where(User.email == f"alice@{DOMAIN}").exists()
+
+
+def test_an_unreachable_idp_is_a_clear_error(make_user, client):
+    admin = make_user("client_admin", org="Bank Down", email="admin@bank-down.example")
+    issuer = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    assert client.put(f"/api/v1/organisations/{admin.organisation_id}/sso", headers=bearer(admin), json={
+        "protocol": "oidc", "enabled": True, "issuer": issuer, "client_id": "x", "client_secret": "y",
+        "domains": ["bank-down.example"]}).status_code == 200
+    response = client.get(f"/sso/{SsoConfig.get().slug}/login")
+    assert response.status_code == 502 and "could not be reached" in response.get_data(as_text=True)
+    assert SsoFlow.select().count() == 0
