@@ -9,6 +9,7 @@ import re
 
 import pytest
 from conftest import bearer, login
+from saml2.xmldsig import DIGEST_SHA1, SIG_RSA_SHA1
 
 from models import AuditEvent, SsoConfig, SsoResponseSeen, User
 
@@ -139,6 +140,14 @@ def test_a_wrapped_assertion_is_refused(client, bank, saml_idp, make_user, wrapp
     assert client.get("/api/v1/engagements").status_code == 401
     assert _refusals("saml_invalid") and _nobody(f"erin@{DOMAIN}")
     assert User.get_by_id(victim.id).last_login_at is None
+
+
+def test_a_sha1_signature_is_refused(client, bank, saml_idp):
+    url = _to_idp(client, f"erin@{DOMAIN}")
+    response = saml_idp.respond(url, f"erin@{DOMAIN}", sign_alg=SIG_RSA_SHA1, digest_alg=DIGEST_SHA1)
+    refused = _post(client, response)
+    assert refused.status_code == 400 and "SHA-256" in refused.get_data(as_text=True)
+    assert _refusals("weak_signature") and _nobody(f"erin@{DOMAIN}")
 
 
 def test_an_address_outside_the_organisations_domains_is_refused(client, bank, saml_idp):

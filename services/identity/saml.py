@@ -13,9 +13,10 @@ import base64
 import binascii
 import datetime as dt
 import logging
+import re
 import shutil
-from xml.etree import ElementTree
 
+from defusedxml import ElementTree
 from peewee import IntegrityError
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
@@ -33,6 +34,7 @@ from .oidc import Outcome
 log = logging.getLogger("attest.sso")
 XMLSEC = shutil.which("xmlsec1") or "/usr/bin/xmlsec1"
 REMEMBER_IDS = dt.timedelta(days=1)
+WEAK = re.compile(r"sha1$|#sha1|rsa-sha1|dsa-sha1|hmac-sha1", re.I)
 MAX_RESPONSE = 200_000  # base64 characters: a real response is a few kB
 EMAIL_ATTRIBUTES = ("email", "mail", "emailAddress", "urn:oid:0.9.2342.19200300.100.1.3",
                     "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress")
@@ -94,22 +96,32 @@ def begin(config: SsoConfig, *, sp: dict, next_path: str = "", test_only: bool =
     return dict(info["headers"])["Location"]
 
 
-def _in_response_to(saml_response: str) -> str:
-    """The request id the response says it answers (read before any check, to find the organisation)."""
+def _parsed(saml_response: str):
+    """The response's XML (defusedxml: no entities, no external references), or None."""
     if not isinstance(saml_response, str) or not saml_response or len(saml_response) > MAX_RESPONSE:
-        return ""
+        return None
     try:
-        root = ElementTree.fromstring(base64.b64decode(saml_response, validate=False))
-    except (binascii.Error, ValueError, ElementTree.ParseError):
-        return ""
-    return (root.get("InResponseTo") or "")[:64]
+        return ElementTree.fromstring(base64.b64decode(saml_response, validate=False))
+    except (binascii.Error, ValueError, ElementTree.ParseError):  # defusedxml's refusals are ValueErrors
+        return None
+
+
+def _weak_algorithms(root) -> list[str]:
+    """SHA-1 signature or digest methods anywhere in the response: refused, whatever else verifies."""
+    return sorted({el.get("Algorithm") for el in root.iter() if el.tag.endswith(("}SignatureMethod", "}DigestMethod"))
+                   and WEAK.search(el.get("Algorithm") or "")})
 
 
 def finish(saml_response: str, *, sp: dict, ip: str = "") -> Outcome:
     """The ACS: spend the flow the response answers, have pysaml2 check it, refuse a response or assertion
     id seen before, sign the user in. Every refusal is audited."""
-    flow = sso.spend_flow(_in_response_to(saml_response) or "-", method="saml", ip=ip)
+    root = _parsed(saml_response)
+    request_id = (root.get("InResponseTo") or "")[:64] if root is not None else ""
+    flow = sso.spend_flow(request_id or "-", method="saml", ip=ip)
     config = flow.config
+    if weak := _weak_algorithms(root):
+        sso.refuse(config, "weak_signature", method="saml", ip=ip, detail=", ".join(weak),
+                   message="The identity provider signs with SHA-1, which is refused: ask it to use SHA-256.")
     client = Saml2Client(_sp_config(sp, config.idp_metadata))
     try:
         response = client.parse_authn_request_response(saml_response, BINDING_HTTP_POST,
