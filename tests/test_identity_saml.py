@@ -172,3 +172,20 @@ def test_the_admins_test_sign_in_verifies_and_signs_nobody_in(client, bank, saml
     assert re.search(r'id="test-role">client_admin<', result.get_data(as_text=True))
     assert _nobody(f"gina@{DOMAIN}")
     assert AuditEvent.select().where(AuditEvent.action == "sso.test").count() == 1
+
+
+def test_a_provider_organisations_idp_grants_provider_roles_only(client, make_user, saml_idp):
+    admin = make_user("provider_admin", org="BPO SAML", email="admin@bpo-saml.example")
+    path = f"/api/v1/organisations/{admin.organisation_id}/sso"
+    settings = {"protocol": "saml", "enabled": True, "idp_metadata": saml_idp.metadata,
+                "domains": ["bpo-saml.example"], "group_claim": "groups", "create_users": True}
+    refused = client.put(path, headers=bearer(admin), json={**settings, "default_role": "client_admin"})
+    assert refused.status_code == 422 and refused.get_json()["error"]["field"] == "default_role"
+    assert not SsoConfig.select().exists()
+    assert client.put(path, headers=bearer(admin), json={
+        **settings, "default_role": "provider_contributor",
+        "group_roles": {"bpo-admins": "provider_admin"}}).status_code == 200
+    url = _to_idp(client, "hugo@bpo-saml.example")
+    asking = saml_idp.respond(url, "hugo@bpo-saml.example", ["client_admin", "risk_reviewer"])  # client roles' names
+    assert _post(client, asking).status_code == 302
+    assert User.get(User.email == "hugo@bpo-saml.example").role == "provider_contributor"
