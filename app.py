@@ -20,6 +20,7 @@ from web import access_log, api, auth, errors, health, json_input, pages, reques
 from web.api.identity import scim_bp
 from web.config import load_config
 from web.pages import integrations as integration_pages
+from web.pages.identity import sso_bp
 
 INSTANCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
 
@@ -66,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(sso_bp)  # single sign-on: public, nobody is signed in yet
     app.register_blueprint(health.bp)
     app.register_blueprint(scim_bp)  # /scim/v2: an organisation's SCIM token, SCIM's own errors
     app.register_blueprint(integration_pages.feeds)  # the .ics feed: its secret authorises, not a session

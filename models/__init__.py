@@ -3,7 +3,7 @@ from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestComment, RequestHistory
 from .governance import Action, ChangeRequest, Decision, Forum, ForumMember, Meeting, PerformanceReport
-from .identity import ScimGroup, ScimToken, ScimUser
+from .identity import ScimGroup, ScimToken, ScimUser, SsoConfig, SsoDomain, SsoFlow, SsoResponseSeen
 from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .integrations import CalendarFeed, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
@@ -33,6 +33,7 @@ from .subcontractors import Subcontractor
 
 ALL_MODELS = [
     Organisation, User, ApiToken, Invitation, LoginAttempt,
+    SsoConfig, SsoDomain, SsoFlow, SsoResponseSeen,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, RequestTally, HolidayOverride, Subcontractor,
     Evidence, RequestHistory, RequestComment, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,

@@ -36,6 +36,7 @@ from models import (
     KpiResult,
     Meeting,
     Obligation,
+    Organisation,
     Pack,
     PerformanceReport,
     ServiceCredit,
@@ -374,6 +375,16 @@ def require_user_admin(user: User) -> User:
     if user is None or not user.is_active or user.role not in MANAGED_ROLES:
         raise NotFound("not found")
     return user
+
+
+def organisation_for_admin(user: User, organisation_id: int | str) -> Organisation:
+    """The organisation whose settings (single sign-on) the caller administers: its own, and only as its
+    admin; NotFound for any other id, so that another organisation's id answers like a missing one."""
+    key = _row_id(organisation_id)
+    if key is None or user is None or not user.is_active or user.role not in MANAGED_ROLES \
+            or key != user.organisation_id:
+        raise NotFound("organisation not found")
+    return Organisation.get_by_id(key)
 
 
 def users_for(admin: User) -> pw.ModelSelect:
