@@ -21,6 +21,7 @@ from models import (
     ServiceCredit,
     utcnow,
 )
+from services.alerts.scheduler import tick
 from services.performance import ladder, scorecard
 from services.performance.kpis import today_in
 from services.register.engagements import create_engagement
@@ -363,3 +364,17 @@ def test_kpi_misses_since_lists_what_a_meeting_should_discuss(client, perf):
     everything = scorecard.kpi_misses_since(perf["engagement"], dt.date(2026, 1, 1))
     assert [(m["kpi"], m["period"], m["outcome"]) for m in everything] == [
         ("FCR", "2026-03", "missed"), ("ABANDON", "2026-02", "missed"), ("FCR", "2026-02", "below_expected")]
+
+
+def test_a_critical_weekly_kpi_missed_two_weeks_running_escalates_at_the_scheduler_pass(client, perf):
+    ok(add_kpi(client, perf, {"template": "SL-80-20", "provider_owner": perf["provider_admin"].email}), 201)
+    items = ok(submit(client, perf, None, [{"kpi": "SL-80-20", "period": "2026-W10", "value": "70"},
+                                           {"kpi": "SL-80-20", "period": "2026-W11", "value": "74.9"}]), 201)["items"]
+    accept_all(client, perf, items)
+    finding = Finding.get(Finding.source == "kpi")
+    assert finding.owner_id == perf["provider_admin"].id and "2026-W11" in finding.title
+    assert ladder.escalate_overdue_plans(utcnow()) == 0  # not due yet
+    result = tick(utcnow() + dt.timedelta(days=12))
+    assert result.kpi_escalated == 1
+    assert KpiEscalation.get(KpiEscalation.finding == finding.id).tier == "performance"
+    assert tick(utcnow() + dt.timedelta(days=12)).kpi_escalated == 0  # re-dated: one move per due date
