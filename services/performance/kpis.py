@@ -75,7 +75,8 @@ def definition_of(version: KpiVersion) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- creating
 
-def _flag(data: dict, name: str, default: bool) -> bool:
+def flag(data: dict, name: str, default: bool) -> bool:
+    """A boolean from JSON (true/false) or a form ("1", "on", "true" / "0", "off", "false", empty)."""
     value = data.get(name, default)
     if isinstance(value, bool):
         return value
@@ -138,10 +139,10 @@ def parse_kpi(data: dict) -> dict:
     rules.check_allocation(period, allocation)
     kpi = {"code": code, "name": clean_text(merged, "name"), "category": _choice(merged, "category", rules.CATEGORIES),
            "unit": unit, "direction": direction, "period": period,
-           "volume_sensitive": _flag(merged, "volume_sensitive", False),
+           "volume_sensitive": flag(merged, "volume_sensitive", False),
            "template": merged.get("template") if isinstance(merged.get("template"), str) else ""}
     version = {"expected": expected, "minimum": minimum, "allocation_pct": allocation,
-               "critical": _flag(merged, "critical", False),
+               "critical": flag(merged, "critical", False),
                "definition": json.dumps(rules.check_definition(merged.get("definition")), sort_keys=True)}
     return {"kpi": kpi, "version": version, "owners": (merged.get("client_owner"), merged.get("provider_owner"))}
 

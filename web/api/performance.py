@@ -64,15 +64,14 @@ def credit_json(row: ServiceCredit) -> dict:
 def kpi_json(kpi) -> dict:
     versions = kpis.versions_by_kpi([kpi.id])[kpi.id]
     version = kpis.current_version(kpi, versions)
-    rows = KpiResult.select().where(KpiResult.kpi == kpi.id).order_by(KpiResult.period_start, KpiResult.n)
+    rows = scorecard.results_of(kpi)
     return {**scorecard.kpi_summary(kpi, versions, []), "definition": kpis.definition_of(version),
             "template": kpi.template, "version": version.n,
             "client_owner": kpi.client_owner.email if kpi.client_owner_id else None,
             "provider_owner": kpi.provider_owner.email if kpi.provider_owner_id else None,
             "versions": [scorecard.version_json(v) for v in versions],
             "results": [result_json(r) for r in rows],
-            "credits": [credit_json(c) for c in ServiceCredit.select().where(ServiceCredit.kpi == kpi.id)
-                        .order_by(ServiceCredit.month)]}
+            "credits": [credit_json(c) for c in scorecard.credits_of_kpi(kpi)]}
 
 
 @route("/kpi-templates", summary="The library's KPI templates", response="KpiTemplateList")
