@@ -189,3 +189,27 @@ def create_kpi(actor: User, engagement_id: int | str, data: dict, *, ip: str = "
                          ip=ip, details={"code": kpi.code, "template": kpi.template,
                                          **{k: str(v) for k, v in parsed["version"].items() if k != "definition"}})
     return kpi, rules.golden_set_warning(kpis_of(engagement).count())
+
+
+# --------------------------------------------------------------------------- fixed fields
+
+DIRECT_FIELDS = ("name", "client_owner", "provider_owner")  # changed at once, not versioned
+
+
+def update_kpi(actor: User, kpi_id: int | str, data: dict, *, ip: str = "", now: dt.datetime | None = None) -> Kpi:
+    """Rename a KPI or change its owners (either side's admin), recorded as ``kpi.update``."""
+    kpi = scope.kpi_for(actor, kpi_id, "define_kpis")
+    data = data if isinstance(data, dict) else {}
+    changes: dict = {}
+    if "name" in data:
+        changes["name"] = clean_text(data, "name")
+    for side in ("client", "provider"):
+        if f"{side}_owner" in data:
+            changes[f"{side}_owner"] = _owner(kpi.engagement, data[f"{side}_owner"], side)
+    if not changes:
+        raise ValidationError("nothing to change: give name, client_owner or provider_owner", field="name")
+    with transaction():
+        Kpi.update(**changes).where(Kpi.id == kpi.id).execute()
+        audit_log.record("kpi.update", actor=actor, object_type="kpi", object_id=kpi.id, engagement=kpi.engagement,
+                         ip=ip, details={k: v for k, v in changes.items()})
+    return Kpi.get_by_id(kpi.id)
