@@ -21,6 +21,7 @@ from models import (
     ServiceCredit,
     utcnow,
 )
+from services.alerts.scheduler import tick
 from services.performance import ladder, scorecard
 from services.performance.kpis import today_in
 from services.register.engagements import create_engagement
@@ -169,8 +170,9 @@ def test_a_rebasing_needs_the_other_side_and_judges_its_periods_again(client, pe
           422, "minimum")
     error(client.patch(f"/api/v1/kpis/{fcr['id']}", json={**proposal, "effective_from": "2026-W10"},
                        headers=perf["provider"]), 422, "period")
-    version = ok(client.patch(f"/api/v1/kpis/{fcr['id']}", json=proposal, headers=perf["provider"]), 201)
-    assert (version["n"], version["state"]) == (2, "proposed")
+    proposed = ok(client.patch(f"/api/v1/kpis/{fcr['id']}", json=proposal, headers=perf["provider"]))
+    assert [(v["n"], v["state"]) for v in proposed["versions"]] == [(1, "approved"), (2, "proposed")]
+    assert proposed["minimum"] == "70"  # in effect only once the client approves
     error(client.patch(f"/api/v1/kpis/{fcr['id']}", json=proposal, headers=perf["client"]), 409)
     error(client.post(f"/api/v1/kpis/{fcr['id']}/versions/2/decision", json={"decision": "approve"},
                       headers=perf["provider"]), 422, "decision")
@@ -363,3 +365,31 @@ def test_kpi_misses_since_lists_what_a_meeting_should_discuss(client, perf):
     everything = scorecard.kpi_misses_since(perf["engagement"], dt.date(2026, 1, 1))
     assert [(m["kpi"], m["period"], m["outcome"]) for m in everything] == [
         ("FCR", "2026-03", "missed"), ("ABANDON", "2026-02", "missed"), ("FCR", "2026-02", "below_expected")]
+
+
+def test_a_critical_weekly_kpi_missed_two_weeks_running_escalates_at_the_scheduler_pass(client, perf):
+    ok(add_kpi(client, perf, {"template": "SL-80-20", "provider_owner": perf["provider_admin"].email}), 201)
+    items = ok(submit(client, perf, None, [{"kpi": "SL-80-20", "period": "2026-W10", "value": "70"},
+                                           {"kpi": "SL-80-20", "period": "2026-W11", "value": "74.9"}]), 201)["items"]
+    accept_all(client, perf, items)
+    finding = Finding.get(Finding.source == "kpi")
+    assert finding.owner_id == perf["provider_admin"].id and "2026-W11" in finding.title
+    assert ladder.escalate_overdue_plans(utcnow()) == 0  # not due yet
+    result = tick(utcnow() + dt.timedelta(days=12))
+    assert result.kpi_escalated == 1
+    assert KpiEscalation.get(KpiEscalation.finding == finding.id).tier == "performance"
+    assert tick(utcnow() + dt.timedelta(days=12)).kpi_escalated == 0  # re-dated: one move per due date
+
+
+def test_name_and_owners_change_at_once_without_a_version(client, perf):
+    kpi = ok(add_kpi(client, perf, {"template": "CSAT"}), 201)
+    changed = ok(client.patch(f"/api/v1/kpis/{kpi['id']}", json={"name": "Customer satisfaction (voice)",
+                                                                  "provider_owner": perf["provider_admin"].email},
+                              headers=perf["provider"]))
+    assert (changed["name"], changed["provider_owner"], len(changed["versions"])) == (
+        "Customer satisfaction (voice)", perf["provider_admin"].email, 1)
+    error(client.patch(f"/api/v1/kpis/{kpi['id']}", json={"client_owner": perf["provider_admin"].email},
+                       headers=perf["client"]), 422, "client_owner")
+    error(client.patch(f"/api/v1/kpis/{kpi['id']}", json={"name": "x", "minimum": "70", "reason": "r",
+                                                          "effective_from": "2026-03"}, headers=perf["client"]), 422)
+    assert AuditEvent.select().where(AuditEvent.action == "kpi.update").count() == 1

@@ -75,7 +75,8 @@ def definition_of(version: KpiVersion) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- creating
 
-def _flag(data: dict, name: str, default: bool) -> bool:
+def flag(data: dict, name: str, default: bool) -> bool:
+    """A boolean from JSON (true/false) or a form ("1", "on", "true" / "0", "off", "false", empty)."""
     value = data.get(name, default)
     if isinstance(value, bool):
         return value
@@ -138,10 +139,10 @@ def parse_kpi(data: dict) -> dict:
     rules.check_allocation(period, allocation)
     kpi = {"code": code, "name": clean_text(merged, "name"), "category": _choice(merged, "category", rules.CATEGORIES),
            "unit": unit, "direction": direction, "period": period,
-           "volume_sensitive": _flag(merged, "volume_sensitive", False),
+           "volume_sensitive": flag(merged, "volume_sensitive", False),
            "template": merged.get("template") if isinstance(merged.get("template"), str) else ""}
     version = {"expected": expected, "minimum": minimum, "allocation_pct": allocation,
-               "critical": _flag(merged, "critical", False),
+               "critical": flag(merged, "critical", False),
                "definition": json.dumps(rules.check_definition(merged.get("definition")), sort_keys=True)}
     return {"kpi": kpi, "version": version, "owners": (merged.get("client_owner"), merged.get("provider_owner"))}
 
@@ -188,3 +189,27 @@ def create_kpi(actor: User, engagement_id: int | str, data: dict, *, ip: str = "
                          ip=ip, details={"code": kpi.code, "template": kpi.template,
                                          **{k: str(v) for k, v in parsed["version"].items() if k != "definition"}})
     return kpi, rules.golden_set_warning(kpis_of(engagement).count())
+
+
+# --------------------------------------------------------------------------- fixed fields
+
+DIRECT_FIELDS = ("name", "client_owner", "provider_owner")  # changed at once, not versioned
+
+
+def update_kpi(actor: User, kpi_id: int | str, data: dict, *, ip: str = "", now: dt.datetime | None = None) -> Kpi:
+    """Rename a KPI or change its owners (either side's admin), recorded as ``kpi.update``."""
+    kpi = scope.kpi_for(actor, kpi_id, "define_kpis")
+    data = data if isinstance(data, dict) else {}
+    changes: dict = {}
+    if "name" in data:
+        changes["name"] = clean_text(data, "name")
+    for side in ("client", "provider"):
+        if f"{side}_owner" in data:
+            changes[f"{side}_owner"] = _owner(kpi.engagement, data[f"{side}_owner"], side)
+    if not changes:
+        raise ValidationError("nothing to change: give name, client_owner or provider_owner", field="name")
+    with transaction():
+        Kpi.update(**changes).where(Kpi.id == kpi.id).execute()
+        audit_log.record("kpi.update", actor=actor, object_type="kpi", object_id=kpi.id, engagement=kpi.engagement,
+                         ip=ip, details={k: v for k, v in changes.items()})
+    return Kpi.get_by_id(kpi.id)

@@ -16,7 +16,7 @@ from services.text import clean_text
 
 from . import results
 from . import settings as commercial_settings
-from .kpis import _flag, allocations, in_effect, side_of, versions_by_kpi
+from .kpis import allocations, flag, in_effect, side_of, versions_by_kpi
 
 
 def propose_version(actor: User, kpi_id: int | str, data: dict, *, ip: str = "",
@@ -68,7 +68,7 @@ def _versioned_fields(kpi: Kpi, base: KpiVersion, data: dict) -> dict:
     definition = (json.dumps(rules.check_definition(data["definition"]), sort_keys=True) if "definition" in data
                   else base.definition)
     return {"expected": expected, "minimum": minimum, "allocation_pct": allocation,
-            "critical": _flag(data, "critical", base.critical), "definition": definition}
+            "critical": flag(data, "critical", base.critical), "definition": definition}
 
 
 def decide_version(actor: User, kpi_id: int | str, n: int | str, data: dict, *, ip: str = "",

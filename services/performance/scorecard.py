@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from domain import performance as rules
 from domain.errors import ValidationError
-from models import Engagement, Finding, Kpi, KpiEscalation, KpiResult, KpiVersion, User
+from models import Engagement, Finding, Kpi, KpiEscalation, KpiResult, KpiVersion, ServiceCredit, User
 from services import scope
 
 from . import credits
@@ -155,6 +155,15 @@ def months_json(engagement: Engagement) -> list[dict]:
     return [{"month": m.month, "forecast_volume": m.forecast_volume, "actual_volume": m.actual_volume,
              "charges": None if m.charges is None else str(m.charges)}
             for m in sorted(months_of(engagement).values(), key=lambda m: m.month)]
+
+
+def results_of(kpi: Kpi) -> list[KpiResult]:
+    """Every submission of a KPI, by period then version."""
+    return list(KpiResult.select().where(KpiResult.kpi == kpi.id).order_by(KpiResult.period_start, KpiResult.n))
+
+
+def credits_of_kpi(kpi: Kpi) -> list[ServiceCredit]:
+    return list(ServiceCredit.select().where(ServiceCredit.kpi == kpi.id).order_by(ServiceCredit.month))
 
 
 def pending_results(engagement: Engagement) -> list[KpiResult]:

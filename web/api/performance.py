@@ -64,15 +64,14 @@ def credit_json(row: ServiceCredit) -> dict:
 def kpi_json(kpi) -> dict:
     versions = kpis.versions_by_kpi([kpi.id])[kpi.id]
     version = kpis.current_version(kpi, versions)
-    rows = KpiResult.select().where(KpiResult.kpi == kpi.id).order_by(KpiResult.period_start, KpiResult.n)
+    rows = scorecard.results_of(kpi)
     return {**scorecard.kpi_summary(kpi, versions, []), "definition": kpis.definition_of(version),
             "template": kpi.template, "version": version.n,
             "client_owner": kpi.client_owner.email if kpi.client_owner_id else None,
             "provider_owner": kpi.provider_owner.email if kpi.provider_owner_id else None,
             "versions": [scorecard.version_json(v) for v in versions],
             "results": [result_json(r) for r in rows],
-            "credits": [credit_json(c) for c in ServiceCredit.select().where(ServiceCredit.kpi == kpi.id)
-                        .order_by(ServiceCredit.month)]}
+            "credits": [credit_json(c) for c in scorecard.credits_of_kpi(kpi)]}
 
 
 @route("/kpi-templates", summary="The library's KPI templates", response="KpiTemplateList")
@@ -101,12 +100,20 @@ def get_kpi(kpi_id: int):
     return jsonify(kpi_json(scope.kpi_for(api_user(), kpi_id)))
 
 
-@route("/kpis/<int:kpi_id>", methods=("PATCH",), status=201, body="KpiVersionProposal",
-       summary="Propose a new version (rebasing): reason, effective_from and the changed fields",
-       response="KpiVersion", errors=(404, 409, 422))
+@route("/kpis/<int:kpi_id>", methods=("PATCH",), body="KpiVersionProposal",
+       summary="Propose a new version (rebasing): reason, effective_from and the changed fields; or, alone, a new "
+               "name or owners (client_owner, provider_owner: e-mails), changed at once. Answers the KPI with its "
+               "versions", response="Kpi", errors=(404, 409, 422))
 def propose_kpi_version(kpi_id: int):
-    version = rebasing.propose_version(api_user(), kpi_id, json_body(), ip=client_ip())
-    return jsonify(scorecard.version_json(version)), 201
+    data = json_body()
+    direct = {k: v for k, v in data.items() if k in kpis.DIRECT_FIELDS}
+    proposal = {k: v for k, v in data.items() if k not in kpis.DIRECT_FIELDS}
+    if direct and not proposal:  # a new name or owners: no version needed
+        return jsonify(kpi_json(kpis.update_kpi(api_user(), kpi_id, direct, ip=client_ip())))
+    if direct:
+        raise ValidationError("change name and owners apart from a new version of the levels", field="name")
+    version = rebasing.propose_version(api_user(), kpi_id, proposal, ip=client_ip())
+    return jsonify(kpi_json(version.kpi))
 
 
 @route("/kpis/<int:kpi_id>/versions/<int:n>/decision", methods=("POST",), body="KpiDecision",

@@ -150,8 +150,7 @@ def _kpi_page(kpi_id: int, error: DomainError | None = None, status: int = 200):
     kpi = scope.kpi_for(user, kpi_id)
     versions = kpis.versions_by_kpi([kpi.id])[kpi.id]
     version = kpis.current_version(kpi, versions)
-    rows = list(scorecard.KpiResult.select().where(scorecard.KpiResult.kpi == kpi.id)
-                .order_by(scorecard.KpiResult.period_start, scorecard.KpiResult.n))
+    rows = scorecard.results_of(kpi)
     summary = scorecard.kpi_summary(kpi, versions, [scorecard.Cell(r.period, r.value, r.outcome, r.state, r.id, r.month)
                                                     for r in rows if r.state != "rejected"])
     return render_template(
