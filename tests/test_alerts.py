@@ -258,7 +258,8 @@ def test_each_notification_is_queued_as_mail_once_immediately_or_in_a_daily_dige
     tick(now=T(2026, 7, 1, 13))
     mine = OutboxMessage.select().where(OutboxMessage.to == provider.email)
     assert mine.count() == Notification.select().where(Notification.user == provider.id).count() >= 1
-    assert "http" in mine.first().body  # links use BASE_URL
+    # links use BASE_URL (a fresh query: peewee's first() sets LIMIT 1 on the query it is called on)
+    assert "http" in OutboxMessage.select().where(OutboxMessage.to == provider.email).first().body
     digests = OutboxMessage.select().where(OutboxMessage.to == risk.email)
     assert digests.count() == 1 and digests.first().subject.startswith("[Attest] Digest for")
     tick(now=T(2026, 7, 1, 14))

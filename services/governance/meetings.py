@@ -602,8 +602,18 @@ def action_log(user: User, args: dict) -> pw.ModelSelect:
     if args.get("owner"):
         query = query.where(pw.fn.LOWER(User.email) == str(args["owner"]).strip().lower())
     if args.get("overdue") in ("1", "true", "on"):
-        query = query.where(Action.status == "open", Action.due_date < utcnow().date())
+        query = query.where(Action.status == "open", _past_local_today(user))
     return query.order_by(Action.due_date, Action.id)
+
+
+def _past_local_today(user: User) -> pw.Expression:
+    """Due before the local today of the action's engagement: one condition per timezone in the user's scope."""
+    now = utcnow()
+    zones = [tz for (tz,) in scope.engagements_for(user).select(Engagement.timezone).distinct().tuples()]
+    condition = pw.SQL("1 = 0")
+    for tz in zones:
+        condition = condition | ((Engagement.timezone == tz) & (Action.due_date < local(now, tz).date()))
+    return condition
 
 
 def is_overdue(action: Action, engagement: Engagement, now: dt.datetime | None = None) -> bool:
