@@ -44,6 +44,7 @@ from scim2_models import (
     PatchOp,
     ResourceType,
     ResponseParameters,
+    SCIMException,
     ServiceProviderConfig,
     Sort,
     UniquenessException,
@@ -393,7 +394,10 @@ def _filter(text: str | None) -> tuple[str, str] | None:
     match = FILTER.match(text)
     if match is None:
         raise InvalidFilterException(detail='supported filters: userName, externalId, displayName or id eq "value"')
-    return match[1].lower(), json.loads(f'"{match[2]}"')
+    try:
+        return match[1].lower(), json.loads(f'"{match[2]}"')
+    except ValueError:
+        raise InvalidFilterException(detail="the filter's value is not a valid JSON string") from None
 
 
 def list_users(caller: Caller, filter_text: str | None, start: int, count: int, base: str) -> tuple[int, list[dict]]:
@@ -521,8 +525,12 @@ def _apply_patch(kind: type[User] | type[Group], current: User | Group, payload:
     try:
         operation = PatchOp[kind].model_validate(payload, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
         operation.patch(current)
+    except SCIMException:
+        raise
     except pydantic.ValidationError as exc:
         raise InvalidValueException(detail=str(exc.errors()[0].get("msg"))) from None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:  # a path or value it cannot apply
+        raise InvalidValueException(detail=f"the patch cannot be applied: {exc}"[:300]) from None
 
 
 def list_response(total: int, start: int, documents: Iterable[dict], kind: type[User] | type[Group],
