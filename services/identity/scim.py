@@ -82,7 +82,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _issue(organisation_id: int, name: str, created_by: int | None) -> tuple[ScimToken, str]:
+def _new_token(organisation_id: int, name: str, created_by: int | None) -> tuple[ScimToken, str]:
     secret = "scim_" + secrets.token_urlsafe(32)
     row = ScimToken.create(organisation=organisation_id, name=name, token_hash=_hash(secret), prefix=secret[:12],
                            created_by=created_by, created_at=utcnow())
@@ -105,7 +105,7 @@ def create_token(admin: Account, name: object, *, ip: str = "") -> tuple[ScimTok
             raise Conflict(f"a live SCIM token is already named {name!r}; pick another name", field="name")
         if live.count() >= MAX_TOKENS:
             raise Conflict(f"at most {MAX_TOKENS} live SCIM tokens; revoke one first")
-        row, secret = _issue(admin.organisation_id, name, admin.id)
+        row, secret = _new_token(admin.organisation_id, name, admin.id)
         audit_log.record("scim.token.create", actor=admin, object_type="scim_token", object_id=row.id, ip=ip,
                          details={"name": name, "prefix": row.prefix})
     return row, secret
@@ -117,7 +117,7 @@ def create_token_for(organisation_name: str, name: str = "cli") -> str:
         organisation = Organisation.get_or_none(Organisation.name == (organisation_name or "").strip())
         if organisation is None:
             raise NotFound(f"no organisation {organisation_name!r}")
-        row, secret = _issue(organisation.id, name, None)
+        row, secret = _new_token(organisation.id, name, None)
         audit_log.record("scim.token.create", actor_email="cli", object_type="scim_token", object_id=row.id,
                          details={"name": name, "prefix": row.prefix, "organisation": organisation.name})
     return secret
