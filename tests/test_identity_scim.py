@@ -134,3 +134,29 @@ def test_create_scim_token_prints_a_working_token_last(app, client, make_user):
     assert [r["userName"] for r in listed["Resources"]] == [admin.email]
     missing = app.test_cli_runner().invoke(args=["create-scim-token", "--org", "Nobody Ltd"])
     assert missing.exit_code == 1 and ScimToken.select().count() == 1
+
+
+@pytest.mark.parametrize("body", [
+    {"Operations": [{"op": "replace", "path": "nope[[", "value": 1}]},
+    {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "explode", "path": "x"}]},
+    {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+     "Operations": [{"op": "replace", "path": "emails[type eq \"work\"].value", "value": {"deep": [1]}}]},
+    {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "remove"}]},
+    {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+     "Operations": [{"op": "add", "path": "active", "value": "maybe"}]},
+    [], "text", {"Operations": None},
+])
+def test_bad_patches_are_400_and_change_nothing(client, bank, body):
+    jo = new_user(client, bank["token"])
+    before = client.get(f"/scim/v2/Users/{jo['id']}", headers=auth(bank["token"])).get_json()
+    response = client.patch(f"/scim/v2/Users/{jo['id']}", json=body, headers=auth(bank["token"]))
+    assert response.status_code == 400, response.get_json()
+    assert client.get(f"/scim/v2/Users/{jo['id']}", headers=auth(bank["token"])).get_json() == before
+
+
+@pytest.mark.parametrize("query", ['filter=userName eq "\\x"', "filter=userName eq", "startIndex=x", "count=-1&x=1"])
+def test_bad_queries_are_400_not_500(client, bank, query):
+    response = client.get(f"/scim/v2/Users?{query}", headers=auth(bank["token"]))
+    assert response.status_code in (200, 400) and response.mimetype == SCIM
+    if "count=-1" in query:
+        assert response.get_json()["itemsPerPage"] == 0

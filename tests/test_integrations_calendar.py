@@ -3,13 +3,15 @@ parses, listing what the user's pages show, with stable UIDs, in a fixed number 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from urllib.parse import urlsplit
 
 import pytest
 from conftest import bearer
 from icalendar import Calendar
 
-from models import AuditEvent, CalendarFeed, Clock, EvidenceRequest, Finding, Incident, utcnow
+from models import AuditEvent, CalendarFeed, Clock, Control, EvidenceRequest, Finding, Incident, utcnow
+from services import scope
 from services.integrations import calendar
 from services.people.users import deactivate
 from services.register.engagements import create_engagement
@@ -106,3 +108,23 @@ def test_the_feed_costs_as_many_statements_for_three_engagements_as_for_one(part
     with Statements() as three:
         body = calendar.ics(risk)
     assert three.count == one.count <= 4 and len(uids(body)) > 0
+
+
+def test_an_auditors_feed_holds_only_its_grant_and_stops_with_it(client, make_user):
+    admin, auditor = make_user("client_admin"), make_user("auditor")
+    engagement = create_engagement(admin, {
+        "name": "Granted centre", "provider": "BPO A", "frameworks": ["ISO27001-2022", "CPS234"], "place": "NSW",
+        "start_date": (utcnow().date() - dt.timedelta(days=10)).isoformat()})
+    now = dt.datetime.now(dt.UTC)
+    grant = client.post(f"/api/v1/engagements/{engagement.id}/auditor-grants", headers=bearer(admin), json={
+        "auditor_email": auditor.email, "frameworks": ["CPS234"],
+        "starts_at": (now - dt.timedelta(hours=1)).isoformat(), "expires_at": (now + dt.timedelta(days=2)).isoformat()})
+    assert grant.status_code == 201, grant.get_json()
+    path = new_feed(client, auditor)
+    events = Calendar.from_ical(client.get(path).data).walk("VEVENT")
+    shown = "\n".join(str(e.get("DESCRIPTION", "")) for e in events)
+    cps234 = {c.code for c in Control.select().where(Control.id.in_(scope.controls_in_frameworks(["CPS234"])))}
+    named = set(re.findall(r"^([A-Z]+-\d+) ", shown, flags=re.M))
+    assert events and named and named <= cps234  # no control of a framework outside the grant
+    client.delete(f"/api/v1/auditor-grants/{grant.get_json()['id']}", headers=bearer(admin))
+    assert Calendar.from_ical(client.get(path).data).walk("VEVENT") == []

@@ -44,6 +44,7 @@ from scim2_models import (
     PatchOp,
     ResourceType,
     ResponseParameters,
+    SCIMException,
     ServiceProviderConfig,
     Sort,
     UniquenessException,
@@ -81,7 +82,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _issue(organisation_id: int, name: str, created_by: int | None) -> tuple[ScimToken, str]:
+def _new_token(organisation_id: int, name: str, created_by: int | None) -> tuple[ScimToken, str]:
     secret = "scim_" + secrets.token_urlsafe(32)
     row = ScimToken.create(organisation=organisation_id, name=name, token_hash=_hash(secret), prefix=secret[:12],
                            created_by=created_by, created_at=utcnow())
@@ -104,7 +105,7 @@ def create_token(admin: Account, name: object, *, ip: str = "") -> tuple[ScimTok
             raise Conflict(f"a live SCIM token is already named {name!r}; pick another name", field="name")
         if live.count() >= MAX_TOKENS:
             raise Conflict(f"at most {MAX_TOKENS} live SCIM tokens; revoke one first")
-        row, secret = _issue(admin.organisation_id, name, admin.id)
+        row, secret = _new_token(admin.organisation_id, name, admin.id)
         audit_log.record("scim.token.create", actor=admin, object_type="scim_token", object_id=row.id, ip=ip,
                          details={"name": name, "prefix": row.prefix})
     return row, secret
@@ -116,7 +117,7 @@ def create_token_for(organisation_name: str, name: str = "cli") -> str:
         organisation = Organisation.get_or_none(Organisation.name == (organisation_name or "").strip())
         if organisation is None:
             raise NotFound(f"no organisation {organisation_name!r}")
-        row, secret = _issue(organisation.id, name, None)
+        row, secret = _new_token(organisation.id, name, None)
         audit_log.record("scim.token.create", actor_email="cli", object_type="scim_token", object_id=row.id,
                          details={"name": name, "prefix": row.prefix, "organisation": organisation.name})
     return secret
@@ -393,7 +394,10 @@ def _filter(text: str | None) -> tuple[str, str] | None:
     match = FILTER.match(text)
     if match is None:
         raise InvalidFilterException(detail='supported filters: userName, externalId, displayName or id eq "value"')
-    return match[1].lower(), json.loads(f'"{match[2]}"')
+    try:
+        return match[1].lower(), json.loads(f'"{match[2]}"')
+    except ValueError:
+        raise InvalidFilterException(detail="the filter's value is not a valid JSON string") from None
 
 
 def list_users(caller: Caller, filter_text: str | None, start: int, count: int, base: str) -> tuple[int, list[dict]]:
@@ -521,8 +525,12 @@ def _apply_patch(kind: type[User] | type[Group], current: User | Group, payload:
     try:
         operation = PatchOp[kind].model_validate(payload, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
         operation.patch(current)
+    except SCIMException:
+        raise
     except pydantic.ValidationError as exc:
         raise InvalidValueException(detail=str(exc.errors()[0].get("msg"))) from None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:  # a path or value it cannot apply
+        raise InvalidValueException(detail=f"the patch cannot be applied: {exc}"[:300]) from None
 
 
 def list_response(total: int, start: int, documents: Iterable[dict], kind: type[User] | type[Group],

@@ -102,7 +102,8 @@ def resolve(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise RefusedAddress(f"{host} does not resolve ({exc})") from None
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    # IPv4 first: a host without an IPv6 route would otherwise fail on a name that has both
+    addresses = sorted(dict.fromkeys(info[4][0] for info in infos), key=lambda a: ":" in a)
     if not addresses:
         raise RefusedAddress(f"{host} does not resolve")
     if not settings.allow_private:
