@@ -245,7 +245,7 @@ def review(user: User, evidence_id: int | str, decision, comment=None, *, ip: st
     accepted, and one's own upload are 409."""
     now = now or utcnow()
     item = scope.evidence_for(user, evidence_id, "review")
-    if decision not in rules.DECISIONS:
+    if not isinstance(decision, str) or decision not in rules.DECISIONS:
         raise ValidationError("decision must be accept or reject", field="decision")
     comment = _text(comment, "comment", limit=MAX_COMMENT, required=decision == "reject")
     if item.uploaded_by_id == user.id:
