@@ -157,7 +157,7 @@ def incident_for(user: User, incident_id: int, action: str = "view") -> Incident
     row = Incident.get_or_none(Incident.id == incident_id) if 0 < incident_id < 2**63 else None
     if row is None:
         raise NotFound("incident not found")
-    scope.engagement_for(user, row.engagement_id, action)
+    scope.engagement_of(user, row.engagement_id, action, "incident")
     return row
 
 
@@ -191,7 +191,7 @@ def record_notice(user: User, incident: Incident, rule_id: str, data: dict, *, i
         raise ValidationError("expected a JSON object")
     now = now or utcnow()
     if rule_id != CONTRACT_NOTICE:
-        scope.engagement_for(user, incident.engagement_id, "notify")  # regulator notices: the client
+        scope.engagement_of(user, incident.engagement_id, "notify", "incident")  # regulator notices: the client
     if not ClockRule.select().where(ClockRule.rule_id == rule_id).exists():
         raise NotFound(f"unknown clock rule {rule_id!r}")
     clock = clock_of(incident, rule_id)
