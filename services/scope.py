@@ -304,7 +304,11 @@ def audit_events_for(user: User) -> pw.ModelSelect:
     own = (AuditEvent.actor == user.id) | (AuditEvent.actor_email == user.email)
     visible = own
     if user.role in CLIENT_ROLES | PROVIDER_ROLES:
-        visible |= AuditEvent.engagement.in_(engagements_for(user).select(Engagement.id))
+        of_engagements = AuditEvent.engagement.in_(engagements_for(user).select(Engagement.id))
+        if not permits(user, "access_log"):  # auditors' reads are the access log's, which is the client's alone
+            of_engagements &= ~(AuditEvent.action.in_(AUDITOR_READ_ACTIONS) & AuditEvent.actor.in_(
+                User.select(User.id).where(User.role == "auditor")))
+        visible |= of_engagements
     if user.role in ORG_ADMINS:
         members = User.select(User.id).where(User.organisation == user.organisation_id)
         emails = User.select(User.email).where(User.organisation == user.organisation_id)
