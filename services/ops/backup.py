@@ -55,6 +55,7 @@ class Snapshot:
     path: str  # the database file or dump, in a temporary directory
     counts: dict[str, int]
     files: dict[str, int]  # sha256 -> size, of every evidence row and built pack in the snapshot
+    audit_head: str | None = None  # HASH@ID of the snapshot's newest audit event
 
 
 def database_kind(url: str) -> str:
@@ -74,6 +75,9 @@ def sqlite_path(url: str) -> str:
 
 def _evidence_files(rows: Iterator[tuple[str, int]]) -> dict[str, int]:
     return {sha: int(size) for sha, size in rows}
+
+
+HEAD_SQL = "SELECT hash, id FROM audit_event ORDER BY id DESC LIMIT 1"  # the audit trail's head, as anchor
 
 
 def _stored_files_sql(tables: list[str]) -> str:
@@ -99,10 +103,11 @@ def _snapshot_sqlite(url: str, directory: str) -> Snapshot:
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
         counts = {t: copy.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
         files = _evidence_files(copy.execute(_stored_files_sql(tables)))
+        head = copy.execute(HEAD_SQL).fetchone() if "audit_event" in tables else None
     finally:
         copy.close()
         source.close()
-    return Snapshot("sqlite", target, counts, files)
+    return Snapshot("sqlite", target, counts, files, f"{head[0]}@{head[1]}" if head else None)
 
 
 def _pg_tables(cursor) -> list[str]:
@@ -127,12 +132,16 @@ def _snapshot_postgres(url: str, directory: str) -> Snapshot:
                 counts[table] = cursor.fetchone()[0]
             cursor.execute(_stored_files_sql(tables))
             files = _evidence_files(cursor.fetchall())
+            head = None
+            if "audit_event" in tables:
+                cursor.execute(HEAD_SQL)
+                head = cursor.fetchone()
             _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot_id}",
                   f"--file={target}", f"--dbname={url}"], "pg_dump")
         connection.commit()
     finally:
         connection.close()
-    return Snapshot("postgresql", target, counts, files)
+    return Snapshot("postgresql", target, counts, files, f"{head[0]}@{head[1]}" if head else None)
 
 
 def _run(command: list[str], what: str) -> None:
@@ -201,7 +210,7 @@ def backup(out: str, database_url: str, store, progress: Progress = lambda _: No
                         progress(f"evidence: {done}/{len(snapshot.files)} files")
                 manifest = {"format": FORMAT, "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                             "database": {"kind": kind, "member": name}, "counts": snapshot.counts,
-                            "members": members}
+                            "members": members, "audit_head": snapshot.audit_head}
                 manifest["digest"] = _manifest_digest(manifest)
                 raw = json.dumps(manifest, indent=1, sort_keys=True).encode()
                 _add_stream(tar, MANIFEST, io.BytesIO(raw), len(raw))
