@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test lint install bench browser-deps node-deps clean
+.PHONY: run serve serve-proxy test lint install bench browser-deps node-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,10 +25,19 @@ run: $(STAMP)
 
 # Production: gunicorn with gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS, BIND, ...) on the configured
 # DATABASE_URL and EVIDENCE_STORE; run the scheduler as its own process: `flask --app app scheduler`.
+# gunicorn's threads must not face clients directly (a client trickling its headers holds a thread): run
+# `make serve-proxy` beside it, nginx on PROXY_LISTEN in front of BIND, and set TRUSTED_PROXIES=1.
 serve: $(STAMP)
 	$(FLASK) init-db
 	$(FLASK) load-controls
 	$(BIN)/gunicorn -c gunicorn.conf.py
+
+PROXY_LISTEN ?= 0.0.0.0:8080
+PROXY_RUNTIME ?= $(CURDIR)/.nginx
+serve-proxy:
+	mkdir -p $(PROXY_RUNTIME)
+	$(PY) -c 'import os, string, sys; print(string.Template(open("nginx.conf.in").read()).substitute(listen=sys.argv[1], upstream=os.environ.get("BIND", "127.0.0.1:8000").split(",")[0], runtime=sys.argv[2], max_body=int(os.environ.get("MAX_UPLOAD_MB", "100")) + 1))' $(PROXY_LISTEN) $(PROXY_RUNTIME) > $(PROXY_RUNTIME)/nginx.conf
+	nginx -c $(PROXY_RUNTIME)/nginx.conf -p $(PROXY_RUNTIME) -e $(PROXY_RUNTIME)/error.log
 
 # Lint, then every test, on SQLite (default) or on the database in DATABASE_URL.
 test: $(STAMP) lint browser-deps node-deps

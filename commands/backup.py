@@ -21,6 +21,9 @@ def backup_command(out: str) -> None:
     files = sum(1 for name in manifest["members"] if name.startswith("evidence/"))
     click.echo(f"backup written to {out}: {sum(manifest['counts'].values())} rows, {files} evidence files; "
                f"manifest digest {manifest['digest']}")
+    if manifest.get("audit_head"):
+        click.echo(f"audit trail head {manifest['audit_head']}: keep it apart, check a restored trail with "
+                   f"verify-audit-log --anchor {manifest['audit_head']}")
 
 
 @click.command("restore")

@@ -35,7 +35,10 @@ def parse_instant(text: str) -> dt.datetime:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (TypeError, ValueError, AttributeError):
         raise ValueError(f"{text!r} is not an ISO 8601 date-time") from None
-    return to_utc_naive(value)
+    try:
+        return to_utc_naive(value)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past the last instant a datetime can hold
+        raise ValueError(f"{text!r} is out of the range of date-times") from None
 
 
 def parse_date(text: str) -> dt.date:

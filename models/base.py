@@ -5,8 +5,10 @@ The application binds ``db`` (a proxy) to SQLite or PostgreSQL at start-up from
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import sqlite3
 from urllib.parse import urlparse
 
 import peewee as pw
@@ -19,6 +21,7 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 10000,
     "foreign_keys": 1,
     "synchronous": "normal",
+    "analysis_limit": 400,  # PRAGMA optimize's ANALYZE reads a sample of each index, not all of it
 }
 
 
@@ -39,6 +42,19 @@ class BaseModel(pw.Model):
 POSTGRES_SESSION_OPTIONS = "-c parallel_setup_cost=10000"
 
 
+class OptimisingSqliteDatabase(pw.SqliteDatabase):
+    """SQLite as its documentation advises for short-lived connections (each request opens and closes one):
+    ``PRAGMA optimize`` as a connection closes, so that the planner's statistics (``sqlite_stat1``) exist
+    and follow the data. Without it a live database never gathers any: the overdue dashboard took 59 ms on
+    an un-analysed 300k-request database and 40 ms once analysed. Usually a no-op; when a table the
+    connection read lacks statistics or changed a lot, an ANALYZE of that table bounded by analysis_limit."""
+
+    def _close(self, conn) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA optimize")
+        super()._close(conn)
+
+
 def make_database(url: str) -> pw.Database:
     """Build (not connect) a database from a ``sqlite:///path`` or ``postgresql://`` URL."""
     parsed = urlparse(url)
@@ -50,7 +66,7 @@ def make_database(url: str) -> pw.Database:
         # BEGIN IMMEDIATE: a transaction takes SQLite's write lock when it starts, so a writer waits
         # (busy_timeout) instead of failing with "database is locked" when a deferred transaction that
         # read first tries to upgrade its lock while another process writes.
-        return pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10, lock_type="IMMEDIATE")
+        return OptimisingSqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10, lock_type="IMMEDIATE")
     if parsed.scheme in ("postgres", "postgresql"):
         return PooledPostgresqlDatabase(
             parsed.path.lstrip("/") or "postgres",

@@ -105,11 +105,24 @@ def engagement_for(user: User, engagement_id: int | str, action: str = "view") -
     return engagement
 
 
-def _row_id(value: int | str) -> int | None:
-    """A database id, or None for anything that cannot be one (garbage, zero, beyond 64 bits)."""
+def engagement_of(user: User, engagement_id: int, action: str, what: str) -> Engagement:
+    """``engagement_for`` for an object the caller named by its own id (a finding, an incident, a pack…):
+    outside the caller's scope it answers "<what> not found", word for word what a missing id answers, so
+    that another tenant's ids cannot be told from ids that do not exist."""
     try:
+        return engagement_for(user, engagement_id, action)
+    except NotFound:
+        raise NotFound(f"{what} not found") from None
+
+
+def _row_id(value: int | str) -> int | None:
+    """A database id, or None for anything that cannot be one (garbage, zero, beyond 64 bits, a boolean, a
+    fraction, digits other than ASCII ones)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         key = int(value)
-    except (TypeError, ValueError):
+    elif isinstance(value, int) and not isinstance(value, bool):
+        key = value
+    else:
         return None
     return key if 0 < key < 2**63 else None
 
@@ -353,7 +366,11 @@ def audit_events_for(user: User) -> pw.ModelSelect:
     own = (AuditEvent.actor == user.id) | (AuditEvent.actor_email == user.email)
     visible = own
     if user.role in CLIENT_ROLES | PROVIDER_ROLES:
-        visible |= AuditEvent.engagement.in_(engagements_for(user).select(Engagement.id))
+        of_engagements = AuditEvent.engagement.in_(engagements_for(user).select(Engagement.id))
+        if not permits(user, "access_log"):  # auditors' reads are the access log's, which is the client's alone
+            of_engagements &= ~(AuditEvent.action.in_(AUDITOR_READ_ACTIONS) & AuditEvent.actor.in_(
+                User.select(User.id).where(User.role == "auditor")))
+        visible |= of_engagements
     if user.role in ORG_ADMINS:
         members = User.select(User.id).where(User.organisation == user.organisation_id)
         emails = User.select(User.email).where(User.organisation == user.organisation_id)
@@ -428,7 +445,7 @@ def grant_for(user: User, grant_id: int | str) -> AuditorGrant:
     grant = None if key is None else AuditorGrant.get_or_none(AuditorGrant.id == key)
     if grant is None:
         raise NotFound("grant not found")
-    engagement_for(user, grant.engagement_id, "manage")
+    engagement_of(user, grant.engagement_id, "manage", "grant")
     return grant
 
 
@@ -449,7 +466,7 @@ def pack_for(user: User, pack_id: int | str) -> Pack:
     pack = None if key is None else Pack.get_or_none(Pack.id == key)
     if pack is None:
         raise NotFound("pack not found")
-    engagement = engagement_for(user, pack.engagement_id, "build_pack")
+    engagement = engagement_of(user, pack.engagement_id, "build_pack", "pack")
     if not packs_for(user, engagement).where(Pack.id == pack.id).exists():
         raise NotFound("pack not found")
     return pack

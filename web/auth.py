@@ -110,6 +110,19 @@ def api_user() -> User:
     raise Unauthorised("sign in, or send Authorization: Bearer <token>")
 
 
+def still_signed_in() -> bool:
+    """Is the credential this request was authorised with still good, now? For a long request (an upload
+    streamed for minutes) whose token may be revoked, or whose user deactivated or signed out, meanwhile."""
+    if g.get("auth_by_token"):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        user = accounts.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+        return user is not None and user.id == g.api_user.id
+    if not current_user.is_authenticated:
+        return False
+    user = _load_user(session.get("_user_id", ""))
+    return user is not None and user.id == current_user.id
+
+
 def _safe_next(target: str | None) -> str:
     r"""Where to go after signing in: a path on this site, or else the home page.
 

@@ -8,10 +8,13 @@
 - JSON is parsed by ``SafeJSONProvider``: nesting deeper than the parser can follow (100,000 ``[``) is a
   400, not a RecursionError; a string with a lone surrogate (``"\\ud800"``), which no database or UTF-8
   encoder accepts, is a 422 naming where it is; a NUL character is a 422 too; invalid UTF-8 is a 400.
+- ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's parser accepts though JSON has no such thing) and
+  numbers too large for a double (``1e999``) are a 422: no field of the API takes a non-finite number.
 """
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from flask import Flask, Request, request
@@ -67,11 +70,22 @@ class SafeJSONProvider(DefaultJSONProvider):
             except UnicodeDecodeError as exc:
                 raise DomainError(f"the JSON body is not valid UTF-8 (byte {exc.start})") from None
         try:
-            data = json.loads(s, **kwargs)
+            data = json.loads(s, parse_constant=_non_finite, parse_float=_finite_float, **kwargs)
         except RecursionError:
             raise DomainError(f"the JSON body is nested too deeply (at most {MAX_DEPTH} levels)") from None
         check_json_value(data)
         return data
+
+
+def _non_finite(name: str) -> float:
+    raise ValidationError(f"{name} is not a number the API accepts (JSON has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValidationError(f"{text[:40]} is too large a number")
+    return value
 
 
 def check_json_value(data: Any) -> None:

@@ -1,11 +1,12 @@
 """CSRF on every form, security and cache headers on every response, NUL refused in input,
-X-Forwarded-For believed only from trusted proxies."""
+X-Forwarded-For believed only from trusted proxies, numeric ids in paths written in ASCII digits."""
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from web.errors import error_response
 
@@ -35,7 +36,19 @@ def _has_nul(form: bool = True) -> bool:
     return any("\x00" in key or "\x00" in (upload.filename or "") for key, upload in request.files.items(multi=True))
 
 
+class AsciiIntegerConverter(IntegerConverter):
+    """``<int:...>`` as ASCII digits within 64 bits. Werkzeug's ``\\d+`` also matches other scripts' digits,
+    so ``/engagements/１`` and ``/engagements/٣`` named engagements 1 and 3 under another spelling."""
+
+    regex = r"[0-9]+"
+
+    def __init__(self, url_map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002 (Werkzeug's names)
+                 max: int | None = 2**63 - 1, signed: bool = False) -> None:  # noqa: A002
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def init_app(app: Flask) -> None:
+    app.url_map.converters["int"] = AsciiIntegerConverter  # before any blueprint adds its rules
     # TRUSTED_PROXIES=N (environment, see web/config.py): behind N reverse proxies, take the client address
     # from X-Forwarded-For, N entries from the right (the ones those proxies appended). Unset or 0: the
     # header is ignored and request.remote_addr stays the socket's peer, since a client can send any

@@ -276,6 +276,24 @@ def send_webhooks() -> None:
 _leading: dict[str, bool] = {}  # holder -> whether its last attempt won the lease (to log changes only)
 
 
+_head_logged: dict[str, dt.date] = {}  # holder -> the UTC day its lease holder last logged the audit head
+
+
+def log_audit_head(holder: str, now: dt.datetime | None = None) -> str | None:
+    """Once a UTC day, the lease holder writes the audit trail's head (HASH@ID) to the log: a copy kept apart
+    from the database, for ``verify-audit-log --anchor`` to check the trail against later."""
+    day = _utc(now).date()
+    if _head_logged.get(holder) == day:
+        return None
+    current = audit_log.head()
+    _head_logged[holder] = day
+    if current is None:
+        return None
+    anchor = f"{current[0]}@{current[1]}"
+    log.info("audit trail head %s (check later: flask --app app verify-audit-log --anchor %s)", anchor, anchor)
+    return anchor
+
+
 def leased_tick(holder: str, interval_seconds: float = DEFAULT_INTERVAL) -> TickResult | None:
     """The periodic job: tick only while holding the lease (ttl = 3 intervals). Runs in a worker thread,
     so it opens (and closes) its own connection."""
@@ -290,6 +308,7 @@ def leased_tick(holder: str, interval_seconds: float = DEFAULT_INTERVAL) -> Tick
         if not leading:
             return None
         result = tick()
+        log_audit_head(holder)
         if result.changed:
             log.info("scheduler tick: %s", result.describe())
         else:

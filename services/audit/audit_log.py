@@ -161,9 +161,37 @@ def details_of(event: AuditEvent) -> dict:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def verify_chain() -> list[str]:
-    """Every break in the chain, as readable lines; empty when intact."""
-    problems: list[str] = []
+def parse_anchor(text: str) -> tuple[str, int]:
+    """``HASH@ID`` (a head written down apart from the database: a pack, a backup, the daily log line)."""
+    digest, _, event_id = (text or "").strip().partition("@")
+    if not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+            and event_id.isascii() and event_id.isdigit() and 0 < int(event_id) < 2**63):
+        raise ValueError("an anchor is HASH@ID: the 64 hex digits of an event's hash, '@', and its id")
+    return digest, int(event_id)
+
+
+def head() -> tuple[str, int] | None:
+    """The newest event's (hash, id): the anchor to keep apart from the database."""
+    row = AuditEvent.select(AuditEvent.hash, AuditEvent.id).order_by(AuditEvent.id.desc()).first()
+    return None if row is None else (row.hash, row.id)
+
+
+def _check_anchor(anchor: tuple[str, int]) -> list[str]:
+    digest, event_id = anchor
+    event = AuditEvent.get_or_none(AuditEvent.id == event_id)
+    if event is None:
+        return [f"anchor {digest}@{event_id}: event {event_id} is gone (events cut from the end of the trail?)"]
+    if event.hash != digest:
+        return [f"anchor {digest}@{event_id}: event {event_id} now hashes to {event.hash} "
+                "(the trail was re-chained after the anchor was taken)"]
+    return []
+
+
+def verify_chain(anchor: tuple[str, int] | None = None) -> list[str]:
+    """Every break in the chain, as readable lines; empty when intact. With an ``anchor`` (a head kept apart:
+    hash and id), also that the trail still holds that event with that hash — the one thing the chain alone
+    cannot show, since rows cut from its end or a chain re-computed from the start leave it consistent."""
+    problems: list[str] = [] if anchor is None else _check_anchor(anchor)
     expected_prev = GENESIS
     for event in AuditEvent.select().order_by(AuditEvent.id).iterator():
         if event.prev_hash != expected_prev:

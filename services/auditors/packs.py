@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from models import (
     Organisation,
     Pack,
     User,
+    db,
     transaction,
     utcnow,
 )
@@ -63,7 +65,8 @@ from . import grants
 ROOT = str(Path(__file__).resolve().parents[2])  # the repository: the renderer child runs from here
 TEMPLATES = os.path.join(ROOT, "templates", "packs")
 MANIFEST = "manifest.json"
-CLAIM_TTL = dt.timedelta(minutes=30)  # a building pack whose worker has been silent this long is queued again
+HEARTBEAT = dt.timedelta(seconds=20)  # a building worker renews its claim this often (a thread beside the build)
+CLAIM_TTL = dt.timedelta(minutes=2)  # a building pack whose worker has been silent this long is queued again
 DEFAULT_EMBED_MAX_MB = 50
 
 
@@ -146,10 +149,58 @@ def worker_name() -> str:
 
 
 def requeue_stale(now: dt.datetime | None = None) -> int:
-    """Packs whose worker died mid-build go back to the queue."""
+    """Packs whose worker died mid-build go back to the queue: at once when the claiming process was on this
+    host and is gone, else once its heartbeat has been silent for CLAIM_TTL."""
     cutoff = (now or utcnow()) - CLAIM_TTL
-    return (Pack.update(status="queued", progress=0, claimed_by="")
-            .where(Pack.status == "building", Pack.claimed_at < cutoff).execute())
+    requeued = (Pack.update(status="queued", progress=0, claimed_by="")
+                .where(Pack.status == "building", Pack.claimed_at < cutoff).execute())
+    building = Pack.select(Pack.id, Pack.claimed_by).where(Pack.status == "building").tuples()
+    for pack_id, worker in list(building):
+        if _claimer_gone(worker):
+            requeued += (Pack.update(status="queued", progress=0, claimed_by="")
+                         .where(Pack.id == pack_id, Pack.status == "building", Pack.claimed_by == worker).execute())
+    return requeued
+
+
+def _claimer_gone(worker: str) -> bool:
+    """Is ``worker`` (``worker_name()``: host and process id) a process of this host that no longer runs?"""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not (pid.isascii() and pid.isdigit()):
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
+
+
+class _Heartbeat:
+    """Renews this worker's claim every ``every`` while it builds (a thread, its own short transactions), so
+    that a claim goes stale only when its worker is gone, not because a large pack takes long to render."""
+
+    def __init__(self, pack_id: int, worker: str, every: dt.timedelta = HEARTBEAT) -> None:
+        self.pack_id, self.worker, self.every = pack_id, worker, every.total_seconds()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"pack-{pack_id}-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.every):
+                with contextlib.suppress(pw.PeeweeException), transaction():
+                    Pack.update(claimed_at=utcnow()).where(Pack.id == self.pack_id, Pack.status == "building",
+                                                           Pack.claimed_by == self.worker).execute()
+        finally:
+            db.close()
 
 
 def _claim(pack_id: int, worker: str) -> bool:
@@ -565,7 +616,7 @@ def build_claimed(pack: Pack, store_root: str, *, embed_max_mb: float = DEFAULT_
     """Build a pack this worker has claimed: ready with its file stored by hash, or failed with the reason."""
     worker = pack.claimed_by
     try:
-        with Renderer() as renderer:
+        with _Heartbeat(pack.id, worker), Renderer() as renderer:
             data = gather(pack)
             _set_progress(pack.id, 20, worker)
             store = evidence_store(store_root)
@@ -617,7 +668,11 @@ def pack_file(user: User, pack_id: int | str, store_root: str, *, ip: str = "") 
     pack = scope.pack_for(user, pack_id)
     if pack.status != "ready" or not pack.file_sha256:
         raise NotFound("the pack is not ready")
-    handle = evidence_store(store_root).open(pack.file_sha256)
+    try:
+        handle = evidence_store(store_root).open(pack.file_sha256)
+    except FileNotFoundError:  # lost from the store, or a restore from a backup that did not hold it
+        raise NotFound("the pack's file is missing from the store: request the pack again to rebuild it "
+                       "(verify-evidence lists what else is missing)") from None
     try:
         audit_log.record("pack.download", actor=user, object_type="pack", object_id=pack.id,
                          engagement=pack.engagement_id, ip=ip, details={"sha256": pack.file_sha256})

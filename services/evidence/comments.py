@@ -54,7 +54,7 @@ def _version_of(request_id: int, value) -> int | None:
     if value in (None, ""):
         return None
     text = str(value).strip()
-    if not (text.isascii() and text.isdigit()) or not Evidence.select().where(
+    if not (text.isascii() and text.isdigit() and 0 < int(text) < 2**63) or not Evidence.select().where(
             Evidence.id == int(text), Evidence.request == request_id).exists():
         raise ValidationError("evidence_id must be a version of this request", field="evidence_id")
     return int(text)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -21,7 +22,7 @@ import peewee as pw
 
 import evidence_store
 from domain import evidence as rules
-from domain.errors import Conflict, DomainError, NotFound, ValidationError
+from domain.errors import Conflict, DomainError, NotFound, Unauthorised, ValidationError
 from domain.recurrence import parse_frequency
 from domain.schedule import initial_status
 from domain.timeutil import local, parse_date
@@ -177,24 +178,29 @@ def _status_without_evidence(req: EvidenceRequest, engagement: Engagement, now: 
 # ------------------------------------------------------------------------------------------ upload
 
 def upload(user: User, engagement_id: int | str, *, request_id, effective_date, note="", files: list[Upload],
-           ip: str = "", now: dt.datetime | None = None) -> list[Evidence]:
+           ip: str = "", now: dt.datetime | None = None,
+           still_authorised: Callable[[], bool] = lambda: True) -> list[Evidence]:
     """Submit ``files`` as new versions of one request of the engagement, all or none, in one transaction.
 
     Checks: the request belongs to the engagement and the user may upload to it (NotFound otherwise);
     ``effective_date`` (ValidationError); each file is not empty (422) and its sniffed media type is one the
     requirement accepts (415). The request becomes ``submitted``; nothing earlier is overwritten. Takes
     ownership of the staged files: promoted to the store on success, discarded on any error.
+
+    A file may take minutes to arrive: inside the transaction, the user is read again and ``still_authorised``
+    (the caller's credential: token not revoked, session not ended) asked again; either gone is a 401 and
+    nothing is stored.
     """
     try:
         return _upload(user, engagement_id, request_id=request_id, effective_date=effective_date, note=note,
-                       files=files, ip=ip, now=now or utcnow())
+                       files=files, ip=ip, now=now or utcnow(), still_authorised=still_authorised)
     finally:
         for item in files:
             item.staged.discard()  # no-op for promoted files
 
 
 def _upload(user: User, engagement_id, *, request_id, effective_date, note, files: list[Upload], ip: str,
-            now: dt.datetime) -> list[Evidence]:
+            now: dt.datetime, still_authorised: Callable[[], bool]) -> list[Evidence]:
     engagement = scope.engagement_for(user, engagement_id)
     req = scope.request_for(user, _request_id(request_id), "upload")
     if req.engagement_id != engagement.id:
@@ -208,6 +214,8 @@ def _upload(user: User, engagement_id, *, request_id, effective_date, note, file
     created = []
     with transaction():
         locked = _locked(EvidenceRequest, req.id)
+        if not User.get_by_id(user.id).active or not still_authorised():
+            raise Unauthorised("your session or API token ended while the file was arriving; nothing was stored")
         version = (Evidence.select(pw.fn.MAX(Evidence.version)).where(Evidence.request == req.id).scalar() or 0)
         for item, filename, media_type in checked:
             version += 1
@@ -256,7 +264,7 @@ def review(user: User, evidence_id: int | str, decision, comment=None, *, ip: st
     accepted, and one's own upload are 409."""
     now = now or utcnow()
     item = scope.evidence_for(user, evidence_id, "review")
-    if decision not in rules.DECISIONS:
+    if not isinstance(decision, str) or decision not in rules.DECISIONS:
         raise ValidationError("decision must be accept or reject", field="decision")
     comment = _text(comment, "comment", limit=MAX_COMMENT, required=decision == "reject")
     if item.uploaded_by_id == user.id:

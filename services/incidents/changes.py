@@ -87,7 +87,8 @@ def changes_of(engagement: Engagement) -> pw.ModelSelect:
     return ChangeEvent.select().where(ChangeEvent.engagement == engagement.id).order_by(ChangeEvent.occurred_at.desc())
 
 
-def opened_requests(change_ids: list[int]) -> dict[int, list[EvidenceRequest]]:
+def opened_requests(change_ids: list[int], visible: pw.ModelSelect | None = None) -> dict[int, list[EvidenceRequest]]:
+    """The requests each change opened; of ``visible`` only (``scope.requests_for``: an auditor's grant)."""
     out: dict[int, list[EvidenceRequest]] = {c: [] for c in change_ids}
     if not change_ids:
         return out
@@ -96,6 +97,8 @@ def opened_requests(change_ids: list[int]) -> dict[int, list[EvidenceRequest]]:
             .switch(EvidenceRequest).join(Control)
             .switch(EvidenceRequest).join(EvidenceRequirement)
             .where(ChangeEventRequest.change.in_(change_ids)).order_by(Control.code, EvidenceRequirement.key))
+    if visible is not None:
+        rows = rows.where(EvidenceRequest.id.in_(visible.select(EvidenceRequest.id)))
     for row in rows:
         out[row.changeeventrequest.change_id].append(row)
     return out

@@ -92,7 +92,7 @@ def finding_for(user: User, finding_id: int, action: str = "view") -> Finding:
     row = Finding.get_or_none(Finding.id == finding_id) if 0 < finding_id < 2**63 else None
     if row is None:
         raise NotFound("finding not found")
-    engagement = scope.engagement_for(user, row.engagement_id, action)  # NotFound outside the caller's scope
+    engagement = scope.engagement_of(user, row.engagement_id, action, "finding")  # outside the caller's scope
     if not scope.findings_for(user, engagement).where(Finding.id == row.id).exists():
         raise NotFound("finding not found")  # an auditor's: one of a framework outside its grant
     return row

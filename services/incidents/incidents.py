@@ -157,7 +157,7 @@ def incident_for(user: User, incident_id: int, action: str = "view") -> Incident
     row = Incident.get_or_none(Incident.id == incident_id) if 0 < incident_id < 2**63 else None
     if row is None:
         raise NotFound("incident not found")
-    scope.engagement_for(user, row.engagement_id, action)
+    scope.engagement_of(user, row.engagement_id, action, "incident")
     return row
 
 
@@ -191,7 +191,7 @@ def record_notice(user: User, incident: Incident, rule_id: str, data: dict, *, i
         raise ValidationError("expected a JSON object")
     now = now or utcnow()
     if rule_id != CONTRACT_NOTICE:
-        scope.engagement_for(user, incident.engagement_id, "notify")  # regulator notices: the client
+        scope.engagement_of(user, incident.engagement_id, "notify", "incident")  # regulator notices: the client
     if not ClockRule.select().where(ClockRule.rule_id == rule_id).exists():
         raise NotFound(f"unknown clock rule {rule_id!r}")
     clock = clock_of(incident, rule_id)
@@ -274,6 +274,15 @@ def rule_titles() -> dict[str, str]:
     return dict(ClockRule.select(ClockRule.rule_id, ClockRule.title).tuples())
 
 
+NDB_FRAMEWORK = "PRIVACY-AU"  # the NDB scheme (Privacy Act Part IIIC) is mapped under the privacy framework
+
+
+def ndb_visible(user: User, engagement: Engagement) -> bool:
+    """May the user see the NDB assessment (an auditor only with the privacy framework in its grant)?"""
+    codes = scope.granted_framework_codes(user, engagement)
+    return codes is None or NDB_FRAMEWORK in codes
+
+
 def incident_json(incident: Incident, engagement: Engagement, user: User) -> dict:
     """The incident with the clocks ``user`` may see (an auditor: those of its granted frameworks)."""
     titles = rule_titles()
@@ -287,7 +296,7 @@ def incident_json(incident: Incident, engagement: Engagement, user: User) -> dic
             "flags": {f: bool(getattr(incident, f)) for f in INCIDENT_FLAGS},
             "outside_tolerance_at": isoformat_utc(incident.outside_tolerance_at),
             "client_aware_at": isoformat_utc(incident.client_aware_at),
-            "assessment": None if incident.assessment_concluded_at is None else {
+            "assessment": None if incident.assessment_concluded_at is None or not ndb_visible(user, engagement) else {
                 "concluded_at": isoformat_utc(incident.assessment_concluded_at),
                 "eligible": bool(incident.assessment_eligible), "summary": incident.assessment_summary},
             "timezone": tz, "clocks": [clock_json(c, tz, titles) for c in rows]}

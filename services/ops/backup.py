@@ -3,7 +3,7 @@
 The archive is an uncompressed tar (evidence files are mostly compressed already)::
 
     database.sqlite3 | database.pgdump    the database as of one instant
-    evidence/<sha256>                     every file an evidence row of that instant refers to
+    evidence/<sha256>                     every file an evidence row or a built pack of that instant refers to
     manifest.json                         format, database kind, row counts per table, and the SHA-256 and size
                                           of every member; its own ``digest`` covers the rest of it
 
@@ -54,7 +54,8 @@ class Snapshot:
     kind: str  # "sqlite" | "postgresql"
     path: str  # the database file or dump, in a temporary directory
     counts: dict[str, int]
-    files: dict[str, int]  # sha256 -> size, of every evidence row in the snapshot
+    files: dict[str, int]  # sha256 -> size, of every evidence row and built pack in the snapshot
+    audit_head: str | None = None  # HASH@ID of the snapshot's newest audit event
 
 
 def database_kind(url: str) -> str:
@@ -76,6 +77,22 @@ def _evidence_files(rows: Iterator[tuple[str, int]]) -> dict[str, int]:
     return {sha: int(size) for sha, size in rows}
 
 
+HEAD_SQL = "SELECT hash, id FROM audit_event ORDER BY id DESC LIMIT 1"  # the audit trail's head, as anchor
+
+
+def _stored_files_sql(tables: list[str]) -> str:
+    """The files the rows of the snapshot name in the store: every evidence file and every built pack's PDF
+    (a restore without them would leave packs that say ``ready`` and cannot be downloaded)."""
+    parts = []
+    if "evidence" in tables:
+        parts.append("SELECT sha256, size FROM evidence")
+    if "pack" in tables:
+        parts.append("SELECT file_sha256, size FROM pack WHERE file_sha256 IS NOT NULL AND size IS NOT NULL")
+    if not parts:
+        return "SELECT '' AS sha256, 0 AS size WHERE 1 = 0"
+    return f"SELECT f.sha256, MAX(f.size) FROM ({' UNION ALL '.join(parts)}) f GROUP BY f.sha256"
+
+
 def _snapshot_sqlite(url: str, directory: str) -> Snapshot:
     target = os.path.join(directory, "database.sqlite3")
     source = sqlite3.connect(sqlite_path(url), timeout=30)
@@ -85,12 +102,12 @@ def _snapshot_sqlite(url: str, directory: str) -> Snapshot:
         tables = [name for (name,) in copy.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
         counts = {t: copy.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
-        files = _evidence_files(copy.execute("SELECT sha256, MAX(size) FROM evidence GROUP BY sha256")) \
-            if "evidence" in tables else {}
+        files = _evidence_files(copy.execute(_stored_files_sql(tables)))
+        head = copy.execute(HEAD_SQL).fetchone() if "audit_event" in tables else None
     finally:
         copy.close()
         source.close()
-    return Snapshot("sqlite", target, counts, files)
+    return Snapshot("sqlite", target, counts, files, f"{head[0]}@{head[1]}" if head else None)
 
 
 def _pg_tables(cursor) -> list[str]:
@@ -113,16 +130,18 @@ def _snapshot_postgres(url: str, directory: str) -> Snapshot:
             for table in tables:
                 cursor.execute(f'SELECT COUNT(*) FROM "{table}"')
                 counts[table] = cursor.fetchone()[0]
-            files = {}
-            if "evidence" in tables:
-                cursor.execute("SELECT sha256, MAX(size) FROM evidence GROUP BY sha256")
-                files = _evidence_files(cursor.fetchall())
+            cursor.execute(_stored_files_sql(tables))
+            files = _evidence_files(cursor.fetchall())
+            head = None
+            if "audit_event" in tables:
+                cursor.execute(HEAD_SQL)
+                head = cursor.fetchone()
             _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot_id}",
                   f"--file={target}", f"--dbname={url}"], "pg_dump")
         connection.commit()
     finally:
         connection.close()
-    return Snapshot("postgresql", target, counts, files)
+    return Snapshot("postgresql", target, counts, files, f"{head[0]}@{head[1]}" if head else None)
 
 
 def _run(command: list[str], what: str) -> None:
@@ -191,7 +210,7 @@ def backup(out: str, database_url: str, store, progress: Progress = lambda _: No
                         progress(f"evidence: {done}/{len(snapshot.files)} files")
                 manifest = {"format": FORMAT, "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                             "database": {"kind": kind, "member": name}, "counts": snapshot.counts,
-                            "members": members}
+                            "members": members, "audit_head": snapshot.audit_head}
                 manifest["digest"] = _manifest_digest(manifest)
                 raw = json.dumps(manifest, indent=1, sort_keys=True).encode()
                 _add_stream(tar, MANIFEST, io.BytesIO(raw), len(raw))

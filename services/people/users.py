@@ -15,7 +15,7 @@ import peewee as pw
 from domain.errors import Conflict, DomainError, NotFound, ValidationError
 from domain.names import clean_name
 from domain.timeutil import isoformat_utc
-from models import ApiToken, Invitation, User, transaction, utcnow
+from models import ApiToken, Invitation, User, serialise_writers, transaction, utcnow
 from models.org import new_session_nonce
 from services import scope
 from services.audit import audit_log
@@ -156,9 +156,19 @@ def accept_invitation(secret: str, password: str, *, ip: str = "") -> User:
 
 
 def _active_admins_besides(user: User) -> int:
+    """Admins who can act: active and signed in at least once (an invitation nobody took up manages nothing)."""
+    signed_in = (User.password_hash != "") | User.last_login_at.is_null(False)
     return (User.select().where(User.organisation == user.organisation_id, User.role.in_(ADMIN_ROLES),
-                                User.active == True, User.id != user.id)  # noqa: E712
+                                User.active == True, User.id != user.id, signed_in)  # noqa: E712
             .count())
+
+
+def _locked_for_admin_change(user: User) -> User:
+    """The user as it is once every other change to its organisation's admins has finished: two admins demoting
+    or deactivating each other at once must not each count the other as the admin who remains. PostgreSQL: a
+    transaction-scoped lock on the organisation's admins; SQLite lets one writer in at a time anyway."""
+    serialise_writers(f"organisation-admins:{user.organisation_id}")
+    return User.get_by_id(user.id)
 
 
 def _keep_an_admin(user: User, what: str) -> None:
@@ -177,6 +187,7 @@ def end_access(user: User) -> int:
 
 
 def _deactivate(user: User, *, actor: User | None, ip: str) -> User:
+    user = _locked_for_admin_change(user)
     if not user.active:
         return user
     _keep_an_admin(user, "deactivating it")
@@ -241,7 +252,7 @@ def reactivate_by_email(email: str, *, base_url: str | None = None) -> User:
 
 def change_role(actor: User, user_id: int | str, role: object, *, ip: str = "") -> User:
     with transaction():
-        user = scope.user_for(actor, user_id)
+        user = _locked_for_admin_change(scope.user_for(actor, user_id))
         role = _role(actor, role)
         if role == user.role:
             return user

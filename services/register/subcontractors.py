@@ -123,13 +123,17 @@ def register_as_of(engagement: Engagement, day: dt.date) -> list[RegisterEntry]:
     return entries
 
 
-def recipient_requests(engagement: Engagement, ids: list[int]) -> dict[int, list[EvidenceRequest]]:
-    """Each recipient's reasonable-steps request series, oldest first."""
+def recipient_requests(engagement: Engagement, ids: list[int],
+                       visible: pw.ModelSelect | None = None) -> dict[int, list[EvidenceRequest]]:
+    """Each recipient's reasonable-steps request series, oldest first; of ``visible`` only (``scope.requests_for``:
+    an auditor sees those of its granted frameworks)."""
     out: dict[int, list[EvidenceRequest]] = {i: [] for i in ids}
     if ids:
-        for request in (EvidenceRequest.select().where(EvidenceRequest.engagement == engagement.id,
-                                                       EvidenceRequest.lane.in_(ids))
-                        .order_by(EvidenceRequest.period_start)):
+        query = EvidenceRequest.select().where(EvidenceRequest.engagement == engagement.id,
+                                               EvidenceRequest.lane.in_(ids))
+        if visible is not None:
+            query = query.where(EvidenceRequest.id.in_(visible.select(EvidenceRequest.id)))
+        for request in query.order_by(EvidenceRequest.period_start):
             out[request.lane].append(request)
     return out
 

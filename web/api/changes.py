@@ -28,8 +28,8 @@ register_schemas({
 }, pages=("Change",))
 
 
-def changes_json(rows) -> list[dict]:
-    opened = change_service.opened_requests([c.id for c in rows])
+def changes_json(rows, visible=None) -> list[dict]:
+    opened = change_service.opened_requests([c.id for c in rows], visible)
     return [{"id": c.id, "engagement_id": c.engagement_id, "title": c.title, "kind": c.kind,
              "occurred_at": isoformat_utc(c.occurred_at), "description": c.description,
              "requests": [{"id": r.id, "control": r.control.code, "requirement": r.requirement.name,
@@ -40,8 +40,10 @@ def changes_json(rows) -> list[dict]:
 @route("/engagements/<int:engagement_id>/changes", summary="Change events of an engagement",
        params=("page", "per_page"), response="ChangePage", errors=(400, 404))
 def changes(engagement_id: int):
-    engagement = scope.engagement_for(api_user(), engagement_id)
-    return paginate(change_service.changes_of(engagement), changes_json)
+    user = api_user()
+    engagement = scope.engagement_for(user, engagement_id)
+    visible = scope.requests_for(user, engagement)
+    return paginate(change_service.changes_of(engagement), lambda rows: changes_json(rows, visible))
 
 
 @route("/engagements/<int:engagement_id>/changes", methods=("POST",), status=201,

@@ -15,7 +15,7 @@ from services.evidence import evidence as evidence_service
 from web import openapi as oas
 from web.api import json_body, paginate, route
 from web.api.engagements import request_json
-from web.auth import api_user, client_ip
+from web.auth import api_user, client_ip, still_signed_in
 from web.uploads import parse_upload, streamed_upload
 
 oas.register_parameters({
@@ -58,7 +58,8 @@ def upload_evidence(engagement_id: int):
     form = parse_upload(require_csrf=not _by_token(), max_files=1)
     created = evidence_service.upload(user, engagement_id, request_id=form.fields.get("request_id"),
                                       effective_date=form.fields.get("effective_date"),
-                                      note=form.fields.get("note", ""), files=form.files, ip=client_ip())
+                                      note=form.fields.get("note", ""), files=form.files, ip=client_ip(),
+                                      still_authorised=still_signed_in)
     return jsonify(evidence_json(created[0], user.email)), 201
 
 

@@ -110,12 +110,13 @@ def record_apra_notice(subcontractor_id: int):
        summary="APP 8 cross-border recipients with their reasonable-steps requests", params=("page", "per_page"),
        response="CrossBorderRecipientPage", errors=(400, 404))
 def cross_border_recipients(engagement_id: int):
-    engagement = scope.engagement_for(api_user(), engagement_id)
+    user = api_user()
+    engagement = scope.engagement_for(user, engagement_id)
     ids = [s.id for s in queries.cross_border_recipients(engagement)]
     query = Subcontractor.select().where(Subcontractor.id.in_(ids)).order_by(Subcontractor.id)
 
     def serialise(rows: list[Subcontractor]) -> list[dict]:
-        series = register.recipient_requests(engagement, [s.id for s in rows])
+        series = register.recipient_requests(engagement, [s.id for s in rows], scope.requests_for(user, engagement))
         return [{"subcontractor": s.id, "name": s.name, "countries": register.loads(s.countries),
                  "personal_information": s.personal_information_detail,
                  "reasonable_steps": [{"request_id": r.id, "period_start": r.period_start.isoformat(),

@@ -31,5 +31,6 @@ def changes(engagement_id: int):
             error, code = exc, 422
     rows = list(change_service.changes_of(engagement).limit(100))
     return render_template("changes.html", engagement=engagement, rows=rows, kinds=CHANGE_KINDS, error=error,
-                           form=form, opened=change_service.opened_requests([c.id for c in rows]),
+                           form=form, opened=change_service.opened_requests([c.id for c in rows],
+                                                                      scope.requests_for(user, engagement)),
                            can_record=scope.permits(user, "record_change")), code

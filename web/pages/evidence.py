@@ -15,7 +15,7 @@ from services import scope
 from services.evidence import comments
 from services.evidence import evidence as evidence_service
 from services.register import dashboard
-from web.auth import client_ip
+from web.auth import client_ip, still_signed_in
 from web.pages import PER_PAGE, bp, current, page_number
 from web.uploads import parse_upload, streamed_upload
 
@@ -57,9 +57,10 @@ def upload_page(request_id: int):
         form = parse_upload(require_csrf=True)
         created = evidence_service.upload(user, detail.engagement.id, request_id=str(request_id),
                                           effective_date=form.fields.get("effective_date"),
-                                          note=form.fields.get("note", ""), files=form.files, ip=client_ip())
+                                          note=form.fields.get("note", ""), files=form.files, ip=client_ip(),
+                                          still_authorised=still_signed_in)
     except DomainError as exc:
-        if exc.status == 400:  # a forged or missing CSRF token, a malformed body: the generic error page
+        if exc.status in (400, 401):  # a forged CSRF token, a malformed body, a session ended: the error page
             raise
         return _request_page(request_id, error=exc, status=exc.status)
     names = ", ".join(f"“{e.original_filename}” (version {e.version})" for e in created)

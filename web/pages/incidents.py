@@ -102,7 +102,8 @@ def _incident_page(incident, error: DomainError | None = None, status: int = 200
     data = incident_service.incident_json(incident, engagement, user)
     return render_template("incidents/show.html", engagement=engagement, incident=incident, data=data, error=error,
                            failed=failed, can_notify=scope.permits(user, "notify"),
-                           can_record=scope.permits(user, "record_incident")), status
+                           can_record=scope.permits(user, "record_incident"),
+                           ndb_visible=incident_service.ndb_visible(user, engagement)), status
 
 
 @bp.route("/incidents/<int:incident_id>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 
-from domain.errors import DomainError
+from domain.errors import DomainError, NotFound
 from models import User
 from services import scope
 from services.people import users
@@ -36,8 +36,12 @@ def users_invite():
 
 
 def _act(user_id: int, action, message: str):
+    """Runs ``action`` and returns to the list with its outcome; a user not found (another organisation's or
+    none) is the 404 page, like every other id outside the caller's scope."""
     try:
         user = action()
+    except NotFound:
+        raise
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("pages.users_list"))
