@@ -7,7 +7,12 @@ client found the incident (or when the engagement treats the provider's awarenes
 otherwise the provider's notice to the client — until that notice is recorded they are ``pending``.
 
 Elapsed-hour clocks add real hours to the UTC instant (DST-safe). Business-day clocks count working
-days of the engagement's place, the day of awareness not counted, and end at 23:59:59 local.
+days of the engagement's place, the day of awareness not counted, and end at 23:59:59 local. Day clocks
+("30 days" of s 26WH) count as the Acts Interpretation Act 1901 s 36(1) table items 5-6 do: a period
+"after" or "from" a day does not include that day, so it ends at 23:59:59 local of the Nth day after the
+day it started, whatever daylight saving does meanwhile. s 36(2) would let a thing due on a weekend or
+holiday be done the next working day; the deadline shown does not take that extension (the conservative
+date).
 """
 from __future__ import annotations
 
@@ -29,11 +34,15 @@ FROM_ASSESSMENT = "concluded_at"  # NDB: an eligible assessment's conclusion (s 
 FROM_SUBJECT = "agreement_date"  # started by the caller with its own instant (e.g. a sub-contractor arrangement)
 
 # Allowed clock moves. breached -> met: a notice dated on time but recorded after the tick breached it.
+# pending -> met: an NDB assessment concluded before the client's awareness started NDB-ASSESS (the duty
+# is already discharged). -> not_required: the client's assessment that the rule does not apply (e.g.
+# not material for CPS 230 para 33), or a corrected flag; never from met or breached, whose history stays.
 TRANSITIONS: dict[str, set[str]] = {
-    "pending": {"running"},
-    "running": {"met", "breached"},
+    "pending": {"running", "met", "not_required"},
+    "running": {"met", "breached", "not_required"},
     "breached": {"met"},
     "met": set(),
+    "not_required": set(),
 }
 
 
@@ -48,6 +57,25 @@ class ClockError(ValueError):
 def check_transition(state: str, new: str) -> None:
     if new not in TRANSITIONS.get(state, set()):
         raise ClockError(f"a {state} clock cannot become {new}", field="state")
+
+
+# How a basis names the fact behind each flag added after the incident was recorded.
+FACT_NAMES = {"material": "materiality", "personal_information": "the personal-information finding",
+              "card_data": "the card-data finding", "outside_tolerance": "the tolerance breach",
+              "cannot_remediate_timely": "the finding that it cannot be remediated in time",
+              "notified_other_regulator": "the notice to another regulator"}
+
+
+def later_fact_start(start: dt.datetime | None, how: str, established_at: dt.datetime | None,
+                     fact: str) -> tuple[dt.datetime | None, str]:
+    """A clock triggered by a fact established after the incident was recorded (a flag added later) runs
+    from the later of its usual start and the instant the fact was established; the basis says which."""
+    if established_at is None or start is None:
+        return start, how
+    if established_at > start:
+        return (established_at,
+                f"from {fact} established at {established_at:%Y-%m-%d %H:%M} UTC, after {how.removeprefix('from ')}")
+    return start, how
 
 
 @dataclass(frozen=True)
@@ -82,6 +110,7 @@ class Settings:
     pci_acquirer_hours: int = 24
     provider_awareness_is_client: bool = False
     overrides: dict[dt.date, bool] = field(default_factory=dict)
+    enabled: frozenset[str] = frozenset()  # engagement settings that switch optional rules on (trigger ``engagement``)
 
 
 @dataclass(frozen=True)
@@ -106,10 +135,22 @@ def client_aware_at(incident: IncidentFacts, settings: Settings,
     return None, "waiting for the provider's notice to the client"
 
 
-def rules_started(rules: list[Rule], incident: IncidentFacts) -> list[Rule]:
-    """The rules an incident starts when recorded (NDB-NOTIFY waits for an eligible assessment)."""
+def rules_started(rules: list[Rule], incident: IncidentFacts, enabled: frozenset[str] = frozenset()) -> list[Rule]:
+    """The rules an incident starts when recorded (NDB-NOTIFY waits for an eligible assessment). A rule whose
+    trigger names an ``engagement`` setting runs only where that setting is on (``enabled``)."""
     return [r for r in rules if r.start != FROM_ASSESSMENT and r.start != FROM_SUBJECT
+            and r.trigger.get("engagement", "") in enabled | {""}
             and trigger_matches(r.trigger, incident.category, incident.flags, incident.aware_party)]
+
+
+def state_after_assessment(state: str, deadline_at: dt.datetime | None, concluded_at: dt.datetime) -> str:
+    """An NDB assessment meets NDB-ASSESS whenever it was concluded (s 26WH), even before the clock started
+    (the provider found the breach and assessed it before its notice); only a conclusion after the deadline
+    leaves it breached."""
+    if deadline_at is not None and concluded_at > deadline_at:
+        return "breached"
+    check_transition(state, "met")
+    return "met"
 
 
 def start_instant(rule: Rule, incident: IncidentFacts, settings: Settings,
@@ -148,8 +189,11 @@ def timing(rule: Rule, started_at: dt.datetime, settings: Settings, how: str = "
         return Timing(started_at, started_at + dt.timedelta(hours=duration), target,
                       f"{duration} elapsed hours{suffix}", "elapsed hours (UTC)")
     if rule.unit == "calendar_days":
-        return Timing(started_at, started_at + dt.timedelta(days=duration), target,
-                      f"{duration} calendar days{suffix}", "elapsed days (UTC)")
+        last = local(started_at, settings.timezone).date() + dt.timedelta(days=duration)
+        return Timing(started_at, end_of_local_day(last, settings.timezone), target,
+                      f"{duration} calendar days, to the end of day {duration} after the start day{suffix}",
+                      f"days as the Acts Interpretation Act 1901 s 36(1) counts them (the first day not "
+                      f"counted), {settings.timezone}")
     if rule.unit == "business_days":
         calendar = BusinessCalendar(settings.place, dict(settings.overrides))
         aware_day = local(started_at, settings.timezone).date()
@@ -170,6 +214,8 @@ def check_notice(state: str, started_at: dt.datetime | None, notified_at: dt.dat
         raise ClockError("this clock has not started yet", field="notified_at")
     if state == "met":
         raise ClockError("this clock has already been met", field="notified_at")
+    if state == "not_required":
+        raise ClockError("this clock was closed as not required", field="notified_at")
     if notified_at < started_at:
         raise ClockError("the notice is dated before the clock started", field="notified_at")
     if notified_at > now + dt.timedelta(minutes=5):

@@ -17,7 +17,7 @@ INCIDENT_CATEGORIES = (
 )
 INCIDENT_FLAGS = ("material", "personal_information", "card_data", "outside_tolerance", "cannot_remediate_timely",
                   "notified_other_regulator")
-CLOCK_STATES = ("pending", "running", "met", "breached")  # see domain.clocks.TRANSITIONS
+CLOCK_STATES = ("pending", "running", "met", "breached", "not_required")  # see domain.clocks.TRANSITIONS
 FINDING_STATES = ("open", "plan_submitted", "in_progress", "closed")  # see domain.findings.TRANSITIONS
 
 
@@ -64,7 +64,9 @@ class Clock(BaseModel):
     basis = pw.CharField(max_length=200)
     calendar = pw.CharField(max_length=120, default="")  # calendar and library version used
     note = pw.CharField(max_length=300, default="")  # e.g. the card brands' own expectations
-    state = pw.CharField(max_length=10, default="running")
+    state = pw.CharField(max_length=20, default="running")
+    established_at = pw.DateTimeField(null=True)  # when the fact that started it was established (a later flag)
+    reason = pw.TextField(default="")  # why it is not_required (the assessment, or the correction)
     met_at = pw.DateTimeField(null=True)
     notice_evidence = pw.ForeignKeyField(Evidence, null=True, on_delete="SET NULL")
     recorded_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")

@@ -25,6 +25,7 @@ class Engagement(BaseModel):
     contract_notice_hours = pw.IntegerField(default=24)
     pci_acquirer_hours = pw.IntegerField(default=24)  # the acquirer's notice period (PCI-BRAND)
     provider_awareness_is_client = pw.BooleanField(default=False)  # regulatory clocks start at aware_at
+    provider_privacy_act = pw.BooleanField(default=False)  # the provider is itself an APP entity (s 26WH duty)
     grace_days = pw.IntegerField(default=5)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)

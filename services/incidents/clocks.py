@@ -17,12 +17,22 @@ import json
 
 import peewee as pw
 
-from domain.clocks import ClockError, Rule, Settings, check_notice, check_transition, state_after_notice, timing
-from domain.errors import NotFound, ValidationError
+from domain.clocks import (
+    ClockError,
+    Rule,
+    Settings,
+    check_notice,
+    check_transition,
+    state_after_assessment,
+    state_after_notice,
+    timing,
+)
+from domain.errors import Conflict, NotFound, ValidationError
 from models import Clock, ClockRule, Engagement, Evidence, HolidayOverride, Incident, User, transaction, utcnow
 from services.audit import audit_log
 
 Subject = tuple[str, int] | pw.Model | None
+OPTIONAL_SETTINGS = ("provider_privacy_act",)
 
 
 def rule(rule_id: str) -> Rule:
@@ -49,7 +59,13 @@ def settings(engagement: Engagement) -> Settings:
     return Settings(place=engagement.place, timezone=engagement.timezone,
                     contract_notice_hours=engagement.contract_notice_hours,
                     pci_acquirer_hours=engagement.pci_acquirer_hours,
-                    provider_awareness_is_client=engagement.provider_awareness_is_client, overrides=overrides)
+                    provider_awareness_is_client=engagement.provider_awareness_is_client, overrides=overrides,
+                    enabled=enabled_settings(engagement))
+
+
+def enabled_settings(engagement: Engagement) -> frozenset[str]:
+    """The engagement's switches that turn optional clock rules on (a rule's trigger ``engagement``)."""
+    return frozenset(name for name in OPTIONAL_SETTINGS if getattr(engagement, name))
 
 
 def _subject_key(subject: Subject, incident: Incident | None) -> tuple[str, int]:
@@ -65,11 +81,12 @@ def _subject_key(subject: Subject, incident: Incident | None) -> tuple[str, int]
 
 def start_clock(engagement: Engagement, rule_id: str, started_at: dt.datetime | None, *,
                 incident: Incident | None = None, subject: Subject = None, how: str = "",
-                actor: User | None = None, ip: str = "") -> Clock:
+                actor: User | None = None, ip: str = "", established_at: dt.datetime | None = None) -> Clock:
     """Start the clock ``rule_id`` for ``subject`` (or ``incident``) at ``started_at`` (naive UTC; None: pending).
 
     Records its deadline, basis and calendar and the audit event ``clock.start``; returns the existing
-    clock when this subject already has one for the rule.
+    clock when this subject already has one for the rule. ``established_at``: when the fact that started it
+    was established (a flag added later); a pending clock starts no earlier than that.
     """
     the_rule = rule(rule_id)
     subject_type, subject_id = _subject_key(subject, incident)
@@ -81,7 +98,7 @@ def start_clock(engagement: Engagement, rule_id: str, started_at: dt.datetime | 
         fields = timing_fields(the_rule, started_at, settings(engagement), how)
         clock = Clock.create(engagement=engagement.id, incident=incident.id if incident else None,
                              subject_type=subject_type, subject_id=subject_id, rule_id=rule_id,
-                             note=the_rule.note, **fields)
+                             note=the_rule.note, established_at=established_at, **fields)
         audit_log.record("clock.start", actor=actor, actor_email=None if actor else "system",
                          object_type="clock", object_id=clock.id, engagement=engagement, ip=ip,
                          details={"rule": rule_id, "subject": f"{subject_type}:{subject_id}", "state": clock.state,
@@ -140,6 +157,42 @@ def record_notice(clock: Clock, notified_at: dt.datetime, *, evidence: Evidence 
                          object_id=clock.id, engagement=clock.engagement_id, ip=ip,
                          details={"rule": clock.rule_id, "notified_at": _iso(notified_at), "state": state,
                                   "evidence_id": evidence.id if evidence else None})
+    return Clock.get_by_id(clock.id)
+
+
+def close_not_required(clock: Clock, reason: str, *, actor: User | None = None, ip: str = "",
+                       action: str = "clock.not_required") -> Clock:
+    """The rule does not apply to this subject: the clock closes as ``not_required`` with its reason (no breach,
+    no finding). Met and breached clocks keep their history: Conflict."""
+    try:
+        check_transition(clock.state, "not_required")
+    except ClockError:
+        raise Conflict(f"the {clock.rule_id} clock is {clock.state.replace('_', ' ')}: it cannot be closed as "
+                       "not required") from None
+    with transaction():
+        if not (Clock.update(state="not_required", reason=reason, recorded_by=actor.id if actor else None)
+                .where(Clock.id == clock.id, Clock.state == clock.state).execute()):
+            raise Conflict("the clock changed meanwhile; reload and try again")
+        audit_log.record(action, actor=actor, actor_email=None if actor else "system", object_type="clock",
+                         object_id=clock.id, engagement=clock.engagement_id, ip=ip,
+                         details={"rule": clock.rule_id, "from": clock.state, "reason": reason})
+    return Clock.get_by_id(clock.id)
+
+
+def meet_by_assessment(clock: Clock, concluded_at: dt.datetime, *, actor: User | None = None,
+                       ip: str = "") -> Clock:
+    """The NDB assessment meets its clock whenever it was concluded (``domain.clocks.state_after_assessment``)."""
+    if clock.state not in ("pending", "running", "breached"):
+        return clock
+    state = state_after_assessment(clock.state, clock.deadline_at, concluded_at)
+    with transaction():
+        if not (Clock.update(state=state, met_at=concluded_at, recorded_by=actor.id if actor else None)
+                .where(Clock.id == clock.id, Clock.state == clock.state).execute()):
+            raise Conflict("the clock changed meanwhile; reload and try again")
+        audit_log.record("clock.notice", actor=actor, actor_email=None if actor else "system", object_type="clock",
+                         object_id=clock.id, engagement=clock.engagement_id, ip=ip,
+                         details={"rule": clock.rule_id, "notified_at": _iso(concluded_at), "state": state,
+                                  "by": "assessment"})
     return Clock.get_by_id(clock.id)
 
 

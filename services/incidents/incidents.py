@@ -22,12 +22,24 @@ from domain.clocks import (
     IncidentFacts,
     client_aware_at,
     duration_of,
+    later_fact_start,
     rules_started,
     start_instant,
 )
 from domain.errors import Conflict, NotFound, ValidationError
 from domain.timeutil import isoformat_utc, local, parse_instant
-from models import Clock, ClockRule, Engagement, Evidence, Incident, User, transaction, utcnow
+from models import (
+    Clock,
+    ClockRule,
+    Engagement,
+    EngagementFramework,
+    Evidence,
+    Framework,
+    Incident,
+    User,
+    transaction,
+    utcnow,
+)
 from models.incidents import INCIDENT_CATEGORIES, INCIDENT_FLAGS
 from services import scope
 from services.audit import audit_log
@@ -36,6 +48,9 @@ from services.text import clean_text
 from . import clocks
 
 AWARE_PARTIES = ("client", "provider")
+NDB_NOTIFY = "NDB-NOTIFY"
+NDB_ASSESS_RULES = ("NDB-ASSESS", "NDB-ASSESS-PROVIDER")
+CPS234_35 = "CPS234-35"
 FUTURE_SLACK = dt.timedelta(minutes=5)  # clocks of different machines disagree a little
 
 
@@ -144,7 +159,7 @@ def create_incident(user: User, engagement: Engagement, data: dict, *, ip: str =
                          engagement=engagement, ip=ip,
                          details={"title": incident.title, "category": incident.category,
                                   "flags": sorted(parsed.flags), "aware_party": incident.aware_party})
-        for rule in rules_started(clocks.live_rules(), facts(incident)):
+        for rule in rules_started(clocks.live_rules(), facts(incident), the_settings.enabled):
             try:
                 started, how = start_instant(rule, facts(incident), the_settings)
             except ClockError as exc:
@@ -157,7 +172,10 @@ def incident_for(user: User, incident_id: int, action: str = "view") -> Incident
     row = Incident.get_or_none(Incident.id == incident_id) if 0 < incident_id < 2**63 else None
     if row is None:
         raise NotFound("incident not found")
-    scope.engagement_for(user, row.engagement_id, action)
+    try:
+        scope.engagement_for(user, row.engagement_id, action)
+    except NotFound:
+        raise NotFound("incident not found") from None  # another tenant's incident answers as a missing one
     return row
 
 
@@ -201,7 +219,34 @@ def record_notice(user: User, incident: Incident, rule_id: str, data: dict, *, i
         clock = clocks.record_notice(clock, notified, evidence=evidence, actor=user, ip=ip, now=now)
         if rule_id == CONTRACT_NOTICE and incident.client_aware_at is None:
             client_learnt(incident, notified, actor=user, ip=ip)
+        if rule_id == NDB_NOTIFY:
+            _notified_another_regulator(user, Incident.get_by_id(incident.id), notified, ip)
     return clock
+
+
+def _notified_another_regulator(user: User, incident: Incident, notified: dt.datetime, ip: str) -> None:
+    """The OAIC told (NDB-NOTIFY met): the incident has been notified to another regulator, which CPS 234
+    para 35(b) makes notifiable to APRA in its own right, from the OAIC notice (or the client's awareness,
+    when later). Only where CPS 234 is in the engagement's scope; an existing CPS234-35 clock is kept."""
+    engagement = Engagement.get_by_id(incident.engagement_id)
+    if CPS234_35 not in {r.rule_id for r in clocks.live_rules()} or "CPS234" not in engagement_frameworks(engagement):
+        return
+    if not incident.notified_other_regulator:
+        Incident.update(notified_other_regulator=True).where(Incident.id == incident.id).execute()
+        audit_log.record("incident.update", actor=user, object_type="incident", object_id=incident.id,
+                         engagement=engagement, ip=ip,
+                         details={"added_flags": ["notified_other_regulator"],
+                                  "established_at": isoformat_utc(notified), "by": NDB_NOTIFY})
+    start, how = client_aware_at(facts(incident), clocks.settings(engagement), incident.client_aware_at)
+    start, how = later_fact_start(start, how, notified, "the notice to the OAIC (para 35(b))")
+    clocks.start_clock(engagement, CPS234_35, start, incident=incident, how=how, actor=user, ip=ip,
+                       established_at=notified)
+
+
+def engagement_frameworks(engagement: Engagement) -> set[str]:
+    """The codes of the frameworks in the engagement's scope."""
+    return {code for (code,) in Framework.select(Framework.code).join(EngagementFramework)
+            .where(EngagementFramework.engagement == engagement.id).tuples()}
 
 
 def client_learnt(incident: Incident, at: dt.datetime, *, actor: User | None = None, ip: str = "") -> None:
@@ -210,11 +255,12 @@ def client_learnt(incident: Incident, at: dt.datetime, *, actor: User | None = N
                                               Incident.client_aware_at.is_null()).execute()
     waiting = Clock.select().where(Clock.incident == incident.id, Clock.state == "pending")
     for clock in waiting:
-        start = at
         rule = clocks.rule(clock.rule_id)
         if rule.start != FROM_CLIENT_AWARE:
             continue
-        clocks.start_pending(clock, start, "from the provider's notice to the client", actor=actor, ip=ip)
+        start, how = later_fact_start(at, "from the provider's notice to the client", clock.established_at,
+                                      "the fact that started it")
+        clocks.start_pending(clock, start, how, actor=actor, ip=ip)
 
 
 def record_assessment(user: User, incident: Incident, data: dict, *, ip: str = "",
@@ -244,9 +290,8 @@ def record_assessment(user: User, incident: Incident, data: dict, *, ip: str = "
         audit_log.record("incident.assessment", actor=user, object_type="incident", object_id=incident.id,
                          engagement=engagement, ip=ip,
                          details={"concluded_at": isoformat_utc(concluded), "eligible": eligible})
-        assess = Clock.get_or_none(Clock.incident == incident.id, Clock.rule_id == "NDB-ASSESS")
-        if assess is not None and assess.state in ("running", "breached") and concluded >= assess.started_at:
-            clocks.record_notice(assess, concluded, actor=user, ip=ip, now=now)
+        for assess in Clock.select().where(Clock.incident == incident.id, Clock.rule_id.in_(NDB_ASSESS_RULES)):
+            clocks.meet_by_assessment(assess, concluded, actor=user, ip=ip)  # s 26WJ: one assessment serves both
         if eligible:
             for rule in clocks.live_rules():
                 if rule.start == FROM_ASSESSMENT:
@@ -263,7 +308,8 @@ def clock_json(clock: Clock, tz: str, titles: dict[str, str]) -> dict:
             "deadline_at": isoformat_utc(clock.deadline_at), "deadline_local": _local(clock.deadline_at, tz),
             "target_at": isoformat_utc(clock.target_at), "target_local": _local(clock.target_at, tz),
             "basis": clock.basis, "calendar": clock.calendar, "note": clock.note, "state": clock.state,
-            "met_at": isoformat_utc(clock.met_at), "notice_evidence_id": clock.notice_evidence_id}
+            "met_at": isoformat_utc(clock.met_at), "notice_evidence_id": clock.notice_evidence_id,
+            "reason": clock.reason}
 
 
 def _local(value: dt.datetime | None, tz: str) -> str | None:

@@ -6,6 +6,7 @@ from flask import jsonify
 from models import Engagement
 from models.incidents import CLOCK_STATES, INCIDENT_CATEGORIES, INCIDENT_FLAGS
 from services import scope
+from services.incidents import facts as fact_service
 from services.incidents import incidents as incident_service
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip
@@ -26,6 +27,7 @@ register_schemas({
         "calendar": {"type": "string", "description": "The calendar and library version the deadline used."},
         "note": STRING, "state": {"type": "string", "enum": list(CLOCK_STATES)},
         "met_at": NULL_INSTANT, "notice_evidence_id": {"type": ["integer", "null"]},
+        "reason": {"type": "string", "description": "Why the clock is not_required (the assessment or correction)."},
     }),
     "Incident": _object({
         "id": {"type": "integer"}, "engagement_id": {"type": "integer"}, "title": STRING, "description": STRING,
@@ -56,6 +58,19 @@ register_schemas({
                "properties": {"notified_at": {**INSTANT, "description": "Not before the clock started, not in "
                                                                        "the future."},
                               "evidence_id": {"type": "integer", "description": "The uploaded notice."}}},
+    "IncidentChange": {"type": "object", "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 200},
+        "flags": {"oneOf": [{"type": "array", "items": {"type": "string", "enum": list(INCIDENT_FLAGS)},
+                             "description": "Flags to add."},
+                            {"type": "object", "additionalProperties": {"type": "boolean"},
+                             "description": "true adds a flag; false removes it (a correction: needs reason)."}]},
+        "outside_tolerance_at": {**INSTANT, "description": "With the outside_tolerance flag when it is added."},
+        "established_at": {**INSTANT, "description": "When the added fact was established (default now); not "
+                                                     "before aware_at, not in the future."},
+        "reason": {"type": "string", "maxLength": 2000, "description": "Required to remove a flag."}}},
+    "NotRequired": {"type": "object", "required": ["reason"], "properties": {
+        "reason": {"type": "string", "minLength": 1, "maxLength": 2000,
+                   "description": "The assessment that the rule does not apply."}}},
     "Assessment": {"type": "object", "required": ["concluded_at", "eligible"],
                    "properties": {"concluded_at": INSTANT, "eligible": {"type": "boolean"}, "summary": STRING}},
     "ClockSettings": _object({
@@ -100,6 +115,26 @@ def create_incident(engagement_id: int):
 @route("/incidents/<int:incident_id>", summary="One incident with its clocks", response="Incident", errors=(404,))
 def incident(incident_id: int):
     return jsonify(_json(incident_service.incident_for(api_user(), incident_id)))
+
+
+@route("/incidents/<int:incident_id>", methods=("PATCH",),
+       summary="Facts that emerge later: add flags (starting their clocks from established_at), correct them "
+               "with a reason", body="IncidentChange", response="Incident", errors=(400, 404, 409, 422))
+def update_incident(incident_id: int):
+    user = api_user()
+    row = incident_service.incident_for(user, incident_id, "record_incident")
+    fact_service.update_incident(user, row, json_body(), ip=client_ip())
+    return jsonify(_json(incident_service.incident_for(user, incident_id)))
+
+
+@route("/incidents/<int:incident_id>/clocks/<rule>/not-required", methods=("POST",),
+       summary="Close a clock whose rule does not apply (client side): no breach, no finding", body="NotRequired",
+       response="Incident", errors=(400, 404, 409, 422))
+def not_required(incident_id: int, rule: str):
+    user = api_user()
+    row = incident_service.incident_for(user, incident_id, "record_incident")
+    fact_service.mark_not_required(user, row, rule, json_body(), ip=client_ip())
+    return jsonify(_json(incident_service.incident_for(user, incident_id)))
 
 
 @route("/incidents/<int:incident_id>/clocks/<rule>/notice", methods=("POST",),
