@@ -8,7 +8,9 @@ import pytest
 
 from models import AuditEvent, Clock, Engagement, Finding, Incident
 from services.alerts.scheduler import tick
-from tests.conftest import bearer
+from services.auditors.oscal import validate
+from tests.conftest import bearer, login
+from tests.test_incident_pages import token
 from tests.test_incidents import NOW, ago, clocks_of, iso
 from tests.test_openapi import Contract
 from tests.test_openapi import spec as spec  # noqa: F401 (the fixture)
@@ -236,3 +238,28 @@ def test_ndb_assess_across_the_april_daylight_saving_change_ends_at_local_midnig
     assert assess["deadline_local"] == "2026-04-19T23:59:59+10:00"  # 30 days after 20 March, day 1 = 21 March
     assert assess["deadline_at"] == "2026-04-19T13:59:59Z"
     assert "Acts Interpretation Act 1901 s 36" in assess["calendar"]
+
+
+def test_the_incident_page_adds_facts_closes_a_clock_as_not_required_and_oscal_carries_the_reason(client, bank,
+                                                                                                     make_user):
+    incident = record(client, bank, category="personal_information_breach", flags=["personal_information"])
+    risk = make_user("risk_reviewer", email="pages@bank-a.test")
+    login(client, risk)
+    page = client.get(f"/incidents/{incident['id']}").get_data(as_text=True)
+    assert "Facts established later" in page
+    added = client.post(f"/incidents/{incident['id']}/facts", data={"csrf_token": token(page), "flags": ["material"]})
+    assert added.status_code == 302, added.get_data(as_text=True)
+    reason = "Not material for CPS 230 para 33: no financial or critical-operations impact"
+    closed = client.post(f"/incidents/{incident['id']}/clocks/CPS230-INCIDENT/not-required",
+                         data={"csrf_token": token(page), "reason": reason})
+    assert closed.status_code == 302, closed.get_data(as_text=True)
+    page = client.get(f"/incidents/{incident['id']}").get_data(as_text=True)
+    assert f"Not required: {reason}" in page and "badge-clock-not_required" in page
+    refused = client.post(f"/incidents/{incident['id']}/clocks/CPS230-INCIDENT/not-required",
+                          data={"csrf_token": token(page), "reason": reason})
+    assert refused.status_code == 409 and "cannot be closed as not required" in refused.get_data(as_text=True)
+    oscal = client.get(f"/api/v1/engagements/{bank['engagement']}/oscal", headers=bank["risk"]).get_json()
+    validate(oscal)
+    observations = [o for r in oscal["assessment-results"]["results"] for o in r.get("observations", [])]
+    assert [o["title"] for o in observations] == ["CPS230-INCIDENT not required"]
+    assert reason in observations[0]["description"]

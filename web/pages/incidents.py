@@ -1,6 +1,6 @@
 """Incidents: list per engagement (with the clock settings), the new-incident form, the incident page with
-its live clocks, and the notice and assessment forms. Times typed into forms are the engagement's local
-time; the API insists on explicit offsets."""
+its live clocks, and the notice, assessment, later-fact, correction and not-required forms. Times typed into
+forms are the engagement's local time; the API insists on explicit offsets."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +12,7 @@ from domain.errors import DomainError
 from models import Engagement
 from models.incidents import INCIDENT_CATEGORIES
 from services import scope
+from services.incidents import facts as fact_service
 from services.incidents import incidents as incident_service
 from web.auth import client_ip
 from web.pages import bp, current
@@ -124,6 +125,43 @@ def incident_notice(incident_id: int, rule: str):
     except DomainError as exc:
         return _incident_page(row, exc, exc.status if exc.status != 404 else 422, failed=rule)
     flash(f"Notice recorded for {rule}.", "success")
+    return redirect(url_for("pages.incident", incident_id=incident_id))
+
+
+def _facts_form(form, tz: str) -> dict:
+    """The later-facts form: flags to add with when they were established, or one flag to correct."""
+    if form.get("correct"):
+        return {"flags": {form["correct"]: False}, "reason": form.get("reason", "")}
+    data: dict = {"flags": [f for f in form.getlist("flags") if f]}
+    for name in ("established_at", "outside_tolerance_at"):
+        if form.get(name, "").strip():
+            data[name] = local_input(form[name], tz)
+    return data
+
+
+@bp.route("/incidents/<int:incident_id>/facts", methods=["POST"])
+def incident_facts(incident_id: int):
+    user = current()
+    row = incident_service.incident_for(user, incident_id, "record_incident")
+    engagement = Engagement.get_by_id(row.engagement_id)
+    try:
+        fact_service.update_incident(user, row, _facts_form(request.form, engagement.timezone), ip=client_ip())
+    except DomainError as exc:
+        return _incident_page(row, exc, exc.status if exc.status != 404 else 422, failed="facts")
+    flash("Incident updated; the clocks it calls for are running." if not request.form.get("correct")
+          else "Flag corrected; the clocks it alone started are kept as not required.", "success")
+    return redirect(url_for("pages.incident", incident_id=incident_id))
+
+
+@bp.route("/incidents/<int:incident_id>/clocks/<rule>/not-required", methods=["POST"])
+def incident_not_required(incident_id: int, rule: str):
+    user = current()
+    row = incident_service.incident_for(user, incident_id, "record_incident")
+    try:
+        fact_service.mark_not_required(user, row, rule, {"reason": request.form.get("reason", "")}, ip=client_ip())
+    except DomainError as exc:
+        return _incident_page(row, exc, exc.status if exc.status != 404 else 422, failed=rule)
+    flash(f"{rule} closed as not required.", "success")
     return redirect(url_for("pages.incident", incident_id=incident_id))
 
 
