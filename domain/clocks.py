@@ -111,6 +111,8 @@ class Settings:
     provider_awareness_is_client: bool = False
     overrides: dict[dt.date, bool] = field(default_factory=dict)
     enabled: frozenset[str] = frozenset()  # engagement settings that switch optional rules on (trigger ``engagement``)
+    acquirers: tuple[tuple[str, int], ...] = ()  # (name, hours): one PCI-BRAND clock each
+    pci_brand_target_hours: int | None = None  # the brands' "immediately" as an internal target (None: the rule's)
 
 
 @dataclass(frozen=True)
@@ -170,21 +172,37 @@ def start_instant(rule: Rule, incident: IncidentFacts, settings: Settings,
     raise ClockError(f"rule {rule.rule_id} is not started by an incident ({rule.start})", field="rule")
 
 
-def duration_of(rule: Rule, settings: Settings) -> int | None:
+def parties(rule: Rule, settings: Settings) -> list[str]:
+    """Whom a rule's clocks are owed to: PCI-BRAND one per acquirer of the engagement (the brands' rules leave
+    the period to each acquirer); every other rule, and PCI-BRAND without named acquirers, one clock ('')."""
+    if rule.rule_id == PCI_BRAND and settings.acquirers:
+        return [name for name, _hours in settings.acquirers]
+    return [""]
+
+
+def duration_of(rule: Rule, settings: Settings, party: str = "") -> int | None:
     """The rule's duration, with the engagement's own hours for the contractual and acquirer clocks."""
     if rule.rule_id == CONTRACT_NOTICE:
         return settings.contract_notice_hours
     if rule.rule_id == PCI_BRAND:
-        return settings.pci_acquirer_hours
+        return dict(settings.acquirers).get(party, settings.pci_acquirer_hours)
     return rule.duration
 
 
-def timing(rule: Rule, started_at: dt.datetime, settings: Settings, how: str = "") -> Timing:
-    """Deadline, internal target, basis and calendar of a clock started at ``started_at`` (naive UTC)."""
-    duration = duration_of(rule, settings)
-    target = (started_at + dt.timedelta(hours=rule.internal_target_hours)
-              if rule.internal_target_hours is not None else None)
-    suffix = f" ({how})" if how else ""
+def target_hours(rule: Rule, settings: Settings) -> int | None:
+    """The internal target: the engagement's hours for the brands' "immediately", else the rule's."""
+    if rule.rule_id == PCI_BRAND and settings.pci_brand_target_hours is not None:
+        return settings.pci_brand_target_hours
+    return rule.internal_target_hours
+
+
+def timing(rule: Rule, started_at: dt.datetime, settings: Settings, how: str = "", party: str = "") -> Timing:
+    """Deadline, internal target, basis and calendar of a clock started at ``started_at`` (naive UTC), owed to
+    ``party`` (an acquirer) where the rule has several."""
+    duration = duration_of(rule, settings, party)
+    hours = target_hours(rule, settings)
+    target = started_at + dt.timedelta(hours=hours) if hours is not None else None
+    suffix = (f" for {party}" if party else "") + (f" ({how})" if how else "")
     if rule.unit == "hours":
         return Timing(started_at, started_at + dt.timedelta(hours=duration), target,
                       f"{duration} elapsed hours{suffix}", "elapsed hours (UTC)")
@@ -202,7 +220,6 @@ def timing(rule: Rule, started_at: dt.datetime, settings: Settings, how: str = "
                       f"{duration} business days {settings.place}{suffix}",
                       f"{calendar.description}, {settings.timezone}")
     if rule.unit == "asap":
-        hours = rule.internal_target_hours
         return Timing(started_at, None, target,
                       f"as soon as practicable (internal target {hours} hours){suffix}", "elapsed hours (UTC)")
     raise ClockError(f"unknown unit {rule.unit!r} in rule {rule.rule_id}", field="rule")

@@ -10,6 +10,7 @@ from .org import ROLE_ORG_KIND, ROLES, ApiToken, Invitation, LoginAttempt, Organ
 from .packs import Pack, SchedulerLease
 from .register import (
     TALLIED_STATES,
+    Acquirer,
     Applicability,
     Engagement,
     EngagementFramework,
@@ -23,6 +24,7 @@ ALL_MODELS = [
     Organisation, User, ApiToken, Invitation, LoginAttempt,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, RequestTally, HolidayOverride, Subcontractor,
+    Acquirer,
     Evidence, RequestHistory, RequestComment, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,

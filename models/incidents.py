@@ -58,6 +58,7 @@ class Clock(BaseModel):
     subject_type = pw.CharField(max_length=40)
     subject_id = pw.IntegerField()
     rule_id = pw.CharField(max_length=40)
+    party = pw.CharField(max_length=100, default="")  # whom it is owed to when a rule has several (an acquirer)
     started_at = pw.DateTimeField(null=True)
     deadline_at = pw.DateTimeField(null=True)  # null: as soon as practicable, no outer limit
     target_at = pw.DateTimeField(null=True)  # internal target for ASAP obligations
@@ -81,7 +82,8 @@ class Clock(BaseModel):
         return super().save(*args, **kwargs)
 
     class Meta:
-        indexes = ((("incident", "rule_id"), True), (("engagement", "subject_type", "subject_id", "rule_id"), True),
+        indexes = ((("incident", "rule_id", "party"), True),
+                   (("engagement", "subject_type", "subject_id", "rule_id", "party"), True),
                    (("state", "deadline_at"), False))
 
 

@@ -28,7 +28,7 @@ def bank(client, make_user):
         "name": "Facts centre", "provider": "BPO A", "frameworks": ["CPS234", "CPS230", "PRIVACY-AU"],
         "place": "NSW", "timezone": "Australia/Sydney", "start_date": "2026-01-01"})
     assert response.status_code == 201, response.get_json()
-    return {"engagement": response.get_json()["id"], "risk": bearer(make_user("risk_reviewer")),
+    return {"engagement": response.get_json()["id"], "admin": bearer(admin), "risk": bearer(make_user("risk_reviewer")),
             "provider": bearer(make_user("provider_contributor")),
             "stranger": bearer(make_user("risk_reviewer", org="Bank B"))}
 

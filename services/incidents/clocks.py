@@ -28,7 +28,18 @@ from domain.clocks import (
     timing,
 )
 from domain.errors import Conflict, NotFound, ValidationError
-from models import Clock, ClockRule, Engagement, Evidence, HolidayOverride, Incident, User, transaction, utcnow
+from models import (
+    Acquirer,
+    Clock,
+    ClockRule,
+    Engagement,
+    Evidence,
+    HolidayOverride,
+    Incident,
+    User,
+    transaction,
+    utcnow,
+)
 from services.audit import audit_log
 
 Subject = tuple[str, int] | pw.Model | None
@@ -60,7 +71,14 @@ def settings(engagement: Engagement) -> Settings:
                     contract_notice_hours=engagement.contract_notice_hours,
                     pci_acquirer_hours=engagement.pci_acquirer_hours,
                     provider_awareness_is_client=engagement.provider_awareness_is_client, overrides=overrides,
-                    enabled=enabled_settings(engagement))
+                    enabled=enabled_settings(engagement), acquirers=acquirers_of(engagement),
+                    pci_brand_target_hours=engagement.pci_brand_target_hours)
+
+
+def acquirers_of(engagement: Engagement) -> tuple[tuple[str, int], ...]:
+    """The engagement's acquirers and their notice hours, by name."""
+    return tuple(Acquirer.select(Acquirer.name, Acquirer.hours).where(Acquirer.engagement == engagement.id)
+                 .order_by(Acquirer.name).tuples())
 
 
 def enabled_settings(engagement: Engagement) -> frozenset[str]:
@@ -81,40 +99,44 @@ def _subject_key(subject: Subject, incident: Incident | None) -> tuple[str, int]
 
 def start_clock(engagement: Engagement, rule_id: str, started_at: dt.datetime | None, *,
                 incident: Incident | None = None, subject: Subject = None, how: str = "",
-                actor: User | None = None, ip: str = "", established_at: dt.datetime | None = None) -> Clock:
+                actor: User | None = None, ip: str = "", established_at: dt.datetime | None = None,
+                party: str = "") -> Clock:
     """Start the clock ``rule_id`` for ``subject`` (or ``incident``) at ``started_at`` (naive UTC; None: pending).
 
     Records its deadline, basis and calendar and the audit event ``clock.start``; returns the existing
     clock when this subject already has one for the rule. ``established_at``: when the fact that started it
-    was established (a flag added later); a pending clock starts no earlier than that.
+    was established (a flag added later); a pending clock starts no earlier than that. ``party``: whom the
+    clock is owed to where the rule has several (an acquirer).
     """
     the_rule = rule(rule_id)
     subject_type, subject_id = _subject_key(subject, incident)
     with transaction():
         existing = Clock.get_or_none(Clock.engagement == engagement.id, Clock.subject_type == subject_type,
-                                     Clock.subject_id == subject_id, Clock.rule_id == rule_id)
+                                     Clock.subject_id == subject_id, Clock.rule_id == rule_id, Clock.party == party)
         if existing is not None:
             return existing
-        fields = timing_fields(the_rule, started_at, settings(engagement), how)
+        fields = timing_fields(the_rule, started_at, settings(engagement), how, party)
         clock = Clock.create(engagement=engagement.id, incident=incident.id if incident else None,
                              subject_type=subject_type, subject_id=subject_id, rule_id=rule_id,
-                             note=the_rule.note, established_at=established_at, **fields)
+                             note=the_rule.note, established_at=established_at, party=party, **fields)
         audit_log.record("clock.start", actor=actor, actor_email=None if actor else "system",
                          object_type="clock", object_id=clock.id, engagement=engagement, ip=ip,
-                         details={"rule": rule_id, "subject": f"{subject_type}:{subject_id}", "state": clock.state,
+                         details={"rule": rule_id, "party": party, "subject": f"{subject_type}:{subject_id}",
+                                  "state": clock.state,
                                   "started_at": _iso(clock.started_at), "deadline_at": _iso(clock.deadline_at),
                                   "basis": clock.basis})
     return clock
 
 
-def timing_fields(the_rule: Rule, started_at: dt.datetime | None, the_settings: Settings, how: str) -> dict:
+def timing_fields(the_rule: Rule, started_at: dt.datetime | None, the_settings: Settings, how: str,
+                  party: str = "") -> dict:
     """A clock's state, start, deadline, target, basis and calendar as stored (``pending`` without a start);
     pure, so bulk writers (``demo --scale``) store exactly what ``start_clock`` would."""
     if started_at is None:
         return {"state": "pending", "started_at": None, "deadline_at": None, "target_at": None,
                 "basis": f"pending: {how or 'waiting for its start'}", "calendar": ""}
     try:
-        t = timing(the_rule, started_at, the_settings, how)
+        t = timing(the_rule, started_at, the_settings, how, party)
     except ClockError as exc:
         raise ValidationError(str(exc), field=exc.field) from None
     return {"state": "running", "started_at": t.started_at, "deadline_at": t.deadline_at, "target_at": t.target_at,
@@ -126,7 +148,7 @@ def start_pending(clock: Clock, started_at: dt.datetime, how: str, *, actor: Use
     """A pending clock starts (pending → running) now that its start is known."""
     check_transition(clock.state, "running")
     engagement = Engagement.get_by_id(clock.engagement_id)
-    fields = timing_fields(rule(clock.rule_id), started_at, settings(engagement), how)
+    fields = timing_fields(rule(clock.rule_id), started_at, settings(engagement), how, clock.party)
     with transaction():
         if not Clock.update(**fields).where(Clock.id == clock.id, Clock.state == "pending").execute():
             return Clock.get_by_id(clock.id)

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from domain.clocks import FACT_NAMES, IncidentFacts, later_fact_start, rules_started, start_instant
+from domain.clocks import FACT_NAMES, IncidentFacts, later_fact_start, parties, rules_started, start_instant
 from domain.errors import Conflict, NotFound, ValidationError
 from domain.timeutil import isoformat_utc
 from models import Clock, ClockRule, Engagement, Incident, User, transaction, utcnow
@@ -145,8 +145,9 @@ def _start_new_clocks(user: User, engagement: Engagement, incident: Incident, be
         start, how = start_instant(rule, after, the_settings, provider_notice_at=incident.client_aware_at)
         if rule.start != "outside_tolerance_at":
             start, how = later_fact_start(start, how, change.established_at, fact)
-        clocks.start_clock(engagement, rule.rule_id, start, incident=incident, how=how, actor=user, ip=ip,
-                           established_at=change.established_at)
+        for party in parties(rule, the_settings):
+            clocks.start_clock(engagement, rule.rule_id, start, incident=incident, how=how, actor=user, ip=ip,
+                               established_at=change.established_at, party=party)
 
 
 def _close_orphaned_clocks(user: User, incident: Incident, before: IncidentFacts, after: IncidentFacts,
@@ -158,8 +159,8 @@ def _close_orphaned_clocks(user: User, incident: Incident, before: IncidentFacts
     for rule in rules_started(live, before, enabled):
         if rule.rule_id in still:
             continue
-        clock = Clock.get_or_none(Clock.incident == incident.id, Clock.rule_id == rule.rule_id)
-        if clock is not None and clock.state in ("pending", "running"):
+        for clock in Clock.select().where(Clock.incident == incident.id, Clock.rule_id == rule.rule_id,
+                                          Clock.state.in_(("pending", "running"))):
             clocks.close_not_required(clock, f"correction: {change.reason}"[:2000], actor=user, ip=ip,
                                       action="clock.correct")
 
@@ -171,6 +172,6 @@ def mark_not_required(user: User, incident: Incident, rule_id: str, data: Any, *
     scope.engagement_for(user, incident.engagement_id, "notify")
     if not ClockRule.select().where(ClockRule.rule_id == rule_id).exists():
         raise NotFound(f"unknown clock rule {rule_id!r}")
-    clock = clock_of(incident, rule_id)
+    clock = clock_of(incident, rule_id, data)
     reason = clean_text(data, "reason", limit=2000, multiline=True)
     return clocks.close_not_required(clock, reason, actor=user, ip=ip)

@@ -18,17 +18,20 @@ from domain.clocks import (
     CONTRACT_NOTICE,
     FROM_ASSESSMENT,
     FROM_CLIENT_AWARE,
+    PCI_BRAND,
     ClockError,
     IncidentFacts,
     client_aware_at,
     duration_of,
     later_fact_start,
+    parties,
     rules_started,
     start_instant,
 )
 from domain.errors import Conflict, NotFound, ValidationError
 from domain.timeutil import isoformat_utc, local, parse_instant
 from models import (
+    Acquirer,
     Clock,
     ClockRule,
     Engagement,
@@ -49,6 +52,9 @@ from . import clocks
 
 AWARE_PARTIES = ("client", "provider")
 NDB_NOTIFY = "NDB-NOTIFY"
+# Notices either side records: the provider's to the client, and the card brands' (Visa asks members,
+# service providers and merchants alike to report a compromise).
+EITHER_SIDE_NOTICES = (CONTRACT_NOTICE, PCI_BRAND)
 NDB_ASSESS_RULES = ("NDB-ASSESS", "NDB-ASSESS-PROVIDER")
 CPS234_35 = "CPS234-35"
 FUTURE_SLACK = dt.timedelta(minutes=5)  # clocks of different machines disagree a little
@@ -164,7 +170,9 @@ def create_incident(user: User, engagement: Engagement, data: dict, *, ip: str =
                 started, how = start_instant(rule, facts(incident), the_settings)
             except ClockError as exc:
                 raise ValidationError(str(exc), field=exc.field) from None
-            clocks.start_clock(engagement, rule.rule_id, started, incident=incident, how=how, actor=user, ip=ip)
+            for party in parties(rule, the_settings):
+                clocks.start_clock(engagement, rule.rule_id, started, incident=incident, how=how, actor=user, ip=ip,
+                                   party=party)
     return incident
 
 
@@ -183,11 +191,20 @@ def incidents_of(engagement: Engagement) -> pw.ModelSelect:
     return Incident.select().where(Incident.engagement == engagement.id).order_by(Incident.aware_at.desc())
 
 
-def clock_of(incident: Incident, rule_id: str) -> Clock:
-    clock = Clock.get_or_none(Clock.incident == incident.id, Clock.rule_id == rule_id)
-    if clock is None:
+def clock_of(incident: Incident, rule_id: str, data: dict | None = None) -> Clock:
+    """The incident's ``rule_id`` clock; where the rule has one per acquirer, the one ``data['acquirer']``
+    names (it may be left out when there is only one)."""
+    rows = list(Clock.select().where(Clock.incident == incident.id, Clock.rule_id == rule_id))
+    if not rows:
         raise NotFound(f"this incident has no {rule_id} clock")
-    return clock
+    party = (data or {}).get("acquirer")
+    if party in (None, "") and len(rows) == 1:
+        return rows[0]
+    named = [c for c in rows if c.party == party]
+    if not named:
+        raise ValidationError(f"name the acquirer of this {rule_id} clock: one of "
+                              f"{', '.join(sorted(c.party for c in rows if c.party))}", field="acquirer")
+    return named[0]
 
 
 def _evidence(engagement_id: int, value: Any) -> Evidence | None:
@@ -208,11 +225,11 @@ def record_notice(user: User, incident: Incident, rule_id: str, data: dict, *, i
     if not isinstance(data, dict):
         raise ValidationError("expected a JSON object")
     now = now or utcnow()
-    if rule_id != CONTRACT_NOTICE:
+    if rule_id not in EITHER_SIDE_NOTICES:
         scope.engagement_for(user, incident.engagement_id, "notify")  # regulator notices: the client
     if not ClockRule.select().where(ClockRule.rule_id == rule_id).exists():
         raise NotFound(f"unknown clock rule {rule_id!r}")
-    clock = clock_of(incident, rule_id)
+    clock = clock_of(incident, rule_id, data)
     notified = parse_time(data, "notified_at", now=now)
     evidence = _evidence(incident.engagement_id, data.get("evidence_id"))
     with transaction():
@@ -309,7 +326,7 @@ def clock_json(clock: Clock, tz: str, titles: dict[str, str]) -> dict:
             "target_at": isoformat_utc(clock.target_at), "target_local": _local(clock.target_at, tz),
             "basis": clock.basis, "calendar": clock.calendar, "note": clock.note, "state": clock.state,
             "met_at": isoformat_utc(clock.met_at), "notice_evidence_id": clock.notice_evidence_id,
-            "reason": clock.reason}
+            "reason": clock.reason, "acquirer": clock.party or None}
 
 
 def _local(value: dt.datetime | None, tz: str) -> str | None:
@@ -324,7 +341,7 @@ def incident_json(incident: Incident, engagement: Engagement, user: User) -> dic
     """The incident with the clocks ``user`` may see (an auditor: those of its granted frameworks)."""
     titles = rule_titles()
     rows = (scope.clocks_for(user, engagement).where(Clock.incident == incident.id)
-            .order_by(Clock.deadline_at.asc(nulls="LAST"), Clock.rule_id))
+            .order_by(Clock.deadline_at.asc(nulls="LAST"), Clock.rule_id, Clock.party))
     tz = engagement.timezone
     return {"id": incident.id, "engagement_id": incident.engagement_id, "title": incident.title,
             "description": incident.description, "category": incident.category,
@@ -371,33 +388,65 @@ def notice_warning(engagement: Engagement, user: User | None = None) -> str | No
             f"run from the client's awareness: shorten the contractual notice.")
 
 
+HOUR_SETTINGS = {"contract_notice_hours": 1, "pci_acquirer_hours": 1, "pci_brand_target_hours": 0}  # name: minimum
+SWITCH_SETTINGS = ("provider_awareness_is_client", "provider_privacy_act")
+
+
+def _hours(value: Any, name: str, minimum: int) -> int:
+    try:
+        hours = int(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        hours = None
+    if hours is None or not minimum <= hours <= 720:
+        raise ValidationError(f"{name} must be a whole number of hours from {minimum} to 720", field=name)
+    return hours
+
+
+def _switch(value: Any, name: str) -> bool:
+    if value in (True, "1", "true", "on", "yes"):
+        return True
+    if value in (False, None, "", "0", "false", "off", "no"):
+        return False
+    raise ValidationError(f"{name} must be true or false", field=name)
+
+
+def _acquirers(value: Any) -> list[tuple[str, int]]:
+    """The engagement's acquirers: each a name and its notice hours (an acquirer without hours is refused)."""
+    if not isinstance(value, list):
+        raise ValidationError("acquirers must be a list of {name, hours}", field="acquirers")
+    out: dict[str, int] = {}
+    for item in value:
+        if not isinstance(item, dict):
+            raise ValidationError("each acquirer needs a name and its hours", field="acquirers")
+        name = clean_text(item, "name", limit=100)
+        if "hours" not in item or item["hours"] in (None, ""):
+            raise ValidationError(f"acquirer {name!r} needs its notice hours", field="acquirers")
+        if name.casefold() in {n.casefold() for n in out}:
+            raise ValidationError(f"acquirer {name!r} is listed twice", field="acquirers")
+        out[name] = _hours(item["hours"], f"hours of acquirer {name!r}", 1)
+    return list(out.items())
+
+
 def update_clock_settings(user: User, engagement: Engagement, data: dict, ip: str = "") -> Engagement:
-    """client_admin: the contractual notice hours, the acquirer's hours and whether the provider's
-    awareness counts as the client's. Running clocks keep their deadlines."""
-    changes: dict[str, Any] = {}
-    for name in ("contract_notice_hours", "pci_acquirer_hours"):
-        if name in data:
-            value = data[name]
-            try:
-                value = int(value) if not isinstance(value, bool) else None
-            except (TypeError, ValueError):
-                value = None
-            if value is None or not 1 <= value <= 720:
-                raise ValidationError(f"{name} must be a whole number of hours from 1 to 720", field=name)
-            changes[name] = value
-    if "provider_awareness_is_client" in data:
-        value = data["provider_awareness_is_client"]
-        if value in (True, "1", "true", "on", "yes"):
-            changes["provider_awareness_is_client"] = True
-        elif value in (False, None, "", "0", "false", "off", "no"):
-            changes["provider_awareness_is_client"] = False
-        else:
-            raise ValidationError("provider_awareness_is_client must be true or false",
-                                  field="provider_awareness_is_client")
-    if not changes:
+    """client_admin: the contractual notice hours, the acquirers and their hours, the brands' target, whether
+    the provider's awareness counts as the client's and whether the provider is bound by the Privacy Act.
+    Running clocks keep their deadlines."""
+    if not isinstance(data, dict):
+        raise ValidationError("expected a JSON object")
+    changes: dict[str, Any] = {name: _hours(data[name], name, low) for name, low in HOUR_SETTINGS.items()
+                               if name in data}
+    changes |= {name: _switch(data[name], name) for name in SWITCH_SETTINGS if name in data}
+    acquirers = _acquirers(data["acquirers"]) if "acquirers" in data else None
+    if not changes and acquirers is None:
         return engagement
     with transaction():
-        Engagement.update(**changes).where(Engagement.id == engagement.id).execute()
+        if changes:
+            Engagement.update(**changes).where(Engagement.id == engagement.id).execute()
+        if acquirers is not None:
+            Acquirer.delete().where(Acquirer.engagement == engagement.id).execute()
+            for name, hours in acquirers:
+                Acquirer.create(engagement=engagement.id, name=name, hours=hours)
+            changes["acquirers"] = [{"name": n, "hours": h} for n, h in acquirers]
         audit_log.record("engagement.clock_settings", actor=user, object_type="engagement", object_id=engagement.id,
                          engagement=engagement, ip=ip, details=changes)
     return Engagement.get_by_id(engagement.id)

@@ -8,12 +8,15 @@ from models.incidents import CLOCK_STATES, INCIDENT_CATEGORIES, INCIDENT_FLAGS
 from services import scope
 from services.incidents import facts as fact_service
 from services.incidents import incidents as incident_service
+from services.incidents.clocks import acquirers_of
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip
 from web.openapi import INSTANT, STRING, _object, register_schemas
 
 NULL_INSTANT = {"type": ["string", "null"], "format": "date-time"}
 NULL_STRING = {"type": ["string", "null"]}
+ACQUIRERS = {"type": "array", "items": _object({"name": STRING, "hours": {"type": "integer", "minimum": 1,
+                                                                          "maximum": 720}})}
 
 register_schemas({
     "Clock": _object({
@@ -28,6 +31,7 @@ register_schemas({
         "note": STRING, "state": {"type": "string", "enum": list(CLOCK_STATES)},
         "met_at": NULL_INSTANT, "notice_evidence_id": {"type": ["integer", "null"]},
         "reason": {"type": "string", "description": "Why the clock is not_required (the assessment or correction)."},
+        "acquirer": {**NULL_STRING, "description": "The acquirer a PCI-BRAND clock is owed to (one clock each)."},
     }),
     "Incident": _object({
         "id": {"type": "integer"}, "engagement_id": {"type": "integer"}, "title": STRING, "description": STRING,
@@ -57,6 +61,8 @@ register_schemas({
     "Notice": {"type": "object", "required": ["notified_at"],
                "properties": {"notified_at": {**INSTANT, "description": "Not before the clock started, not in "
                                                                        "the future."},
+                              "acquirer": {"type": "string", "description": "Which PCI-BRAND clock, when the "
+                                                                            "engagement has several acquirers."},
                               "evidence_id": {"type": "integer", "description": "The uploaded notice."}}},
     "IncidentChange": {"type": "object", "properties": {
         "title": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -70,7 +76,8 @@ register_schemas({
         "reason": {"type": "string", "maxLength": 2000, "description": "Required to remove a flag."}}},
     "NotRequired": {"type": "object", "required": ["reason"], "properties": {
         "reason": {"type": "string", "minLength": 1, "maxLength": 2000,
-                   "description": "The assessment that the rule does not apply."}}},
+                   "description": "The assessment that the rule does not apply."},
+        "acquirer": {"type": "string", "description": "Which PCI-BRAND clock, when there are several."}}},
     "Assessment": {"type": "object", "required": ["concluded_at", "eligible"],
                    "properties": {"concluded_at": INSTANT, "eligible": {"type": "boolean"}, "summary": STRING}},
     "ClockSettings": _object({
@@ -80,13 +87,20 @@ register_schemas({
                                "description": "The acquirer's notice period (PCI-BRAND)."},
         "provider_awareness_is_client": {"type": "boolean",
                                          "description": "Regulatory clocks start at the provider's aware_at."},
+        "provider_privacy_act": {"type": "boolean", "description": "The provider is itself bound by the Privacy "
+                                                                   "Act: its own s 26WH assessment clock."},
+        "pci_brand_target_hours": {"type": "integer", "minimum": 0, "maximum": 720,
+                                   "description": "Internal target for the brands' 'immediately' (PCI-BRAND)."},
+        "acquirers": ACQUIRERS,
         "warning": {"type": ["string", "null"], "description": "Set when the contractual notice is not shorter "
                                                                "than the shortest regulatory clock it feeds."},
     }),
     "ClockSettingsChange": {"type": "object", "properties": {
         "contract_notice_hours": {"type": "integer", "minimum": 1, "maximum": 720},
         "pci_acquirer_hours": {"type": "integer", "minimum": 1, "maximum": 720},
-        "provider_awareness_is_client": {"type": "boolean"}}},
+        "provider_awareness_is_client": {"type": "boolean"}, "provider_privacy_act": {"type": "boolean"},
+        "pci_brand_target_hours": {"type": "integer", "minimum": 0, "maximum": 720},
+        "acquirers": {**ACQUIRERS, "description": "Replaces the list; each acquirer needs its hours."}}},
 }, pages=("Incident",))
 
 
@@ -161,6 +175,9 @@ def _settings_json(engagement: Engagement) -> dict:
     return {"contract_notice_hours": engagement.contract_notice_hours,
             "pci_acquirer_hours": engagement.pci_acquirer_hours,
             "provider_awareness_is_client": engagement.provider_awareness_is_client,
+            "provider_privacy_act": engagement.provider_privacy_act,
+            "pci_brand_target_hours": engagement.pci_brand_target_hours,
+            "acquirers": [{"name": n, "hours": h} for n, h in acquirers_of(engagement)],
             "warning": incident_service.notice_warning(engagement, api_user())}
 
 
