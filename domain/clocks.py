@@ -247,6 +247,18 @@ def state_after_notice(state: str, deadline_at: dt.datetime | None, notified_at:
     return "met"
 
 
+def check_offshoring_notice(agreement_date: dt.date, apra_notified_on: dt.date | None) -> None:
+    """CPS 230 para 59(b) (2026: 60(b)): APRA is told *before* entering an offshoring arrangement, so an
+    offshore arrangement needs its notice date, on or before the agreement date."""
+    if apra_notified_on is None:
+        raise ClockError("an offshoring arrangement needs APRA told before it is entered (CPS 230 para 59(b)): "
+                         "give apra_notified_on", field="apra_notified_on")
+    if apra_notified_on > agreement_date:
+        raise ClockError(f"CPS 230 para 59(b) requires APRA to be notified before the offshoring arrangement: the "
+                         f"notice ({apra_notified_on.isoformat()}) is after the agreement date "
+                         f"({agreement_date.isoformat()})", field="apra_notified_on")
+
+
 def warnings_due(started_at: dt.datetime, deadline_at: dt.datetime) -> list[tuple[str, dt.datetime]]:
     """The moments a running clock warns: half its time gone and 4 hours left (when that is later)."""
     half = started_at + (deadline_at - started_at) / 2

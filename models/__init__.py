@@ -2,7 +2,7 @@
 from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestComment, RequestHistory
-from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
+from .incidents import Arrangement, ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
 from .notifications import Notification, NotificationSetting, SchedulerCursor
@@ -24,7 +24,7 @@ ALL_MODELS = [
     Organisation, User, ApiToken, Invitation, LoginAttempt,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, RequestTally, HolidayOverride, Subcontractor,
-    Acquirer,
+    Acquirer, Arrangement,
     Evidence, RequestHistory, RequestComment, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,

@@ -115,6 +115,25 @@ class Finding(BaseModel):
         indexes = ((("engagement", "status", "due_date"), False), (("status", "due_date"), False))
 
 
+ARRANGEMENT_KINDS = ("entered", "material_change")
+
+
+class Arrangement(BaseModel):
+    """The client entering, or materially changing, its own agreement with the provider (CPS 230 para 59(a));
+    an offshore one needs APRA told before it (para 59(b))."""
+    engagement = pw.ForeignKeyField(Engagement, backref="arrangements", on_delete="RESTRICT")
+    kind = pw.CharField(max_length=20)  # ARRANGEMENT_KINDS
+    agreement_date = pw.DateField()
+    offshore = pw.BooleanField(default=False)
+    apra_notified_on = pw.DateField(null=True)
+    description = pw.TextField(default="")
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("engagement", "agreement_date"), False),)
+
+
 CHANGE_KINDS = ("significant_change", "new_subcontractor", "offshoring")
 
 

@@ -6,6 +6,7 @@ from flask import jsonify
 from models import Engagement
 from models.incidents import CLOCK_STATES, INCIDENT_CATEGORIES, INCIDENT_FLAGS
 from services import scope
+from services.incidents import arrangements as arrangement_service
 from services.incidents import facts as fact_service
 from services.incidents import incidents as incident_service
 from services.incidents.clocks import acquirers_of
@@ -78,6 +79,18 @@ register_schemas({
         "reason": {"type": "string", "minLength": 1, "maxLength": 2000,
                    "description": "The assessment that the rule does not apply."},
         "acquirer": {"type": "string", "description": "Which PCI-BRAND clock, when there are several."}}},
+    "NewArrangement": {"type": "object", "required": ["kind", "agreement_date"], "properties": {
+        "kind": {"type": "string", "enum": ["entered", "material_change"],
+                 "description": "The client entered, or materially changed, its agreement with the provider."},
+        "agreement_date": {"type": "string", "format": "date"},
+        "offshore": {"type": "boolean", "description": "An offshoring arrangement (CPS 230 para 59(b))."},
+        "apra_notified_on": {"type": "string", "format": "date",
+                             "description": "Required when offshore; not after agreement_date."},
+        "description": STRING}},
+    "Arrangement": _object({
+        "id": {"type": "integer"}, "kind": STRING, "agreement_date": {"type": "string", "format": "date"},
+        "offshore": {"type": "boolean"}, "apra_notified_on": {"type": ["string", "null"], "format": "date"},
+        "description": STRING, "clock": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Clock"}]}}),
     "Assessment": {"type": "object", "required": ["concluded_at", "eligible"],
                    "properties": {"concluded_at": INSTANT, "eligible": {"type": "boolean"}, "summary": STRING}},
     "ClockSettings": _object({
@@ -101,7 +114,7 @@ register_schemas({
         "provider_awareness_is_client": {"type": "boolean"}, "provider_privacy_act": {"type": "boolean"},
         "pci_brand_target_hours": {"type": "integer", "minimum": 0, "maximum": 720},
         "acquirers": {**ACQUIRERS, "description": "Replaces the list; each acquirer needs its hours."}}},
-}, pages=("Incident",))
+}, pages=("Incident", "Arrangement"))
 
 
 def _json(incident, engagement: Engagement | None = None) -> dict:
@@ -195,3 +208,41 @@ def change_clock_settings(engagement_id: int):
     engagement = scope.engagement_for(user, engagement_id, "manage")
     return jsonify(_settings_json(incident_service.update_clock_settings(user, engagement, json_body(),
                                                                          ip=client_ip())))
+
+
+def _arrangement_json(row, engagement: Engagement) -> dict:
+    clock = arrangement_service.clock_for(row)
+    return {"id": row.id, "kind": row.kind, "agreement_date": row.agreement_date.isoformat(), "offshore": row.offshore,
+            "apra_notified_on": row.apra_notified_on.isoformat() if row.apra_notified_on else None,
+            "description": row.description,
+            "clock": None if clock is None else incident_service.clock_json(clock, engagement.timezone,
+                                                                             incident_service.rule_titles())}
+
+
+@route("/engagements/<int:engagement_id>/arrangements", summary="The client's agreements with the provider "
+       "(CPS 230 para 59)", params=("page", "per_page"), response="ArrangementPage", errors=(400, 404))
+def arrangements(engagement_id: int):
+    engagement = scope.engagement_for(api_user(), engagement_id)
+    return paginate(arrangement_service.arrangements_of(engagement),
+                    lambda rows: [_arrangement_json(r, engagement) for r in rows])
+
+
+@route("/engagements/<int:engagement_id>/arrangements", methods=("POST",), status=201,
+       summary="Record the client entering or materially changing its agreement: starts CPS230-ARRANGEMENT; "
+               "an offshore one needs APRA told before it", body="NewArrangement", response="Arrangement",
+       errors=(400, 404, 422))
+def create_arrangement(engagement_id: int):
+    user = api_user()
+    engagement = scope.engagement_for(user, engagement_id, "notify")
+    row = arrangement_service.record_arrangement(user, engagement, json_body(), ip=client_ip())
+    return jsonify(_arrangement_json(row, engagement)), 201
+
+
+@route("/arrangements/<int:arrangement_id>/notice", methods=("POST",),
+       summary="Record APRA's notice of the arrangement (CPS 230 para 59(a)): stops its clock", body="Notice",
+       response="Arrangement", errors=(400, 404, 422))
+def arrangement_notice(arrangement_id: int):
+    user = api_user()
+    row = arrangement_service.arrangement_for(user, arrangement_id, "notify")
+    arrangement_service.record_notice(user, row, json_body(), ip=client_ip())
+    return jsonify(_arrangement_json(row, Engagement.get_by_id(row.engagement_id)))
