@@ -86,3 +86,12 @@ def test_the_clock_settings_form_names_the_acquirers_with_their_hours(client, ba
     assert "needs its notice hours" in refused and Acquirer.select().count() == 2
     page = client.get(f"/engagements/{bank['engagement']}/incidents").get_data(as_text=True)
     assert "Westpac Merchant: 24" in page and 'name="provider_privacy_act" value="1" checked' in page
+
+
+def test_the_notice_warning_says_the_tolerance_clock_runs_whoever_knows(client, bank):
+    body = settings(client, bank, contract_notice_hours=4).get_json()
+    assert "CPS230-TOLERANCE runs 24 hours from the moment a critical operation goes outside tolerance, " \
+           "whoever knows of it, so no contractual notice fits inside it" in body["warning"]
+    assert "not shorter" not in body["warning"]  # 4 hours fits inside the 72-hour clocks of the client's awareness
+    body = settings(client, bank, contract_notice_hours=72).get_json()
+    assert "runs from the client's awareness (CPS230-INCIDENT: 72 hours)" in body["warning"]

@@ -18,6 +18,7 @@ from domain.clocks import (
     CONTRACT_NOTICE,
     FROM_ASSESSMENT,
     FROM_CLIENT_AWARE,
+    FROM_TOLERANCE,
     PCI_BRAND,
     ClockError,
     IncidentFacts,
@@ -357,16 +358,17 @@ def incident_json(incident: Incident, engagement: Engagement, user: User) -> dic
 
 
 def shortest_regulatory_hours(engagement: Engagement, visible: set[str] | None = None) -> tuple[int, str] | None:
-    """The shortest elapsed-hour regulatory clock the provider's notice must fit inside (hours, rule), of the
-    ``visible`` rules (None: all)."""
+    """The shortest elapsed-hour clock that runs from the client's awareness (hours, rule), of the ``visible``
+    rules (None: all) and the optional regimes the engagement has on: the clocks the provider's contractual
+    notice feeds, since for an incident the provider found the client's awareness is that notice."""
     the_settings = clocks.settings(engagement)
     best: tuple[int, str] | None = None
     for rule in clocks.live_rules():
         if visible is not None and rule.rule_id not in visible:
             continue
-        if rule.rule_id == CONTRACT_NOTICE or rule.unit != "hours" or rule.start == FROM_ASSESSMENT:
+        if rule.start != FROM_CLIENT_AWARE or rule.unit != "hours":
             continue
-        if rule.rule_id == "PCI-BRAND" and not engagement.card_payments:
+        if rule.trigger.get("engagement", "") not in the_settings.enabled | {""}:
             continue
         hours = duration_of(rule, the_settings)
         if best is None or hours < best[0]:
@@ -374,18 +376,37 @@ def shortest_regulatory_hours(engagement: Engagement, visible: set[str] | None =
     return best
 
 
+def _runs_whoever_knows(engagement: Engagement, visible: set[str] | None) -> list[tuple[int, str]]:
+    """Elapsed-hour regulatory clocks that start from the event itself (CPS 230 para 42: from going outside
+    tolerance), whoever knows of it: no contractual notice fits inside them."""
+    if "CPS230" not in engagement_frameworks(engagement):
+        return []
+    return sorted((r.duration, r.rule_id) for r in clocks.live_rules()
+                  if r.start == FROM_TOLERANCE and r.unit == "hours" and r.duration is not None
+                  and (visible is None or r.rule_id in visible))
+
+
 def notice_warning(engagement: Engagement, user: User | None = None) -> str | None:
-    """A warning when the contractual notice hours are not shorter than the shortest regulatory clock.
-    Shown to ``user`` only when it may see the contractual clock (an auditor granted the contract)."""
+    """Why the provider's contractual notice may not serve the regulatory clocks: when its hours are not shorter
+    than the shortest clock that runs from the client's awareness, and, where CPS 230 is in scope, that the
+    tolerance clock runs whoever knows. Shown to ``user`` only when it may see the contractual clock (an
+    auditor granted the contract)."""
     visible = None if user is None else scope.visible_clock_rules(user, engagement)
     if visible is not None and CONTRACT_NOTICE not in visible:
         return None
+    hours = engagement.contract_notice_hours
+    parts = []
     shortest = shortest_regulatory_hours(engagement, visible)
-    if shortest is None or engagement.contract_notice_hours < shortest[0]:
-        return None
-    return (f"The provider's contractual notice period ({engagement.contract_notice_hours} hours) is not shorter "
-            f"than the shortest regulatory clock it feeds ({shortest[1]}: {shortest[0]} hours). Regulatory clocks "
-            f"run from the client's awareness: shorten the contractual notice.")
+    if shortest is not None and hours >= shortest[0]:
+        parts.append(f"The provider's contractual notice period ({hours} hours) is not shorter than the shortest "
+                     f"regulatory clock that runs from the client's awareness ({shortest[1]}: {shortest[0]} hours): "
+                     f"an incident the provider found reaches the client with no time left. Shorten the "
+                     f"contractual notice.")
+    for duration, rule_id in _runs_whoever_knows(engagement, visible):
+        parts.append(f"{rule_id} runs {duration} hours from the moment a critical operation goes outside "
+                     f"tolerance, whoever knows of it, so no contractual notice fits inside it: the provider must "
+                     f"report a tolerance breach at once.")
+    return " ".join(parts) or None
 
 
 HOUR_SETTINGS = {"contract_notice_hours": 1, "pci_acquirer_hours": 1, "pci_brand_target_hours": 0}  # name: minimum
