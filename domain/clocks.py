@@ -113,6 +113,19 @@ class Settings:
     enabled: frozenset[str] = frozenset()  # engagement settings that switch optional rules on (trigger ``engagement``)
     acquirers: tuple[tuple[str, int], ...] = ()  # (name, hours): one PCI-BRAND clock each
     pci_brand_target_hours: int | None = None  # the brands' "immediately" as an internal target (None: the rule's)
+    calendar: str = "place"  # which days business-day clocks count: place | head_office | intersection
+    head_office: str = ""  # the client's head-office state ('' = place)
+    region: str = ""  # the site's region (regional holidays)
+
+    def business_calendar(self) -> tuple[BusinessCalendar, str]:
+        """The calendar business-day clocks count by, and how the basis names it (the place alone by default)."""
+        office = self.head_office or self.place
+        if self.calendar == "head_office":
+            return BusinessCalendar(office, dict(self.overrides)), f"{office} (the client's head office)"
+        if self.calendar == "intersection" and office != self.place:
+            return (BusinessCalendar(self.place, dict(self.overrides), also=(office,), region=self.region),
+                    f"{self.place}∩{office} (holidays both keep: the earlier deadline)")
+        return BusinessCalendar(self.place, dict(self.overrides), region=self.region), self.place
 
 
 @dataclass(frozen=True)
@@ -213,11 +226,11 @@ def timing(rule: Rule, started_at: dt.datetime, settings: Settings, how: str = "
                       f"days as the Acts Interpretation Act 1901 s 36(1) counts them (the first day not "
                       f"counted), {settings.timezone}")
     if rule.unit == "business_days":
-        calendar = BusinessCalendar(settings.place, dict(settings.overrides))
+        calendar, which = settings.business_calendar()
         aware_day = local(started_at, settings.timezone).date()
         last = calendar.add_business_days(aware_day, duration)
         return Timing(started_at, end_of_local_day(last, settings.timezone), target,
-                      f"{duration} business days {settings.place}{suffix}",
+                      f"{duration} business days {which}{suffix}",
                       f"{calendar.description}, {settings.timezone}")
     if rule.unit == "asap":
         return Timing(started_at, None, target,

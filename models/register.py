@@ -27,6 +27,9 @@ class Engagement(BaseModel):
     provider_awareness_is_client = pw.BooleanField(default=False)  # regulatory clocks start at aware_at
     provider_privacy_act = pw.BooleanField(default=False)  # the provider is itself an APP entity (s 26WH duty)
     pci_brand_target_hours = pw.IntegerField(default=0)  # the brands' "immediately", as an internal target
+    business_day_calendar = pw.CharField(max_length=20, default="place")  # place | head_office | intersection
+    head_office = pw.CharField(max_length=20, default="")  # the client's head-office state ('' = place)
+    site_region = pw.CharField(max_length=60, default="")  # e.g. Brisbane: regional holidays count there only
     grace_days = pw.IntegerField(default=5)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)

@@ -17,6 +17,7 @@ import json
 
 import peewee as pw
 
+from domain.business_days import BusinessCalendar
 from domain.clocks import (
     ClockError,
     Rule,
@@ -64,15 +65,25 @@ def live_rules() -> list[Rule]:
 
 
 def settings(engagement: Engagement) -> Settings:
-    """The engagement's clock settings, with the holiday overrides of its place."""
+    """The engagement's clock settings, with the holiday overrides of the state its business days count by."""
+    counted = (engagement.head_office or engagement.place if engagement.business_day_calendar == "head_office"
+               else engagement.place)
     overrides = {d: h for d, h in HolidayOverride.select(HolidayOverride.date, HolidayOverride.is_holiday)
-                 .where(HolidayOverride.place == engagement.place).tuples()}
+                 .where(HolidayOverride.place == counted).tuples()}
     return Settings(place=engagement.place, timezone=engagement.timezone,
                     contract_notice_hours=engagement.contract_notice_hours,
                     pci_acquirer_hours=engagement.pci_acquirer_hours,
                     provider_awareness_is_client=engagement.provider_awareness_is_client, overrides=overrides,
                     enabled=enabled_settings(engagement), acquirers=acquirers_of(engagement),
-                    pci_brand_target_hours=engagement.pci_brand_target_hours)
+                    pci_brand_target_hours=engagement.pci_brand_target_hours,
+                    calendar=engagement.business_day_calendar, head_office=engagement.head_office,
+                    region=engagement.site_region)
+
+
+def business_calendar(engagement: Engagement) -> BusinessCalendar:
+    """The calendar the engagement's business days count by (its setting, the override table included): for
+    clocks and for the corrective-action due dates of the governance rule alike."""
+    return settings(engagement).business_calendar()[0]
 
 
 def acquirers_of(engagement: Engagement) -> tuple[tuple[str, int], ...]:

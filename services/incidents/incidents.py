@@ -14,6 +14,7 @@ from typing import Any
 
 import peewee as pw
 
+from domain.business_days import CALENDARS, PLACES
 from domain.clocks import (
     CONTRACT_NOTICE,
     FROM_ASSESSMENT,
@@ -448,6 +449,24 @@ def _acquirers(value: Any) -> list[tuple[str, int]]:
     return list(out.items())
 
 
+def _calendar_settings(data: dict) -> dict[str, str]:
+    """Which calendar business-day clocks count by, the client's head-office state and the site's region."""
+    out: dict[str, str] = {}
+    if "business_day_calendar" in data:
+        if data["business_day_calendar"] not in CALENDARS:
+            raise ValidationError(f"business_day_calendar must be one of {', '.join(CALENDARS)}",
+                                  field="business_day_calendar")
+        out["business_day_calendar"] = data["business_day_calendar"]
+    if "head_office" in data:
+        office = data["head_office"].strip().upper() if isinstance(data["head_office"], str) else None
+        if office is None or office not in (*PLACES, ""):
+            raise ValidationError(f"head_office must be one of {', '.join(PLACES)}", field="head_office")
+        out["head_office"] = office
+    if "site_region" in data:
+        out["site_region"] = clean_text(data, "site_region", required=False, limit=60)
+    return out
+
+
 def update_clock_settings(user: User, engagement: Engagement, data: dict, ip: str = "") -> Engagement:
     """client_admin: the contractual notice hours, the acquirers and their hours, the brands' target, whether
     the provider's awareness counts as the client's and whether the provider is bound by the Privacy Act.
@@ -457,6 +476,7 @@ def update_clock_settings(user: User, engagement: Engagement, data: dict, ip: st
     changes: dict[str, Any] = {name: _hours(data[name], name, low) for name, low in HOUR_SETTINGS.items()
                                if name in data}
     changes |= {name: _switch(data[name], name) for name in SWITCH_SETTINGS if name in data}
+    changes |= _calendar_settings(data)
     acquirers = _acquirers(data["acquirers"]) if "acquirers" in data else None
     if not changes and acquirers is None:
         return engagement

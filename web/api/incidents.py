@@ -16,6 +16,13 @@ from web.openapi import INSTANT, STRING, _object, register_schemas
 
 NULL_INSTANT = {"type": ["string", "null"], "format": "date-time"}
 NULL_STRING = {"type": ["string", "null"]}
+CALENDAR_SETTINGS = {
+    "business_day_calendar": {"type": "string", "enum": ["place", "head_office", "intersection"],
+                              "description": "Business days of the engagement's place, of the client's head office, "
+                                             "or only the holidays both keep (the earlier deadline)."},
+    "head_office": {"type": "string", "description": "The client's head-office state ('' = the place)."},
+    "site_region": {"type": "string", "description": "The site's region: regional holidays (e.g. Brisbane's "
+                                                     "show day) count only there."}}
 ACQUIRERS = {"type": "array", "items": _object({"name": STRING, "hours": {"type": "integer", "minimum": 1,
                                                                           "maximum": 720}})}
 
@@ -105,6 +112,7 @@ register_schemas({
         "pci_brand_target_hours": {"type": "integer", "minimum": 0, "maximum": 720,
                                    "description": "Internal target for the brands' 'immediately' (PCI-BRAND)."},
         "acquirers": ACQUIRERS,
+        **CALENDAR_SETTINGS,
         "warning": {"type": ["string", "null"], "description": "Set when the contractual notice is not shorter "
                                                                "than the shortest regulatory clock it feeds."},
     }),
@@ -113,7 +121,8 @@ register_schemas({
         "pci_acquirer_hours": {"type": "integer", "minimum": 1, "maximum": 720},
         "provider_awareness_is_client": {"type": "boolean"}, "provider_privacy_act": {"type": "boolean"},
         "pci_brand_target_hours": {"type": "integer", "minimum": 0, "maximum": 720},
-        "acquirers": {**ACQUIRERS, "description": "Replaces the list; each acquirer needs its hours."}}},
+        "acquirers": {**ACQUIRERS, "description": "Replaces the list; each acquirer needs its hours."},
+        **CALENDAR_SETTINGS}},
 }, pages=("Incident", "Arrangement"))
 
 
@@ -191,6 +200,8 @@ def _settings_json(engagement: Engagement) -> dict:
             "provider_privacy_act": engagement.provider_privacy_act,
             "pci_brand_target_hours": engagement.pci_brand_target_hours,
             "acquirers": [{"name": n, "hours": h} for n, h in acquirers_of(engagement)],
+            "business_day_calendar": engagement.business_day_calendar, "head_office": engagement.head_office,
+            "site_region": engagement.site_region,
             "warning": incident_service.notice_warning(engagement, api_user())}
 
 
