@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
-from models import AuditEvent, Clock, Engagement, Finding, Incident
+from models import AuditEvent, Clock, Engagement, Finding, Incident, Pack
 from services.alerts.scheduler import tick
+from services.auditors import packs
 from services.auditors.oscal import validate
 from tests.conftest import bearer, login
 from tests.test_incident_pages import token
@@ -263,3 +264,15 @@ def test_the_incident_page_adds_facts_closes_a_clock_as_not_required_and_oscal_c
     observations = [o for r in oscal["assessment-results"]["results"] for o in r.get("observations", [])]
     assert [o["title"] for o in observations] == ["CPS230-INCIDENT not required"]
     assert reason in observations[0]["description"]
+
+
+def test_the_pack_shows_a_clock_not_required_with_its_reason(client, bank):
+    incident = record(client, bank, flags=["material"])
+    reason = "No material financial or critical-operations impact (CPS 230 para 33)"
+    client.post(f"/api/v1/incidents/{incident['id']}/clocks/CPS230-INCIDENT/not-required", headers=bank["risk"],
+                json={"reason": reason})
+    response = client.post(f"/api/v1/engagements/{bank['engagement']}/packs", headers=bank["risk"], json={
+        "frameworks": ["CPS230"], "period_start": "2026-01-01", "period_end": NOW.date().isoformat()})
+    assert response.status_code == 202, response.get_json()
+    html = packs.render_html(packs.gather(Pack.get_by_id(response.get_json()["id"])), "0" * 64)
+    assert f"not_required</strong>: {reason}" in html
