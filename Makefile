@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test lint install bench browser-deps clean
+.PHONY: run serve test lint install bench browser-deps node-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,7 +31,7 @@ serve: $(STAMP)
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
 # Lint, then every test, on SQLite (default) or on the database in DATABASE_URL.
-test: $(STAMP) lint browser-deps
+test: $(STAMP) lint browser-deps node-deps
 	$(BIN)/pytest -q
 
 # The browser tests need Debian's Chromium: installed here when missing and we are root; otherwise say so
@@ -43,6 +43,20 @@ browser-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "NOTE: /usr/bin/chromium is missing and this is not root: the browser tests will be skipped" \
 	    "(sudo apt-get install chromium)"; fi; \
+	fi
+
+# The identity providers the single sign-on tests start (oidc-provider), pinned by tests/node/package-lock.json;
+# and xmlsec1, which checks SAML signatures (pysaml2), installed when missing and we are root.
+NODE_STAMP := tests/node/node_modules/.installed
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+node-deps: $(NODE_STAMP)
+	@if ! command -v xmlsec1 >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1 >/dev/null; \
+	  else echo "NOTE: xmlsec1 is missing and this is not root: SAML sign-in cannot work (sudo apt-get install xmlsec1)"; fi; \
 	fi
 
 lint: $(STAMP)

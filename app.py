@@ -15,8 +15,12 @@ import evidence_store
 import models
 from evidence_store import StoreError
 from services.alerts import scheduler
+from services.integrations import crypto as integrations
 from web import access_log, api, auth, errors, health, json_input, pages, requestlog, security, uploads
+from web.api.identity import scim_bp
 from web.config import load_config
+from web.pages import integrations as integration_pages
+from web.pages.identity import sso_bp
 
 INSTANCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
 
@@ -40,6 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     models.bind_database(app.config["DATABASE_URL"])
+    integrations.configure(app.config["SECRET_KEY"], allow_private=bool(app.config.get("WEBHOOK_ALLOW_PRIVATE")))
     app.extensions["evidence_store"] = _evidence_store(app, exit_on_error=test_config is None)
 
     @app.before_request
@@ -62,7 +67,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(sso_bp)  # single sign-on: public, nobody is signed in yet
     app.register_blueprint(health.bp)
+    app.register_blueprint(scim_bp)  # /scim/v2: an organisation's SCIM token, SCIM's own errors
+    app.register_blueprint(integration_pages.feeds)  # the .ics feed: its secret authorises, not a session
 
     commands.init_app(app)
 

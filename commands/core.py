@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -13,6 +14,8 @@ import models
 from domain.errors import DomainError
 from domain.library import LibraryError
 from domain.names import clean_name
+from domain.performance_library import DEFAULT_PATH as DEFAULT_KPI_PATH
+from domain.performance_library import KPI_FILE, read_catalogue
 from models.schema import create_migration, migrate_database
 from services.alerts.lease import default_holder
 from services.alerts.scheduler import PackBuilding, run_scheduler
@@ -51,6 +54,8 @@ def load_controls(path: str | None) -> None:
     """Validate and load the control library; a broken library loads nothing."""
     connect()
     try:
+        kpi_path = os.path.join(path, KPI_FILE) if path else DEFAULT_KPI_PATH
+        templates = read_catalogue(kpi_path) if os.path.isfile(kpi_path) else []  # validated before anything loads
         result = load_library(path)
     except LibraryError as exc:
         click.echo(str(exc), err=True)
@@ -58,6 +63,8 @@ def load_controls(path: str | None) -> None:
         raise SystemExit(1) from None
     for line in result.describe():
         click.echo(line)
+    if templates:
+        click.echo(f"KPI catalogue: {len(templates)} templates ({KPI_FILE})")
 
 
 @click.command("demo")

@@ -10,6 +10,8 @@ import datetime as dt
 import unicodedata
 from collections.abc import Iterable
 
+from dateutil.relativedelta import relativedelta
+
 from .errors import Conflict, DomainError, ValidationError
 from .schedule import can_move as request_can_move
 
@@ -60,9 +62,15 @@ def request_move_allowed(current: str, new: str) -> bool:
     return current == new or request_can_move(current, new)
 
 
-def valid_until(effective_date: dt.date, validity_days: int) -> dt.date:
-    """The last day an accepted item proves its requirement."""
-    return effective_date + dt.timedelta(days=validity_days)
+def valid_until(effective_date: dt.date, validity_days: int, *, grace_days: int = 0,
+                interval: relativedelta | None = None) -> dt.date:
+    """The last day an accepted item proves its requirement: ``validity_days`` after its effective date, never
+    later than one ``interval`` of its control's schedule (an annual test is stale after 12 months, a quarterly
+    scan after 3), plus the engagement's ``grace_days``, the same grace a late request gets."""
+    end = effective_date + dt.timedelta(days=validity_days)
+    if interval is not None:
+        end = min(end, effective_date + interval)
+    return end + dt.timedelta(days=grace_days)
 
 
 def check_effective_date(value: dt.date, today: dt.date) -> None:

@@ -17,6 +17,7 @@ from dateutil.rrule import rrulestr
 EVENT = "event"  # driven by events (incidents, changes), not by a calendar
 _DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
 MAX_OCCURRENCES = 100_000
+_SAMPLE_PERIODS = 60  # periods of an RRULE sampled for its longest one (five years of a monthly rule)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,19 @@ class Frequency:
         following = self.next_after(starts[-1], anchor)
         ends = [s - dt.timedelta(days=1) for s in starts[1:]] + [following - dt.timedelta(days=1)]
         return list(zip(starts, ends, strict=True))
+
+    def longest_days(self) -> int | None:
+        """The most days one period can span (P3M: 92, P1Y: 366, P1M: 31); None for event-driven schedules.
+
+        The bound evidence validity is checked against: proof of a quarterly test never outlives a quarter."""
+        if self.is_event:
+            return None
+        if self.step is not None:  # months and years are longest from the 1st of a month, leap years included
+            starts = [dt.date(year, month, 1) for year in range(2024, 2028) for month in range(1, 13)]
+            return max((start + self.step - start).days for start in starts)
+        rule = rrulestr(self.rrule, dtstart=dt.datetime(2024, 1, 1))
+        days = [d.date() for _, d in zip(range(_SAMPLE_PERIODS + 1), rule, strict=False)]
+        return max((b - a).days for a, b in zip(days, days[1:], strict=False)) if len(days) > 1 else None
 
     def next_after(self, day: dt.date, anchor: dt.date) -> dt.date:
         """The first occurrence strictly after ``day``."""

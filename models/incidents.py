@@ -87,7 +87,7 @@ class Clock(BaseModel):
                    (("state", "deadline_at"), False))
 
 
-FINDING_SOURCES = ("request", "clock", "incident", "auditor", "governance", "rejection", "manual")
+FINDING_SOURCES = ("request", "clock", "incident", "auditor", "governance", "rejection", "manual", "kpi")
 FINDING_SEVERITIES = ("low", "medium", "high", "critical")
 
 

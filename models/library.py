@@ -34,6 +34,8 @@ class Obligation(BaseModel):
     title = pw.CharField(max_length=300)
     parent_ref = pw.CharField(max_length=40, null=True)
     alt_ref = pw.CharField(max_length=40, null=True)  # e.g. CPS 230 2026 paragraph number
+    # How far alt_ref is confirmed (verified | secondary | unverified): shown as a number only when verified.
+    alt_ref_verification = pw.CharField(max_length=12, null=True)
     frequency = pw.CharField(max_length=100, default="")
     provable = pw.BooleanField(default=True)  # can evidence prove it? (false needs a reason)
     note = pw.TextField(default="")

@@ -15,9 +15,12 @@ import peewee as pw
 
 from domain.errors import NotFound, ValidationError
 from models import (
+    Action,
     ApiToken,
     AuditEvent,
     AuditorGrant,
+    CalendarFeed,
+    ChangeRequest,
     Clock,
     ClockRule,
     Control,
@@ -27,11 +30,19 @@ from models import (
     EvidenceRequest,
     EvidenceRequirement,
     Finding,
+    Forum,
     Framework,
+    Kpi,
+    KpiResult,
+    Meeting,
     Obligation,
+    Organisation,
     Pack,
+    PerformanceReport,
+    ServiceCredit,
     Subcontractor,
     User,
+    WebhookEndpoint,
     utcnow,
 )
 
@@ -55,7 +66,14 @@ ACTIONS: dict[str, set[str]] = {
     "access_log": CLIENT_ROLES,                      # the auditor access log
     "observe": {"auditor"},                          # leave an observation (a finding for the client)
     "comment": CLIENT_ROLES | PROVIDER_ROLES,        # comment on a request or one of its versions
+    "define_kpis": {"client_admin", "provider_admin"},  # pick KPIs, propose and decide their versions
+    "submit_kpi_results": PROVIDER_ROLES,
+    "review_kpi_results": CLIENT_ROLES,              # accept, reject, excuse; settle service credits
+    "commercial": {"client_admin"},                  # commercial settings, monthly volumes and charges
+    "governance": CLIENT_ROLES | PROVIDER_ROLES,     # forums, meetings, actions, change requests (not auditors)
+    "manage_forum": {"client_admin", "provider_admin"},  # a forum's name, cadence, chair and members
 }
+PERFORMANCE_FRAMEWORK = "CONTRACT"  # an auditor sees the scorecard only when its grant includes the contract
 AUDITOR_READ_ACTIONS = ("auditor.view", "evidence.download", "pack.download")
 
 
@@ -94,6 +112,11 @@ def _row_id(value: int | str) -> int | None:
     except (TypeError, ValueError):
         return None
     return key if 0 < key < 2**63 else None
+
+
+def row_id(value: object) -> int | None:
+    """A database id from user input, or None (for filters and links that name a row)."""
+    return _row_id(value)  # type: ignore[arg-type]
 
 
 def permits(user: User, action: str) -> bool:
@@ -183,6 +206,45 @@ def subcontractor_for(user: User, subcontractor_id: int | str) -> Subcontractor:
     if row is None:
         raise NotFound("sub-contractor not found")
     return row
+
+
+# ------------------------------------------------------------------------------------------ performance
+
+def sees_performance(user: User, engagement: Engagement) -> bool:
+    """KPIs, results and credits of an engagement the user already holds: both parties, and an auditor whose
+    grant includes the contract's framework."""
+    codes = granted_framework_codes(user, engagement)
+    return codes is None or PERFORMANCE_FRAMEWORK in codes
+
+
+def performance_engagement(user: User, engagement_id: int | str, action: str = "view") -> Engagement:
+    """``engagement_for`` narrowed to those whose performance the user may see; NotFound otherwise."""
+    engagement = engagement_for(user, engagement_id, action)
+    if not sees_performance(user, engagement):
+        raise NotFound("engagement not found")
+    return engagement
+
+
+def _performance_row(user: User, model: type[pw.Model], row_id: int | str, what: str, action: str) -> pw.Model:
+    key = _row_id(row_id)
+    row = None if key is None else (model.select().where(model.id == key, model.engagement.in_(
+        engagements_for(user).select(Engagement.id))).first())
+    if row is None or not permits(user, action) or not sees_performance(user, row.engagement):
+        raise NotFound(f"{what} not found")
+    return row
+
+
+def kpi_for(user: User, kpi_id: int | str, action: str = "view") -> Kpi:
+    """A KPI of an engagement the user may see (and take ``action`` on); NotFound otherwise."""
+    return _performance_row(user, Kpi, kpi_id, "KPI", action)
+
+
+def kpi_result_for(user: User, result_id: int | str, action: str = "view") -> KpiResult:
+    return _performance_row(user, KpiResult, result_id, "KPI result", action)
+
+
+def service_credit_for(user: User, credit_id: int | str, action: str = "view") -> ServiceCredit:
+    return _performance_row(user, ServiceCredit, credit_id, "service credit", action)
 
 
 # ------------------------------------------------------------------------------------------ evidence
@@ -313,6 +375,16 @@ def require_user_admin(user: User) -> User:
     if user is None or not user.is_active or user.role not in MANAGED_ROLES:
         raise NotFound("not found")
     return user
+
+
+def organisation_for_admin(user: User, organisation_id: int | str) -> Organisation:
+    """The organisation whose settings (single sign-on) the caller administers: its own, and only as its
+    admin; NotFound for any other id, so that another organisation's id answers like a missing one."""
+    key = _row_id(organisation_id)
+    if key is None or user is None or not user.is_active or user.role not in MANAGED_ROLES \
+            or key != user.organisation_id:
+        raise NotFound("organisation not found")
+    return Organisation.get_by_id(key)
 
 
 def users_for(admin: User) -> pw.ModelSelect:
@@ -518,3 +590,73 @@ def auditor_reads_for(user: User, engagement: Engagement) -> pw.ModelSelect:
     return AuditEvent.select().where(AuditEvent.engagement == engagement,
                                      AuditEvent.action.in_(AUDITOR_READ_ACTIONS),
                                      AuditEvent.actor.in_(User.select(User.id).where(User.role == "auditor")))
+
+
+# ------------------------------------------------------------------------------------------ governance
+
+def governed_engagements(user: User) -> pw.ModelSelect:
+    """Ids of the engagements whose governance the user sees: the client's and the provider's people, never
+    an auditor (its grant is to evidence of chosen frameworks, not to the parties' meetings)."""
+    if user is None or not user.is_active or not permits(user, "governance"):
+        return Engagement.select(Engagement.id).where(pw.SQL("1 = 0"))
+    return engagements_for(user).select(Engagement.id)
+
+
+def _governed_row(user: User, model: type[pw.Model], row_id: int | str, what: str) -> pw.Model:
+    key = _row_id(row_id)
+    row = None if key is None else (model.select()
+                                    .where(model.id == key, model.engagement.in_(governed_engagements(user)))
+                                    .first())
+    if row is None:
+        raise NotFound(f"{what} not found")
+    return row
+
+
+def forum_for(user: User, forum_id: int | str) -> Forum:
+    return _governed_row(user, Forum, forum_id, "forum")
+
+
+def meeting_for(user: User, meeting_id: int | str) -> Meeting:
+    return _governed_row(user, Meeting, meeting_id, "meeting")
+
+
+def action_for(user: User, action_id: int | str) -> Action:
+    return _governed_row(user, Action, action_id, "action")
+
+
+def change_request_for(user: User, change_request_id: int | str) -> ChangeRequest:
+    return _governed_row(user, ChangeRequest, change_request_id, "change request")
+
+
+def performance_report_for(user: User, report_id: int | str) -> PerformanceReport:
+    return _governed_row(user, PerformanceReport, report_id, "report")
+# ------------------------------------------------------------------------------------------ integrations
+
+def webhooks_for(admin: User) -> pw.ModelSelect:
+    """The live webhook endpoints an admin manages: its own organisation's."""
+    require_user_admin(admin)
+    return WebhookEndpoint.select().where(WebhookEndpoint.organisation == admin.organisation_id,
+                                          WebhookEndpoint.deleted_at.is_null())
+
+
+def webhook_for(admin: User, endpoint_id: int | str) -> WebhookEndpoint:
+    """One of the admin's organisation's live webhooks; to anyone else, exactly like a missing one."""
+    key = _row_id(endpoint_id)
+    admins = admin is not None and admin.is_active and admin.role in MANAGED_ROLES
+    endpoint = None if key is None or not admins else webhooks_for(admin).where(WebhookEndpoint.id == key).first()
+    if endpoint is None:
+        raise NotFound("webhook not found")
+    return endpoint
+
+
+def calendar_feeds_for(user: User) -> pw.ModelSelect:
+    """A user's own calendar feeds (nobody sees another's)."""
+    return CalendarFeed.select().where(CalendarFeed.user == user.id)
+
+
+def calendar_feed_for(user: User, feed_id: int | str) -> CalendarFeed:
+    key = _row_id(feed_id)
+    feed = None if key is None else calendar_feeds_for(user).where(CalendarFeed.id == key).first()
+    if feed is None:
+        raise NotFound("calendar feed not found")
+    return feed

@@ -216,6 +216,7 @@ def world_ids(world) -> dict[str, list]:
         "fmt": ["csv", "xlsx"],
         "rule": [r.rule_id for r in ClockRule.select()],
         "user_id": [world["auditor"].id, world["admin"].id], "token_id": [1], "secret": ["not-an-invitation"],
+        "webhook_id": [1], "feed_id": [1], "group_id": [1], "key": ["User"], "anything": ["Users"],
     }
 
 

@@ -7,6 +7,7 @@ import hashlib
 import os
 
 import evidence_store
+from domain.recurrence import parse_frequency
 from models import AuditEvent, Evidence, EvidenceRequest, RequestHistory
 from services.demo import files as demo_files
 from services.evidence import evidence as evidence_service
@@ -169,9 +170,11 @@ def test_effective_date_sets_valid_until(evidence_world):
     req = w.request()
     day = dt.date.today() - dt.timedelta(days=10)
     body = w.upload(req, effective_date=day.isoformat()).get_json()
-    validity = req.requirement.validity_days
+    validity = dt.timedelta(days=req.requirement.validity_days)
+    interval = parse_frequency(req.control.frequency).step  # never longer than the control's interval
+    grace = dt.timedelta(days=w.engagement.grace_days)  # plus the engagement's grace, as a late request gets
     assert body["effective_date"] == day.isoformat()
-    assert body["valid_until"] == (day + dt.timedelta(days=validity)).isoformat()
+    assert body["valid_until"] == (min(day + validity, day + interval) + grace).isoformat()
 
 
 def test_the_temporary_directory_is_empty_after_every_upload(evidence_world):

@@ -72,8 +72,8 @@ def test_safe_filename_keeps_plain_names_and_refuses_the_rest():
 def test_the_loader_reads_and_checks_produced_by(tmp_path):
     from domain.library import LibraryError, read_library
     from tests.test_library import BASE, write_library
-    client_held = BASE["common/test.yaml"].replace("        validity_days: 120\n",
-                                                   "        validity_days: 120\n        produced_by: client\n")
+    client_held = BASE["common/test.yaml"].replace("        validity_days: 92\n",
+                                                   "        validity_days: 92\n        produced_by: client\n")
     library = read_library(write_library(tmp_path / "ok", {**BASE, "common/test.yaml": client_held}))
     assert library.controls["T-01"].requirements[0].produced_by == "client"
     default = read_library(write_library(tmp_path / "default", BASE))

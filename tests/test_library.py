@@ -65,11 +65,19 @@ def test_cps234_has_every_paragraph_13_to_36(shipped):
 
 
 def test_cps230_keys_on_2023_numbers_with_2026_alt_refs(shipped):
-    alt = {ref: ob.alt_ref for ref, ob in shipped.frameworks["CPS230"].obligations.items()}
+    """The 2023 number is the stable id; the reported 2026 number is kept, marked unverified: no primary source
+    confirms the renumbering (APRA's consultation cites 54, 55, 56(d), 57, 58(a), 58(c), which fits 2023)."""
+    obligations = shipped.frameworks["CPS230"].obligations
+    alt = {ref: ob.alt_ref for ref, ob in obligations.items()}
     assert alt["33"] == "32" and alt["42"] == "41" and alt["43"] == "42" and alt["51"] == "50"
     assert alt["58"] == "59" and alt["59(a)"] == "60(a)" and alt["59(b)"] == "60(b)" and alt["60"] == "61"
     assert alt["NTSP"] == "57-58"
-    assert all(alt.values()), "every CPS 230 obligation carries its 2026 number"
+    added_by_review = {"25", "27(c)", "34(b)", "34(d)", "34(e)", "56(a)", "56(b)", "56(c)"}
+    assert all(number for ref, number in alt.items() if ref not in added_by_review), \
+        "every CPS 230 obligation listed before the December 2026 review carries its reported 2026 number"
+    assert not any(alt[ref] for ref in added_by_review), "no 2026 number is reported for the paragraphs added"
+    assert {ob.alt_ref_verification for ob in obligations.values() if ob.alt_ref} == {"unverified"}
+    assert not any(ob.shown_alt_ref for ob in obligations.values()), "no unconfirmed 2026 number is shown"
 
 
 @pytest.mark.parametrize("code, expected", [("PRIVACY-AU", PRIVACY_REFS), ("PCIDSS-4.0.1", PCI_REFS),
@@ -177,9 +185,13 @@ def test_pci_only_controls_require_card_payments_and_offshore_ones_require_offsh
     for control in shipped.controls.values():
         if control.frameworks == {"PCIDSS-4.0.1"}:
             assert control.requires == "card_payments", control.code
-    for framework, ref in (("PRIVACY-AU", "APP8.1"), ("CPS230", "59(b)"), ("CONTRACT", "C-RESIDENCY"),
-                           ("PRIVACY-AU", "s16C")):
+    for framework, ref in (("PRIVACY-AU", "APP8.1"), ("CPS230", "59(b)"), ("CONTRACT", "C-RESIDENCY")):
         assert all(c.requires == "offshore" for c in _control_fully_mapping(shipped, framework, ref))
+    # s 16C is a liability rule: evidence can only reduce the exposure, so it is mapped partial at most.
+    s16c = {c.code: m.coverage for c in shipped.controls.values() for m in c.mappings
+            if (m.framework, m.ref) == ("PRIVACY-AU", "s16C")}
+    assert s16c and set(s16c.values()) == {"partial"}
+    assert all(shipped.controls[code].requires == "offshore" for code in s16c)
 
 
 def test_every_frequency_parses_and_every_evidence_type_is_a_media_type(shipped):
@@ -258,7 +270,7 @@ controls:
       - key: report
         name: A report
         types: [application/pdf, text/csv]
-        validity_days: 120
+        validity_days: 92
 """
 
 CLOCKS = """\
@@ -334,8 +346,8 @@ VALIDATOR_CASES = {
     "duplicate ref": ("framework", [('  - {ref: "2", title: Second',
                                      '  - {ref: "1", title: Again}\n  - {ref: "2", title: Second')],
                       "title: Again", "duplicate ref '1' in TEST"),
-    "duplicate control code": ("controls", [("        validity_days: 120\n",
-                                             "        validity_days: 120\n" + CONTROLS.split("controls:\n")[1])],
+    "duplicate control code": ("controls", [("        validity_days: 92\n",
+                                             "        validity_days: 92\n" + CONTROLS.split("controls:\n")[1])],
                                "code: T-01", "duplicate control code 'T-01'"),
     "unmapped obligation": ("controls", [('"1": full, "2": partial', '"1": full')],
                             'ref: "2"', "unmapped obligation TEST 2: no control maps it"),
@@ -347,10 +359,10 @@ VALIDATOR_CASES = {
                               "- key: report", "evidence requirement of control T-01 is missing 'name'"),
     "evidence without types": ("controls", [("        types: [application/pdf, text/csv]\n", "")],
                                "- key: report", "evidence requirement of control T-01 is missing 'types'"),
-    "evidence without validity": ("controls", [("        validity_days: 120\n", "")],
+    "evidence without validity": ("controls", [("        validity_days: 92\n", "")],
                                   "- key: report", "evidence requirement of control T-01 is missing 'validity_days'"),
     "bad media type": ("controls", [("text/csv]", "csv]")], "types:", "bad media type 'csv'"),
-    "validity not positive": ("controls", [("validity_days: 120", "validity_days: 0")], "validity_days",
+    "validity not positive": ("controls", [("validity_days: 92", "validity_days: 0")], "validity_days",
                               "validity_days of evidence requirement of control T-01 must be a whole number > 0"),
     "bad frequency": ("controls", [("frequency: P3M", "frequency: quarterly")], "frequency:",
                       "bad frequency in control T-01"),
@@ -648,10 +660,10 @@ def _pre_review_library(library):
     edit(common / "incident.yaml", "s26WM: full}", "s26WM: full, s26WQ: full}")
     edit(frameworks / "privacy_au.yaml", "    provable: false\n    note: >-\n      A waiver",
          "    note: >-\n      A waiver")
-    _remove_block(common / "pci.yaml", "\n  - code: PC-05", None)  # PC-05 (PCI 12.4.1) is the file's last control
+    _remove_block(common / "pci.yaml", "\n  - code: PC-05", "\n  - code: PC-06")  # PC-05 (PCI 12.4.1)
     _remove_block(frameworks / "pcidss.yaml", '  - {ref: "12.4.1"', '  - {ref: "12.4.2"')
     for path, ref in ((common / "continuity.yaml", '        "27(b)": {coverage'),
-                      (common / "continuity.yaml", ', "27(b)": partial')):
+                      (common / "continuity.yaml", '        "27(b)": partial\n')):
         text = path.read_text(encoding="utf-8")
         start = text.index(ref)
         path.write_text(text[:start] + text[text.index("\n" if ref.startswith(" ") else "}", start):], encoding="utf-8")
@@ -683,7 +695,7 @@ def test_corrected_library_loads_as_a_new_version_over_the_old_one(clean_db, tmp
     s26wq = Obligation.get(Obligation.ref == "s26WQ")
     assert (s26wq.provable, s26wq.changed_in, s26wq.retired_in) == (False, 2, None)
     new = Obligation.select().join(Framework).where(Framework.code == "CPS230", Obligation.ref == "27(b)").get()
-    assert (new.introduced_in, new.verification) == (2, "secondary")
+    assert (new.introduced_in, new.verification) == (2, "verified")  # the 2023 paragraph (its 2026 number apart)
     pc05 = Control.get(Control.code == "PC-05")
     assert (pc05.introduced_in, pc05.retired_in) == (2, None)
     assert _mapping("PC-05", "PCIDSS-4.0.1", "12.4.1").note.startswith("the PCI DSS compliance programme charter")

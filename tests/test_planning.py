@@ -159,13 +159,13 @@ def test_a_library_update_adding_a_requirement_is_planned_the_same_day(admin, tm
     shutil.copytree(DEFAULT_DIRECTORY, copy)
     path = copy / "common" / "access.yaml"
     text = path.read_text(encoding="utf-8")
-    anchor = "        validity_days: 45\n"  # AC-02's requirement: a monthly, ISO 27001 control
+    anchor = "        validity_days: 31\n"  # AC-02's requirement: a monthly, ISO 27001 control
     assert anchor in text
     path.write_text(text.replace(anchor, anchor + (
         "      - key: jml-sample\n"
         "        name: Sample of leaver tickets with their disable times\n"
         "        types: [text/csv]\n"
-        "        validity_days: 45\n"), 1), encoding="utf-8")
+        "        validity_days: 31\n"), 1), encoding="utf-8")
     assert load_library(str(copy)).changed
     assert watermark(engagement) is None
     new = EvidenceRequirement.get(EvidenceRequirement.key == "jml-sample")

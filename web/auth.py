@@ -34,6 +34,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 
 from domain.errors import DomainError, Unauthorised
 from models import User
+from services.identity import sso
 from services.people import accounts, users
 
 bp = Blueprint("auth", __name__)
@@ -136,7 +137,17 @@ def login():
         return render_template("login.html", next=request.args.get("next", ""), email=request.args.get("email", ""))
     ip = client_ip()
     email = accounts.login_email(request.form.get("email", ""))
-    result = accounts.sign_in(email, request.form.get("password", ""), ip)
+    password = request.form.get("password", "")
+    if not password and (config := sso.route_for_email(email)) is not None:  # e-mail first: to the IdP
+        target = url_for("sso.sso_login", slug=config.slug, login_hint=email, next=_safe_next(request.form.get("next")))
+        return render_template("identity/redirect.html", target=target)
+    if not password:  # the e-mail first, then the password: not a failed attempt
+        flash("Enter your password.", "info")
+        return render_template("login.html", next=request.form.get("next", ""), email=email, ask_password=True)
+    result = sso.password_sign_in(email, password, ip)
+    if result.user is None and sso.password_refused(email):
+        flash("Your organisation signs you in through its identity provider: enter your e-mail only.", "error")
+        return render_template("login.html", next=request.form.get("next", ""), email=email), 401
     if result.user is None:
         locked = result.locked_out or accounts.is_locked_out(email, ip)  # or this failure has just locked it
         message = "Too many failed sign-ins: try again in 15 minutes." if locked else "E-mail or password is not right."

@@ -75,3 +75,49 @@ def heat_level(value: int, highest: int, levels: int = 5) -> int:
     if value <= 0 or highest <= 0:
         return 0
     return max(1, min(levels, -(-value * levels // highest)))
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    x: float
+    y: float
+    label: str
+    value: str
+    outcome: str  # css class suffix
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A line of measured values against two horizontal levels (a KPI's expected and minimum)."""
+    width: int
+    height: int
+    points: list[TrendPoint]
+    path: str  # the polyline's points attribute
+    levels: list[tuple[str, float, str]]  # (name, y, value)
+    ticks: list[tuple[float, str]]
+    labels: list[tuple[float, str]]
+    baseline: float
+    left: int = LEFT
+
+
+def trend(points: list[tuple[str, float, str, str]], levels: dict[str, float], *, width: int = WIDTH,
+          height: int = 160) -> Trend:
+    """``points``: (period, value, value as shown, outcome), oldest first; ``levels``: name -> value. The scale
+    holds every value and level, with a little room above and below."""
+    values = [p[1] for p in points] + list(levels.values())
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    pad = (high - low) * 0.15 or max(abs(high) * 0.1, 1.0)
+    low, high = max(0.0, low - pad) if low >= 0 else low - pad, high + pad
+    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
+
+    def y_of(value: float) -> float:
+        return round(TOP + plot_h - plot_h * (value - low) / (high - low), 2)
+
+    step = plot_w / max(1, len(points))
+    marks = [TrendPoint(round(LEFT + (i + 0.5) * step, 2), y_of(v), label, shown, outcome)
+             for i, (label, v, shown, outcome) in enumerate(points)]
+    every = max(1, len(points) // 8)  # at most ~8 period labels on the axis
+    return Trend(width, height, marks, " ".join(f"{m.x},{m.y}" for m in marks),
+                 [(name, y_of(v), f"{v:g}") for name, v in levels.items()],
+                 [(y_of(low + (high - low) * k / 4), f"{low + (high - low) * k / 4:.3g}") for k in range(5)],
+                 [(m.x, m.label) for i, m in enumerate(marks) if i % every == 0], TOP + plot_h)

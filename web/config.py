@@ -70,6 +70,8 @@ def load_config(instance_path: str) -> dict:
         "PACK_EMBED_MAX_MB": pack_embed_mb,
         "BASE_URL": (os.environ.get("BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),  # the address in e-mailed links
         "SCHEDULER": os.environ.get("SCHEDULER", "off"),
+        # endpoints on loopback, private or link-local addresses (and plain http://): for tests only
+        "WEBHOOK_ALLOW_PRIVATE": os.environ.get("WEBHOOK_ALLOW_PRIVATE", "").strip().lower() in ("1", "true", "yes"),
         "TRUSTED_PROXIES": _trusted_proxies(),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -68,7 +68,12 @@ SCHEMAS: dict[str, dict] = {
                                           "description": "How many live obligations the framework has."}}),
     "Obligation": _object({
         "ref": STRING, "title": STRING, "parent_ref": NULLABLE_STRING,
-        "alt_ref": {**NULLABLE_STRING, "description": "Another numbering, e.g. the CPS 230 2026 paragraph."},
+        "alt_ref": {**NULLABLE_STRING, "description": "Another numbering, e.g. the CPS 230 2026 paragraph "
+                                                      "as reported; rely on it only when alt_ref_verification "
+                                                      "is verified."},
+        "alt_ref_verification": {"type": ["string", "null"], "enum": [*VERIFICATIONS, None],
+                                 "description": "How far alt_ref is confirmed: verified by a primary source, "
+                                                "secondary sources only, or unverified."},
         "frequency": STRING, "provable": {"type": "boolean"},
         "verification": {"type": "string", "enum": ["", *VERIFICATIONS]},
         "controls": {"type": "array", "items": _object({"code": STRING, "coverage": COVERAGE}),

@@ -33,6 +33,8 @@ from .spec import (
     Problem,
     RequirementSpec,
     ref_sort_key,
+    shown_alt_ref,
+    stated_interval_days,
     trigger_matches,
     without_names,
 )
@@ -42,7 +44,8 @@ __all__ = ["AWARE_PARTIES", "CHANGE_KINDS", "CLOCK_RULES_FILE", "CLOCK_STARTS", 
            "COVERAGES", "FRAMEWORK_DIR", "INCIDENT_CATEGORIES", "INCIDENT_FLAGS", "PRODUCERS", "REQUIRES",
            "REVIEW_FILE", "VERIFICATIONS", "ClockRuleSpec", "ControlSpec", "FrameworkSpec", "Library",
            "LibraryError", "MappingSpec", "ObligationSpec", "Problem", "RequirementSpec", "library_digest",
-           "read_library", "ref_sort_key", "trigger_matches", "without_names"]
+           "read_library", "ref_sort_key", "shown_alt_ref", "stated_interval_days", "trigger_matches",
+           "without_names"]
 
 
 def read_library(directory: str) -> Library:
@@ -62,6 +65,7 @@ def read_library(directory: str) -> Library:
             if rel.startswith(prefix) and document is not None:
                 checker.file(kind, rel, document)
     checker.check_coverage()
+    checker.check_intervals()
     checker.check_review(directory)
     if checker.problems:
         raise LibraryError(sorted(checker.problems, key=lambda p: (p.file, p.line, p.message)))

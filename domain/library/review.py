@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 
-from .spec import REVIEW_FILE, Library, Problem
+from domain.recurrence import parse_frequency
+
+from .spec import REVIEW_FILE, Library, Problem, stated_interval_days
 
 
 class ReviewChecks:
@@ -28,6 +30,28 @@ class ReviewChecks:
                 if ob.provable and (spec.code, ob.ref) not in mapped:
                     self.problem(ob.file, ob.line, f"unmapped obligation {spec.code} {ob.ref}: no control maps it")
 
+
+    def check_intervals(self) -> None:
+        """A control that fully proves an obligation with a stated interval ("3 months", "12 months") is requested
+        and its evidence stays valid no longer than that interval: its proof never outlives the standard's."""
+        if "common" in self.broken or "framework" in self.broken:
+            return
+        for control in self.library.controls.values():
+            try:
+                longest = parse_frequency(control.frequency).longest_days()
+            except ValueError:  # reported with the frequency
+                continue
+            validity = max((r.validity_days for r in control.requirements), default=0)
+            for mapping in control.mappings:
+                obligation = self.library.obligation(mapping.framework, mapping.ref)
+                interval = stated_interval_days(obligation.frequency) if obligation else None
+                if mapping.coverage != "full" or interval is None:
+                    continue
+                if longest is None or longest > interval or validity > interval:
+                    self.problem(control.file, mapping.line,
+                                 f"control {control.code} ({control.frequency}, evidence valid up to {validity} days) "
+                                 f"fully proves {mapping.framework} {mapping.ref}, whose interval is "
+                                 f"'{obligation.frequency}' (at most {interval} days)")
 
     def check_review(self, directory: str) -> None:
         """REVIEW.md and the data agree: every `full` mapping has exactly one reason line, and every

@@ -60,6 +60,7 @@ class ObligationSpec:
     title: str
     parent_ref: str | None = None
     alt_ref: str | None = None
+    alt_ref_verification: str = ""  # how far alt_ref is confirmed; a number is shown only when "verified"
     frequency: str = ""
     verification: str = ""
     provable: bool = True
@@ -70,6 +71,11 @@ class ObligationSpec:
     @property
     def sort_key(self) -> str:
         return ref_sort_key(self.ref)
+
+    @property
+    def shown_alt_ref(self) -> str | None:
+        """The other number as a reader may rely on it: only a confirmed one (``alt_ref_verification`` verified)."""
+        return shown_alt_ref(self.alt_ref, self.alt_ref_verification)
 
 
 @dataclass
@@ -163,6 +169,26 @@ class Library:
             "clock_rules": len(self.clock_rules),
             "controls_serving_3plus_frameworks": sum(1 for c in self.controls.values() if len(c.frameworks) >= 3),
         }
+
+
+# An obligation's free-text frequency that states a fixed interval, and that interval's longest length in days
+# (the same bound Frequency.longest_days gives a control): "3 months and after significant change" -> 92.
+_STATED_INTERVALS = ((re.compile(r"^(on hire \+ )?(12 months|annual|at least annual|yearly)\b"), 366),
+                     (re.compile(r"^6 months\b"), 184), (re.compile(r"^(3 months|quarterly)\b"), 92),
+                     (re.compile(r"^90 days\b"), 90), (re.compile(r"^(1 month|monthly)\b"), 31))
+
+
+def stated_interval_days(frequency: str) -> int | None:
+    """The longest days of the fixed interval an obligation's ``frequency`` text starts with, else None
+    ("risk-based", "event", "continuous" and "daily" or "weekly" activities evidenced monthly state none)."""
+    text = frequency.strip().lower()
+    return next((days for pattern, days in _STATED_INTERVALS if pattern.match(text)), None)
+
+
+def shown_alt_ref(alt_ref: str | None, verification: str | None) -> str | None:
+    """``alt_ref`` when a primary source confirms it (or no confirmation is stated), else None: a reported but
+    unconfirmed number (the CPS 230 2026 renumbering) is kept as data and shown as unverified, never as fact."""
+    return alt_ref if alt_ref and verification in (None, "", "verified") else None
 
 
 def ref_sort_key(ref: str) -> str:

@@ -45,8 +45,8 @@ _FILE_KEYS = {"framework": {"framework": True, "obligations": True},
               "common": {"controls": True},
               "clock": {"clock_rules": True}}
 _FRAMEWORK_KEYS = {"code": True, "title": True, "version": True, "description": False}
-_OBLIGATION_KEYS = {"ref": True, "title": True, "parent": False, "alt_ref": False, "frequency": False,
-                    "verification": False, "provable": False, "note": False}
+_OBLIGATION_KEYS = {"ref": True, "title": True, "parent": False, "alt_ref": False, "alt_ref_verification": False,
+                    "frequency": False, "verification": False, "provable": False, "note": False}
 _CONTROL_KEYS = {"code": True, "title": True, "description": False, "domain": False, "frequency": True,
                  "requires": False, "triggers": False, "maps": False, "evidence": False}  # maps/evidence: own messages
 _MAPPING_KEYS = {"coverage": True, "note": False}
@@ -202,10 +202,14 @@ class Checker(ReviewChecks):
         note = self.text(rel, item, "note", what)
         if not provable and not note:
             self.problem(rel, item.line_of("provable"), f"{what} is provable: false without a note saying why")
+        alt_ref = self.text(rel, item, "alt_ref", what, _MAX["ref"]) or None
+        alt_verification = self.choice(rel, item, "alt_ref_verification", VERIFICATIONS, what)
+        if alt_verification and not alt_ref:
+            self.problem(rel, item.line_of("alt_ref_verification"), f"{what} has alt_ref_verification without alt_ref")
         spec.obligations[ref] = ObligationSpec(
             framework=spec.code, ref=ref, title=self.text(rel, item, "title", what, _MAX["obligation_title"]),
             parent_ref=self.text(rel, item, "parent", what, _MAX["ref"]) or None,
-            alt_ref=self.text(rel, item, "alt_ref", what, _MAX["ref"]) or None,
+            alt_ref=alt_ref, alt_ref_verification=alt_verification,
             frequency=self.text(rel, item, "frequency", what, 100),
             verification=self.choice(rel, item, "verification", VERIFICATIONS, what),
             provable=provable, note=note, file=rel, line=item.line)
@@ -237,7 +241,22 @@ class Checker(ReviewChecks):
                            file=rel, line=item.line_of("code"))
         spec.mappings = self.mappings(rel, item, what)
         spec.requirements = self.requirements(rel, item, what)
+        self.validity_within_interval(rel, spec)
         self.library.controls[code] = spec
+
+    def validity_within_interval(self, rel: str, spec: ControlSpec) -> None:
+        """Evidence never outlives its control's interval: proof of an annual test is stale after 12 months, of a
+        quarterly scan after 3 (the engagement's grace is added when evidence is accepted, not here)."""
+        try:
+            longest = parse_frequency(spec.frequency).longest_days()
+        except ValueError:  # reported with the frequency
+            return
+        for requirement in spec.requirements:
+            if longest is not None and requirement.validity_days > longest:
+                self.problem(rel, requirement.line,
+                             f"validity_days {requirement.validity_days} of evidence requirement '{requirement.key}' "
+                             f"of control {spec.code} outlives its {spec.frequency} interval: at most {longest} days "
+                             "(the engagement's grace is added when evidence is accepted)")
 
     def change_triggers(self, rel: str, item: LineDict, what: str) -> list[str]:
         """``triggers``: the change events that also call for this control's evidence."""

@@ -32,6 +32,7 @@ from models import (
 )
 from services.incidents.clocks import business_calendar
 from services.incidents.findings import raise_finding
+from services.integrations import webhooks
 from services.messages import notifications
 
 CURSOR = "alerts"
@@ -129,10 +130,20 @@ def _overdue_notices(overdue: list[tuple], now: dt.datetime) -> int:
     users = notifications.engagement_users({r[1] for r in overdue},
                                            roles=("provider_admin", "provider_contributor", "risk_reviewer"))
     rows: list[dict] = []
+    engagements = _engagements({r[1] for r in overdue})
+    events: list[webhooks.Occurrence] = []
     for request_id, engagement_id, _control, _req, _start, code in overdue:
+        title = f"{code}: evidence overdue (request #{request_id})"
         rows += _rows(users[engagement_id], "request_overdue", "request", request_id, "overdue", engagement_id,
-                      f"{code}: evidence overdue (request #{request_id})", f"/requests/{request_id}", now)
+                      title, f"/requests/{request_id}", now)
+        events.append(webhooks.Occurrence(engagements[engagement_id], "request", request_id, title,
+                                          f"/requests/{request_id}", "overdue"))
+    webhooks.emit_many("request.overdue", events, now=now)
     return notifications.insert(rows)
+
+
+def _engagements(ids: set[int]) -> dict[int, Engagement]:
+    return {e.id: e for e in Engagement.select().where(Engagement.id.in_(sorted(ids)))} if ids else {}
 
 
 @dataclass(frozen=True)
@@ -275,6 +286,11 @@ def _clock_recipients(engagement_ids: set[int]) -> tuple[dict[int, list[int]], d
     return client, provider
 
 
+def _clock_sides(clock_rule: str) -> tuple[str, ...]:
+    """Whose webhooks hear of a clock: as ``_clock_users``, the client's, and the provider's for its notice."""
+    return ("client", "provider") if clock_rule == "CONTRACT-NOTICE" else ("client",)
+
+
 def _clock_users(clock_rule: str, engagement_id: int, client: dict, provider: dict) -> list[int]:
     """Regulatory clocks are the client's; the provider's notice clock concerns both."""
     users = list(client.get(engagement_id, []))
@@ -293,14 +309,23 @@ def _clock_warnings(since: dt.datetime, now: dt.datetime) -> int:
         return 0
     titles = dict(ClockRule.select(ClockRule.rule_id, ClockRule.title).tuples())
     client, provider = _clock_recipients({c.engagement_id for c, _occasion in due})
+    engagements = _engagements({c.engagement_id for c, _occasion in due})
     rows: list[dict] = []
     for clock, occasion in due:
         hours = int((clock.deadline_at - now).total_seconds() // 3600)
+        title = f"{clock.rule_id}: {hours} hours left — {titles.get(clock.rule_id, '')}"
         rows += _rows(_clock_users(clock.rule_id, clock.engagement_id, client, provider), "clock_warning",
-                      "clock", clock.id, occasion, clock.engagement_id,
-                      f"{clock.rule_id}: {hours} hours left — {titles.get(clock.rule_id, '')}",
-                      _clock_link(clock), now, body=clock.basis)
+                      "clock", clock.id, occasion, clock.engagement_id, title, _clock_link(clock), now,
+                      body=clock.basis)
+        webhooks.emit("clock.warning", engagements[clock.engagement_id], object_type="clock", object_id=clock.id,
+                      title=title, path=_clock_link(clock), occasion=occasion, sides=_clock_sides(clock.rule_id),
+                      extra=_clock_facts(clock), now=now)
     return notifications.insert(rows)
+
+
+def _clock_facts(clock: Clock) -> dict:
+    return {"rule": clock.rule_id, "basis": clock.basis, "state": clock.state,
+            "deadline_at": clock.deadline_at.isoformat(timespec="seconds") + "Z" if clock.deadline_at else None}
 
 
 def _clock_link(clock: Clock) -> str:
@@ -322,6 +347,9 @@ def _breaches(clock_ids: list[int], now: dt.datetime) -> tuple[int, int]:
                       clock.id, "breached", clock.engagement_id,
                       f"{clock.rule_id} breached: {titles.get(clock.rule_id, '')}", _clock_link(clock), now,
                       body=f"Deadline {clock.deadline_at.isoformat(timespec='minutes')}Z passed ({clock.basis}).")
+        webhooks.emit("clock.breached", engagements[clock.engagement_id], object_type="clock", object_id=clock.id,
+                      title=f"{clock.rule_id} breached: {titles.get(clock.rule_id, '')}", path=_clock_link(clock),
+                      occasion="breached", sides=_clock_sides(clock.rule_id), extra=_clock_facts(clock), now=now)
         key = f"clock:{clock.id}"
         if not Finding.select().where(Finding.key == key).exists():
             engagement = engagements[clock.engagement_id]

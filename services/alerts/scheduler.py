@@ -17,8 +17,12 @@ d. expires accepted evidence past its ``valid_until`` (``services.evidence.expir
 e. sends the time-driven alerts of the window since the previous tick (``services.alerts.alerts``: reminders,
    overdue, rejections, clock warnings, finding dates, the governance rule) and queues their e-mail;
 
-then, outside that transaction, sends the mail outbox (``services.messages.mail.send_pending``; SMTP never runs
-inside a database transaction).
+then, after that transaction, governance (``services.governance.meetings``) in bounded batches, each its own
+transaction: the seed's three forums for a new engagement, the next meeting of each forum whose upcoming one has
+passed (one indexed range read when nothing is due), overdue actions escalated to the tier above, and the
+reminders (an action due, an agenda ready); then, outside any transaction, it sends the mail outbox
+(``services.messages.mail.send_pending``; SMTP never runs inside a database transaction) and the webhook outbox
+(``services.integrations.webhooks.deliver_pending``).
 
 The process that holds the lease also builds the queued evidence packs (``build_packs``), one after the
 other, every few seconds and never inside a pass's transaction: the same idempotent claim as ``flask
@@ -61,9 +65,12 @@ from models import (
     utcnow,
 )
 from services.audit import audit_log
-from services.auditors import packs
+from services.auditors import packs, reports
 from services.evidence import expiry
+from services.governance import meetings
+from services.integrations import webhooks
 from services.messages import mail, notifications
+from services.performance import ladder
 from services.register import planning
 
 from . import alerts
@@ -87,17 +94,21 @@ class TickResult:
     reopened: int = 0  # requests needing new evidence again
     notified: int = 0  # notifications created
     findings: int = 0  # findings raised by the rules
+    kpi_escalated: int = 0  # KPI findings moved up the ladder for want of a plan
     problems: list[str] = field(default_factory=list)  # schedules that could not be planned
+    governance: meetings.ScheduleResult = field(default_factory=meetings.ScheduleResult)  # its own transactions
 
     @property
     def changed(self) -> bool:
         return any(self.counts().values())
 
     def counts(self) -> dict[str, int]:
-        return {k: v for k, v in asdict(self).items() if k != "problems"}
+        return {k: v for k, v in asdict(self).items() if k not in ("problems", "governance")}
 
     def describe(self) -> str:
-        return " ".join(f"{k}={v}" for k, v in self.counts().items())
+        g = self.governance
+        return " ".join(f"{k}={v}" for k, v in self.counts().items()) + (
+            f" forums={g.forums_created} meetings={g.meetings_scheduled} escalated={g.actions_escalated}")
 
 
 def _utc(now: dt.datetime | None) -> dt.datetime:
@@ -217,6 +228,7 @@ def tick(now: dt.datetime | None = None) -> TickResult:
         result.expired, result.reopened = expiry.expire_evidence(now)
         counts = alerts.run(now, breached)
         result.notified, result.findings = counts.notifications, counts.findings
+        result.kpi_escalated = ladder.escalate_overdue_plans(now)
         if result.changed:
             details = {**result.counts(), "at": now.isoformat(timespec="seconds") + "Z"}
             if breached:
@@ -226,9 +238,13 @@ def tick(now: dt.datetime | None = None) -> TickResult:
         log.info("scheduler pass end pid=%d t=%.6f", os.getpid(), time.time())
     for problem in result.problems:
         log.warning("tick: cannot plan %s", problem)
+    meetings.schedule_due(now, result.governance)
+    meetings.escalate_overdue(now, result.governance)
+    meetings.remind(now, result.governance)
     notifications.queue_immediate(now)
     notifications.queue_digests(now)
     send_mail()
+    send_webhooks()
     return result
 
 
@@ -241,6 +257,18 @@ def send_mail() -> None:
         return
     if sent.sent or sent.retried or sent.failed:
         log.info("mail: %s", sent.describe())
+
+
+def send_webhooks() -> None:
+    """The webhook outbox's share of a pass (bounded batches, each its own transactions); a failure never
+    fails the pass."""
+    try:
+        sent = webhooks.deliver_pending()
+    except Exception:
+        log.exception("delivering webhooks failed; retrying at the next pass")
+        return
+    if sent.delivered or sent.retried or sent.failed:
+        log.info("webhooks: %s", sent.describe())
 
 
 # ------------------------------------------------------------------------------------------ leader election
@@ -303,6 +331,7 @@ def build_packs(holder: str, building: PackBuilding) -> list:
     db.connect(reuse_if_open=True)
     try:
         built = packs.run_pending(building.store_root, embed_max_mb=building.embed_max_mb, worker=holder)
+        built += reports.run_pending(building.store_root, worker=holder)  # performance reports, built alike
         for pack in built:
             log.info("scheduler built pack %s: %s%s", pack.id, pack.status, f" ({pack.error})" if pack.error else "")
         return built

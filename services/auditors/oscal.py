@@ -11,8 +11,22 @@ from collections import defaultdict
 from typing import Any
 
 from domain.timeutil import isoformat_utc
-from models import Clock, Control, Engagement, Evidence, EvidenceRequest, Finding, Incident, User, utcnow
+from models import (
+    Clock,
+    Control,
+    Engagement,
+    Evidence,
+    EvidenceRequest,
+    Finding,
+    Incident,
+    Kpi,
+    KpiResult,
+    User,
+    utcnow,
+)
 from services import scope
+
+NS = "https://attest.example/ns/oscal"
 
 NAMESPACE = uuid.UUID("6f1d3c1e-3a51-4d0b-9b5e-a77e57000000")  # Attest's: uuid5 of a row is stable
 OSCAL_VERSION = "1.1.2"
@@ -78,6 +92,26 @@ def _finding(finding: Finding, engagement: Engagement) -> dict[str, Any]:
                        "status": {"state": "not-satisfied"}}}
 
 
+def _kpi_observation(result: KpiResult, engagement: Engagement) -> dict[str, Any]:
+    """An accepted KPI result: the contract's performance for one period, with its source extract's hash."""
+    props = [{"name": name, "ns": NS, "value": value} for name, value in (
+        ("kpi", result.kpi.code), ("period", result.period), ("value", format(result.value, "f")),
+        ("outcome", result.outcome), ("sha256", result.evidence_sha256)) if value]
+    return {"uuid": _uuid("kpi-result", engagement.id, result.id),
+            "title": f"KPI {result.kpi.code} {result.period}: {result.outcome.replace('_', ' ')}",
+            "description": f"{result.kpi.name}: {format(result.value, 'f')} in {result.period} ({result.outcome}).",
+            "props": props, "methods": ["EXAMINE"], "collected": isoformat_utc(result.reviewed_at or utcnow())}
+
+
+def _kpi_results(user: User, engagement: Engagement) -> list[KpiResult]:
+    """Accepted KPI results, when the caller may see the engagement's performance (an auditor: with CONTRACT)."""
+    if not scope.sees_performance(user, engagement):
+        return []
+    return list(KpiResult.select(KpiResult, Kpi).join(Kpi)
+                .where(KpiResult.engagement == engagement.id, KpiResult.state == "accepted")
+                .order_by(KpiResult.period_start, Kpi.code))
+
+
 def assessment_results(user: User, engagement_id: int | str, *, now: dt.datetime | None = None) -> dict[str, Any]:
     engagement = scope.engagement_for(user, engagement_id)
     evidence = list(scope.evidence_of(user, engagement).where(Evidence.status == "accepted")
@@ -88,6 +122,10 @@ def assessment_results(user: User, engagement_id: int | str, *, now: dt.datetime
     by_quarter: dict[tuple[dt.date, dt.date], list[Evidence]] = defaultdict(list)
     for item in evidence:
         by_quarter[quarter_of(item.request.period_end)].append(item)
+    kpi_by_quarter: dict[tuple[dt.date, dt.date], list[KpiResult]] = defaultdict(list)
+    for row in _kpi_results(user, engagement):
+        kpi_by_quarter[quarter_of(row.period_start)].append(row)
+        by_quarter.setdefault(quarter_of(row.period_start), [])
     today = (now or utcnow()).date()
     by_quarter.setdefault(quarter_of(today), [])
     open_findings = list(scope.findings_for(user, engagement).where(Finding.status != "closed").order_by(Finding.id))
@@ -108,7 +146,8 @@ def assessment_results(user: User, engagement_id: int | str, *, now: dt.datetime
                 {"control-id": code.lower()} for code in sorted({i.request.control.code for i in by_quarter[period]})
             ]} if by_quarter[period] else {"include-all": {}}]},
         }
-        observations = [_observation(i, i.request.control, engagement) for i in by_quarter[period]]
+        observations = ([_observation(i, i.request.control, engagement) for i in by_quarter[period]] +
+                        [_kpi_observation(r, engagement) for r in kpi_by_quarter[period]])
         if period == latest:
             observations += [_not_required(c, engagement) for c in not_required]
         if observations:

@@ -54,6 +54,8 @@ from models import (
 )
 from services import scope
 from services.audit import audit_log
+from services.integrations import webhooks
+from services.performance import scorecard
 from services.register import queries
 
 from . import grants
@@ -225,6 +227,7 @@ class PackData:
     findings: list[Finding]
     access: list[tuple[str, str, str, int]]  # (day, auditor, action, count)
     summary: dict[str, Any]
+    performance: dict | None = None  # the contract's scorecard and credits, when the pack covers CONTRACT
 
     @property
     def evidence(self) -> list[Evidence]:
@@ -390,7 +393,14 @@ def gather(pack: Pack, *, now: dt.datetime | None = None) -> PackData:
                     _incidents(engagement, codes, pack.period_start, pack.period_end),
                     _findings(engagement, codes, pack.period_start, pack.period_end),
                     _access(engagement, pack.period_start, pack.period_end, _pack_readers(pack, engagement)),
-                    _summary(sections, codes))
+                    _summary(sections, codes), _performance(engagement, codes, pack.period_start, pack.period_end))
+
+
+def _performance(engagement: Engagement, codes: list[str], start: dt.date, end: dt.date) -> dict | None:
+    """The scorecard and credits of the period's months, when the pack covers the contract's framework."""
+    if scope.PERFORMANCE_FRAMEWORK not in codes:
+        return None
+    return scorecard.scorecard_of(engagement, f"{start:%Y-%m}", f"{end:%Y-%m}")
 
 
 # ---------------------------------------------------------------- manifest, markup, attachments
@@ -581,6 +591,10 @@ def build_claimed(pack: Pack, store_root: str, *, embed_max_mb: float = DEFAULT_
                                       "evidence": len(data.evidence), "embedded": len(embedded),
                                       "pages": report.get("pages"),
                                       "render_peak_rss_mib": round(report.get("peak_rss_kib", 0) / 1024, 1)})
+            # packs are the client's (its risk team builds them for auditors): the provider's endpoints never hear
+            webhooks.emit("pack.ready", Engagement.get_by_id(pack.engagement_id), object_type="pack",
+                          object_id=pack.id, title=f"Evidence pack #{pack.id} ready", path=f"/packs/{pack.id}",
+                          occasion="ready", sides=("client",), extra={"sha256": stored.sha256})
     except Exception as exc:  # noqa: BLE001 - any failure is the pack's outcome, recorded, not a crashed worker
         with transaction():
             _move(pack.id, "building", "failed", claimed_by=worker, error=str(exc)[:1000] or type(exc).__name__,

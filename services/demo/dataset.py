@@ -34,6 +34,8 @@ from services.people.accounts import create_user, hash_password, password_matche
 from services.register import subcontractors
 from services.register.engagements import create_engagement
 
+from . import performance as demo_performance
+from .governance import create_demo_governance
 from .uploads import create_demo_evidence
 
 URL = "http://127.0.0.1:5000"
@@ -183,6 +185,8 @@ def create_demo() -> list[str]:
         grant, new_grant = _demo_grant(users["client_admin"], users["auditor"], engagement)
         incidents = _demo_incidents(engagement, users)
     evidence_counts = create_demo_evidence(engagement, users["provider_contributor"], users["risk_reviewer"])
+    demo_performance.create_performance(engagement, users)
+    governance_counts = create_demo_governance(engagement, users)
     created = new_engagement or created_users == len(USERS)
     counts = dict(EvidenceRequest.select(EvidenceRequest.status, pw.fn.COUNT(EvidenceRequest.id))
                   .where(EvidenceRequest.engagement == engagement)
@@ -200,8 +204,11 @@ def create_demo() -> list[str]:
                  f"{sum(counts.values())} evidence requests ({summary or 'none'}).")
     if evidence_counts:
         lines.append("Evidence to review: " + ", ".join(f"{n} {s}" for s, n in sorted(evidence_counts.items())) + ".")
+    if governance_counts:
+        lines.append("Governance: " + ", ".join(f"{n} {what}" for what, n in governance_counts.items()) + ".")
     if incidents:
         lines.append(f"Incidents: {incidents} with their clocks (running, met, breached) and a finding.")
+    lines.append(demo_performance.summary(engagement))
     lines.append(f"Auditor grant #{grant.id}: {', '.join(json.loads(grant.frameworks))}, "
                  f"until {grant.expires_at:%Y-%m-%d %H:%M} UTC.")
     if shared is None:

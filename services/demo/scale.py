@@ -58,6 +58,7 @@ from services.register import subcontractors
 from services.register.engagements import generate_register
 
 from .dataset import CLIENT, FRAMEWORKS, NDB_ASSESS, SOURCE, create_demo, demo_password, require_library
+from .performance import scale_performance
 
 BATCH = 500
 SCALE_PREFIX = "Scale Engagement "
@@ -547,6 +548,8 @@ def create_scale(n: int, progress: Callable[[str], Any] | None = None, *,
             scaler.evidence()
             scaler.incidents()
             scaler.findings()
+            scaler.counts["kpi_results"] += scale_performance(engagement, scaler.contributor, risk, now,
+                                                              random.Random(f"attest-scale-kpi-{number}"))
             scaler.logins()
             scaler.write_events()
         result.engagement_ids.append(engagement.id)
@@ -555,7 +558,8 @@ def create_scale(n: int, progress: Callable[[str], Any] | None = None, *,
         c = scaler.counts
         say(f"engagement {i}/{n} (#{engagement.id} {engagement.name}): {c['requests']:,} requests, "
             f"{c['evidence']:,} evidence, {c['incidents']} incidents, {c['clocks']} clocks, "
-            f"{c['findings']} findings, {c['audit_events']:,} audit events ({time.monotonic() - t0:.1f}s)")
+            f"{c['findings']} findings, {c['kpi_results']:,} KPI results, {c['audit_events']:,} audit events "
+            f"({time.monotonic() - t0:.1f}s)")
     result.seconds = time.monotonic() - began
     c = result.counts
     say(f"scale: {n} engagement(s) in {result.seconds:.1f}s: {c['requests']:,} requests, {c['evidence']:,} evidence, "

@@ -37,7 +37,7 @@ REJECTION = "The sign-off page is missing: upload the version signed by the cont
 WITHDRAWAL = "Uploaded last quarter's report by mistake."
 
 
-def _stage(media_type: str, title: str) -> evidence_service.Upload:
+def stage(media_type: str, title: str) -> evidence_service.Upload:
     extension, make = FILES.get(media_type, FILES[PDF])
     staged = evidence_store.get_store().staging()
     staged.write(make(title))
@@ -54,7 +54,7 @@ def _requests(engagement: Engagement) -> list[EvidenceRequest]:
 
 def _submit(uploader: User, req: EvidenceRequest, media_type: str, title: str, effective: str) -> Evidence:
     return evidence_service.upload(uploader, req.engagement_id, request_id=req.id, effective_date=effective,
-                                   note="Demo evidence", files=[_stage(media_type, title)])[0]
+                                   note="Demo evidence", files=[stage(media_type, title)])[0]
 
 
 def create_demo_evidence(engagement: Engagement, uploader: User, reviewer: User) -> dict[str, int]:

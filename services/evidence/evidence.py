@@ -22,6 +22,7 @@ import peewee as pw
 import evidence_store
 from domain import evidence as rules
 from domain.errors import Conflict, DomainError, NotFound, ValidationError
+from domain.recurrence import parse_frequency
 from domain.schedule import initial_status
 from domain.timeutil import local, parse_date
 from models import (
@@ -38,6 +39,7 @@ from models import (
 )
 from services import scope
 from services.audit import audit_log
+from services.integrations import webhooks
 from services.register import queries
 
 from . import media_types
@@ -160,6 +162,12 @@ def _other_states(item: Evidence) -> list[str]:
             .where(Evidence.request == item.request_id, Evidence.id != item.id).tuples()]
 
 
+def _valid_until(day: dt.date, req: EvidenceRequest, engagement: Engagement) -> dt.date:
+    """Validity of the requirement, capped at one interval of the control's schedule, plus the engagement's grace."""
+    interval = parse_frequency(req.control.frequency).step
+    return rules.valid_until(day, req.requirement.validity_days, grace_days=engagement.grace_days, interval=interval)
+
+
 def _status_without_evidence(req: EvidenceRequest, engagement: Engagement, now: dt.datetime) -> str:
     """Where time puts a request that has nothing pending or accepted (upcoming, open or overdue)."""
     return initial_status(req.period_start, req.due_at, now, local_today(engagement, now),
@@ -206,7 +214,7 @@ def _upload(user: User, engagement_id, *, request_id, effective_date, note, file
             row = Evidence.create(
                 request=req.id, engagement=engagement.id, sha256=item.staged.sha256, original_filename=filename,
                 media_type=media_type, size=item.staged.size, effective_date=day,
-                valid_until=rules.valid_until(day, req.requirement.validity_days), note=note, version=version,
+                valid_until=_valid_until(day, req, engagement), note=note, version=version,
                 status="submitted", uploaded_by=user.id, uploaded_at=now)
             _record("evidence", req.id, row.id, "", "submitted", user, note, now)
             target = rules.request_after_upload(locked.status)
@@ -218,6 +226,9 @@ def _upload(user: User, engagement_id, *, request_id, effective_date, note, file
                              details={"request_id": req.id, "sha256": row.sha256, "size": row.size,
                                       "media_type": media_type, "version": version, "filename": filename,
                                       "effective_date": day.isoformat()})
+            webhooks.emit("evidence.submitted", engagement, object_type="evidence", object_id=row.id,
+                          title=f"Evidence submitted for request #{req.id} (version {version})",
+                          path=f"/requests/{req.id}", extra={"request_id": req.id, "version": version}, now=now)
             created.append(row)
         for item, _, _ in checked:  # durable under its content address before the rows commit
             item.staged.promote()
@@ -274,6 +285,10 @@ def review(user: User, evidence_id: int | str, decision, comment=None, *, ip: st
                          engagement=current.engagement_id, ip=ip,
                          details={"decision": decision, "comment": comment, "request_id": req.id,
                                   "version": current.version, "sha256": current.sha256})
+        webhooks.emit("evidence.reviewed", item.request.engagement, object_type="evidence", object_id=current.id,
+                      title=f"Evidence for request #{req.id} (version {current.version}) {target}",
+                      path=f"/requests/{req.id}", occasion=target,
+                      extra={"request_id": req.id, "version": current.version, "decision": decision}, now=now)
     current.request = item.request
     return current
 

@@ -38,6 +38,7 @@ from models import (
 from models.incidents import FINDING_SEVERITIES, FINDING_SOURCES
 from services import scope
 from services.audit import audit_log
+from services.integrations import webhooks
 from services.messages import notifications
 from services.text import clean_text
 
@@ -73,6 +74,10 @@ def raise_finding(engagement: Engagement, *, source: str, title: str, severity: 
         notifications.notify(recipients, "finding_raised", "finding", finding.id, "raised",
                              title=f"Finding raised: {finding.title}", body=description[:500],
                              link=f"/findings/{finding.id}", engagement_id=engagement.id, now=now)
+        webhooks.emit("finding.raised", engagement, object_type="finding", object_id=finding.id,
+                      title=f"Finding raised: {finding.title}", path=f"/findings/{finding.id}", occasion="raised",
+                      extra={"severity": severity, "source": source, "status": finding.status,
+                             "due_date": due_date.isoformat() if due_date else None}, now=now)
     return finding
 
 
@@ -189,9 +194,14 @@ def update_from_input(user: User, finding: Finding, data: dict, ip: str = "",
         details = {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in changes.items()}
         if reason:
             details["reason"] = reason
-        audit_log.record("finding.update" if "status" not in changes else f"finding.{changes['status']}",
-                         actor=user, object_type="finding", object_id=finding.id, engagement=engagement, ip=ip,
-                         details={"from": finding.status, **details} if "status" in changes else details)
+        event = audit_log.record("finding.update" if "status" not in changes else f"finding.{changes['status']}",
+                                 actor=user, object_type="finding", object_id=finding.id, engagement=engagement,
+                                 ip=ip, details={"from": finding.status, **details} if "status" in changes else details)
+        status_now = changes.get("status", finding.status)
+        webhooks.emit("finding.changed", engagement, object_type="finding", object_id=finding.id,
+                      title=f"Finding {status_now.replace('_', ' ')}: {changes.get('title', finding.title)}",
+                      path=f"/findings/{finding.id}", occasion=f"audit:{event.id}",
+                      extra={"status": status_now, "changed": sorted(changes)}, now=now)
     return Finding.get_by_id(finding.id)
 
 

@@ -100,6 +100,7 @@ class _Sync:
     def obligations(self, library: Library, frameworks: dict[str, Framework]) -> dict[tuple, Obligation]:
         code_of = {f.id: code for code, f in frameworks.items()}
         wanted = {(code, ob.ref): {"title": ob.title, "parent_ref": ob.parent_ref, "alt_ref": ob.alt_ref,
+                                   "alt_ref_verification": ob.alt_ref_verification or None,
                                    "frequency": ob.frequency, "provable": ob.provable, "note": ob.note,
                                    "verification": ob.verification, "sort_key": ob.sort_key}
                   for code, spec in library.frameworks.items() for ob in spec.obligations.values()}

@@ -16,7 +16,7 @@ import peewee as pw
 from domain import subcontractors as subcontractor_rules
 from domain.applicability import ControlFacts, justification_within
 from domain.errors import NotFound, ValidationError
-from domain.library import without_names
+from domain.library import shown_alt_ref, without_names
 from domain.timeutil import parse_date, start_of_local_day
 from models import (
     Applicability,
@@ -263,10 +263,18 @@ class Matrix:
             for control_id, code, _title in self.controls:
                 if (o.id, control_id) in self.cells:
                     by_coverage[self.cells[(o.id, control_id)]].append(code)
-            out.append((self.framework.code, o.ref, o.alt_ref or "", o.title,
+            out.append((self.framework.code, o.ref, _alt_ref_text(o), o.title,
                         coverage_of(o, set(by_coverage)), " ".join(by_coverage["full"]),
                         " ".join(by_coverage["partial"])))
         return out
+
+
+def _alt_ref_text(obligation: Obligation) -> str:
+    """The other number for an export: as is when confirmed, marked "(unverified)" when nothing confirms it."""
+    if not obligation.alt_ref:
+        return ""
+    shown = shown_alt_ref(obligation.alt_ref, obligation.alt_ref_verification)
+    return shown or f"{obligation.alt_ref} (unverified)"
 
 
 def coverage_matrix(framework: Framework) -> Matrix:

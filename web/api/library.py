@@ -35,6 +35,7 @@ def framework_obligations(code: str):
     def serialise(rows: list[Obligation]) -> list[dict]:
         controls = queries.controls_of_obligations([o.id for o in rows])
         return [{"ref": o.ref, "title": o.title, "parent_ref": o.parent_ref, "alt_ref": o.alt_ref,
+                 "alt_ref_verification": o.alt_ref_verification,
                  "frequency": o.frequency, "provable": o.provable, "verification": o.verification,
                  "controls": [{"code": code, "coverage": cov} for code, cov in controls.get(o.id, [])]}
                 for o in rows]

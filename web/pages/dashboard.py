@@ -8,6 +8,7 @@ from flask import Response, render_template, request
 
 from domain.errors import DomainError
 from domain.timeutil import local
+from services.performance import scorecard
 from services.register import dashboard
 from web import charts, exports
 from web.pages import PER_PAGE, bp, current, page_number
@@ -57,7 +58,7 @@ def dashboard_page():
         choices=dashboard.filter_choices(user), args=filters.as_args(), heat_frameworks=frameworks,
         heat_rows=rows, heat_highest=highest, heat_hidden=hidden, heat_level=charts.heat_level,
         aging_chart=aging, trend_chart=trend, days_overdue=dashboard.days_overdue,
-        days_to_due=dashboard.days_to_due), 422 if error else 200
+        days_to_due=dashboard.days_to_due, kpi_misses=scorecard.misses_across(user, limit=10)), 422 if error else 200
 
 
 def _export_rows() -> tuple[str, list[tuple]]:

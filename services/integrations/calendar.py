@@ -1,0 +1,194 @@
+"""Calendar feeds (SPEC §10): each user may hold one secret ``.ics`` address listing the due dates of what
+they may see (``services.scope``, the same functions as their pages): open evidence requests, running clocks'
+deadlines, open findings' due dates. Written with the ``icalendar`` library (RFC 5545), times in UTC.
+
+The secret is shown once, at creation; only its SHA-256 is kept. Each event's ``UID`` is derived from what
+it stands for (``finding-42@attest``, ``clock-7@attest``; requests are grouped by engagement and due day,
+``due-3-2026-12-31@attest``, so a busy reviewer sees "12 due" once), so a calendar that polls the feed updates
+an event in place and drops it when it is done. A revoked secret answers 404 like an unknown one, the attempt
+recorded in the audit trail; so does the secret of a deactivated user (without a record).
+
+Governance actions and meetings join the feed when their capability adds its query here.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from icalendar import Calendar, Event
+
+from domain.errors import Conflict, NotFound
+from models import (
+    CalendarFeed,
+    Clock,
+    Control,
+    Engagement,
+    EvidenceRequest,
+    EvidenceRequirement,
+    Finding,
+    User,
+    transaction,
+    utcnow,
+)
+from services import scope
+from services.audit import audit_log
+from services.messages.mail import link
+
+OPEN_REQUESTS = ("upcoming", "open", "rejected", "overdue", "submitted")
+PAST = dt.timedelta(days=60)  # overdue items stay on the calendar this long
+FUTURE = dt.timedelta(days=400)
+LIMIT = 2000  # per kind of event
+SHOWN = 20  # requests named in one day's event
+TOUCH_EVERY = dt.timedelta(minutes=5)  # last_used_at is written at most this often
+PRODID = "-//Attest//Compliance calendar//EN"
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def feed_url(secret: str) -> str:
+    return link(f"/calendar/{secret}.ics")
+
+
+def list_feeds(user: User):
+    return scope.calendar_feeds_for(user).order_by(CalendarFeed.revoked_at.is_null(False),
+                                                   CalendarFeed.created_at.desc(), CalendarFeed.id.desc())
+
+
+def active_feed(user: User) -> CalendarFeed | None:
+    return scope.calendar_feeds_for(user).where(CalendarFeed.revoked_at.is_null()).first()
+
+
+def create(user: User, *, ip: str = "") -> tuple[CalendarFeed, str]:
+    """The user's feed and its secret (shown this once); one live feed per user (409 while one is live)."""
+    secret = secrets.token_urlsafe(32)
+    with transaction():
+        if active_feed(user) is not None:
+            raise Conflict("you already have a calendar feed; revoke it first to get a new address")
+        feed = CalendarFeed.create(user=user.id, secret_hash=_hash(secret), prefix=secret[:8], created_at=utcnow())
+        audit_log.record("calendar.create", actor=user, object_type="calendar_feed", object_id=feed.id, ip=ip,
+                         details={"email": user.email, "prefix": feed.prefix})
+    return feed, secret
+
+
+def revoke(user: User, feed_id: int | str, *, ip: str = "") -> CalendarFeed:
+    """Revoke the user's own feed (anyone else's is NotFound); twice changes nothing."""
+    with transaction():
+        feed = scope.calendar_feed_for(user, feed_id)
+        if feed.revoked_at is None:
+            CalendarFeed.update(revoked_at=utcnow()).where(CalendarFeed.id == feed.id).execute()
+            audit_log.record("calendar.revoke", actor=user, object_type="calendar_feed", object_id=feed.id, ip=ip,
+                             details={"email": user.email, "prefix": feed.prefix})
+    return CalendarFeed.get_by_id(feed.id)
+
+
+def user_for_secret(secret: str, *, ip: str = "") -> User:
+    """The owner of a live feed; NotFound for an unknown, revoked or deactivated one (a revoked one is
+    recorded)."""
+    feed = CalendarFeed.get_or_none(CalendarFeed.secret_hash == _hash(secret or ""))
+    if feed is None:
+        raise NotFound("calendar feed not found")
+    user = User.get_by_id(feed.user_id)
+    if feed.revoked_at is not None:
+        with transaction():
+            audit_log.record("calendar.refused", actor_email=user.email, object_type="calendar_feed",
+                             object_id=feed.id, ip=ip, details={"why": "revoked", "prefix": feed.prefix})
+        raise NotFound("calendar feed not found")
+    if not user.is_active:
+        raise NotFound("calendar feed not found")
+    now = utcnow()
+    if feed.last_used_at is None or feed.last_used_at < now - TOUCH_EVERY:
+        with transaction():
+            CalendarFeed.update(last_used_at=now).where(CalendarFeed.id == feed.id).execute()
+    return user
+
+
+# ------------------------------------------------------------------------------------------ the feed
+
+def _event(uid: str, summary: str, start: dt.datetime | dt.date, url: str, now: dt.datetime,
+           description: str = "", category: str = "") -> Event:
+    event = Event()
+    event.add("uid", f"{uid}@attest")
+    event.add("dtstamp", now.replace(tzinfo=dt.UTC))
+    if isinstance(start, dt.datetime):
+        event.add("dtstart", start.replace(tzinfo=dt.UTC))
+    else:
+        event.add("dtstart", start)
+        event.add("dtend", start + dt.timedelta(days=1))
+    event.add("summary", summary)
+    event.add("url", url)
+    if description:
+        event.add("description", description)
+    if category:
+        event.add("categories", [category])
+    event.add("transp", "TRANSPARENT")
+    return event
+
+
+def _requests(user: User, now: dt.datetime) -> list[Event]:
+    """One event per engagement and due day (a busy reviewer's calendar shows "12 due" once, not 12 entries),
+    at that day's first deadline, naming the requests; its UID is the engagement and the day."""
+    rows = (scope.requests_across(user)
+            .select(EvidenceRequest.id, EvidenceRequest.due_at, EvidenceRequest.status, Control.code,
+                    EvidenceRequirement.name, Engagement.id, Engagement.name)
+            .join(Control, on=(EvidenceRequest.control == Control.id))
+            .switch(EvidenceRequest)
+            .join(EvidenceRequirement, on=(EvidenceRequest.requirement == EvidenceRequirement.id))
+            .switch(EvidenceRequest).join(Engagement, on=(EvidenceRequest.engagement == Engagement.id))
+            .where(EvidenceRequest.status.in_(OPEN_REQUESTS), EvidenceRequest.due_at.between(now - PAST, now + FUTURE))
+            .order_by(EvidenceRequest.due_at, EvidenceRequest.id).limit(LIMIT * 5).tuples())
+    days: dict[tuple[int, dt.date], list[tuple]] = {}
+    for row in rows:
+        days.setdefault((row[5], row[1].date()), []).append(row)
+    events = []
+    for (engagement_id, day), items in list(days.items())[:LIMIT]:
+        lines = [f"{code} {name} (request #{rid}, {status})" for rid, _due, status, code, name, _e, _n in items]
+        shown = "\n".join(lines[:SHOWN]) + (f"\n… and {len(lines) - SHOWN} more" if len(lines) > SHOWN else "")
+        summary = (f"Evidence due: {items[0][3]} {items[0][4]}" if len(items) == 1
+                   else f"Evidence due: {len(items)} requests")
+        events.append(_event(f"due-{engagement_id}-{day.isoformat()}", f"{summary} — {items[0][6]}", items[0][1],
+                             link(f"/engagements/{engagement_id}/requests"), now, shown, "Evidence request"))
+    return events
+
+
+def _clocks(user: User, now: dt.datetime) -> list[Event]:
+    rows = (scope.clocks_across(user)
+            .select(Clock.id, Clock.rule_id, Clock.deadline_at, Clock.basis, Clock.incident, Engagement.name)
+            .join(Engagement, on=(Clock.engagement == Engagement.id))
+            .where(Clock.state == "running", Clock.deadline_at.is_null(False),
+                   Clock.deadline_at.between(now - PAST, now + FUTURE))
+            .order_by(Clock.deadline_at, Clock.id).limit(LIMIT).tuples())
+    return [_event(f"clock-{cid}", f"Deadline: {rule}", deadline,
+                   link(f"/incidents/{incident}" if incident else "/incidents"), now, f"{engagement} — {basis}",
+                   "Regulatory clock")
+            for cid, rule, deadline, basis, incident, engagement in rows]
+
+
+def _findings(user: User, now: dt.datetime) -> list[Event]:
+    today = now.date()
+    rows = (scope.findings_across(user)
+            .select(Finding.id, Finding.title, Finding.due_date, Finding.severity, Engagement.name)
+            .join(Engagement, on=(Finding.engagement == Engagement.id))
+            .where(Finding.status != "closed", Finding.due_date.is_null(False),
+                   Finding.due_date.between(today - PAST, today + FUTURE))
+            .order_by(Finding.due_date, Finding.id).limit(LIMIT).tuples())
+    return [_event(f"finding-{fid}", f"Finding due: {title}", due, link(f"/findings/{fid}"), now,
+                   f"{engagement} — {severity} finding #{fid}", "Finding")
+            for fid, title, due, severity, engagement in rows]
+
+
+def ics(user: User, now: dt.datetime | None = None) -> bytes:
+    """The user's calendar: a fixed number of queries whatever it holds."""
+    now = (now or utcnow()).replace(microsecond=0)
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("x-wr-calname", f"Attest — {user.email}")
+    calendar.add("refresh-interval", dt.timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    for event in [*_requests(user, now), *_clocks(user, now), *_findings(user, now)]:
+        calendar.add_component(event)
+    return calendar.to_ical()
+
