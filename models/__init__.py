@@ -4,7 +4,7 @@ from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, 
 from .evidence import Evidence, RequestComment, RequestHistory
 from .governance import Action, ChangeRequest, Decision, Forum, ForumMember, Meeting, PerformanceReport
 from .identity import ScimGroup, ScimToken, ScimUser, SsoConfig, SsoDomain, SsoFlow, SsoResponseSeen
-from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
+from .incidents import Arrangement, ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .integrations import CalendarFeed, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
@@ -22,6 +22,7 @@ from .performance import (
 )
 from .register import (
     TALLIED_STATES,
+    Acquirer,
     Applicability,
     Engagement,
     EngagementFramework,
@@ -36,6 +37,7 @@ ALL_MODELS = [
     SsoConfig, SsoDomain, SsoFlow, SsoResponseSeen,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, RequestTally, HolidayOverride, Subcontractor,
+    Acquirer, Arrangement,
     Evidence, RequestHistory, RequestComment, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,

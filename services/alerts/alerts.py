@@ -30,6 +30,7 @@ from models import (
     SchedulerCursor,
     User,
 )
+from services.incidents.clocks import business_calendar
 from services.incidents.findings import raise_finding
 from services.integrations import webhooks
 from services.messages import notifications
@@ -168,12 +169,12 @@ def _missed_twice(overdue: list[tuple], now: dt.datetime) -> int:
     engagements = {e.id: e for e in _in_chunks(Engagement.select(), Engagement.id,
                                                {m.engagement_id for m in missed})}
     owners = _owners(engagements, {(m.engagement_id, m.control_id) for m in missed})
-    calendars: dict[str, BusinessCalendar] = {}
+    calendars: dict[int, BusinessCalendar] = {}
     for m in missed:
         engagement = engagements[m.engagement_id]
-        if engagement.place not in calendars:
-            calendars[engagement.place] = BusinessCalendar(engagement.place)
-        due = calendars[engagement.place].add_business_days(local(now, engagement.timezone).date(), MISSED_PLAN_DAYS)
+        if engagement.id not in calendars:  # the engagement's calendar, its override table included
+            calendars[engagement.id] = business_calendar(engagement)
+        due = calendars[engagement.id].add_business_days(local(now, engagement.timezone).date(), MISSED_PLAN_DAYS)
         raise_finding(engagement, source="governance", severity="high", key=m.key,
                       owner=owners[(m.engagement_id, m.control_id)],
                       title=f"{m.code} missed in two consecutive periods: corrective action plan due",
