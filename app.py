@@ -15,7 +15,20 @@ import evidence_store
 import models
 from evidence_store import StoreError
 from services.alerts import scheduler
-from web import access_log, api, auth, errors, health, json_input, pages, requestlog, security, uploads
+from web import (
+    access_log,
+    api,
+    auth,
+    errors,
+    health,
+    idempotency,
+    json_input,
+    mail_console,
+    pages,
+    requestlog,
+    security,
+    uploads,
+)
 from web.config import load_config
 
 INSTANCE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
@@ -59,6 +72,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth.init_app(app)
     errors.init_app(app)
     access_log.init_app(app)
+    idempotency.init_app(app)
+    mail_console.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

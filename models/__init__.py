@@ -2,6 +2,7 @@
 from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestComment, RequestHistory
+from .idempotency import IdempotencyKey
 from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
@@ -26,7 +27,7 @@ ALL_MODELS = [
     Evidence, RequestHistory, RequestComment, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,
-    Pack, OutboxMessage, SchedulerLease,
+    Pack, OutboxMessage, SchedulerLease, IdempotencyKey,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [

@@ -18,7 +18,7 @@ d. expires accepted evidence past its ``valid_until`` (``services.evidence.expir
 e. sends the time-driven alerts of the window since the previous tick (``services.alerts.alerts``: reminders,
    overdue, rejections, clock warnings, finding dates, the governance rule), a slice of the window per
    transaction, the cursor moving with each;
-f. queues their e-mail, ``MAIL_BATCH`` per transaction;
+f. queues their e-mail, ``MAIL_BATCH`` per transaction, and forgets idempotency keys past their day;
 
 then sends the mail outbox (``services.messages.mail.send_pending``; SMTP never runs inside a database
 transaction).
@@ -74,6 +74,7 @@ from models import (
 from services.audit import audit_log
 from services.auditors import packs
 from services.evidence import expiry
+from services.idempotency import keys as idempotency_keys
 from services.messages import mail, notifications
 from services.register import planning
 
@@ -294,6 +295,8 @@ def tick(now: dt.datetime | None = None) -> TickResult:
                 audit_log.record("scheduler.tick", actor_email=ACTOR, object_type="scheduler", object_id=LEASE,
                                  details=details)
         for _queued in pace(_queue_immediate(now), "mail"):
+            pass
+        for _purged in pace(idempotency_keys.purge(now), "idempotency"):
             pass
         log.info("scheduler pass end pid=%d t=%.6f", os.getpid(), time.time())
     result.batches, result.longest_step = pace.batches, pace.longest_step
