@@ -11,7 +11,6 @@ so a re-run or two racing ticks create nothing twice.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -39,7 +38,7 @@ from services.messages import notifications
 CURSOR = "alerts"
 FIRST_LOOK_BACK = dt.timedelta(days=1)  # the very first tick looks back this far
 STEP, MIN_STEP, MAX_STEP = dt.timedelta(hours=1), dt.timedelta(minutes=10), dt.timedelta(days=31)  # alert slices
-SLICE_TARGET = 0.05  # seconds: what one slice's transaction should take at most
+SLICE_ROWS = 100  # notifications one slice's transaction should write at most (the step adapts to it)
 FINDINGS_BATCH = 5  # candidates for a finding per transaction (each finding writes its audit event and notices)
 REMINDER_DAYS = (14, 7, 1)
 NOT_DONE = ("upcoming", "open", "rejected")
@@ -68,10 +67,11 @@ def run(now: dt.datetime) -> Iterator[AlertCounts]:
     """Every alert job over (cursor, now], slice by slice. A slice first raises the findings its rules call for,
     ``FINDINGS_BATCH`` candidates per transaction (idempotent: each finding has a unique key), then commits its
     notifications in one transaction with the cursor moved to the slice's end; each transaction's counts are
-    yielded once committed. A slice starts at ``STEP`` and adapts to what it finds (twice as long after a
-    quick one, half after a slow one, within ``MIN_STEP``..``MAX_STEP``), so a month of downtime is many
-    short transactions, not one long one, and a quiet year is a few. A pass killed between two transactions
-    resumes at the cursor: the findings already raised are not raised again, nor the notices sent twice."""
+    yielded once committed. A slice starts at ``STEP`` and adapts to what it writes (twice as long after one
+    with fewer than ``SLICE_ROWS`` / 4 notifications, half after one with more than ``SLICE_ROWS``, within
+    ``MIN_STEP``..``MAX_STEP``), so a month of downtime is many short transactions, not one long one, and a
+    quiet year is a few, however busy the machine. A pass killed between two transactions resumes at the
+    cursor: the findings already raised are not raised again, nor the notices sent twice."""
     step = STEP
     while True:
         since = window(now)
@@ -79,13 +79,12 @@ def run(now: dt.datetime) -> Iterator[AlertCounts]:
             return
         until = min(now, since + step)
         yield from _findings(since, until, now)
-        started = time.perf_counter()
         with transaction():
             if window(now) != since:  # another pass moved the cursor meanwhile: look again
                 continue
             counts = _notices(since, until, now)
             advance(until)
-        step = _next_step(step, time.perf_counter() - started)
+        step = _next_step(step, counts.notifications)
         yield counts
 
 
@@ -102,10 +101,10 @@ def _findings(since: dt.datetime, until: dt.datetime, now: dt.datetime) -> Itera
         yield AlertCounts(findings=raised)
 
 
-def _next_step(step: dt.timedelta, took: float) -> dt.timedelta:
-    if took < SLICE_TARGET / 2:
+def _next_step(step: dt.timedelta, written: int) -> dt.timedelta:
+    if written < SLICE_ROWS / 4:
         return min(MAX_STEP, step * 2)
-    if took > SLICE_TARGET:
+    if written > SLICE_ROWS:
         return max(MIN_STEP, step / 2)
     return step
 
