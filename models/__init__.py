@@ -3,6 +3,7 @@ from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestComment, RequestHistory
 from .governance import Action, ChangeRequest, Decision, Forum, ForumMember, Meeting, PerformanceReport
+from .idempotency import IdempotencyKey
 from .identity import ScimGroup, ScimToken, ScimUser, SsoConfig, SsoDomain, SsoFlow, SsoResponseSeen
 from .incidents import Arrangement, ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .integrations import CalendarFeed, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -46,6 +47,7 @@ ALL_MODELS = [
     Forum, ForumMember, Meeting, Decision, Action, ChangeRequest, PerformanceReport,
     WebhookEndpoint, WebhookDelivery, WebhookAttempt, CalendarFeed,
     ScimToken, ScimUser, ScimGroup,
+    IdempotencyKey,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [

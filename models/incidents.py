@@ -146,6 +146,9 @@ class ChangeEvent(BaseModel):
     description = pw.TextField(default="")
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
+    voided_at = pw.DateTimeField(null=True)  # recorded by mistake: kept, shown void, its open requests retired
+    voided_by_email = pw.CharField(max_length=254, null=True)
+    void_reason = pw.TextField(null=True)
 
     class Meta:
         indexes = ((("engagement", "occurred_at"), False),)
