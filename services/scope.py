@@ -231,6 +231,14 @@ def sees_performance(user: User, engagement: Engagement) -> bool:
     return codes is None or PERFORMANCE_FRAMEWORK in codes
 
 
+def sees_kpi_templates(user: User) -> bool:
+    """The library's KPI templates (they name the contract's framework and clocks): both parties, and an auditor
+    only while one of its grants includes the contract."""
+    if user.role != "auditor":
+        return True
+    return any(PERFORMANCE_FRAMEWORK in json.loads(grant.frameworks) for grant in active_grants(user))
+
+
 def performance_engagement(user: User, engagement_id: int | str, action: str = "view") -> Engagement:
     """``engagement_for`` narrowed to those whose performance the user may see; NotFound otherwise."""
     engagement = engagement_for(user, engagement_id, action)

@@ -18,6 +18,7 @@ from pypdf import PdfReader
 
 from models import (
     AuditorGrant,
+    ChangeRequest,
     Clock,
     ClockRule,
     Control,
@@ -26,11 +27,16 @@ from models import (
     Evidence,
     EvidenceRequest,
     Finding,
+    Forum,
     Framework,
     Incident,
+    Kpi,
+    Meeting,
     Notification,
     Obligation,
+    Organisation,
     Pack,
+    PerformanceReport,
     Subcontractor,
     utcnow,
 )
@@ -213,10 +219,14 @@ def world_ids(world) -> dict[str, list]:
         "subcontractor_id": [s.id for s in Subcontractor.select()],
         "notification_id": [n.id for n in Notification.select()],
         "code": [c.code for c in Control.select()] + [f.code for f in Framework.select()],
-        "fmt": ["csv", "xlsx"],
+        "fmt": ["csv", "xlsx", "pdf"],
         "rule": [r.rule_id for r in ClockRule.select()],
         "user_id": [world["auditor"].id, world["admin"].id], "token_id": [1], "secret": ["not-an-invitation"],
         "webhook_id": [1], "feed_id": [1], "group_id": [1], "key": ["User"], "anything": ["Users"],
+        "organisation_id": [o.id for o in Organisation.select()], "slug": ["bank"],
+        **{name: [row.id for row in model.select()] or [1]
+           for name, model in (("forum_id", Forum), ("meeting_id", Meeting), ("change_request_id", ChangeRequest),
+                               ("kpi_id", Kpi), ("report_id", PerformanceReport))},
     }
 
 
@@ -235,7 +245,10 @@ def route_urls(app, world, *, api: bool) -> list[str]:
         for combo in combos:
             with app.test_request_context():
                 from flask import url_for
-                urls.append(url_for(rule.endpoint, **combo))
+                try:
+                    urls.append(url_for(rule.endpoint, **combo))
+                except ValueError:  # a value the route's converter does not take (fmt: pdf|xlsx only)
+                    continue
     return urls
 
 

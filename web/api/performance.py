@@ -76,7 +76,8 @@ def kpi_json(kpi) -> dict:
 
 @route("/kpi-templates", summary="The library's KPI templates", response="KpiTemplateList")
 def kpi_templates():
-    return jsonify({"items": [t.as_dict() for t in catalogue()]})
+    visible = scope.sees_kpi_templates(api_user())
+    return jsonify({"items": [t.as_dict() for t in catalogue()] if visible else []})
 
 
 @route("/engagements/<int:engagement_id>/kpis", summary="The engagement's KPIs", params=("page", "per_page"),
@@ -129,6 +130,7 @@ def decide_kpi_version(kpi_id: int, n: int):
        response="KpiResultList", errors=(404, 409, 415, 422))
 def submit_kpi_results(engagement_id: int):
     user = api_user()
+    scope.performance_engagement(user, engagement_id, "submit_kpi_results")  # whose engagement, before the body
     try:
         if request.mimetype == "multipart/form-data":
             upload = request.files.get("file")
