@@ -41,6 +41,7 @@ from models import (
 )
 from services import scope
 from services.audit import audit_log
+from services.integrations import webhooks
 from services.messages import notifications
 from services.text import clean_text
 
@@ -120,6 +121,7 @@ def _schedule_forum(forum: Forum, engagement: Engagement, now: dt.datetime, resu
                          details={"forum": forum.name, "scheduled_for": isoformat_utc(at)})
         result.meetings_scheduled += 1
         result.meeting_ids.append(meeting.id)
+        _announce(meeting, forum, engagement, now)
         when = local(at, engagement.timezone).strftime("%d %b %Y %H:%M")
         result.notified += notifications.notify(
             _forum_people(forum), "meeting_scheduled", "meeting", meeting.id, "scheduled",
@@ -128,6 +130,15 @@ def _schedule_forum(forum: Forum, engagement: Engagement, now: dt.datetime, resu
             link=f"/meetings/{meeting.id}", engagement_id=engagement.id, now=now)
         upcoming = at
     Forum.update(next_check_at=upcoming).where(Forum.id == forum.id).execute()
+
+
+def _announce(meeting: Meeting, forum: Forum, engagement: Engagement, now: dt.datetime) -> None:
+    """The ``meeting.scheduled`` webhook, in the scheduling transaction: both parties sit on the forums."""
+    when = local(meeting.scheduled_for, engagement.timezone).strftime("%d %b %Y %H:%M")
+    webhooks.emit("meeting.scheduled", engagement, object_type="meeting", object_id=meeting.id,
+                  title=f"{forum.name} scheduled for {when}", path=f"/meetings/{meeting.id}",
+                  extra={"forum": {"id": forum.id, "name": forum.name, "tier": forum.tier},
+                         "scheduled_for": isoformat_utc(meeting.scheduled_for)}, now=now)
 
 
 FALLBACK_ROLES = ("client_admin", "provider_admin")  # told of a forum that has no members yet
@@ -461,6 +472,7 @@ def schedule_extra(actor: User, forum_id: int | str, data: object, *, ip: str = 
         audit_log.record("meeting.scheduled", actor=actor, object_type="meeting", object_id=meeting.id,
                          engagement=engagement, ip=ip,
                          details={"forum": forum.name, "scheduled_for": isoformat_utc(at)})
+        _announce(meeting, forum, engagement, now)
     return meeting
 
 

@@ -2,7 +2,8 @@
 ``kpi``, high) whose corrective action plan is due in 5 business days of the engagement's calendar; a finding with
 no plan by then moves up a tier (operational → performance → executive → dispute) at the scheduler's pass; once
 closed, the KPI's next accepted result must not be missed, or the finding reopens one tier up. Each step is an
-audit event and a notification (created once per tier)."""
+audit event and a notification (created once per tier); a miss is also the ``kpi.missed`` webhook, queued in the
+review's transaction."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +13,7 @@ from domain.business_days import BusinessCalendar
 from models import Engagement, Finding, HolidayOverride, Kpi, KpiEscalation, KpiResult, transaction, utcnow
 from services.audit import audit_log
 from services.incidents.findings import raise_finding
+from services.integrations import webhooks
 from services.messages import notifications
 
 from .kpis import today_in
@@ -59,6 +61,11 @@ def after_acceptance(result: KpiResult, critical: bool, now: dt.datetime) -> Fin
     notifications.notify(_audience(engagement, kpi), "kpi_missed", "kpi", kpi.id, result.period,
                          title=f"KPI {kpi.code} missed in {result.period}", link=f"/kpis/{kpi.id}",
                          engagement_id=engagement.id, now=now)
+    webhooks.emit("kpi.missed", engagement, object_type="kpi_result", object_id=result.id,
+                  title=f"KPI {kpi.code} missed in {result.period}", path=f"/kpis/{kpi.id}", occasion=result.period,
+                  extra={"kpi": {"id": kpi.id, "code": kpi.code, "name": kpi.name}, "period": result.period,
+                         "critical": critical},
+                  now=now)
     if not critical or _previous_outcome(result) != "missed" or _open_finding(kpi) is not None:
         return None  # one finding at a time per KPI: an open one is already on the ladder
     due = plan_due(engagement, now)
