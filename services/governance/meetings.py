@@ -43,6 +43,7 @@ from services import scope
 from services.audit import audit_log
 from services.integrations import webhooks
 from services.messages import notifications
+from services.performance.scorecard import kpi_misses_since
 from services.text import clean_text
 
 from .exit_readiness import exit_items
@@ -345,8 +346,26 @@ def _subcontractor_line(s: Subcontractor, tz: str) -> dict:
     return {"id": s.id, "title": s.name, "due": None, "state": s.status, "link": f"/subcontractors/{s.id}"}
 
 
+def kpi_since(meeting: Meeting, engagement: Engagement) -> dt.date:
+    """Where the agenda's KPI lines start: the local date of the forum's last meeting held before this one (a
+    period still running then was not yet discussed), else the engagement's start."""
+    last = (Meeting.select(pw.fn.MAX(Meeting.scheduled_for))
+            .where(Meeting.forum == meeting.forum_id, Meeting.status == "held",
+                   Meeting.scheduled_for < meeting.scheduled_for).scalar())
+    return local(last, engagement.timezone).date() if last else engagement.start_date
+
+
+def _kpi_results(meeting: Meeting, engagement: Engagement) -> dict:
+    misses = kpi_misses_since(engagement, kpi_since(meeting, engagement))
+    return {"count": len(misses), "items": [
+        {"id": m["result_id"], "title": f"{m['kpi']} {m['name']}: {m['value']} in {m['period']}", "due": None,
+         "state": m["outcome"], "kpi": m["kpi"], "period": m["period"], "value": m["value"],
+         "link": f"/kpis/{m['kpi_id']}"} for m in misses[:AGENDA_LINES]]}
+
+
 def live_agenda(meeting: Meeting, forum: Forum, engagement: Engagement) -> dict:
-    """The agenda from live data, in a fixed number of queries whatever the rows: overdue requests, findings
+    """The agenda from live data, in a fixed number of queries whatever the rows: KPI results missed or below
+    expected since the forum's last meeting, overdue requests, findings
     and this tier's actions due by the meeting's date, actions escalated from the tier below, running and
     breached clocks, change requests and sub-contractor proposals awaiting a decision, exit items gone stale."""
     tz, eid = engagement.timezone, engagement.id
@@ -356,6 +375,7 @@ def live_agenda(meeting: Meeting, forum: Forum, engagement: Engagement) -> dict:
     below = rules.TIER_BELOW.get(forum.tier)
     return {
         "built_at": isoformat_utc(utcnow()),
+        "kpi_results": _kpi_results(meeting, engagement),
         "overdue_requests": _section(
             EvidenceRequest.select(EvidenceRequest, Control).join(Control)
             .where(EvidenceRequest.engagement == eid, EvidenceRequest.status == "overdue")
