@@ -1,6 +1,7 @@
 """Webhook events raised by contract performance and governance (SPEC §10): ``kpi.missed`` when the client
 accepts a result judged missed, ``meeting.scheduled`` when the scheduler (or a person) schedules a meeting; each
-reaches both parties' endpoints once, signed, and never another tenant's."""
+reaches both parties' endpoints once, signed, and never another tenant's. A KPI finding moved up the escalation
+ladder is a ``finding.changed``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +13,8 @@ from services.alerts.scheduler import tick
 from services.integrations import webhooks
 from services.register.engagements import create_engagement
 from tests.conftest import bearer
+
+EVENTS = ["kpi.missed", "meeting.scheduled", "finding.raised", "finding.changed"]
 
 
 @pytest.fixture
@@ -30,7 +33,7 @@ def hooked(client, make_user, webhook_receiver, allow_private):
     for name, user in (("bank", admin), ("bpo", provider), ("stranger", stranger)):
         receiver = webhook_receiver()
         response = client.post("/api/v1/webhooks", headers=bearer(user),
-                               json={"url": receiver.url, "events": ["kpi.missed", "meeting.scheduled"]})
+                               json={"url": receiver.url, "events": EVENTS})
         assert response.status_code == 201, response.get_json()
         receiver.secret = response.get_json()["secret"]
         receivers[name] = receiver
@@ -109,3 +112,29 @@ def test_an_accepted_miss_is_one_kpi_missed_event_to_both_parties(client, hooked
     review(client, hooked, resubmitted, "excuse", "a storm closed the site")
     webhooks.deliver_pending()
     assert len(hooked["bank"].verified("kpi.missed")) == 1 and len(hooked["bpo"].verified("kpi.missed")) == 1
+
+
+def week(days_ago: int) -> str:
+    year, number, _ = (dt.date.today() - dt.timedelta(days=days_ago)).isocalendar()
+    return f"{year}-W{number:02d}"
+
+
+def test_a_kpi_finding_moved_up_the_ladder_is_a_finding_changed_event(client, hooked):
+    eid = hooked["engagement"].id
+    assert client.post(f"/api/v1/engagements/{eid}/kpis", json={"template": "SL-80-20"},
+                       headers=hooked["client"]).status_code == 201
+    response = client.post(f"/api/v1/engagements/{eid}/kpi-results", headers=hooked["contributor"], json={
+        "results": [{"kpi": "SL-80-20", "period": week(30), "value": "70"},
+                    {"kpi": "SL-80-20", "period": week(23), "value": "74.9"}]})
+    assert response.status_code == 201, response.get_json()
+    for item in response.get_json()["items"]:
+        review(client, hooked, item)
+    tick(now=utcnow() + dt.timedelta(days=12))  # no plan in 5 business days: up to the performance tier
+    for side in ("bank", "bpo"):
+        [raised] = hooked[side].verified("finding.raised")
+        [changed] = hooked[side].verified("finding.changed")
+        assert changed.payload["data"]["object"] == raised.payload["data"]["object"]
+        assert changed.payload["data"]["tier"] == "performance" and changed.payload["data"]["status"] == "open"
+        assert "due_date" in changed.payload["data"]["changed"]
+        assert len(hooked[side].verified("kpi.missed")) == 2
+    assert not [r for r in hooked["stranger"].received if r.payload["type"].startswith("finding.")]

@@ -104,10 +104,15 @@ def _move_up(escalation: KpiEscalation, now: dt.datetime, *, reason: str, reopen
     if reopen:
         changes.update(status="open", closed_at=None)
     Finding.update(**changes).where(Finding.id == finding.id).execute()
-    audit_log.record("finding.reopen" if reopen else "kpi.escalate", actor_email="system", object_type="finding",
-                     object_id=finding.id, engagement=engagement,
-                     details={"kpi": kpi.code, "tier": tier, "from_tier": escalation.tier, "reason": reason,
-                              "plan_due": due.isoformat()})
+    event = audit_log.record("finding.reopen" if reopen else "kpi.escalate", actor_email="system",
+                             object_type="finding", object_id=finding.id, engagement=engagement,
+                             details={"kpi": kpi.code, "tier": tier, "from_tier": escalation.tier, "reason": reason,
+                                      "plan_due": due.isoformat()})
+    status = changes.get("status", finding.status)
+    webhooks.emit("finding.changed", engagement, object_type="finding", object_id=finding.id,
+                  title=f"Finding escalated to the {tier} tier: {finding.title}", path=f"/findings/{finding.id}",
+                  occasion=f"audit:{event.id}", now=now,
+                  extra={"status": status, "changed": sorted(changes), "tier": tier, "due_date": due.isoformat()})
     notifications.notify(_audience(engagement, kpi), "kpi_escalated", "finding", finding.id, tier,
                          title=f"KPI {kpi.code} finding escalated to the {tier} tier",
                          body=f"{reason}. A corrective action plan is due by {due.isoformat()}.",
