@@ -67,7 +67,7 @@ from models import (
 from services.audit import audit_log
 from services.auditors import packs, reports
 from services.evidence import expiry
-from services.governance import meetings
+from services.governance import escalations, meetings
 from services.integrations import webhooks
 from services.messages import mail, notifications
 from services.performance import ladder
@@ -241,6 +241,7 @@ def tick(now: dt.datetime | None = None) -> TickResult:
     meetings.schedule_due(now, result.governance)
     meetings.escalate_overdue(now, result.governance)
     meetings.remind(now, result.governance)
+    escalations.notify_kpi_escalations(now, result.governance)
     notifications.queue_immediate(now)
     notifications.queue_digests(now)
     send_mail()

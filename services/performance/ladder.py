@@ -2,8 +2,10 @@
 ``kpi``, high) whose corrective action plan is due in 5 business days of the engagement's calendar; a finding with
 no plan by then moves up a tier (operational → performance → executive → dispute) at the scheduler's pass; once
 closed, the KPI's next accepted result must not be missed, or the finding reopens one tier up. Each step is an
-audit event and a notification (created once per tier); a miss is also the ``kpi.missed`` webhook, queued in the
-review's transaction."""
+audit event and a notification of the KPI's owners (of both sides' admins and risk team when it has none; created
+once per tier); each tier clears
+``forum_notified_at`` so that governance, which sits above, tells that tier's forum at the scheduler's pass.
+A miss is also the ``kpi.missed`` webhook, queued in the review's transaction."""
 from __future__ import annotations
 
 import datetime as dt
@@ -40,11 +42,16 @@ def _previous_outcome(result: KpiResult) -> str | None:
     return row.outcome if row else None
 
 
+def owners(kpi: Kpi) -> set[int]:
+    """The KPI's owners on both sides."""
+    return {i for i in (kpi.client_owner_id, kpi.provider_owner_id) if i}
+
+
 def _audience(engagement: Engagement, kpi: Kpi) -> set[int]:
     """The KPI's owners on both sides and the admins and risk team of both organisations."""
     users = notifications.engagement_users([engagement.id], ("client", "provider"),
                                            ("client_admin", "risk_reviewer", "provider_admin"))[engagement.id]
-    return set(users) | {i for i in (kpi.client_owner_id, kpi.provider_owner_id) if i}
+    return set(users) | owners(kpi)
 
 
 def _open_finding(kpi: Kpi) -> Finding | None:
@@ -99,7 +106,8 @@ def _move_up(escalation: KpiEscalation, now: dt.datetime, *, reason: str, reopen
     tier = rules.tier_above(escalation.tier)
     due = plan_due(engagement, now)
     rearm = {"followed_up_in": None} if reopen else {}  # a reopened finding is followed up again when it closes
-    KpiEscalation.update(tier=tier, plan_due=due, **rearm).where(KpiEscalation.id == escalation.id).execute()
+    KpiEscalation.update(tier=tier, plan_due=due, forum_notified_at=None, **rearm).where(
+        KpiEscalation.id == escalation.id).execute()
     changes = {"due_date": due}
     if reopen:
         changes.update(status="open", closed_at=None)
@@ -113,7 +121,7 @@ def _move_up(escalation: KpiEscalation, now: dt.datetime, *, reason: str, reopen
                   title=f"Finding escalated to the {tier} tier: {finding.title}", path=f"/findings/{finding.id}",
                   occasion=f"audit:{event.id}", now=now,
                   extra={"status": status, "changed": sorted(changes), "tier": tier, "due_date": due.isoformat()})
-    notifications.notify(_audience(engagement, kpi), "kpi_escalated", "finding", finding.id, tier,
+    notifications.notify(owners(kpi) or _audience(engagement, kpi), "kpi_escalated", "finding", finding.id, tier,
                          title=f"KPI {kpi.code} finding escalated to the {tier} tier",
                          body=f"{reason}. A corrective action plan is due by {due.isoformat()}.",
                          link=f"/findings/{finding.id}", engagement_id=engagement.id, now=now)
