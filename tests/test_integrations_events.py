@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from models import Meeting, WebhookDelivery, utcnow
+from models import KpiResult, Meeting, WebhookDelivery, utcnow
 from services.alerts.scheduler import tick
 from services.integrations import webhooks
 from services.register.engagements import create_engagement
@@ -138,3 +138,27 @@ def test_a_kpi_finding_moved_up_the_ladder_is_a_finding_changed_event(client, ho
         assert "due_date" in changed.payload["data"]["changed"]
         assert len(hooked[side].verified("kpi.missed")) == 2
     assert not [r for r in hooked["stranger"].received if r.payload["type"].startswith("finding.")]
+
+
+def test_a_result_judged_missed_again_when_volume_relief_is_withdrawn_is_a_kpi_missed_event(client, hooked):
+    eid = hooked["engagement"].id
+    assert client.post(f"/api/v1/engagements/{eid}/kpis", json={"template": "ABANDON"},
+                       headers=hooked["client"]).status_code == 201
+    month = (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+
+    def volumes(actual: int) -> None:
+        response = client.put(f"/api/v1/engagements/{eid}/months/{month}", headers=hooked["client"],
+                              json={"forecast_volume": 30000, "actual_volume": actual})
+        assert response.status_code == 200, response.get_json()
+
+    volumes(40000)  # a third above the forecast: volume-sensitive misses are excused
+    [item] = submit(client, hooked, month, [{"kpi": "ABANDON", "value": "9"}])
+    review(client, hooked, item)
+    webhooks.deliver_pending()
+    assert KpiResult.get_by_id(item["id"]).outcome == "excused" and hooked["bank"].verified("kpi.missed") == []
+    volumes(31000)  # corrected: within the band, the result is a miss after all
+    volumes(31500)  # judged again, still missed: no second event
+    webhooks.deliver_pending()
+    for side in ("bank", "bpo"):
+        [missed] = hooked[side].verified("kpi.missed")
+        assert missed.payload["data"]["object"] == {"type": "kpi_result", "id": item["id"]}

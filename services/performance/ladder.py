@@ -68,11 +68,7 @@ def after_acceptance(result: KpiResult, critical: bool, now: dt.datetime) -> Fin
     notifications.notify(_audience(engagement, kpi), "kpi_missed", "kpi", kpi.id, result.period,
                          title=f"KPI {kpi.code} missed in {result.period}", link=f"/kpis/{kpi.id}",
                          engagement_id=engagement.id, now=now)
-    webhooks.emit("kpi.missed", engagement, object_type="kpi_result", object_id=result.id,
-                  title=f"KPI {kpi.code} missed in {result.period}", path=f"/kpis/{kpi.id}", occasion=result.period,
-                  extra={"kpi": {"id": kpi.id, "code": kpi.code, "name": kpi.name}, "period": result.period,
-                         "critical": critical},
-                  now=now)
+    announce_miss(result, kpi, engagement, critical, now)
     if not critical or _previous_outcome(result) != "missed" or _open_finding(kpi) is not None:
         return None  # one finding at a time per KPI: an open one is already on the ladder
     due = plan_due(engagement, now)
@@ -88,6 +84,16 @@ def after_acceptance(result: KpiResult, critical: bool, now: dt.datetime) -> Fin
                          engagement=engagement, details={"kpi": kpi.code, "tier": "operational",
                                                          "plan_due": due.isoformat(), "period": result.period})
     return finding
+
+
+def announce_miss(result: KpiResult, kpi: Kpi, engagement: Engagement, critical: bool, now: dt.datetime) -> None:
+    """The ``kpi.missed`` webhook of an accepted result judged missed, inside the caller's transaction; once per
+    result whatever judges it again (its period is the occasion)."""
+    webhooks.emit("kpi.missed", engagement, object_type="kpi_result", object_id=result.id,
+                  title=f"KPI {kpi.code} missed in {result.period}", path=f"/kpis/{kpi.id}", occasion=result.period,
+                  extra={"kpi": {"id": kpi.id, "code": kpi.code, "name": kpi.name}, "period": result.period,
+                         "critical": critical},
+                  now=now)
 
 
 def _follow_up(result: KpiResult, now: dt.datetime) -> None:
