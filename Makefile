@@ -21,7 +21,7 @@ run: $(STAMP)
 	$(FLASK) init-db
 	$(FLASK) load-controls
 	$(FLASK) demo
-	SESSION_COOKIE_SECURE=0 SCHEDULER=inprocess $(FLASK) run --host 127.0.0.1 --port 5000
+	SESSION_COOKIE_SECURE=0 SCHEDULER=inprocess MAIL_CONSOLE=1 $(FLASK) run --host 127.0.0.1 --port 5000
 
 # Production: gunicorn with gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS, BIND, ...) on the configured
 # DATABASE_URL and EVIDENCE_STORE; run the scheduler as its own process: `flask --app app scheduler`.

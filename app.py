@@ -16,7 +16,20 @@ import models
 from evidence_store import StoreError
 from services.alerts import scheduler
 from services.integrations import crypto as integrations
-from web import access_log, api, auth, errors, health, json_input, pages, requestlog, security, uploads
+from web import (
+    access_log,
+    api,
+    auth,
+    errors,
+    health,
+    idempotency,
+    json_input,
+    mail_console,
+    pages,
+    requestlog,
+    security,
+    uploads,
+)
 from web.api.identity import scim_bp
 from web.config import load_config
 from web.pages import integrations as integration_pages
@@ -64,6 +77,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth.init_app(app)
     errors.init_app(app)
     access_log.init_app(app)
+    idempotency.init_app(app)
+    mail_console.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

@@ -157,7 +157,8 @@ def tick() -> None:
     result = run_tick()
     for problem in result.problems:
         click.echo(f"warning: cannot plan {problem}", err=True)
-    click.echo(f"tick: {result.describe()}")
+    click.echo(f"tick: {result.describe()} ({result.batches} transactions, the longest {result.longest_ms} ms: "
+               f"{result.longest_step or '-'})")
 
 
 @click.command("scheduler")

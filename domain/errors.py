@@ -26,6 +26,12 @@ class NotFound(DomainError):
         super().__init__(message, **kwargs)
 
 
+class AccessEnded(NotFound):
+    """An auditor's own grant on the thing asked for has ended: said as such, not as "not found" (it tells the
+    auditor only what their grant already told them)."""
+    code = "access_ended"
+
+
 class Conflict(DomainError):
     status = 409
     code = "conflict"

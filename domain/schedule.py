@@ -11,8 +11,9 @@ from .timeutil import end_of_local_day
 TRANSITIONS: dict[str, set[str]] = {
     # submitted: evidence may arrive before the period starts; retired: a re-planned schedule no longer needs it
     "upcoming": {"open", "overdue", "submitted", "retired"},
-    "open": {"submitted", "overdue"},
-    "overdue": {"submitted"},
+    # retired from open or overdue: the change event that opened it was voided (recorded by mistake)
+    "open": {"submitted", "overdue", "retired"},
+    "overdue": {"submitted", "retired"},
     # upcoming/open/overdue: the only pending item was withdrawn; accepted: a newer version was rejected or
     # withdrawn while an earlier accepted one still stands
     "submitted": {"accepted", "rejected", "upcoming", "open", "overdue"},

@@ -3,8 +3,9 @@ from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
 from .evidence import Evidence, RequestComment, RequestHistory
 from .governance import Action, ChangeRequest, Decision, Forum, ForumMember, Meeting, PerformanceReport
+from .idempotency import IdempotencyKey
 from .identity import ScimGroup, ScimToken, ScimUser, SsoConfig, SsoDomain, SsoFlow, SsoResponseSeen
-from .incidents import ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
+from .incidents import Arrangement, ChangeEvent, ChangeEventRequest, Clock, Finding, Incident
 from .integrations import CalendarFeed, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .library import ClockRule, Control, ControlObligation, EvidenceRequirement, Framework, LibraryVersion, Obligation
 from .mail import OutboxMessage
@@ -22,6 +23,7 @@ from .performance import (
 )
 from .register import (
     TALLIED_STATES,
+    Acquirer,
     Applicability,
     Engagement,
     EngagementFramework,
@@ -36,6 +38,7 @@ ALL_MODELS = [
     SsoConfig, SsoDomain, SsoFlow, SsoResponseSeen,
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, RequestTally, HolidayOverride, Subcontractor,
+    Acquirer, Arrangement,
     Evidence, RequestHistory, RequestComment, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,
@@ -44,6 +47,7 @@ ALL_MODELS = [
     Forum, ForumMember, Meeting, Decision, Action, ChangeRequest, PerformanceReport,
     WebhookEndpoint, WebhookDelivery, WebhookAttempt, CalendarFeed,
     ScimToken, ScimUser, ScimGroup,
+    IdempotencyKey,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [

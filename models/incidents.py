@@ -17,7 +17,7 @@ INCIDENT_CATEGORIES = (
 )
 INCIDENT_FLAGS = ("material", "personal_information", "card_data", "outside_tolerance", "cannot_remediate_timely",
                   "notified_other_regulator")
-CLOCK_STATES = ("pending", "running", "met", "breached")  # see domain.clocks.TRANSITIONS
+CLOCK_STATES = ("pending", "running", "met", "breached", "not_required")  # see domain.clocks.TRANSITIONS
 FINDING_STATES = ("open", "plan_submitted", "in_progress", "closed")  # see domain.findings.TRANSITIONS
 
 
@@ -58,13 +58,16 @@ class Clock(BaseModel):
     subject_type = pw.CharField(max_length=40)
     subject_id = pw.IntegerField()
     rule_id = pw.CharField(max_length=40)
+    party = pw.CharField(max_length=100, default="")  # whom it is owed to when a rule has several (an acquirer)
     started_at = pw.DateTimeField(null=True)
     deadline_at = pw.DateTimeField(null=True)  # null: as soon as practicable, no outer limit
     target_at = pw.DateTimeField(null=True)  # internal target for ASAP obligations
     basis = pw.CharField(max_length=200)
     calendar = pw.CharField(max_length=120, default="")  # calendar and library version used
     note = pw.CharField(max_length=300, default="")  # e.g. the card brands' own expectations
-    state = pw.CharField(max_length=10, default="running")
+    state = pw.CharField(max_length=20, default="running")
+    established_at = pw.DateTimeField(null=True)  # when the fact that started it was established (a later flag)
+    reason = pw.TextField(default="")  # why it is not_required (the assessment, or the correction)
     met_at = pw.DateTimeField(null=True)
     notice_evidence = pw.ForeignKeyField(Evidence, null=True, on_delete="SET NULL")
     recorded_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
@@ -79,7 +82,8 @@ class Clock(BaseModel):
         return super().save(*args, **kwargs)
 
     class Meta:
-        indexes = ((("incident", "rule_id"), True), (("engagement", "subject_type", "subject_id", "rule_id"), True),
+        indexes = ((("incident", "rule_id", "party"), True),
+                   (("engagement", "subject_type", "subject_id", "rule_id", "party"), True),
                    (("state", "deadline_at"), False))
 
 
@@ -111,6 +115,25 @@ class Finding(BaseModel):
         indexes = ((("engagement", "status", "due_date"), False), (("status", "due_date"), False))
 
 
+ARRANGEMENT_KINDS = ("entered", "material_change")
+
+
+class Arrangement(BaseModel):
+    """The client entering, or materially changing, its own agreement with the provider (CPS 230 para 59(a));
+    an offshore one needs APRA told before it (para 59(b))."""
+    engagement = pw.ForeignKeyField(Engagement, backref="arrangements", on_delete="RESTRICT")
+    kind = pw.CharField(max_length=20)  # ARRANGEMENT_KINDS
+    agreement_date = pw.DateField()
+    offshore = pw.BooleanField(default=False)
+    apra_notified_on = pw.DateField(null=True)
+    description = pw.TextField(default="")
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("engagement", "agreement_date"), False),)
+
+
 CHANGE_KINDS = ("significant_change", "new_subcontractor", "offshoring")
 
 
@@ -123,6 +146,9 @@ class ChangeEvent(BaseModel):
     description = pw.TextField(default="")
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
+    voided_at = pw.DateTimeField(null=True)  # recorded by mistake: kept, shown void, its open requests retired
+    voided_by_email = pw.CharField(max_length=254, null=True)
+    void_reason = pw.TextField(null=True)
 
     class Meta:
         indexes = ((("engagement", "occurred_at"), False),)

@@ -25,6 +25,11 @@ class Engagement(BaseModel):
     contract_notice_hours = pw.IntegerField(default=24)
     pci_acquirer_hours = pw.IntegerField(default=24)  # the acquirer's notice period (PCI-BRAND)
     provider_awareness_is_client = pw.BooleanField(default=False)  # regulatory clocks start at aware_at
+    provider_privacy_act = pw.BooleanField(default=False)  # the provider is itself an APP entity (s 26WH duty)
+    pci_brand_target_hours = pw.IntegerField(default=0)  # the brands' "immediately", as an internal target
+    business_day_calendar = pw.CharField(max_length=20, default="place")  # place | head_office | intersection
+    head_office = pw.CharField(max_length=20, default="")  # the client's head-office state ('' = place)
+    site_region = pw.CharField(max_length=60, default="")  # e.g. Brisbane: regional holidays count there only
     grace_days = pw.IntegerField(default=5)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
@@ -92,6 +97,17 @@ class EvidenceRequest(BaseModel):
             # the scheduler's upcoming -> open move (services/scheduler.py): an empty range when nothing starts
             (("status", "period_start"), False),
         )
+
+
+class Acquirer(BaseModel):
+    """An acquirer of the engagement's card payments, with its notice period for a suspected compromise
+    (its own PCI-BRAND clock; the brands' rules, confirmed with the acquirer)."""
+    engagement = pw.ForeignKeyField(Engagement, backref="acquirers", on_delete="CASCADE")
+    name = pw.CharField(max_length=100)
+    hours = pw.IntegerField()
+
+    class Meta:
+        indexes = ((("engagement", "name"), True),)
 
 
 class HolidayOverride(BaseModel):

@@ -16,6 +16,7 @@ LAYERS = (
     "messages",      # in-app notifications and the e-mail outbox
     "integrations",  # signed webhooks (an outbox written with each event) and calendar feeds
     "people",        # organisations, users, sessions, tokens
+    "idempotency",   # idempotency keys: a double submit or a retry creates nothing twice
     "identity",      # single sign-on (OIDC, SAML) and SCIM provisioning
     "incidents",     # incidents, regulatory clocks, change events, findings
     "register",      # engagements, Statement of Applicability, planning, library, sub-contractors, dashboard

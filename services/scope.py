@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterable
 
 import peewee as pw
 
-from domain.errors import NotFound, ValidationError
+from domain.errors import AccessEnded, NotFound, ValidationError
 from models import (
     Action,
     ApiToken,
     AuditEvent,
     AuditorGrant,
     CalendarFeed,
+    ChangeEvent,
     ChangeRequest,
     Clock,
     ClockRule,
@@ -466,10 +467,55 @@ def pack_for(user: User, pack_id: int | str) -> Pack:
     pack = None if key is None else Pack.get_or_none(Pack.id == key)
     if pack is None:
         raise NotFound("pack not found")
-    engagement = engagement_of(user, pack.engagement_id, "build_pack", "pack")
+    try:
+        engagement = engagement_of(user, pack.engagement_id, "build_pack", "pack")
+    except NotFound:
+        raise_if_access_ended(user, pack.engagement_id)  # an auditor whose grant ended is told so
+        raise
     if not packs_for(user, engagement).where(Pack.id == pack.id).exists():
         raise NotFound("pack not found")
     return pack
+
+
+def change_for(user: User, change_id: int | str, action: str = "view") -> ChangeEvent:
+    """A change event of an engagement the user may take ``action`` on; NotFound otherwise (the same answer as
+    for an id that does not exist)."""
+    key = _row_id(change_id)
+    change = None if key is None else ChangeEvent.get_or_none(ChangeEvent.id == key)
+    if change is None:
+        raise NotFound("change event not found")
+    try:
+        engagement_for(user, change.engagement_id, action)
+    except NotFound:
+        raise NotFound("change event not found") from None
+    return change
+
+
+def ended_grant(user: User, engagement_id: int | None = None) -> AuditorGrant | None:
+    """An auditor's latest grant that has ended (expired or revoked), on ``engagement_id`` or any engagement,
+    when no grant of theirs is active there; None otherwise (and for everyone else)."""
+    if user.role != "auditor":
+        return None
+    now = utcnow()
+    query = AuditorGrant.select().where(AuditorGrant.auditor == user,
+                                        AuditorGrant.revoked_at.is_null(False) | (AuditorGrant.expires_at <= now))
+    if engagement_id is not None:
+        if active_grants(user).where(AuditorGrant.engagement == engagement_id).exists():
+            return None
+        query = query.where(AuditorGrant.engagement == engagement_id)
+    elif active_grants(user).exists():
+        return None
+    return query.order_by(AuditorGrant.expires_at.desc()).first()
+
+
+def raise_if_access_ended(user: User, engagement_id: int) -> None:
+    """For an auditor whose grant on the engagement has ended: say so (AccessEnded), instead of "not found"."""
+    grant = ended_grant(user, engagement_id)
+    if grant is not None:
+        ended = grant.revoked_at if grant.revoked_at and grant.revoked_at < grant.expires_at else grant.expires_at
+        how = "was revoked" if grant.revoked_at and grant.revoked_at < grant.expires_at else "expired"
+        raise AccessEnded(f"your access to this engagement ended: your auditor grant {how} on "
+                          f"{ended:%d %b %Y %H:%M} UTC; ask the client's administrator for a new grant")
 
 
 def visible_clock_rules(user: User, engagement: Engagement) -> set[str] | None:

@@ -55,3 +55,23 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   if (status.textContent.indexOf("ready") !== 0 && status.textContent.indexOf("failed") !== 0) { poll(); }
 });
+
+// A form that creates something disables its buttons while it posts, so a double click sends it once (its
+// idempotency key catches what still gets through, e.g. without script). Back from the next page, they work again.
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!form.querySelector('input[name="idempotency_key"]')) { return; }
+  setTimeout(function () {  // after the browser has taken the clicked button's value
+    if (event.defaultPrevented) { return; }
+    form.querySelectorAll('button, input[type="submit"]').forEach(function (button) {
+      button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+    });
+  }, 0);
+});
+window.addEventListener("pageshow", function () {
+  document.querySelectorAll('button[aria-busy="true"], input[aria-busy="true"]').forEach(function (button) {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+  });
+});

@@ -29,6 +29,16 @@
     return { bar: bar, status: status };
   }
 
+  // A refused upload's bytes were all sent before the answer came: its bar empties and turns red, so it never
+  // looks like a success.
+  function failed(ui, why) {
+    ui.bar.value = 0;
+    ui.bar.classList.add("failed");
+    ui.bar.setAttribute("aria-label", ui.bar.getAttribute("aria-label").replace("Upload progress", "Failed upload"));
+    ui.status.textContent = "Not uploaded: " + why;
+    ui.status.classList.add("failed");
+  }
+
   function send(form, file, ui) {
     return new Promise(function (resolve) {
       var data = new FormData();
@@ -53,14 +63,12 @@
           ui.bar.value = ui.bar.max;
           ui.status.textContent = "Uploaded: version " + JSON.parse(xhr.responseText).version;
         } else {
-          ui.status.textContent = "Not uploaded: " + errorText(xhr);
-          ui.status.classList.add("failed");
+          failed(ui, errorText(xhr));
         }
         resolve(ok);
       });
       xhr.addEventListener("error", function () {
-        ui.status.textContent = "Not uploaded: the connection failed";
-        ui.status.classList.add("failed");
+        failed(ui, "the connection failed");
         resolve(false);
       });
       ui.status.textContent = "Uploading…";

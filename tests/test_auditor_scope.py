@@ -150,10 +150,12 @@ def _register(engagement, provider_admin, admin, now) -> None:
     """A material offshore sub-contractor, approved: CONTRACT-SUBCON and CPS230-ARRANGEMENT clocks."""
     sub = provider_register.propose(provider_admin, engagement.id, {
         "name": "Manila overflow", "services": ["Overflow calls"], "countries": ["PH"], "material": True,
-        "personal_information": True, "data_categories": ["names"], "agreement_date": "2025-08-01"})
-    provider_register.record_apra_notice(admin, sub.id, {"notified_on": now.date().isoformat()})
+        "personal_information": True, "data_categories": ["names"]})
+    # CPS 230 para 59(b): APRA told before the offshoring agreement is entered
+    told, agreed = (now - 60 * dt.timedelta(days=1)).date(), (now - 30 * dt.timedelta(days=1)).date()
+    provider_register.record_apra_notice(admin, sub.id, {"notified_on": told.isoformat()})
     provider_register.decide_on(admin, sub.id, {"decision": "approve", "reason": "Due diligence done.",
-                                                "agreement_date": "2025-08-01"})
+                                                "agreement_date": agreed.isoformat()})
 
 
 # ---------------------------------------------------------------- reading responses

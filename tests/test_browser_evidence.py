@@ -87,6 +87,15 @@ def test_provider_uploads_and_withdraws_reviewer_decides_provider_sees_the_reaso
     # the second request: a file dropped on the drop zone
     page.goto(f"/requests/{second.id}")
     page.wait_for_load_state("load")
+    # a refused file (empty): its bar empties and is marked failed, never full like a success
+    refused = page.evaluate_handle("""() => { const dt = new DataTransfer();
+        dt.items.add(new File([], "notes.pdf", {type: "application/pdf"})); return dt; }""")
+    page.dispatch_event("[data-dropzone]", "drop", {"dataTransfer": refused})
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_text(re.compile(r"^Not uploaded: ")).wait_for()
+    failed_bar = page.locator(".upload-list progress").last
+    assert failed_bar.evaluate("b => [b.value, b.classList.contains('failed')]") == [0, True]
+    assert failed_bar.get_attribute("aria-label") == "Failed upload of notes.pdf"
     content = list(padded_pdf("Vulnerability scan", size=300_000))
     drop = page.evaluate_handle("""bytes => { const dt = new DataTransfer();
         dt.items.add(new File([new Uint8Array(bytes)], "scan.pdf", {type: "application/pdf"})); return dt; }""",

@@ -15,12 +15,13 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 @pytest.fixture
 def setup(client, make_user):
-    headers = bearer(make_user("client_admin"))
+    admin = make_user("client_admin")
+    headers = bearer(admin)
     response = client.post("/api/v1/engagements", headers=headers, json={
         "name": "Change centre", "provider": "BPO A", "frameworks": ["PCIDSS-4.0.1", "ISO27001-2022"],
         "place": "NSW", "start_date": "2026-01-01", "card_payments": True})
     assert response.status_code == 201
-    return {"engagement": response.get_json()["id"], "client": headers,
+    return {"engagement": response.get_json()["id"], "client": headers, "admin": admin,
             "provider": bearer(make_user("provider_contributor"))}
 
 
@@ -66,3 +67,36 @@ def test_bad_changes_are_refused_and_change_nothing(client, setup, make_user):
     stranger = bearer(make_user("provider_contributor", org="BPO Z"))
     assert post(client, setup | {"stranger": stranger}, who="stranger").status_code == 404
     assert ChangeEvent.select().count() == 0
+
+
+def test_a_mistaken_change_event_is_voided_with_a_reason_and_its_requests_retired(client, setup, make_user, app):
+    from models import AuditEvent, ChangeEvent, EvidenceRequest, RequestHistory
+    from tests.test_pages import signed_in, text
+    first = post(client, setup).get_json()
+    twin = post(client, setup).get_json()  # the double click: the same day's requests, linked twice
+    assert {r["id"] for r in twin["requests"]} == {r["id"] for r in first["requests"]}
+    wrong = post(client, setup, title="Offshoring (wrong engagement)", kind="offshoring",
+                 occurred_at=(NOW - dt.timedelta(days=3)).isoformat()).get_json()
+    own = {r["id"] for r in wrong["requests"]} - {r["id"] for r in first["requests"]}
+    assert own
+    url = "/api/v1/changes/{}/void"
+    assert client.post(url.format(twin["id"]), headers=setup["client"], json={}).status_code == 422
+    voided = client.post(url.format(twin["id"]), headers=setup["client"], json={"reason": "Recorded twice"})
+    assert voided.status_code == 200 and voided.get_json()["void_reason"] == "Recorded twice"
+    assert all(r["status"] == "open" for r in voided.get_json()["requests"])  # the first change still needs them
+    done = client.post(url.format(wrong["id"]), headers=setup["provider"], json={"reason": "Wrong engagement"})
+    assert done.status_code == 200
+    assert {r.status for r in EvidenceRequest.select().where(EvidenceRequest.id.in_(own))} == {"retired"}
+    assert RequestHistory.select().where(RequestHistory.request.in_(own), RequestHistory.to_status == "retired",
+                                         RequestHistory.reason.contains("Wrong engagement")).count() == len(own)
+    assert ChangeEvent.select().count() == 3  # kept
+    assert client.post(url.format(wrong["id"]), headers=setup["client"],
+                       json={"reason": "again"}).status_code == 409
+    stranger = bearer(make_user("client_admin", org="Bank Z"))
+    refused = client.post(url.format(first["id"]), headers=stranger, json={"reason": "not mine"})
+    missing = client.post(url.format(999999), headers=stranger, json={"reason": "not mine"})
+    assert refused.status_code == missing.status_code == 404 and refused.get_json() == missing.get_json()
+    assert ChangeEvent.get_by_id(first["id"]).voided_at is None
+    assert AuditEvent.select().where(AuditEvent.action == "change.void").count() == 2
+    page = text(signed_in(app, setup["admin"]).get(f"/engagements/{setup['engagement']}/changes"))
+    assert page.count(">Void</span>") == 2 and "Wrong engagement" in page

@@ -61,9 +61,11 @@ def test_client_awareness_is_the_providers_notice_unless_the_engagement_treats_t
 
 
 def test_the_clock_state_machine_allows_only_its_table():
-    assert TRANSITIONS["running"] == {"met", "breached"}
+    assert TRANSITIONS["running"] == {"met", "breached", "not_required"}
     check_transition("pending", "running")
-    for state, new in (("met", "running"), ("met", "breached"), ("pending", "met"), ("running", "pending")):
+    check_transition("pending", "not_required")
+    for state, new in (("met", "running"), ("met", "breached"), ("running", "pending"), ("met", "not_required"),
+                       ("breached", "not_required"), ("not_required", "running"), ("not_required", "met")):
         with pytest.raises(ClockError):
             check_transition(state, new)
     deadline = T(2026, 1, 4)

@@ -172,3 +172,50 @@ def test_every_request_list_links_to_the_request_page(app, world):
     home = text(client.get("/"))
     assert 'class="kpi kpi-overdue kpi-link" href="/dashboard"' in home and 'href="/review"' in home
     assert f'href="/engagements/{e}/requests?status=overdue"' in home
+
+
+def section(page: str, table_id: str) -> str:
+    """The HTML of one table of a page (empty when it is absent)."""
+    start = page.find(f'id="{table_id}"')
+    return page[start:page.find("</table>", start)] if start >= 0 else ""
+
+
+def test_a_rejection_stays_in_front_of_the_provider_with_its_reason_once_overdue(app, world):
+    import datetime as dt
+
+    from models import utcnow
+    from services.alerts.scheduler import tick
+    req = world.request(statuses=("open",))
+    item = world.upload(req).get_json()
+    assert world.review(item["id"], "reject", "Page 2 of the access review is missing").status_code == 200
+    EvidenceRequest.update(due_at=utcnow() - dt.timedelta(days=30)).where(EvidenceRequest.id == req.id).execute()
+    tick()
+    assert EvidenceRequest.get_by_id(req.id).status == "overdue"
+    provider = signed_in(app, world.contributor)
+    inbox = text(provider.get("/inbox"))
+    rejected = section(inbox, "inbox-rejected")
+    assert f'href="/requests/{req.id}"' in rejected and "Page 2 of the access review is missing" in rejected
+    assert "d overdue" in rejected
+    assert f'href="/requests/{req.id}"' not in section(inbox, "inbox-overdue")  # once, where its reason is
+    page = text(provider.get(f"/requests/{req.id}"))
+    assert "Rejected: what to fix" in page and "Page 2 of the access review is missing" in page
+    assert "now overdue" in page
+    assert world.upload(req, demo_files.pdf("Access review Q1, both pages")).status_code == 201
+    inbox = text(provider.get("/inbox"))
+    assert f'href="/requests/{req.id}"' not in section(inbox, "inbox-rejected")
+    assert "Rejected: what to fix" not in text(provider.get(f"/requests/{req.id}"))
+
+
+def test_the_effective_date_defaults_to_the_end_of_the_period_the_evidence_proves(app, world):
+    import datetime as dt
+    provider = signed_in(app, world.contributor)
+    past = world.request(statuses=("overdue",))
+    assert past.period_end < dt.date.today()
+    page = text(provider.get(f"/requests/{past.id}"))
+    assert re.search(rf'name="effective_date" value="{past.period_end.isoformat()}"', page)
+    running = (EvidenceRequest.select().where(EvidenceRequest.engagement == world.engagement.id,
+                                              EvidenceRequest.period_end > dt.date.today() + dt.timedelta(days=2),
+                                              EvidenceRequest.status.in_(("open", "upcoming"))).first())
+    page = text(provider.get(f"/requests/{running.id}"))
+    today = re.search(r'name="effective_date" value="([\d-]+)" max="([\d-]+)"', page)
+    assert today.group(1) == today.group(2)  # a period still running: today, never a future date

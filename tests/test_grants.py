@@ -301,3 +301,78 @@ def test_an_auditors_pack_lists_only_its_firms_and_the_engagements_people(app, c
                   for key, r in (("auditor", mine), ("client", theirs))}
     assert readers_of["auditor"] == {world["auditor"].email, world["reviewer"].email}  # not the other firm's
     assert readers_of["client"] == {world["auditor"].email, rival.email, world["reviewer"].email}
+
+
+def test_a_new_auditor_is_invited_from_the_grant_with_their_audit_firm(client, world):
+    from models import Organisation, OutboxMessage, User
+    response = create(client, world, auditor_email="New.Auditor@sharp-audit.example", audit_firm="Sharp Audit")
+    assert response.status_code == 201, response.get_json()
+    auditor = User.get(User.email == "new.auditor@sharp-audit.example")
+    assert auditor.role == "auditor" and auditor.password_hash == "" and auditor.active
+    assert (auditor.organisation.name, auditor.organisation.kind) == ("Sharp Audit", "audit_firm")
+    grant = AuditorGrant.get_by_id(response.get_json()["id"])
+    assert grant.auditor_id == auditor.id
+    invitation = OutboxMessage.get(OutboxMessage.to == auditor.email)
+    assert "/invitations/" in invitation.body and "auditor of Sharp Audit" in invitation.body
+    event = AuditEvent.get(AuditEvent.action == "grant.create")
+    assert json.loads(event.details)["invited"] is True
+    assert AuditEvent.select().where(AuditEvent.action == "user.invite").count() == 1
+    # the same firm again: the second new auditor joins it, not a twin organisation
+    again = create(client, world, auditor_email="second@sharp-audit.example", audit_firm="sharp audit")
+    assert again.status_code == 201
+    assert Organisation.select().where(Organisation.name ** "sharp audit").count() == 1
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"auditor_email": "nobody@audit.example"}, "auditor_email"),                         # no firm to join
+    ({"auditor_email": "nobody@audit.example", "audit_firm": "BPO A"}, "audit_firm"),    # not an audit firm
+    ({"auditor_email": "nobody@audit.example", "audit_firm": "   "}, "auditor_email"),
+    ({"auditor_email": "nobody@audit.example", "audit_firm": "Sharp Audit", "frameworks": []}, "frameworks"),
+])
+def test_an_invitation_that_cannot_be_made_creates_nobody(client, world, overrides, field):
+    from models import Organisation, User
+    before = (snapshot(), User.select().count(), Organisation.select().count())
+    response = create(client, world, **overrides)
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == field
+    assert (snapshot(), User.select().count(), Organisation.select().count()) == before
+
+
+def test_the_grant_form_invites_a_new_auditor(app, world):
+    from models import User
+    admin = signed_in(app, world["admin"])
+    url = f"/engagements/{world['engagement'].id}/grants"
+    page = admin.get(url).get_data(as_text=True)
+    assert 'name="audit_firm"' in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    local = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=10)))
+    response = admin.post(url, data={"csrf_token": token, "auditor_email": "form@sharp-audit.example",
+                                     "audit_firm": "Sharp Audit", "frameworks": ["CPS234"],
+                                     "starts_at": (local - dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),
+                                     "expires_at": (local + dt.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M")})
+    assert response.status_code == 302, re.findall(r'role="alert">(.*?)</div>', response.get_data(as_text=True))
+    assert "invited by e-mail" in admin.get(url).get_data(as_text=True)
+    assert User.get(User.email == "form@sharp-audit.example").role == "auditor"
+
+
+def test_an_auditor_whose_access_ended_is_told_so_not_that_nothing_exists(app, client, world):
+    import models
+    grant = create(client, world).get_json()
+    auditor_h = bearer(world["auditor"])
+    pack = models.Pack.create(engagement=world["engagement"], frameworks=json.dumps(["CPS234"]),
+                              period_start=dt.date(2026, 1, 1), period_end=dt.date(2026, 3, 31),
+                              requested_by=world["auditor"])
+    assert client.get(f"/api/v1/packs/{pack.id}", headers=auditor_h).status_code == 200
+    AuditorGrant.update(expires_at=utcnow() - dt.timedelta(hours=1)).where(AuditorGrant.id == grant["id"]).execute()
+    ended = client.get(f"/api/v1/packs/{pack.id}", headers=auditor_h)
+    assert ended.status_code == 404 and ended.get_json()["error"]["code"] == "access_ended"
+    assert "grant expired" in ended.get_json()["error"]["message"]
+    browser = signed_in(app, world["auditor"])
+    page = browser.get(f"/packs/{pack.id}").get_data(as_text=True)
+    assert "your access to this engagement ended" in page and "pack not found" not in page
+    library = browser.get("/library").get_data(as_text=True)
+    assert "No active auditor grant" in library and "load-controls" not in library
+    # anyone else still gets the plain answer: existence does not leak
+    stranger = bearer(world["contributor"])
+    other = client.get(f"/api/v1/packs/{pack.id}", headers=stranger)
+    missing = client.get("/api/v1/packs/999999", headers=stranger)
+    assert other.status_code == missing.status_code == 404 and other.get_json() == missing.get_json()

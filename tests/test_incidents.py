@@ -146,7 +146,12 @@ def test_engagement_clock_settings_and_the_notice_warning(client, setup, spec):
                                 "/api/v1/engagements/{engagement_id}/clock-settings")
     assert body["contract_notice_hours"] == 24 and body["pci_acquirer_hours"] == 24
     assert body["provider_awareness_is_client"] is False
-    assert "not shorter than the shortest regulatory clock" in body["warning"]  # 24 h vs 24 h (PCI, tolerance)
+    # the notice feeds the clocks that run from the client's awareness (72 h here); PCI-BRAND runs from the
+    # earliest awareness and the tolerance clock from the event, so neither is compared with it
+    assert body["warning"] is None
+    slow = client.post(url, headers=setup["client"], json={"contract_notice_hours": 72}).get_json()
+    assert "not shorter than the shortest regulatory clock that runs from the client's awareness" in slow["warning"]
+    assert ": 72 hours)" in slow["warning"]
     changed = client.post(url, headers=setup["client"], json={"contract_notice_hours": 4, "pci_acquirer_hours": 12})
     body = Contract(spec).check(changed, "post", "/api/v1/engagements/{engagement_id}/clock-settings")
     assert body["contract_notice_hours"] == 4 and body["warning"] is None

@@ -194,3 +194,18 @@ def test_a_scheduler_pass_sends_the_outbox(outbox, smtp_server, monkeypatch):
     tick()
     assert [m["Subject"] for m in smtp_server.wait_for(1)] == ["By tick"]
     assert OutboxMessage.get().sent_at is not None
+
+
+def test_the_development_server_prints_each_new_mail_with_its_link_once(app, library, caplog):
+    import logging
+
+    from services.messages import mail as mail_service
+    from web.mail_console import print_new_mail
+    with app.test_request_context("/"):
+        mail_service.queue("new@example.com", "Your Attest account", "Set your password: http://x/invitations/abc\n",
+                           dedupe_key="console-test")
+        with caplog.at_level(logging.INFO, logger="attest.mail"):
+            print_new_mail(app.response_class("ok"))
+            print_new_mail(app.response_class("ok"))
+    printed = [r.getMessage() for r in caplog.records if "new@example.com" in r.getMessage()]
+    assert len(printed) == 1 and "http://x/invitations/abc" in printed[0]

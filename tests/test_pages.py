@@ -492,3 +492,14 @@ def test_coverage_exports_one_row_per_obligation(app, admin):
 def test_request_list_page_numbers_are_forgiving(app, admin, engagement, page):
     response = signed_in(app, admin).get(f"/engagements/{engagement.id}/requests?page={page}")
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/findings", "/notifications", "/review", "/dashboard"])
+def test_a_page_past_the_last_says_so_and_links_to_the_last_page(app, make_user, path):
+    client = signed_in(app, make_user("risk_reviewer"))
+    response = client.get(f"{path}?page=999999999")
+    assert response.status_code == 200
+    page = text(response)
+    assert re.search(r"There is no page \d+: the list has 1 page\.", page), path
+    assert re.search(r'<a rel="prev" href="[^"]*page=1[^"]*">Go to page 1</a>', page), path
+    assert "There is no page" not in text(client.get(path))

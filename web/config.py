@@ -67,6 +67,7 @@ def load_config(instance_path: str) -> dict:
         "MAX_UPLOAD_MB": max_mb,
         "MAX_CONTENT_LENGTH": max_mb * 1024 * 1024 + 64 * 1024,  # room for the multipart envelope
         "SMTP_URL": os.environ.get("SMTP_URL", ""),
+        "MAIL_CONSOLE": os.environ.get("MAIL_CONSOLE", "0") == "1",  # make run: each mail on the console at once
         "PACK_EMBED_MAX_MB": pack_embed_mb,
         "BASE_URL": (os.environ.get("BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),  # the address in e-mailed links
         "SCHEDULER": os.environ.get("SCHEDULER", "off"),

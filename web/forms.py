@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from werkzeug.datastructures import MultiDict
 
 TEXT_FIELDS = ("name", "provider", "place", "timezone", "start_date", "end_date", "contract_ref")
-DEFAULT_TIMEZONE = "Australia/Sydney"
+DEFAULT_TIMEZONE = ""  # empty: the place's own timezone (domain.business_days.default_timezone)
 EDIT_ONLY = ("contract_notice_hours", "grace_days")
 EDITABLE = ("name", "end_date", "contract_ref", "contract_notice_hours", "grace_days", "frameworks",
             "card_payments", "offshore")
@@ -25,6 +25,7 @@ class EngagementForm:
     contract_ref: str = ""
     card_payments: bool = False
     offshore: bool = False
+    site_elsewhere: bool = False
 
     @classmethod
     def blank(cls) -> "EngagementForm":
@@ -34,7 +35,8 @@ class EngagementForm:
     def from_request(cls, form: MultiDict) -> "EngagementForm":
         text = {name: form.get(name, "").strip() for name in TEXT_FIELDS}
         return cls(**text, frameworks=[code for code in form.getlist("frameworks") if code],
-                   card_payments=form.get("card_payments") == "1", offshore=form.get("offshore") == "1")
+                   card_payments=form.get("card_payments") == "1", offshore=form.get("offshore") == "1",
+                   site_elsewhere=form.get("site_elsewhere") == "1")
 
     contract_notice_hours: str = "24"
     grace_days: str = "5"

@@ -54,7 +54,7 @@ _REQUIREMENT_KEYS = {"key": True, "name": True, "types": True, "validity_days": 
 _RULE_KEYS = {"rule": True, "title": True, "framework": True, "obligation": True, "trigger": True,
               "start": True, "duration": False, "unit": True, "internal_target_hours": False,
               "notify": True, "note": False, "verification": False}
-_TRIGGER_KEYS = ("categories", "any_flags", "flags", "at_least_one_flag", "aware_party", "manual")
+_TRIGGER_KEYS = ("categories", "any_flags", "flags", "at_least_one_flag", "aware_party", "manual", "engagement")
 
 
 class Checker(ReviewChecks):

@@ -3,14 +3,15 @@ evidence, clock warnings (half time, 4 hours left) and breaches, finding due dat
 the findings the rules raise (a control missed in two consecutive periods, repeated rejections, a
 breached clock).
 
-Each job looks at the window (cursor, now]: the cursor (``SchedulerCursor`` "alerts") is where the
-previous tick stopped, so downtime misses nothing (the next tick covers the whole gap) and ranges are
-index scans, not table scans. Notifications and findings have unique keys, so a re-run or two racing
-ticks create nothing twice.
+Each job looks at the window (cursor, now], a slice per transaction (an hour at first, adapting): the cursor
+(``SchedulerCursor`` "alerts") is where the previous tick stopped, so downtime misses nothing (the next tick
+covers the whole gap) and ranges are index scans, not table scans. Notifications and findings have unique keys,
+so a re-run or two racing ticks create nothing twice.
 """
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import peewee as pw
@@ -29,13 +30,18 @@ from models import (
     Finding,
     SchedulerCursor,
     User,
+    transaction,
 )
+from services.incidents.clocks import business_calendar
 from services.incidents.findings import raise_finding
 from services.integrations import webhooks
 from services.messages import notifications
 
 CURSOR = "alerts"
 FIRST_LOOK_BACK = dt.timedelta(days=1)  # the very first tick looks back this far
+STEP, MIN_STEP, MAX_STEP = dt.timedelta(hours=1), dt.timedelta(minutes=10), dt.timedelta(days=31)  # alert slices
+SLICE_ROWS = 100  # notifications one slice's transaction should write at most (the step adapts to it)
+FINDINGS_BATCH = 5  # candidates for a finding per transaction (each finding writes its audit event and notices)
 REMINDER_DAYS = (14, 7, 1)
 NOT_DONE = ("upcoming", "open", "rejected")
 MISSED_PLAN_DAYS = 5  # business days for a corrective action plan (the seed's governance rule)
@@ -59,24 +65,61 @@ def advance(now: dt.datetime) -> None:
      .on_conflict(conflict_target=[SchedulerCursor.name], update={SchedulerCursor.at: now}).execute())
 
 
-def run(now: dt.datetime, breached_clock_ids: list[int]) -> AlertCounts:
-    """Every alert job over (cursor, now], then the cursor moves to ``now`` (same transaction as the tick)."""
-    since = window(now)
+def run(now: dt.datetime) -> Iterator[AlertCounts]:
+    """Every alert job over (cursor, now], slice by slice. A slice first raises the findings its rules call for,
+    ``FINDINGS_BATCH`` candidates per transaction (idempotent: each finding has a unique key), then commits its
+    notifications in one transaction with the cursor moved to the slice's end; each transaction's counts are
+    yielded once committed. A slice starts at ``STEP`` and adapts to what it writes (twice as long after one
+    with fewer than ``SLICE_ROWS`` / 4 notifications, half after one with more than ``SLICE_ROWS``, within
+    ``MIN_STEP``..``MAX_STEP``), so a month of downtime is many short transactions, not one long one, and a
+    quiet year is a few, however busy the machine. A pass killed between two transactions resumes at the
+    cursor: the findings already raised are not raised again, nor the notices sent twice."""
+    step = STEP
+    while True:
+        since = window(now)
+        if since >= now:
+            return
+        until = min(now, since + step)
+        yield from _findings(since, until, now)
+        with transaction():
+            if window(now) != since:  # another pass moved the cursor meanwhile: look again
+                continue
+            counts = _notices(since, until, now)
+            advance(until)
+        step = _next_step(step, counts.notifications)
+        yield counts
+
+
+def _findings(since: dt.datetime, until: dt.datetime, now: dt.datetime) -> Iterator[AlertCounts]:
+    """The findings the window's events raise: the governance rule (a control missed twice in a row) and
+    repeated rejections, in short transactions."""
+    for chunk in pw.chunked(_newly_overdue(since, until), FINDINGS_BATCH):
+        with transaction():
+            raised = _missed_twice(chunk, now)
+        yield AlertCounts(findings=raised)
+    for chunk in pw.chunked(sorted({r[1] for r in _rejected(since, until)}), FINDINGS_BATCH):
+        with transaction():
+            raised = _repeated_rejections(chunk, now)
+        yield AlertCounts(findings=raised)
+
+
+def _next_step(step: dt.timedelta, written: int) -> dt.timedelta:
+    if written < SLICE_ROWS / 4:
+        return min(MAX_STEP, step * 2)
+    if written > SLICE_ROWS:
+        return max(MIN_STEP, step / 2)
+    return step
+
+
+def _notices(since: dt.datetime, until: dt.datetime, now: dt.datetime) -> AlertCounts:
+    """The notifications of the window (since, until]; ``now`` is the pass's instant (notices are dated by it,
+    and only what is still ahead of it is reminded)."""
     counts = AlertCounts()
-    if now > since:
-        counts.notifications += _reminders(since, now)
-        overdue = _newly_overdue(since, now)
-        counts.notifications += _overdue_notices(overdue, now)
-        counts.findings += _missed_twice(overdue, now)
-        n, f = _rejections(since, now)
-        counts.notifications += n
-        counts.findings += f
-        counts.notifications += _clock_warnings(since, now)
-        counts.notifications += _finding_dates(since, now)
-        advance(now)
-    n, f = _breaches(breached_clock_ids, now)
-    counts.notifications += n
-    counts.findings += f
+    counts.notifications += _reminders(since, until, now)
+    counts.notifications += _overdue_notices(_newly_overdue(since, until), now)
+    counts.notifications += _rejection_notices(_rejected(since, until), now)
+    counts.notifications += _clock_warnings(since, until, now)
+    counts.notifications += _finding_dates(since, until, now)
     return counts
 
 
@@ -91,7 +134,7 @@ def _request_label(control_code: str, requirement: str) -> str:
     return f"{control_code} {requirement}"
 
 
-def _reminders(since: dt.datetime, now: dt.datetime) -> int:
+def _reminders(since: dt.datetime, until: dt.datetime, now: dt.datetime) -> int:
     rows: list[dict] = []
     for days in REMINDER_DAYS:
         ahead = dt.timedelta(days=days)
@@ -99,7 +142,7 @@ def _reminders(since: dt.datetime, now: dt.datetime) -> int:
                                           Control.code)
                    .join(Control)
                    .where(EvidenceRequest.status.in_(NOT_DONE), EvidenceRequest.due_at > since + ahead,
-                          EvidenceRequest.due_at <= now + ahead, EvidenceRequest.due_at > now).tuples())
+                          EvidenceRequest.due_at <= until + ahead, EvidenceRequest.due_at > now).tuples())
         users = notifications.engagement_users({r[1] for r in due}, ("provider",))
         for request_id, engagement_id, _due_at, code in due:
             rows += _rows(users[engagement_id], "request_due", "request", request_id, f"due-{days}", engagement_id,
@@ -168,12 +211,12 @@ def _missed_twice(overdue: list[tuple], now: dt.datetime) -> int:
     engagements = {e.id: e for e in _in_chunks(Engagement.select(), Engagement.id,
                                                {m.engagement_id for m in missed})}
     owners = _owners(engagements, {(m.engagement_id, m.control_id) for m in missed})
-    calendars: dict[str, BusinessCalendar] = {}
+    calendars: dict[int, BusinessCalendar] = {}
     for m in missed:
         engagement = engagements[m.engagement_id]
-        if engagement.place not in calendars:
-            calendars[engagement.place] = BusinessCalendar(engagement.place)
-        due = calendars[engagement.place].add_business_days(local(now, engagement.timezone).date(), MISSED_PLAN_DAYS)
+        if engagement.id not in calendars:  # the engagement's calendar, its override table included
+            calendars[engagement.id] = business_calendar(engagement)
+        due = calendars[engagement.id].add_business_days(local(now, engagement.timezone).date(), MISSED_PLAN_DAYS)
         raise_finding(engagement, source="governance", severity="high", key=m.key,
                       owner=owners[(m.engagement_id, m.control_id)],
                       title=f"{m.code} missed in two consecutive periods: corrective action plan due",
@@ -252,22 +295,29 @@ def _in_chunks(query, column, values, *, tuples: bool = False) -> list:
     return out
 
 
-def _rejections(since: dt.datetime, now: dt.datetime) -> tuple[int, int]:
-    """Tell the uploader (and its colleagues) about rejected evidence; repeated rejections raise a finding."""
-    rejected = list(Evidence.select(Evidence.id, Evidence.request, Evidence.engagement, Evidence.review_comment,
-                                    Evidence.original_filename)
-                    .where(Evidence.status == "rejected", Evidence.reviewed_at > since, Evidence.reviewed_at <= now)
-                    .tuples())
+def _rejected(since: dt.datetime, until: dt.datetime) -> list[tuple]:
+    return list(Evidence.select(Evidence.id, Evidence.request, Evidence.engagement, Evidence.review_comment,
+                                Evidence.original_filename)
+                .where(Evidence.status == "rejected", Evidence.reviewed_at > since, Evidence.reviewed_at <= until)
+                .tuples())
+
+
+def _rejection_notices(rejected: list[tuple], now: dt.datetime) -> int:
+    """Tell the uploader (and its colleagues) about rejected evidence."""
     if not rejected:
-        return 0, 0
+        return 0
     users = notifications.engagement_users({r[2] for r in rejected}, ("provider",))
     rows: list[dict] = []
     for evidence_id, request_id, engagement_id, comment, filename in rejected:
         rows += _rows(users[engagement_id], "evidence_rejected", "evidence", evidence_id, "rejected", engagement_id,
                       f"Evidence rejected: {filename}", f"/requests/{request_id}", now, body=comment)
-    created = notifications.insert(rows)
+    return notifications.insert(rows)
+
+
+def _repeated_rejections(request_ids: list[int], now: dt.datetime) -> int:
+    """Repeated rejections of a request's evidence raise a finding (once: its key)."""
     findings = 0
-    for request_id in sorted({r[1] for r in rejected}):
+    for request_id in request_ids:
         count = Evidence.select().where(Evidence.request == request_id, Evidence.status == "rejected").count()
         key = f"rejections:{request_id}"
         if count >= REPEATED_REJECTIONS and not Finding.select().where(Finding.key == key).exists():
@@ -276,7 +326,7 @@ def _rejections(since: dt.datetime, now: dt.datetime) -> tuple[int, int]:
                           title=f"Evidence for request #{request_id} rejected {count} times",
                           description="Repeated rejections: the evidence does not meet the requirement.", now=now)
             findings += 1
-    return created, findings
+    return findings
 
 
 def _clock_recipients(engagement_ids: set[int]) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
@@ -298,12 +348,12 @@ def _clock_users(clock_rule: str, engagement_id: int, client: dict, provider: di
     return users
 
 
-def _clock_warnings(since: dt.datetime, now: dt.datetime) -> int:
+def _clock_warnings(since: dt.datetime, until: dt.datetime, now: dt.datetime) -> int:
     running = list(Clock.select().where(Clock.state == "running", Clock.deadline_at.is_null(False),
                                         Clock.deadline_at > since, Clock.started_at.is_null(False)))
     due = [(clock, occasion) for clock in running for occasion, moment in warnings_due(clock.started_at,
                                                                                        clock.deadline_at)
-           if since < moment <= now < clock.deadline_at]
+           if since < moment <= until and now < clock.deadline_at]
     if not due:  # the usual pass: no titles or recipients to look up
         return 0
     titles = dict(ClockRule.select(ClockRule.rule_id, ClockRule.title).tuples())
@@ -331,8 +381,8 @@ def _clock_link(clock: Clock) -> str:
     return f"/incidents/{clock.incident_id}" if clock.incident_id else f"/engagements/{clock.engagement_id}"
 
 
-def _breaches(clock_ids: list[int], now: dt.datetime) -> tuple[int, int]:
-    """A breached clock raises a finding and notifies."""
+def breaches(clock_ids: list[int], now: dt.datetime) -> tuple[int, int]:
+    """A breached clock raises a finding and notifies (call in the transaction that breached them)."""
     if not clock_ids:
         return 0, 0
     clocks = list(Clock.select().where(Clock.id.in_(clock_ids)))
@@ -368,11 +418,11 @@ def _owner_for_clock(engagement: Engagement, clock: Clock) -> User | None:
             .order_by(User.role.not_in(("provider_admin", "risk_reviewer")), User.id).first())
 
 
-def _finding_dates(since: dt.datetime, now: dt.datetime) -> int:
+def _finding_dates(since: dt.datetime, until: dt.datetime, now: dt.datetime) -> int:
     """finding_due the day before its due date; finding_overdue (escalation to the client's admins and risk
     team) once it has passed. Dates compare in UTC."""
     rows: list[dict] = []
-    start, end = since.date(), now.date()
+    start, end = since.date(), until.date()
     if end <= start:
         return 0
     for kind, offset, occasion in (("finding_due", dt.timedelta(days=1), "due-1"),

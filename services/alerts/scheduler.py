@@ -1,28 +1,37 @@
 """The scheduler: what time does to the register (SPEC §2, §4, §5, §6).
 
-``tick()`` is one idempotent pass, in one transaction:
+``tick()`` is one idempotent pass, as many short transactions (a backlog never holds writers off):
 
 a. plans the next evidence requests of every applicable control, so each schedule always
    shows every period started by today (the engagement's local date) plus the next one,
    never one starting after the engagement's end date; only engagements whose planning
    watermark is behind their local today (``services.register.planning``: once a day each, and after
    any change to what planning reads), so a pass with nothing due costs the same however many
-   engagements there are;
+   engagements there are; one transaction per engagement;
 b. moves requests with the clock (``domain.schedule.next_status``): ``upcoming → open`` when
    the period starts, ``upcoming | open | rejected → overdue`` once due plus the engagement's
-   grace has passed; in a few set-based UPDATEs, never row by row;
-c. marks running regulatory clocks past their deadline ``breached`` (each raises a finding and notifies);
+   grace has passed; set-based, ``BATCH`` requests per transaction, never row by row;
+c. marks running regulatory clocks past their deadline ``breached`` (each raises a finding and notifies, in the
+   batch's transaction);
 d. expires accepted evidence past its ``valid_until`` (``services.evidence.expiry``): the request it proved is
-   open again;
+   open again; ``BATCH`` items per transaction;
 e. sends the time-driven alerts of the window since the previous tick (``services.alerts.alerts``: reminders,
-   overdue, rejections, clock warnings, finding dates, the governance rule) and queues their e-mail;
+   overdue, rejections, clock warnings, finding dates, the governance rule), a slice of the window per
+   transaction, the cursor moving with each;
+f. queues their e-mail, ``MAIL_BATCH`` per transaction, and forgets idempotency keys past their day;
 
-then, after that transaction, governance (``services.governance.meetings``) in bounded batches, each its own
-transaction: the seed's three forums for a new engagement, the next meeting of each forum whose upcoming one has
-passed (one indexed range read when nothing is due), overdue actions escalated to the tier above, and the
-reminders (an action due, an agenda ready); then, outside any transaction, it sends the mail outbox
-(``services.messages.mail.send_pending``; SMTP never runs inside a database transaction) and the webhook outbox
-(``services.integrations.webhooks.deliver_pending``).
+then governance (``services.governance.meetings``) in bounded batches, each its own transaction: the seed's
+three forums for a new engagement, the next meeting of each forum whose upcoming one has passed (one indexed
+range read when nothing is due), overdue actions escalated to the tier above, and the reminders (an action
+due, an agenda ready), whose e-mail is queued with the rest; then, outside any transaction, it sends the mail
+outbox (``services.messages.mail.send_pending``; SMTP never runs inside a database transaction) and the
+webhook outbox (``services.integrations.webhooks.deliver_pending``).
+
+**Writers first.** Each batch is a short transaction of its own (measured: ``TickResult.longest_ms``), and on
+SQLite the pass rests between two batches as long as the last one took (``Pacer``), so a sign-in or an upload
+waiting on SQLite's busy timeout gets the write lock between two batches, not after the whole pass. Every
+batch re-reads what is left to do and re-checks the state it moves from, so a pass killed between two batches
+resumes where it stopped, and nothing is done twice.
 
 The process that holds the lease also builds the queued evidence packs (``build_packs``), one after the
 other, every few seconds and never inside a pass's transaction: the same idempotent claim as ``flask
@@ -30,8 +39,8 @@ pack-worker`` (``services.auditors.packs.claim_next``), each rendered in a child
 ``packs.CLAIM_TTL`` taken back. A pack worker may run as well; of the two, one claims each pack.
 
 A second pass at the same instant changes nothing. Inserts ignore rows that already exist and
-every UPDATE re-checks the state it moves from, so a manual ``flask tick`` racing the scheduler
-is harmless.
+every UPDATE re-checks the state it moves from; passes never overlap (``lease.pass_lock``), so a manual
+``flask tick`` racing the scheduler waits for it.
 
 Only one process runs the periodic job: ``acquire_lease`` elects it through the
 ``scheduler_lease`` table with one conditional UPDATE (or the first INSERT), which is atomic
@@ -47,7 +56,9 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
 import peewee as pw
 
@@ -68,20 +79,27 @@ from services.audit import audit_log
 from services.auditors import packs, reports
 from services.evidence import expiry
 from services.governance import escalations, meetings
+from services.idempotency import keys as idempotency_keys
 from services.integrations import webhooks
 from services.messages import mail, notifications
 from services.performance import ladder
 from services.register import planning
 
 from . import alerts
-from .lease import LEASE, acquire_lease, default_holder, release_lease
+from .lease import LEASE, acquire_lease, default_holder, pass_lock, release_lease
 
 log = logging.getLogger("attest.scheduler")
 
-BATCH = 500
+BATCH = 100  # rows per transaction of a state move
+MAIL_BATCH = 50  # e-mails queued per transaction
+CLOCK_BATCH = 5  # clocks breached per transaction (each raises a finding)
+MAX_REST = 0.1  # seconds: the longest rest between two batches on SQLite
 DEFAULT_INTERVAL = 300
 ACTOR = "scheduler"
 DEFAULT_PACK_POLL = 2.0  # seconds between the leader's looks at the pack queue (as pack-worker's --interval)
+
+
+FIGURES = ("problems", "batches", "longest_ms", "longest_step", "governance")
 
 
 @dataclass
@@ -97,13 +115,16 @@ class TickResult:
     kpi_escalated: int = 0  # KPI findings moved up the ladder for want of a plan
     problems: list[str] = field(default_factory=list)  # schedules that could not be planned
     governance: meetings.ScheduleResult = field(default_factory=meetings.ScheduleResult)  # its own transactions
+    batches: int = 0  # transactions that changed something (the pass's figures, not counts)
+    longest_ms: float = 0.0  # the longest of them
+    longest_step: str = ""  # and its step
 
     @property
     def changed(self) -> bool:
         return any(self.counts().values())
 
     def counts(self) -> dict[str, int]:
-        return {k: v for k, v in asdict(self).items() if k not in ("problems", "governance")}
+        return {k: v for k, v in asdict(self).items() if k not in FIGURES}
 
     def describe(self) -> str:
         g = self.governance
@@ -145,14 +166,15 @@ def _zones(now: dt.datetime) -> Zones:
     return Zones(sorted(graces), dict(zones_on))
 
 
-def _plan(now: dt.datetime, zones: Zones, result: TickResult) -> None:
-    planned = planning.plan_due(now, zones.zones_on)
-    result.created += planned.created
-    result.problems.extend(planned.problems)
+def _plan(now: dt.datetime, zones: Zones, result: TickResult, pace: Pacer) -> None:
+    for planned in pace(planning.plan_due(now, zones.zones_on), "planning"):
+        result.created += planned.created
+        result.problems.extend(planned.problems)
 
-def _move_requests(now: dt.datetime, zones: Zones) -> tuple[int, int]:
+
+def _move_requests(now: dt.datetime, zones: Zones, pace: Pacer) -> tuple[int, int]:
     """upcoming|open|rejected -> overdue past due + grace, then upcoming -> open once the period has started
-    locally. One UPDATE per distinct grace and one per distinct local date, however many engagements; each an
+    locally. One range per distinct grace and one per distinct local date, however many engagements; each an
     index range over ``(status, due_at)`` or ``(status, period_start)``, where nothing due means an empty range.
     A condition on the engagement is added only where engagements differ (several graces; the hours when
     the engagements' timezones are on different dates), so the usual pass reads no per-engagement index."""
@@ -162,7 +184,8 @@ def _move_requests(now: dt.datetime, zones: Zones) -> tuple[int, int]:
                       EvidenceRequest.due_at < now - dt.timedelta(days=grace_days)]
         if len(zones.graces) > 1:
             conditions.append(EvidenceRequest.engagement.in_(_engagements_where(Engagement.grace_days, [grace_days])))
-        overdue += _move_where("overdue", now, f"past due plus {grace_days} days' grace", *conditions)
+        overdue += sum(pace(_move_where("overdue", now, f"past due plus {grace_days} days' grace", *conditions),
+                                 "overdue"))
     opened = 0
     dates = sorted(zones.zones_on)
     for i, today in enumerate(dates):
@@ -173,80 +196,141 @@ def _move_requests(now: dt.datetime, zones: Zones) -> tuple[int, int]:
             reached = sorted(tz for day in dates[i:] for tz in zones.zones_on[day])
             conditions += [EvidenceRequest.period_start > dates[i - 1],
                            EvidenceRequest.engagement.in_(_engagements_where(Engagement.timezone, reached))]
-        opened += _move_where("open", now, "the period has started", *conditions)
+        opened += sum(pace(_move_where("open", now, "the period has started", *conditions), "open"))
     return opened, overdue
 
 
-def _move_where(status: str, now: dt.datetime, reason: str, *conditions) -> int:
-    """Move every request matching ``conditions`` to ``status``, recording each move in the request history
-    first: one INSERT … SELECT and one UPDATE, however many rows (the tick's transaction holds both)."""
-    moving = EvidenceRequest.select(EvidenceRequest.id, pw.Value("request"), EvidenceRequest.status, pw.Value(status),
-                                    pw.Value(now), pw.Value(ACTOR), pw.Value(reason)).where(*conditions)
-    RequestHistory.insert_from(moving, [RequestHistory.request, RequestHistory.subject, RequestHistory.from_status,
-                                        RequestHistory.to_status, RequestHistory.at, RequestHistory.actor_email,
-                                        RequestHistory.reason]).execute()
-    return EvidenceRequest.update(status=status, updated_at=now).where(*conditions).execute()
+def _move_where(status: str, now: dt.datetime, reason: str, *conditions) -> Iterator[int]:
+    """Move the requests matching ``conditions`` to ``status``, ``BATCH`` at a time, each batch one short
+    transaction: its rows (locked on PostgreSQL; SQLite's BEGIN IMMEDIATE excludes writers), their history
+    (one INSERT … SELECT) and one UPDATE. Yields each batch's count once committed; each batch re-reads what
+    is left, so a pass killed between two resumes where it stopped."""
+    while True:
+        with transaction():
+            query = EvidenceRequest.select(EvidenceRequest.id).where(*conditions).limit(BATCH)
+            ids = [i for (i,) in (query.for_update() if is_postgres() else query).tuples()]
+            if not ids:
+                return
+            moving = (EvidenceRequest.select(EvidenceRequest.id, pw.Value("request"), EvidenceRequest.status,
+                                             pw.Value(status), pw.Value(now), pw.Value(ACTOR), pw.Value(reason))
+                      .where(EvidenceRequest.id.in_(ids)))
+            RequestHistory.insert_from(moving, [RequestHistory.request, RequestHistory.subject,
+                                                RequestHistory.from_status, RequestHistory.to_status,
+                                                RequestHistory.at, RequestHistory.actor_email,
+                                                RequestHistory.reason]).execute()
+            moved = EvidenceRequest.update(status=status, updated_at=now).where(EvidenceRequest.id.in_(ids)).execute()
+        yield moved
+        if len(ids) < BATCH:
+            return
 
 
-def _breach_clocks(now: dt.datetime) -> list[int]:
-    ids = [c for (c,) in Clock.select(Clock.id)
-           .where(Clock.state == "running", Clock.deadline_at.is_null(False), Clock.deadline_at < now)
-           .order_by(Clock.id).tuples()]
-    breached = []
-    for i in range(0, len(ids), BATCH):
-        chunk = ids[i:i + BATCH]
-        # re-check the state: a notice recorded meanwhile keeps its clock met
-        if Clock.update(state="breached").where(Clock.id.in_(chunk), Clock.state == "running").execute():
-            breached.extend(c for (c,) in Clock.select(Clock.id)
-                            .where(Clock.id.in_(chunk), Clock.state == "breached").tuples())
-    return breached
+def _breach_clocks(now: dt.datetime) -> Iterator[tuple[list[int], alerts.AlertCounts]]:
+    """Running clocks past their deadline become ``breached``, ``BATCH`` per transaction, each batch with the
+    findings and notices its breaches raise (so a pass killed between two leaves no breach unannounced)."""
+    while True:
+        with transaction():
+            query = (Clock.select(Clock.id)
+                     .where(Clock.state == "running", Clock.deadline_at.is_null(False), Clock.deadline_at < now)
+                     .order_by(Clock.id).limit(CLOCK_BATCH))
+            ids = [c for (c,) in (query.for_update() if is_postgres() else query).tuples()]
+            if not ids:
+                return
+            Clock.update(state="breached").where(Clock.id.in_(ids), Clock.state == "running").execute()
+            notified, findings = alerts.breaches(ids, now)
+        yield ids, alerts.AlertCounts(notified, findings)
+        if len(ids) < CLOCK_BATCH:
+            return
 
 
-PASS_LOCK = 0x4174_7465_7374  # "Attest": the advisory lock that serialises passes on PostgreSQL
+T = TypeVar("T")
 
 
-def _one_pass_at_a_time() -> None:
-    """Passes never overlap, whatever the leases say (a pass slower than its lease, a manual ``flask tick``):
-    on SQLite the pass's BEGIN IMMEDIATE already excludes every other writer; on PostgreSQL a transaction-level
-    advisory lock does, released at commit. Logged once held, so the log shows each pass's span."""
-    if is_postgres():
-        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PASS_LOCK,))
-    log.info("scheduler pass start pid=%d t=%.6f", os.getpid(), time.time())
+class Pacer:
+    """Runs a step's batches (each committed by the step before it yields) and, on SQLite, rests between two
+    as long as the last one held the write lock (at most ``MAX_REST``): a writer waiting on the busy timeout
+    gets in between two batches instead of behind the whole backlog. PostgreSQL's writers only wait for the
+    rows a batch locks, so it does not rest there. Keeps the count and the longest batch for the pass's
+    figures."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.longest = 0.0  # seconds
+        self.longest_step = ""
+        self.rest = not is_postgres()
+
+    def __call__(self, batches: Iterable[T], step: str) -> Iterator[T]:
+        iterator = iter(batches)
+        while True:
+            started = time.perf_counter()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            elapsed = time.perf_counter() - started
+            self.batches += 1
+            if elapsed > self.longest:
+                self.longest, self.longest_step = elapsed, step
+            yield item
+            if self.rest:
+                time.sleep(min(MAX_REST, elapsed))
 
 
 def tick(now: dt.datetime | None = None) -> TickResult:
-    """One scheduler pass at ``now`` (default: the current UTC time; naive means UTC)."""
+    """One scheduler pass at ``now`` (default: the current UTC time; naive means UTC), as many short
+    transactions under the pass lock."""
     now = _utc(now)
     result = TickResult()
-    with transaction():
-        _one_pass_at_a_time()
+    pace = Pacer()
+    with pass_lock():
+        log.info("scheduler pass start pid=%d t=%.6f", os.getpid(), time.time())
         zones = _zones(now)
-        _plan(now, zones, result)
-        result.opened, result.overdue = _move_requests(now, zones)
-        breached = _breach_clocks(now)
+        _plan(now, zones, result, pace)
+        result.opened, result.overdue = _move_requests(now, zones, pace)
+        breached: list[int] = []
+        for ids, counts in pace(_breach_clocks(now), "clocks"):
+            breached += ids
+            result.notified += counts.notifications
+            result.findings += counts.findings
         result.breached = len(breached)
-        result.expired, result.reopened = expiry.expire_evidence(now)
-        counts = alerts.run(now, breached)
-        result.notified, result.findings = counts.notifications, counts.findings
+        for expired, reopened in pace(expiry.expire_evidence(now), "expiry"):
+            result.expired += expired
+            result.reopened += reopened
+        for counts in pace(alerts.run(now), "alerts"):
+            result.notified += counts.notifications
+            result.findings += counts.findings
         result.kpi_escalated = ladder.escalate_overdue_plans(now)
         if result.changed:
             details = {**result.counts(), "at": now.isoformat(timespec="seconds") + "Z"}
             if breached:
                 details["breached_clocks"] = breached[:200]
-            audit_log.record("scheduler.tick", actor_email=ACTOR, object_type="scheduler", object_id=LEASE,
-                             details=details)
+            with transaction():
+                audit_log.record("scheduler.tick", actor_email=ACTOR, object_type="scheduler", object_id=LEASE,
+                                 details=details)
+        meetings.schedule_due(now, result.governance)
+        meetings.escalate_overdue(now, result.governance)
+        meetings.remind(now, result.governance)
+        escalations.notify_kpi_escalations(now, result.governance)
+        for _queued in pace(_queue_immediate(now), "mail"):
+            pass
+        for _purged in pace(idempotency_keys.purge(now), "idempotency"):
+            pass
         log.info("scheduler pass end pid=%d t=%.6f", os.getpid(), time.time())
+    result.batches, result.longest_step = pace.batches, pace.longest_step
+    result.longest_ms = round(pace.longest * 1000, 1)
     for problem in result.problems:
         log.warning("tick: cannot plan %s", problem)
-    meetings.schedule_due(now, result.governance)
-    meetings.escalate_overdue(now, result.governance)
-    meetings.remind(now, result.governance)
-    escalations.notify_kpi_escalations(now, result.governance)
-    notifications.queue_immediate(now)
     notifications.queue_digests(now)
     send_mail()
     send_webhooks()
     return result
+
+
+def _queue_immediate(now: dt.datetime) -> Iterator[int]:
+    """The immediate e-mails of the notifications not yet sent, ``MAIL_BATCH`` per transaction."""
+    while (queued := notifications.queue_immediate(now, limit=MAIL_BATCH)):
+        yield queued
+        if queued < MAIL_BATCH:
+            return
 
 
 def send_mail() -> None:

@@ -11,10 +11,20 @@ import peewee as pw
 
 from domain.errors import Conflict, ValidationError
 from domain.timeutil import parse_instant
-from models import AuditorGrant, Engagement, EngagementFramework, Framework, User, transaction, utcnow
+from models import (
+    AuditorGrant,
+    Engagement,
+    EngagementFramework,
+    Framework,
+    Organisation,
+    User,
+    transaction,
+    utcnow,
+)
 from services import scope
 from services.audit import audit_log
-from services.people.accounts import normalise_email
+from services.people import users
+from services.people.accounts import find_or_create_organisation, normalise_email
 
 MAX_GRANT_DAYS = 366
 
@@ -26,7 +36,8 @@ def engagement_framework_codes(engagement: Engagement) -> list[str]:
 
 @dataclass(frozen=True)
 class GrantInput:
-    auditor: User
+    email: str
+    auditor: User | None  # None: nobody has the e-mail yet
     frameworks: list[str]
     starts_at: dt.datetime
     expires_at: dt.datetime
@@ -42,19 +53,38 @@ def _instant(data: dict, field: str) -> dt.datetime:
         raise ValidationError(f"{field}: {exc}", field=field) from None
 
 
-def _auditor(data: dict) -> User:
+def _auditor_email(data: dict) -> str:
     email = data.get("auditor_email")
     if not isinstance(email, str) or not email.strip():
         raise ValidationError("auditor_email is required", field="auditor_email")
     try:
-        email = normalise_email(email)
+        return normalise_email(email)
     except ValidationError as exc:
         raise ValidationError(exc.message, field="auditor_email") from None
-    user = User.get_or_none((pw.fn.LOWER(User.email) == email) & (User.role == "auditor")
-                            & (User.active == True))  # noqa: E712
+
+
+def _auditor(email: str) -> User | None:
+    """The active auditor of that e-mail; None when nobody has it (a new auditor to invite); a ValidationError
+    when someone who is not an active auditor has it."""
+    user = User.get_or_none(pw.fn.LOWER(User.email) == email)
     if user is None:
-        raise ValidationError("no active auditor has that e-mail address", field="auditor_email")
+        return None
+    if user.role != "auditor" or not user.active:
+        raise ValidationError("that e-mail address belongs to someone who is not an active auditor",
+                              field="auditor_email")
     return user
+
+
+def _audit_firm(data: dict) -> Organisation:
+    """The audit firm a new auditor joins (``audit_firm``): an existing one of that name, or a new one."""
+    name = data.get("audit_firm")
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError("no auditor has that e-mail address yet: name their audit firm (audit_firm) to "
+                              "invite them with this grant", field="auditor_email")
+    try:
+        return find_or_create_organisation(name, "audit_firm")
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field="audit_firm") from None
 
 
 def _frameworks(data: dict, engagement: Engagement) -> list[str]:
@@ -68,7 +98,9 @@ def _frameworks(data: dict, engagement: Engagement) -> list[str]:
 
 
 def parse_grant_input(data: dict, engagement: Engagement, *, now: dt.datetime | None = None) -> GrantInput:
-    auditor, frameworks = _auditor(data), _frameworks(data, engagement)
+    """The grant's fields; ``auditor`` is None for an e-mail nobody has yet (``create_grant`` invites it)."""
+    email = _auditor_email(data)
+    auditor, frameworks = _auditor(email), _frameworks(data, engagement)
     starts_at, expires_at = _instant(data, "starts_at"), _instant(data, "expires_at")
     if expires_at <= starts_at:
         raise ValidationError("expires_at must be after starts_at", field="expires_at")
@@ -76,19 +108,28 @@ def parse_grant_input(data: dict, engagement: Engagement, *, now: dt.datetime | 
         raise ValidationError("expires_at is already past", field="expires_at")
     if expires_at - starts_at > dt.timedelta(days=MAX_GRANT_DAYS):
         raise ValidationError(f"a grant lasts at most {MAX_GRANT_DAYS} days", field="expires_at")
-    return GrantInput(auditor, frameworks, starts_at, expires_at)
+    return GrantInput(email, auditor, frameworks, starts_at, expires_at)
 
 
-def create_grant(actor: User, engagement_id: int | str, data: dict, *, ip: str = "") -> AuditorGrant:
+def create_grant(actor: User, engagement_id: int | str, data: dict, *, base_url: str | None = None,
+                 ip: str = "") -> AuditorGrant:
+    """Grant an auditor read access; an e-mail nobody has yet becomes an auditor of the named audit firm
+    (``audit_firm``), invited by e-mail together with the grant (all in one transaction)."""
     engagement = scope.engagement_for(actor, engagement_id, "manage")
     spec = parse_grant_input(data, engagement)
+    firm = _audit_firm(data) if spec.auditor is None else None
     with transaction():
-        grant = AuditorGrant.create(auditor=spec.auditor, engagement=engagement, frameworks=json.dumps(spec.frameworks),
+        auditor = spec.auditor
+        if auditor is None:
+            auditor = users.invite_into(firm, spec.email, "auditor", actor, base_url=base_url, ip=ip,
+                                        field="auditor_email").user
+        grant = AuditorGrant.create(auditor=auditor, engagement=engagement, frameworks=json.dumps(spec.frameworks),
                                     starts_at=spec.starts_at, expires_at=spec.expires_at, granted_by=actor)
         audit_log.record("grant.create", actor=actor, object_type="auditor_grant", object_id=grant.id,
                          engagement=engagement, ip=ip,
-                         details={"auditor": spec.auditor.email, "frameworks": spec.frameworks,
-                                  "starts_at": spec.starts_at.isoformat(), "expires_at": spec.expires_at.isoformat()})
+                         details={"auditor": auditor.email, "frameworks": spec.frameworks,
+                                  "starts_at": spec.starts_at.isoformat(), "expires_at": spec.expires_at.isoformat(),
+                                  **({"invited": True, "audit_firm": firm.name} if firm else {})})
     return grant
 
 

@@ -1,6 +1,7 @@
 """OSCAL ``assessment-results`` for an engagement (SPEC §5): one result per calendar quarter in which
 evidence requests ended, an observation per accepted evidence item (with its SHA-256, also as a back-matter
-resource hash), and a finding per open finding (in the latest result). UUIDs are derived from the rows, so the
+resource hash), a finding per open finding and an observation per clock the client closed as not required,
+with its reason (both in the latest result). UUIDs are derived from the rows, so the
 same data exports to the same document. Validated with compliance-trestle's pydantic models."""
 from __future__ import annotations
 
@@ -10,7 +11,19 @@ from collections import defaultdict
 from typing import Any
 
 from domain.timeutil import isoformat_utc
-from models import Control, Engagement, Evidence, EvidenceRequest, Finding, Kpi, KpiResult, User, utcnow
+from models import (
+    Clock,
+    Control,
+    Engagement,
+    Evidence,
+    EvidenceRequest,
+    Finding,
+    Incident,
+    Kpi,
+    KpiResult,
+    User,
+    utcnow,
+)
 from services import scope
 
 NS = "https://attest.example/ns/oscal"
@@ -47,6 +60,20 @@ def _observation(item: Evidence, control: Control, engagement: Engagement) -> di
         "relevant-evidence": [{"href": f"#{_uuid('resource', engagement.id, item.id)}",
                                "description": f"{item.original_filename} (SHA-256 {item.sha256})"}],
         "collected": isoformat_utc(item.reviewed_at or item.uploaded_at),
+    }
+
+
+def _not_required(clock: Clock, engagement: Engagement) -> dict[str, Any]:
+    """A clock whose rule the client assessed as not applying: the assessment is what an auditor examines."""
+    return {
+        "uuid": _uuid("clock", engagement.id, clock.id),
+        "title": f"{clock.rule_id} not required",
+        "description": f"Incident “{clock.incident.title}”: the {clock.rule_id} clock was closed as not required. "
+                       f"Reason: {clock.reason}",
+        "props": [{"name": "clock-rule", "ns": "https://attest.example/ns/oscal", "value": clock.rule_id},
+                  {"name": "clock-state", "ns": "https://attest.example/ns/oscal", "value": clock.state}],
+        "methods": ["EXAMINE"],
+        "collected": isoformat_utc(clock.started_at or clock.incident.aware_at),
     }
 
 
@@ -103,6 +130,9 @@ def assessment_results(user: User, engagement_id: int | str, *, now: dt.datetime
     by_quarter.setdefault(quarter_of(today), [])
     open_findings = list(scope.findings_for(user, engagement).where(Finding.status != "closed").order_by(Finding.id))
     latest = max(by_quarter)
+    not_required = list(scope.clocks_for(user, engagement).where(Clock.state == "not_required",
+                                                                 Clock.incident.is_null(False))
+                        .select(Clock, Incident).join(Incident, attr="incident").order_by(Clock.id))
     results = []
     for period in sorted(by_quarter):
         start, end = period
@@ -118,6 +148,8 @@ def assessment_results(user: User, engagement_id: int | str, *, now: dt.datetime
         }
         observations = ([_observation(i, i.request.control, engagement) for i in by_quarter[period]] +
                         [_kpi_observation(r, engagement) for r in kpi_by_quarter[period]])
+        if period == latest:
+            observations += [_not_required(c, engagement) for c in not_required]
         if observations:
             result["observations"] = observations
         if period == latest and open_findings:

@@ -128,7 +128,9 @@ def _demo_register(engagement: Engagement, provider_admin: User, client_admin: U
         "critical_operations": ["Customer enquiries"], "countries": ["PH"],
         "data_categories": ["Customer name", "Account number", "Call recordings"], "material": True,
         "personal_information": True, "agreement_date": (today - relativedelta(months=6)).isoformat()})
-    subcontractors.record_apra_notice(client_admin, site.id, {"notified_on": today.isoformat()})
+    # CPS 230 para 59(b): APRA was told before the offshoring agreement was entered
+    told = today - relativedelta(months=6, days=14)
+    subcontractors.record_apra_notice(client_admin, site.id, {"notified_on": told.isoformat()})
     subcontractors.decide_on(client_admin, site.id, {"decision": "approve",
                                                      "reason": "Due diligence and APP 8 contract clauses in place"})
     ccaas = subcontractors.propose(provider_admin, engagement.id, {

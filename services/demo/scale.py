@@ -198,9 +198,17 @@ class _Scaler:
         reqs = {r.id: r for r in EvidenceRequirement.select(EvidenceRequirement.id, EvidenceRequirement.key,
                                                               EvidenceRequirement.accepted_types,
                                                               EvidenceRequirement.validity_days)}
-        rows = (EvidenceRequest.select(EvidenceRequest.id, EvidenceRequest.requirement, EvidenceRequest.period_start,
-                                       EvidenceRequest.period_end, EvidenceRequest.due_at, EvidenceRequest.status)
-                .where(EvidenceRequest.engagement == e).order_by(EvidenceRequest.id).tuples())
+        rows = list(EvidenceRequest.select(EvidenceRequest.id, EvidenceRequest.requirement,
+                                           EvidenceRequest.period_start, EvidenceRequest.period_end,
+                                           EvidenceRequest.due_at, EvidenceRequest.status)
+                    .where(EvidenceRequest.engagement == e).order_by(EvidenceRequest.id).tuples())
+        # as a running scheduler would have left it (services.evidence.expiry): accepted evidence past its
+        # validity is expired, and the requirement's current request it proved is open again
+        today = now.date()
+        current: dict[int, dt.date] = {}
+        for _id, requirement_id, p_start, *_rest in rows:
+            if p_start <= today and p_start > current.get(requirement_id, dt.date.min):
+                current[requirement_id] = p_start
         evidence: list[dict[str, Any]] = []
         new_status: dict[str, list[int]] = defaultdict(list)
         self.history: dict[int, tuple[str, list[dict]]] = {}  # request id -> (final status, its evidence)
@@ -254,10 +262,14 @@ class _Scaler:
                     "review_comment": rng.choice(REJECT_COMMENTS) if state == "rejected" else
                                       ("Accepted." if state == "accepted" else ""),
                     "withdrawn_at": None}
+                if state == "accepted" and item["valid_until"] < today:
+                    item["status"] = "expired"
                 items.append(item)
                 cursor = reviewed or uploaded
             evidence += items
             final = "overdue" if outcome == "rejected" and past_grace else outcome
+            if items[-1]["status"] == "expired" and current.get(requirement_id) == p_start:
+                final = "open"
             self.history[request_id] = (final, items)
             if final != status:
                 new_status[final].append(request_id)
@@ -276,9 +288,13 @@ class _Scaler:
                    {"request_id": item["request"], "sha256": item["sha256"], "version": item["version"],
                     "size": item["size"], "filename": item["original_filename"]}, ip=self._ip("provider"))
             if item["reviewed_at"]:
-                decision = "accept" if item["status"] == "accepted" else "reject"
+                decision = "reject" if item["status"] == "rejected" else "accept"
                 ev.add(item["reviewed_at"], "evidence.review", self.risk, "evidence", eid,
                        {"decision": decision, "comment": item["review_comment"]}, ip=self._ip("client"))
+            if item["status"] == "expired":
+                ev.add(dt.datetime.combine(item["valid_until"] + dt.timedelta(days=1), dt.time(0, 5)),
+                       "evidence.expire", None, "evidence", eid,
+                       {"request_id": item["request"], "valid_until": item["valid_until"].isoformat()})
                 if decision == "accept" and self.rng.random() < 0.1:
                     ev.add(item["reviewed_at"] + dt.timedelta(minutes=self.rng.randint(1, 600)), "evidence.download",
                            self.risk, "evidence", eid, {"sha256": item["sha256"]}, ip=self._ip("client"))

@@ -357,8 +357,13 @@ class RequestDetail:
         return self.request.engagement
 
     @property
-    def latest_rejection(self) -> Evidence | None:
-        return next((v for v in self.versions if v.status == "rejected"), None)
+    def standing_rejection(self) -> Evidence | None:
+        """The rejected latest version (withdrawn ones aside) while the request still waits for a new one,
+        overdue or not: what the provider has to fix."""
+        if self.request.status not in STILL_REJECTED:
+            return None
+        latest = next((v for v in self.versions if v.status != "withdrawn"), None)
+        return latest if latest is not None and latest.status == "rejected" else None
 
 
 def request_detail(user: User, request_id: int | str) -> RequestDetail:
@@ -467,13 +472,27 @@ def provider_inbox(user: User, *, now: dt.datetime | None = None) -> Inbox:
             .where(EvidenceRequest.engagement.in_(engagement_ids),
                    EvidenceRequirement.produced_by.in_(producers or ["-"]))
             .order_by(EvidenceRequest.due_at, EvidenceRequest.id).limit(INBOX_LIMIT))
-    rejected = list(base.where(EvidenceRequest.status == "rejected"))
-    overdue = list(base.where(EvidenceRequest.status == "overdue"))
+    # a rejection stays in front of the provider, with its reason, until a new version is submitted: a rejected
+    # request that fell overdue is listed with the rejected ones (and its days overdue), not among the rest
+    still_rejected = pw.fn.COALESCE(_latest_version_status(), "") == "rejected"
+    rejected = list(base.where(EvidenceRequest.status.in_(STILL_REJECTED), still_rejected))
+    overdue = list(base.where(EvidenceRequest.status == "overdue", ~still_rejected))
     soon = list(base.where(EvidenceRequest.status.in_(("open", "upcoming")),
                            EvidenceRequest.due_at <= now + dt.timedelta(days=DUE_SOON_DAYS)))
     reasons = _rejection_reasons([r.id for r in rejected])
     return Inbox([InboxItem(r, reasons.get(r.id, "")) for r in rejected],
                  [InboxItem(r) for r in overdue], [InboxItem(r) for r in soon])
+
+
+STILL_REJECTED = ("rejected", "overdue")  # the request states in which a rejected latest version still stands
+
+
+def _latest_version_status() -> pw.Node:
+    """The status of the request's latest version (withdrawn ones left out: withdrawing a newer upload does not
+    lift a rejection), as a correlated subquery on ``EvidenceRequest``."""
+    return (Evidence.select(Evidence.status)
+            .where(Evidence.request == EvidenceRequest.id, Evidence.status != "withdrawn")
+            .order_by(Evidence.version.desc()).limit(1))
 
 
 def _rejection_reasons(request_ids: list[int]) -> dict[int, str]:

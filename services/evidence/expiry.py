@@ -2,48 +2,53 @@
 the request it proved needs new evidence again (``accepted → open``) when it is still the control's
 current request: an old period whose evidence aged out is history, not a new demand.
 
-Set-based and idempotent: only ``accepted`` rows move, and each move re-checks the state it leaves.
+Set-based, in short batches, and idempotent: only ``accepted`` rows move, and each move re-checks the state it
+leaves.
 Both moves follow the state machines (``domain.evidence``, ``domain.schedule``) and are written to the
 request's history with the reason, so the request page says why new evidence is needed.
 """
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import peewee as pw
 
 from domain.evidence import can_move as evidence_can_move
 from domain.schedule import can_move as request_can_move
-from models import Evidence, EvidenceRequest, RequestHistory, transaction
+from models import Evidence, EvidenceRequest, RequestHistory, is_postgres, transaction
 from services.audit import audit_log
 from services.messages import notifications
 
 ACTOR = "scheduler"
-BATCH = 500
+BATCH = 25  # items per transaction: each also writes its history, audit event and notices
 REASON = "accepted evidence expired (valid_until passed): new evidence is needed"
 
 
-def expire_evidence(now: dt.datetime) -> tuple[int, int]:
-    """Expire accepted evidence whose ``valid_until`` is before today (UTC); returns (expired, reopened)."""
+def expire_evidence(now: dt.datetime, batch: int = BATCH) -> Iterator[tuple[int, int]]:
+    """Expire accepted evidence whose ``valid_until`` is before today (UTC), ``batch`` items per transaction
+    (each with its history, audit event and notices), yielding (expired, reopened) once each commits. Each batch
+    reads what is still to expire, so a pass killed between two resumes where it stopped."""
     if not (evidence_can_move("accepted", "expired") and request_can_move("accepted", "open")):
         raise RuntimeError("the state machines no longer allow evidence expiry")
     today = now.date()
-    rows = list(Evidence.select(Evidence.id, Evidence.request, Evidence.engagement, Evidence.valid_until)
-                .where(Evidence.status == "accepted", Evidence.valid_until.is_null(False),
-                       Evidence.valid_until < today).order_by(Evidence.id).tuples())
-    expired = reopened = 0
-    for i in range(0, len(rows), BATCH):
-        chunk = rows[i:i + BATCH]
+    while True:
         with transaction():
-            moved = (Evidence.update(status="expired")
-                     .where(Evidence.id.in_([r[0] for r in chunk]), Evidence.status == "accepted").execute())
-            expired += moved
+            query = (Evidence.select(Evidence.id, Evidence.request, Evidence.engagement, Evidence.valid_until)
+                     .where(Evidence.status == "accepted", Evidence.valid_until.is_null(False),
+                            Evidence.valid_until < today).order_by(Evidence.id).limit(batch))
+            chunk = list((query.for_update() if is_postgres() else query).tuples())
+            if not chunk:
+                return
+            expired = (Evidence.update(status="expired")
+                       .where(Evidence.id.in_([r[0] for r in chunk]), Evidence.status == "accepted").execute())
             reopened_ids = _reopen_current([r[1] for r in chunk], today, now)
-            reopened += len(reopened_ids)
             _history(chunk, reopened_ids, now)
             _audit(chunk, reopened_ids)
             _notify(chunk, reopened_ids, now)
-    return expired, reopened
+        yield expired, len(reopened_ids)
+        if len(chunk) < batch:
+            return
 
 
 def _reopen_current(request_ids: list[int], today: dt.date, now: dt.datetime) -> set[int]:

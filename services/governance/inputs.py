@@ -8,13 +8,11 @@ import peewee as pw
 from domain.errors import ValidationError
 from domain.timeutil import parse_date, parse_instant
 from models import Engagement, User
-from services import scope
+from services.register.subcontractors import side_of
+
+__all__ = ["side_of", "person", "people", "date_field", "instant_field", "flag", "json_object"]
 
 MAX_PEOPLE = 100
-
-
-def side_of(user: User) -> str:
-    return "client" if user.role in scope.CLIENT_ROLES else "provider" if user.role in scope.PROVIDER_ROLES else ""
 
 
 def person(engagement: Engagement, value: object, field: str) -> User:

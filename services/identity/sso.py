@@ -17,7 +17,6 @@ from SECRET_KEY, and never returned.
 """
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import json
@@ -28,11 +27,9 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from peewee import IntegrityError
 
+from domain import sealing
 from domain.errors import Conflict, DomainError, ValidationError
 from models import ROLE_ORG_KIND, Organisation, SsoConfig, SsoDomain, SsoFlow, User, transaction, utcnow
 from models.identity import SSO_PROTOCOLS
@@ -57,14 +54,11 @@ class SsoRefused(DomainError):
 
 # ------------------------------------------------------------------------------------------ the secret
 
-def _fernet(secret_key: str) -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"attest-sso-client-secret",
-               info=b"fernet key").derive(secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
+PURPOSE = b"sso client secrets"
 
 
 def encrypt_secret(secret: str, secret_key: str) -> str:
-    return _fernet(secret_key).encrypt(secret.encode()).decode("ascii")
+    return sealing.seal(secret, secret_key, PURPOSE)
 
 
 def decrypt_secret(config: SsoConfig, secret_key: str) -> str:
@@ -73,8 +67,8 @@ def decrypt_secret(config: SsoConfig, secret_key: str) -> str:
     if not config.client_secret_enc:
         return ""
     try:
-        return _fernet(secret_key).decrypt(config.client_secret_enc.encode()).decode()
-    except InvalidToken:
+        return sealing.unseal(config.client_secret_enc, secret_key, PURPOSE)
+    except sealing.Unreadable:
         raise SsoRefused("the organisation's client secret cannot be read (SECRET_KEY changed?): "
                          "its admin must enter it again") from None
 

@@ -12,7 +12,8 @@ import datetime as dt
 
 import peewee as pw
 
-from domain.errors import ValidationError
+from domain.errors import Conflict, ValidationError
+from domain.schedule import can_move
 from domain.timeutil import end_of_local_day, local
 from models import (
     Applicability,
@@ -20,19 +21,23 @@ from models import (
     ChangeEventRequest,
     Control,
     Engagement,
+    Evidence,
     EvidenceRequest,
     EvidenceRequirement,
+    RequestHistory,
     User,
     transaction,
     utcnow,
 )
 from models.incidents import CHANGE_KINDS
+from services import scope
 from services.audit import audit_log
 from services.text import clean_text
 
 from .incidents import parse_time
 
 EVENT_DUE_DAYS = 30
+VOIDABLE = ("open", "overdue", "upcoming")  # the states a voided change's requests are retired from
 
 
 def triggered_requirements(engagement: Engagement, kind: str) -> list[tuple[int, int]]:
@@ -81,6 +86,45 @@ def create_change(user: User, engagement: Engagement, data: dict, *, ip: str = "
                          details={"title": title, "kind": kind, "occurred_at": occurred.isoformat() + "Z",
                                   "requests": ids})
     return change, ids
+
+
+def void_change(user: User, change_id: int | str, data: dict, *, ip: str = "",
+                now: dt.datetime | None = None) -> tuple[ChangeEvent, list[int]]:
+    """Void a change event recorded by mistake (a double submit, the wrong engagement), with a reason: it is
+    kept and shown void; the requests it opened that no other live change needs and that hold no evidence are
+    retired (``domain.schedule``: open or overdue -> retired). Returns (change, retired request ids)."""
+    if not isinstance(data, dict):
+        raise ValidationError("expected a JSON object")
+    reason = clean_text(data, "reason", limit=2000, multiline=True)
+    now = now or utcnow()
+    with transaction():
+        change = scope.change_for(user, change_id, "record_change")
+        if change.voided_at is not None:
+            raise Conflict("this change event is already void")
+        others = (ChangeEventRequest.select(ChangeEventRequest.request).join(ChangeEvent)
+                  .where(ChangeEvent.id != change.id, ChangeEvent.voided_at.is_null()))
+        with_evidence = Evidence.select(Evidence.request)
+        retire = [r for (r,) in EvidenceRequest.select(EvidenceRequest.id)
+                  .join(ChangeEventRequest, on=(ChangeEventRequest.request == EvidenceRequest.id))
+                  .where(ChangeEventRequest.change == change.id, EvidenceRequest.status.in_(VOIDABLE),
+                         EvidenceRequest.id.not_in(others), EvidenceRequest.id.not_in(with_evidence))
+                  .order_by(EvidenceRequest.id).tuples()]
+        for request_id, status in (EvidenceRequest.select(EvidenceRequest.id, EvidenceRequest.status)
+                                   .where(EvidenceRequest.id.in_(retire)).tuples()):
+            if not can_move(status, "retired"):
+                raise RuntimeError(f"the request state machine no longer retires {status} requests")
+            RequestHistory.create(request=request_id, subject="request", from_status=status, to_status="retired",
+                                  at=now, actor=user.id, actor_email=user.email,
+                                  reason=f"change event #{change.id} voided: {reason}"[:2000])
+        if retire:
+            (EvidenceRequest.update(status="retired", updated_at=now)
+             .where(EvidenceRequest.id.in_(retire), EvidenceRequest.status.in_(VOIDABLE)).execute())
+        ChangeEvent.update(voided_at=now, voided_by_email=user.email, void_reason=reason).where(
+            ChangeEvent.id == change.id).execute()
+        audit_log.record("change.void", actor=user, object_type="change", object_id=change.id,
+                         engagement=change.engagement_id, ip=ip,
+                         details={"reason": reason, "requests_retired": retire})
+    return ChangeEvent.get_by_id(change.id), retire
 
 
 def changes_of(engagement: Engagement) -> pw.ModelSelect:

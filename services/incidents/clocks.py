@@ -17,12 +17,34 @@ import json
 
 import peewee as pw
 
-from domain.clocks import ClockError, Rule, Settings, check_notice, check_transition, state_after_notice, timing
-from domain.errors import NotFound, ValidationError
-from models import Clock, ClockRule, Engagement, Evidence, HolidayOverride, Incident, User, transaction, utcnow
+from domain.business_days import BusinessCalendar
+from domain.clocks import (
+    ClockError,
+    Rule,
+    Settings,
+    check_notice,
+    check_transition,
+    state_after_assessment,
+    state_after_notice,
+    timing,
+)
+from domain.errors import Conflict, NotFound, ValidationError
+from models import (
+    Acquirer,
+    Clock,
+    ClockRule,
+    Engagement,
+    Evidence,
+    HolidayOverride,
+    Incident,
+    User,
+    transaction,
+    utcnow,
+)
 from services.audit import audit_log
 
 Subject = tuple[str, int] | pw.Model | None
+OPTIONAL_SETTINGS = ("provider_privacy_act",)
 
 
 def rule(rule_id: str) -> Rule:
@@ -43,13 +65,36 @@ def live_rules() -> list[Rule]:
 
 
 def settings(engagement: Engagement) -> Settings:
-    """The engagement's clock settings, with the holiday overrides of its place."""
+    """The engagement's clock settings, with the holiday overrides of the state its business days count by."""
+    counted = (engagement.head_office or engagement.place if engagement.business_day_calendar == "head_office"
+               else engagement.place)
     overrides = {d: h for d, h in HolidayOverride.select(HolidayOverride.date, HolidayOverride.is_holiday)
-                 .where(HolidayOverride.place == engagement.place).tuples()}
+                 .where(HolidayOverride.place == counted).tuples()}
     return Settings(place=engagement.place, timezone=engagement.timezone,
                     contract_notice_hours=engagement.contract_notice_hours,
                     pci_acquirer_hours=engagement.pci_acquirer_hours,
-                    provider_awareness_is_client=engagement.provider_awareness_is_client, overrides=overrides)
+                    provider_awareness_is_client=engagement.provider_awareness_is_client, overrides=overrides,
+                    enabled=enabled_settings(engagement), acquirers=acquirers_of(engagement),
+                    pci_brand_target_hours=engagement.pci_brand_target_hours,
+                    calendar=engagement.business_day_calendar, head_office=engagement.head_office,
+                    region=engagement.site_region)
+
+
+def business_calendar(engagement: Engagement) -> BusinessCalendar:
+    """The calendar the engagement's business days count by (its setting, the override table included): for
+    clocks and for the corrective-action due dates of the governance rule alike."""
+    return settings(engagement).business_calendar()[0]
+
+
+def acquirers_of(engagement: Engagement) -> tuple[tuple[str, int], ...]:
+    """The engagement's acquirers and their notice hours, by name."""
+    return tuple(Acquirer.select(Acquirer.name, Acquirer.hours).where(Acquirer.engagement == engagement.id)
+                 .order_by(Acquirer.name).tuples())
+
+
+def enabled_settings(engagement: Engagement) -> frozenset[str]:
+    """The engagement's switches that turn optional clock rules on (a rule's trigger ``engagement``)."""
+    return frozenset(name for name in OPTIONAL_SETTINGS if getattr(engagement, name))
 
 
 def _subject_key(subject: Subject, incident: Incident | None) -> tuple[str, int]:
@@ -65,39 +110,44 @@ def _subject_key(subject: Subject, incident: Incident | None) -> tuple[str, int]
 
 def start_clock(engagement: Engagement, rule_id: str, started_at: dt.datetime | None, *,
                 incident: Incident | None = None, subject: Subject = None, how: str = "",
-                actor: User | None = None, ip: str = "") -> Clock:
+                actor: User | None = None, ip: str = "", established_at: dt.datetime | None = None,
+                party: str = "") -> Clock:
     """Start the clock ``rule_id`` for ``subject`` (or ``incident``) at ``started_at`` (naive UTC; None: pending).
 
     Records its deadline, basis and calendar and the audit event ``clock.start``; returns the existing
-    clock when this subject already has one for the rule.
+    clock when this subject already has one for the rule. ``established_at``: when the fact that started it
+    was established (a flag added later); a pending clock starts no earlier than that. ``party``: whom the
+    clock is owed to where the rule has several (an acquirer).
     """
     the_rule = rule(rule_id)
     subject_type, subject_id = _subject_key(subject, incident)
     with transaction():
         existing = Clock.get_or_none(Clock.engagement == engagement.id, Clock.subject_type == subject_type,
-                                     Clock.subject_id == subject_id, Clock.rule_id == rule_id)
+                                     Clock.subject_id == subject_id, Clock.rule_id == rule_id, Clock.party == party)
         if existing is not None:
             return existing
-        fields = timing_fields(the_rule, started_at, settings(engagement), how)
+        fields = timing_fields(the_rule, started_at, settings(engagement), how, party)
         clock = Clock.create(engagement=engagement.id, incident=incident.id if incident else None,
                              subject_type=subject_type, subject_id=subject_id, rule_id=rule_id,
-                             note=the_rule.note, **fields)
+                             note=the_rule.note, established_at=established_at, party=party, **fields)
         audit_log.record("clock.start", actor=actor, actor_email=None if actor else "system",
                          object_type="clock", object_id=clock.id, engagement=engagement, ip=ip,
-                         details={"rule": rule_id, "subject": f"{subject_type}:{subject_id}", "state": clock.state,
+                         details={"rule": rule_id, "party": party, "subject": f"{subject_type}:{subject_id}",
+                                  "state": clock.state,
                                   "started_at": _iso(clock.started_at), "deadline_at": _iso(clock.deadline_at),
                                   "basis": clock.basis})
     return clock
 
 
-def timing_fields(the_rule: Rule, started_at: dt.datetime | None, the_settings: Settings, how: str) -> dict:
+def timing_fields(the_rule: Rule, started_at: dt.datetime | None, the_settings: Settings, how: str,
+                  party: str = "") -> dict:
     """A clock's state, start, deadline, target, basis and calendar as stored (``pending`` without a start);
     pure, so bulk writers (``demo --scale``) store exactly what ``start_clock`` would."""
     if started_at is None:
         return {"state": "pending", "started_at": None, "deadline_at": None, "target_at": None,
                 "basis": f"pending: {how or 'waiting for its start'}", "calendar": ""}
     try:
-        t = timing(the_rule, started_at, the_settings, how)
+        t = timing(the_rule, started_at, the_settings, how, party)
     except ClockError as exc:
         raise ValidationError(str(exc), field=exc.field) from None
     return {"state": "running", "started_at": t.started_at, "deadline_at": t.deadline_at, "target_at": t.target_at,
@@ -109,7 +159,7 @@ def start_pending(clock: Clock, started_at: dt.datetime, how: str, *, actor: Use
     """A pending clock starts (pending → running) now that its start is known."""
     check_transition(clock.state, "running")
     engagement = Engagement.get_by_id(clock.engagement_id)
-    fields = timing_fields(rule(clock.rule_id), started_at, settings(engagement), how)
+    fields = timing_fields(rule(clock.rule_id), started_at, settings(engagement), how, clock.party)
     with transaction():
         if not Clock.update(**fields).where(Clock.id == clock.id, Clock.state == "pending").execute():
             return Clock.get_by_id(clock.id)
@@ -140,6 +190,42 @@ def record_notice(clock: Clock, notified_at: dt.datetime, *, evidence: Evidence 
                          object_id=clock.id, engagement=clock.engagement_id, ip=ip,
                          details={"rule": clock.rule_id, "notified_at": _iso(notified_at), "state": state,
                                   "evidence_id": evidence.id if evidence else None})
+    return Clock.get_by_id(clock.id)
+
+
+def close_not_required(clock: Clock, reason: str, *, actor: User | None = None, ip: str = "",
+                       action: str = "clock.not_required") -> Clock:
+    """The rule does not apply to this subject: the clock closes as ``not_required`` with its reason (no breach,
+    no finding). Met and breached clocks keep their history: Conflict."""
+    try:
+        check_transition(clock.state, "not_required")
+    except ClockError:
+        raise Conflict(f"the {clock.rule_id} clock is {clock.state.replace('_', ' ')}: it cannot be closed as "
+                       "not required") from None
+    with transaction():
+        if not (Clock.update(state="not_required", reason=reason, recorded_by=actor.id if actor else None)
+                .where(Clock.id == clock.id, Clock.state == clock.state).execute()):
+            raise Conflict("the clock changed meanwhile; reload and try again")
+        audit_log.record(action, actor=actor, actor_email=None if actor else "system", object_type="clock",
+                         object_id=clock.id, engagement=clock.engagement_id, ip=ip,
+                         details={"rule": clock.rule_id, "from": clock.state, "reason": reason})
+    return Clock.get_by_id(clock.id)
+
+
+def meet_by_assessment(clock: Clock, concluded_at: dt.datetime, *, actor: User | None = None,
+                       ip: str = "") -> Clock:
+    """The NDB assessment meets its clock whenever it was concluded (``domain.clocks.state_after_assessment``)."""
+    if clock.state not in ("pending", "running", "breached"):
+        return clock
+    state = state_after_assessment(clock.state, clock.deadline_at, concluded_at)
+    with transaction():
+        if not (Clock.update(state=state, met_at=concluded_at, recorded_by=actor.id if actor else None)
+                .where(Clock.id == clock.id, Clock.state == clock.state).execute()):
+            raise Conflict("the clock changed meanwhile; reload and try again")
+        audit_log.record("clock.notice", actor=actor, actor_email=None if actor else "system", object_type="clock",
+                         object_id=clock.id, engagement=clock.engagement_id, ip=ip,
+                         details={"rule": clock.rule_id, "notified_at": _iso(concluded_at), "state": state,
+                                  "by": "assessment"})
     return Clock.get_by_id(clock.id)
 
 

@@ -14,20 +14,37 @@ from typing import Any
 
 import peewee as pw
 
+from domain.business_days import CALENDARS, PLACES
 from domain.clocks import (
     CONTRACT_NOTICE,
     FROM_ASSESSMENT,
     FROM_CLIENT_AWARE,
+    FROM_TOLERANCE,
+    PCI_BRAND,
     ClockError,
     IncidentFacts,
     client_aware_at,
     duration_of,
+    later_fact_start,
+    parties,
     rules_started,
     start_instant,
 )
 from domain.errors import Conflict, NotFound, ValidationError
 from domain.timeutil import isoformat_utc, local, parse_instant
-from models import Clock, ClockRule, Engagement, Evidence, Incident, User, transaction, utcnow
+from models import (
+    Acquirer,
+    Clock,
+    ClockRule,
+    Engagement,
+    EngagementFramework,
+    Evidence,
+    Framework,
+    Incident,
+    User,
+    transaction,
+    utcnow,
+)
 from models.incidents import INCIDENT_CATEGORIES, INCIDENT_FLAGS
 from services import scope
 from services.audit import audit_log
@@ -36,6 +53,12 @@ from services.text import clean_text
 from . import clocks
 
 AWARE_PARTIES = ("client", "provider")
+NDB_NOTIFY = "NDB-NOTIFY"
+# Notices either side records: the provider's to the client, and the card brands' (Visa asks members,
+# service providers and merchants alike to report a compromise).
+EITHER_SIDE_NOTICES = (CONTRACT_NOTICE, PCI_BRAND)
+NDB_ASSESS_RULES = ("NDB-ASSESS", "NDB-ASSESS-PROVIDER")
+CPS234_35 = "CPS234-35"
 FUTURE_SLACK = dt.timedelta(minutes=5)  # clocks of different machines disagree a little
 
 
@@ -144,12 +167,14 @@ def create_incident(user: User, engagement: Engagement, data: dict, *, ip: str =
                          engagement=engagement, ip=ip,
                          details={"title": incident.title, "category": incident.category,
                                   "flags": sorted(parsed.flags), "aware_party": incident.aware_party})
-        for rule in rules_started(clocks.live_rules(), facts(incident)):
+        for rule in rules_started(clocks.live_rules(), facts(incident), the_settings.enabled):
             try:
                 started, how = start_instant(rule, facts(incident), the_settings)
             except ClockError as exc:
                 raise ValidationError(str(exc), field=exc.field) from None
-            clocks.start_clock(engagement, rule.rule_id, started, incident=incident, how=how, actor=user, ip=ip)
+            for party in parties(rule, the_settings):
+                clocks.start_clock(engagement, rule.rule_id, started, incident=incident, how=how, actor=user, ip=ip,
+                                   party=party)
     return incident
 
 
@@ -165,11 +190,20 @@ def incidents_of(engagement: Engagement) -> pw.ModelSelect:
     return Incident.select().where(Incident.engagement == engagement.id).order_by(Incident.aware_at.desc())
 
 
-def clock_of(incident: Incident, rule_id: str) -> Clock:
-    clock = Clock.get_or_none(Clock.incident == incident.id, Clock.rule_id == rule_id)
-    if clock is None:
+def clock_of(incident: Incident, rule_id: str, data: dict | None = None) -> Clock:
+    """The incident's ``rule_id`` clock; where the rule has one per acquirer, the one ``data['acquirer']``
+    names (it may be left out when there is only one)."""
+    rows = list(Clock.select().where(Clock.incident == incident.id, Clock.rule_id == rule_id))
+    if not rows:
         raise NotFound(f"this incident has no {rule_id} clock")
-    return clock
+    party = (data or {}).get("acquirer")
+    if party in (None, "") and len(rows) == 1:
+        return rows[0]
+    named = [c for c in rows if c.party == party]
+    if not named:
+        raise ValidationError(f"name the acquirer of this {rule_id} clock: one of "
+                              f"{', '.join(sorted(c.party for c in rows if c.party))}", field="acquirer")
+    return named[0]
 
 
 def _evidence(engagement_id: int, value: Any) -> Evidence | None:
@@ -190,18 +224,45 @@ def record_notice(user: User, incident: Incident, rule_id: str, data: dict, *, i
     if not isinstance(data, dict):
         raise ValidationError("expected a JSON object")
     now = now or utcnow()
-    if rule_id != CONTRACT_NOTICE:
+    if rule_id not in EITHER_SIDE_NOTICES:
         scope.engagement_of(user, incident.engagement_id, "notify", "incident")  # regulator notices: the client
     if not ClockRule.select().where(ClockRule.rule_id == rule_id).exists():
         raise NotFound(f"unknown clock rule {rule_id!r}")
-    clock = clock_of(incident, rule_id)
+    clock = clock_of(incident, rule_id, data)
     notified = parse_time(data, "notified_at", now=now)
     evidence = _evidence(incident.engagement_id, data.get("evidence_id"))
     with transaction():
         clock = clocks.record_notice(clock, notified, evidence=evidence, actor=user, ip=ip, now=now)
         if rule_id == CONTRACT_NOTICE and incident.client_aware_at is None:
             client_learnt(incident, notified, actor=user, ip=ip)
+        if rule_id == NDB_NOTIFY:
+            _notified_another_regulator(user, Incident.get_by_id(incident.id), notified, ip)
     return clock
+
+
+def _notified_another_regulator(user: User, incident: Incident, notified: dt.datetime, ip: str) -> None:
+    """The OAIC told (NDB-NOTIFY met): the incident has been notified to another regulator, which CPS 234
+    para 35(b) makes notifiable to APRA in its own right, from the OAIC notice (or the client's awareness,
+    when later). Only where CPS 234 is in the engagement's scope; an existing CPS234-35 clock is kept."""
+    engagement = Engagement.get_by_id(incident.engagement_id)
+    if CPS234_35 not in {r.rule_id for r in clocks.live_rules()} or "CPS234" not in engagement_frameworks(engagement):
+        return
+    if not incident.notified_other_regulator:
+        Incident.update(notified_other_regulator=True).where(Incident.id == incident.id).execute()
+        audit_log.record("incident.update", actor=user, object_type="incident", object_id=incident.id,
+                         engagement=engagement, ip=ip,
+                         details={"added_flags": ["notified_other_regulator"],
+                                  "established_at": isoformat_utc(notified), "by": NDB_NOTIFY})
+    start, how = client_aware_at(facts(incident), clocks.settings(engagement), incident.client_aware_at)
+    start, how = later_fact_start(start, how, notified, "the notice to the OAIC (para 35(b))")
+    clocks.start_clock(engagement, CPS234_35, start, incident=incident, how=how, actor=user, ip=ip,
+                       established_at=notified)
+
+
+def engagement_frameworks(engagement: Engagement) -> set[str]:
+    """The codes of the frameworks in the engagement's scope."""
+    return {code for (code,) in Framework.select(Framework.code).join(EngagementFramework)
+            .where(EngagementFramework.engagement == engagement.id).tuples()}
 
 
 def client_learnt(incident: Incident, at: dt.datetime, *, actor: User | None = None, ip: str = "") -> None:
@@ -210,11 +271,12 @@ def client_learnt(incident: Incident, at: dt.datetime, *, actor: User | None = N
                                               Incident.client_aware_at.is_null()).execute()
     waiting = Clock.select().where(Clock.incident == incident.id, Clock.state == "pending")
     for clock in waiting:
-        start = at
         rule = clocks.rule(clock.rule_id)
         if rule.start != FROM_CLIENT_AWARE:
             continue
-        clocks.start_pending(clock, start, "from the provider's notice to the client", actor=actor, ip=ip)
+        start, how = later_fact_start(at, "from the provider's notice to the client", clock.established_at,
+                                      "the fact that started it")
+        clocks.start_pending(clock, start, how, actor=actor, ip=ip)
 
 
 def record_assessment(user: User, incident: Incident, data: dict, *, ip: str = "",
@@ -244,9 +306,8 @@ def record_assessment(user: User, incident: Incident, data: dict, *, ip: str = "
         audit_log.record("incident.assessment", actor=user, object_type="incident", object_id=incident.id,
                          engagement=engagement, ip=ip,
                          details={"concluded_at": isoformat_utc(concluded), "eligible": eligible})
-        assess = Clock.get_or_none(Clock.incident == incident.id, Clock.rule_id == "NDB-ASSESS")
-        if assess is not None and assess.state in ("running", "breached") and concluded >= assess.started_at:
-            clocks.record_notice(assess, concluded, actor=user, ip=ip, now=now)
+        for assess in Clock.select().where(Clock.incident == incident.id, Clock.rule_id.in_(NDB_ASSESS_RULES)):
+            clocks.meet_by_assessment(assess, concluded, actor=user, ip=ip)  # s 26WJ: one assessment serves both
         if eligible:
             for rule in clocks.live_rules():
                 if rule.start == FROM_ASSESSMENT:
@@ -263,7 +324,8 @@ def clock_json(clock: Clock, tz: str, titles: dict[str, str]) -> dict:
             "deadline_at": isoformat_utc(clock.deadline_at), "deadline_local": _local(clock.deadline_at, tz),
             "target_at": isoformat_utc(clock.target_at), "target_local": _local(clock.target_at, tz),
             "basis": clock.basis, "calendar": clock.calendar, "note": clock.note, "state": clock.state,
-            "met_at": isoformat_utc(clock.met_at), "notice_evidence_id": clock.notice_evidence_id}
+            "met_at": isoformat_utc(clock.met_at), "notice_evidence_id": clock.notice_evidence_id,
+            "reason": clock.reason, "acquirer": clock.party or None}
 
 
 def _local(value: dt.datetime | None, tz: str) -> str | None:
@@ -287,7 +349,7 @@ def incident_json(incident: Incident, engagement: Engagement, user: User) -> dic
     """The incident with the clocks ``user`` may see (an auditor: those of its granted frameworks)."""
     titles = rule_titles()
     rows = (scope.clocks_for(user, engagement).where(Clock.incident == incident.id)
-            .order_by(Clock.deadline_at.asc(nulls="LAST"), Clock.rule_id))
+            .order_by(Clock.deadline_at.asc(nulls="LAST"), Clock.rule_id, Clock.party))
     tz = engagement.timezone
     return {"id": incident.id, "engagement_id": incident.engagement_id, "title": incident.title,
             "description": incident.description, "category": incident.category,
@@ -303,16 +365,17 @@ def incident_json(incident: Incident, engagement: Engagement, user: User) -> dic
 
 
 def shortest_regulatory_hours(engagement: Engagement, visible: set[str] | None = None) -> tuple[int, str] | None:
-    """The shortest elapsed-hour regulatory clock the provider's notice must fit inside (hours, rule), of the
-    ``visible`` rules (None: all)."""
+    """The shortest elapsed-hour clock that runs from the client's awareness (hours, rule), of the ``visible``
+    rules (None: all) and the optional regimes the engagement has on: the clocks the provider's contractual
+    notice feeds, since for an incident the provider found the client's awareness is that notice."""
     the_settings = clocks.settings(engagement)
     best: tuple[int, str] | None = None
     for rule in clocks.live_rules():
         if visible is not None and rule.rule_id not in visible:
             continue
-        if rule.rule_id == CONTRACT_NOTICE or rule.unit != "hours" or rule.start == FROM_ASSESSMENT:
+        if rule.start != FROM_CLIENT_AWARE or rule.unit != "hours":
             continue
-        if rule.rule_id == "PCI-BRAND" and not engagement.card_payments:
+        if rule.trigger.get("engagement", "") not in the_settings.enabled | {""}:
             continue
         hours = duration_of(rule, the_settings)
         if best is None or hours < best[0]:
@@ -320,47 +383,117 @@ def shortest_regulatory_hours(engagement: Engagement, visible: set[str] | None =
     return best
 
 
+def _runs_whoever_knows(engagement: Engagement, visible: set[str] | None) -> list[tuple[int, str]]:
+    """Elapsed-hour regulatory clocks that start from the event itself (CPS 230 para 42: from going outside
+    tolerance), whoever knows of it: no contractual notice fits inside them."""
+    if "CPS230" not in engagement_frameworks(engagement):
+        return []
+    return sorted((r.duration, r.rule_id) for r in clocks.live_rules()
+                  if r.start == FROM_TOLERANCE and r.unit == "hours" and r.duration is not None
+                  and (visible is None or r.rule_id in visible))
+
+
 def notice_warning(engagement: Engagement, user: User | None = None) -> str | None:
-    """A warning when the contractual notice hours are not shorter than the shortest regulatory clock.
-    Shown to ``user`` only when it may see the contractual clock (an auditor granted the contract)."""
+    """Why the provider's contractual notice may not serve the regulatory clocks: when its hours are not shorter
+    than the shortest clock that runs from the client's awareness, and, where CPS 230 is in scope, that the
+    tolerance clock runs whoever knows. Shown to ``user`` only when it may see the contractual clock (an
+    auditor granted the contract)."""
     visible = None if user is None else scope.visible_clock_rules(user, engagement)
     if visible is not None and CONTRACT_NOTICE not in visible:
         return None
+    hours = engagement.contract_notice_hours
+    parts = []
     shortest = shortest_regulatory_hours(engagement, visible)
-    if shortest is None or engagement.contract_notice_hours < shortest[0]:
-        return None
-    return (f"The provider's contractual notice period ({engagement.contract_notice_hours} hours) is not shorter "
-            f"than the shortest regulatory clock it feeds ({shortest[1]}: {shortest[0]} hours). Regulatory clocks "
-            f"run from the client's awareness: shorten the contractual notice.")
+    if shortest is not None and hours >= shortest[0]:
+        parts.append(f"The provider's contractual notice period ({hours} hours) is not shorter than the shortest "
+                     f"regulatory clock that runs from the client's awareness ({shortest[1]}: {shortest[0]} hours): "
+                     f"an incident the provider found reaches the client with no time left. Shorten the "
+                     f"contractual notice.")
+    for duration, rule_id in _runs_whoever_knows(engagement, visible):
+        parts.append(f"{rule_id} runs {duration} hours from the moment a critical operation goes outside "
+                     f"tolerance, whoever knows of it, so no contractual notice fits inside it: the provider must "
+                     f"report a tolerance breach at once.")
+    return " ".join(parts) or None
+
+
+HOUR_SETTINGS = {"contract_notice_hours": 1, "pci_acquirer_hours": 1, "pci_brand_target_hours": 0}  # name: minimum
+SWITCH_SETTINGS = ("provider_awareness_is_client", "provider_privacy_act")
+
+
+def _hours(value: Any, name: str, minimum: int) -> int:
+    try:
+        hours = int(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        hours = None
+    if hours is None or not minimum <= hours <= 720:
+        raise ValidationError(f"{name} must be a whole number of hours from {minimum} to 720", field=name)
+    return hours
+
+
+def _switch(value: Any, name: str) -> bool:
+    if value in (True, "1", "true", "on", "yes"):
+        return True
+    if value in (False, None, "", "0", "false", "off", "no"):
+        return False
+    raise ValidationError(f"{name} must be true or false", field=name)
+
+
+def _acquirers(value: Any) -> list[tuple[str, int]]:
+    """The engagement's acquirers: each a name and its notice hours (an acquirer without hours is refused)."""
+    if not isinstance(value, list):
+        raise ValidationError("acquirers must be a list of {name, hours}", field="acquirers")
+    out: dict[str, int] = {}
+    for item in value:
+        if not isinstance(item, dict):
+            raise ValidationError("each acquirer needs a name and its hours", field="acquirers")
+        name = clean_text(item, "name", limit=100)
+        if "hours" not in item or item["hours"] in (None, ""):
+            raise ValidationError(f"acquirer {name!r} needs its notice hours", field="acquirers")
+        if name.casefold() in {n.casefold() for n in out}:
+            raise ValidationError(f"acquirer {name!r} is listed twice", field="acquirers")
+        out[name] = _hours(item["hours"], f"hours of acquirer {name!r}", 1)
+    return list(out.items())
+
+
+def _calendar_settings(data: dict) -> dict[str, str]:
+    """Which calendar business-day clocks count by, the client's head-office state and the site's region."""
+    out: dict[str, str] = {}
+    if "business_day_calendar" in data:
+        if data["business_day_calendar"] not in CALENDARS:
+            raise ValidationError(f"business_day_calendar must be one of {', '.join(CALENDARS)}",
+                                  field="business_day_calendar")
+        out["business_day_calendar"] = data["business_day_calendar"]
+    if "head_office" in data:
+        office = data["head_office"].strip().upper() if isinstance(data["head_office"], str) else None
+        if office is None or office not in (*PLACES, ""):
+            raise ValidationError(f"head_office must be one of {', '.join(PLACES)}", field="head_office")
+        out["head_office"] = office
+    if "site_region" in data:
+        out["site_region"] = clean_text(data, "site_region", required=False, limit=60)
+    return out
 
 
 def update_clock_settings(user: User, engagement: Engagement, data: dict, ip: str = "") -> Engagement:
-    """client_admin: the contractual notice hours, the acquirer's hours and whether the provider's
-    awareness counts as the client's. Running clocks keep their deadlines."""
-    changes: dict[str, Any] = {}
-    for name in ("contract_notice_hours", "pci_acquirer_hours"):
-        if name in data:
-            value = data[name]
-            try:
-                value = int(value) if not isinstance(value, bool) else None
-            except (TypeError, ValueError):
-                value = None
-            if value is None or not 1 <= value <= 720:
-                raise ValidationError(f"{name} must be a whole number of hours from 1 to 720", field=name)
-            changes[name] = value
-    if "provider_awareness_is_client" in data:
-        value = data["provider_awareness_is_client"]
-        if value in (True, "1", "true", "on", "yes"):
-            changes["provider_awareness_is_client"] = True
-        elif value in (False, None, "", "0", "false", "off", "no"):
-            changes["provider_awareness_is_client"] = False
-        else:
-            raise ValidationError("provider_awareness_is_client must be true or false",
-                                  field="provider_awareness_is_client")
-    if not changes:
+    """client_admin: the contractual notice hours, the acquirers and their hours, the brands' target, whether
+    the provider's awareness counts as the client's and whether the provider is bound by the Privacy Act.
+    Running clocks keep their deadlines."""
+    if not isinstance(data, dict):
+        raise ValidationError("expected a JSON object")
+    changes: dict[str, Any] = {name: _hours(data[name], name, low) for name, low in HOUR_SETTINGS.items()
+                               if name in data}
+    changes |= {name: _switch(data[name], name) for name in SWITCH_SETTINGS if name in data}
+    changes |= _calendar_settings(data)
+    acquirers = _acquirers(data["acquirers"]) if "acquirers" in data else None
+    if not changes and acquirers is None:
         return engagement
     with transaction():
-        Engagement.update(**changes).where(Engagement.id == engagement.id).execute()
+        if changes:
+            Engagement.update(**changes).where(Engagement.id == engagement.id).execute()
+        if acquirers is not None:
+            Acquirer.delete().where(Acquirer.engagement == engagement.id).execute()
+            for name, hours in acquirers:
+                Acquirer.create(engagement=engagement.id, name=name, hours=hours)
+            changes["acquirers"] = [{"name": n, "hours": h} for n, h in acquirers]
         audit_log.record("engagement.clock_settings", actor=user, object_type="engagement", object_id=engagement.id,
                          engagement=engagement, ip=ip, details=changes)
     return Engagement.get_by_id(engagement.id)

@@ -2,14 +2,9 @@
 integration settings the application hands over at start-up (no Flask here)."""
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-HKDF_INFO = b"attest integrations: secrets at rest v1"
+from domain import sealing
 
 
 @dataclass
@@ -27,20 +22,22 @@ def configure(secret_key: str, *, allow_private: bool = False) -> None:
     settings.allow_private = allow_private
 
 
-def _fernet() -> Fernet:
-    if not settings.secret_key:
-        raise RuntimeError("integrations are not configured: no SECRET_KEY")
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(settings.secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
+PURPOSE = b"webhook signing secrets"
 
 
 def encrypt(plain: str) -> str:
-    return _fernet().encrypt(plain.encode()).decode()
+    return sealing.seal(plain, _secret_key(), PURPOSE)
 
 
 def decrypt(token: str) -> str:
     """The plain text; RuntimeError when SECRET_KEY changed since it was encrypted."""
     try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken:
-        raise RuntimeError("a stored secret cannot be decrypted: SECRET_KEY changed since it was stored") from None
+        return sealing.unseal(token, _secret_key(), PURPOSE)
+    except sealing.Unreadable as exc:
+        raise RuntimeError(str(exc)) from None
+
+
+def _secret_key() -> str:
+    if not settings.secret_key:
+        raise RuntimeError("integrations are not configured: no SECRET_KEY")
+    return settings.secret_key

@@ -121,13 +121,14 @@ def _queue_mail(dedupe_key: str, to: str, subject: str, body: str, now: dt.datet
     mail.queue(to, " ".join(subject.split())[:300], body, dedupe_key=dedupe_key[:200])
 
 
-def queue_immediate(now: dt.datetime | None = None) -> int:
-    """Queue an e-mail for every notification not yet e-mailed whose user wants them immediately."""
+def queue_immediate(now: dt.datetime | None = None, limit: int = 2000) -> int:
+    """Queue an e-mail for the first ``limit`` notifications not yet e-mailed whose user wants them
+    immediately, in one transaction; returns how many (``limit``: call again for the rest)."""
     now = now or utcnow()
     digest_users = NotificationSetting.select(NotificationSetting.user).where(NotificationSetting.mode == "digest")
     rows = list(Notification.select(Notification, User.email).join(User)
                 .where(Notification.emailed == False, Notification.kind != "digest",  # noqa: E712
-                       Notification.user.not_in(digest_users)).order_by(Notification.id).limit(2000))
+                       Notification.user.not_in(digest_users)).order_by(Notification.id).limit(limit))
     if not rows:
         return 0
     url = mail.base_url()

@@ -15,7 +15,7 @@ import peewee as pw
 from domain.errors import Conflict, DomainError, NotFound, ValidationError
 from domain.names import clean_name
 from domain.timeutil import isoformat_utc
-from models import ApiToken, Invitation, User, serialise_writers, transaction, utcnow
+from models import ApiToken, Invitation, Organisation, User, serialise_writers, transaction, utcnow
 from models.org import new_session_nonce
 from services import scope
 from services.audit import audit_log
@@ -93,18 +93,25 @@ def invite(actor: User, data: dict, *, base_url: str | None = None, ip: str = ""
     email = accounts.normalise_email(data.get("email") if isinstance(data.get("email"), str) else "")
     role = _role(actor, data.get("role"))
     full_name = clean_name(data.get("full_name"), "full_name", required=False)
+    return invite_into(actor.organisation, email, role, actor, full_name=full_name, base_url=base_url, ip=ip)
+
+
+def invite_into(organisation: Organisation, email: str, role: str, actor: User, *, full_name: str = "",
+                base_url: str | None = None, ip: str = "", field: str = "email") -> Invited:
+    """Create a user of ``organisation`` (``email`` normalised, ``role`` checked by the caller) without a
+    password, e-mail it a one-time link and audit it, in one transaction (the caller's, when it has one)."""
     try:
         with transaction():
             if User.select().where(User.email == email).exists():
-                raise Conflict(f"a user with e-mail {email} already exists", field="email")
-            user = User.create(email=email, role=role, organisation=actor.organisation_id, full_name=full_name,
+                raise Conflict(f"a user with e-mail {email} already exists", field=field)
+            user = User.create(email=email, role=role, organisation=organisation.id, full_name=full_name,
                                password_hash="")
             invitation, secret = _new_invitation(user, actor)
             link = _queue_invitation(user, invitation, secret, actor, base_url)
             audit_log.record("user.invite", actor=actor, object_type="user", object_id=user.id, ip=ip,
                              details={"email": email, "role": role})
     except pw.IntegrityError:  # the same e-mail invited twice at the same moment
-        raise Conflict(f"a user with e-mail {email} already exists", field="email") from None
+        raise Conflict(f"a user with e-mail {email} already exists", field=field) from None
     return Invited(user, invitation, link)
 
 

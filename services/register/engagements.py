@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import peewee as pw
 
 from domain.applicability import ControlFacts, EngagementScope, decide
-from domain.business_days import PLACES
+from domain.business_days import PLACES, check_place_timezone, default_timezone
 from domain.errors import Conflict, ValidationError
 from domain.names import clean_name, refuse_invisible
 from domain.recurrence import parse_frequency
@@ -103,10 +103,13 @@ def _date(data: dict, field: str, *, required: bool) -> dt.date | None:
     return day
 
 
-def _timezone(data: dict) -> str:
-    name = _text(data, "timezone", required=False, limit=64) or "Australia/Sydney"
+def _timezone(data: dict, place: str) -> str:
+    """The site's timezone: the place's own by default; another state's is refused for a place that keeps its
+    own time (WA, SA, NT, QLD) unless ``site_elsewhere`` says the site runs there."""
+    name = _text(data, "timezone", required=False, limit=64) or default_timezone(place)
     try:
         parse_timezone(name)
+        check_place_timezone(place, name, _flag(data.get("site_elsewhere"), "site_elsewhere"))
     except ValueError as exc:
         raise ValidationError(str(exc), field="timezone") from None
     return name
@@ -140,7 +143,7 @@ def parse_engagement_input(data: dict) -> EngagementInput:
     return EngagementInput(
         name=clean_name(data.get("name"), "name"), provider=clean_name(data.get("provider"), "provider"),
         frameworks=sorted(set(frameworks)),
-        place=place, timezone=_timezone(data), start_date=start, end_date=end,
+        place=place, timezone=_timezone(data, place), start_date=start, end_date=end,
         card_payments=_flag(data.get("card_payments"), "card_payments"),
         offshore=_derived_offshore(data.get("offshore")),
         contract_ref=_text(data, "contract_ref", required=False, limit=100))

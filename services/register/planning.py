@@ -1,8 +1,9 @@
 """Planning: which evidence requests each engagement's schedules need, and the watermark that says when to look.
 
 One module for both paths that plan: the scheduler's pass (``plan_due``: the engagements whose watermark is
-behind their local today) and the edits that change what planning reads (``replan_engagement``: engagement
-settings, the Statement of Applicability, the service provider register's offshore decisions).
+behind their local today, each in its own transaction) and the edits that change what planning reads
+(``replan_engagement``: engagement settings, the Statement of Applicability, the service provider register's
+offshore decisions).
 
 **Planning.** ``plan_engagement`` inserts the periods every applicable control's schedule has started by
 today (the engagement's local date) plus the next one, never one starting after the engagement's end date;
@@ -43,7 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import peewee as pw
@@ -79,21 +80,25 @@ class Planned:
     problems: list[str] = field(default_factory=list)
 
 
-def plan_due(now: dt.datetime, zones_on: dict[dt.date, list[str]]) -> Planned:
+def plan_due(now: dt.datetime, zones_on: dict[dt.date, list[str]]) -> Iterator[Planned]:
     """The scheduler pass's planning: the engagements whose planning watermark is behind their local today
     (none at a pass on a day already planned, unless an edit or a library load invalidated some), their
     controls' schedules and APP 8 recipient series; then their watermark moves to today. ``zones_on``: each
-    local date -> the timezones where it is today. Call inside the pass's transaction."""
-    result = Planned()
-    stale = engagements_to_plan(zones_on)
-    if not stale:
-        return result
-    requirements = requirements_by_control()
-    for engagement in stale:
-        result.created += plan_engagement(engagement, requirements, now, result.problems)
-    result.created += plan_all_recipient_series(now, [e.id for e in stale])
-    mark_planned((e.id, local(now, e.timezone).date()) for e in stale)
-    return result
+    local date -> the timezones where it is today.
+
+    Each engagement is planned in its own short transaction (its requests, its recipient series and its
+    watermark commit together), yielded once committed: a backlog never holds writers off for longer than
+    one engagement takes, and a pass killed between two resumes with those still behind."""
+    for engagement_id in stale_engagement_ids(zones_on):
+        result = Planned()
+        with transaction():
+            engagement = _still_stale(engagement_id, now)
+            if engagement is None:  # planned meanwhile (another pass) or gone
+                continue
+            result.created += plan_engagement(engagement, requirements_by_control(), now, result.problems)
+            result.created += plan_all_recipient_series(now, [engagement.id])
+            mark_planned([(engagement.id, local(now, engagement.timezone).date())])
+        yield result
 
 
 def requirements_by_control() -> dict[int, list[int]]:
@@ -301,20 +306,28 @@ def invalidate(engagement_id: int | None = None) -> int:
     return query.execute()
 
 
-def engagements_to_plan(zones_on: dict[dt.date, list[str]]) -> list[Engagement]:
+def stale_engagement_ids(zones_on: dict[dt.date, list[str]]) -> list[int]:
     """Engagements never planned, invalidated, or last planned before their local today; ``zones_on``: each
-    local date -> the timezones where it is today. Call inside the tick's transaction: on PostgreSQL the rows
-    are locked until it commits, so a writer's ``invalidate`` committed meanwhile is not overwritten by
-    ``mark_planned`` (it waits, then clears the watermark again); SQLite's BEGIN IMMEDIATE already excludes
-    writers."""
-    out: list[Engagement] = []
+    local date -> the timezones where it is today. One indexed query per distinct local date."""
+    out: list[int] = []
     for today, zones in sorted(zones_on.items()):
-        query = (Engagement.select()
-                 .where(Engagement.timezone.in_(sorted(zones)),
-                        Engagement.planned_through.is_null() | (Engagement.planned_through < today))
-                 .order_by(Engagement.id))
-        out.extend(query.for_update() if is_postgres() else query)
-    return sorted(out, key=lambda e: e.id)
+        out.extend(e for (e,) in Engagement.select(Engagement.id)
+                   .where(Engagement.timezone.in_(sorted(zones)),
+                          Engagement.planned_through.is_null() | (Engagement.planned_through < today)).tuples())
+    return sorted(out)
+
+
+def _still_stale(engagement_id: int, now: dt.datetime) -> Engagement | None:
+    """The engagement if it still needs planning at ``now``; call inside the transaction that plans it. On
+    PostgreSQL its row stays locked until that commits, so a writer's ``invalidate`` committed meanwhile is
+    not overwritten by ``mark_planned`` (it waits, then clears the watermark again); SQLite's BEGIN
+    IMMEDIATE already excludes writers."""
+    query = Engagement.select().where(Engagement.id == engagement_id)
+    engagement = (query.for_update() if is_postgres() else query).first()
+    if engagement is None:
+        return None
+    planned = engagement.planned_through
+    return engagement if planned is None or planned < local(now, engagement.timezone).date() else None
 
 
 def mark_planned(planned: Iterable[tuple[int, dt.date]]) -> None:

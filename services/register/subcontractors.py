@@ -15,6 +15,7 @@ import peewee as pw
 
 from domain import subcontractors as rules
 from domain.applicability import EngagementScope, decide
+from domain.clocks import ClockError, check_offshoring_notice
 from domain.errors import Conflict, ValidationError
 from domain.timeutil import parse_date, start_of_local_day
 from models import (
@@ -256,6 +257,11 @@ def decide_on(actor: User, subcontractor_id: int | str, data: dict, *, ip: str =
     if target == "approved" and sub.material and agreement_date is None:
         raise ValidationError("approving a material sub-contractor needs its agreement_date "
                               "(it starts the CPS230-ARRANGEMENT clock)", field="agreement_date")
+    if target == "approved" and offshore and agreement_date is not None:
+        try:
+            check_offshoring_notice(agreement_date, sub.apra_notified_on)
+        except ClockError as exc:
+            raise ValidationError(str(exc), field=exc.field) from None
     with transaction():
         if not (Subcontractor.update(status=target, decided_by=actor, decided_at=now, decision_reason=reason,
                                      agreement_date=agreement_date)

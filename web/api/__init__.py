@@ -10,9 +10,10 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from domain.errors import DomainError, ValidationError
+from web import idempotency
 from web import openapi as oas
 from web.auth import api_user
 from web.openapi import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
@@ -25,12 +26,13 @@ PUBLIC_ENDPOINTS: set[str] = set()  # served without authentication (declared wi
 
 
 @bp.before_request
-def _authenticate() -> None:
+def _authenticate() -> Response | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    api_user()
+    user = api_user()
     if request.method not in ("GET", "HEAD", "OPTIONS") and not g.get("auth_by_token") and not streams_upload():
         csrf.protect()  # streamed uploads check their CSRF token in web.uploads, before storing a byte
+    return idempotency.begin(user)  # a repeated Idempotency-Key: the first request's response
 
 
 def route(rule: str, methods: tuple[str, ...] = ("GET",), *, summary: str, response: str | dict,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from flask import jsonify
+from flask import current_app, jsonify
 
 from domain.timeutil import isoformat_utc
 from models import AuditEvent, AuditorGrant
@@ -17,6 +17,8 @@ from web.auth import api_user, client_ip
 oas.register_schemas({
     "NewAuditorGrant": oas._object({
         "auditor_email": {"type": "string", "format": "email"},
+        "audit_firm": {"type": "string", "description": "For an e-mail no auditor has yet: the audit firm the new "
+                                                        "auditor joins; they are invited by e-mail with the grant."},
         "frameworks": {"type": "array", "items": oas.STRING, "minItems": 1},
         "starts_at": oas.INSTANT, "expires_at": oas.INSTANT}),
     "AuditorGrant": oas._object({
@@ -50,7 +52,8 @@ def read_json(event: AuditEvent) -> dict:
        summary="Grant an auditor read-only access to chosen frameworks for a window (client_admin)",
        body="NewAuditorGrant", response="AuditorGrant", errors=(400, 404, 422))
 def create_auditor_grant(engagement_id: int):
-    grant = grants.create_grant(api_user(), engagement_id, json_body(), ip=client_ip())
+    grant = grants.create_grant(api_user(), engagement_id, json_body(), base_url=current_app.config.get("BASE_URL"),
+                                ip=client_ip())
     return jsonify(grant_json(grant)), 201
 
 

@@ -11,13 +11,14 @@ import importlib
 import pkgutil
 import re
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from flask_login import current_user, login_required
 
 from domain.media_labels import media_label
 from domain.timeutil import local
 from models.register import REQUEST_STATES
 from services.register import queries
+from web import idempotency
 from web.openapi import MAX_PAGE
 
 bp = Blueprint("pages", __name__)
@@ -34,6 +35,12 @@ REQUIRES_NAMES = {"card_payments": "Card payments only", "offshore": "Offshore o
 @login_required
 def _signed_in() -> None:
     """Every page here needs a signed-in user."""
+
+
+@bp.before_request
+def _idempotent() -> Response | None:
+    """A creating form submitted again (a double click, a reload) shows the first submission's outcome."""
+    return idempotency.begin(current(), wait=True)
 
 
 @bp.app_template_filter("frequency")

@@ -34,3 +34,18 @@ def changes(engagement_id: int):
                            form=form, opened=change_service.opened_requests([c.id for c in rows],
                                                                       scope.requests_for(user, engagement)),
                            can_record=scope.permits(user, "record_change")), code
+
+
+@bp.route("/changes/<int:change_id>/void", methods=["POST"])
+def void_change(change_id: int):
+    user = current()
+    change = scope.change_for(user, change_id)
+    try:
+        _change, retired = change_service.void_change(user, change_id, {"reason": request.form.get("reason", "")},
+                                                      ip=client_ip())
+        flash(f"Change event voided: {len(retired)} evidence request(s) retired.", "success")
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        flash(f"The change event was not voided: {exc.message}", "error")
+    return redirect(url_for("pages.changes", engagement_id=change.engagement_id))

@@ -5,7 +5,7 @@ import datetime as dt
 import json
 from zoneinfo import ZoneInfo
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
 from services import scope
@@ -36,16 +36,19 @@ def engagement_grants(engagement_id: int):
     engagement = scope.engagement_for(current(), engagement_id, "manage")
     if request.method == "GET":
         return _grants_page(engagement)
-    form = {"auditor_email": request.form.get("auditor_email", ""), "frameworks": request.form.getlist("frameworks"),
+    form = {"auditor_email": request.form.get("auditor_email", ""), "audit_firm": request.form.get("audit_firm", ""),
+            "frameworks": request.form.getlist("frameworks"),
             "starts_at": request.form.get("starts_at", ""), "expires_at": request.form.get("expires_at", "")}
     data = {**form, "starts_at": _as_instant(form["starts_at"], engagement.timezone),
             "expires_at": _as_instant(form["expires_at"], engagement.timezone)}
     try:
-        grant = grants.create_grant(current(), engagement.id, data, ip=client_ip())
+        grant = grants.create_grant(current(), engagement.id, data, base_url=current_app.config.get("BASE_URL"),
+                                    ip=client_ip())
     except DomainError as exc:
         return _grants_page(engagement, exc, form, 422)
-    flash(f"{grant.auditor.email} may now read {', '.join(json.loads(grant.frameworks))} of this engagement.",
-          "success")
+    invited = " (invited by e-mail to set a password)" if not grant.auditor.password_hash else ""
+    flash(f"{grant.auditor.email}{invited} may now read {', '.join(json.loads(grant.frameworks))} of this "
+          "engagement.", "success")
     return redirect(url_for("pages.engagement_grants", engagement_id=engagement.id))
 
 

@@ -1,6 +1,6 @@
 """Incidents: list per engagement (with the clock settings), the new-incident form, the incident page with
-its live clocks, and the notice and assessment forms. Times typed into forms are the engagement's local
-time; the API insists on explicit offsets."""
+its live clocks, and the notice, assessment, later-fact, correction and not-required forms. Times typed into
+forms are the engagement's local time; the API insists on explicit offsets."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,7 +12,9 @@ from domain.errors import DomainError
 from models import Engagement
 from models.incidents import INCIDENT_CATEGORIES
 from services import scope
+from services.incidents import facts as fact_service
 from services.incidents import incidents as incident_service
+from services.incidents.clocks import acquirers_of
 from web.auth import client_ip
 from web.pages import bp, current
 
@@ -75,7 +77,7 @@ def incidents(engagement_id: int) -> str:
     return render_template("incidents/list.html", engagement=engagement, rows=rows,
                            clocks=incident_service.clocks_by_incident(user, engagement, [i.id for i in rows]),
                            can_record=scope.permits(user, "record_incident"),
-                           can_manage=scope.permits(user, "manage"))
+                           can_manage=scope.permits(user, "manage"), acquirers=acquirers_of(engagement))
 
 
 @bp.route("/engagements/<int:engagement_id>/incidents/new", methods=["GET", "POST"])
@@ -116,7 +118,8 @@ def incident_notice(incident_id: int, rule: str):
     user = current()
     row = incident_service.incident_for(user, incident_id, "record_incident")
     engagement = Engagement.get_by_id(row.engagement_id)
-    data = {"notified_at": local_input(request.form.get("notified_at", ""), engagement.timezone)}
+    data = {"notified_at": local_input(request.form.get("notified_at", ""), engagement.timezone),
+            "acquirer": request.form.get("acquirer", "")}
     if request.form.get("evidence_id", "").strip():
         raw = request.form["evidence_id"].strip()
         data["evidence_id"] = int(raw) if raw.isdigit() else raw
@@ -125,6 +128,44 @@ def incident_notice(incident_id: int, rule: str):
     except DomainError as exc:
         return _incident_page(row, exc, exc.status if exc.status != 404 else 422, failed=rule)
     flash(f"Notice recorded for {rule}.", "success")
+    return redirect(url_for("pages.incident", incident_id=incident_id))
+
+
+def _facts_form(form, tz: str) -> dict:
+    """The later-facts form: flags to add with when they were established, or one flag to correct."""
+    if form.get("correct"):
+        return {"flags": {form["correct"]: False}, "reason": form.get("reason", "")}
+    data: dict = {"flags": [f for f in form.getlist("flags") if f]}
+    for name in ("established_at", "outside_tolerance_at"):
+        if form.get(name, "").strip():
+            data[name] = local_input(form[name], tz)
+    return data
+
+
+@bp.route("/incidents/<int:incident_id>/facts", methods=["POST"])
+def incident_facts(incident_id: int):
+    user = current()
+    row = incident_service.incident_for(user, incident_id, "record_incident")
+    engagement = Engagement.get_by_id(row.engagement_id)
+    try:
+        fact_service.update_incident(user, row, _facts_form(request.form, engagement.timezone), ip=client_ip())
+    except DomainError as exc:
+        return _incident_page(row, exc, exc.status if exc.status != 404 else 422, failed="facts")
+    flash("Incident updated; the clocks it calls for are running." if not request.form.get("correct")
+          else "Flag corrected; the clocks it alone started are kept as not required.", "success")
+    return redirect(url_for("pages.incident", incident_id=incident_id))
+
+
+@bp.route("/incidents/<int:incident_id>/clocks/<rule>/not-required", methods=["POST"])
+def incident_not_required(incident_id: int, rule: str):
+    user = current()
+    row = incident_service.incident_for(user, incident_id, "record_incident")
+    try:
+        fact_service.mark_not_required(user, row, rule, {k: request.form.get(k, "") for k in ("reason", "acquirer")},
+                                       ip=client_ip())
+    except DomainError as exc:
+        return _incident_page(row, exc, exc.status if exc.status != 404 else 422, failed=rule)
+    flash(f"{rule} closed as not required.", "success")
     return redirect(url_for("pages.incident", incident_id=incident_id))
 
 
@@ -144,12 +185,23 @@ def incident_assessment(incident_id: int):
     return redirect(url_for("pages.incident", incident_id=incident_id))
 
 
+def _acquirer_line(line: str) -> dict:
+    """``name: hours`` as the API's {name, hours}; a line without hours keeps none (and is refused)."""
+    name, _colon, hours = line.rpartition(":") if ":" in line else (line, "", "")
+    hours = hours.strip()
+    return {"name": name.strip(), "hours": int(hours) if hours.isdigit() else (hours or None)}
+
+
 @bp.route("/engagements/<int:engagement_id>/clock-settings", methods=["POST"])
 def clock_settings(engagement_id: int):
     user = current()
     engagement = scope.engagement_for(user, engagement_id, "manage")
-    data = {k: request.form.get(k, "") for k in ("contract_notice_hours", "pci_acquirer_hours")}
-    data["provider_awareness_is_client"] = request.form.get("provider_awareness_is_client", "")
+    data: dict = {k: request.form.get(k, "") for k in ("contract_notice_hours", "pci_acquirer_hours",
+                                                       "pci_brand_target_hours")}
+    for switch in ("provider_awareness_is_client", "provider_privacy_act"):
+        data[switch] = request.form.get(switch, "")
+    data["acquirers"] = [_acquirer_line(line) for line in request.form.get("acquirers", "").splitlines()
+                         if line.strip()]
     try:
         incident_service.update_clock_settings(user, engagement, data, ip=client_ip())
         flash("Clock settings saved. Running clocks keep their deadlines.", "success")
