@@ -163,6 +163,7 @@ class KpiEscalation(BaseModel):
     plan_due = pw.DateField()
     followed_up_in = pw.CharField(max_length=8, null=True)  # the period of the first result accepted after closure
     created_at = pw.DateTimeField(default=utcnow)
+    forum_notified_at = pw.DateTimeField(null=True)  # when its tier's forum was told; cleared by each move
 
     class Meta:
-        indexes = ((("engagement", "plan_due"), False),)
+        indexes = ((("engagement", "plan_due"), False), (("forum_notified_at", "id"), False))

@@ -10,8 +10,10 @@ import pytest
 from conftest import bearer
 from icalendar import Calendar
 
-from models import AuditEvent, CalendarFeed, Clock, Control, EvidenceRequest, Finding, Incident, utcnow
+from models import AuditEvent, CalendarFeed, Clock, Control, EvidenceRequest, Finding, Incident, Meeting, utcnow
 from services import scope
+from services.alerts.scheduler import tick
+from services.governance import meetings
 from services.integrations import calendar
 from services.people.users import deactivate
 from services.register.engagements import create_engagement
@@ -107,7 +109,7 @@ def test_the_feed_costs_as_many_statements_for_three_engagements_as_for_one(part
         engage(parties["admin"], f"More centre {n}")
     with Statements() as three:
         body = calendar.ics(risk)
-    assert three.count == one.count <= 4 and len(uids(body)) > 0
+    assert three.count == one.count <= 6 and len(uids(body)) > 0  # one statement per kind of event
 
 
 def test_an_auditors_feed_holds_only_its_grant_and_stops_with_it(client, make_user):
@@ -128,3 +130,44 @@ def test_an_auditors_feed_holds_only_its_grant_and_stops_with_it(client, make_us
     assert events and named and named <= cps234  # no control of a framework outside the grant
     client.delete(f"/api/v1/auditor-grants/{grant.get_json()['id']}", headers=bearer(admin))
     assert Calendar.from_ical(client.get(path).data).walk("VEVENT") == []
+
+
+def test_meetings_and_open_actions_are_in_the_parties_feeds_never_an_auditors_or_another_tenants(
+        client, parties, make_user):
+    engagement, risk = parties["engagement"], parties["risk"]
+    tick(now=utcnow())  # the default forums of both tenants and their first meetings
+    ours = list(Meeting.select().where(Meeting.engagement == engagement.id).order_by(Meeting.scheduled_for))
+    theirs = Meeting.get(Meeting.engagement == parties["elsewhere"].id)
+    weekly = next(m for m in ours if m.forum.tier == "operational")
+    due = (utcnow().date() + dt.timedelta(days=5)).isoformat()
+    created = [client.post(f"/api/v1/meetings/{weekly.id}/actions", headers=bearer(risk), json={
+        "title": title, "owner": parties["provider"].email, "due_date": due}) for title in ("Roster", "Done already")]
+    assert all(r.status_code == 201 for r in created), [r.get_json() for r in created]
+    action, done = (r.get_json()["id"] for r in created)
+    assert client.patch(f"/api/v1/actions/{done}", headers=bearer(risk), json={"status": "done"}).status_code == 200
+    cancelled = next(m for m in ours if m.forum.tier == "executive")
+    meetings.cancel_meeting(parties["admin"], cancelled.id)
+
+    for user in (risk, parties["provider"]):
+        events = {str(e["UID"]): e for e in Calendar.from_ical(client.get(new_feed(client, user)).data)
+                  .walk("VEVENT")}
+        assert {f"meeting-{m.id}@attest" for m in ours} <= set(events)
+        assert f"meeting-{theirs.id}@attest" not in events  # another tenant's forum
+        meeting = events[f"meeting-{weekly.id}@attest"]
+        assert meeting.decoded("DTSTART") == weekly.scheduled_for.replace(tzinfo=dt.UTC)
+        assert meeting.decoded("DTEND") - meeting.decoded("DTSTART") == dt.timedelta(hours=1)
+        assert str(meeting["STATUS"]) == "CONFIRMED" and weekly.forum.name in str(meeting["SUMMARY"])
+        assert str(events[f"meeting-{cancelled.id}@attest"]["STATUS"]) == "CANCELLED"
+        assert events[f"action-{action}@attest"].decoded("DTSTART") == dt.date.fromisoformat(due)
+        assert str(events[f"action-{action}@attest"]["SUMMARY"]) == "Action due: Roster"
+        assert str(events[f"action-{action}@attest"]["URL"]).endswith(f"/meetings/{weekly.id}")
+        assert f"action-{done}@attest" not in events  # done: off the calendar
+
+    auditor = make_user("auditor")
+    now = dt.datetime.now(dt.UTC)
+    assert client.post(f"/api/v1/engagements/{engagement.id}/auditor-grants", headers=bearer(parties["admin"]), json={
+        "auditor_email": auditor.email, "frameworks": ["ISO27001-2022"],
+        "starts_at": (now - dt.timedelta(hours=1)).isoformat(),
+        "expires_at": (now + dt.timedelta(days=2)).isoformat()}).status_code == 201
+    seen = uids(client.get(new_feed(client, auditor)).data)
+    assert seen and not [u for u in seen if u.startswith(("meeting-", "action-"))]  # the parties' governance only

@@ -78,7 +78,7 @@ from models import (
 from services.audit import audit_log
 from services.auditors import packs, reports
 from services.evidence import expiry
-from services.governance import meetings
+from services.governance import escalations, meetings
 from services.idempotency import keys as idempotency_keys
 from services.integrations import webhooks
 from services.messages import mail, notifications
@@ -309,6 +309,7 @@ def tick(now: dt.datetime | None = None) -> TickResult:
         meetings.schedule_due(now, result.governance)
         meetings.escalate_overdue(now, result.governance)
         meetings.remind(now, result.governance)
+        escalations.notify_kpi_escalations(now, result.governance)
         for _queued in pace(_queue_immediate(now), "mail"):
             pass
         for _purged in pace(idempotency_keys.purge(now), "idempotency"):

@@ -1,9 +1,10 @@
 """The performance report (CPS 230 para 58 and the executive forum; SPEC §9): for an engagement and a period, a
 PDF through the pack's renderer (a child process, in the background, with progress) and an Excel workbook whose
 sheets hold the rows behind every figure: evidence on time and accepted, findings and actions, incidents and
-clocks, register changes, change requests and exit readiness. A report asked for an executive meeting is
+clocks, register changes, change requests and exit readiness, after the KPI performance and service credits of
+the months the period touches (the scorecard's own figures). A report asked for an executive meeting is
 attached to it. Built like a pack: queued, claimed by one worker (the scheduler's lease holder), ready or
-failed. KPI performance and credits join it with the contract-performance capability."""
+failed."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,11 +13,13 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from openpyxl import Workbook
 
 from domain import packs as pack_rules
+from domain import performance as performance_rules
 from domain.errors import NotFound, ValidationError
 from domain.governance_exit import readiness
 from domain.timeutil import end_of_local_day, parse_date, start_of_local_day
@@ -39,6 +42,7 @@ from models import (
 from services import scope
 from services.audit import audit_log
 from services.governance import changes, exit_readiness
+from services.performance.scorecard import scorecard_of
 
 from .packs import ROOT, Renderer, evidence_store, worker_name
 
@@ -144,10 +148,46 @@ def gather(report: PerformanceReport) -> list[Section]:
     engagement = Engagement.get_by_id(report.engagement_id)
     tz = engagement.timezone
     start, end = start_of_local_day(report.period_start, tz), end_of_local_day(report.period_end, tz)
-    return [_evidence(engagement, start, end), _findings(engagement, start, end, report.period_end),
+    return [*_performance(engagement, report.period_start, report.period_end),
+            _evidence(engagement, start, end), _findings(engagement, start, end, report.period_end),
             _actions(engagement, report.period_start, report.period_end),
             _incidents(engagement, start, end), _register(engagement, start, end),
             _change_requests(engagement, start, end), _exit(engagement, report.period_end)]
+
+
+OUTCOMES = (("met", "Results met"), ("below_expected", "Results below expected"), ("missed", "Results missed"),
+            ("excused", "Results excused"))
+
+
+def _month(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _performance(engagement: Engagement, first: dt.date, last: dt.date) -> list[Section]:
+    """KPI results and service credits of every month the period touches, as the scorecard shows them."""
+    card = scorecard_of(engagement, _month(first), _month(last))
+    results = [(k, r) for k in card["kpis"] for r in k["results"]]
+    accepted = [r for _k, r in results if r["state"] == "accepted"]
+    kpis = Section("KPI performance", [
+        ("KPIs", len(card["kpis"])), ("Results submitted", len(results)), ("Results accepted", len(accepted)),
+        *[(label, sum(r["outcome"] == outcome for r in accepted)) for outcome, label in OUTCOMES]],
+        ("kpi", "name", "critical", "period", "value", "expected", "minimum", "state", "outcome"),
+        [(k["code"], k["name"], k["critical"], r["period"], r["value"], r["levels"].get("expected", ""),
+          r["levels"].get("minimum", ""), r["state"], r["outcome"] or "") for k, r in results])
+    credits = [(m["month"], c) for m in card["months"] for c in m["credits"]]
+    currency = card["currency"]
+
+    def total(rows: list[dict]) -> str:
+        return f"{currency} {sum((Decimal(c['amount']) for c in rows), Decimal('0.00'))}"
+
+    at_risk = sum((Decimal(m["at_risk"]) for m in card["months"] if m["at_risk"] is not None), Decimal("0.00"))
+    return [kpis, Section("Service credits", [
+        ("At risk", f"{currency} {at_risk}"), ("Credits", total([c for _m, c in credits])),
+        *[(f"Credits {state.replace('_', ' ')}", total([c for _m, c in credits if c["state"] == state]))
+          for state in performance_rules.CREDIT_TRANSITIONS]],
+        ("month", "kpi", "allocation %", "multiplier", "amount", "state", "reference or reason"),
+        [(month, c["kpi"], c["allocation_pct"], c["multiplier"], c["amount"], c["state"],
+          c["reference"] or c["reason"]) for month, c in credits])]
 
 
 def _evidence(engagement: Engagement, start: dt.datetime, end: dt.datetime) -> Section:

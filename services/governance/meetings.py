@@ -41,7 +41,9 @@ from models import (
 )
 from services import scope
 from services.audit import audit_log
+from services.integrations import webhooks
 from services.messages import notifications
+from services.performance.scorecard import kpi_misses_since
 from services.text import clean_text
 
 from .exit_readiness import exit_items
@@ -120,6 +122,7 @@ def _schedule_forum(forum: Forum, engagement: Engagement, now: dt.datetime, resu
                          details={"forum": forum.name, "scheduled_for": isoformat_utc(at)})
         result.meetings_scheduled += 1
         result.meeting_ids.append(meeting.id)
+        _announce(meeting, forum, engagement, now)
         when = local(at, engagement.timezone).strftime("%d %b %Y %H:%M")
         result.notified += notifications.notify(
             _forum_people(forum), "meeting_scheduled", "meeting", meeting.id, "scheduled",
@@ -128,6 +131,15 @@ def _schedule_forum(forum: Forum, engagement: Engagement, now: dt.datetime, resu
             link=f"/meetings/{meeting.id}", engagement_id=engagement.id, now=now)
         upcoming = at
     Forum.update(next_check_at=upcoming).where(Forum.id == forum.id).execute()
+
+
+def _announce(meeting: Meeting, forum: Forum, engagement: Engagement, now: dt.datetime) -> None:
+    """The ``meeting.scheduled`` webhook, in the scheduling transaction: both parties sit on the forums."""
+    when = local(meeting.scheduled_for, engagement.timezone).strftime("%d %b %Y %H:%M")
+    webhooks.emit("meeting.scheduled", engagement, object_type="meeting", object_id=meeting.id,
+                  title=f"{forum.name} scheduled for {when}", path=f"/meetings/{meeting.id}",
+                  extra={"forum": {"id": forum.id, "name": forum.name, "tier": forum.tier},
+                         "scheduled_for": isoformat_utc(meeting.scheduled_for)}, now=now)
 
 
 FALLBACK_ROLES = ("client_admin", "provider_admin")  # told of a forum that has no members yet
@@ -334,8 +346,26 @@ def _subcontractor_line(s: Subcontractor, tz: str) -> dict:
     return {"id": s.id, "title": s.name, "due": None, "state": s.status, "link": f"/subcontractors/{s.id}"}
 
 
+def kpi_since(meeting: Meeting, engagement: Engagement) -> dt.date:
+    """Where the agenda's KPI lines start: the local date of the forum's last meeting held before this one (a
+    period still running then was not yet discussed), else the engagement's start."""
+    last = (Meeting.select(pw.fn.MAX(Meeting.scheduled_for))
+            .where(Meeting.forum == meeting.forum_id, Meeting.status == "held",
+                   Meeting.scheduled_for < meeting.scheduled_for).scalar())
+    return local(last, engagement.timezone).date() if last else engagement.start_date
+
+
+def _kpi_results(meeting: Meeting, engagement: Engagement) -> dict:
+    misses = kpi_misses_since(engagement, kpi_since(meeting, engagement))
+    return {"count": len(misses), "items": [
+        {"id": m["result_id"], "title": f"{m['kpi']} {m['name']}: {m['value']} in {m['period']}", "due": None,
+         "state": m["outcome"], "kpi": m["kpi"], "period": m["period"], "value": m["value"],
+         "link": f"/kpis/{m['kpi_id']}"} for m in misses[:AGENDA_LINES]]}
+
+
 def live_agenda(meeting: Meeting, forum: Forum, engagement: Engagement) -> dict:
-    """The agenda from live data, in a fixed number of queries whatever the rows: overdue requests, findings
+    """The agenda from live data, in a fixed number of queries whatever the rows: KPI results missed or below
+    expected since the forum's last meeting, overdue requests, findings
     and this tier's actions due by the meeting's date, actions escalated from the tier below, running and
     breached clocks, change requests and sub-contractor proposals awaiting a decision, exit items gone stale."""
     tz, eid = engagement.timezone, engagement.id
@@ -345,6 +375,7 @@ def live_agenda(meeting: Meeting, forum: Forum, engagement: Engagement) -> dict:
     below = rules.TIER_BELOW.get(forum.tier)
     return {
         "built_at": isoformat_utc(utcnow()),
+        "kpi_results": _kpi_results(meeting, engagement),
         "overdue_requests": _section(
             EvidenceRequest.select(EvidenceRequest, Control).join(Control)
             .where(EvidenceRequest.engagement == eid, EvidenceRequest.status == "overdue")
@@ -461,6 +492,7 @@ def schedule_extra(actor: User, forum_id: int | str, data: object, *, ip: str = 
         audit_log.record("meeting.scheduled", actor=actor, object_type="meeting", object_id=meeting.id,
                          engagement=engagement, ip=ip,
                          details={"forum": forum.name, "scheduled_for": isoformat_utc(at)})
+        _announce(meeting, forum, engagement, now)
     return meeting
 
 

@@ -1,14 +1,16 @@
 """Calendar feeds (SPEC §10): each user may hold one secret ``.ics`` address listing the due dates of what
 they may see (``services.scope``, the same functions as their pages): open evidence requests, running clocks'
-deadlines, open findings' due dates. Written with the ``icalendar`` library (RFC 5545), times in UTC.
+deadlines, open findings' and governance actions' due dates, and the meetings of the forums whose governance
+they see. Written with the ``icalendar`` library (RFC 5545), times in UTC.
 
 The secret is shown once, at creation; only its SHA-256 is kept. Each event's ``UID`` is derived from what
-it stands for (``finding-42@attest``, ``clock-7@attest``; requests are grouped by engagement and due day,
+it stands for (``finding-42@attest``, ``clock-7@attest``, ``action-5@attest``, ``meeting-9@attest`` as in the
+engagement's meetings calendar; requests are grouped by engagement and due day,
 ``due-3-2026-12-31@attest``, so a busy reviewer sees "12 due" once), so a calendar that polls the feed updates
 an event in place and drops it when it is done. A revoked secret answers 404 like an unknown one, the attempt
 recorded in the audit trail; so does the secret of a deactivated user (without a record).
 
-Governance actions and meetings join the feed when their capability adds its query here.
+A cancelled meeting stays in the feed as ``STATUS:CANCELLED`` so a subscribed calendar removes it.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from icalendar import Calendar, Event
 
 from domain.errors import Conflict, NotFound
 from models import (
+    Action,
     CalendarFeed,
     Clock,
     Control,
@@ -27,6 +30,8 @@ from models import (
     EvidenceRequest,
     EvidenceRequirement,
     Finding,
+    Forum,
+    Meeting,
     User,
     transaction,
     utcnow,
@@ -108,12 +113,15 @@ def user_for_secret(secret: str, *, ip: str = "") -> User:
 # ------------------------------------------------------------------------------------------ the feed
 
 def _event(uid: str, summary: str, start: dt.datetime | dt.date, url: str, now: dt.datetime,
-           description: str = "", category: str = "") -> Event:
+           description: str = "", category: str = "", length: dt.timedelta | None = None) -> Event:
+    """One event: all-day for a date; at an instant (naive UTC) for a datetime, lasting ``length`` if given."""
     event = Event()
     event.add("uid", f"{uid}@attest")
     event.add("dtstamp", now.replace(tzinfo=dt.UTC))
     if isinstance(start, dt.datetime):
         event.add("dtstart", start.replace(tzinfo=dt.UTC))
+        if length:
+            event.add("dtend", start.replace(tzinfo=dt.UTC) + length)
     else:
         event.add("dtstart", start)
         event.add("dtend", start + dt.timedelta(days=1))
@@ -123,7 +131,7 @@ def _event(uid: str, summary: str, start: dt.datetime | dt.date, url: str, now: 
         event.add("description", description)
     if category:
         event.add("categories", [category])
-    event.add("transp", "TRANSPARENT")
+    event.add("transp", "OPAQUE" if length else "TRANSPARENT")  # a meeting takes the time; a due date does not
     return event
 
 
@@ -179,6 +187,40 @@ def _findings(user: User, now: dt.datetime) -> list[Event]:
             for fid, title, due, severity, engagement in rows]
 
 
+def _actions(user: User, now: dt.datetime) -> list[Event]:
+    """Open governance actions of the engagements whose governance the user sees (never an auditor's)."""
+    today = now.date()
+    rows = (Action.select(Action.id, Action.title, Action.due_date, Action.tier, Action.meeting, Engagement.name)
+            .join(Engagement, on=(Action.engagement == Engagement.id))
+            .where(Action.engagement.in_(scope.governed_engagements(user)), Action.status == "open",
+                   Action.due_date.between(today - PAST, today + FUTURE))
+            .order_by(Action.due_date, Action.id).limit(LIMIT).tuples())
+    return [_event(f"action-{aid}", f"Action due: {title}", due, link(f"/meetings/{meeting}"), now,
+                   f"{engagement} — {tier} forum action #{aid}", "Action")
+            for aid, title, due, tier, meeting, engagement in rows]
+
+
+MEETING_LENGTH = dt.timedelta(hours=1)
+
+
+def _meetings(user: User, now: dt.datetime) -> list[Event]:
+    """The meetings of the forums whose governance the user sees, an hour each; a cancelled one says so."""
+    rows = (Meeting.select(Meeting.id, Meeting.scheduled_for, Meeting.status, Forum.name, Forum.tier,
+                           Engagement.name)
+            .join(Forum, on=(Meeting.forum == Forum.id))
+            .switch(Meeting).join(Engagement, on=(Meeting.engagement == Engagement.id))
+            .where(Meeting.engagement.in_(scope.governed_engagements(user)),
+                   Meeting.scheduled_for.between(now - PAST, now + FUTURE))
+            .order_by(Meeting.scheduled_for, Meeting.id).limit(LIMIT).tuples())
+    events = []
+    for mid, at, status, forum, tier, engagement in rows:
+        event = _event(f"meeting-{mid}", f"{forum} ({engagement})", at, link(f"/meetings/{mid}"), now,
+                       f"{engagement} — {tier} forum meeting, {status}", "Meeting", MEETING_LENGTH)
+        event.add("status", "CANCELLED" if status == "cancelled" else "CONFIRMED")
+        events.append(event)
+    return events
+
+
 def ics(user: User, now: dt.datetime | None = None) -> bytes:
     """The user's calendar: a fixed number of queries whatever it holds."""
     now = (now or utcnow()).replace(microsecond=0)
@@ -188,7 +230,8 @@ def ics(user: User, now: dt.datetime | None = None) -> bytes:
     calendar.add("calscale", "GREGORIAN")
     calendar.add("x-wr-calname", f"Attest — {user.email}")
     calendar.add("refresh-interval", dt.timedelta(hours=1), parameters={"VALUE": "DURATION"})
-    for event in [*_requests(user, now), *_clocks(user, now), *_findings(user, now)]:
+    for event in [*_requests(user, now), *_clocks(user, now), *_findings(user, now), *_actions(user, now),
+                  *_meetings(user, now)]:
         calendar.add_component(event)
     return calendar.to_ical()
 

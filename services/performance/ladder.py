@@ -2,7 +2,10 @@
 ``kpi``, high) whose corrective action plan is due in 5 business days of the engagement's calendar; a finding with
 no plan by then moves up a tier (operational → performance → executive → dispute) at the scheduler's pass; once
 closed, the KPI's next accepted result must not be missed, or the finding reopens one tier up. Each step is an
-audit event and a notification (created once per tier)."""
+audit event and a notification of the KPI's owners (of both sides' admins and risk team when it has none; created
+once per tier); each tier clears
+``forum_notified_at`` so that governance, which sits above, tells that tier's forum at the scheduler's pass.
+A miss is also the ``kpi.missed`` webhook, queued in the review's transaction."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +15,7 @@ from domain.business_days import BusinessCalendar
 from models import Engagement, Finding, HolidayOverride, Kpi, KpiEscalation, KpiResult, transaction, utcnow
 from services.audit import audit_log
 from services.incidents.findings import raise_finding
+from services.integrations import webhooks
 from services.messages import notifications
 
 from .kpis import today_in
@@ -38,11 +42,16 @@ def _previous_outcome(result: KpiResult) -> str | None:
     return row.outcome if row else None
 
 
+def owners(kpi: Kpi) -> set[int]:
+    """The KPI's owners on both sides."""
+    return {i for i in (kpi.client_owner_id, kpi.provider_owner_id) if i}
+
+
 def _audience(engagement: Engagement, kpi: Kpi) -> set[int]:
     """The KPI's owners on both sides and the admins and risk team of both organisations."""
     users = notifications.engagement_users([engagement.id], ("client", "provider"),
                                            ("client_admin", "risk_reviewer", "provider_admin"))[engagement.id]
-    return set(users) | {i for i in (kpi.client_owner_id, kpi.provider_owner_id) if i}
+    return set(users) | owners(kpi)
 
 
 def _open_finding(kpi: Kpi) -> Finding | None:
@@ -59,6 +68,7 @@ def after_acceptance(result: KpiResult, critical: bool, now: dt.datetime) -> Fin
     notifications.notify(_audience(engagement, kpi), "kpi_missed", "kpi", kpi.id, result.period,
                          title=f"KPI {kpi.code} missed in {result.period}", link=f"/kpis/{kpi.id}",
                          engagement_id=engagement.id, now=now)
+    announce_miss(result, kpi, engagement, critical, now)
     if not critical or _previous_outcome(result) != "missed" or _open_finding(kpi) is not None:
         return None  # one finding at a time per KPI: an open one is already on the ladder
     due = plan_due(engagement, now)
@@ -74,6 +84,16 @@ def after_acceptance(result: KpiResult, critical: bool, now: dt.datetime) -> Fin
                          engagement=engagement, details={"kpi": kpi.code, "tier": "operational",
                                                          "plan_due": due.isoformat(), "period": result.period})
     return finding
+
+
+def announce_miss(result: KpiResult, kpi: Kpi, engagement: Engagement, critical: bool, now: dt.datetime) -> None:
+    """The ``kpi.missed`` webhook of an accepted result judged missed, inside the caller's transaction; once per
+    result whatever judges it again (its period is the occasion)."""
+    webhooks.emit("kpi.missed", engagement, object_type="kpi_result", object_id=result.id,
+                  title=f"KPI {kpi.code} missed in {result.period}", path=f"/kpis/{kpi.id}", occasion=result.period,
+                  extra={"kpi": {"id": kpi.id, "code": kpi.code, "name": kpi.name}, "period": result.period,
+                         "critical": critical},
+                  now=now)
 
 
 def _follow_up(result: KpiResult, now: dt.datetime) -> None:
@@ -92,16 +112,22 @@ def _move_up(escalation: KpiEscalation, now: dt.datetime, *, reason: str, reopen
     tier = rules.tier_above(escalation.tier)
     due = plan_due(engagement, now)
     rearm = {"followed_up_in": None} if reopen else {}  # a reopened finding is followed up again when it closes
-    KpiEscalation.update(tier=tier, plan_due=due, **rearm).where(KpiEscalation.id == escalation.id).execute()
+    KpiEscalation.update(tier=tier, plan_due=due, forum_notified_at=None, **rearm).where(
+        KpiEscalation.id == escalation.id).execute()
     changes = {"due_date": due}
     if reopen:
         changes.update(status="open", closed_at=None)
     Finding.update(**changes).where(Finding.id == finding.id).execute()
-    audit_log.record("finding.reopen" if reopen else "kpi.escalate", actor_email="system", object_type="finding",
-                     object_id=finding.id, engagement=engagement,
-                     details={"kpi": kpi.code, "tier": tier, "from_tier": escalation.tier, "reason": reason,
-                              "plan_due": due.isoformat()})
-    notifications.notify(_audience(engagement, kpi), "kpi_escalated", "finding", finding.id, tier,
+    event = audit_log.record("finding.reopen" if reopen else "kpi.escalate", actor_email="system",
+                             object_type="finding", object_id=finding.id, engagement=engagement,
+                             details={"kpi": kpi.code, "tier": tier, "from_tier": escalation.tier, "reason": reason,
+                                      "plan_due": due.isoformat()})
+    status = changes.get("status", finding.status)
+    webhooks.emit("finding.changed", engagement, object_type="finding", object_id=finding.id,
+                  title=f"Finding escalated to the {tier} tier: {finding.title}", path=f"/findings/{finding.id}",
+                  occasion=f"audit:{event.id}", now=now,
+                  extra={"status": status, "changed": sorted(changes), "tier": tier, "due_date": due.isoformat()})
+    notifications.notify(owners(kpi) or _audience(engagement, kpi), "kpi_escalated", "finding", finding.id, tier,
                          title=f"KPI {kpi.code} finding escalated to the {tier} tier",
                          body=f"{reason}. A corrective action plan is due by {due.isoformat()}.",
                          link=f"/findings/{finding.id}", engagement_id=engagement.id, now=now)

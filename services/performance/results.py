@@ -323,10 +323,12 @@ def _rejudge(engagement: Engagement, *conditions, now: dt.datetime) -> int:
             if row.outcome == "excused" and row.excuse_reason != rules.RELIEF_REASON:
                 continue  # excused by the client with its own reason
             judgement = _judgement(row, kpis[row.kpi_id], versions[row.kpi_id], row.month in surges)
-            judgement.pop("critical")
+            critical = judgement.pop("critical")
             if any(getattr(row, k) != v for k, v in judgement.items()):
                 KpiResult.update(**judgement).where(KpiResult.id == row.id).execute()
                 changed += 1
+                if judgement["outcome"] == "missed" and row.outcome != "missed":  # rebased, or relief withdrawn
+                    ladder.announce_miss(row, kpis[row.kpi_id], engagement, critical, now)
         credits.recompute(engagement, now)
     return changed
 

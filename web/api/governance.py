@@ -24,8 +24,8 @@ EMAILS = {"type": "array", "items": oas.STRING}
 NULL_STRING = oas.NULLABLE_STRING
 MONEY = {"type": ["string", "null"], "pattern": r"^-?\d+\.\d{2}$", "description": "Exact decimal, two places."}
 AGENDA_SECTION = oas._object({"count": {"type": "integer"}, "items": {"type": "array", "items": {"type": "object"}}})
-AGENDA_SECTIONS = ("overdue_requests", "findings", "actions", "escalated_actions", "clocks", "change_requests",
-                   "subcontractor_proposals", "stale_exit_items")
+AGENDA_SECTIONS = ("kpi_results", "overdue_requests", "findings", "actions", "escalated_actions", "clocks",
+                   "change_requests", "subcontractor_proposals", "stale_exit_items")
 oas.register_schemas({
     "Forum": oas._object({
         "id": {"type": "integer"}, "engagement": {"type": "integer"}, "name": oas.STRING,
