@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 
 from models import AuditEvent, Engagement
-from tests.conftest import bearer
+from tests.conftest import bearer, login
 from tests.test_clocks_facts import z
+from tests.test_incident_pages import token
 from tests.test_incidents import NOW, clocks_of, iso
 
 REGIMES = {"soci_reporting": {"soci_significant": ("SOCI-30BC", 12), "soci_relevant": ("SOCI-30BD", 72)},
@@ -79,3 +80,29 @@ def test_a_setting_that_is_not_a_boolean_is_refused_and_changes_nothing(client, 
     engagement = Engagement.get_by_id(bank["engagement"])
     assert engagement.soci_reporting is False and engagement.contract_notice_hours == 24
     assert AuditEvent.select().count() == before
+
+
+def test_a_flag_established_later_starts_the_soci_clock_from_then(client, bank):
+    settings(client, bank, soci_reporting=True)
+    aware = NOW - dt.timedelta(hours=10)
+    started = incident(client, bank, [], aware)
+    assert "SOCI-30BC" not in started
+    listed = client.get(f"/api/v1/engagements/{bank['engagement']}/incidents", headers=bank["risk"]).get_json()
+    established = aware + dt.timedelta(hours=4)
+    response = client.patch(f"/api/v1/incidents/{listed['items'][0]['id']}", headers=bank["risk"],
+                            json={"flags": ["soci_significant"], "established_at": iso(established)})
+    assert response.status_code == 200, response.get_json()
+    clock = clocks_of(response.get_json())["SOCI-30BC"]
+    assert clock["started_at"] == z(established) and clock["deadline_at"] == z(established + dt.timedelta(hours=12))
+
+
+def test_the_settings_form_switches_both_regimes(client, bank, make_user):
+    login(client, make_user("client_admin", email="regimes@bank-a.test"))
+    page = client.get(f"/engagements/{bank['engagement']}/incidents").get_data(as_text=True)
+    form = {"csrf_token": token(page), "contract_notice_hours": "8", "pci_acquirer_hours": "24",
+            "pci_brand_target_hours": "0", "soci_reporting": "1", "ransomware_reporting": "1"}
+    assert client.post(f"/engagements/{bank['engagement']}/clock-settings", data=form).status_code == 302
+    engagement = Engagement.get_by_id(bank["engagement"])
+    assert engagement.soci_reporting and engagement.ransomware_reporting
+    page = client.get(f"/engagements/{bank['engagement']}/incidents").get_data(as_text=True)
+    assert 'name="soci_reporting" value="1" checked' in page and 'name="ransomware_reporting" value="1" checked' in page
