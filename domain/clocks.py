@@ -63,7 +63,10 @@ def check_transition(state: str, new: str) -> None:
 FACT_NAMES = {"material": "materiality", "personal_information": "the personal-information finding",
               "card_data": "the card-data finding", "outside_tolerance": "the tolerance breach",
               "cannot_remediate_timely": "the finding that it cannot be remediated in time",
-              "notified_other_regulator": "the notice to another regulator"}
+              "notified_other_regulator": "the notice to another regulator",
+              "soci_significant": "the finding of a significant impact on the asset",
+              "soci_relevant": "the finding of a relevant impact on the asset",
+              "ransom_paid": "the ransomware payment"}
 
 
 def later_fact_start(start: dt.datetime | None, how: str, established_at: dt.datetime | None,

@@ -16,7 +16,7 @@ INCIDENT_CATEGORIES = (
     "card_data_compromise",
 )
 INCIDENT_FLAGS = ("material", "personal_information", "card_data", "outside_tolerance", "cannot_remediate_timely",
-                  "notified_other_regulator")
+                  "notified_other_regulator", "soci_significant", "soci_relevant", "ransom_paid")
 CLOCK_STATES = ("pending", "running", "met", "breached", "not_required")  # see domain.clocks.TRANSITIONS
 FINDING_STATES = ("open", "plan_submitted", "in_progress", "closed")  # see domain.findings.TRANSITIONS
 
@@ -35,6 +35,9 @@ class Incident(BaseModel):
     outside_tolerance = pw.BooleanField(default=False)
     cannot_remediate_timely = pw.BooleanField(default=False)
     notified_other_regulator = pw.BooleanField(default=False)  # CPS 234 para 35(b)
+    soci_significant = pw.BooleanField(default=False)  # SOCI s 30BC: significant impact on an asset's availability
+    soci_relevant = pw.BooleanField(default=False)  # SOCI s 30BD: relevant impact on an asset
+    ransom_paid = pw.BooleanField(default=False)  # Cyber Security Act 2024 s 27: a ransomware payment was made
     outside_tolerance_at = pw.DateTimeField(null=True)  # when a critical operation went outside tolerance
     client_aware_at = pw.DateTimeField(null=True)  # null: the provider's notice to the client is still awaited
     assessment_concluded_at = pw.DateTimeField(null=True)  # NDB assessment (s 26WH)

@@ -26,6 +26,8 @@ class Engagement(BaseModel):
     pci_acquirer_hours = pw.IntegerField(default=24)  # the acquirer's notice period (PCI-BRAND)
     provider_awareness_is_client = pw.BooleanField(default=False)  # regulatory clocks start at aware_at
     provider_privacy_act = pw.BooleanField(default=False)  # the provider is itself an APP entity (s 26WH duty)
+    soci_reporting = pw.BooleanField(default=False)  # critical infrastructure asset: SOCI Act ss 30BC/30BD clocks
+    ransomware_reporting = pw.BooleanField(default=False)  # Cyber Security Act 2024 Part 3 payment reports
     pci_brand_target_hours = pw.IntegerField(default=0)  # the brands' "immediately", as an internal target
     business_day_calendar = pw.CharField(max_length=20, default="place")  # place | head_office | intersection
     head_office = pw.CharField(max_length=20, default="")  # the client's head-office state ('' = place)

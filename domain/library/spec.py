@@ -24,7 +24,8 @@ CHANGE_KINDS = ("significant_change", "new_subcontractor", "offshoring")
 INCIDENT_CATEGORIES = ("security_incident", "personal_information_breach", "control_weakness",
                        "operational_disruption", "card_data_compromise")
 INCIDENT_FLAGS = ("material", "personal_information", "card_data", "outside_tolerance",
-                  "cannot_remediate_timely", "notified_other_regulator")
+                  "cannot_remediate_timely", "notified_other_regulator", "soci_significant", "soci_relevant",
+                  "ransom_paid")
 AWARE_PARTIES = ("client", "provider")
 
 _DIGITS = re.compile(r"(\d+)")

@@ -44,7 +44,7 @@ from models import (
 from services.audit import audit_log
 
 Subject = tuple[str, int] | pw.Model | None
-OPTIONAL_SETTINGS = ("provider_privacy_act",)
+OPTIONAL_SETTINGS = ("provider_privacy_act", "soci_reporting", "ransomware_reporting")
 
 
 def rule(rule_id: str) -> Rule:

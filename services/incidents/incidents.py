@@ -417,7 +417,7 @@ def notice_warning(engagement: Engagement, user: User | None = None) -> str | No
 
 
 HOUR_SETTINGS = {"contract_notice_hours": 1, "pci_acquirer_hours": 1, "pci_brand_target_hours": 0}  # name: minimum
-SWITCH_SETTINGS = ("provider_awareness_is_client", "provider_privacy_act")
+SWITCH_SETTINGS = ("provider_awareness_is_client", *clocks.OPTIONAL_SETTINGS)
 
 
 def _hours(value: Any, name: str, minimum: int) -> int:

@@ -109,6 +109,9 @@ register_schemas({
                                          "description": "Regulatory clocks start at the provider's aware_at."},
         "provider_privacy_act": {"type": "boolean", "description": "The provider is itself bound by the Privacy "
                                                                    "Act: its own s 26WH assessment clock."},
+        "soci_reporting": {"type": "boolean", "description": "Critical infrastructure assets: SOCI-30BC (12 h) and "
+                                                             "SOCI-30BD (72 h) clocks."},
+        "ransomware_reporting": {"type": "boolean", "description": "RANSOMWARE-PAYMENT clocks (72 h)."},
         "pci_brand_target_hours": {"type": "integer", "minimum": 0, "maximum": 720,
                                    "description": "Internal target for the brands' 'immediately' (PCI-BRAND)."},
         "acquirers": ACQUIRERS,
@@ -120,6 +123,7 @@ register_schemas({
         "contract_notice_hours": {"type": "integer", "minimum": 1, "maximum": 720},
         "pci_acquirer_hours": {"type": "integer", "minimum": 1, "maximum": 720},
         "provider_awareness_is_client": {"type": "boolean"}, "provider_privacy_act": {"type": "boolean"},
+        "soci_reporting": {"type": "boolean"}, "ransomware_reporting": {"type": "boolean"},
         "pci_brand_target_hours": {"type": "integer", "minimum": 0, "maximum": 720},
         "acquirers": {**ACQUIRERS, "description": "Replaces the list; each acquirer needs its hours."},
         **CALENDAR_SETTINGS}},
@@ -198,6 +202,7 @@ def _settings_json(engagement: Engagement) -> dict:
             "pci_acquirer_hours": engagement.pci_acquirer_hours,
             "provider_awareness_is_client": engagement.provider_awareness_is_client,
             "provider_privacy_act": engagement.provider_privacy_act,
+            "soci_reporting": engagement.soci_reporting, "ransomware_reporting": engagement.ransomware_reporting,
             "pci_brand_target_hours": engagement.pci_brand_target_hours,
             "acquirers": [{"name": n, "hours": h} for n, h in acquirers_of(engagement)],
             "business_day_calendar": engagement.business_day_calendar, "head_office": engagement.head_office,

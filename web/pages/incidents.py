@@ -15,13 +15,17 @@ from services import scope
 from services.incidents import facts as fact_service
 from services.incidents import incidents as incident_service
 from services.incidents.clocks import acquirers_of
+from services.incidents.incidents import SWITCH_SETTINGS
 from web.auth import client_ip
 from web.pages import bp, current
 
 FLAG_LABELS = {"material": "Material", "personal_information": "Personal information involved",
                "card_data": "Card data involved", "outside_tolerance": "Critical operation outside tolerance",
                "cannot_remediate_timely": "Cannot be remediated in a timely manner",
-               "notified_other_regulator": "Notified to another regulator (e.g. the OAIC)"}
+               "notified_other_regulator": "Notified to another regulator (e.g. the OAIC)",
+               "soci_significant": "SOCI: significant impact on a critical asset's availability",
+               "soci_relevant": "SOCI: relevant impact on a critical asset",
+               "ransom_paid": "A ransomware payment was made"}
 
 
 def local_iso(value: str | None, tz: str) -> str | None:
@@ -198,7 +202,7 @@ def clock_settings(engagement_id: int):
     engagement = scope.engagement_for(user, engagement_id, "manage")
     data: dict = {k: request.form.get(k, "") for k in ("contract_notice_hours", "pci_acquirer_hours",
                                                        "pci_brand_target_hours")}
-    for switch in ("provider_awareness_is_client", "provider_privacy_act"):
+    for switch in SWITCH_SETTINGS:
         data[switch] = request.form.get(switch, "")
     data["acquirers"] = [_acquirer_line(line) for line in request.form.get("acquirers", "").splitlines()
                          if line.strip()]
