@@ -6,6 +6,8 @@ import re
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from .errors import ValidationError
+
 _DATE = re.compile(r"^(19|2[0-9])\d\d-\d\d-\d\d$")  # YYYY-MM-DD, years 1900-2999
 
 
@@ -49,6 +51,21 @@ def parse_date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except (TypeError, ValueError):
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def date_field(data: dict, field: str, *, required: bool = True) -> dt.date | None:
+    """The date a request body gives under ``field`` (YYYY-MM-DD); None when absent and not required."""
+    value = data.get(field)
+    if value in (None, ""):
+        if required:
+            raise ValidationError(f"{field} is required (YYYY-MM-DD)", field=field)
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a date (YYYY-MM-DD)", field=field)
+    try:
+        return parse_date(value.strip())
+    except ValueError as exc:
+        raise ValidationError(f"{field}: {exc}", field=field) from None
 
 
 def local(value: dt.datetime | None, tz: str) -> dt.datetime | None:

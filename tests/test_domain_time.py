@@ -50,9 +50,15 @@ class TestBusinessDays:
         assert BusinessCalendar("NSW").add_business_days(D(2026, 12, 21), 10) == D(2027, 1, 7)
 
     def test_state_holidays_differ(self):
-        # Melbourne Cup day 2026 (3 Nov) is a VIC holiday, not a NSW one
-        assert not BusinessCalendar("VIC").is_business_day(D(2026, 11, 3))
+        # Melbourne Cup day 2026 (3 Nov) is a holiday for a Melbourne site, never a NSW one; regional Victorian
+        # councils substitute another day, so a VIC site of unknown region counts it as a business day (the
+        # earlier, safer deadline)
+        assert not BusinessCalendar("VIC", region="Melbourne").is_business_day(D(2026, 11, 3))
+        assert BusinessCalendar("VIC").is_business_day(D(2026, 11, 3))
         assert BusinessCalendar("NSW").is_business_day(D(2026, 11, 3))
+        # Labour Day 2026 (9 Mar) is a VIC holiday state-wide, not a NSW one
+        assert not BusinessCalendar("VIC").is_business_day(D(2026, 3, 9))
+        assert BusinessCalendar("NSW").is_business_day(D(2026, 3, 9))
 
     def test_override_table_wins_over_the_package(self):
         calendar = BusinessCalendar("NSW", overrides={D(2026, 11, 3): True, D(2026, 1, 26): False})

@@ -6,7 +6,7 @@ import datetime as dt
 import peewee as pw
 
 from domain.errors import ValidationError
-from domain.timeutil import parse_date, parse_instant
+from domain.timeutil import date_field, parse_instant
 from models import Engagement, User
 from services.register.subcontractors import side_of
 
@@ -45,20 +45,6 @@ def people(engagement: Engagement, values: object, field: str, *, required: bool
         user = person(engagement, value, field)
         found.setdefault(user.id, user)
     return list(found.values())
-
-
-def date_field(data: dict, field: str, *, required: bool = True) -> dt.date | None:
-    value = data.get(field)
-    if value in (None, ""):
-        if required:
-            raise ValidationError(f"{field} is required (YYYY-MM-DD)", field=field)
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a date (YYYY-MM-DD)", field=field)
-    try:
-        return parse_date(value.strip())
-    except ValueError as exc:
-        raise ValidationError(str(exc), field=field) from None
 
 
 def instant_field(data: dict, field: str, default: dt.datetime) -> dt.datetime:

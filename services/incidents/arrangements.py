@@ -11,7 +11,7 @@ import peewee as pw
 
 from domain.clocks import ClockError, check_offshoring_notice
 from domain.errors import NotFound, ValidationError
-from domain.timeutil import local, parse_date, start_of_local_day
+from domain.timeutil import date_field, local, start_of_local_day
 from models import Arrangement, Clock, Engagement, User, transaction, utcnow
 from models.incidents import ARRANGEMENT_KINDS
 from services import scope
@@ -24,20 +24,6 @@ from .incidents import parse_time
 ARRANGEMENT_RULE = "CPS230-ARRANGEMENT"
 
 
-def _date(data: dict, field: str, *, required: bool) -> dt.date | None:
-    value = data.get(field)
-    if value in (None, ""):
-        if required:
-            raise ValidationError(f"{field} is required (YYYY-MM-DD)", field=field)
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a date (YYYY-MM-DD)", field=field)
-    try:
-        return parse_date(value.strip())
-    except ValueError as exc:
-        raise ValidationError(f"{field}: {exc}", field=field) from None
-
-
 def parse_arrangement(data: Any, engagement: Engagement, now: dt.datetime) -> dict:
     if not isinstance(data, dict):
         raise ValidationError("expected a JSON object")
@@ -48,8 +34,8 @@ def parse_arrangement(data: Any, engagement: Engagement, now: dt.datetime) -> di
     if not isinstance(offshore, bool):
         raise ValidationError("offshore must be true or false", field="offshore")
     today = local(now, engagement.timezone).date()
-    agreed = _date(data, "agreement_date", required=True)
-    notified = _date(data, "apra_notified_on", required=False)
+    agreed = date_field(data, "agreement_date", required=True)
+    notified = date_field(data, "apra_notified_on", required=False)
     if agreed > today + dt.timedelta(days=366):
         raise ValidationError("agreement_date is more than a year ahead", field="agreement_date")
     if notified is not None and notified > today:
