@@ -84,7 +84,7 @@ def test_demo_creates_exactly_the_promised_data(library, demo_password):
     assert {"open", "overdue", "submitted", "accepted", "rejected"} <= statuses
     # evidence in every state, each a real file in the store, so a reviewer can review at once
     evidence_states = {e.status for e in Evidence.select()}
-    assert evidence_states == {"submitted", "accepted", "rejected", "withdrawn", "superseded"}
+    assert evidence_states == {"submitted", "accepted", "rejected", "withdrawn", "superseded", "expired"}
     store = evidence_store.get_store()
     for item in Evidence.select():
         assert store.rehash(item.sha256) == item.sha256

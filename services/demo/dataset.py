@@ -28,6 +28,7 @@ from models import (
     utcnow,
 )
 from services.audit import audit_log
+from services.evidence import expiry
 from services.incidents import incidents as incident_service
 from services.incidents.findings import raise_finding
 from services.people.accounts import create_user, hash_password, password_matches
@@ -165,6 +166,13 @@ def _demo_grant(admin: User, auditor: User, engagement: Engagement) -> tuple[Aud
     return grant, True
 
 
+def _expire_lapsed() -> None:
+    """Evidence past its validity is expired, as a running scheduler would have it (the stale exit runbook), so
+    the demo's first pass has nothing to catch up."""
+    for _batch in expiry.expire_evidence(utcnow()):
+        pass
+
+
 def create_demo() -> list[str]:
     """Create (or find) the demo data; the lines to print: URL and logins."""
     require_library()
@@ -187,6 +195,7 @@ def create_demo() -> list[str]:
     evidence_counts = create_demo_evidence(engagement, users["provider_contributor"], users["risk_reviewer"])
     demo_performance.create_performance(engagement, users)
     governance_counts = create_demo_governance(engagement, users)
+    _expire_lapsed()
     created = new_engagement or created_users == len(USERS)
     counts = dict(EvidenceRequest.select(EvidenceRequest.status, pw.fn.COUNT(EvidenceRequest.id))
                   .where(EvidenceRequest.engagement == engagement)
