@@ -99,7 +99,8 @@ def json_write_routes(client) -> list[tuple[str, str, dict]]:
 
 
 def _url(path: str, ids: dict) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path).removeprefix("/api/v1")
+    # ids this world does not create (forums, meetings, KPIs, webhooks…) take 1: the route still parses its input
+    return re.sub(r"\{(\w+)\}", lambda m: str(ids.get(m.group(1), 1)), path).removeprefix("/api/v1")
 
 
 def _send(client, method: str, url: str, headers: dict, raw: str) -> int:
@@ -139,7 +140,8 @@ def test_no_json_value_on_any_write_route_is_a_500(client, fuzz_world):
             for name in list(base)[:3]:
                 raw = json.dumps({**base, name: "@"}).replace('"@"', number)
                 status = _send(client, method, url, headers, raw)
-                if status != 422:
+                placeholder = any(name not in fuzz_world["ids"] for name in re.findall(r"\{(\w+)\}", path))
+                if status != 422 and not (placeholder and status == 404):  # a missing object never reads the body
                     failures.append((method, path, name, number, status))
     assert failures == []
 
