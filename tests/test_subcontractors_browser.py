@@ -59,7 +59,8 @@ def test_register_workflow_in_the_browser(browser_page, make_user):
     page.get_by_role("button", name="Approve").click()
     assert "cannot be approved before APRA has been notified" in page.get_by_role("alert").inner_text()
     assert Subcontractor.get().status == "proposed"
-    page.get_by_label("APRA notified on").fill(dt.date.today().isoformat())
+    # APRA is told before the arrangement is entered into (CPS 230 para 59(b)): two days ago, the agreement yesterday
+    page.get_by_label("APRA notified on").fill((dt.date.today() - dt.timedelta(days=2)).isoformat())
     page.get_by_role("button", name="Record APRA notice").click()
     page.wait_for_url(re.compile(register_url + "$"))
     page.get_by_label("Reason").fill("Due diligence and APP 8 clauses complete")
