@@ -91,6 +91,7 @@ class Rule:
     internal_target_hours: int | None = None
     title: str = ""
     note: str = ""
+    calendar: str = ""  # business_days: the calendar the rule names ('' = the engagement's choice)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ class Settings:
     contract_notice_hours: int = 24
     pci_acquirer_hours: int = 24
     provider_awareness_is_client: bool = False
-    overrides: dict[dt.date, bool] = field(default_factory=dict)
+    overrides: dict[dt.date, bool] = field(default_factory=dict)  # the place's override table
+    office_overrides: dict[dt.date, bool] = field(default_factory=dict)  # the head office's (head_office calendar)
     enabled: frozenset[str] = frozenset()  # engagement settings that switch optional rules on (trigger ``engagement``)
     acquirers: tuple[tuple[str, int], ...] = ()  # (name, hours): one PCI-BRAND clock each
     pci_brand_target_hours: int | None = None  # the brands' "immediately" as an internal target (None: the rule's)
@@ -120,12 +122,15 @@ class Settings:
     head_office: str = ""  # the client's head-office state ('' = place)
     region: str = ""  # the site's region (regional holidays)
 
-    def business_calendar(self) -> tuple[BusinessCalendar, str]:
-        """The calendar business-day clocks count by, and how the basis names it (the place alone by default)."""
+    def business_calendar(self, named: str = "") -> tuple[BusinessCalendar, str]:
+        """The calendar business-day clocks count by, and how the basis names it: ``named`` (a rule's own
+        calendar) when given, else the engagement's choice (the place alone by default)."""
         office = self.head_office or self.place
-        if self.calendar == "head_office":
-            return BusinessCalendar(office, dict(self.overrides)), f"{office} (the client's head office)"
-        if self.calendar == "intersection" and office != self.place:
+        choice = named or self.calendar
+        if choice == "head_office":
+            overrides = self.office_overrides if office != self.place else self.overrides
+            return BusinessCalendar(office, dict(overrides)), f"{office} (the client's head office)"
+        if choice == "intersection" and office != self.place:
             return (BusinessCalendar(self.place, dict(self.overrides), also=(office,), region=self.region),
                     f"{self.place}∩{office} (holidays both keep: the earlier deadline)")
         return BusinessCalendar(self.place, dict(self.overrides), region=self.region), self.place
@@ -229,11 +234,12 @@ def timing(rule: Rule, started_at: dt.datetime, settings: Settings, how: str = "
                       f"days as the Acts Interpretation Act 1901 s 36(1) counts them (the first day not "
                       f"counted), {settings.timezone}")
     if rule.unit == "business_days":
-        calendar, which = settings.business_calendar()
+        calendar, which = settings.business_calendar(rule.calendar)
         aware_day = local(started_at, settings.timezone).date()
         last = calendar.add_business_days(aware_day, duration)
+        named = f", by the rule's {rule.calendar.replace('_', ' ')} calendar" if rule.calendar else ""
         return Timing(started_at, end_of_local_day(last, settings.timezone), target,
-                      f"{duration} business days {which}{suffix}",
+                      f"{duration} business days {which}{named}{suffix}",
                       f"{calendar.description}, {settings.timezone}")
     if rule.unit == "asap":
         return Timing(started_at, None, target,

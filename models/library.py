@@ -23,6 +23,7 @@ class Framework(BaseModel):
     title = pw.CharField(max_length=200)
     version = pw.CharField(max_length=40)
     description = pw.TextField(default="")
+    requires = pw.CharField(max_length=20, default="")  # the engagement setting it applies under ('' = always)
     introduced_in = pw.IntegerField(default=1)
     changed_in = pw.IntegerField(default=1)
     retired_in = pw.IntegerField(null=True)
@@ -99,4 +100,5 @@ class ClockRule(BaseModel):
     notify = pw.CharField(max_length=100)
     note = pw.CharField(max_length=300, default="")
     verification = pw.CharField(max_length=12, default="")
+    calendar = pw.CharField(max_length=20, default="")  # business_days rules: place | head_office | intersection | ''
     retired_in = pw.IntegerField(null=True)

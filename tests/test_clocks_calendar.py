@@ -3,6 +3,7 @@ regional holidays only in their region, and the governance rule's due dates use 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pytest
 
@@ -11,6 +12,7 @@ from domain.clocks import Rule, Settings, timing
 from domain.timeutil import local
 from models import Engagement, HolidayOverride
 from services.incidents import clocks
+from services.register.library_sync import DEFAULT_DIRECTORY, load_library
 from tests.conftest import bearer
 
 T = dt.datetime
@@ -96,3 +98,63 @@ def test_the_governance_rules_due_date_uses_the_override_table(client, admin):
     HolidayOverride.create(place="WA", date=dt.date(2026, 7, 8), is_holiday=True, name="Local closure")
     after = clocks.business_calendar(engagement).add_business_days(dt.date(2026, 7, 6), 5)
     assert (before, after) == (dt.date(2026, 7, 13), dt.date(2026, 7, 14))
+
+
+# ------------------------------------------------------------------ a business-day rule names its calendar
+
+WA_DAY_SUNDAY = T(2026, 5, 31, 2, 0)  # Sunday 31 May 2026, 10:00 AWST; WA Day is Monday 1 June (not in NSW)
+
+
+def test_a_rules_own_calendar_outranks_the_engagements_choice_and_the_basis_says_so():
+    by_place = Settings(place="WA", timezone="Australia/Perth", calendar="place", head_office="NSW")
+    by_both = Settings(place="WA", timezone="Australia/Perth", calendar="intersection", head_office="NSW")
+    intersection_rule = Rule("CPS234-36", {}, "client_aware_at", 10, "business_days", calendar="intersection")
+    place_rule = Rule("CPS234-36", {}, "client_aware_at", 10, "business_days", calendar="place")
+    # the engagement counts WA days (WA Day skipped: 15 June), the rule the days WA and NSW both keep (12 June)
+    named = timing(intersection_rule, WA_DAY_SUNDAY, by_place)
+    assert local(named.deadline_at, "Australia/Perth").date() == dt.date(2026, 6, 12)
+    assert named.basis == ("10 business days WA∩NSW (holidays both keep: the earlier deadline), by the rule's "
+                           "intersection calendar")
+    assert named.calendar.startswith("AU-WA∩NSW holidays")
+    # the reverse: the engagement picks the intersection, the rule counts by the place (WA Day skipped)
+    reverse = timing(place_rule, WA_DAY_SUNDAY, by_both)
+    assert local(reverse.deadline_at, "Australia/Perth").date() == dt.date(2026, 6, 15)
+    assert reverse.basis == "10 business days WA, by the rule's place calendar"
+    # without a named calendar the engagement's choice still decides
+    assert local(timing(BD_10, WA_DAY_SUNDAY, by_both).deadline_at, "Australia/Perth").date() == dt.date(2026, 6, 12)
+
+
+def test_a_rule_naming_the_head_office_counts_its_overrides_not_the_places():
+    office = Rule("CPS234-36", {}, "client_aware_at", 10, "business_days", calendar="head_office")
+    closure = {dt.date(2026, 6, 2): True}  # a gazetted one-off closure in NSW only
+    settings = Settings(place="WA", timezone="Australia/Perth", head_office="NSW", office_overrides=closure)
+    t = timing(office, WA_DAY_SUNDAY, settings)
+    # NSW days: 1 June counts, 2 June closed, King's Birthday 8 June skipped -> 16 June
+    assert local(t.deadline_at, "Australia/Perth").date() == dt.date(2026, 6, 16)
+    assert t.basis == "10 business days NSW (the client's head office), by the rule's head office calendar"
+
+
+@pytest.mark.parametrize("rule_calendar, engagement_calendar, last_day, which", [
+    ("intersection", "place", dt.date(2026, 6, 12), "WA∩NSW"),
+    ("place", "intersection", dt.date(2026, 6, 15), "WA"),
+])
+def test_the_library_loader_keeps_a_rules_calendar_and_clocks_count_by_it(
+        client, admin, tmp_path, rule_calendar, engagement_calendar, last_day, which):
+    copy = tmp_path / "controls"
+    shutil.copytree(DEFAULT_DIRECTORY, copy, ignore=shutil.ignore_patterns("README.md"))
+    rules = copy / "clock_rules.yaml"
+    text = rules.read_text(encoding="utf-8")
+    old = "    duration: 10\n    unit: business_days\n    notify: APRA\n"
+    assert text.count(old) == 1  # CPS234-36
+    rules.write_text(text.replace(old, old + f"    calendar: {rule_calendar}\n"), encoding="utf-8")
+    result = load_library(str(copy))
+    assert result.changed and result.summary["clock_rules"] == {"added": 0, "changed": 1, "retired": 0}
+    engagement = Engagement.get_by_id(create(client, admin).get_json()["id"])
+    url = f"/api/v1/engagements/{engagement.id}/clock-settings"
+    assert client.post(url, headers=admin, json={"business_day_calendar": engagement_calendar,
+                                                 "head_office": "NSW"}).status_code == 200
+    clock = clocks.start_clock(Engagement.get_by_id(engagement.id), "CPS234-36", WA_DAY_SUNDAY,
+                               subject=("incident", 1))
+    assert local(clock.deadline_at, "Australia/Perth").date() == last_day
+    assert clock.basis.startswith(f"10 business days {which}")
+    assert f"by the rule's {rule_calendar} calendar" in clock.basis

@@ -11,6 +11,7 @@ from .parse import library_digest, library_files
 from .spec import (
     AWARE_PARTIES,
     CHANGE_KINDS,
+    CLOCK_CALENDARS,
     CLOCK_RULES_FILE,
     CLOCK_STARTS,
     CLOCK_UNITS,
@@ -40,7 +41,8 @@ from .spec import (
 )
 from .validate import Checker
 
-__all__ = ["AWARE_PARTIES", "CHANGE_KINDS", "CLOCK_RULES_FILE", "CLOCK_STARTS", "CLOCK_UNITS", "COMMON_DIR",
+__all__ = ["AWARE_PARTIES", "CHANGE_KINDS", "CLOCK_CALENDARS", "CLOCK_RULES_FILE", "CLOCK_STARTS", "CLOCK_UNITS",
+           "COMMON_DIR",
            "COVERAGES", "FRAMEWORK_DIR", "INCIDENT_CATEGORIES", "INCIDENT_FLAGS", "PRODUCERS", "REQUIRES",
            "REVIEW_FILE", "VERIFICATIONS", "ClockRuleSpec", "ControlSpec", "FrameworkSpec", "Library",
            "LibraryError", "MappingSpec", "ObligationSpec", "Problem", "RequirementSpec", "library_digest",

@@ -16,6 +16,9 @@ COVERAGES = ("full", "partial")
 VERIFICATIONS = ("verified", "secondary", "unverified")
 REQUIRES = ("card_payments", "offshore")
 CLOCK_UNITS = ("hours", "business_days", "calendar_days", "asap")
+# Which days a business-day rule counts: the engagement's place, the client's head office, or the days both
+# work (the conservative intersection). A rule that names none counts by the engagement's choice.
+CLOCK_CALENDARS = ("place", "head_office", "intersection")
 # aware_at: the finder's own awareness (contract tier); client_aware_at: the regulated entity's (regulatory
 # tier); outside_tolerance_at: CPS 230 para 42; concluded_at: an eligible NDB assessment; agreement_date:
 # started by its subject (e.g. a sub-contractor arrangement), never by an incident.
@@ -144,6 +147,7 @@ class ClockRuleSpec:
     internal_target_hours: int | None = None
     note: str = ""
     verification: str = ""
+    calendar: str = ""  # business_days rules: the calendar the rule counts by ('' = the engagement's choice)
     file: str = ""
     line: int = 0
 

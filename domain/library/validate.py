@@ -16,6 +16,7 @@ from .review import ReviewChecks
 from .spec import (
     AWARE_PARTIES,
     CHANGE_KINDS,
+    CLOCK_CALENDARS,
     CLOCK_STARTS,
     CLOCK_UNITS,
     COMMON_DIR,
@@ -53,7 +54,7 @@ _MAPPING_KEYS = {"coverage": True, "note": False}
 _REQUIREMENT_KEYS = {"key": True, "name": True, "types": True, "validity_days": True, "produced_by": False}
 _RULE_KEYS = {"rule": True, "title": True, "framework": True, "obligation": True, "trigger": True,
               "start": True, "duration": False, "unit": True, "internal_target_hours": False,
-              "notify": True, "note": False, "verification": False}
+              "notify": True, "note": False, "verification": False, "calendar": False}
 _TRIGGER_KEYS = ("categories", "any_flags", "flags", "at_least_one_flag", "aware_party", "manual", "engagement")
 
 
@@ -391,13 +392,18 @@ class Checker(ReviewChecks):
             self.problem(rel, item.line_of("unit"), f"{what} is 'asap' and needs internal_target_hours")
         if unit in CLOCK_UNITS and unit != "asap" and item.get("duration") is None:
             self.problem(rel, item.line, f"{what} needs a duration (in {unit})")
+        calendar = self.choice(rel, item, "calendar", CLOCK_CALENDARS, what)
+        if calendar and unit != "business_days":
+            self.problem(rel, item.line_of("calendar"),
+                         f"{what} names a calendar but counts {unit}: only business_days rules count by a calendar")
         self.library.clock_rules[rule_id] = ClockRuleSpec(
             rule_id=rule_id, title=self.text(rel, item, "title", what, 200), framework=framework,
             obligation=obligation, trigger=self.trigger(rel, item, what),
             start=self.choice(rel, item, "start", CLOCK_STARTS, what), duration=duration, unit=unit,
             notify=self.text(rel, item, "notify", what, 100), internal_target_hours=target,
             note=self.text(rel, item, "note", what, 300),
-            verification=self.choice(rel, item, "verification", VERIFICATIONS, what), file=rel, line=item.line)
+            verification=self.choice(rel, item, "verification", VERIFICATIONS, what), calendar=calendar,
+            file=rel, line=item.line)
 
     def rule_target(self, rel: str, item: LineDict, framework: str, obligation: str, what: str) -> None:
         spec = self.library.frameworks.get(framework)

@@ -57,7 +57,8 @@ def rule(rule_id: str) -> Rule:
 
 def rule_of(row: ClockRule) -> Rule:
     return Rule(rule_id=row.rule_id, trigger=json.loads(row.trigger), start=row.start_field, duration=row.duration,
-                unit=row.unit, internal_target_hours=row.internal_target_hours, title=row.title, note=row.note)
+                unit=row.unit, internal_target_hours=row.internal_target_hours, title=row.title, note=row.note,
+                calendar=row.calendar)
 
 
 def live_rules() -> list[Rule]:
@@ -65,15 +66,19 @@ def live_rules() -> list[Rule]:
 
 
 def settings(engagement: Engagement) -> Settings:
-    """The engagement's clock settings, with the holiday overrides of the state its business days count by."""
-    counted = (engagement.head_office or engagement.place if engagement.business_day_calendar == "head_office"
-               else engagement.place)
-    overrides = {d: h for d, h in HolidayOverride.select(HolidayOverride.date, HolidayOverride.is_holiday)
-                 .where(HolidayOverride.place == counted).tuples()}
+    """The engagement's clock settings, with the holiday overrides of its place and of the client's head office
+    (a rule may name the head-office calendar whatever the engagement chose)."""
+    office = engagement.head_office or engagement.place
+    overrides: dict[str, dict[dt.date, bool]] = {engagement.place: {}, office: {}}
+    for place, day, is_holiday in (HolidayOverride.select(HolidayOverride.place, HolidayOverride.date,
+                                                          HolidayOverride.is_holiday)
+                                   .where(HolidayOverride.place.in_(sorted(overrides))).tuples()):
+        overrides[place][day] = is_holiday
     return Settings(place=engagement.place, timezone=engagement.timezone,
                     contract_notice_hours=engagement.contract_notice_hours,
                     pci_acquirer_hours=engagement.pci_acquirer_hours,
-                    provider_awareness_is_client=engagement.provider_awareness_is_client, overrides=overrides,
+                    provider_awareness_is_client=engagement.provider_awareness_is_client,
+                    overrides=overrides[engagement.place], office_overrides=overrides[office],
                     enabled=enabled_settings(engagement), acquirers=acquirers_of(engagement),
                     pci_brand_target_hours=engagement.pci_brand_target_hours,
                     calendar=engagement.business_day_calendar, head_office=engagement.head_office,

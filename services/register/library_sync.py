@@ -143,7 +143,8 @@ class _Sync:
         wanted = {rid: {"title": r.title, "framework_code": r.framework, "obligation_ref": r.obligation,
                         "trigger": json.dumps(r.trigger, sort_keys=True), "start_field": r.start,
                         "duration": r.duration, "unit": r.unit, "internal_target_hours": r.internal_target_hours,
-                        "notify": r.notify, "note": r.note, "verification": r.verification}
+                        "notify": r.notify, "note": r.note, "verification": r.verification,
+                        "calendar": r.calendar}
                   for rid, r in library.clock_rules.items()}
         self.upsert(ClockRule, "clock_rules", lambda r: r.rule_id, wanted, lambda key: {"rule_id": key},
                     versioned=False)
