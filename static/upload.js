@@ -39,7 +39,9 @@
     ui.status.classList.add("failed");
   }
 
-  function send(form, file, ui) {
+  // Each file is its own request, keyed from the form's idempotency key: a retried or repeated send of the same
+  // file of the same submission replays the first answer instead of storing a second version.
+  function send(form, file, ui, key) {
     return new Promise(function (resolve) {
       var data = new FormData();
       data.append("request_id", form.dataset.requestId);
@@ -50,6 +52,7 @@
       xhr.open("POST", form.dataset.uploadUrl);
       xhr.setRequestHeader("X-CSRFToken", form.elements.csrf_token.value);
       xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("Idempotency-Key", key);
       xhr.upload.addEventListener("progress", function (event) {
         if (event.lengthComputable) {
           ui.bar.max = event.total;
@@ -110,11 +113,14 @@
       // one after the other, so each version number follows the order of the files
       files.reduce(function (previous, file, i) {
         return previous.then(function (allOk) {
-          return send(form, file, rows[i]).then(function (ok) { return allOk && ok; });
+          return send(form, file, rows[i], form.elements.idempotency_key.value + "-" + i).then(function (ok) { return allOk && ok; });
         });
       }, Promise.resolve(true)).then(function (allOk) {
         button.disabled = false;
         input.value = "";
+        // the next batch is a new submission
+        form.elements.idempotency_key.value = window.crypto && crypto.randomUUID ? crypto.randomUUID()
+          : String(Date.now()) + Math.random().toString(16).slice(2);
         var done = document.createElement("li");
         var link = document.createElement("a");
         link.href = form.dataset.doneUrl;

@@ -38,7 +38,7 @@ def test_request_page_shows_what_is_owed_and_the_forms_each_role_may_use(app, wo
     page = text(provider.get(f"/requests/{req.id}"))
     assert req.requirement.name in page and req.control.code in page
     assert "application/pdf" in page and "No evidence uploaded yet." in page
-    assert f'action="/requests/{req.id}/upload"' in page and 'multiple' in page
+    assert f'action="/requests/{req.id}/upload?idempotency_key=' in page and 'multiple' in page
     assert f'data-upload-url="/api/v1/engagements/{world.engagement.id}/evidence"' in page
     assert "/static/upload.js" in page
     reviewer = text(signed_in(app, world.reviewer).get(f"/requests/{req.id}"))

@@ -3,13 +3,18 @@ key of the page forms that create replay the first response; a failed attempt le
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 
-from models import ChangeEvent, ChangeEventRequest, Finding, IdempotencyKey, utcnow
+from models import ChangeEvent, ChangeEventRequest, Evidence, Finding, IdempotencyKey, KpiResult, utcnow
+from services.demo import files as demo_files
 from services.idempotency import keys
+from services.performance import kpis
+from services.register.engagements import create_engagement
 from tests.conftest import bearer
 from tests.test_pages import signed_in, text
 
@@ -90,3 +95,65 @@ def test_keys_are_forgotten_after_a_day_by_the_scheduler(centre):
     keys.claim(centre["admin"].id, "new", "POST /api/v1/x")
     tick()
     assert [k.key for k in IdempotencyKey.select()] == ["new"]
+
+
+# the page routes whose forms create something: each form posting to one carries an idempotency key
+CREATING_ENDPOINTS = (
+    "upload_page", "comment_page", "submit_results", "add_kpi", "propose_version", "incident_notice",
+    "webhooks_page", "calendar_page", "scim_tokens_page", "portal_observation", "meeting_write",
+)
+FORM = re.compile(r"<form\b[^>]*>.*?</form>", re.S)
+
+
+def test_every_form_that_creates_carries_an_idempotency_key():
+    templates = Path(__file__).resolve().parent.parent / "templates"
+    missing = []
+    for path in templates.rglob("*.html"):
+        for form in FORM.findall(path.read_text()):
+            head = form[:form.index(">") + 1]
+            if 'method="post"' not in head or "pages.meeting_write" in head and "'cancel'" in head or \
+                    "pages.meeting_write" in head and "'held'" in head:
+                continue
+            if any(f"pages.{e}'" in head for e in CREATING_ENDPOINTS) and "idempotency_field(" not in form:
+                missing.append(f"{path.name}: {head[:120]}")
+    assert not missing, missing
+
+
+def test_the_upload_form_posted_twice_stores_one_version(app, evidence_world):
+    req = evidence_world.request()
+    provider = signed_in(app, evidence_world.contributor)
+    page = text(provider.get(f"/requests/{req.id}"))
+    action = re.search(r'class="upload-form" method="post" enctype="multipart/form-data" action="([^"]+)"',
+                       page).group(1).replace("&amp;", "&")
+    assert "idempotency_key=" in action
+
+    def post():
+        return provider.post(action, content_type="multipart/form-data", data={
+            "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+            "effective_date": dt.date.today().isoformat(), "note": "",
+            "file": [(io.BytesIO(demo_files.pdf("March SLA report")), "sla.pdf")]})
+    first, second = post(), post()
+    assert first.status_code == second.status_code == 302
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert Evidence.select().where(Evidence.request == req.id).count() == 1
+
+
+def test_the_kpi_results_form_posted_twice_submits_once(app, make_user):
+    client_admin, provider_admin = make_user("client_admin"), make_user("provider_admin")
+    engagement = create_engagement(client_admin, {"name": "Retail", "provider": "BPO A", "frameworks": ["CONTRACT"],
+                                                  "place": "VIC", "start_date": "2026-01-01"})
+    kpis.create_kpi(client_admin, engagement.id, {"template": "ABANDON"})
+    provider = signed_in(app, provider_admin)
+    url = f"/engagements/{engagement.id}/performance"
+    page = text(provider.get(url))
+    action = re.search(r'<form method="post" action="([^"]+)" class="panel" enctype="multipart/form-data"',
+                       page).group(1).replace("&amp;", "&")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    csv = b"kpi,period,value,volume\nABANDON,2026-03,4,\n"
+
+    def post():
+        return provider.post(action, content_type="multipart/form-data",
+                             data={"csrf_token": token, "file": (io.BytesIO(csv), "march.csv")})
+    first, second = post(), post()
+    assert first.status_code == second.status_code == 302, text(first)
+    assert KpiResult.select().count() == 1

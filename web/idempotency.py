@@ -1,6 +1,7 @@
 """Idempotency keys on creating requests (``services.idempotency``): the API's ``Idempotency-Key`` header and
-the hidden ``idempotency_key`` of the page forms that create (``idempotency_field()`` in a template; the
-button also disables itself while the form posts, ``static/attest.js``).
+the hidden ``idempotency_key`` of the page forms that create (``idempotency_field()`` in a template; a
+multipart form, whose streamed body is not parsed before the view, carries it in its action's query string;
+the button also disables itself while the form posts, ``static/attest.js``).
 
 ``begin`` runs once the caller is known (the API's and the pages' ``before_request``): it claims the key, or
 answers with the response the key's first request got (``Idempotent-Replayed: true``). The response is kept
@@ -31,9 +32,10 @@ def _key() -> str | None:
         return None
     if HEADER in request.headers:
         return request.headers[HEADER]
-    if request.mimetype == "application/x-www-form-urlencoded":  # never parse an upload's streamed body here
+    if request.mimetype == "application/x-www-form-urlencoded":
         return request.form.get(FIELD) or None
-    return None
+    # never parse an upload's streamed body here: a multipart form carries its key in its action's query string
+    return request.args.get(FIELD) or None
 
 
 def begin(user: User, *, wait: bool = False) -> Response | None:
@@ -61,13 +63,20 @@ def begin(user: User, *, wait: bool = False) -> Response | None:
     return None
 
 
-def field() -> Markup:
-    """The hidden input of a creating form: a new key each time the form is shown."""
-    return Markup(f'<input type="hidden" name="{FIELD}" value="{uuid.uuid4()}">')
+def new_key() -> str:
+    """A fresh key for a form as it is shown (a multipart form puts it in its action: ``idempotency_key=``)."""
+    return str(uuid.uuid4())
+
+
+def field(key: str | None = None) -> Markup:
+    """The hidden input of a creating form: a new key each time the form is shown, or ``key`` (a multipart form's,
+    also in its action, so the script that disables its button and sends its files finds it)."""
+    return Markup('<input type="hidden" name="{}" value="{}">').format(FIELD, key or new_key())
 
 
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["idempotency_field"] = field
+    app.jinja_env.globals["idempotency_key"] = new_key
 
     @app.after_request
     def _keep(response: Response) -> Response:
