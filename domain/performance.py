@@ -31,9 +31,12 @@ VERSION_TRANSITIONS: dict[str, set[str]] = {"proposed": {"approved", "rejected"}
                                             "rejected": set()}
 RESULT_TRANSITIONS: dict[str, set[str]] = {"submitted": {"accepted", "rejected"}, "accepted": set(),
                                            "rejected": set()}
-# accruing: inside its earn-back window; the client settles a payable item once.
-CREDIT_TRANSITIONS: dict[str, set[str]] = {"accruing": {"earned_back", "payable"}, "payable": {"credited", "waived"},
-                                           "earned_back": set(), "credited": set(), "waived": set()}
+# A credit's states are SPEC's four. An item inside its earn-back window has none yet (stored as NULL, shown as
+# "earn-back open until <month>"): the computation, not a person, gives it earned_back or payable when the window
+# closes; the client settles a payable item once.
+CREDIT_STATES = ("payable", "earned_back", "credited", "waived")
+CREDIT_TRANSITIONS: dict[str, set[str]] = {"payable": {"credited", "waived"}, "earned_back": set(),
+                                           "credited": set(), "waived": set()}
 VERSION_DECISIONS = {"approve": "approved", "reject": "rejected"}
 RESULT_DECISIONS = {"accept": "accepted", "reject": "rejected", "excuse": "accepted"}
 SETTLEMENTS = ("credited", "waived")
@@ -335,11 +338,11 @@ def _apportion(exact: list[Decimal], total: Decimal) -> list[Decimal]:
     return floors
 
 
-def earn_back_state(months: int, following: Sequence[str | None]) -> str:
+def earn_back_state(months: int, following: Sequence[str | None]) -> str | None:
     """A credit's state from the KPI's outcomes in the months after it (None: no accepted result yet).
 
     N = 0: ``payable`` at once. Otherwise ``earned_back`` when each of the next N months is ``met``, ``payable``
-    as soon as one of them is judged anything else, ``accruing`` while the window is still open."""
+    as soon as one of them is judged anything else, and no state yet (None) while the window is still open."""
     if months <= 0:
         return "payable"
     window = list(following[:months])
@@ -347,7 +350,14 @@ def earn_back_state(months: int, following: Sequence[str | None]) -> str:
         return "payable"
     if len(window) == months and all(o == "met" for o in window):
         return "earned_back"
-    return "accruing"
+    return None
+
+
+def credit_state_label(state: str | None, earn_back_until: str | None) -> str:
+    """How pages and exports name a credit's state: SPEC's state, or the open earn-back window (not a state)."""
+    if state is None:
+        return f"earn-back open until {earn_back_until}" if earn_back_until else "earn-back open"
+    return state.replace("_", " ")
 
 
 # --------------------------------------------------------------------------- escalation ladder

@@ -141,7 +141,9 @@ class ServiceCredit(BaseModel):
     accrued = DecimalText()
     amount = DecimalText()
     capped = pw.BooleanField(default=False)
-    state = pw.CharField(max_length=12)  # domain.performance.CREDIT_TRANSITIONS
+    # domain.performance.CREDIT_STATES; NULL while the earn-back window (to earn_back_until) is open
+    state = pw.CharField(max_length=12, null=True)
+    earn_back_until = pw.CharField(max_length=7, null=True)
     reference = pw.CharField(max_length=100, default="")
     reason = pw.TextField(default="")
     settled_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="settled_credits")

@@ -127,8 +127,8 @@ def test_an_uncapped_month_pays_each_allocation_and_rounds_half_up_only_at_the_e
 def test_earn_back_over_n_months():
     assert rules.earn_back_state(0, []) == "payable"
     assert rules.earn_back_state(2, ["met", "met"]) == "earned_back"
-    assert rules.earn_back_state(2, ["met", None]) == "accruing"
-    assert rules.earn_back_state(2, [None, None]) == "accruing"
+    assert rules.earn_back_state(2, ["met", None]) is None  # the window is open: no state yet
+    assert rules.earn_back_state(2, [None, None]) is None
     assert rules.earn_back_state(2, ["met", "below_expected"]) == "payable"
     assert rules.earn_back_state(2, ["excused", None]) == "payable"
 
@@ -136,7 +136,7 @@ def test_earn_back_over_n_months():
 def test_state_machines_refuse_what_is_not_in_their_tables():
     rules.check_move(rules.CREDIT_TRANSITIONS, "payable", "credited", "credit")
     for table, old, new in ((rules.CREDIT_TRANSITIONS, "credited", "waived"),
-                            (rules.CREDIT_TRANSITIONS, "accruing", "credited"),
+                            (rules.CREDIT_TRANSITIONS, "earned_back", "credited"),
                             (rules.RESULT_TRANSITIONS, "accepted", "rejected"),
                             (rules.VERSION_TRANSITIONS, "approved", "rejected")):
         with pytest.raises(Conflict):

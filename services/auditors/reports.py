@@ -184,9 +184,10 @@ def _performance(engagement: Engagement, first: dt.date, last: dt.date) -> list[
     return [kpis, Section("Service credits", [
         ("At risk", f"{currency} {at_risk}"), ("Credits", total([c for _m, c in credits])),
         *[(f"Credits {state.replace('_', ' ')}", total([c for _m, c in credits if c["state"] == state]))
-          for state in performance_rules.CREDIT_TRANSITIONS]],
+          for state in performance_rules.CREDIT_STATES],
+        ("Credits in an open earn-back window", total([c for _m, c in credits if c["state"] is None]))],
         ("month", "kpi", "allocation %", "multiplier", "amount", "state", "reference or reason"),
-        [(month, c["kpi"], c["allocation_pct"], c["multiplier"], c["amount"], c["state"],
+        [(month, c["kpi"], c["allocation_pct"], c["multiplier"], c["amount"], c["state_label"],
           c["reference"] or c["reason"]) for month, c in credits])]
 
 

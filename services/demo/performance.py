@@ -151,7 +151,7 @@ def _settle(engagement: Engagement, risk: User, months: list[rules.Period], now:
 
 
 def summary(engagement: Engagement) -> str:
-    states = sorted({c.state for c in ServiceCredit.select(ServiceCredit.state)
+    states = sorted({rules.credit_state_label(c.state, None) for c in ServiceCredit.select(ServiceCredit.state)
                      .where(ServiceCredit.engagement == engagement.id)})
     findings = Finding.select().where(Finding.engagement == engagement.id, Finding.source == "kpi").count()
     return (f"Contract performance: {kpis.kpis_of(engagement).count()} KPIs with monthly and weekly results, "

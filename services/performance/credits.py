@@ -7,6 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
+import peewee as pw
+
 from domain import performance as rules
 from domain.errors import Conflict, ValidationError
 from models import Engagement, Kpi, KpiResult, ServiceCredit, User, serialise_writers, transaction, utcnow
@@ -26,7 +28,8 @@ class MonthWorking:
     month: str
     charges: Decimal | None
     credits: rules.MonthCredits | None
-    states: dict[str, str]
+    states: dict[str, str | None]  # KPI code -> its credit's state (None: earn-back window open)
+    earn_back_until: str | None = None  # the last month of the window of an item without a state
 
 
 def outcomes_by_month(engagement: Engagement, kpi_ids: list[int]) -> dict[tuple[int, str], str]:
@@ -77,7 +80,7 @@ def compute(engagement: Engagement) -> list[MonthWorking]:
         amount = charges.get(month)
         result = (rules.compute_credits(amount, settings.at_risk_pct, settings.repeat_multiplier, misses)
                   if amount is not None else None)
-        workings.append(MonthWorking(month, amount, result, states))
+        workings.append(MonthWorking(month, amount, result, states, following[-1] if following else None))
     return workings
 
 
@@ -98,6 +101,11 @@ def recompute(engagement: Engagement, now: dt.datetime | None = None) -> int:
         return _recompute(engagement, now)
 
 
+def _unsettled() -> pw.Expression:
+    """Not credited or waived (SQL's ``NOT IN`` alone would skip the NULL state of an open earn-back window)."""
+    return ServiceCredit.state.is_null() | ServiceCredit.state.not_in(SETTLED)
+
+
 def _recompute(engagement: Engagement, now: dt.datetime) -> int:
     codes = {k.code: k.id for k in kpis_of(engagement)}
     existing = {(c.kpi_id, c.month): c for c in ServiceCredit.select().where(ServiceCredit.engagement == engagement.id)}
@@ -108,13 +116,14 @@ def _recompute(engagement: Engagement, now: dt.datetime) -> int:
         for line in working.credits.lines:
             wanted[(codes[line.kpi], working.month)] = {
                 "allocation_pct": line.allocation_pct, "multiplier": line.multiplier, "accrued": line.accrued,
-                "amount": line.amount, "capped": working.credits.capped, "state": working.states[line.kpi]}
+                "amount": line.amount, "capped": working.credits.capped, "state": working.states[line.kpi],
+                "earn_back_until": working.earn_back_until if working.states[line.kpi] is None else None}
     changed = 0
     with transaction():
         for key, row in existing.items():
             if row.state not in SETTLED and key not in wanted:
                 changed += ServiceCredit.delete().where(ServiceCredit.id == row.id,
-                                                        ServiceCredit.state.not_in(SETTLED)).execute()
+                                                        _unsettled()).execute()
         for (kpi_id, month), fields in wanted.items():
             row = existing.get((kpi_id, month))
             if row is None:
@@ -122,7 +131,7 @@ def _recompute(engagement: Engagement, now: dt.datetime) -> int:
                 changed += 1
             elif row.state not in SETTLED and any(getattr(row, k) != v for k, v in fields.items()):
                 changed += (ServiceCredit.update(updated_at=now, **fields)  # a settlement meanwhile stays
-                            .where(ServiceCredit.id == row.id, ServiceCredit.state.not_in(SETTLED)).execute())
+                            .where(ServiceCredit.id == row.id, _unsettled()).execute())
     return changed
 
 
@@ -145,6 +154,9 @@ def settle(actor: User, credit_id: int | str, data: dict, *, ip: str = "",
         raise ValidationError("state must be credited or waived", field="state")
     field = "reference" if target == "credited" else "reason"
     text = clean_text(data, field, limit=100 if field == "reference" else 2000, multiline=field == "reason")
+    if credit.state is None:
+        raise Conflict(f"this service credit's earn-back window is open until {credit.earn_back_until}; it is "
+                       "settled once it becomes payable", field="state")
     rules.check_move(rules.CREDIT_TRANSITIONS, credit.state, target, "service credit")
     now = now or utcnow()
     with transaction():

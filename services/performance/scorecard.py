@@ -86,6 +86,8 @@ def scorecard_of(engagement: Engagement, first: str, last: str) -> dict:
                        "credits": [{"id": c.id, "kpi": c.kpi.code, "allocation_pct": str(c.allocation_pct),
                                     "multiplier": str(c.multiplier), "accrued": _money(c.accrued),
                                     "amount": _money(c.amount), "state": c.state,
+                                    "earn_back_until": c.earn_back_until,
+                                    "state_label": rules.credit_state_label(c.state, c.earn_back_until),
                                     "reference": c.reference, "reason": c.reason} for c in rows],
                        "total": _money(sum((c.amount for c in rows), Decimal("0.00")))})
     return {"engagement": engagement.id, "currency": settings.currency, "from": first, "to": last,

@@ -58,7 +58,7 @@ def result_json(row: KpiResult) -> dict:
 def credit_json(row: ServiceCredit) -> dict:
     return {"id": row.id, "kpi": row.kpi.code, "month": row.month, "allocation_pct": str(row.allocation_pct),
             "multiplier": str(row.multiplier), "amount": str(row.amount), "capped": row.capped, "state": row.state,
-            "reference": row.reference, "reason": row.reason}
+            "earn_back_until": row.earn_back_until, "reference": row.reference, "reason": row.reason}
 
 
 def kpi_json(kpi) -> dict:

@@ -211,7 +211,7 @@ def scorecard_export(engagement_id: int, fmt: str) -> Response:
 @bp.route(f"/engagements/<int:engagement_id>/credits.{exports.FORMATS}")
 def credits_export(engagement_id: int, fmt: str) -> Response:
     card = scorecard.scorecard(current(), engagement_id, request.args)
-    rows = [(m["month"], c["kpi"], c["allocation_pct"], c["multiplier"], c["amount"], c["state"], c["reference"],
+    rows = [(m["month"], c["kpi"], c["allocation_pct"], c["multiplier"], c["amount"], c["state_label"], c["reference"],
              c["reason"]) for m in card["months"] for c in m["credits"]]
     return exports.table_download(fmt, f"credits-{engagement_id}-{card['from']}-{card['to']}",
                                   f"Credits ({card['currency']})", CREDIT_HEADERS, rows)
