@@ -86,6 +86,33 @@ def escalation_tier(tier: str) -> str | None:
     return TIER_ABOVE.get(tier)
 
 
+# Where a finding is discussed. A KPI finding on the escalation ladder (SPEC §8) is the business of the forum of
+# the ladder's tier (its last tier, ``dispute``, has no forum of its own: the executive hears it). Any other
+# finding goes to the forum its severity calls for: the seed's clause 2 gives the weekly operational review the
+# day-to-day, the monthly performance and risk review the risks, and executive steering what threatens the
+# arrangement itself.
+FORUM_OF_LADDER_TIER = {"operational": "operational", "performance": "performance", "executive": "executive",
+                        "dispute": "executive"}
+FORUM_OF_SEVERITY = {"low": "operational", "medium": "operational", "high": "performance", "critical": "executive"}
+
+
+def finding_tier(severity: str, ladder_tier: str | None) -> str:
+    """The forum tier whose agenda carries a finding: its ladder tier when it is on the ladder, else by severity."""
+    if ladder_tier:
+        return FORUM_OF_LADDER_TIER[ladder_tier]
+    return FORUM_OF_SEVERITY.get(severity, "operational")
+
+
+def ladder_tiers_for(forum_tier: str) -> tuple[str, ...]:
+    """The ladder tiers a forum of ``forum_tier`` hears."""
+    return tuple(t for t, f in FORUM_OF_LADDER_TIER.items() if f == forum_tier)
+
+
+def severities_for(forum_tier: str) -> tuple[str, ...]:
+    """The severities of off-ladder findings a forum of ``forum_tier`` hears."""
+    return tuple(s for s, f in FORUM_OF_SEVERITY.items() if f == forum_tier)
+
+
 def is_overdue(status: str, due_date: dt.date, today: dt.date) -> bool:
     """An open action past its due date (the engagement's local today)."""
     return status == "open" and due_date < today
