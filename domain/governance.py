@@ -9,6 +9,7 @@ every change is priced by the provider and decided by the client before it is im
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from .errors import Conflict, ValidationError
@@ -138,6 +139,32 @@ def parse_money(value: object, field: str, *, signed: bool = False) -> Decimal:
     if amount < 0 and not signed:
         raise ValidationError(f"{field} cannot be negative", field=field)
     return amount.quantize(CENT)
+
+
+PRICED_STATES = ("approved", "implemented")  # a change whose prices the client has agreed to pay
+
+
+@dataclass(frozen=True)
+class PricedChange:
+    """An approved (or implemented) change request's prices and the month (``YYYY-MM``) they start in: the month
+    it was implemented, or, approved and not implemented yet, the month it was approved."""
+    id: int
+    title: str
+    status: str
+    month: str
+    one_off: Decimal
+    monthly: Decimal
+
+
+def change_prices_by_month(changes: list[PricedChange], months: list[str]) -> dict[str, tuple[Decimal, Decimal]]:
+    """Per month (``YYYY-MM``), the agreed changes' (one-off, monthly) prices beside its charges: a one-off price in
+    its change's month, a monthly price in that month and every later one. Exact, to the cent."""
+    out = {}
+    for month in months:
+        one_off = sum((c.one_off for c in changes if c.month == month), Decimal(0))
+        monthly = sum((c.monthly for c in changes if c.month <= month), Decimal(0))
+        out[month] = (one_off.quantize(CENT), monthly.quantize(CENT))
+    return out
 
 
 def check_price_side(side: str) -> None:
