@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 
 from domain.errors import DomainError
 from models import Engagement, User
-from services.auditors import oscal, pack_verify, packs
+from services.auditors import oscal, pack_verify, packs, reports
 
 from . import connect
 
@@ -69,11 +69,14 @@ def build_pack(engagement_id: int, frameworks: tuple[str, ...], period_start: st
 @click.option("--interval", type=float, default=2.0, help="seconds between looks at the queue")
 @with_appcontext
 def pack_worker(once: bool, interval: float) -> None:
-    """Build queued evidence packs (claimed one at a time; several workers may run)."""
+    """Build queued evidence packs and performance reports (claimed one at a time; several workers may run)."""
     connect()
+    store = current_app.config["EVIDENCE_STORE"]
     while True:
-        for pack in packs.run_pending(current_app.config["EVIDENCE_STORE"], embed_max_mb=_embed_max()):
+        for pack in packs.run_pending(store, embed_max_mb=_embed_max()):
             click.echo(f"pack {pack.id}: {pack.status}{' ' + pack.error if pack.error else ''}")
+        for report in reports.run_pending(store):
+            click.echo(f"report {report.id}: {report.status}{' ' + report.error if report.error else ''}")
         if once:
             return
         time.sleep(interval)

@@ -9,6 +9,7 @@ every change is priced by the provider and decided by the client before it is im
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from .errors import Conflict, ValidationError
@@ -86,6 +87,33 @@ def escalation_tier(tier: str) -> str | None:
     return TIER_ABOVE.get(tier)
 
 
+# Where a finding is discussed. A KPI finding on the escalation ladder (SPEC §8) is the business of the forum of
+# the ladder's tier (its last tier, ``dispute``, has no forum of its own: the executive hears it). Any other
+# finding goes to the forum its severity calls for: the seed's clause 2 gives the weekly operational review the
+# day-to-day, the monthly performance and risk review the risks, and executive steering what threatens the
+# arrangement itself.
+FORUM_OF_LADDER_TIER = {"operational": "operational", "performance": "performance", "executive": "executive",
+                        "dispute": "executive"}
+FORUM_OF_SEVERITY = {"low": "operational", "medium": "operational", "high": "performance", "critical": "executive"}
+
+
+def finding_tier(severity: str, ladder_tier: str | None) -> str:
+    """The forum tier whose agenda carries a finding: its ladder tier when it is on the ladder, else by severity."""
+    if ladder_tier:
+        return FORUM_OF_LADDER_TIER[ladder_tier]
+    return FORUM_OF_SEVERITY.get(severity, "operational")
+
+
+def ladder_tiers_for(forum_tier: str) -> tuple[str, ...]:
+    """The ladder tiers a forum of ``forum_tier`` hears."""
+    return tuple(t for t, f in FORUM_OF_LADDER_TIER.items() if f == forum_tier)
+
+
+def severities_for(forum_tier: str) -> tuple[str, ...]:
+    """The severities of off-ladder findings a forum of ``forum_tier`` hears."""
+    return tuple(s for s, f in FORUM_OF_SEVERITY.items() if f == forum_tier)
+
+
 def is_overdue(status: str, due_date: dt.date, today: dt.date) -> bool:
     """An open action past its due date (the engagement's local today)."""
     return status == "open" and due_date < today
@@ -111,6 +139,32 @@ def parse_money(value: object, field: str, *, signed: bool = False) -> Decimal:
     if amount < 0 and not signed:
         raise ValidationError(f"{field} cannot be negative", field=field)
     return amount.quantize(CENT)
+
+
+PRICED_STATES = ("approved", "implemented")  # a change whose prices the client has agreed to pay
+
+
+@dataclass(frozen=True)
+class PricedChange:
+    """An approved (or implemented) change request's prices and the month (``YYYY-MM``) they start in: the month
+    it was implemented, or, approved and not implemented yet, the month it was approved."""
+    id: int
+    title: str
+    status: str
+    month: str
+    one_off: Decimal
+    monthly: Decimal
+
+
+def change_prices_by_month(changes: list[PricedChange], months: list[str]) -> dict[str, tuple[Decimal, Decimal]]:
+    """Per month (``YYYY-MM``), the agreed changes' (one-off, monthly) prices beside its charges: a one-off price in
+    its change's month, a monthly price in that month and every later one. Exact, to the cent."""
+    out = {}
+    for month in months:
+        one_off = sum((c.one_off for c in changes if c.month == month), Decimal(0))
+        monthly = sum((c.monthly for c in changes if c.month <= month), Decimal(0))
+        out[month] = (one_off.quantize(CENT), monthly.quantize(CENT))
+    return out
 
 
 def check_price_side(side: str) -> None:

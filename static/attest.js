@@ -56,6 +56,27 @@ document.addEventListener("DOMContentLoaded", function () {
   if (status.textContent.indexOf("ready") !== 0 && status.textContent.indexOf("failed") !== 0) { poll(); }
 });
 
+// Performance reports on an executive meeting's page: follow each build (without script, its Refresh link).
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("li.report[data-status-url]").forEach(function (item) {
+    var bar = item.querySelector(".report-progress"), status = item.querySelector(".report-status");
+    function poll() {
+      fetch(item.dataset.statusUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (report) {
+          bar.value = report.progress; bar.textContent = report.progress + "%";
+          status.textContent = report.status + (report.error ? ": " + report.error : "");
+          if (report.status === "ready" || report.status === "failed") {
+            bar.hidden = true; item.querySelector(".report-refresh").hidden = true;
+            item.querySelector(".report-files").hidden = report.status !== "ready";
+          } else { setTimeout(poll, 1000); }
+        })
+        .catch(function () { setTimeout(poll, 5000); });
+    }
+    poll();
+  });
+});
+
 // A form that creates something disables its buttons while it posts, so a double click sends it once (its
 // idempotency key catches what still gets through, e.g. without script). Back from the next page, they work again.
 document.addEventListener("submit", function (event) {

@@ -148,17 +148,18 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def requeue_stale(now: dt.datetime | None = None) -> int:
-    """Packs whose worker died mid-build go back to the queue: at once when the claiming process was on this
-    host and is gone, else once its heartbeat has been silent for CLAIM_TTL."""
+def requeue_stale(now: dt.datetime | None = None, model: type[pw.Model] = Pack) -> int:
+    """Jobs (packs, or another ``model`` built alike: performance reports) whose worker died mid-build go back to
+    the queue: at once when the claiming process was on this host and is gone, else once its heartbeat has been
+    silent for CLAIM_TTL."""
     cutoff = (now or utcnow()) - CLAIM_TTL
-    requeued = (Pack.update(status="queued", progress=0, claimed_by="")
-                .where(Pack.status == "building", Pack.claimed_at < cutoff).execute())
-    building = Pack.select(Pack.id, Pack.claimed_by).where(Pack.status == "building").tuples()
-    for pack_id, worker in list(building):
+    requeued = (model.update(status="queued", progress=0, claimed_by="")
+                .where(model.status == "building", model.claimed_at < cutoff).execute())
+    building = model.select(model.id, model.claimed_by).where(model.status == "building").tuples()
+    for job_id, worker in list(building):
         if _claimer_gone(worker):
-            requeued += (Pack.update(status="queued", progress=0, claimed_by="")
-                         .where(Pack.id == pack_id, Pack.status == "building", Pack.claimed_by == worker).execute())
+            requeued += (model.update(status="queued", progress=0, claimed_by="")
+                         .where(model.id == job_id, model.status == "building", model.claimed_by == worker).execute())
     return requeued
 
 
@@ -176,16 +177,19 @@ def _claimer_gone(worker: str) -> bool:
     return False
 
 
-class _Heartbeat:
+class Heartbeat:
     """Renews this worker's claim every ``every`` while it builds (a thread, its own short transactions), so
-    that a claim goes stale only when its worker is gone, not because a large pack takes long to render."""
+    that a claim goes stale only when its worker is gone, not because a large pack takes long to render. Packs
+    and performance reports (``model``) alike."""
 
-    def __init__(self, pack_id: int, worker: str, every: dt.timedelta = HEARTBEAT) -> None:
-        self.pack_id, self.worker, self.every = pack_id, worker, every.total_seconds()
+    def __init__(self, job_id: int, worker: str, every: dt.timedelta = HEARTBEAT,
+                 model: type[pw.Model] = Pack) -> None:
+        self.job_id, self.worker, self.every, self.model = job_id, worker, every.total_seconds(), model
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"pack-{pack_id}-heartbeat", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{model.__name__.lower()}-{job_id}-heartbeat",
+                                        daemon=True)
 
-    def __enter__(self) -> _Heartbeat:
+    def __enter__(self) -> Heartbeat:
         self._thread.start()
         return self
 
@@ -194,13 +198,17 @@ class _Heartbeat:
         self._thread.join()
 
     def _run(self) -> None:
+        model = self.model
         try:
             while not self._stop.wait(self.every):
                 with contextlib.suppress(pw.PeeweeException), transaction():
-                    Pack.update(claimed_at=utcnow()).where(Pack.id == self.pack_id, Pack.status == "building",
-                                                           Pack.claimed_by == self.worker).execute()
+                    model.update(claimed_at=utcnow()).where(model.id == self.job_id, model.status == "building",
+                                                            model.claimed_by == self.worker).execute()
         finally:
             db.close()
+
+
+_Heartbeat = Heartbeat  # the name the heartbeat tests know
 
 
 def _claim(pack_id: int, worker: str) -> bool:
@@ -616,7 +624,7 @@ def build_claimed(pack: Pack, store_root: str, *, embed_max_mb: float = DEFAULT_
     """Build a pack this worker has claimed: ready with its file stored by hash, or failed with the reason."""
     worker = pack.claimed_by
     try:
-        with _Heartbeat(pack.id, worker), Renderer() as renderer:
+        with Heartbeat(pack.id, worker), Renderer() as renderer:
             data = gather(pack)
             _set_progress(pack.id, 20, worker)
             store = evidence_store(store_root)

@@ -3,8 +3,8 @@ PDF through the pack's renderer (a child process, in the background, with progre
 sheets hold the rows behind every figure: evidence on time and accepted, findings and actions, incidents and
 clocks, register changes, change requests and exit readiness, after the KPI performance and service credits of
 the months the period touches (the scorecard's own figures). A report asked for an executive meeting is
-attached to it. Built like a pack: queued, claimed by one worker (the scheduler's lease holder), ready or
-failed."""
+attached to it. Built like a pack, by the same workers (``flask pack-worker`` and the scheduler's lease holder):
+queued, claimed by one worker whose heartbeat keeps the claim while it renders, ready or failed."""
 from __future__ import annotations
 
 import datetime as dt
@@ -44,7 +44,7 @@ from services.audit import audit_log
 from services.governance import changes, exit_readiness
 from services.performance.scorecard import scorecard_of
 
-from .packs import ROOT, Renderer, evidence_store, worker_name
+from .packs import ROOT, Heartbeat, Renderer, evidence_store, requeue_stale, worker_name
 
 TEMPLATES = os.path.join(ROOT, "templates", "reports")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -106,9 +106,10 @@ def _progress(report_id: int, progress: int, worker: str) -> None:
 
 
 def claim_next(worker: str) -> PerformanceReport | None:
-    cutoff = utcnow() - dt.timedelta(minutes=30)
-    PerformanceReport.update(status="queued", progress=0, claimed_by="").where(
-        PerformanceReport.status == "building", PerformanceReport.claimed_at < cutoff).execute()
+    """Claim the oldest queued report for ``worker`` (of racing workers exactly one wins each), after taking back
+    the claims of dead workers as packs do (``requeue_stale``: a process of this host gone, or a heartbeat silent
+    for ``CLAIM_TTL``)."""
+    requeue_stale(model=PerformanceReport)
     queued = [r.id for r in PerformanceReport.select(PerformanceReport.id).where(PerformanceReport.status == "queued")
               .order_by(PerformanceReport.created_at, PerformanceReport.id).limit(5)]
     for candidate in queued:
@@ -311,7 +312,7 @@ def render_html(report: PerformanceReport, engagement: Engagement, sections: lis
 def build_claimed(report: PerformanceReport, store_root: str) -> PerformanceReport:
     worker = report.claimed_by
     try:
-        with Renderer() as renderer:
+        with Heartbeat(report.id, worker, model=PerformanceReport), Renderer() as renderer:
             engagement = Engagement.get_by_id(report.engagement_id)
             sections = gather(report)
             _progress(report.id, 30, worker)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from domain import governance as rules
 from models import Engagement, Finding, Forum, Kpi, KpiEscalation, transaction
 from services.messages import notifications
 
 from .meetings import FALLBACK_ROLES, ScheduleResult, _forum_people
 
 BATCH = 100
-FORUM_OF_TIER = {"operational": "operational", "performance": "performance", "executive": "executive",
-                 "dispute": "executive"}  # the ladder's tier -> the forum that deals with it
+FORUM_OF_TIER = rules.FORUM_OF_LADDER_TIER  # the ladder's tier -> the forum that deals with it
 
 
 def tier_people(engagement_id: int, tier: str) -> set[int]:

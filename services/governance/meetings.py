@@ -33,6 +33,7 @@ from models import (
     Finding,
     Forum,
     ForumMember,
+    KpiEscalation,
     Meeting,
     Subcontractor,
     User,
@@ -321,8 +322,24 @@ def _request_line(r: EvidenceRequest, tz: str) -> dict:
 
 
 def _finding_line(f: Finding, tz: str) -> dict:
+    ladder = getattr(f, "ladder", None)
     return {"id": f.id, "title": f.title, "due": _day(f.due_date), "state": f.status, "severity": f.severity,
+            "tier": rules.finding_tier(f.severity, ladder.tier if ladder and ladder.id else None),
             "link": f"/findings/{f.id}"}
+
+
+def _tier_findings(engagement_id: int, tier: str, day: dt.date) -> pw.ModelSelect:
+    """Open findings for a forum of ``tier``: those due by the meeting's date at this tier (a KPI finding by its
+    ladder tier, any other by its severity: ``rules.finding_tier``), and KPI findings escalated up the ladder to
+    this tier whatever their date."""
+    due = Finding.due_date.is_null(False) & (Finding.due_date <= day)
+    off_ladder = KpiEscalation.id.is_null() & Finding.severity.in_(rules.severities_for(tier)) & due
+    escalated = KpiEscalation.tier != rules.TIERS[0]
+    on_ladder = KpiEscalation.tier.in_(rules.ladder_tiers_for(tier)) & (due | escalated)
+    return (Finding.select(Finding, KpiEscalation)
+            .join(KpiEscalation, pw.JOIN.LEFT_OUTER, on=(KpiEscalation.finding == Finding.id), attr="ladder")
+            .where(Finding.engagement == engagement_id, Finding.status != "closed", off_ladder | on_ladder)
+            .order_by(Finding.due_date, Finding.id))
 
 
 def _action_line(a: Action, tz: str) -> dict:
@@ -365,8 +382,8 @@ def _kpi_results(meeting: Meeting, engagement: Engagement) -> dict:
 
 def live_agenda(meeting: Meeting, forum: Forum, engagement: Engagement) -> dict:
     """The agenda from live data, in a fixed number of queries whatever the rows: KPI results missed or below
-    expected since the forum's last meeting, overdue requests, findings
-    and this tier's actions due by the meeting's date, actions escalated from the tier below, running and
+    expected since the forum's last meeting, overdue requests, this tier's findings
+    (``_tier_findings``) and actions due by the meeting's date, actions escalated from the tier below, running and
     breached clocks, change requests and sub-contractor proposals awaiting a decision, exit items gone stale."""
     tz, eid = engagement.timezone, engagement.id
     day = local(meeting.scheduled_for, tz).date()
@@ -380,10 +397,7 @@ def live_agenda(meeting: Meeting, forum: Forum, engagement: Engagement) -> dict:
             EvidenceRequest.select(EvidenceRequest, Control).join(Control)
             .where(EvidenceRequest.engagement == eid, EvidenceRequest.status == "overdue")
             .order_by(EvidenceRequest.due_at, EvidenceRequest.id), _request_line, tz),
-        "findings": _section(
-            Finding.select().where(Finding.engagement == eid, Finding.status != "closed",
-                                   Finding.due_date.is_null(False), Finding.due_date <= day)
-            .order_by(Finding.due_date, Finding.id), _finding_line, tz),
+        "findings": _section(_tier_findings(eid, forum.tier, day), _finding_line, tz),
         "actions": _section(actions.where(Action.tier == forum.tier, Action.due_date <= day)
                             .order_by(Action.due_date, Action.id), _action_line, tz),
         "escalated_actions": _section(

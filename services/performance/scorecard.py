@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
+from domain import governance as change_rules
 from domain import performance as rules
 from domain.errors import ValidationError
 from models import Engagement, Finding, Kpi, KpiEscalation, KpiResult, KpiVersion, ServiceCredit, User
@@ -16,7 +17,7 @@ from services import scope
 
 from . import credits
 from .kpis import current_version, in_effect, kpis_of, today_in, versions_by_kpi
-from .settings import months_of, settings_of
+from .settings import months_of, priced_changes, settings_of
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,26 @@ def misses_across(user: User, limit: int = 200) -> list[dict]:
 
 
 def months_json(engagement: Engagement) -> list[dict]:
-    return [{"month": m.month, "forecast_volume": m.forecast_volume, "actual_volume": m.actual_volume,
-             "charges": None if m.charges is None else str(m.charges)}
-            for m in sorted(months_of(engagement).values(), key=lambda m: m.month)]
+    """The months with volumes, charges or an agreed change starting, each with the agreed changes' one-off and
+    monthly prices beside its charges (``change_one_off``, ``change_monthly``)."""
+    months, changes = months_of(engagement), priced_changes(engagement)
+    prices = change_rules.change_prices_by_month(changes, sorted(set(months) | {c.month for c in changes}))
+    out = []
+    for month, (one_off, monthly) in prices.items():
+        row = months.get(month)
+        charges = None if row is None or row.charges is None else row.charges
+        out.append({"month": month, "forecast_volume": row.forecast_volume if row else None,
+                    "actual_volume": row.actual_volume if row else None,
+                    "charges": None if charges is None else str(charges),
+                    "change_one_off": str(one_off), "change_monthly": str(monthly)})
+    return out
+
+
+def changes_json(engagement: Engagement) -> list[dict]:
+    """The approved and implemented change requests whose prices the commercial view adds."""
+    return [{"id": c.id, "title": c.title, "status": c.status, "from_month": c.month,
+             "one_off_price": str(c.one_off.quantize(change_rules.CENT)),
+             "monthly_price": str(c.monthly.quantize(change_rules.CENT))} for c in priced_changes(engagement)]
 
 
 def results_of(kpi: Kpi) -> list[KpiResult]:

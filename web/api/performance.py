@@ -35,7 +35,11 @@ oas.register_schemas({
                                                    "volume) and optional evidence_id."},
     "KpiResult": ANY,
     "KpiResultList": {"type": "object", "properties": {"items": {"type": "array", "items": oas.ref("KpiResult")}}},
-    "CommercialSettings": ANY,
+    "CommercialSettings": {**ANY, "description": "Settings and bands; on GET also `months` (volumes, charges and "
+                                                 "the agreed change requests' `change_one_off` and `change_monthly` "
+                                                 "prices beside them) and `approved_changes` (approved and "
+                                                 "implemented change requests with `from_month`, `one_off_price`, "
+                                                 "`monthly_price`)."},
     "MonthVolume": ANY,
     "Scorecard": {**ANY, "properties": {"kpis": {"type": "array"}, "months": {"type": "array"}}},
     "ServiceCredit": ANY,
@@ -160,7 +164,8 @@ def review_kpi_result(result_id: int):
 def get_commercial(engagement_id: int):
     engagement = scope.performance_engagement(api_user(), engagement_id)
     return jsonify({**commercial.settings_json(commercial.settings_of(engagement)),
-                    "months": scorecard.months_json(engagement)})
+                    "months": scorecard.months_json(engagement),
+                    "approved_changes": scorecard.changes_json(engagement)})
 
 
 @route("/engagements/<int:engagement_id>/commercial", methods=("PATCH",), body="CommercialSettings",

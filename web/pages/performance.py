@@ -18,6 +18,7 @@ OUTCOME_MARKS = {"met": "✓ met", "below_expected": "~ below expected", "missed
                  None: "… awaiting review"}
 SCORECARD_HEADERS = ("kpi", "name", "period", "value", "outcome", "state", "expected", "minimum", "version")
 CREDIT_HEADERS = ("month", "kpi", "allocation_pct", "multiplier", "amount", "state", "reference", "reason")
+MONTH_HEADERS = ("month", "forecast_volume", "actual_volume", "charges", "change_one_off", "change_monthly")
 
 
 def _form() -> dict:
@@ -43,6 +44,7 @@ def _page(engagement_id: int, error: DomainError | None = None, status: int = 20
         trends={k["id"]: _trend(k) for k in card["kpis"]}, marks=OUTCOME_MARKS, outcomes=OUTCOMES,
         pending=scorecard.pending_results(engagement), escalations=scorecard.escalations_of(engagement),
         settings=commercial.settings_json(commercial.settings_of(engagement)), months=scorecard.months_json(engagement),
+        changes=scorecard.changes_json(engagement),
         templates=catalogue(), warning=_warning(len(card["kpis"])),
         can_define=scope.permits(user, "define_kpis"), can_submit=scope.permits(user, "submit_kpi_results"),
         can_review=scope.permits(user, "review_kpi_results"), can_commercial=scope.permits(user, "commercial")), status
@@ -215,3 +217,12 @@ def credits_export(engagement_id: int, fmt: str) -> Response:
              c["reason"]) for m in card["months"] for c in m["credits"]]
     return exports.table_download(fmt, f"credits-{engagement_id}-{card['from']}-{card['to']}",
                                   f"Credits ({card['currency']})", CREDIT_HEADERS, rows)
+
+
+@bp.route(f"/engagements/<int:engagement_id>/commercial.{exports.FORMATS}")
+def commercial_export(engagement_id: int, fmt: str) -> Response:
+    """The months' volumes and charges with the agreed change requests' prices beside them."""
+    engagement = scope.performance_engagement(current(), engagement_id)
+    currency = commercial.settings_of(engagement).currency
+    rows = [tuple(m[h] for h in MONTH_HEADERS) for m in scorecard.months_json(engagement)]
+    return exports.table_download(fmt, f"commercial-{engagement_id}", f"Months ({currency})", MONTH_HEADERS, rows)
