@@ -57,7 +57,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     models.bind_database(app.config["DATABASE_URL"])
-    integrations.configure(app.config["SECRET_KEY"], allow_private=bool(app.config.get("WEBHOOK_ALLOW_PRIVATE")))
+    integrations.configure(app.config["SECRET_KEY"], allow_private=bool(app.config.get("WEBHOOK_ALLOW_PRIVATE")),
+                           ca_bundle=app.config.get("WEBHOOK_CA_BUNDLE") or "")
     app.extensions["evidence_store"] = _evidence_store(app, exit_on_error=test_config is None)
 
     @app.before_request

@@ -73,6 +73,8 @@ def load_config(instance_path: str) -> dict:
         "SCHEDULER": os.environ.get("SCHEDULER", "off"),
         # endpoints on loopback, private or link-local addresses (and plain http://): for tests only
         "WEBHOOK_ALLOW_PRIVATE": os.environ.get("WEBHOOK_ALLOW_PRIVATE", "").strip().lower() in ("1", "true", "yes"),
+        # the CAs webhook endpoints' certificates must chain to, instead of the system's (a bank's own CA)
+        "WEBHOOK_CA_BUNDLE": os.environ.get("WEBHOOK_CA_BUNDLE", "").strip(),
         "TRUSTED_PROXIES": _trusted_proxies(),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
