@@ -80,6 +80,24 @@ def check_effective_date(value: dt.date, today: dt.date) -> None:
                               field="effective_date")
 
 
+MAX_FILES = 20  # files in one submission (one version); together they stay within the upload size limit
+
+
+def check_submission(hashes: list[str]) -> None:
+    """A submission holds one to ``MAX_FILES`` files, each different: the same bytes twice is a mistake
+    (a file dropped twice), refused rather than stored as two copies of one document."""
+    if not hashes:
+        raise ValidationError("no file was sent (multipart field 'file')", field="file")
+    if len(hashes) > MAX_FILES:
+        raise ValidationError(f"{len(hashes)} files sent; a submission holds at most {MAX_FILES}", field="file")
+    seen: dict[str, int] = {}
+    for position, sha in enumerate(hashes, start=1):
+        if sha in seen:
+            raise ValidationError(f"file {position} is the same as file {seen[sha]}: send each file once",
+                                  field="file")
+        seen[sha] = position
+
+
 MAX_FILENAME = 200
 # control, format (bidi overrides, zero-width), surrogate, private use, unassigned, line/paragraph separators
 _REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible formatting (bidi or zero-width) character",

@@ -1,7 +1,7 @@
 """Peewee models, split by domain. ``ALL_MODELS`` is in dependency order."""
 from .audit import AuditEvent, AuditorGrant
 from .base import BaseModel, bind_database, db, is_postgres, serialise_writers, transaction, utcnow
-from .evidence import Evidence, RequestComment, RequestHistory
+from .evidence import Evidence, EvidenceFile, RequestComment, RequestHistory
 from .governance import Action, ChangeRequest, Decision, Forum, ForumMember, Meeting, PerformanceReport
 from .idempotency import IdempotencyKey
 from .identity import ScimGroup, ScimToken, ScimUser, SsoConfig, SsoDomain, SsoFlow, SsoResponseSeen
@@ -39,7 +39,7 @@ ALL_MODELS = [
     LibraryVersion, Framework, Obligation, Control, ControlObligation, EvidenceRequirement, ClockRule,
     Engagement, EngagementFramework, Applicability, EvidenceRequest, RequestTally, HolidayOverride, Subcontractor,
     Acquirer, Arrangement,
-    Evidence, RequestHistory, RequestComment, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
+    Evidence, EvidenceFile, RequestHistory, RequestComment, Incident, Clock, Finding, ChangeEvent, ChangeEventRequest,
     Notification, NotificationSetting, SchedulerCursor,
     AuditorGrant, AuditEvent,
     Pack, OutboxMessage, SchedulerLease,

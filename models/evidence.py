@@ -40,6 +40,26 @@ class Evidence(BaseModel):
         )
 
 
+class EvidenceFile(BaseModel):
+    """One file of a submission: an evidence item (one version, reviewed as one) holds one or more, in the
+    order they were sent. ``position`` 1 is the file the item's own columns (``sha256``, ``original_filename``,
+    ``media_type``, ``size``) still describe, so that readers of a single file and the API's response shape
+    keep working; every file, the first included, has its row here."""
+    evidence = pw.ForeignKeyField(Evidence, backref="files", on_delete="RESTRICT")
+    position = pw.IntegerField()  # 1, 2, … in the order sent
+    sha256 = pw.CharField(max_length=64, index=True)
+    size = pw.BigIntegerField()
+    media_type = pw.CharField(max_length=120)
+    original_filename = pw.CharField(max_length=255)
+    storage_key = pw.CharField(max_length=128)  # where the store keeps the bytes: today their content address
+
+    class Meta:
+        indexes = (
+            (("evidence", "position"), True),
+            (("evidence", "sha256"), True),  # the same bytes twice in one submission are refused
+        )
+
+
 class RequestHistory(BaseModel):
     """One transition of a request (``subject`` request; ``evidence`` the item that moved it, if any) or of
     one of its evidence items (``subject`` evidence): who, when, from, to, why. Written in the same

@@ -223,9 +223,9 @@ def test_rejecting_a_newer_version_keeps_the_accepted_one_standing(evidence_worl
     assert detail.may_review and not detail.may_upload
 
 
-def test_several_files_in_one_upload_each_become_a_version(app, evidence_world):
-    """The no-JavaScript page form sends several ``file`` parts; ``web.uploads.parse_upload`` streams each into
-    the store and the service makes one version of each, in order."""
+def test_several_files_in_one_upload_are_one_version(app, evidence_world):
+    """The page form and the API send several ``file`` parts; ``web.uploads.parse_upload`` streams each into
+    the store and the service makes them one submission: one version holding every file, in order."""
     import io
 
     from web.uploads import parse_upload
@@ -240,7 +240,8 @@ def test_several_files_in_one_upload_each_become_a_version(app, evidence_world):
     assert [(u.filename, u.staged.size) for u in form.files] == [(f"{t}.pdf", len(b)) for t, b in files.items()]
     created = evidence_service.upload(w.contributor, w.engagement.id, request_id=form.fields["request_id"],
                                       effective_date=form.fields["effective_date"], files=form.files)
-    assert [e.version for e in created] == [1, 2, 3]
-    assert [e.original_filename for e in created] == ["one.pdf", "two.pdf", "three.pdf"]
-    assert [e.sha256 for e in created] == [hashlib.sha256(b).hexdigest() for b in files.values()]
+    assert created.version == 1 and Evidence.select().where(Evidence.request == req.id).count() == 1
+    assert [f.original_filename for f in created.file_rows] == ["one.pdf", "two.pdf", "three.pdf"]
+    assert [f.sha256 for f in created.file_rows] == [hashlib.sha256(b).hexdigest() for b in files.values()]
+    assert (created.original_filename, created.sha256) == ("one.pdf", created.file_rows[0].sha256)
     assert evidence_store.get_store().temporary_files() == []

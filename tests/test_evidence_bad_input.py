@@ -226,9 +226,15 @@ def test_bad_request_ids_and_missing_files_are_clear_errors(evidence_world, unch
     error_of(w.client.post(url, data={"request_id": str(w.request().id), "effective_date": today},
                            headers=w.auth(w.contributor), content_type="multipart/form-data"), 422)
     error_of(w.client.post(url, json={"request_id": w.request().id}, headers=w.auth(w.contributor)), 400)
-    two = {"request_id": str(w.request().id), "effective_date": today,
-           "file": [(io.BytesIO(demo_files.pdf("1")), "1.pdf"), (io.BytesIO(demo_files.pdf("2")), "2.pdf")]}
-    error_of(w.client.post(url, data=two, headers=w.auth(w.contributor), content_type="multipart/form-data"), 422)
+    # several files are one submission now; more than a submission holds, or one file twice, store nothing
+    too_many = {"request_id": str(w.request().id), "effective_date": today,
+                "file": [(io.BytesIO(demo_files.pdf(str(i))), f"{i}.pdf") for i in range(21)]}
+    assert "at most 20" in error_of(w.client.post(url, data=too_many, headers=w.auth(w.contributor),
+                                                  content_type="multipart/form-data"), 422)["message"]
+    twice = {"request_id": str(w.request().id), "effective_date": today,
+             "file": [(io.BytesIO(demo_files.pdf("1")), "1.pdf"), (io.BytesIO(demo_files.pdf("1")), "copy.pdf")]}
+    assert "same as file 1" in error_of(w.client.post(url, data=twice, headers=w.auth(w.contributor),
+                                                      content_type="multipart/form-data"), 422)["message"]
     error_of(w.client.post(url, data=b"--x\r\nnot really", headers={**w.auth(w.contributor),
                                                                     "Content-Type": "multipart/form-data; boundary=x"}),
              400)

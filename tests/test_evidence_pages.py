@@ -9,7 +9,7 @@ import re
 import pytest
 from test_pages import signed_in, text
 
-from models import AuditEvent, Evidence, EvidenceRequest, EvidenceRequirement
+from models import AuditEvent, Evidence, EvidenceFile, EvidenceRequest, EvidenceRequirement
 from services.demo import files as demo_files
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -48,20 +48,22 @@ def test_request_page_shows_what_is_owed_and_the_forms_each_role_may_use(app, wo
     assert outsider.get("/requests/999999").status_code == 404
 
 
-def test_form_upload_of_several_files_makes_versions_and_history(app, world):
+def test_form_upload_of_several_files_makes_one_version_and_history(app, world):
     req = world.request()
     client = signed_in(app, world.contributor)
     response = form_upload(client, req, [("q1.pdf", demo_files.pdf("one")), ("q1-annex.pdf", demo_files.pdf("two"))])
     assert response.status_code == 302, re.findall(r"form-error\">([^<]*)", text(response))
     assert response.headers["Location"].endswith(f"/requests/{req.id}")
     page = text(client.get(f"/requests/{req.id}"))
-    assert "Uploaded “q1.pdf” (version 1), “q1-annex.pdf” (version 2)" in page
-    versions = list(Evidence.select().where(Evidence.request == req.id).order_by(Evidence.version))
-    assert [(v.version, v.original_filename, v.status) for v in versions] == [(1, "q1.pdf", "submitted"),
-                                                                              (2, "q1-annex.pdf", "submitted")]
-    for v in versions:
-        assert v.sha256 in page and f"Version {v.version}: {v.original_filename}" in page
-    assert "Versions (2)" in page and "submitted" in page.lower()
+    assert "Uploaded version 1 (“q1.pdf”, “q1-annex.pdf”)" in page
+    (version,) = Evidence.select().where(Evidence.request == req.id)
+    assert (version.version, version.original_filename, version.status) == (1, "q1.pdf", "submitted")
+    files = list(EvidenceFile.select().where(EvidenceFile.evidence == version.id).order_by(EvidenceFile.position))
+    assert [f.original_filename for f in files] == ["q1.pdf", "q1-annex.pdf"]
+    for f in files:
+        assert f.sha256 in page and f"/api/v1/evidence/{version.id}/files/{f.id}/file" in page
+    assert "Version 1: q1.pdf and 1 more file" in page and "Files (2)" in page
+    assert "Versions (1)" in page and "submitted" in page.lower()
     history = page[page.index('id="history-heading"'):]
     assert re.search(r"(open|overdue) → <strong>submitted</strong> <span class=\"small\">\(version 1\)", history)
     assert EvidenceRequest.get_by_id(req.id).status == "submitted"

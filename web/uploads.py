@@ -4,8 +4,8 @@ Werkzeug's own form parser spools every file part over 500 KiB to a temporary fi
 copies it again. ``parse_upload`` reads the request body itself with ``werkzeug.sansio.multipart`` and
 writes each ``file`` part straight into a temporary file of the evidence store while hashing it
 (``evidence_store.Staging``), so memory stays flat and the bytes are written once; the service later
-renames the file to its content address. ``MAX_UPLOAD_MB`` is enforced while streaming, chunked bodies
-included (413, temporary files removed).
+renames the file to its content address. ``MAX_UPLOAD_MB`` is enforced while streaming, on all the files of
+one upload together, chunked bodies included (413, temporary files removed).
 
 Views that take uploads are marked ``@streamed_upload``: nothing may read ``request.form`` before them
 (Flask-WTF's CSRF check and the NUL guard would make Werkzeug parse and spool the body), so the CSRF token
@@ -58,7 +58,8 @@ def max_upload_bytes() -> int:
 
 def parse_upload(*, require_csrf: bool, max_files: int | None = None, file_field: str = "file") -> UploadForm:
     """Parse the request's multipart body: text fields into ``fields``, each ``file_field`` part into the
-    evidence store's temporary files (finished and fsynced). Every error discards what was staged.
+    evidence store's temporary files (finished and fsynced), all of them together within MAX_UPLOAD_MB. Every
+    error discards what was staged.
 
     400: not multipart, malformed, a NUL or invalid UTF-8 in a field or file name, a missing or bad CSRF
     token (``require_csrf``); 413: a file over MAX_UPLOAD_MB or a body over MAX_CONTENT_LENGTH; 422: more
@@ -118,7 +119,8 @@ class _Parser:
             try:
                 self.staging.write(data)
             except evidence_store.TooLarge:
-                raise TooLarge(f"the file is larger than the {current_app.config['MAX_UPLOAD_MB']} MB limit",
+                what = "the file is" if len(self.form.files) == 1 else "the files together are"
+                raise TooLarge(f"{what} larger than the {current_app.config['MAX_UPLOAD_MB']} MB limit",
                                field=self.file_field) from None
             if not more:
                 self.staging.finish()
@@ -140,7 +142,8 @@ class _Parser:
         if "\x00" in (filename or ""):
             raise DomainError("the file name contains a NUL character", field=name)
         safe_filename(filename or "")  # a bad name is refused before any byte of its file is stored
-        self.staging = self.store.staging(self.max_bytes)
+        # MAX_UPLOAD_MB bounds the whole upload: each file may take what the files before it left
+        self.staging = self.store.staging(self.max_bytes - sum(item.staged.size for item in self.form.files))
         self.form.files.append(Upload(filename or "", self.staging))
         self.field_name = None
 

@@ -58,7 +58,7 @@ def _hold(engagement: Engagement, forum: Forum, day: dt.date, n: int, users: dic
     minutes = evidence_service.upload(users["provider_admin"], engagement.id, request_id=request.id,
                                       effective_date=local(after, engagement.timezone).date().isoformat(),
                                       note=f"Minutes: {forum.name}", now=after,
-                                      files=[stage(PDF, f"{forum.name} minutes {day.isoformat()}")])[0]
+                                      files=[stage(PDF, f"{forum.name} minutes {day.isoformat()}")])
     meetings.hold_meeting(users["client_admin"], meeting.id, {
         "held_at": isoformat_utc(after), "minutes_evidence_id": minutes.id,
         "attendees": [users["client_admin"].email, users["provider_admin"].email]}, now=after)
@@ -112,7 +112,7 @@ def _demo_exit(engagement: Engagement, users: dict[str, User], today: dt.date) -
         effective = max(today - relativedelta(months=months_ago), engagement.start_date)
         item = evidence_service.upload(users["provider_admin"], engagement.id, request_id=request.id,
                                        effective_date=effective.isoformat(), note="Demo exit evidence",
-                                       files=[stage(PDF, f"{code} exit evidence")])[0]
+                                       files=[stage(PDF, f"{code} exit evidence")])
         evidence_service.review(users["risk_reviewer"], item.id, "accept", "Current and complete.")
         done += 1
     return done

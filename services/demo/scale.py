@@ -39,6 +39,7 @@ from models import (
     Engagement,
     EngagementFramework,
     Evidence,
+    EvidenceFile,
     EvidenceRequest,
     EvidenceRequirement,
     Finding,
@@ -281,6 +282,10 @@ class _Scaler:
         ids = {(req, ver): eid for eid, req, ver in
                Evidence.select(Evidence.id, Evidence.request, Evidence.version)
                .where(Evidence.engagement == e).tuples()}
+        _insert(EvidenceFile, [{"evidence": ids[(item["request"], item["version"])], "position": 1,
+                                "sha256": item["sha256"], "size": item["size"], "media_type": item["media_type"],
+                                "original_filename": item["original_filename"], "storage_key": item["sha256"]}
+                               for item in evidence])
         ev = self.events
         for item in evidence:
             eid = ids[(item["request"], item["version"])]

@@ -54,7 +54,7 @@ def _requests(engagement: Engagement) -> list[EvidenceRequest]:
 
 def _submit(uploader: User, req: EvidenceRequest, media_type: str, title: str, effective: str) -> Evidence:
     return evidence_service.upload(uploader, req.engagement_id, request_id=req.id, effective_date=effective,
-                                   note="Demo evidence", files=[stage(media_type, title)])[0]
+                                   note="Demo evidence", files=[stage(media_type, title)])
 
 
 def create_demo_evidence(engagement: Engagement, uploader: User, reviewer: User) -> dict[str, int]:

@@ -30,6 +30,7 @@ from models import (
     Control,
     Engagement,
     Evidence,
+    EvidenceFile,
     EvidenceRequest,
     EvidenceRequirement,
     RequestHistory,
@@ -44,6 +45,7 @@ from services.integrations import webhooks
 from services.register import queries
 
 from . import media_types
+from .files import attach_files
 
 MAX_COMMENT = 4000
 MAX_NOTE = 4000
@@ -179,13 +181,15 @@ def _status_without_evidence(req: EvidenceRequest, engagement: Engagement, now: 
 
 def upload(user: User, engagement_id: int | str, *, request_id, effective_date, note="", files: list[Upload],
            ip: str = "", now: dt.datetime | None = None,
-           still_authorised: Callable[[], bool] = lambda: True) -> list[Evidence]:
-    """Submit ``files`` as new versions of one request of the engagement, all or none, in one transaction.
+           still_authorised: Callable[[], bool] = lambda: True) -> Evidence:
+    """Submit ``files`` as one new version of one request of the engagement (a submission: its files are
+    reviewed as one), all or nothing, in one transaction.
 
     Checks: the request belongs to the engagement and the user may upload to it (NotFound otherwise);
-    ``effective_date`` (ValidationError); each file is not empty (422) and its sniffed media type is one the
-    requirement accepts (415). The request becomes ``submitted``; nothing earlier is overwritten. Takes
-    ownership of the staged files: promoted to the store on success, discarded on any error.
+    ``effective_date`` (ValidationError); one to ``MAX_FILES`` files, none empty and none sent twice (422),
+    each of a sniffed media type the requirement accepts (415): one bad file stores none. The request becomes
+    ``submitted``; nothing earlier is overwritten. Takes ownership of the staged files: promoted to the store
+    on success, discarded on any error.
 
     A file may take minutes to arrive: inside the transaction, the user is read again and ``still_authorised``
     (the caller's credential: token not revoked, session not ended) asked again; either gone is a 401 and
@@ -200,56 +204,61 @@ def upload(user: User, engagement_id: int | str, *, request_id, effective_date, 
 
 
 def _upload(user: User, engagement_id, *, request_id, effective_date, note, files: list[Upload], ip: str,
-            now: dt.datetime, still_authorised: Callable[[], bool]) -> list[Evidence]:
+            now: dt.datetime, still_authorised: Callable[[], bool]) -> Evidence:
     engagement = scope.engagement_for(user, engagement_id)
     req = scope.request_for(user, _request_id(request_id), "upload")
     if req.engagement_id != engagement.id:
         raise NotFound("evidence request not found", field="request_id")
     day = parse_effective_date(effective_date, engagement, now)
     note = _text(note, "note", limit=MAX_NOTE)
-    if not files:
-        raise ValidationError("no file was sent (multipart field 'file')", field="file")
     accepted = json.loads(req.requirement.accepted_types)
     checked = [(item, rules.safe_filename(item.filename or ""), _media_type(item, accepted)) for item in files]
-    created = []
+    rules.check_submission([item.staged.sha256 for item in files])
     with transaction():
         locked = _locked(EvidenceRequest, req.id)
         if not User.get_by_id(user.id).active or not still_authorised():
             raise Unauthorised("your session or API token ended while the file was arriving; nothing was stored")
-        version = (Evidence.select(pw.fn.MAX(Evidence.version)).where(Evidence.request == req.id).scalar() or 0)
-        for item, filename, media_type in checked:
-            version += 1
-            row = Evidence.create(
-                request=req.id, engagement=engagement.id, sha256=item.staged.sha256, original_filename=filename,
-                media_type=media_type, size=item.staged.size, effective_date=day,
-                valid_until=_valid_until(day, req, engagement), note=note, version=version,
-                status="submitted", uploaded_by=user.id, uploaded_at=now)
-            _record("evidence", req.id, row.id, "", "submitted", user, note, now)
-            target = rules.request_after_upload(locked.status)
-            if target:
-                _move_request(locked, target, actor=user, reason=f"version {version} uploaded", now=now,
-                              evidence_id=row.id)
-            audit_log.record("evidence.upload", actor=user, object_type="evidence", object_id=row.id,
-                             engagement=engagement.id, ip=ip,
-                             details={"request_id": req.id, "sha256": row.sha256, "size": row.size,
-                                      "media_type": media_type, "version": version, "filename": filename,
-                                      "effective_date": day.isoformat()})
-            webhooks.emit("evidence.submitted", engagement, object_type="evidence", object_id=row.id,
-                          title=f"Evidence submitted for request #{req.id} (version {version})",
-                          path=f"/requests/{req.id}", extra={"request_id": req.id, "version": version}, now=now)
-            created.append(row)
+        version = (Evidence.select(pw.fn.MAX(Evidence.version)).where(Evidence.request == req.id).scalar() or 0) + 1
+        first, first_name, first_type = checked[0]
+        row = Evidence.create(
+            request=req.id, engagement=engagement.id, sha256=first.staged.sha256, original_filename=first_name,
+            media_type=first_type, size=first.staged.size, effective_date=day,
+            valid_until=_valid_until(day, req, engagement), note=note, version=version,
+            status="submitted", uploaded_by=user.id, uploaded_at=now)
+        row.file_rows = [EvidenceFile.create(evidence=row.id, position=position, sha256=item.staged.sha256,
+                                             size=item.staged.size, media_type=media_type,
+                                             original_filename=filename, storage_key=item.staged.sha256)
+                         for position, (item, filename, media_type) in enumerate(checked, start=1)]
+        _record("evidence", req.id, row.id, "", "submitted", user, note, now)
+        target = rules.request_after_upload(locked.status)
+        if target:
+            _move_request(locked, target, actor=user, reason=f"version {version} uploaded", now=now,
+                          evidence_id=row.id)
+        audit_log.record("evidence.upload", actor=user, object_type="evidence", object_id=row.id,
+                         engagement=engagement.id, ip=ip,
+                         details={"request_id": req.id, "sha256": row.sha256, "size": row.size,
+                                  "media_type": first_type, "version": version, "filename": first_name,
+                                  "effective_date": day.isoformat(),
+                                  "files": [{"sha256": f.sha256, "size": f.size, "media_type": f.media_type,
+                                             "filename": f.original_filename} for f in row.file_rows]})
+        webhooks.emit("evidence.submitted", engagement, object_type="evidence", object_id=row.id,
+                      title=f"Evidence submitted for request #{req.id} (version {version})",
+                      path=f"/requests/{req.id}",
+                      extra={"request_id": req.id, "version": version, "files": len(checked)}, now=now)
         for item, _, _ in checked:  # durable under its content address before the rows commit
             item.staged.promote()
-    return created
+    return row
 
 
 def _media_type(item: Upload, accepted: list[str]) -> str:
+    """The sniffed media type of one file (the sniffer's bomb and macro guards included), if accepted."""
+    name = f"“{item.filename}”" if item.filename else "the file"
     if item.staged.size == 0:
-        raise ValidationError("the file is empty", field="file")
+        raise ValidationError(f"{name} is empty", field="file")
     detected = media_types.sniff(item.staged.path)
     media_type = media_types.resolve(detected, accepted)
     if media_type is None:
-        raise UnsupportedMediaType(f"the file's content is {detected}; this requirement accepts "
+        raise UnsupportedMediaType(f"the content of {name} is {detected}; this requirement accepts "
                                    f"{', '.join(accepted)}", field="file")
     return media_type
 
@@ -326,8 +335,8 @@ def withdraw(user: User, evidence_id: int | str, reason=None, *, ip: str = "",
 # ------------------------------------------------------------------------------------------ reading
 
 def evidence_detail(user: User, evidence_id: int | str) -> Evidence:
-    """One item the user may see, with ``uploaded_by`` and ``reviewed_by`` loaded (for their e-mails)."""
-    item = scope.evidence_for(user, evidence_id, "view")
+    """One item the user may see, with its files (``file_rows``) and its uploader's and reviewer's e-mails."""
+    item = attach_files([scope.evidence_for(user, evidence_id, "view")])[0]
     users = emails_of({item.uploaded_by_id, item.reviewed_by_id})
     item.uploader_email = users.get(item.uploaded_by_id, "")
     item.reviewer_email = users.get(item.reviewed_by_id, "")
@@ -375,7 +384,7 @@ def request_detail(user: User, request_id: int | str) -> RequestDetail:
     if user.role == "auditor":
         versions_query = versions_query.where(Evidence.status.in_(scope.AUDITOR_EVIDENCE_STATES))
         history_query = history_query.where(RequestHistory.subject == "request")
-    versions = list(versions_query)
+    versions = attach_files(list(versions_query))
     history = list(history_query.order_by(RequestHistory.at, RequestHistory.id))
     emails = emails_of({v.uploaded_by_id for v in versions} | {v.reviewed_by_id for v in versions}
                     | {h.actor_id for h in history})
@@ -516,23 +525,44 @@ class Download:
     filename: str
     media_type: str
     inline: bool
+    size: int
 
 
-def open_download(user: User, evidence_id: int | str, ip: str = "", inline: bool = False) -> Download:
-    """Open an item's file for the user, recording ``evidence.download``. ``inline`` is granted for PDF and
-    images only (the viewer); anything else is always an attachment. NotFound if the file is missing."""
+def open_download(user: User, evidence_id: int | str, ip: str = "", inline: bool = False,
+                  file_id: int | str | None = None) -> Download:
+    """Open one of an item's files for the user (its first unless ``file_id`` names another of its files),
+    recording ``evidence.download``. ``inline`` is granted for PDF and images only (the viewer); anything else
+    is always an attachment. NotFound if the file is not one of this item's (another item's or tenant's id
+    answers as a missing one) or is missing from the store."""
     item = scope.evidence_for(user, evidence_id, "view")
-    inline = inline and item.media_type in INLINE_TYPES
+    chosen = _file_of(item, file_id)
+    inline = inline and chosen.media_type in INLINE_TYPES
     try:
-        handle = evidence_store.get_store().open(item.sha256)
+        handle = evidence_store.get_store().open(chosen.sha256)
     except FileNotFoundError:
         raise NotFound("the evidence file is missing from the store (run verify-evidence)") from None
     try:
         with transaction():
             audit_log.record("evidence.download", actor=user, object_type="evidence", object_id=item.id,
                              engagement=item.engagement_id, ip=ip,
-                             details={"sha256": item.sha256, "inline": inline, "version": item.version})
+                             details={"sha256": chosen.sha256, "inline": inline, "version": item.version,
+                                      "file_id": chosen.id, "filename": chosen.original_filename})
     except BaseException:
         handle.close()
         raise
-    return Download(item, handle, item.original_filename, item.media_type, inline)
+    return Download(item, handle, chosen.original_filename, chosen.media_type, inline, chosen.size)
+
+
+def _file_of(item: Evidence, file_id: int | str | None) -> EvidenceFile:
+    query = EvidenceFile.select().where(EvidenceFile.evidence == item.id)
+    if file_id is None:
+        query = query.order_by(EvidenceFile.position)
+    else:
+        key = str(file_id)
+        if not (key.isascii() and key.isdigit() and len(key) < 19):
+            raise NotFound("evidence file not found")
+        query = query.where(EvidenceFile.id == int(key))
+    found = query.first()
+    if found is None:
+        raise NotFound("evidence file not found")
+    return found

@@ -5,13 +5,15 @@ from __future__ import annotations
 from flask import g, jsonify, request, send_file
 
 from domain.errors import ValidationError
+from domain.evidence import MAX_FILES
 from domain.timeutil import isoformat_utc
-from models import Evidence, RequestComment, RequestHistory
+from models import Evidence, EvidenceFile, RequestComment, RequestHistory
 from models.evidence import EVIDENCE_STATES
 from models.register import REQUEST_STATES
 from services import scope
 from services.evidence import comments
 from services.evidence import evidence as evidence_service
+from services.evidence.files import attach_files
 from web import openapi as oas
 from web.api import json_body, paginate, route
 from web.api.engagements import request_json
@@ -30,7 +32,14 @@ oas.register_parameters({
 INLINE_CSP = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
 
 
+def file_json(e: Evidence, f: EvidenceFile) -> dict:
+    return {"id": f.id, "position": f.position, "sha256": f.sha256, "size": f.size, "media_type": f.media_type,
+            "filename": f.original_filename, "url": f"/api/v1/evidence/{e.id}/files/{f.id}/file"}
+
+
 def evidence_json(e: Evidence, uploader: str = "", reviewer: str | None = None) -> dict:
+    """An item; its top-level file fields are its first file's, ``files`` lists every file of the submission
+    (the item's ``file_rows``, set by the service)."""
     return {"id": e.id, "request_id": e.request_id, "engagement_id": e.engagement_id, "sha256": e.sha256,
             "size": e.size, "media_type": e.media_type, "filename": e.original_filename,
             "effective_date": e.effective_date.isoformat(),
@@ -38,7 +47,7 @@ def evidence_json(e: Evidence, uploader: str = "", reviewer: str | None = None) 
             "version": e.version, "status": e.status, "note": e.note,
             "uploaded_by": uploader, "uploaded_at": isoformat_utc(e.uploaded_at),
             "reviewed_by": reviewer or None, "reviewed_at": isoformat_utc(e.reviewed_at),
-            "review_comment": e.review_comment}
+            "review_comment": e.review_comment, "files": [file_json(e, f) for f in e.file_rows]}
 
 
 def history_json(h: RequestHistory, emails: dict[int, str]) -> dict:
@@ -55,12 +64,12 @@ def history_json(h: RequestHistory, emails: dict[int, str]) -> dict:
 def upload_evidence(engagement_id: int):
     user = api_user()
     scope.engagement_for(user, engagement_id)  # another tenant's engagement: 404 before a byte is stored
-    form = parse_upload(require_csrf=not _by_token(), max_files=1)
+    form = parse_upload(require_csrf=not _by_token(), max_files=MAX_FILES)
     created = evidence_service.upload(user, engagement_id, request_id=form.fields.get("request_id"),
                                       effective_date=form.fields.get("effective_date"),
                                       note=form.fields.get("note", ""), files=form.files, ip=client_ip(),
                                       still_authorised=still_signed_in)
-    return jsonify(evidence_json(created[0], user.email)), 201
+    return jsonify(evidence_json(created, user.email)), 201
 
 
 def _by_token() -> bool:
@@ -74,17 +83,28 @@ def evidence(evidence_id: int):
     return jsonify(evidence_json(item, item.uploader_email, item.reviewer_email))
 
 
-@route("/evidence/<int:evidence_id>/file", summary="The evidence file (an attachment; inline for the viewer)",
-       params=("disposition",), response=oas.FILE, errors=(404, 422))
+@route("/evidence/<int:evidence_id>/file", summary="The evidence file (its first; an attachment; inline for the "
+       "viewer)", params=("disposition",), response=oas.FILE, errors=(404, 422))
 def evidence_file(evidence_id: int):
+    return _send(evidence_id, None)
+
+
+@route("/evidence/<int:evidence_id>/files/<int:file_id>/file",
+       summary="One file of a submission (an attachment; inline for the viewer)", params=("disposition",),
+       response=oas.FILE, errors=(404, 422))
+def evidence_file_of(evidence_id: int, file_id: int):
+    return _send(evidence_id, file_id)
+
+
+def _send(evidence_id: int, file_id: int | None):
     disposition = request.args.get("disposition", "attachment")
     if disposition not in ("attachment", "inline"):
         raise ValidationError("disposition must be attachment or inline", field="disposition")
     download = evidence_service.open_download(api_user(), evidence_id, client_ip(),
-                                              inline=disposition == "inline")
+                                              inline=disposition == "inline", file_id=file_id)
     response = send_file(download.handle, mimetype=download.media_type, as_attachment=not download.inline,
                          download_name=download.filename, conditional=False, etag=False, max_age=None)
-    response.content_length = download.evidence.size
+    response.content_length = download.size
     response.headers["X-Content-Type-Options"] = "nosniff"
     if download.inline:
         response.headers["Content-Security-Policy"] = INLINE_CSP
@@ -112,6 +132,7 @@ def withdraw_evidence(evidence_id: int):
 
 
 def _with_emails(item: Evidence) -> dict:
+    attach_files([item])
     emails = evidence_service.emails_of({item.uploaded_by_id, item.reviewed_by_id})
     return evidence_json(item, emails.get(item.uploaded_by_id, ""), emails.get(item.reviewed_by_id))
 
@@ -162,6 +183,7 @@ def review_queue():
 
 
 def _queue_json(rows: list[Evidence]) -> list[dict]:
+    attach_files(rows)
     emails = evidence_service.emails_of({e.uploaded_by_id for e in rows})
     return [{**evidence_json(e, emails.get(e.uploaded_by_id, "")), "engagement": e.engagement.name,
              "control": e.request.control.code, "control_title": e.request.control.title,
@@ -190,6 +212,12 @@ _EVIDENCE = {
     "reviewed_by": {"type": ["string", "null"], "description": "The reviewer's e-mail."},
     "reviewed_at": {"type": ["string", "null"], "format": "date-time"},
     "review_comment": oas.STRING,
+    "files": {"type": "array", "minItems": 1, "description": "Every file of the submission, in the order sent (the "
+              "fields above describe the first); one version is reviewed as one.", "items": oas._object({
+                  "id": _ID, "position": {"type": "integer", "minimum": 1},
+                  "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "size": {"type": "integer", "minimum": 1},
+                  "media_type": oas.STRING, "filename": oas.STRING,
+                  "url": {"type": "string", "description": "Its download (GET, an attachment)."}})},
 }
 oas.register_schemas({
     "RequestComment": oas._object({
@@ -215,8 +243,11 @@ oas.register_schemas({
             "request_id": {"type": "integer", "description": "An evidence request of this engagement."},
             "effective_date": {**oas.DATE, "description": "When the evidence was produced; not in the future."},
             "note": {"type": "string", "maxLength": evidence_service.MAX_NOTE},
-            "file": {"type": "string", "contentMediaType": "application/octet-stream",
-                     "description": "One file, at most MAX_UPLOAD_MB; its type is sniffed from the content."},
+            "file": {"type": "array", "minItems": 1, "maxItems": MAX_FILES,
+                     "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+                     "description": "One or several file parts: one submission (one version, reviewed as one). "
+                                    "All together at most MAX_UPLOAD_MB, each different; each type is sniffed "
+                                    "from its content; one refused file stores none."},
         }},
     "EvidenceReview": {
         "type": "object", "required": ["decision"],

@@ -2,14 +2,16 @@
 "What is due" inbox, the review queue and its side-by-side viewer. Thin: services.evidence.evidence does the work
 (and services.scope decides who may do what).
 
-The upload form posts a plain multipart form (works without JavaScript); static/upload.js enhances it
-with drag-and-drop and a progress bar per file, sending each file to the API with the X-CSRFToken header.
+The upload form posts a plain multipart form (works without JavaScript): its files are one submission (one
+version). static/upload.js enhances it with a drag-and-drop list and one progress bar, sending every file in one
+request to the API with the X-CSRFToken header.
 """
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
+from domain.evidence import MAX_FILES
 from models import utcnow
 from services import scope
 from services.evidence import comments
@@ -50,11 +52,11 @@ def request_page(request_id: int):
 @bp.route("/requests/<int:request_id>/upload", methods=["POST"])
 @streamed_upload
 def upload_page(request_id: int):
-    """The no-JavaScript upload: one or several files as new versions, all or none."""
+    """The no-JavaScript upload: one or several files as one new version (one submission), all or none."""
     user = current()
     detail = evidence_service.request_detail(user, request_id)  # 404 before a byte is stored
     try:
-        form = parse_upload(require_csrf=True)
+        form = parse_upload(require_csrf=True, max_files=MAX_FILES)
         created = evidence_service.upload(user, detail.engagement.id, request_id=str(request_id),
                                           effective_date=form.fields.get("effective_date"),
                                           note=form.fields.get("note", ""), files=form.files, ip=client_ip(),
@@ -63,8 +65,8 @@ def upload_page(request_id: int):
         if exc.status in (400, 401):  # a forged CSRF token, a malformed body, a session ended: the error page
             raise
         return _request_page(request_id, error=exc, status=exc.status)
-    names = ", ".join(f"“{e.original_filename}” (version {e.version})" for e in created)
-    flash(f"Uploaded {names}: submitted for review.", "success")
+    names = ", ".join(f"“{f.original_filename}”" for f in created.file_rows)
+    flash(f"Uploaded version {created.version} ({names}): submitted for review.", "success")
     return redirect(url_for("pages.request_page", request_id=request_id))
 
 
@@ -148,10 +150,12 @@ def _viewer(evidence_id: int, *, error: DomainError | None = None, status: int =
     user = current()
     item = evidence_service.evidence_detail(user, evidence_id)
     detail = evidence_service.request_detail(user, item.request_id)
-    view = ("pdf" if item.media_type == "application/pdf" else "image" if item.media_type in INLINE_IMAGES
+    wanted = request.args.get("file", "")
+    shown = next((f for f in item.file_rows if str(f.id) == wanted), item.file_rows[0])  # the first by default
+    view = ("pdf" if shown.media_type == "application/pdf" else "image" if shown.media_type in INLINE_IMAGES
             else "download")
     return render_template("evidence/review.html", item=item, detail=detail, r=detail.request, view=view,
-                           error=error), status
+                           shown=shown, error=error), status
 
 
 @bp.route("/review/<int:evidence_id>")
