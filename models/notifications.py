@@ -10,7 +10,7 @@ from .register import Engagement
 NOTIFICATION_KINDS = ("request_due", "request_overdue", "evidence_rejected", "evidence_expired", "clock_warning",
                       "clock_breached", "finding_raised", "finding_due", "finding_overdue", "comment_posted", "digest",
                       "kpi_missed", "kpi_escalated", "kpi_escalated_forum", "meeting_scheduled", "agenda_ready",
-                      "action_due", "action_overdue", "change_request_pending")
+                      "action_due", "action_overdue", "change_request_pending", "request_assigned")
 DELIVERY_MODES = ("immediate", "digest")
 
 

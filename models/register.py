@@ -83,6 +83,9 @@ class EvidenceRequest(BaseModel):
     # (the APP 8 reasonable-steps evidence of each cross-border recipient, services/subcontractors.py). Four letters
     # keep the unique index's name within PostgreSQL's 63 characters.
     lane = pw.IntegerField(default=0)
+    # The person of the producing party who must deliver it (services/register/owners.py): by default the
+    # Statement of Applicability row's owner when that owner is on the producing side.
+    owner = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="owned_requests")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -98,6 +101,8 @@ class EvidenceRequest(BaseModel):
             (("status", "due_at", "engagement", "control"), False),
             # the scheduler's upcoming -> open move (services/scheduler.py): an empty range when nothing starts
             (("status", "period_start"), False),
+            # "my requests": an owner's requests by state and due date
+            (("owner", "status", "due_at"), False),
         )
 
 

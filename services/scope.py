@@ -67,6 +67,7 @@ ACTIONS: dict[str, set[str]] = {
     "access_log": CLIENT_ROLES,                      # the auditor access log
     "observe": {"auditor"},                          # leave an observation (a finding for the client)
     "comment": CLIENT_ROLES | PROVIDER_ROLES,        # comment on a request or one of its versions
+    "assign_owner": CLIENT_ROLES | {"provider_admin"},  # name who must deliver a request
     "define_kpis": {"client_admin", "provider_admin"},  # pick KPIs, propose and decide their versions
     "submit_kpi_results": PROVIDER_ROLES,
     "review_kpi_results": CLIENT_ROLES,              # accept, reject, excuse; settle service credits

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from test_openapi import Contract
 from test_pages import engagement_data, signed_in, text
 
-from models import Applicability, Control, ControlObligation, EvidenceRequest, Framework, Obligation, utcnow
+from models import Control, ControlObligation, EvidenceRequest, Framework, Obligation, utcnow
 from services.register import dashboard
 from services.register.engagements import create_engagement
 
@@ -127,8 +127,9 @@ def test_filters_narrow_items_and_summary(client, admin, make_user, engagements)
     assert {i["control"] for i in by_control["items"]} == {code}
 
     owner = make_user("risk_reviewer")
-    (Applicability.update(owner=owner)
-     .where(Applicability.engagement == first, Applicability.control == control).execute())
+    # the owner is the request's (who must deliver it), no longer read from the Statement of Applicability
+    (EvidenceRequest.update(owner=owner)
+     .where(EvidenceRequest.engagement == first, EvidenceRequest.control == control).execute())
     owned = client.get(f"/api/v1/dashboard/overdue?owner={owner.id}&per_page=200", headers=headers).get_json()
     assert owned["total"] == by_control["total"] - len(expected([second.id], now, where=lambda r: r.control_id ==
                                                                 control.id))
@@ -227,17 +228,17 @@ def test_request_list_filters_sort_days_overdue_and_export(app, admin, make_user
 
 
 def test_owner_choices_are_the_owners_of_the_callers_rows_only(admin, engagements, make_user):
-    """The filter form offers as owners exactly the users named on the caller's Statement of Applicability
-    rows: not a user who owns rows only on another client's engagement, nor one who owns none."""
+    """The filter form offers as owners exactly the users who own requests of the caller's engagements: not a
+    user who owns requests only on another client's engagement, nor one who owns none."""
     first, second = engagements
     other_admin = make_user("client_admin", org="Bank B")
     elsewhere = create_engagement(other_admin, engagement_data(name="Elsewhere", provider="BPO C"))
     mine, theirs, idle = (make_user("risk_reviewer"), make_user("client_admin", org="Bank B"),
                           make_user("risk_reviewer"))
-    control = Applicability.select().where(Applicability.engagement == second).first().control_id
-    (Applicability.update(owner=mine)
-     .where(Applicability.engagement == second, Applicability.control == control).execute())
-    Applicability.update(owner=theirs).where(Applicability.engagement == elsewhere.id).execute()
+    control = EvidenceRequest.select().where(EvidenceRequest.engagement == second).first().control_id
+    (EvidenceRequest.update(owner=mine)
+     .where(EvidenceRequest.engagement == second, EvidenceRequest.control == control).execute())
+    EvidenceRequest.update(owner=theirs).where(EvidenceRequest.engagement == elsewhere.id).execute()
     assert dashboard.filter_choices(admin)["owners"] == [(mine.id, mine.email)]
     assert dashboard.filter_choices(other_admin)["owners"] == [(theirs.id, theirs.email)]
     assert idle.id not in {i for i, _e in dashboard.filter_choices(admin)["owners"]}

@@ -9,7 +9,7 @@ import pytest
 from test_dashboard import admin, engagements  # noqa: F401 (fixtures)
 from test_pages import engagement_data
 
-from models import Applicability, EvidenceRequest, RequestTally, utcnow
+from models import EvidenceRequest, RequestTally, utcnow
 from services.alerts.scheduler import tick
 from services.register import dashboard
 from services.register.engagements import create_engagement
@@ -89,8 +89,8 @@ def test_tally_follows_edits_reviews_and_ticks_mid_month(admin, make_user, engag
                                                      start_date=(now.date() - dt.timedelta(days=200)).isoformat(),
                                                      frameworks=["CPS234"]))
     owner = make_user("risk_reviewer")
-    Applicability.update(owner=owner).where(Applicability.engagement == first,
-                                            Applicability.control == overdue[0].control_id).execute()
+    EvidenceRequest.update(owner=owner).where(EvidenceRequest.engagement == first,
+                                              EvidenceRequest.control == overdue[0].control_id).execute()
     check_everything(admin, make_user, first, second, now)
     assert assert_same(admin, dashboard.Filters(engagement=third.id), now)["total"] > 0
     assert assert_same(admin, dashboard.Filters(owner=owner.id), now) == numbers(

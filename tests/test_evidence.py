@@ -11,6 +11,7 @@ from domain.recurrence import parse_frequency
 from models import AuditEvent, Evidence, EvidenceRequest, RequestHistory
 from services.demo import files as demo_files
 from services.evidence import evidence as evidence_service
+from services.evidence import inbox
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -83,8 +84,8 @@ def test_rejection_needs_a_reason_and_sends_the_request_back_with_it(evidence_wo
     assert EvidenceRequest.get_by_id(req.id).status == "rejected"
     decided = w.review(item["id"], "accept")
     assert decided.status_code == 409
-    inbox = evidence_service.provider_inbox(w.contributor)
-    assert inbox.rejected[0].request.id == req.id and inbox.rejected[0].reason == "Not signed by the control owner"
+    box = inbox.provider_inbox(w.contributor)
+    assert box.rejected[0].request.id == req.id and box.rejected[0].reason == "Not signed by the control owner"
     detail = w.client.get(f"/api/v1/requests/{req.id}", headers=w.auth(w.contributor)).get_json()
     assert detail["status"] == "rejected"
     assert detail["versions"][0]["review_comment"] == "Not signed by the control owner"
@@ -162,7 +163,7 @@ def test_client_held_evidence_is_uploaded_by_the_risk_team_and_reviewed_by_someo
     own = w.review(item.get_json()["id"], "accept", user=w.reviewer)
     assert own.status_code == 409
     assert w.review(item.get_json()["id"], "accept", user=w.admin).status_code == 200
-    assert req.id not in [i.request.id for i in evidence_service.provider_inbox(w.contributor).items]
+    assert req.id not in [i.request.id for i in inbox.provider_inbox(w.contributor).items]
 
 
 def test_effective_date_sets_valid_until(evidence_world):

@@ -27,12 +27,10 @@ from domain.recurrence import parse_frequency
 from domain.schedule import initial_status
 from domain.timeutil import local, parse_date
 from models import (
-    Control,
     Engagement,
     Evidence,
     EvidenceFile,
     EvidenceRequest,
-    EvidenceRequirement,
     RequestHistory,
     User,
     is_postgres,
@@ -42,7 +40,7 @@ from models import (
 from services import scope
 from services.audit import audit_log
 from services.integrations import webhooks
-from services.register import queries
+from services.people import owners
 
 from . import media_types
 from .files import attach_files
@@ -51,8 +49,6 @@ MAX_COMMENT = 4000
 MAX_NOTE = 4000
 # Shown inline (the review page's side-by-side viewer), from a sandboxed response; everything else downloads.
 INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"}
-DUE_SOON_DAYS = 14
-INBOX_LIMIT = 200
 
 
 class TooLarge(DomainError):
@@ -360,6 +356,12 @@ class RequestDetail:
     may_review: bool
     may_withdraw: bool
     emails: dict[int, str] = field(default_factory=dict)  # user id -> e-mail, for the history's actors
+    may_assign: bool = False  # may name another owner
+    owner_choices: list[tuple[int, str]] = field(default_factory=list)  # who may own it (id, e-mail)
+
+    @property
+    def owner_email(self) -> str:
+        return self.emails.get(self.request.owner_id, "") if self.request.owner_id else ""
 
     @property
     def engagement(self) -> Engagement:
@@ -387,133 +389,20 @@ def request_detail(user: User, request_id: int | str) -> RequestDetail:
     versions = attach_files(list(versions_query))
     history = list(history_query.order_by(RequestHistory.at, RequestHistory.id))
     emails = emails_of({v.uploaded_by_id for v in versions} | {v.reviewed_by_id for v in versions}
-                    | {h.actor_id for h in history})
+                    | {h.actor_id for h in history} | {req.owner_id})
     for v in versions:
         v.uploader_email, v.reviewer_email = emails.get(v.uploaded_by_id, ""), emails.get(v.reviewed_by_id, "")
     may_upload = scope.may_upload(user, req.requirement)
-    return RequestDetail(request=req, accepted_types=json.loads(req.requirement.accepted_types), versions=versions,
+    may_assign = scope.permits(user, "assign_owner")
+    return RequestDetail(may_assign=may_assign, owner_choices=owners.candidates(req) if may_assign else [],
+                         request=req, accepted_types=json.loads(req.requirement.accepted_types), versions=versions,
                          history=history, may_upload=may_upload,
                          may_review=scope.permits(user, "review") and any(
                              v.status == "submitted" and v.uploaded_by_id != user.id for v in versions),
                          may_withdraw=may_upload and any(v.status == "submitted" for v in versions), emails=emails)
 
 
-def review_queue(user: User, *, engagement: int | str | None = None, framework: str | None = None,
-                 control: str | None = None) -> ReviewQueue:
-    """Submitted evidence the user may review, oldest first (paginate it), each row with its ``request`` (and
-    the request's ``control`` and ``requirement``) and ``engagement`` joined. Filters: an engagement id, a
-    framework code, a control code (unknown values: ValidationError, other tenants' ids: NotFound)."""
-    engagement_ids = (scope.engagement_for(user, engagement).id,) if engagement not in (None, "") else None
-    query = (scope.reviewable_evidence(user, engagement_ids).select(Evidence.id)
-             .order_by(Evidence.uploaded_at, Evidence.id))
-    on_request = []  # conditions on the evidence's request
-    if framework:
-        queries.framework_by_code(framework)
-        on_request.append(EvidenceRequest.control.in_(scope.controls_in_frameworks([framework])))
-    if control:
-        control_row = Control.get_or_none(Control.code == control)
-        if control_row is None:
-            raise ValidationError(f"no control {control!r} in the library", field="control")
-        on_request.append(EvidenceRequest.control == control_row.id)
-    if on_request:
-        query = query.join(EvidenceRequest, on=(Evidence.request == EvidenceRequest.id)).where(*on_request)
-    return ReviewQueue(query)
-
-
-@dataclass
-class ReviewQueue:
-    """The review queue as ``paginate()`` reads it. Counting and paging run on the narrow ``evidence`` table
-    alone (a covering index on status, uploaded_at, engagement, uploader), and the names are joined for the
-    page's rows only: joining first made SQLite count and skip over every joined row (274 ms at scale 280)."""
-    ids: pw.ModelSelect  # Evidence.id, filtered and ordered
-
-    def count(self) -> int:
-        return self.ids.order_by().count()
-
-    def paginate(self, page: int, per_page: int) -> list[Evidence]:
-        page_ids = [i for (i,) in self.ids.paginate(page, per_page).tuples()]
-        if not page_ids:
-            return []
-        return list(Evidence.select(Evidence, EvidenceRequest, Control, EvidenceRequirement, Engagement)
-                    .join(EvidenceRequest, on=(Evidence.request == EvidenceRequest.id), attr="request")
-                    .join(Control, on=(EvidenceRequest.control == Control.id), attr="control")
-                    .switch(EvidenceRequest)
-                    .join(EvidenceRequirement, on=(EvidenceRequest.requirement == EvidenceRequirement.id),
-                          attr="requirement").switch(Evidence)
-                    .join(Engagement, on=(Evidence.engagement == Engagement.id), attr="engagement")
-                    .where(Evidence.id.in_(page_ids))
-                    .order_by(Evidence.uploaded_at, Evidence.id))
-
-    def __iter__(self):
-        return iter(self.paginate(1, max(1, self.count())))
-
-
-@dataclass
-class InboxItem:
-    request: EvidenceRequest  # with .engagement, .control, .requirement
-    reason: str = ""  # the latest rejection's comment
-
-
-@dataclass
-class Inbox:
-    """What is due, across the user's engagements: rejected (with the reason) first, then overdue, then due
-    soon (open or upcoming, due within ``DUE_SOON_DAYS``); each list by due date, at most ``INBOX_LIMIT``."""
-    rejected: list[InboxItem]
-    overdue: list[InboxItem]
-    due_soon: list[InboxItem]
-
-    @property
-    def items(self) -> list[InboxItem]:
-        return self.rejected + self.overdue + self.due_soon
-
-
-def provider_inbox(user: User, *, now: dt.datetime | None = None) -> Inbox:
-    """The requests this user owes evidence for (provider roles: ``produced_by: provider``; the client's
-    risk team: ``produced_by: client``). Five queries."""
-    now = now or utcnow()
-    producers = scope.producers_for(user)
-    # The ids listed, not a subquery: with a subquery SQLite walked (status, due_at) across every engagement.
-    engagement_ids = [i for (i,) in scope.engagements_for(user).select(Engagement.id).tuples()]
-    base = (EvidenceRequest.select(EvidenceRequest, Engagement, Control, EvidenceRequirement)
-            .join(Engagement, attr="engagement").switch(EvidenceRequest)
-            .join(Control, attr="control").switch(EvidenceRequest)
-            .join(EvidenceRequirement, attr="requirement")
-            .where(EvidenceRequest.engagement.in_(engagement_ids),
-                   EvidenceRequirement.produced_by.in_(producers or ["-"]))
-            .order_by(EvidenceRequest.due_at, EvidenceRequest.id).limit(INBOX_LIMIT))
-    # a rejection stays in front of the provider, with its reason, until a new version is submitted: a rejected
-    # request that fell overdue is listed with the rejected ones (and its days overdue), not among the rest
-    still_rejected = pw.fn.COALESCE(_latest_version_status(), "") == "rejected"
-    rejected = list(base.where(EvidenceRequest.status.in_(STILL_REJECTED), still_rejected))
-    overdue = list(base.where(EvidenceRequest.status == "overdue", ~still_rejected))
-    soon = list(base.where(EvidenceRequest.status.in_(("open", "upcoming")),
-                           EvidenceRequest.due_at <= now + dt.timedelta(days=DUE_SOON_DAYS)))
-    reasons = _rejection_reasons([r.id for r in rejected])
-    return Inbox([InboxItem(r, reasons.get(r.id, "")) for r in rejected],
-                 [InboxItem(r) for r in overdue], [InboxItem(r) for r in soon])
-
-
 STILL_REJECTED = ("rejected", "overdue")  # the request states in which a rejected latest version still stands
-
-
-def _latest_version_status() -> pw.Node:
-    """The status of the request's latest version (withdrawn ones left out: withdrawing a newer upload does not
-    lift a rejection), as a correlated subquery on ``EvidenceRequest``."""
-    return (Evidence.select(Evidence.status)
-            .where(Evidence.request == EvidenceRequest.id, Evidence.status != "withdrawn")
-            .order_by(Evidence.version.desc()).limit(1))
-
-
-def _rejection_reasons(request_ids: list[int]) -> dict[int, str]:
-    """The comment of each request's latest rejected version, in one query."""
-    if not request_ids:
-        return {}
-    out: dict[int, str] = {}
-    for request_id, comment in (Evidence.select(Evidence.request, Evidence.review_comment)
-                                .where(Evidence.request.in_(request_ids), Evidence.status == "rejected")
-                                .order_by(Evidence.request, Evidence.version).tuples()):
-        out[request_id] = comment  # the highest version wins
-    return out
 
 
 # ------------------------------------------------------------------------------------------ download

@@ -32,6 +32,7 @@ from models import (
 from models.incidents import CHANGE_KINDS
 from services import scope
 from services.audit import audit_log
+from services.people import owners
 from services.text import clean_text
 
 from .incidents import parse_time
@@ -71,10 +72,11 @@ def create_change(user: User, engagement: Engagement, data: dict, *, ip: str = "
                                     description=description, created_by=user.id, created_at=now)
         wanted = triggered_requirements(engagement, kind)
         if wanted:
-            EvidenceRequest.insert_many([
-                {"engagement": engagement.id, "control": control, "requirement": requirement, "period_start": day,
-                 "period_end": day, "due_at": due, "status": "open", "created_at": now, "updated_at": now}
-                for control, requirement in wanted]).on_conflict_ignore().execute()
+            rows = [{"engagement": engagement.id, "control": control, "requirement": requirement, "period_start": day,
+                     "period_end": day, "due_at": due, "status": "open", "created_at": now, "updated_at": now}
+                    for control, requirement in wanted]
+            owners.fill_default_owners(engagement, rows)
+            EvidenceRequest.insert_many(rows).on_conflict_ignore().execute()
         ids = [r for (r,) in EvidenceRequest.select(EvidenceRequest.id)
                .where(EvidenceRequest.engagement == engagement.id, EvidenceRequest.period_start == day,
                       EvidenceRequest.requirement.in_([r for _c, r in wanted] or [0]))

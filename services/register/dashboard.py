@@ -23,7 +23,6 @@ import peewee as pw
 from domain.errors import ValidationError
 from models import (
     TALLIED_STATES,
-    Applicability,
     Control,
     ControlObligation,
     Engagement,
@@ -76,7 +75,8 @@ def parse_filters(user: User, args: Mapping[str, str]) -> Filters:
         queries.controls_in_framework(scope.readable_framework(user, args["framework"]))  # validates
     return Filters(engagement=queries.parse_id(args.get("engagement"), "engagement"),
                    framework=args.get("framework", ""), control=args.get("control", ""),
-                   owner=queries.parse_id(args.get("owner"), "owner"), window=int(window),
+                   owner=user.id if args.get("owner") == "me" else queries.parse_id(args.get("owner"), "owner"),
+                   window=int(window),
                    sort=queries.parse_sort(args.get("sort"), SORTS))
 
 
@@ -266,18 +266,10 @@ def item_page_split(base: pw.ModelSelect, soon: pw.ModelSelect, sort: str, page:
 
 
 def owners_of(requests: list[EvidenceRequest]) -> dict[int, str]:
-    """Request id -> e-mail of the owner of its Statement of Applicability row, for a page of requests
-    (one query)."""
-    if not requests:
-        return {}
-    pairs = {(r.engagement_id, r.control_id) for r in requests}
-    rows = (Applicability.select(Applicability.engagement, Applicability.control, User.email)
-            .join(User, on=(Applicability.owner == User.id))
-            .where(Applicability.engagement.in_(sorted({e for e, _c in pairs})),
-                   Applicability.control.in_(sorted({c for _e, c in pairs}))).tuples())
-    email_of = {(engagement, control): email for engagement, control, email in rows if (engagement, control) in pairs}
-    return {r.id: email_of[(r.engagement_id, r.control_id)] for r in requests
-            if (r.engagement_id, r.control_id) in email_of}
+    """Request id -> e-mail of its owner (who must deliver it), for a page of requests (one query)."""
+    ids = {r.owner_id for r in requests if r.owner_id}
+    emails = dict(User.select(User.id, User.email).where(User.id.in_(ids)).tuples()) if ids else {}
+    return {r.id: emails[r.owner_id] for r in requests if r.owner_id in emails}
 
 
 def aging(base: pw.ModelSelect, now: dt.datetime) -> dict[str, int]:
@@ -438,11 +430,11 @@ def _month_of(column) -> pw.Node:
 
 def filter_choices(user: User) -> dict[str, list]:
     """What the filter form offers: the caller's engagements, the live frameworks, the controls and the
-    owners named on the caller's Statement of Applicability rows (four queries)."""
+    people who own requests of the caller's engagements (four queries)."""
     engagements = list(scope.engagements_for(user).select(Engagement.id, Engagement.name).order_by(Engagement.name)
                        .tuples())
-    # per user "owns a row of mine" (the owner index; stops at the first), not every row of every engagement
-    owns = Applicability.select(pw.SQL("1")).where(Applicability.owner == User.id, Applicability.engagement.in_(
+    # per user "owns a request of mine" (the owner index; stops at the first), not every request of every engagement
+    owns = EvidenceRequest.select(pw.SQL("1")).where(EvidenceRequest.owner == User.id, EvidenceRequest.engagement.in_(
         scope.engagements_for(user).select(Engagement.id)))
     owners = list(User.select(User.id, User.email).where(pw.fn.EXISTS(owns)).order_by(User.email).tuples())
     return {"engagements": engagements,

@@ -63,6 +63,7 @@ from models import (
     transaction,
     utcnow,
 )
+from services.people import owners
 
 from . import queries
 
@@ -144,6 +145,7 @@ def plan_engagement(engagement: Engagement, requirements: dict[int, list[int]], 
                             "status": initial_status(p.period_start, p.due_at, now, today, grace),
                             "created_at": now, "updated_at": now})
     created = _revive_retired(engagement, new)
+    owners.fill_default_owners(engagement, new)
     for i in range(0, len(new), BATCH):
         created += (EvidenceRequest.insert_many(new[i:i + BATCH]).on_conflict_ignore()
                     .as_rowcount().execute())
@@ -211,6 +213,7 @@ def plan_recipient_series(engagement: Engagement, now: dt.datetime | None = None
                              "period_end": p.period_end, "due_at": p.due_at,
                              "status": initial_status(p.period_start, p.due_at, now, today, grace),
                              "created_at": now, "updated_at": now})
+    owners.fill_default_owners(engagement, rows)
     with transaction():
         return EvidenceRequest.insert_many(rows).on_conflict_ignore().as_rowcount().execute()
 

@@ -317,7 +317,7 @@ def parse_id(value: str | None, field: str) -> int | None:
 
 def narrow_requests(user: User, query: pw.ModelSelect, args: Mapping[str, str]) -> pw.ModelSelect:
     """Narrow a scoped request query by ``control`` (code), ``framework`` (code: the control maps to it and
-    the engagement has it in scope) and ``owner`` (user id of the Statement of Applicability row's owner)."""
+    the engagement has it in scope) and ``owner`` (user id of the person who must deliver the request)."""
     if args.get("framework"):
         scope.readable_framework(user, args["framework"])
     if args.get("control"):
@@ -330,9 +330,7 @@ def narrow_requests(user: User, query: pw.ModelSelect, args: Mapping[str, str]) 
                             EvidenceRequest.engagement.in_(in_scope))
     owner = parse_id(args.get("owner"), "owner")
     if owner is not None:
-        owned = (Applicability.select(Applicability.engagement, Applicability.control)
-                 .where(Applicability.owner == owner))
-        query = query.where(pw.Tuple(EvidenceRequest.engagement, EvidenceRequest.control).in_(owned))
+        query = query.where(EvidenceRequest.owner == owner)
     return query
 
 

@@ -20,7 +20,7 @@ oas.register_schemas({
         "status": {"type": "string", "enum": list(REQUEST_STATES)},
         "days_overdue": {**INT, "description": "Whole days since the due instant (0 while not yet due)."},
         "days_to_due": {**INT, "description": "Whole days left until the due instant (0 once past)."},
-        "owner": {**oas.NULLABLE_STRING, "description": "E-mail of the control's owner on the engagement."},
+        "owner": {**oas.NULLABLE_STRING, "description": "E-mail of the person who must deliver it."},
     }),
     "OverdueDashboard": {
         "description": "A page of overdue and due-soon requests, with the summary of all of them.",
@@ -47,8 +47,8 @@ oas.register_schemas({
 oas.register_parameters({
     # described as h_evidence's review queue describes it (register_parameters refuses two meanings)
     "engagement": {"description": "Only this engagement (an id in the caller's scope).", "schema": {"type": "integer"}},
-    "owner": {"description": "Only requests whose control the user with this id owns on the engagement.",
-              "schema": {"type": "integer", "minimum": 1}},
+    "owner": {"description": "Only requests this person must deliver (their owner): a user id, or me.",
+              "schema": {"type": "string", "pattern": "^(me|[1-9][0-9]*)$"}},
     "window": {"description": "Due soon means due within this many days.",
                "schema": {"type": "integer", "enum": list(dashboard.WINDOWS), "default": dashboard.DEFAULT_WINDOW}},
     "sort": {"description": "due (most overdue first), -due, engagement, control or status.",

@@ -6,21 +6,26 @@ from flask import g, jsonify, request, send_file
 
 from domain.errors import ValidationError
 from domain.evidence import MAX_FILES
+from domain.inbox import DUE_WINDOWS
 from domain.timeutil import isoformat_utc
-from models import Evidence, EvidenceFile, RequestComment, RequestHistory
+from models import Evidence, EvidenceFile, RequestComment, RequestHistory, utcnow
 from models.evidence import EVIDENCE_STATES
 from models.register import REQUEST_STATES
 from services import scope
-from services.evidence import comments
+from services.evidence import comments, inbox
 from services.evidence import evidence as evidence_service
 from services.evidence.files import attach_files
+from services.people import owners
 from web import openapi as oas
-from web.api import json_body, paginate, route
+from web.api import json_body, page_args, paginate, route
 from web.api.engagements import request_json
 from web.auth import api_user, client_ip, still_signed_in
 from web.uploads import parse_upload, streamed_upload
 
 oas.register_parameters({
+    "due": {"description": "Only requests due in this window: overdue (past due), 7d or 30d (due within that many "
+                           "days from now), later (due more than 30 days from now).",
+            "schema": {"type": "string", "enum": list(DUE_WINDOWS)}},
     "engagement": {"description": "Only this engagement (an id in the caller's scope).", "schema": {"type": "integer"}},
     "disposition": {"description": "attachment (default), or inline for the viewer (PDF and images only; other "
                                    "types are still sent as attachments).",
@@ -148,7 +153,16 @@ def evidence_request(request_id: int):
         "produced_by": req.requirement.produced_by, "validity_days": req.requirement.validity_days,
         "versions": [evidence_json(v, v.uploader_email, v.reviewer_email) for v in detail.versions],
         "history": [history_json(h, detail.emails) for h in detail.history],
+        "owner": detail.owner_email or None,
         "may_upload": detail.may_upload, "may_review": detail.may_review, "may_withdraw": detail.may_withdraw})
+
+
+@route("/requests/<int:request_id>/owner", methods=("POST",), body="RequestOwnerInput", response="RequestOwner",
+       summary="Name who must deliver the request (the client's risk team or the provider's admin); the new owner "
+       "is notified once", errors=(400, 404, 422))
+def assign_request_owner(request_id: int):
+    req = owners.assign(api_user(), request_id, json_body(), ip=client_ip())
+    return jsonify({"id": req.id, "owner": req.owner.email})
 
 
 def comment_json(c: RequestComment) -> dict:
@@ -172,14 +186,33 @@ def post_request_comment(request_id: int):
 
 
 @route("/review-queue", summary="Submitted evidence awaiting the caller's review, oldest first",
-       params=("engagement", "framework", "control", "page", "per_page"), response="ReviewQueueItemPage",
-       errors=(400, 404, 422))
+       params=("engagement", "framework", "control", "due", "owner", "page", "per_page"),
+       response="ReviewQueueItemPage", errors=(400, 404, 422))
 def review_queue():
     user = api_user()
-    query = evidence_service.review_queue(user, engagement=request.args.get("engagement"),
-                                          framework=request.args.get("framework"),
-                                          control=request.args.get("control"))
-    return paginate(query, _queue_json)
+    return paginate(inbox.review_queue(user, inbox.parse_filters(user, request.args)), _queue_json)
+
+
+@route("/inbox", summary="What the caller owes evidence for: rejected (with the reason), overdue, then due soon",
+       params=("engagement", "framework", "control", "due", "owner", "page", "per_page"), response="Inbox",
+       errors=(400, 404, 422))
+def inbox_list():
+    user = api_user()
+    page, per_page = page_args()
+    now = utcnow()
+    box = inbox.provider_inbox(user, inbox.parse_filters(user, request.args), page=page, per_page=per_page,
+                               clamp=False, now=now)
+    emails = evidence_service.emails_of({item.request.owner_id for item in box.items})
+    return jsonify({"items": [_inbox_json(item, emails, now) for item in box.items], "page": page,
+                    "per_page": per_page, "total": box.total, "pages": -(-box.total // per_page),
+                    "counts": box.counts})
+
+
+def _inbox_json(item: inbox.InboxItem, emails: dict[int, str], now) -> dict:
+    r = item.request
+    return {**request_json(r, r.engagement.timezone), "engagement_id": r.engagement_id,
+            "engagement": r.engagement.name, "section": item.section, "rejection_reason": item.reason or None,
+            "days_overdue": max(0, (now - r.due_at).days), "owner": emails.get(r.owner_id)}
 
 
 def _queue_json(rows: list[Evidence]) -> list[dict]:
@@ -231,6 +264,12 @@ oas.register_schemas({
 }, pages=("RequestComment",))
 oas.register_schemas({
     "Evidence": oas._object(_EVIDENCE),
+    "InboxItem": oas._object({
+        **oas.SCHEMAS["EvidenceRequest"]["properties"], "engagement_id": _ID, "engagement": oas.STRING,
+        "section": {"type": "string", "enum": list(inbox.SECTIONS)},
+        "rejection_reason": {**oas.NULLABLE_STRING, "description": "The latest rejection's comment (rejected)."},
+        "days_overdue": {"type": "integer", "minimum": 0},
+        "owner": {**oas.NULLABLE_STRING, "description": "E-mail of the person who must deliver it."}}),
     "ReviewQueueItem": oas._object({**_EVIDENCE, "engagement": oas.STRING, "control": oas.STRING,
                                     "control_title": oas.STRING, "requirement": oas.STRING,
                                     "due_at": oas.INSTANT}),
@@ -269,6 +308,20 @@ oas.register_schemas({
             "from_status": {"type": "string", "enum": ["", *_STATES]},
             "to_status": {"type": "string", "enum": _STATES},
             "actor": oas.STRING, "reason": oas.STRING})},
+        "owner": {**oas.NULLABLE_STRING, "description": "E-mail of the person who must deliver it."},
         "may_upload": {"type": "boolean"}, "may_review": {"type": "boolean"}, "may_withdraw": {"type": "boolean"},
     }, description="An evidence request, what it owes, every version and its history."),
 }, pages=("ReviewQueueItem",))
+oas.register_schemas({
+    "RequestOwnerInput": oas._object({"owner": {
+        "type": ["string", "integer"], "description": "The new owner's e-mail or user id: an active user of the party "
+        "that delivers the request (the provider, or the client for the evidence only it holds)."}}),
+    "RequestOwner": oas._object({"id": _ID, "owner": {**_EMAIL, "description": "The owner's e-mail."}}),
+})
+oas.register_schemas({"Inbox": {
+    "description": "A page of the caller's inbox (the sections read one after the other), with the count of each "
+                   "section over the filters.",
+    "allOf": [oas.ref("Page")],
+    "properties": {"items": {"type": "array", "items": oas.ref("InboxItem")},
+                   "counts": oas._object({name: {"type": "integer", "minimum": 0} for name in inbox.SECTIONS})},
+    "unevaluatedProperties": False}})

@@ -12,10 +12,12 @@ from flask import flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
 from domain.evidence import MAX_FILES
+from domain.inbox import DUE_WINDOWS, clamp_page, page_count
 from models import utcnow
 from services import scope
-from services.evidence import comments
+from services.evidence import comments, inbox
 from services.evidence import evidence as evidence_service
+from services.people import owners
 from services.register import dashboard
 from web.auth import client_ip, still_signed_in
 from web.pages import PER_PAGE, bp, current, page_number
@@ -34,14 +36,15 @@ def filesize(size: int) -> str:
 
 
 def _request_page(request_id: int, *, error: DomainError | None = None, status: int = 200,
-                  comment_error: DomainError | None = None, comment_form: dict | None = None):
+                  comment_error: DomainError | None = None, comment_form: dict | None = None,
+                  owner_error: DomainError | None = None):
     user = current()
     detail = evidence_service.request_detail(user, request_id)
     return render_template("evidence/request.html", detail=detail, r=detail.request, error=error,
                            today=evidence_service.local_today(detail.engagement).isoformat(), now=utcnow(),
                            days_overdue=dashboard.days_overdue, thread=list(comments.thread(user, request_id)),
                            may_comment=scope.permits(user, "comment"), comment_error=comment_error,
-                           comment_form=comment_form or {}), status
+                           comment_form=comment_form or {}, owner_error=owner_error), status
 
 
 @bp.route("/requests/<int:request_id>")
@@ -82,6 +85,18 @@ def comment_page(request_id: int):
     return redirect(url_for("pages.request_page", request_id=request_id, _anchor="comments"))
 
 
+@bp.route("/requests/<int:request_id>/owner", methods=["POST"])
+def assign_owner_page(request_id: int):
+    try:
+        req = owners.assign(current(), request_id, request.form, ip=client_ip())
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        return _request_page(request_id, owner_error=exc, status=exc.status)
+    flash(f"{req.owner.email} now owns this request and is notified.", "success")
+    return redirect(url_for("pages.request_page", request_id=request_id))
+
+
 def _back_to(evidence_request_id: int) -> str:
     """After a decision: the review queue when the form came from it, else the request's page."""
     if request.form.get("return_to") == "queue":
@@ -118,32 +133,37 @@ def withdraw_page(evidence_id: int):
     return redirect(url_for("pages.request_page", request_id=item.request_id))
 
 
+def _filters(user) -> tuple[inbox.WorkFilters, DomainError | None]:
+    """The work list's filters from the query string; a bad value: no filters, and the error to show."""
+    try:
+        return inbox.parse_filters(user, request.args), None
+    except DomainError as exc:  # an unknown value, or an engagement not in scope: the same answer
+        return inbox.WorkFilters(), exc
+
+
 @bp.route("/inbox")
 def inbox_page():
-    """What is due: rejected (with the reason) first, then overdue, then due soon."""
-    return render_template("evidence/inbox.html", inbox=evidence_service.provider_inbox(current()), now=utcnow(),
-                           days_overdue=dashboard.days_overdue, days_to_due=dashboard.days_to_due,
-                           due_soon_days=evidence_service.DUE_SOON_DAYS)
-
-
-QUEUE_FILTERS = ("engagement", "framework", "control")
+    """What is due: rejected (with the reason) first, then overdue, then due soon; filtered and paged."""
+    user = current()
+    filters, error = _filters(user)
+    return render_template("evidence/inbox.html", inbox=inbox.provider_inbox(user, filters, page=page_number()),
+                           now=utcnow(), days_overdue=dashboard.days_overdue, days_to_due=dashboard.days_to_due,
+                           due_soon_days=inbox.DUE_SOON_DAYS, sections=inbox.SECTIONS, due_windows=DUE_WINDOWS,
+                           error=error, args=filters.as_args(),
+                           choices=dashboard.filter_choices(user)), 422 if error else 200
 
 
 @bp.route("/review")
 def review_queue_page():
     user = current()
-    args = {k: request.args.get(k, "") for k in QUEUE_FILTERS}
-    error = None
-    try:
-        query = evidence_service.review_queue(user, **{k: v or None for k, v in args.items()})
-    except DomainError as exc:  # an unknown filter value (or an engagement not in scope: the same answer)
-        error, args = exc, {}
-        query = evidence_service.review_queue(user)
-    page, total = page_number(), query.count()
+    filters, error = _filters(user)
+    query = inbox.review_queue(user, filters)
+    total = query.count()
+    page = clamp_page(page_number(), total)
     rows = list(query.paginate(page, PER_PAGE))
-    return render_template("evidence/queue.html", rows=rows, total=total, page=page,
-                           pages=max(1, -(-total // PER_PAGE)), args={k: v for k, v in args.items() if v},
-                           error=error, choices=dashboard.filter_choices(user)), 422 if error else 200
+    return render_template("evidence/queue.html", rows=rows, total=total, page=page, pages=page_count(total),
+                           args=filters.as_args(), error=error, due_windows=DUE_WINDOWS,
+                           choices=dashboard.filter_choices(user)), 422 if error else 200
 
 
 def _viewer(evidence_id: int, *, error: DomainError | None = None, status: int = 200):
