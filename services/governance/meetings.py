@@ -19,6 +19,7 @@ import peewee as pw
 
 from domain import governance as rules
 from domain.errors import Conflict, NotFound, ValidationError
+from domain.findings import FINAL_STATES
 from domain.timeutil import isoformat_utc, local, to_utc_naive
 from models import (
     Action,
@@ -33,6 +34,7 @@ from models import (
     Finding,
     Forum,
     ForumMember,
+    Incident,
     Meeting,
     Subcontractor,
     User,
@@ -381,7 +383,7 @@ def live_agenda(meeting: Meeting, forum: Forum, engagement: Engagement) -> dict:
             .where(EvidenceRequest.engagement == eid, EvidenceRequest.status == "overdue")
             .order_by(EvidenceRequest.due_at, EvidenceRequest.id), _request_line, tz),
         "findings": _section(
-            Finding.select().where(Finding.engagement == eid, Finding.status != "closed",
+            Finding.select().where(Finding.engagement == eid, Finding.status.not_in(FINAL_STATES),
                                    Finding.due_date.is_null(False), Finding.due_date <= day)
             .order_by(Finding.due_date, Finding.id), _finding_line, tz),
         "actions": _section(actions.where(Action.tier == forum.tier, Action.due_date <= day)
@@ -389,7 +391,10 @@ def live_agenda(meeting: Meeting, forum: Forum, engagement: Engagement) -> dict:
         "escalated_actions": _section(
             actions.where(Action.tier == below, Action.escalated_at.is_null(False)) if below
             else actions.where(pw.SQL("1 = 0")), _action_line, tz),
-        "clocks": _section(Clock.select().where(Clock.engagement == eid, Clock.state.in_(("running", "breached")))
+        "clocks": _section(Clock.select().where(Clock.engagement == eid, Clock.state.in_(("running", "breached")),
+                                                Clock.incident.is_null() | Clock.incident.not_in(
+                                                    Incident.select(Incident.id).where(
+                                                        Incident.voided_at.is_null(False))))
                            .order_by(Clock.deadline_at, Clock.id), _clock_line, tz),
         "change_requests": _section(
             ChangeRequest.select().where(ChangeRequest.engagement == eid,
