@@ -18,7 +18,7 @@ INCIDENT_CATEGORIES = (
 INCIDENT_FLAGS = ("material", "personal_information", "card_data", "outside_tolerance", "cannot_remediate_timely",
                   "notified_other_regulator", "soci_significant", "soci_relevant", "ransom_paid")
 CLOCK_STATES = ("pending", "running", "met", "breached", "not_required")  # see domain.clocks.TRANSITIONS
-FINDING_STATES = ("open", "plan_submitted", "in_progress", "closed")  # see domain.findings.TRANSITIONS
+FINDING_STATES = ("open", "plan_submitted", "in_progress", "closed", "void")  # see domain.findings.TRANSITIONS
 
 
 class Incident(BaseModel):
@@ -45,6 +45,9 @@ class Incident(BaseModel):
     assessment_summary = pw.TextField(default="")
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
+    voided_at = pw.DateTimeField(null=True)  # recorded by mistake: kept, shown void, its clocks closed
+    voided_by_email = pw.CharField(max_length=254, null=True)
+    void_reason = pw.TextField(null=True)
 
     class Meta:
         indexes = ((("engagement", "aware_at"), False),)

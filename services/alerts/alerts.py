@@ -18,6 +18,7 @@ import peewee as pw
 
 from domain.business_days import BusinessCalendar
 from domain.clocks import warnings_due
+from domain.findings import FINAL_STATES
 from domain.timeutil import local
 from models import (
     Applicability,
@@ -428,7 +429,7 @@ def _finding_dates(since: dt.datetime, until: dt.datetime, now: dt.datetime) -> 
     for kind, offset, occasion in (("finding_due", dt.timedelta(days=1), "due-1"),
                                    ("finding_overdue", dt.timedelta(days=-1), "overdue")):
         found = list(Finding.select(Finding.id, Finding.engagement, Finding.owner, Finding.title, Finding.due_date)
-                     .where(Finding.status != "closed", Finding.due_date > start + offset,
+                     .where(Finding.status.not_in(FINAL_STATES), Finding.due_date > start + offset,
                             Finding.due_date <= end + offset).tuples())
         client = notifications.engagement_users({f[1] for f in found}, ("client",), ("client_admin", "risk_reviewer"))
         for finding_id, engagement_id, owner_id, title, due in found:

@@ -31,6 +31,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from domain import packs as rules
 from domain.errors import NotFound, ValidationError
+from domain.findings import FINAL_STATES
 from domain.timeutil import local, parse_date
 from evidence_store import CHUNK, LocalStore, get_store
 from models import (
@@ -402,7 +403,7 @@ def _findings(engagement: Engagement, codes: list[str], start: dt.date, end: dt.
     (``scope.findings_in_frameworks``: of requests within its controls or of none, of clocks of its rules)."""
     return list(scope.findings_in_frameworks(engagement, codes).where(
         Finding.created_at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()),
-        (Finding.created_at >= dt.datetime.combine(start, dt.time())) | (Finding.status != "closed"))
+        (Finding.created_at >= dt.datetime.combine(start, dt.time())) | (Finding.status.not_in(FINAL_STATES)))
         .order_by(Finding.created_at))
 
 

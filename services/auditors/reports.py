@@ -216,6 +216,7 @@ def _findings(engagement: Engagement, start: dt.datetime, end: dt.datetime, last
     closed = Finding.select().where(Finding.engagement == engagement.id, Finding.closed_at >= start,
                                     Finding.closed_at <= end).count()
     open_at_end = Finding.select().where(Finding.engagement == engagement.id, Finding.created_at <= end,
+                                         Finding.status != "void",
                                          (Finding.closed_at.is_null()) | (Finding.closed_at > end)).count()
     return Section("Findings", [("Raised", len(raised)), ("Closed", closed), ("Open at the period's end", open_at_end)],
                    ("finding", "title", "source", "severity", "status", "due"),
@@ -239,10 +240,11 @@ def _incidents(engagement: Engagement, start: dt.datetime, end: dt.datetime) -> 
     clocks = list(Clock.select().where(Clock.engagement == engagement.id, Clock.deadline_at >= start,
                                        Clock.deadline_at <= end).order_by(Clock.deadline_at))
     return Section("Incidents and clocks", [
-        ("Incidents", len(incidents)), ("Clocks due", len(clocks)), ("Met", sum(c.state == "met" for c in clocks)),
+        ("Incidents", sum(i.voided_at is None for i in incidents)), ("Clocks due", len(clocks)),
+        ("Met", sum(c.state == "met" for c in clocks)),
         ("Breached", sum(c.state == "breached" for c in clocks))],
         ("kind", "id", "title or rule", "category or basis", "date", "state"),
-        [("incident", i.id, i.title, i.category, _day(i.aware_at), "") for i in incidents]
+        [("incident", i.id, i.title, i.category, _day(i.aware_at), "void" if i.voided_at else "") for i in incidents]
         + [("clock", c.id, c.rule_id, c.basis, _day(c.deadline_at), c.state) for c in clocks])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from domain import governance as rules
+from domain.findings import FINAL_STATES
 from models import Engagement, Finding, Forum, Kpi, KpiEscalation, transaction
 from services.messages import notifications
 
@@ -47,7 +48,7 @@ def _tell(escalation: KpiEscalation, now: dt.datetime, result: ScheduleResult) -
                                                              KpiEscalation.forum_notified_at.is_null()).execute():
         return
     finding, kpi, engagement, tier = escalation.finding, escalation.kpi, escalation.engagement, escalation.tier
-    if finding.status == "closed":
+    if finding.status in FINAL_STATES:
         return
     result.notified += notifications.notify(
         tier_people(engagement.id, tier), "kpi_escalated_forum", "finding", finding.id, tier,

@@ -19,6 +19,7 @@ import peewee as pw
 
 from domain import governance as rules
 from domain.errors import Conflict, NotFound, ValidationError
+from domain.findings import FINAL_STATES
 from domain.timeutil import isoformat_utc, local, to_utc_naive
 from models import (
     Action,
@@ -33,6 +34,7 @@ from models import (
     Finding,
     Forum,
     ForumMember,
+    Incident,
     KpiEscalation,
     Meeting,
     Subcontractor,
@@ -338,7 +340,8 @@ def _tier_findings(engagement_id: int, tier: str, day: dt.date) -> pw.ModelSelec
     on_ladder = KpiEscalation.tier.in_(rules.ladder_tiers_for(tier)) & (due | escalated)
     return (Finding.select(Finding, KpiEscalation)
             .join(KpiEscalation, pw.JOIN.LEFT_OUTER, on=(KpiEscalation.finding == Finding.id), attr="ladder")
-            .where(Finding.engagement == engagement_id, Finding.status != "closed", off_ladder | on_ladder)
+            .where(Finding.engagement == engagement_id, Finding.status.not_in(FINAL_STATES),
+                   off_ladder | on_ladder)
             .order_by(Finding.due_date, Finding.id))
 
 
@@ -403,7 +406,10 @@ def live_agenda(meeting: Meeting, forum: Forum, engagement: Engagement) -> dict:
         "escalated_actions": _section(
             actions.where(Action.tier == below, Action.escalated_at.is_null(False)) if below
             else actions.where(pw.SQL("1 = 0")), _action_line, tz),
-        "clocks": _section(Clock.select().where(Clock.engagement == eid, Clock.state.in_(("running", "breached")))
+        "clocks": _section(Clock.select().where(Clock.engagement == eid, Clock.state.in_(("running", "breached")),
+                                                Clock.incident.is_null() | Clock.incident.not_in(
+                                                    Incident.select(Incident.id).where(
+                                                        Incident.voided_at.is_null(False))))
                            .order_by(Clock.deadline_at, Clock.id), _clock_line, tz),
         "change_requests": _section(
             ChangeRequest.select().where(ChangeRequest.engagement == eid,

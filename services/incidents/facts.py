@@ -24,7 +24,7 @@ from services.audit import audit_log
 from services.text import clean_text
 
 from . import clocks
-from .incidents import clock_of, facts, parse_time
+from .incidents import clock_of, ensure_live, facts, parse_time
 
 PATCH_FIELDS = ("title", "flags", "outside_tolerance_at", "established_at", "reason")
 
@@ -89,6 +89,7 @@ def update_incident(user: User, incident: Incident, data: Any, *, ip: str = "",
     """Add facts (flags, ``outside_tolerance_at``, a new title) and correct flags, starting and closing the
     clocks they call for, in one transaction. Repeating the same change changes nothing."""
     now = now or utcnow()
+    ensure_live(incident)
     change = parse_change(incident, data, now)
     if change.removed:
         scope.engagement_for(user, incident.engagement_id, "notify")  # corrections: the client's call

@@ -19,7 +19,7 @@ from typing import Any
 import peewee as pw
 
 from domain.errors import NotFound, ValidationError
-from domain.findings import FindingError, check_move
+from domain.findings import FINAL_STATES, FindingError, check_move
 from domain.timeutil import parse_date
 from models import (
     AuditEvent,
@@ -85,7 +85,7 @@ def findings_for(user: User, engagement: Engagement | None = None) -> pw.ModelSe
     """Findings the user may see: one engagement's, or across every engagement in scope."""
     scoped = scope.findings_across(user) if engagement is None else scope.findings_for(user, engagement)
     query = Finding.select(Finding, Engagement).join(Engagement).where(Finding.id.in_(scoped.select(Finding.id)))
-    return query.order_by(Finding.status == "closed", Finding.due_date.asc(nulls="LAST"), Finding.id.desc())
+    return query.order_by(Finding.status.in_(FINAL_STATES), Finding.due_date.asc(nulls="LAST"), Finding.id.desc())
 
 
 def finding_for(user: User, finding_id: int, action: str = "view") -> Finding:

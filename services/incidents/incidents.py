@@ -31,6 +31,7 @@ from domain.clocks import (
     start_instant,
 )
 from domain.errors import Conflict, NotFound, ValidationError
+from domain.incidents import state_of
 from domain.timeutil import isoformat_utc, local, parse_instant
 from models import (
     Acquirer,
@@ -223,6 +224,7 @@ def record_notice(user: User, incident: Incident, rule_id: str, data: dict, *, i
     (``CONTRACT-NOTICE``) is the client's awareness: the pending regulatory clocks start from it."""
     if not isinstance(data, dict):
         raise ValidationError("expected a JSON object")
+    ensure_live(incident)
     now = now or utcnow()
     if rule_id not in EITHER_SIDE_NOTICES:
         scope.engagement_of(user, incident.engagement_id, "notify", "incident")  # regulator notices: the client
@@ -285,6 +287,7 @@ def record_assessment(user: User, incident: Incident, data: dict, *, ip: str = "
     (s 26WK, s 26WL). Only for personal-information breaches, and only once."""
     if not isinstance(data, dict):
         raise ValidationError("expected a JSON object")
+    ensure_live(incident)
     now = now or utcnow()
     if incident.category != "personal_information_breach" and not incident.personal_information:
         raise ValidationError("an NDB assessment is only for a personal-information breach", field="eligible")
@@ -361,7 +364,15 @@ def incident_json(incident: Incident, engagement: Engagement, user: User) -> dic
             "assessment": None if incident.assessment_concluded_at is None or not ndb_visible(user, engagement) else {
                 "concluded_at": isoformat_utc(incident.assessment_concluded_at),
                 "eligible": bool(incident.assessment_eligible), "summary": incident.assessment_summary},
+            "status": state_of(incident.voided_at), "voided_at": isoformat_utc(incident.voided_at),
+            "void_reason": incident.void_reason,
             "timezone": tz, "clocks": [clock_json(c, tz, titles) for c in rows]}
+
+
+def ensure_live(incident: Incident) -> None:
+    """A void incident is final (``domain.incidents``): no fact, notice or assessment is recorded on it."""
+    if incident.voided_at is not None:
+        raise Conflict("this incident is void (recorded by mistake): nothing more is recorded on it")
 
 
 def shortest_regulatory_hours(engagement: Engagement, visible: set[str] | None = None) -> tuple[int, str] | None:

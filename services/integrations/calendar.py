@@ -21,6 +21,7 @@ import secrets
 from icalendar import Calendar, Event
 
 from domain.errors import Conflict, NotFound
+from domain.findings import FINAL_STATES
 from models import (
     Action,
     CalendarFeed,
@@ -179,7 +180,7 @@ def _findings(user: User, now: dt.datetime) -> list[Event]:
     rows = (scope.findings_across(user)
             .select(Finding.id, Finding.title, Finding.due_date, Finding.severity, Engagement.name)
             .join(Engagement, on=(Finding.engagement == Engagement.id))
-            .where(Finding.status != "closed", Finding.due_date.is_null(False),
+            .where(Finding.status.not_in(FINAL_STATES), Finding.due_date.is_null(False),
                    Finding.due_date.between(today - PAST, today + FUTURE))
             .order_by(Finding.due_date, Finding.id).limit(LIMIT).tuples())
     return [_event(f"finding-{fid}", f"Finding due: {title}", due, link(f"/findings/{fid}"), now,

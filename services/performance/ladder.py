@@ -12,6 +12,7 @@ import datetime as dt
 
 from domain import performance as rules
 from domain.business_days import BusinessCalendar
+from domain.findings import FINAL_STATES
 from models import Engagement, Finding, HolidayOverride, Kpi, KpiEscalation, KpiResult, transaction, utcnow
 from services.audit import audit_log
 from services.incidents.findings import raise_finding
@@ -56,7 +57,7 @@ def _audience(engagement: Engagement, kpi: Kpi) -> set[int]:
 
 def _open_finding(kpi: Kpi) -> Finding | None:
     return (Finding.select().join(KpiEscalation)
-            .where(KpiEscalation.kpi == kpi.id, Finding.status != "closed").first())
+            .where(KpiEscalation.kpi == kpi.id, Finding.status.not_in(FINAL_STATES)).first())
 
 
 def after_acceptance(result: KpiResult, critical: bool, now: dt.datetime) -> Finding | None:

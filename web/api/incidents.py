@@ -9,6 +9,7 @@ from services import scope
 from services.incidents import arrangements as arrangement_service
 from services.incidents import facts as fact_service
 from services.incidents import incidents as incident_service
+from services.incidents import voiding as incident_voiding
 from services.incidents.clocks import acquirers_of
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip
@@ -51,8 +52,14 @@ register_schemas({
                                                           "provider's notice is awaited."},
         "assessment": {"oneOf": [{"type": "null"}, _object({"concluded_at": INSTANT, "eligible": {"type": "boolean"},
                                                              "summary": STRING})]},
+        "status": {"type": "string", "enum": ["recorded", "void"]},
+        "voided_at": {**NULL_INSTANT, "description": "Set when the incident was voided (recorded by mistake); it "
+                                                     "is kept, its waiting and running clocks closed."},
+        "void_reason": NULL_STRING,
         "timezone": STRING, "clocks": {"type": "array", "items": {"$ref": "#/components/schemas/Clock"}},
     }),
+    "VoidIncident": {"type": "object", "required": ["reason"],
+                     "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}},
     "NewIncident": {
         "type": "object", "required": ["title", "category", "occurred_at", "aware_at", "aware_party"],
         "properties": {
@@ -164,6 +171,16 @@ def update_incident(incident_id: int):
     user = api_user()
     row = incident_service.incident_for(user, incident_id, "record_incident")
     fact_service.update_incident(user, row, json_body(), ip=client_ip())
+    return jsonify(_json(incident_service.incident_for(user, incident_id)))
+
+
+@route("/incidents/<int:incident_id>/void", methods=("POST",),
+       summary="Void an incident recorded by mistake, with a reason (client side): it is kept and shown void, its "
+               "waiting and running clocks close as not required and its open findings are voided",
+       body="VoidIncident", response="Incident", errors=(400, 404, 409, 422))
+def void_incident(incident_id: int):
+    user = api_user()
+    incident_voiding.void_incident(user, incident_id, json_body(), ip=client_ip())
     return jsonify(_json(incident_service.incident_for(user, incident_id)))
 
 

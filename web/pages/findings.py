@@ -56,11 +56,14 @@ def _finding_page(finding: Finding, error: DomainError | None = None, status: in
     side = "provider" if scope.permits(user, "answer_finding") else "client"
     moves = [new for (old, new), who in TRANSITIONS.items() if old == finding.status and who == side
              and (side == "provider" or scope.permits(user, "review"))]
+    can_void = "void" in moves  # offered apart from the next step: it is not one
+    moves = [m for m in moves if m != "void"]
     engagement = Engagement.get_by_id(finding.engagement_id)
     candidates = finding_service.closure_candidates(finding) if "closed" in moves else []
     closure = Evidence.get_or_none(Evidence.id == finding.closure_evidence_id) if finding.closure_evidence_id else None
     return render_template("findings/show.html", finding=finding, engagement=engagement, moves=moves,
-                           side=side, error=error, severities=FINDING_SEVERITIES, candidates=candidates,
+                           side=side, can_void=can_void, error=error, severities=FINDING_SEVERITIES,
+                           candidates=candidates,
                            closure=closure, timeline=finding_service.timeline(finding)), status
 
 

@@ -14,6 +14,7 @@ from models.incidents import INCIDENT_CATEGORIES
 from services import scope
 from services.incidents import facts as fact_service
 from services.incidents import incidents as incident_service
+from services.incidents import voiding as incident_voiding
 from services.incidents.clocks import acquirers_of
 from services.incidents.incidents import SWITCH_SETTINGS
 from web.auth import client_ip
@@ -107,8 +108,9 @@ def _incident_page(incident, error: DomainError | None = None, status: int = 200
     engagement = Engagement.get_by_id(incident.engagement_id)
     data = incident_service.incident_json(incident, engagement, user)
     return render_template("incidents/show.html", engagement=engagement, incident=incident, data=data, error=error,
-                           failed=failed, can_notify=scope.permits(user, "notify"),
-                           can_record=scope.permits(user, "record_incident"),
+                           failed=failed, can_notify=scope.permits(user, "notify") and incident.voided_at is None,
+                           can_record=scope.permits(user, "record_incident") and incident.voided_at is None,
+                           can_void=incident_voiding.may_void(user) and incident.voided_at is None,
                            ndb_visible=incident_service.ndb_visible(user, engagement)), status
 
 
@@ -157,6 +159,19 @@ def incident_facts(incident_id: int):
         return _incident_page(row, exc, exc.status if exc.status != 404 else 422, failed="facts")
     flash("Incident updated; the clocks it calls for are running." if not request.form.get("correct")
           else "Flag corrected; the clocks it alone started are kept as not required.", "success")
+    return redirect(url_for("pages.incident", incident_id=incident_id))
+
+
+@bp.route("/incidents/<int:incident_id>/void", methods=["POST"])
+def incident_void(incident_id: int):
+    user = current()
+    row = incident_service.incident_for(user, incident_id)
+    try:
+        incident_voiding.void_incident(user, incident_id, {"reason": request.form.get("reason", "")},
+                                       ip=client_ip())
+    except DomainError as exc:
+        return _incident_page(row, exc, exc.status if exc.status != 404 else 422, failed="void")
+    flash("Incident voided: its waiting and running clocks are closed as not required.", "success")
     return redirect(url_for("pages.incident", incident_id=incident_id))
 
 
