@@ -157,17 +157,15 @@ def submit(actor: User, engagement_id: int | str, rows: list[Row], *, evidence_i
         serialise_writers(f"kpi-results:{engagement.id}")  # the duplicate check and the insert, one at a time
         records = _validated(engagement, rows, today_in(engagement, now))
         sha = evidence.sha256 if evidence else extract_sha256
-        base = {"engagement": engagement.id, "evidence": evidence.id if evidence else None, "evidence_sha256": sha,
-                "submitted_by": actor.id, "submitted_at": now, "state": "submitted"}
+        base = {"engagement": engagement, "evidence": evidence, "evidence_sha256": sha, "submitted_by": actor,
+                "submitted_at": now, "state": "submitted"}
         last = KpiResult.select(pw.fn.MAX(KpiResult.id)).scalar() or 0
         try:
-            _insert_rows([{**base, **r} for r in records])
+            _insert_rows(base, records)
         except (pw.IntegrityError, psycopg2.IntegrityError):
             raise Conflict("a result for one of these KPIs and periods was submitted meanwhile; nothing was stored",
                            field="results") from None
-        stored = list(KpiResult.select().where(KpiResult.id > last, KpiResult.engagement == engagement.id,
-                                               KpiResult.submitted_at == now, KpiResult.submitted_by == actor.id)
-                      .order_by(KpiResult.id))
+        stored = _stored(base, records, last)
         audit_log.record("kpi_result.submit", actor=actor, object_type="engagement", object_id=engagement.id,
                          engagement=engagement, ip=ip,
                          details={"count": len(stored), "periods": sorted({r["period"] for r in records})[:50],
@@ -175,20 +173,53 @@ def submit(actor: User, engagement_id: int | str, rows: list[Row], *, evidence_i
     return stored
 
 
-def _insert_rows(rows: list[dict]) -> None:
+def _insert_rows(base: dict, records: list[dict]) -> None:
     """One prepared INSERT run for every row (inside the caller's transaction): building a peewee query per
-    chunk costs more than the database's own work for an import of thousands of rows."""
+    chunk costs more than the database's own work for an import of thousands of rows. The columns every row
+    shares (``base`` and the defaults) are converted once."""
     fields = [f for f in KpiResult._meta.sorted_fields if f.name != "id"]
-    defaults = {f.name: (f.default() if callable(f.default) else f.default) for f in fields}
+    shared = {f.name: f.db_value(base[f.name] if f.name in base else f.default() if callable(f.default)
+                                 else f.default) for f in fields if f.name not in records[0]}
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
     marks = ", ".join([db.obj.param] * len(fields))
     sql = f'INSERT INTO "{KpiResult._meta.table_name}" ({columns}) VALUES ({marks})'  # noqa: S608 - names only
-    params = [tuple(f.db_value(row.get(f.name, defaults[f.name])) for f in fields) for row in rows]
+    template = [shared.get(f.name) for f in fields]
+    converters = [(i, f.name, f.db_value) for i, f in enumerate(fields) if f.name in records[0]]
+    params = []
+    for record in records:
+        values = template.copy()
+        for position, name, convert in converters:
+            values[position] = convert(record[name])
+        params.append(tuple(values))
     cursor = db.cursor()
     if is_postgres():
         psycopg2.extras.execute_batch(cursor, sql, params, page_size=CHUNK)
     else:
         cursor.executemany(sql, params)
+
+
+def _stored(base: dict, records: list[dict], last: int) -> list[KpiResult]:
+    """The rows just inserted, built here from what was written and the ids the database gave (read back as bare
+    ids: loading thousands of full rows again costs more than the insert). The caller holds the engagement's
+    submission lock, so these are exactly its rows, in insertion order."""
+    engagement, actor, now = base["engagement"], base["submitted_by"], base["submitted_at"]
+    ids = [i for (i,) in KpiResult.select(KpiResult.id).where(
+        KpiResult.id > last, KpiResult.engagement == engagement.id, KpiResult.submitted_at == now,
+        KpiResult.submitted_by == actor.id).order_by(KpiResult.id).tuples()]
+    if len(ids) != len(records):
+        raise Conflict("results were submitted meanwhile; nothing was stored", field="results")
+    related = {name: base[name] for name in ("engagement", "evidence", "submitted_by") if base[name] is not None}
+    shared = {**KpiResult._meta.get_default_dict(), **base, **{name: obj.id for name, obj in related.items()}}
+    return [_instance({**shared, **record, "id": result_id, "kpi": record["kpi"].id},
+                      {**related, "kpi": record["kpi"]}) for result_id, record in zip(ids, records, strict=True)]
+
+
+def _instance(data: dict, related: dict) -> KpiResult:
+    """A KpiResult from its column values and its related rows, as peewee builds one from a cursor row (without
+    a descriptor call per field: ten thousand of them add up to seconds)."""
+    row = KpiResult(__no_default__=1)
+    row.__data__, row.__rel__, row._dirty = data, related, set()
+    return row
 
 
 def _validated(engagement: Engagement, rows: list[Row], today: dt.date) -> list[dict]:
@@ -202,14 +233,14 @@ def _validated(engagement: Engagement, rows: list[Row], today: dt.date) -> list[
     errors: list[tuple[int, str]] = []
     duplicates = 0
     seen: dict[tuple[int, str], int] = {}
+    checked: dict[tuple[str, str], rules.Period | str] = {}
     records = []
     for row in rows:
         try:
             kpi = kpis.get(row.kpi.strip().lower()) if isinstance(row.kpi, str) else None
             if kpi is None:
                 raise ValidationError(f"unknown KPI {str(row.kpi)[:40]!r} on this engagement")
-            period = rules.parse_period(row.period, kpi.period)
-            rules.check_result_period(period, engagement_start=engagement.start_date, today=today)
+            period = _checked_period(checked, row.period, kpi.period, engagement.start_date, today)
             value = rules.parse_decimal(row.value, "value")
             rules.check_value(kpi.unit, value)
             volume = None if row.volume in (None, "") else rules.parse_count(row.volume, "volume")
@@ -228,11 +259,31 @@ def _validated(engagement: Engagement, rows: list[Row], today: dt.date) -> list[
             duplicates += 1
             continue
         seen[key] = row.line
-        records.append({"kpi": kpi.id, "period": period.text, "period_start": period.start, "month": period.month,
+        records.append({"kpi": kpi, "period": period.text, "period_start": period.start, "month": period.month,
                         "n": max((r.n for r in earlier), default=0) + 1, "value": value, "volume": volume})
     if errors:
         raise RowErrors(errors, duplicates_only=duplicates == len(errors))
     return records
+
+
+def _checked_period(checked: dict[tuple[str, str], rules.Period | str], text: object, kind: str,
+                    start: dt.date, today: dt.date) -> rules.Period:
+    """A row's period parsed and checked once per import (thousands of rows share a few dozen periods); a bad one
+    is remembered by its message."""
+    if not isinstance(text, str):
+        return rules.parse_period(text, kind)  # not text: refused (uncached, it may be a list or a dict)
+    key = (text, kind)
+    if key not in checked:
+        try:
+            period = rules.parse_period(text, kind)
+            rules.check_result_period(period, engagement_start=start, today=today)
+            checked[key] = period
+        except ValidationError as exc:
+            checked[key] = exc.message
+    answer = checked[key]
+    if isinstance(answer, str):
+        raise ValidationError(answer, field="period")
+    return answer
 
 
 def import_file(actor: User, engagement_id: int | str, data: bytes, *, evidence_id: object = None, ip: str = "",
