@@ -12,7 +12,12 @@ Demo Bank's client admin:
    agenda), and the meeting page; median, p95 and SQL statements per request;
 2. ``GET /api/v1/actions`` (page 1 and a deep page) and the ``/actions`` page;
 3. the scheduler's governance step with nothing due (``meetings.schedule_due`` + ``escalate_overdue``), and a
-   whole tick with nothing due, ``--runs`` times a second apart.
+   whole tick with nothing due, ``--runs`` times a second apart;
+4. with ``--report``, the performance report of the largest engagement for the last 12 months, built as the
+   pack worker builds it (``reports.run_pending``): seconds to ready and the renderer child's peak RSS.
+
+The agenda is timed for the largest engagement's weekly and quarterly executive meetings (each forum hears only
+its own tier's findings and actions).
 
 The statement counts must not grow with rows: compare the agenda of an engagement with many overdue requests
 and actions against the demo engagement's, and page 1 of the log against a deep page.
@@ -71,9 +76,13 @@ def main() -> int:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--actions", type=int, default=40)
+    parser.add_argument("--report", action="store_true", help="also build a 12-month performance report")
+    parser.add_argument("--name", default="attest-bench", help="the kept SQLite file's name (without --database-url)")
     args = parser.parse_args()
     runs = max(15, args.runs)
-    app = build(scratch_url(args.database_url, args.scale), args.scale, fresh=False)
+    t0 = time.perf_counter()
+    app = build(scratch_url(args.database_url, args.scale, args.name), args.scale, fresh=False)
+    print(f"data set ready in {time.perf_counter() - t0:.0f}s")
 
     import peewee as pw
 
@@ -91,11 +100,11 @@ def main() -> int:
                .order_by(pw.fn.COUNT(EvidenceRequest.id).desc()).scalar())
     demo_engagement = Engagement.get(Engagement.name == ENGAGEMENT).id
 
-    def weekly(engagement_id: int) -> int:
+    def weekly(engagement_id: int, tier: str = "operational") -> int:
         return (Meeting.select(Meeting.id).join(Forum).where(Meeting.engagement == engagement_id,
-                                                             Forum.tier == "operational",
+                                                             Forum.tier == tier,
                                                              Meeting.status == "scheduled").scalar())
-    big, small = weekly(largest), weekly(demo_engagement)
+    big, small, steering = weekly(largest), weekly(demo_engagement), weekly(largest, "executive")
     overdue = EvidenceRequest.select().where(EvidenceRequest.engagement == largest,
                                              EvidenceRequest.status == "overdue").count()
     actions = Action.select().count()
@@ -108,6 +117,7 @@ def main() -> int:
     routes = [
         (api, f"/api/v1/meetings/{big}", f"largest engagement, {overdue:,} overdue requests"),
         (api, f"/api/v1/meetings/{small}", "demo engagement"),
+        (api, f"/api/v1/meetings/{steering}", "largest engagement, executive forum"),
         (browser, f"/meetings/{big}", "page"),
         (api, "/api/v1/actions?per_page=50", f"{actions:,} actions"),
         (api, f"/api/v1/actions?per_page=50&page={deep}", "deep page"),
@@ -141,7 +151,29 @@ def main() -> int:
         timing = Timing(statistics.median(step), percentile(step, 95), str(counter.count))
         print(row("scheduler governance step, nothing due", timing, forums))
         print(row("whole tick, nothing due", Timing(statistics.median(whole), percentile(whole, 95), "-"), ""))
+        if args.report:
+            print(report_row(app, largest, admin))
     return 0
+
+
+def report_row(app, engagement_id: int, admin) -> str:
+    """The largest engagement's 12-month performance report, queued and built as the pack worker builds it."""
+    import json
+
+    from models import AuditEvent
+    from services.auditors import reports
+    today = dt.date.today()
+    start = (today.replace(day=1) - dt.timedelta(days=335)).replace(day=1)
+    report = reports.request_report(admin, engagement_id, {"period_start": start.isoformat(),
+                                                           "period_end": today.isoformat()})
+    t0 = time.perf_counter()
+    built = [r for r in reports.run_pending(app.config["EVIDENCE_STORE"], worker="bench") if r.id == report.id]
+    seconds = time.perf_counter() - t0
+    event = AuditEvent.get_or_none(AuditEvent.action == "report.build", AuditEvent.object_id == str(report.id))
+    details = json.loads(event.details) if event else {}
+    status = built[0].status if built else "not built"
+    return (f"{'12-month performance report, largest engagement':<60} {seconds * 1000:9.1f} {'':>8} {'-':>7}  "
+            f"{status}, {details.get('pages')} pages, renderer peak RSS {details.get('render_peak_rss_mib')} MiB")
 
 
 def row(what: str, timing: Timing, data: str) -> str:

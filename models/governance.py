@@ -40,7 +40,8 @@ class ForumMember(BaseModel):
 
 
 class Meeting(BaseModel):
-    """A meeting of a forum. Its agenda is live until it is held; ``agenda`` keeps the one it was held on."""
+    """A meeting of a forum. Its agenda is live until it is held or cancelled; ``agenda`` keeps the one it was held
+    (or cancelled) on."""
     forum = pw.ForeignKeyField(Forum, backref="meetings", on_delete="CASCADE")
     engagement = pw.ForeignKeyField(Engagement, backref="meetings", on_delete="CASCADE")
     scheduled_for = pw.DateTimeField()
@@ -52,6 +53,8 @@ class Meeting(BaseModel):
     held_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="held_meetings")
     agenda_sent_at = pw.DateTimeField(null=True)  # when its people were told the agenda is ready (the day before)
     created_at = pw.DateTimeField(default=utcnow)
+    cancelled_at = pw.DateTimeField(null=True)
+    cancel_reason = pw.TextField(null=True)  # why it was cancelled (required when cancelling)
 
     class Meta:
         indexes = ((("forum", "scheduled_for"), True), (("engagement", "status", "scheduled_for"), False),

@@ -146,7 +146,7 @@ def test_meetings_and_open_actions_are_in_the_parties_feeds_never_an_auditors_or
     action, done = (r.get_json()["id"] for r in created)
     assert client.patch(f"/api/v1/actions/{done}", headers=bearer(risk), json={"status": "done"}).status_code == 200
     cancelled = next(m for m in ours if m.forum.tier == "executive")
-    meetings.cancel_meeting(parties["admin"], cancelled.id)
+    meetings.cancel_meeting(parties["admin"], cancelled.id, {"reason": "Steering moved to the Board offsite"})
 
     for user in (risk, parties["provider"]):
         events = {str(e["UID"]): e for e in Calendar.from_ical(client.get(new_feed(client, user)).data)

@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import peewee as pw
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from openpyxl import Workbook
 
@@ -360,6 +361,16 @@ def report_file(user: User, report_id: int | str, store_root: str, fmt: str, *, 
     audit_log.record("report.download", actor=user, object_type="report", object_id=report.id,
                      engagement=report.engagement_id, ip=ip, details={"sha256": sha, "format": fmt})
     return report, handle, XLSX if fmt == "xlsx" else "application/pdf"
+
+
+def reports_of(engagement: Engagement, status: str = "") -> pw.ModelSelect:
+    """An engagement's reports, newest first; ``status`` one of the pack states, or empty for all."""
+    query = PerformanceReport.select().where(PerformanceReport.engagement == engagement.id)
+    if status:
+        if status not in pack_rules.TRANSITIONS:
+            raise ValidationError(f"status must be one of {', '.join(pack_rules.TRANSITIONS)}", field="status")
+        query = query.where(PerformanceReport.status == status)
+    return query.order_by(PerformanceReport.created_at.desc(), PerformanceReport.id.desc())
 
 
 def reports_of_meeting(meeting: Meeting) -> list[PerformanceReport]:

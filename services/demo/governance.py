@@ -1,5 +1,6 @@
 """The demo's governance: the three forums with members from both sides, their meetings since the engagement
-began (the weekly review for its last six weeks) held with attendees, minutes (uploaded to the SP-07 review-
+began, at most 18 months back (the weekly review for its last six weeks; one monthly meeting in seven cancelled,
+with its reason) held with attendees, minutes (uploaded to the SP-07 review-
 minutes request of the month: one upload, not two), decisions and actions (some done, some open, some overdue,
 which the demo's scheduler pass escalates); change requests in every state, the implemented significant one
 with its change event; exit items current, stale and missing. Created once: nothing when meetings were held."""
@@ -19,6 +20,9 @@ from services.governance import changes, forums, meetings
 from .uploads import PDF, stage
 
 WEEKLY_WEEKS = 6
+HISTORY_MONTHS = 18  # the monthly and quarterly forums' meetings go back this far (from the engagement's start)
+CANCELLED_EVERY = 7  # every seventh monthly meeting was cancelled, with its reason, instead of held
+CANCEL_REASON = "Moved: the provider's site was closed for the state public holiday"
 DECISIONS = (("workforce_plan", "Approve the roster for the next period with the agreed shrinkage"),
              ("root_cause", "Root cause of the repeat transfer spike: IVR menu change; provider to revert"),
              ("backlog_priority", "Clear complaints older than 10 days before new email enquiries"))
@@ -40,12 +44,29 @@ def create_demo_governance(engagement: Engagement, users: dict[str, User]) -> di
             changes_to["anchor"] = (today - dt.timedelta(weeks=WEEKLY_WEEKS)).isoformat()
         forums.update_forum(admin, forum.id, changes_to, now=now)
         forum = Forum.get_by_id(forum.id)
-        days = parse_frequency(forum.cadence).occurrences(forum.anchor, today - dt.timedelta(days=1))
-        for n, day in enumerate(days):
-            held += _hold(engagement, forum, day, n, users)
+        for n, day in enumerate(_history(forum, today)):
+            if forum.tier == "performance" and n % CANCELLED_EVERY == CANCELLED_EVERY - 1:
+                _cancel(engagement, forum, day, users)
+            else:
+                held += _hold(engagement, forum, day, n, users)
     counts = {"meetings held": held, "change requests": _demo_changes(engagement, users, now)}
     counts["exit items evidenced"] = _demo_exit(engagement, users, today)
     return counts
+
+
+def _history(forum: Forum, today: dt.date) -> list[dt.date]:
+    """The forum's meeting days before today, at most ``HISTORY_MONTHS`` back."""
+    days = parse_frequency(forum.cadence).occurrences(forum.anchor, today - dt.timedelta(days=1))
+    since = today - relativedelta(months=HISTORY_MONTHS)
+    return [day for day in days if day >= since]
+
+
+def _cancel(engagement: Engagement, forum: Forum, day: dt.date, users: dict[str, User]) -> None:
+    """A meeting cancelled, with its reason, the day before it was to sit."""
+    at = meetings.meeting_time(day, engagement.timezone)
+    meeting = Meeting.create(forum=forum.id, engagement=engagement.id, scheduled_for=at, created_at=at)
+    meetings.cancel_meeting(users["client_admin"], meeting.id, {"reason": CANCEL_REASON},
+                            now=at - dt.timedelta(days=1))
 
 
 def _hold(engagement: Engagement, forum: Forum, day: dt.date, n: int, users: dict[str, User]) -> int:

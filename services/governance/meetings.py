@@ -516,17 +516,25 @@ def schedule_extra(actor: User, forum_id: int | str, data: object, *, ip: str = 
     return meeting
 
 
-def cancel_meeting(actor: User, meeting_id: int | str, *, ip: str = "", now: dt.datetime | None = None) -> Meeting:
+def cancel_meeting(actor: User, meeting_id: int | str, data: object, *, ip: str = "",
+                   now: dt.datetime | None = None) -> Meeting:
+    """Cancel a scheduled meeting with a reason: its agenda is kept as it stood, its forum's next meeting is still
+    scheduled on the cadence (at the scheduler's next pass), and a subscribed calendar shows it cancelled."""
     meeting, forum, engagement = _meeting_for_write(actor, meeting_id)
+    data = json_object(data)
     now = now or utcnow()
     rules.check_move(rules.MEETING_TRANSITIONS, "meeting", meeting.status, "cancelled")
+    reason = clean_text(data, "reason", limit=2000, multiline=True)
+    agenda = live_agenda(meeting, forum, engagement)
     with transaction():
-        if not Meeting.update(status="cancelled").where(Meeting.id == meeting.id,
-                                                       Meeting.status == "scheduled").execute():
+        if not Meeting.update(status="cancelled", cancelled_at=now, cancel_reason=reason,
+                              agenda=json.dumps(agenda)).where(Meeting.id == meeting.id,
+                                                               Meeting.status == "scheduled").execute():
             raise Conflict("this meeting was recorded meanwhile", field="status")
         Forum.update(next_check_at=now).where(Forum.id == forum.id, Forum.next_check_at.is_null(False)).execute()
         audit_log.record("meeting.cancelled", actor=actor, object_type="meeting", object_id=meeting.id,
-                         engagement=engagement, ip=ip, details={})
+                         engagement=engagement, ip=ip,
+                         details={"reason": reason, "scheduled_for": isoformat_utc(meeting.scheduled_for)})
     return Meeting.get_by_id(meeting.id)
 
 

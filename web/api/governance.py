@@ -67,11 +67,13 @@ oas.register_schemas({
         "attendees": EMAILS, "minutes_evidence_id": {"type": ["integer", "null"]},
         "minutes_request_id": {"type": ["integer", "null"],
                                "description": "The SP-07 review-minutes request of the meeting's period."},
+        "cancelled_at": NULL_STRING, "cancel_reason": NULL_STRING,
         "agenda": oas.ref("Agenda"), "decisions": {"type": "array", "items": oas.ref("Decision")},
         "actions": {"type": "array", "items": oas.ref("Action")}},
         optional=("agenda", "decisions", "actions"), description="A meeting with its agenda."),
     "NewMeeting": {"type": "object", "required": ["scheduled_for"],
                    "properties": {"scheduled_for": oas.INSTANT}},
+    "CancelledMeeting": {"type": "object", "required": ["reason"], "properties": {"reason": oas.STRING}},
     "HeldMeeting": {"type": "object", "required": ["attendees", "minutes_evidence_id"],
                     "properties": {"held_at": oas.INSTANT, "attendees": EMAILS,
                                    "minutes_evidence_id": {"type": "integer"}}},
@@ -120,10 +122,12 @@ oas.register_schemas({
         "xlsx_sha256": NULL_STRING, "file_url": NULL_STRING, "xlsx_url": NULL_STRING},
         description="The performance report of a period, built like a pack."),
     "ReportFile": {"type": "object", "description": "The report's PDF (application/pdf) or workbook, not JSON."},
-}, pages=("Forum", "Meeting", "Action", "ChangeRequest"))
+}, pages=("Forum", "Meeting", "Action", "ChangeRequest", "PerformanceReport"))
 oas.register_parameters({
     "action_status": {"description": "Only actions in this status.",
                       "schema": {"type": "string", "enum": list(rules.ACTION_TRANSITIONS)}},
+    "report_status": {"name": "status", "description": "Only reports in this status.",
+                      "schema": {"type": "string", "enum": ["queued", "building", "ready", "failed"]}},
     "tier": {"description": "Only this forum tier.", "schema": {"type": "string", "enum": list(rules.TIERS)}},
     "action_owner": {"description": "Only actions owned by this e-mail address.", "schema": oas.STRING},
     "overdue": {"description": "true: only open actions past their due date.", "schema": {"type": "boolean"}},
@@ -166,7 +170,8 @@ def meeting_json(m: Meeting, forum: Forum, engagement: Engagement, *, full: bool
            "scheduled_for": isoformat_utc(m.scheduled_for),
            "scheduled_local": local(m.scheduled_for, engagement.timezone).isoformat(), "status": m.status,
            "held_at": isoformat_utc(m.held_at), "attendees": json.loads(m.attendees or "[]"),
-           "minutes_evidence_id": m.minutes_id}
+           "minutes_evidence_id": m.minutes_id, "cancelled_at": isoformat_utc(m.cancelled_at),
+           "cancel_reason": m.cancel_reason}
     minutes_request = meetings.minutes_request(m, engagement) if full else None
     out["minutes_request_id"] = minutes_request.id if minutes_request else None
     if full:
@@ -255,6 +260,15 @@ def meeting(meeting_id: int):
        body="HeldMeeting", response="Meeting", errors=(404, 409, 422))
 def hold_meeting(meeting_id: int):
     meetings.hold_meeting(api_user(), meeting_id, json_body(), ip=client_ip())
+    return jsonify(_meeting_response(meeting_id))
+
+
+@route("/meetings/<int:meeting_id>/cancel", methods=("POST",),
+       summary="Cancel a scheduled meeting with a reason: its agenda is kept, the forum's next meeting is still "
+               "scheduled on its cadence, calendars show it cancelled", body="CancelledMeeting", response="Meeting",
+       errors=(404, 409, 422))
+def cancel_meeting(meeting_id: int):
+    meetings.cancel_meeting(api_user(), meeting_id, json_body(), ip=client_ip())
     return jsonify(_meeting_response(meeting_id))
 
 
@@ -369,6 +383,14 @@ def report_json(r: PerformanceReport) -> dict:
             "xlsx_sha256": r.xlsx_sha256 or None,
             "file_url": url_for("api.report_file", report_id=r.id) if ready else None,
             "xlsx_url": url_for("api.report_file", report_id=r.id, format="xlsx") if ready else None}
+
+
+@route("/engagements/<int:engagement_id>/reports", summary="The engagement's performance reports, newest first",
+       params=("page", "per_page", "report_status"), response="PerformanceReportPage", errors=(400, 404, 422))
+def engagement_reports(engagement_id: int):
+    engagement = _governed_engagement(engagement_id)
+    query = reports.reports_of(engagement, request.args.get("status", ""))
+    return paginate(query, lambda rows: [report_json(r) for r in rows])
 
 
 @route("/engagements/<int:engagement_id>/reports", methods=("POST",), status=202,

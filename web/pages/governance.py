@@ -102,7 +102,8 @@ MEETING_WRITES = {
         "kind": form.get("kind", ""), "text": form.get("text", "")}, ip=client_ip()),
     "action": lambda user, mid, form: meetings.add_action(user, mid, {
         k: form.get(k, "") for k in ("title", "owner", "due_date", "finding_id", "kpi")}, ip=client_ip()),
-    "cancel": lambda user, mid, form: meetings.cancel_meeting(user, mid, ip=client_ip()),
+    "cancel": lambda user, mid, form: meetings.cancel_meeting(user, mid, {"reason": form.get("reason", "")},
+                                                              ip=client_ip()),
     "report": lambda user, mid, form: reports.request_report(user, scope.meeting_for(user, mid).engagement_id, {
         "period_start": form.get("period_start", ""), "period_end": form.get("period_end", ""),
         "meeting_id": mid}, ip=client_ip()),
