@@ -1,7 +1,8 @@
 // Upload form enhancement (the form works without this file: a plain multipart POST).
-// Adds drag-and-drop of one or several files and sends each file to the API on its own
-// XMLHttpRequest, with a real progress bar per file (upload progress events) and the
-// session's CSRF token in the X-CSRFToken header.
+// The files chosen or dropped are one submission (one version, reviewed as one): they are listed as they
+// are added (dropped files join those already chosen) and sent together on one XMLHttpRequest, with one
+// progress bar for the whole upload (upload progress events) and the session's CSRF token in the
+// X-CSRFToken header. Nothing is stored unless every file is accepted.
 (function () {
   "use strict";
 
@@ -13,18 +14,45 @@
     return "upload failed (HTTP " + xhr.status + ")";
   }
 
-  function row(list, file) {
+  function sizeText(bytes) {
+    if (bytes < 1024) { return bytes + " bytes"; }
+    if (bytes < 1024 * 1024) { return (bytes / 1024).toFixed(1) + " KB"; }
+    return (bytes / 1024 / 1024).toFixed(1) + " MB";
+  }
+
+  function what(files) {
+    return files.length === 1 ? files[0].name : files.length + " files";
+  }
+
+  // The chosen files, one line each, before anything is sent.
+  function listChosen(list, files) {
+    list.textContent = "";
+    files.forEach(function (file) {
+      var item = document.createElement("li");
+      item.className = "upload-file";
+      var name = document.createElement("span");
+      name.className = "file-name";
+      name.textContent = file.name;
+      var size = document.createElement("span");
+      size.className = "muted small";
+      size.textContent = sizeText(file.size);
+      item.append(name, size);
+      list.appendChild(item);
+    });
+  }
+
+  // One bar for the whole submission.
+  function progressRow(list, files) {
     var item = document.createElement("li");
-    var name = document.createElement("span");
-    name.textContent = file.name;
+    item.className = "upload-progress";
     var bar = document.createElement("progress");
-    bar.max = file.size || 1;
+    bar.max = files.reduce(function (sum, f) { return sum + f.size; }, 0) || 1;
     bar.value = 0;
-    bar.setAttribute("aria-label", "Upload progress of " + file.name);
+    bar.setAttribute("aria-label", "Upload progress of " + what(files));
     var status = document.createElement("span");
     status.className = "upload-status";
     status.textContent = "Waiting…";
-    item.append(name, bar, status);
+    item.append(bar, status);
     list.appendChild(item);
     return { bar: bar, status: status };
   }
@@ -39,15 +67,15 @@
     ui.status.classList.add("failed");
   }
 
-  // Each file is its own request, keyed from the form's idempotency key: a retried or repeated send of the same
-  // file of the same submission replays the first answer instead of storing a second version.
-  function send(form, file, ui, key) {
+  // One submission (all its files) is one request, keyed by the form's idempotency key: a retried or repeated
+  // send of the same submission replays the first answer instead of storing a second version.
+  function send(form, files, ui, key) {
     return new Promise(function (resolve) {
       var data = new FormData();
       data.append("request_id", form.dataset.requestId);
       data.append("effective_date", form.elements.effective_date.value);
       data.append("note", form.elements.note.value);
-      data.append("file", file, file.name);
+      files.forEach(function (file) { data.append("file", file, file.name); });
       var xhr = new XMLHttpRequest();
       xhr.open("POST", form.dataset.uploadUrl);
       xhr.setRequestHeader("X-CSRFToken", form.elements.csrf_token.value);
@@ -63,8 +91,10 @@
       xhr.addEventListener("load", function () {
         var ok = xhr.status === 201;
         if (ok) {
+          var body = JSON.parse(xhr.responseText);
           ui.bar.value = ui.bar.max;
-          ui.status.textContent = "Uploaded: version " + JSON.parse(xhr.responseText).version;
+          ui.status.textContent = "Uploaded: version " + body.version +
+            (body.files.length > 1 ? " (" + body.files.length + " files)" : "");
         } else {
           failed(ui, errorText(xhr));
         }
@@ -86,12 +116,15 @@
     var button = form.querySelector("button[type=submit]");
     form.querySelector(".dropzone-hint").hidden = false;
 
+    function chosen() { return Array.prototype.slice.call(input.files); }
     function add(files) {  // dropped files join those already chosen
       var merged = new DataTransfer();
-      Array.prototype.forEach.call(input.files, function (f) { merged.items.add(f); });
+      chosen().forEach(function (f) { merged.items.add(f); });
       Array.prototype.forEach.call(files, function (f) { merged.items.add(f); });
       input.files = merged.files;
+      listChosen(list, chosen());
     }
+    input.addEventListener("change", function () { listChosen(list, chosen()); });
     ["dragenter", "dragover"].forEach(function (type) {
       zone.addEventListener(type, function (event) { event.preventDefault(); zone.classList.add("dragging"); });
     });
@@ -106,16 +139,10 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       if (!form.reportValidity()) { return; }
-      var files = Array.prototype.slice.call(input.files);
-      list.textContent = "";
+      var files = chosen();
+      listChosen(list, files);
       button.disabled = true;
-      var rows = files.map(function (file) { return row(list, file); });
-      // one after the other, so each version number follows the order of the files
-      files.reduce(function (previous, file, i) {
-        return previous.then(function (allOk) {
-          return send(form, file, rows[i], form.elements.idempotency_key.value + "-" + i).then(function (ok) { return allOk && ok; });
-        });
-      }, Promise.resolve(true)).then(function (allOk) {
+      send(form, files, progressRow(list, files), form.elements.idempotency_key.value).then(function (ok) {
         button.disabled = false;
         input.value = "";
         // the next batch is a new submission
@@ -124,7 +151,7 @@
         var done = document.createElement("li");
         var link = document.createElement("a");
         link.href = form.dataset.doneUrl;
-        link.textContent = allOk ? "All files uploaded: show the new versions" : "Show the request";
+        link.textContent = ok ? "Uploaded: show the new version" : "Show the request";
         done.appendChild(link);
         list.appendChild(done);
       });

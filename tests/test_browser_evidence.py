@@ -1,7 +1,7 @@
-"""The provider's and reviewer's day in headless Chromium: a provider signs in, sees what is due, uploads several files
-with a progress bar each (and one by drag-and-drop), withdraws one; a reviewer accepts one and rejects one
-with a reason from the review queue's side-by-side view; the provider sees the reason. axe-core checks the
-provider's and the reviewer's pages on the way."""
+"""The provider's and reviewer's day in headless Chromium: a provider signs in, sees what is due, withdraws a wrong
+file, uploads several files as one version under one progress bar (and one by drag-and-drop); a reviewer accepts
+one and rejects one with a reason from the review queue's side-by-side view; the provider sees the reason.
+axe-core checks the provider's and the reviewer's pages on the way."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +10,7 @@ import re
 import pytest
 from test_browser import _serious, sign_in
 
-from models import AuditEvent, Evidence, EvidenceRequest, EvidenceRequirement
+from models import AuditEvent, Evidence, EvidenceFile, EvidenceRequest, EvidenceRequirement
 from services.demo import files as demo_files
 
 pytestmark = pytest.mark.browser
@@ -60,29 +60,35 @@ def test_provider_uploads_and_withdraws_reviewer_decides_provider_sees_the_reaso
     page.wait_for_load_state("load")  # static/upload.js has enhanced the form
     problems += _serious(axe.run(page), f"/requests/{first.id}")
 
-    # several files at once: one XMLHttpRequest each, each with its own progress bar
+    # a wrong file first, withdrawn with a reason
+    wrong = tmp_path / "old-access-review.pdf"
+    wrong.write_bytes(padded_pdf("Access review, last quarter", size=200_000))
+    page.get_by_label(re.compile(r"^Files")).set_input_files(str(wrong))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_text("Uploaded: version 1").wait_for()
+    page.get_by_role("link", name="Uploaded: show the new version").click()
+    page.get_by_label("Reason for withdrawing version 1").fill("Last quarter's review, uploaded by mistake")
+    page.get_by_role("button", name="Withdraw version 1").click()
+    assert "withdrawn" in page.get_by_role("status").first.inner_text()
+    assert page.get_by_text("Last quarter's review, uploaded by mistake").first.is_visible()
+
+    # several files at once: one submission (one version), sent on one XMLHttpRequest under one progress bar
+    page.wait_for_load_state("load")
     files = [tmp_path / "access-review.pdf", tmp_path / "access-review-annex.pdf"]
     for i, path in enumerate(files):
         path.write_bytes(padded_pdf(f"Access review part {i + 1}"))
     page.get_by_label(re.compile(r"^Files")).set_input_files([str(p) for p in files])
     page.get_by_role("button", name="Upload", exact=True).click()
-    statuses = page.locator(".upload-status")
-    for version in (1, 2):
-        page.get_by_text(f"Uploaded: version {version}").wait_for()
-    assert statuses.count() == 2
-    for bar, path in zip(page.locator(".upload-list progress").all(), files, strict=True):
-        value, maximum = bar.evaluate("b => [b.value, b.max]")
-        # the bar's scale came from the upload's own progress events (the whole multipart body, a bit larger
-        # than the file) and it ended full
-        assert maximum > path.stat().st_size and value == maximum
-    page.get_by_role("link", name="All files uploaded: show the new versions").click()
+    page.get_by_text("Uploaded: version 2 (2 files)").wait_for()
+    assert page.locator(".upload-status").count() == 1
+    (bar,) = page.locator(".upload-list progress").all()
+    value, maximum = bar.evaluate("b => [b.value, b.max]")
+    # the bar's scale came from the upload's own progress events (the whole multipart body, a bit larger
+    # than the files) and it ended full
+    assert maximum > sum(p.stat().st_size for p in files) and value == maximum
+    page.get_by_role("link", name="Uploaded: show the new version").click()
     assert page.get_by_role("heading", name="Versions (2)").is_visible()
-
-    # withdraw the annex (version 2), with a reason
-    page.get_by_label("Reason for withdrawing version 2").fill("Annex belongs to the next quarter")
-    page.get_by_role("button", name="Withdraw version 2").click()
-    assert "withdrawn" in page.get_by_role("status").first.inner_text()
-    assert page.get_by_text("Annex belongs to the next quarter").first.is_visible()
+    assert page.get_by_role("heading", name="Version 2: access-review.pdf and 1 more file").is_visible()
 
     # the second request: a file dropped on the drop zone
     page.goto(f"/requests/{second.id}")
@@ -119,7 +125,7 @@ def test_provider_uploads_and_withdraws_reviewer_decides_provider_sees_the_reaso
     frame = page.locator("iframe.viewer-frame")
     assert re.search(r"/api/v1/evidence/\d+/file\?disposition=inline$", frame.get_attribute("src"))
     problems += _serious(axe.run(page), page.url)
-    page.get_by_role("button", name="Accept version 1").click()
+    page.get_by_role("button", name="Accept version 2").click()
     page.wait_for_url(re.compile(r"/review$"))
     page.get_by_role("link", name=re.compile(r"^Review scan\.pdf")).click()
     page.get_by_role("button", name="Reject version 1").click()
@@ -141,7 +147,10 @@ def test_provider_uploads_and_withdraws_reviewer_decides_provider_sees_the_reaso
     assert page.get_by_text("The scan report is unsigned: attach the signed copy.").first.is_visible()
 
     states = {e.original_filename: e.status for e in Evidence.select()}
-    assert states == {"access-review.pdf": "accepted", "access-review-annex.pdf": "withdrawn", "scan.pdf": "rejected"}
+    assert states == {"old-access-review.pdf": "withdrawn", "access-review.pdf": "accepted", "scan.pdf": "rejected"}
+    accepted = Evidence.get(Evidence.original_filename == "access-review.pdf")
+    assert [f.original_filename for f in accepted.files.order_by(EvidenceFile.position)] == [
+        "access-review.pdf", "access-review-annex.pdf"]
     assert (EvidenceRequest.get_by_id(first.id).status, EvidenceRequest.get_by_id(second.id).status) == \
         ("accepted", "rejected")
     actions = [e.action for e in AuditEvent.select().order_by(AuditEvent.id)]

@@ -1,8 +1,8 @@
 """OSCAL ``assessment-results`` for an engagement (SPEC §5): one result per calendar quarter in which
-evidence requests ended, an observation per accepted evidence item (with its SHA-256, also as a back-matter
-resource hash), a finding per open finding and an observation per clock the client closed as not required,
-with its reason (both in the latest result). UUIDs are derived from the rows, so the
-same data exports to the same document. Validated with compliance-trestle's pydantic models."""
+evidence requests ended, an observation per accepted evidence item (with its SHA-256, and a back-matter
+resource with its hash for each file of its submission), a finding per open finding and an observation per
+clock the client closed as not required, with its reason (both in the latest result). UUIDs are derived from
+the rows, so the same data exports to the same document. Validated with compliance-trestle's pydantic models."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,6 +16,7 @@ from models import (
     Control,
     Engagement,
     Evidence,
+    EvidenceFile,
     EvidenceRequest,
     Finding,
     Incident,
@@ -25,6 +26,7 @@ from models import (
     utcnow,
 )
 from services import scope
+from services.evidence.files import attach_files, file_url
 
 NS = "https://attest.example/ns/oscal"
 
@@ -49,16 +51,17 @@ def _instant(day: dt.date, *, end: bool = False) -> str:
 
 
 def _observation(item: Evidence, control: Control, engagement: Engagement) -> dict[str, Any]:
+    names = ", ".join(f.original_filename for f in item.file_rows)
     return {
         "uuid": _uuid("observation", engagement.id, item.id),
         "title": f"{control.code} evidence {item.id}",
-        "description": f"Accepted evidence for {control.code} ({control.title}): {item.original_filename}, "
+        "description": f"Accepted evidence for {control.code} ({control.title}): {names}, "
                        f"effective {item.effective_date.isoformat()}.",
         "props": [{"name": "sha256", "ns": "https://attest.example/ns/oscal", "value": item.sha256},
                   {"name": "media-type", "ns": "https://attest.example/ns/oscal", "value": item.media_type}],
         "methods": ["EXAMINE"],
-        "relevant-evidence": [{"href": f"#{_uuid('resource', engagement.id, item.id)}",
-                               "description": f"{item.original_filename} (SHA-256 {item.sha256})"}],
+        "relevant-evidence": [{"href": f"#{_resource_uuid(engagement, item, f)}",
+                               "description": f"{f.original_filename} (SHA-256 {f.sha256})"} for f in item.file_rows],
         "collected": isoformat_utc(item.reviewed_at or item.uploaded_at),
     }
 
@@ -77,10 +80,17 @@ def _not_required(clock: Clock, engagement: Engagement) -> dict[str, Any]:
     }
 
 
-def _resource(item: Evidence, engagement: Engagement) -> dict[str, Any]:
-    return {"uuid": _uuid("resource", engagement.id, item.id), "title": item.original_filename,
-            "rlinks": [{"href": f"/api/v1/evidence/{item.id}/file", "media-type": item.media_type,
-                        "hashes": [{"algorithm": "SHA-256", "value": item.sha256}]}]}
+def _resource_uuid(engagement: Engagement, item: Evidence, f: EvidenceFile) -> str:
+    """The first file keeps the uuid an item's single file always had; further files add their position."""
+    parts = (engagement.id, item.id) if f.position == 1 else (engagement.id, item.id, f.position)
+    return _uuid("resource", *parts)
+
+
+def _resources(item: Evidence, engagement: Engagement) -> list[dict[str, Any]]:
+    """A back-matter resource per file of the item's submission, each with its download and SHA-256."""
+    return [{"uuid": _resource_uuid(engagement, item, f), "title": f.original_filename,
+             "rlinks": [{"href": file_url(item.id, f), "media-type": f.media_type,
+                         "hashes": [{"algorithm": "SHA-256", "value": f.sha256}]}]} for f in item.file_rows]
 
 
 def _finding(finding: Finding, engagement: Engagement) -> dict[str, Any]:
@@ -119,6 +129,7 @@ def assessment_results(user: User, engagement_id: int | str, *, now: dt.datetime
                     .join(EvidenceRequest, on=(Evidence.request == EvidenceRequest.id), attr="request")
                     .join(Control, on=(EvidenceRequest.control == Control.id), attr="control")
                     .order_by(EvidenceRequest.period_end, Evidence.id))
+    attach_files(evidence)
     by_quarter: dict[tuple[dt.date, dt.date], list[Evidence]] = defaultdict(list)
     for item in evidence:
         by_quarter[quarter_of(item.request.period_end)].append(item)
@@ -163,7 +174,8 @@ def assessment_results(user: User, engagement_id: int | str, *, now: dt.datetime
         "results": results,
     }}
     if evidence:
-        document["assessment-results"]["back-matter"] = {"resources": [_resource(i, engagement) for i in evidence]}
+        document["assessment-results"]["back-matter"] = {
+            "resources": [r for i in evidence for r in _resources(i, engagement)]}
     return document
 
 

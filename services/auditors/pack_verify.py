@@ -20,6 +20,7 @@ from pypdf.errors import PdfReadError
 
 from models import AuditEvent, Evidence, Pack
 from services.audit.audit_log import verify_chain
+from services.evidence.files import files_of, first_file
 
 from .packs import MANIFEST
 
@@ -116,21 +117,36 @@ def _check_manifest(manifest: dict, files: dict[str, bytes], text: str, manifest
         report.problems.append("the audit head hash of the manifest is not the one printed in the pack")
     expected = {MANIFEST}
     for item in manifest.get("evidence", []):
-        if item.get("sha256") not in shown:
-            report.problems.append(f"evidence {item.get('id')}: its SHA-256 is not in the rendered index")
-        if not item.get("embedded"):
-            continue
-        name = item.get("attachment")
-        expected.add(name)
-        body = files.get(name)
-        if body is None:
-            report.problems.append(f"evidence {item.get('id')}: embedded file {name} is missing")
-        elif hashlib.sha256(body).hexdigest() != item.get("sha256"):
-            report.problems.append(f"evidence {item.get('id')}: embedded file {name} does not match its SHA-256")
-        elif len(body) != item.get("size"):
-            report.problems.append(f"evidence {item.get('id')}: embedded file {name} is not {item.get('size')} bytes")
+        for entry in files_of_entry(item):
+            _check_file(item.get("id"), entry, files, shown, expected, report)
     for extra in sorted(set(files) - expected):
         report.problems.append(f"embedded file {extra} is not in the manifest")
+
+
+def files_of_entry(item: dict) -> list[dict]:
+    """The files a manifest's evidence entry lists: ``files`` (every file of its submission), or, in a pack
+    built before submissions held several files, the entry itself."""
+    listed = item.get("files")
+    return listed if isinstance(listed, list) and listed else [item]
+
+
+def _check_file(evidence_id, entry: dict, files: dict[str, bytes], shown: set[str], expected: set[str],
+                report: PackReport) -> None:
+    """One file of one evidence entry: its hash printed in the index, and if embedded, its bytes."""
+    what = f"evidence {evidence_id}" + (f" file {entry['position']}" if entry.get("position", 1) != 1 else "")
+    if entry.get("sha256") not in shown:
+        report.problems.append(f"{what}: its SHA-256 is not in the rendered index")
+    if not entry.get("embedded"):
+        return
+    name = entry.get("attachment")
+    expected.add(name)
+    body = files.get(name)
+    if body is None:
+        report.problems.append(f"{what}: embedded file {name} is missing")
+    elif hashlib.sha256(body).hexdigest() != entry.get("sha256"):
+        report.problems.append(f"{what}: embedded file {name} does not match its SHA-256")
+    elif len(body) != entry.get("size"):
+        report.problems.append(f"{what}: embedded file {name} is not {entry.get('size')} bytes")
 
 
 def verify_file(data: bytes) -> PackReport:
@@ -169,13 +185,20 @@ def verify_against_records(data: bytes, report: PackReport, store) -> None:
     head = manifest.get("audit_trail", {}).get("head_hash")
     if head and not AuditEvent.select().where(AuditEvent.hash == head).exists():
         report.problems.append("the audit head hash is not an event of the audit trail")
-    rows = {e.id: e for e in Evidence.select().where(Evidence.id.in_([i["id"] for i in manifest.get("evidence", [])]
-                                                                    or [0]))}
+    ids = [i["id"] for i in manifest.get("evidence", [])]
+    rows = {e.id: e for e in Evidence.select().where(Evidence.id.in_(ids or [0]))}
+    recorded = files_of(ids)
     for item in manifest.get("evidence", []):
         row = rows.get(item["id"])
         if row is None or (row.sha256, row.size, row.media_type) != (item["sha256"], item["size"], item["media_type"]):
             report.problems.append(f"evidence {item['id']}: differs from the database record")
-        elif store.rehash(row.sha256) not in (row.sha256, None):
-            report.problems.append(f"evidence {item['id']}: the stored file no longer matches its SHA-256")
+            continue
+        listed = [(f.get("sha256"), f.get("size"), f.get("media_type")) for f in files_of_entry(item)]
+        on_record = [(f.sha256, f.size, f.media_type) for f in recorded.get(row.id) or [first_file(row)]]
+        if listed != on_record:
+            report.problems.append(f"evidence {item['id']}: its files differ from the database record")
+        for sha, _, _ in listed:
+            if store.rehash(sha) not in (sha, None):
+                report.problems.append(f"evidence {item['id']}: the stored file {sha} no longer matches its SHA-256")
     report.problems += [f"audit trail: {p}" for p in verify_chain()]
     report.notes.append(f"checked against pack {pack.id} in the database and the evidence store")

@@ -42,6 +42,7 @@ from models import (
     ControlObligation,
     Engagement,
     Evidence,
+    EvidenceFile,
     EvidenceRequest,
     EvidenceRequirement,
     Finding,
@@ -57,6 +58,7 @@ from models import (
 )
 from services import scope
 from services.audit import audit_log
+from services.evidence.files import attach_files
 from services.integrations import webhooks
 from services.performance import scorecard
 from services.register import queries
@@ -330,7 +332,7 @@ def _sections(engagement: Engagement, controls: dict[int, list[str]], start: dt.
                 .where(Evidence.engagement == engagement, Evidence.status == "accepted",
                        Evidence.request.in_(list(by_id) or [0]))
                 .order_by(Evidence.effective_date, Evidence.id))
-    for item in evidence:
+    for item in attach_files(list(evidence)):
         item.request = by_id[item.request_id]
         sections[item.request.control_id].evidence.append(item)
     return list(sections.values())
@@ -465,7 +467,10 @@ def _performance(engagement: Engagement, codes: list[str], start: dt.date, end: 
 
 # ---------------------------------------------------------------- manifest, markup, attachments
 
-def manifest_of(data: PackData, embedded: set[int]) -> dict[str, Any]:
+def manifest_of(data: PackData, embedded: set[tuple[int, int]]) -> dict[str, Any]:
+    """The pack's manifest. Each accepted item lists every file of its submission (``files``: hash, size, type,
+    whether and under which name it is embedded); the item's own file fields are its first file's, as before
+    submissions held several files."""
     e, p = data.engagement, data.pack
     return {
         "format": "attest-pack/1",
@@ -476,28 +481,35 @@ def manifest_of(data: PackData, embedded: set[int]) -> dict[str, Any]:
                  "generated_by": data.generated_by},
         "audit_trail": {"head_hash": data.head_hash, "head_event_id": data.head_event_id},
         "evidence": [{"id": item.id, "control": s.control.code, "request_id": item.request_id,
-                      "filename": item.original_filename, "sha256": item.sha256, "size": item.size,
-                      "media_type": item.media_type, "effective_date": item.effective_date.isoformat(),
-                      "embedded": item.id in embedded,
-                      "attachment": attachment_name(item) if item.id in embedded else None}
+                      "effective_date": item.effective_date.isoformat(), "version": item.version,
+                      **_file_entry(item, item.file_rows[0], embedded),
+                      "files": [_file_entry(item, f, embedded) for f in item.file_rows]}
                      for s in data.sections for item in s.evidence],
     }
 
 
-def attachment_name(item: Evidence) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in item.original_filename)[:80]
-    return f"evidence-{item.id}-{safe}"
+def _file_entry(item: Evidence, f: EvidenceFile, embedded: set[tuple[int, int]]) -> dict[str, Any]:
+    inside = (item.id, f.position) in embedded
+    return {"filename": f.original_filename, "sha256": f.sha256, "size": f.size, "media_type": f.media_type,
+            "position": f.position, "embedded": inside, "attachment": attachment_name(item, f) if inside else None}
 
 
-def choose_embedded(items: list[Evidence], store: LocalStore, limit_bytes: int) -> set[int]:
-    """Evidence files to embed, in pack order, while their total stays within ``limit_bytes`` (one file per hash)."""
+def attachment_name(item: Evidence, f: EvidenceFile) -> str:
+    """The name a file is embedded under: unique per item and position."""
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in f.original_filename)[:80]
+    return f"evidence-{item.id}-{safe}" if f.position == 1 else f"evidence-{item.id}-{f.position}-{safe}"
+
+
+def choose_embedded(items: list[Evidence], store: LocalStore, limit_bytes: int) -> set[tuple[int, int]]:
+    """The files to embed, as (evidence id, position), in pack order, while their total stays within
+    ``limit_bytes`` (one file per hash)."""
     chosen, total, seen = set(), 0, set()
-    for item in items:
-        if item.sha256 in seen or total + item.size > limit_bytes or not store.exists(item.sha256):
+    for item, f in ((i, f) for i in items for f in i.file_rows):
+        if f.sha256 in seen or total + f.size > limit_bytes or not store.exists(f.sha256):
             continue
-        chosen.add(item.id)
-        seen.add(item.sha256)
-        total += item.size
+        chosen.add((item.id, f.position))
+        seen.add(f.sha256)
+        total += f.size
     return chosen
 
 
@@ -634,8 +646,9 @@ def build_claimed(pack: Pack, store_root: str, *, embed_max_mb: float = DEFAULT_
             html = render_html(data, hashlib.sha256(manifest).hexdigest())
             _set_progress(pack.id, 35, worker)
             with tempfile.TemporaryDirectory(prefix="attest-pack-out-") as out_dir:
-                files = [(attachable_path(store, e.sha256, out_dir), attachment_name(e),
-                          f"{e.original_filename} ({e.media_type})") for e in data.evidence if e.id in embedded]
+                files = [(attachable_path(store, f.sha256, out_dir), attachment_name(e, f),
+                          f"{f.original_filename} ({f.media_type})")
+                         for e in data.evidence for f in e.file_rows if (e.id, f.position) in embedded]
                 out_path = os.path.join(out_dir, "pack.pdf")
                 report = renderer.render(html, manifest, files, out_path,
                                          on_progress=lambda p: _set_progress(pack.id, 35 + int(p * 0.6), worker))

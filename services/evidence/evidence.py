@@ -43,7 +43,7 @@ from services.integrations import webhooks
 from services.people import owners
 
 from . import media_types
-from .files import attach_files
+from .files import attach_files, first_file
 
 MAX_COMMENT = 4000
 MAX_NOTE = 4000
@@ -435,7 +435,7 @@ def open_download(user: User, evidence_id: int | str, ip: str = "", inline: bool
             audit_log.record("evidence.download", actor=user, object_type="evidence", object_id=item.id,
                              engagement=item.engagement_id, ip=ip,
                              details={"sha256": chosen.sha256, "inline": inline, "version": item.version,
-                                      "file_id": chosen.id, "filename": chosen.original_filename})
+                                      "file": chosen.position, "filename": chosen.original_filename})
     except BaseException:
         handle.close()
         raise
@@ -452,6 +452,8 @@ def _file_of(item: Evidence, file_id: int | str | None) -> EvidenceFile:
             raise NotFound("evidence file not found")
         query = query.where(EvidenceFile.id == int(key))
     found = query.first()
+    if found is None and file_id is None:
+        return first_file(item)
     if found is None:
         raise NotFound("evidence file not found")
     return found

@@ -21,9 +21,23 @@ def files_of(evidence_ids: Iterable[int]) -> dict[int, list[EvidenceFile]]:
     return out
 
 
+def first_file(item: Evidence) -> EvidenceFile:
+    """The item's own file columns as its one file (unsaved, ``id`` None): how an item written without file
+    rows (a bulk import, a row older than the table that the back-fill did not see) reads."""
+    return EvidenceFile(evidence=item.id, position=1, sha256=item.sha256, size=item.size,
+                        media_type=item.media_type, original_filename=item.original_filename, storage_key=item.sha256)
+
+
 def attach_files(items: list[Evidence]) -> list[Evidence]:
-    """Set ``item.file_rows`` (its files, in order) on each item, in one query; returns the items."""
+    """Set ``item.file_rows`` (its files, in order; never empty) on each item, in one query; returns the items."""
     found = files_of(item.id for item in items)
     for item in items:
-        item.file_rows = found.get(item.id, [])
+        item.file_rows = found.get(item.id) or [first_file(item)]
     return items
+
+
+def file_url(evidence_id: int, f: EvidenceFile) -> str:
+    """The API download of one file: the item's ``/file`` for its first, ``/files/<id>/file`` for the others."""
+    if f.position == 1 or f.id is None:
+        return f"/api/v1/evidence/{evidence_id}/file"
+    return f"/api/v1/evidence/{evidence_id}/files/{f.id}/file"

@@ -1,10 +1,10 @@
-"""``verify-evidence``: every stored file of every evidence row re-hashed, and the store's files checked
-against the rows (SPEC §5, §7). Works through the store interface only (``exists``, ``rehash``,
-``all_hashes``), so it checks a local or an S3 store alike.
+"""``verify-evidence``: every stored file of every evidence item (each file of a submission) re-hashed, and
+the store's files checked against the rows (SPEC §5, §7). Works through the store interface only
+(``exists``, ``rehash``, ``all_hashes``), so it checks a local or an S3 store alike.
 
 - **missing**: a row's file is not in the store;
 - **altered**: the stored bytes no longer hash to the row's SHA-256;
-- **orphan**: a file in the store that no evidence row refers to (a file rows point at cannot be told from
+- **orphan**: a file in the store that no evidence item's files refer to (a file rows point at cannot be told from
   one planted or left behind, so it is reported too). Files of rows committed while the check runs are
   looked up again before they are called orphans.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from models import Evidence, Pack
+from models import Evidence, EvidenceFile, Pack
 
 Progress = Callable[[int, int, int], None]  # (files checked, files in all, bytes checked)
 
@@ -67,12 +67,16 @@ def _size(count: int) -> str:
 
 
 def referenced_files() -> dict[str, tuple[list[int], int]]:
-    """sha256 -> (evidence ids, size) of every evidence row, one query."""
-    files: dict[str, tuple[list[int], int]] = {}
-    rows = Evidence.select(Evidence.id, Evidence.sha256, Evidence.size).order_by(Evidence.id).tuples()
-    for evidence_id, sha, size in rows.iterator():
-        files.setdefault(sha, ([], size))[0].append(evidence_id)
-    return files
+    """sha256 -> (evidence ids, size) of every file of every evidence item (each submission's files, and
+    the first-file columns of the item itself, which name one of them), two queries."""
+    found: dict[str, tuple[set[int], int]] = {}
+    rows = (EvidenceFile.select(EvidenceFile.evidence, EvidenceFile.sha256, EvidenceFile.size)
+            .order_by(EvidenceFile.evidence, EvidenceFile.position).tuples())
+    items = Evidence.select(Evidence.id, Evidence.sha256, Evidence.size).order_by(Evidence.id).tuples()
+    for query in (rows, items):
+        for evidence_id, sha, size in query.iterator():
+            found.setdefault(sha, (set(), size))[0].add(evidence_id)
+    return {sha: (sorted(ids), size) for sha, (ids, size) in found.items()}
 
 
 def pack_files() -> dict[str, tuple[list[int], int]]:
@@ -105,6 +109,8 @@ def verify_store(store, progress: Progress | None = None) -> StoreReport:
     unknown = [sha for sha in store.all_hashes() if sha not in files and sha not in packs]
     if unknown:  # rows committed since the lists above were read are not orphans
         late = {sha for (sha,) in Evidence.select(Evidence.sha256).where(Evidence.sha256.in_(unknown)).tuples()}
+        late |= {sha for (sha,) in EvidenceFile.select(EvidenceFile.sha256)
+                 .where(EvidenceFile.sha256.in_(unknown)).tuples()}
         late |= {sha for (sha,) in Pack.select(Pack.file_sha256).where(Pack.file_sha256.in_(unknown)).tuples()}
         report.orphans = sorted(sha for sha in unknown if sha not in late)
     return report

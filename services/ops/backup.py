@@ -3,7 +3,8 @@
 The archive is an uncompressed tar (evidence files are mostly compressed already)::
 
     database.sqlite3 | database.pgdump    the database as of one instant
-    evidence/<sha256>                     every file an evidence row or a built pack of that instant refers to
+    evidence/<sha256>                     every file an evidence item (each file of it) or a built pack of that
+                                          instant refers to
     manifest.json                         format, database kind, row counts per table, and the SHA-256 and size
                                           of every member; its own ``digest`` covers the rest of it
 
@@ -81,11 +82,14 @@ HEAD_SQL = "SELECT hash, id FROM audit_event ORDER BY id DESC LIMIT 1"  # the au
 
 
 def _stored_files_sql(tables: list[str]) -> str:
-    """The files the rows of the snapshot name in the store: every evidence file and every built pack's PDF
-    (a restore without them would leave packs that say ``ready`` and cannot be downloaded)."""
+    """The files the rows of the snapshot name in the store: every evidence file (each file of a submission)
+    and every built pack's PDF (a restore without them would leave packs that say ``ready`` and cannot be
+    downloaded)."""
     parts = []
     if "evidence" in tables:
         parts.append("SELECT sha256, size FROM evidence")
+    if "evidence_file" in tables:
+        parts.append("SELECT sha256, size FROM evidence_file")
     if "pack" in tables:
         parts.append("SELECT file_sha256, size FROM pack WHERE file_sha256 IS NOT NULL AND size IS NOT NULL")
     if not parts:

@@ -14,7 +14,7 @@ from models.register import REQUEST_STATES
 from services import scope
 from services.evidence import comments, inbox
 from services.evidence import evidence as evidence_service
-from services.evidence.files import attach_files
+from services.evidence.files import attach_files, file_url
 from services.people import owners
 from web import openapi as oas
 from web.api import json_body, page_args, paginate, route
@@ -39,7 +39,7 @@ INLINE_CSP = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsa
 
 def file_json(e: Evidence, f: EvidenceFile) -> dict:
     return {"id": f.id, "position": f.position, "sha256": f.sha256, "size": f.size, "media_type": f.media_type,
-            "filename": f.original_filename, "url": f"/api/v1/evidence/{e.id}/files/{f.id}/file"}
+            "filename": f.original_filename, "url": file_url(e.id, f)}
 
 
 def evidence_json(e: Evidence, uploader: str = "", reviewer: str | None = None) -> dict:
