@@ -1,13 +1,14 @@
 """Application services: the operations that touch the database, one package per capability. No Flask imports.
 
-Two modules are shared by every package: ``scope`` (the one place that decides what a user may see or do) and
-``text`` (cleaning user-supplied text). Everything else lives in a capability package, and the packages form
-layers: a package may import the shared modules and the packages *below* it in ``LAYERS``, never one above
-it, and nothing in ``services`` imports the scheduler pass (``alerts.scheduler``). ``tests/test_layers.py``
-checks this on every run, together with the absence of import cycles and of function-level imports.
+Three modules are shared by every package: ``scope`` (the one place that decides what a user may see or do),
+``text`` (cleaning user-supplied text) and ``bulk`` (several items decided at once, all or nothing).
+Everything else lives in a capability package, and the packages form layers: a package may import the shared
+modules and the packages *below* it in ``LAYERS``, never one above it, and nothing in ``services`` imports the
+scheduler pass (``alerts.scheduler``). ``tests/test_layers.py`` checks this on every run, together with the
+absence of import cycles and of function-level imports.
 """
 
-SHARED = ("scope", "text")
+SHARED = ("scope", "text", "bulk")
 
 # Lowest first. A package may import those before it in this list (and itself); new capabilities take their
 # place here when they are created.

@@ -25,12 +25,15 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None, headers: dict | None = None):
+def error_response(status: int, code: str, message: str, field: str | None = None, headers: dict | None = None,
+                   items: list[dict] | None = None):
     headers = dict(headers or {})
     if wants_json():
         body = {"error": {"code": code, "message": message}}
         if field:
             body["error"]["field"] = field
+        if items:
+            body["error"]["items"] = items
         if status == 401:  # RFC 6750: say which scheme the API takes
             headers.setdefault("WWW-Authenticate", 'Bearer realm="attest"')
         return jsonify(body), status, headers
@@ -78,7 +81,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
-        return error_response(exc.status, exc.code, exc.message, exc.field)
+        items = [{"id": item, "code": e.code, "message": e.message} for item, e in getattr(exc, "problems", [])]
+        return error_response(exc.status, exc.code, exc.message, exc.field, items=items)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):

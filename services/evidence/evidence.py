@@ -16,12 +16,13 @@ import json
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import peewee as pw
 
 import evidence_store
 from domain import evidence as rules
+from domain.bulk import parse_bulk
 from domain.errors import Conflict, DomainError, NotFound, Unauthorised, ValidationError
 from domain.recurrence import parse_frequency
 from domain.schedule import initial_status
@@ -39,6 +40,7 @@ from models import (
 )
 from services import scope
 from services.audit import audit_log
+from services.bulk import decide_all
 from services.integrations import webhooks
 from services.people import owners
 
@@ -304,6 +306,14 @@ def review(user: User, evidence_id: int | str, decision, comment=None, *, ip: st
                       extra={"request_id": req.id, "version": current.version, "decision": decision}, now=now)
     current.request = item.request
     return current
+
+
+def review_many(user: User, data: Any, *, ip: str = "", now: dt.datetime | None = None) -> list[Evidence]:
+    """Several submitted items accepted (or rejected, with one reason) with one comment: each is ``review``ed,
+    its own audited decision; one that cannot be decided means none is (``services.bulk``)."""
+    bulk = parse_bulk(data, rules.DECISIONS)
+    return decide_all(bulk.ids, lambda item: review(user, item, bulk.decision, bulk.comment, ip=ip, now=now),
+                      noun="evidence")
 
 
 def withdraw(user: User, evidence_id: int | str, reason=None, *, ip: str = "",

@@ -14,7 +14,7 @@ import peewee as pw
 
 from domain.errors import ValidationError
 from domain.inbox import PAGE_SIZE, Slice, clamp_page, due_bounds, page_count, parse_due, slices
-from models import Control, Engagement, Evidence, EvidenceRequest, EvidenceRequirement, User, utcnow
+from models import Control, Engagement, Evidence, EvidenceRequest, EvidenceRequirement, Framework, User, utcnow
 from services import scope
 from services.register import queries
 
@@ -48,9 +48,9 @@ def parse_filters(user: User, args: Mapping[str, str]) -> WorkFilters:
     if engagement is not None:
         scope.engagement_for(user, engagement)
     framework = args.get("framework") or ""
-    if framework:
-        queries.framework_by_code(framework)
-        scope.readable_framework(user, framework)
+    if framework and not queries.live_frameworks().where(Framework.code == scope.readable_framework(
+            user, framework)).exists():
+        raise ValidationError(f"no framework {framework!r} in the library", field="framework")
     control = args.get("control") or ""
     if control and not Control.select().where(Control.code == control).exists():
         raise ValidationError(f"no control {control!r} in the library", field="control")

@@ -12,12 +12,14 @@ import io
 import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import openpyxl
 import peewee as pw
 import psycopg2.extras
 
 from domain import performance as rules
+from domain.bulk import parse_bulk
 from domain.errors import Conflict, ValidationError
 from models import (
     Engagement,
@@ -34,6 +36,7 @@ from models import (
 )
 from services import scope
 from services.audit import audit_log
+from services.bulk import decide_all
 from services.text import clean_text
 
 from . import credits, ladder
@@ -349,6 +352,15 @@ def review(actor: User, result_id: int | str, data: dict, *, ip: str = "",
             credits.recompute(engagement, now)
             ladder.after_acceptance(KpiResult.get_by_id(result.id), critical, now)
     return KpiResult.get_by_id(result.id)
+
+
+def review_many(actor: User, data: Any, *, ip: str = "", now: dt.datetime | None = None) -> list[KpiResult]:
+    """Several submitted results decided at once with one comment (accept; reject or excuse with one reason):
+    each is ``review``ed, its own audited decision; one that cannot be decided means none is
+    (``services.bulk``, the shape the evidence review queue uses too)."""
+    bulk = parse_bulk(data, rules.RESULT_DECISIONS)
+    return decide_all(bulk.ids, lambda item: review(actor, item, {"decision": bulk.decision, "comment": bulk.comment},
+                                                    ip=ip, now=now), noun="result")
 
 
 def rejudge(kpi: Kpi, from_start: dt.date, now: dt.datetime) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import g, jsonify, request, send_file
 
+from domain.bulk import MAX_ITEMS
 from domain.errors import ValidationError
 from domain.evidence import MAX_FILES
 from domain.inbox import DUE_WINDOWS
@@ -125,6 +126,15 @@ def review_evidence(evidence_id: int):
     data = json_body()
     item = evidence_service.review(user, evidence_id, data.get("decision"), data.get("comment"), ip=client_ip())
     return jsonify(_with_emails(item))
+
+
+@route("/evidence/review", methods=("POST",), body="EvidenceBulkReview", response="EvidenceList",
+       summary="Accept or reject several submitted items with one comment (client roles): each is its own audited "
+       "decision; if one cannot be decided, none is (the error lists each)", errors=(400, 404, 409, 422))
+def review_evidence_bulk():
+    user = api_user()
+    return jsonify({"items": [_with_emails(item) for item in evidence_service.review_many(user, json_body(),
+                                                                                          ip=client_ip())]})
 
 
 @route("/evidence/<int:evidence_id>/withdraw", methods=("POST",), body="EvidenceWithdrawal", response="Evidence",
@@ -293,6 +303,14 @@ oas.register_schemas({
         "properties": {"decision": {"type": "string", "enum": ["accept", "reject"]},
                        "comment": {"type": "string", "maxLength": evidence_service.MAX_COMMENT,
                                    "description": "Required to reject: the reason the provider sees."}}},
+    "EvidenceBulkReview": {
+        "type": "object", "required": ["ids", "decision"],
+        "properties": {"ids": {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS, "uniqueItems": True,
+                               "items": {"type": "integer", "minimum": 1}, "description": "Submitted evidence ids."},
+                       "decision": {"type": "string", "enum": ["accept", "reject"]},
+                       "comment": {"type": "string", "maxLength": evidence_service.MAX_COMMENT,
+                                   "description": "One comment for every item; required to reject."}}},
+    "EvidenceList": oas._object({"items": {"type": "array", "items": oas.ref("Evidence")}}),
     "EvidenceWithdrawal": {
         "type": "object", "required": ["reason"],
         "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": evidence_service.MAX_COMMENT}}},

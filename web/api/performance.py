@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from domain.bulk import MAX_ITEMS
 from domain.errors import ValidationError
 from domain.performance_library import catalogue
 from models import KpiResult, ServiceCredit
@@ -33,6 +34,11 @@ oas.register_schemas({
     "KpiResultsSubmission": {**ANY, "description": "JSON {period, results: [{kpi, value, volume}], evidence_id}, "
                                                    "or multipart with a CSV/XLSX `file` (columns kpi, period, value, "
                                                    "volume) and optional evidence_id."},
+    "KpiBulkDecision": {"type": "object", "required": ["ids", "decision"],
+                        "properties": {"ids": {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS,
+                                               "uniqueItems": True, "items": {"type": "integer", "minimum": 1}},
+                                       "decision": {"type": "string", "enum": ["accept", "reject", "excuse"]},
+                                       "comment": oas.STRING}},
     "KpiResult": ANY,
     "KpiResultList": {"type": "object", "properties": {"items": {"type": "array", "items": oas.ref("KpiResult")}}},
     "CommercialSettings": {**ANY, "description": "Settings and bands; on GET also `months` (volumes, charges and "
@@ -150,6 +156,14 @@ def submit_kpi_results(engagement_id: int):
         return jsonify({"error": {"code": exc.code, "message": exc.message, "field": exc.field,
                                   "rows": [{"line": line, "message": m} for line, m in exc.rows]}}), exc.status
     return jsonify({"items": [result_json(r) for r in rows]}), 201
+
+
+@route("/kpi-results/review", methods=("POST",), body="KpiBulkDecision", response="KpiResultList",
+       summary="Decide several submitted results with one comment (accept; reject or excuse with a reason): each is "
+       "its own audited decision; if one cannot be decided, none is (the error lists each)",
+       errors=(400, 404, 409, 422))
+def review_kpi_results_bulk():
+    return jsonify({"items": [result_json(r) for r in results.review_many(api_user(), json_body(), ip=client_ip())]})
 
 
 @route("/kpi-results/<int:result_id>/review", methods=("POST",), body="KpiDecision",

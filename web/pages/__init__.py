@@ -72,6 +72,12 @@ def current():
     return current_user._get_current_object()
 
 
+def bulk_form_data() -> dict:
+    """A bulk decision form (``bulk_form`` in templates/_macros.html) as the services read it."""
+    return {"ids": request.form.getlist("ids"), "decision": request.form.get("decision"),
+            "comment": request.form.get("comment") or None}
+
+
 def page_number() -> int:
     """Pages are forgiving: a bad or out-of-range ?page= shows the nearest real page."""
     try:

@@ -20,7 +20,7 @@ from services.evidence import evidence as evidence_service
 from services.people import owners
 from services.register import dashboard
 from web.auth import client_ip, still_signed_in
-from web.pages import PER_PAGE, bp, current, page_number
+from web.pages import PER_PAGE, bp, bulk_form_data, current, page_number
 from web.uploads import parse_upload, streamed_upload
 
 INLINE_IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
@@ -155,6 +155,25 @@ def inbox_page():
 
 @bp.route("/review")
 def review_queue_page():
+    return _queue_page()
+
+
+@bp.route("/review/bulk", methods=["POST"])
+def bulk_review_page():
+    """Several submitted items decided together: each its own audited decision, all or nothing."""
+    try:
+        decided = evidence_service.review_many(current(), bulk_form_data(), ip=client_ip())
+    except DomainError as exc:
+        if exc.status in (400, 401):
+            raise
+        return _queue_page(bulk_error=exc, status=exc.status)
+    verb = "accepted" if request.form.get("decision") == "accept" else "rejected"
+    flash(f"{len(decided)} item{'' if len(decided) == 1 else 's'} {verb}, each recorded as its own decision.",
+          "success")
+    return redirect(url_for("pages.review_queue_page"))
+
+
+def _queue_page(*, bulk_error: DomainError | None = None, status: int = 200):
     user = current()
     filters, error = _filters(user)
     query = inbox.review_queue(user, filters)
@@ -162,8 +181,8 @@ def review_queue_page():
     page = clamp_page(page_number(), total)
     rows = list(query.paginate(page, PER_PAGE))
     return render_template("evidence/queue.html", rows=rows, total=total, page=page, pages=page_count(total),
-                           args=filters.as_args(), error=error, due_windows=DUE_WINDOWS,
-                           choices=dashboard.filter_choices(user)), 422 if error else 200
+                           args=filters.as_args(), error=error, due_windows=DUE_WINDOWS, bulk_error=bulk_error,
+                           choices=dashboard.filter_choices(user)), 422 if error else status
 
 
 def _viewer(evidence_id: int, *, error: DomainError | None = None, status: int = 200):

@@ -12,7 +12,7 @@ from services import scope
 from services.performance import commercial, credits, kpis, rebasing, results, scorecard
 from web import charts, exports
 from web.auth import client_ip
-from web.pages import bp, current
+from web.pages import bp, bulk_form_data, current
 
 OUTCOME_MARKS = {"met": "✓ met", "below_expected": "~ below expected", "missed": "✗ missed", "excused": "E excused",
                  None: "… awaiting review"}
@@ -105,6 +105,13 @@ def review_result(result_id: int):
     result = scope.kpi_result_for(current(), result_id)
     return _write(result.engagement_id, lambda: results.review(current(), result.id, _form(), ip=client_ip()),
                   f"Result {result.kpi.code} {result.period} reviewed.")
+
+
+@bp.route("/engagements/<int:engagement_id>/performance/results/review", methods=["POST"])
+def bulk_review_results(engagement_id: int):
+    scope.performance_engagement(current(), engagement_id)  # another tenant's engagement: 404 first
+    return _write(engagement_id, lambda: results.review_many(current(), bulk_form_data(), ip=client_ip()),
+                  "Results reviewed, each recorded as its own decision.")
 
 
 @bp.route("/engagements/<int:engagement_id>/performance/commercial", methods=["POST"])
