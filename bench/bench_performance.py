@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import resource
 import sys
 import time
 import tracemalloc
@@ -27,8 +28,9 @@ def months_ago(n: int) -> str:
     return f"{year:04d}-{month + 1:02d}"
 
 
-def import_run(admin, contributor, rows: int) -> tuple[float, float]:
-    """A fresh engagement with 64 weekly KPIs; import ``rows`` results in one transaction: (seconds, peak MB)."""
+def import_run(admin, contributor, rows: int) -> tuple[float, float, float]:
+    """A fresh engagement with 64 weekly KPIs; import ``rows`` results in one transaction: (seconds, peak Python
+    MB by tracemalloc, growth of the process's peak RSS in MB)."""
     from domain.performance import period_containing
     from services.performance import kpis, results
     from services.register.engagements import create_engagement
@@ -45,14 +47,16 @@ def import_run(admin, contributor, rows: int) -> tuple[float, float]:
             lines.append(f"W{i:02d},{week.text},{88 + i % 7}.5,1000")
         week = week.next()
     data = ("\n".join(lines[:rows + 1]) + "\n").encode()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
     t0 = time.perf_counter()
     stored = results.import_file(contributor, engagement.id, data)
     seconds = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1] / 1e6
     tracemalloc.stop()
+    rss_growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     assert len(stored) == rows
-    return seconds, peak
+    return seconds, peak, rss_growth
 
 
 def main() -> None:
@@ -62,6 +66,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--database-url")
     parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--per-engagement", action="store_true",
+                        help="also time recomputing every engagement's credits one engagement at a time")
     args = parser.parse_args()
     app = build(scratch_url(args.database_url, args.scale), args.scale, args.fresh)
     import models
@@ -85,15 +91,24 @@ def main() -> None:
         get_ok(client, path)
         timing = measure(lambda c=client, p=path: get_ok(c, p), args.runs, models.db.obj)
         print(f"{name:32} {timing.median:10.1f} {timing.p95:8.1f} {timing.queries:>6}")
-    everyone = list(models.Engagement.select())
-    t0 = time.perf_counter()
-    with models.transaction():
-        for engagement in everyone:
-            credits.recompute(engagement)
-    print(f"recompute every engagement's credits: {(time.perf_counter() - t0) * 1000:.0f} ms for {len(everyone)}")
+    month = months_ago(1)
+    passes = measure(lambda: credits.recompute_month_everywhere(month), max(3, args.runs // 4), models.db.obj)
+    print(f"scheduler pass, {month} credits of all {engagements} engagements: median {passes.median:.0f} ms, "
+          f"p95 {passes.p95:.0f} ms, {passes.queries} statements")
+    if args.per_engagement:
+        everyone = list(models.Engagement.select())
+        t0 = time.perf_counter()
+        with models.transaction():
+            for engagement in everyone:
+                credits.recompute(engagement)
+        print(f"recompute every engagement's credits one by one (all months): "
+              f"{(time.perf_counter() - t0) * 1000:.0f} ms for {len(everyone)}")
     contributor = models.User.get(models.User.email == "agent@democc.example")
-    seconds, peak = import_run(admin, contributor, args.rows)
-    print(f"import {args.rows:,} rows in one transaction: {seconds:.2f} s, peak Python memory {peak:.0f} MB")
+    if args.rows:
+        seconds, peak, rss = import_run(admin, contributor, args.rows)
+        print(f"import {args.rows:,} rows in one transaction: {seconds:.2f} s, peak Python memory {peak:.0f} MB, "
+              f"peak RSS grew {rss:.0f} MB (to {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB); "
+              f"load average {os.getloadavg()}")
 
 
 if __name__ == "__main__":
