@@ -1,13 +1,14 @@
 """The governance pages on a phone (390 px) and a laptop (1280 px) in headless Chromium: nothing wider than the
 screen and no axe-core violation, for the engagement's governance page, meetings (the executive one with its report
-form), the action log, a change request and exit readiness."""
+form and a report building), a cancelled meeting, the action log, a change request, exit readiness and the
+commercial view with an approved change's prices."""
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
 
-from models import Forum, Meeting, utcnow
+from models import Forum, Meeting, PerformanceReport, utcnow
 from services.alerts.scheduler import tick
 from services.governance import changes, meetings
 from services.register.engagements import create_engagement
@@ -31,11 +32,22 @@ def test_governance_pages_fit_the_screen_and_pass_axe(chromium, live_server, mak
     executive = (Meeting.select().join(Forum).where(Meeting.engagement == engagement.id, Forum.tier == "executive")
                  .first())
     row = changes.propose(provider, engagement.id, {"title": "Add a Vietnamese language line", "kind": "new_language"})
+    agreed = changes.propose(provider, engagement.id, {"title": "Web chat channel at weekends", "kind": "new_channel"})
+    changes.price(provider, agreed.id, {"one_off_price": "12500.00", "monthly_price": "3400.10"})
+    changes.decide(admin, agreed.id, {"decision": "approve", "reason": "Within the change budget"})
+    today = dt.date.today()
+    PerformanceReport.create(engagement=engagement.id, meeting=executive.id, period_start=today - dt.timedelta(days=30),
+                             period_end=today, status="building", progress=40, claimed_by="elsewhere:1",
+                             claimed_at=utcnow())
+    monthly = (Meeting.select().join(Forum).where(Meeting.engagement == engagement.id, Forum.tier == "performance")
+               .first())
+    meetings.cancel_meeting(admin, monthly.id, {"reason": "The chair is on leave; the risks wait for next month"})
     context, page = _signed_in(chromium, live_server, admin, width)
     problems, wide = [], []
     try:
         for path in (f"/engagements/{engagement.id}/governance", f"/meetings/{meeting.id}",
-                     f"/meetings/{executive.id}", "/actions", f"/change-requests/{row.id}",
+                     f"/meetings/{executive.id}", f"/meetings/{monthly.id}", "/actions", f"/change-requests/{row.id}",
+                     f"/engagements/{engagement.id}/performance",
                      f"/engagements/{engagement.id}/exit-readiness", "/exit-readiness"):
             assert page.goto(path).status == 200, path
             if _overflow(page) > 1:

@@ -36,7 +36,7 @@ def approved_monthly_total(engagement: Engagement) -> Decimal:
     total = Decimal("0.00")
     for (price,) in (ChangeRequest.select(ChangeRequest.monthly_price)
                      .where(ChangeRequest.engagement == engagement.id,
-                            ChangeRequest.status.in_(("approved", "implemented"))).tuples()):
+                            ChangeRequest.status.in_(rules.PRICED_STATES)).tuples()):
         total += Decimal(price or 0)
     return total.quantize(rules.CENT)
 
