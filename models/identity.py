@@ -105,6 +105,10 @@ class SsoFlow(BaseModel):
     test_only = pw.BooleanField(default=False)  # the settings page's "test sign-in": checks, signs nobody in
     created_at = pw.DateTimeField(default=utcnow, index=True)
     used_at = pw.DateTimeField(null=True)
+    ip = pw.CharField(max_length=64, null=True)  # who started it: starts are limited per address
+
+    class Meta:
+        indexes = ((("ip", "created_at"), False),)
 
 
 class SsoResponseSeen(BaseModel):

@@ -14,6 +14,8 @@ class WebhookEndpoint(BaseModel):
     url = pw.CharField(max_length=2000)
     events = pw.TextField()  # space-separated event names
     secret_encrypted = pw.TextField()
+    previous_secret_encrypted = pw.TextField(null=True)  # after a rotation: still signs, until ...
+    previous_secret_until = pw.DateTimeField(null=True)  # ... this instant, then dropped
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
     created_at = pw.DateTimeField(default=utcnow)
     deleted_at = pw.DateTimeField(null=True)

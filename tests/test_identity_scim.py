@@ -56,7 +56,7 @@ def test_create_read_filter_replace_and_paginate_users(client, bank):
 
 def test_active_false_ends_sessions_and_tokens_at_once(client, app, bank):
     token = bank["token"]
-    jo = new_user(client, token, roles=[{"value": "provider_admin"}])  # another side's role: never granted
+    jo = new_user(client, token, roles=[{"value": "Employee"}])  # no Attest role: the side's least privileged
     account = User.get_by_id(int(jo["id"]))
     assert account.role == "risk_reviewer"
     account.password_hash = hash_password("Correct-Horse-9x")

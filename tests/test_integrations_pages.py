@@ -82,6 +82,21 @@ def test_the_scim_page_creates_and_revokes_a_token(admin_client):
     assert ScimToken.get().revoked_at is not None
 
 
+def test_an_admin_rotates_the_secret_through_the_form_and_sees_it_once(admin_client, allow_private):
+    browser, admin = admin_client
+    endpoint, secret = webhooks.create(admin, "http://127.0.0.1:9/hook", ["finding.raised"])
+    page = browser.post(f"/integrations/webhooks/{endpoint.id}/rotate",
+                        data={"csrf_token": csrf(browser, f"/integrations/webhooks/{endpoint.id}")})
+    html = page.get_data(as_text=True)
+    new = re.search(r'id="new-secret" type="text" readonly value="(whsec_[^"]+)"', html).group(1)
+    assert page.status_code == 200 and new != secret and "previous secret still signs" in html
+    again = browser.get(f"/integrations/webhooks/{endpoint.id}").get_data(as_text=True)
+    assert new not in again and "previous secret still signs" in again
+    before = WebhookEndpoint.get_by_id(endpoint.id).secret_encrypted
+    forged = browser.post(f"/integrations/webhooks/{endpoint.id}/rotate", data={})  # no CSRF token
+    assert forged.status_code == 400 and WebhookEndpoint.get_by_id(endpoint.id).secret_encrypted == before
+
+
 @pytest.mark.browser
 def test_the_pages_fit_a_phone_and_a_laptop_and_pass_axe(chromium, live_server, make_user):
     from axe_playwright_python.sync_playwright import Axe
@@ -106,6 +121,14 @@ def test_the_pages_fit_a_phone_and_a_laptop_and_pass_axe(chromium, live_server, 
                     problems.append(f"{path} at {width}: {wide} px too wide")
                 problems += [f"{path} at {width}: {v['id']} {n['target']}"
                              for v in Axe().run(page).response["violations"] for n in v["nodes"]]
+            page.goto(f"/integrations/webhooks/{endpoint.id}")
+            page.get_by_role("button", name="Rotate secret").click()  # the new secret, shown once
+            assert page.locator("#new-secret").input_value().startswith("whsec_")
+            wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            if wide > 1:
+                problems.append(f"rotated at {width}: {wide} px too wide")
+            problems += [f"rotated at {width}: {v['id']} {n['target']}"
+                         for v in Axe().run(page).response["violations"] for n in v["nodes"]]
         finally:
             context.close()
     assert problems == []

@@ -80,6 +80,7 @@ from services.auditors import packs, reports
 from services.evidence import expiry
 from services.governance import escalations, meetings
 from services.idempotency import keys as idempotency_keys
+from services.identity import sso
 from services.integrations import webhooks
 from services.messages import mail, notifications
 from services.performance import ladder
@@ -313,6 +314,10 @@ def tick(now: dt.datetime | None = None) -> TickResult:
         for _queued in pace(_queue_immediate(now), "mail"):
             pass
         for _purged in pace(idempotency_keys.purge(now), "idempotency"):
+            pass
+        for _purged in pace(webhooks.purge(now), "webhook deliveries"):
+            pass
+        for _purged in pace(sso.purge_flows(now), "sso flows"):
             pass
         log.info("scheduler pass end pid=%d t=%.6f", os.getpid(), time.time())
     result.batches, result.longest_step = pace.batches, pace.longest_step

@@ -88,7 +88,7 @@ def clear_cache() -> None:
 
 
 def begin(config: SsoConfig, *, redirect_uri: str, next_path: str = "", login_hint: str = "",
-          test_only: bool = False) -> tuple[str, str]:
+          test_only: bool = False, ip: str = "") -> tuple[str, str]:
     """The IdP URL to send the browser to, and the ``state`` to bind to the browser's session."""
     doc = discovery(config.issuer)
     state, nonce, verifier = sso.new_secret(), sso.new_secret(), sso.new_secret() + sso.new_secret()
@@ -97,7 +97,7 @@ def begin(config: SsoConfig, *, redirect_uri: str, next_path: str = "", login_hi
     url, _ = client.create_authorization_url(doc["authorization_endpoint"], state=state, nonce=nonce,
                                              code_verifier=verifier, **extra)
     sso.start_flow(config, key=sso.flow_key(state), nonce=nonce, code_verifier=verifier, next_path=next_path,
-                   test_only=test_only)
+                   test_only=test_only, ip=ip)
     return url, state
 
 

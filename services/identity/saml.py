@@ -88,11 +88,11 @@ def idp_entity_id(metadata: str) -> str:
     return entity_id
 
 
-def begin(config: SsoConfig, *, sp: dict, next_path: str = "", test_only: bool = False) -> str:
+def begin(config: SsoConfig, *, sp: dict, next_path: str = "", test_only: bool = False, ip: str = "") -> str:
     """The IdP URL (HTTP-Redirect binding) carrying a new AuthnRequest, whose id is kept as the flow."""
     client = Saml2Client(_sp_config(sp, config.idp_metadata))
     request_id, info = client.prepare_for_authenticate(entityid=config.issuer, binding=BINDING_HTTP_REDIRECT)
-    sso.start_flow(config, key=request_id, next_path=next_path, test_only=test_only)
+    sso.start_flow(config, key=request_id, next_path=next_path, test_only=test_only, ip=ip)
     return dict(info["headers"])["Location"]
 
 

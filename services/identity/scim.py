@@ -11,7 +11,13 @@ exactly like a missing one (404). Parsing, patching and serialising are ``scim2-
   the same transaction (``services.people.users.end_access``); DELETE does the same and hides the resource
   (users are never deleted: the audit trail names them);
 - a role comes from the ``roles`` values that name a role of the organisation's side, else the side's least
-  privileged role (``DEFAULT_ROLE``); a value naming another side's role is ignored, never granted.
+  privileged role (``DEFAULT_ROLE``); a value naming another side's role is refused (400 ``invalidValue``,
+  recorded as ``scim.refused``), never granted; values that name no Attest role are ignored;
+- group membership maps to roles through the organisation's group → role map, the one OIDC and SAML sign-ins
+  use (``SsoConfig.group_roles``, keyed by the group's ``displayName``): when a mapped group is written or
+  deleted, each user it held or holds gets the highest role its mapped groups give, or the organisation's
+  default role when it is in none any more (``user.role_change``, ``by: scim group map``). A group whose
+  name maps to another side's role is refused like such a ``roles`` value.
 
 Every write records an audit event (actor ``scim:<token prefix>``) in its transaction.
 """
@@ -59,6 +65,8 @@ from services import scope
 from services.audit import audit_log
 from services.people.accounts import normalise_email
 from services.people.users import end_access
+
+from . import sso
 
 DEFAULT_ROLE = {"client": "risk_reviewer", "provider": "provider_contributor", "audit_firm": "auditor"}
 MAX_RESULTS = 200
@@ -246,9 +254,8 @@ def _facts(model: User, organisation: Organisation) -> Facts:
     name = model.name
     full_name = (model.display_name or (name.formatted if name else None)
                  or " ".join(p for p in ((name.given_name, name.family_name) if name else ()) if p) or "")
-    side_roles = [r for r, kind in ROLE_ORG_KIND.items() if kind == organisation.kind]
     wanted = [r.value or r.display for r in (model.roles or [])]
-    role = next((r for r in wanted if r in side_roles), None)
+    role = next((r for r in wanted if ROLE_ORG_KIND.get(r) == organisation.kind), None)
     # ``active`` left out (or removed) says nothing: the account keeps its state
     return Facts(user_name, email, full_name.strip()[:200], model.active, role,
                  (model.external_id or "").strip()[:254] or None)
@@ -310,8 +317,28 @@ def _set_active(account: Account, active: bool, caller: Caller, now: dt.datetime
                                                                         "tokens_revoked": revoked})
 
 
+def _refuse_other_side(caller: Caller, roles: list, what: str, object_type: str, key: int | None) -> None:
+    """A role of the other side asked for (a ``roles`` value, or a group the map sends there): refused with
+    400 ``invalidValue`` before anything is written, and recorded."""
+    side = caller.organisation.kind
+    other = next((r for r in roles if isinstance(r, str) and ROLE_ORG_KIND.get(r) not in (None, side)), None)
+    if other is None:
+        return
+    with transaction():
+        audit_log.record("scim.refused", actor_email=caller.actor, object_type=object_type, object_id=key,
+                         details={"organisation": caller.organisation.id, "why": "role of the other side",
+                                  "role": other, "asked_by": what[:254]})
+    raise InvalidValueException(detail=f"{what} asks for {other}, a role of the {ROLE_ORG_KIND[other]} side; this "
+                                       f"organisation is a {caller.organisation.kind}: refused")
+
+
+def _user_roles(caller: Caller, model: User, key: int | None) -> None:
+    _refuse_other_side(caller, [r.value or r.display for r in (model.roles or [])], "roles", "user", key)
+
+
 def create_user(caller: Caller, payload: object, base: str) -> dict:
     model = _parse(User, payload, Context.RESOURCE_CREATION_REQUEST)
+    _user_roles(caller, model, None)
     facts = _facts(model, caller.organisation)
     now = utcnow()
     with transaction():
@@ -330,6 +357,7 @@ def create_user(caller: Caller, payload: object, base: str) -> dict:
 
 
 def _save_user(caller: Caller, account: Account, row: ScimUser | None, model: User, base: str, action: str) -> dict:
+    _user_roles(caller, model, account.id)
     facts = _facts(model, caller.organisation)
     now = utcnow()
     with transaction():
@@ -450,10 +478,48 @@ def _group_name(model: Group) -> str:
     return name
 
 
+def _member_ids(document: str) -> set[int]:
+    members = json.loads(document or "{}").get("members") or []
+    return {int(m["value"]) for m in members if isinstance(m, dict) and str(m.get("value", "")).isdigit()}
+
+
+def _group_role(caller: Caller, name: str, key: int | None) -> None:
+    """Refuse a group the map sends to a role of the other side (the map is checked when saved; this
+    catches one saved before the organisation's side was known, or a stale one)."""
+    role = sso.group_map(sso.config_of(caller.organisation)).get(name)
+    _refuse_other_side(caller, [role], f"group {name!r}", "scim_group", key)
+
+
+def _remap_roles(caller: Caller, names: set[str], members: set[int]) -> None:
+    """Inside a group write, after it: when one of the group's names (before, after) is in the organisation's
+    group → role map, each of ``members`` (the group's members before and after) gets the role its mapped
+    groups now give, or the default role when it is in none of them."""
+    config = sso.config_of(caller.organisation)
+    mapping = sso.group_map(config)
+    if not members or not names & mapping.keys():
+        return
+    groups_of: dict[int, list[str]] = {}
+    for name, document in (ScimGroup.select(ScimGroup.display_name, ScimGroup.document)
+                           .where(ScimGroup.organisation == caller.organisation.id,
+                                  ScimGroup.display_name.in_(sorted(mapping))).tuples()):
+        for member in _member_ids(document) & members:
+            groups_of.setdefault(member, []).append(name)
+    fallback = config.default_role or DEFAULT_ROLE[caller.organisation.kind]
+    for account in _visible_users(caller).where(Account.id.in_(sorted(members))):
+        role = sso.mapped_role(config, caller.organisation, groups_of.get(account.id, [])) or fallback
+        if role != account.role:
+            Account.update(role=role).where(Account.id == account.id).execute()
+            audit_log.record("user.role_change", actor_email=caller.actor, object_type="user", object_id=account.id,
+                             details={"email": account.email, "role": [account.role, role], "by": "scim group map",
+                                      "groups": sorted(groups_of.get(account.id, []))[:50]})
+
+
 def create_group(caller: Caller, payload: object, base: str) -> dict:
     model = _parse(Group, payload, Context.RESOURCE_CREATION_REQUEST)
     name = _group_name(model)
+    _group_role(caller, name, None)
     with transaction():
+        serialise_writers(f"scim-groups:{caller.organisation.id}")
         _members(caller, model)
         now = utcnow()
         group = ScimGroup.create(organisation=caller.organisation.id, display_name=name,
@@ -461,17 +527,23 @@ def create_group(caller: Caller, payload: object, base: str) -> dict:
                                  created_at=now, updated_at=now)
         audit_log.record("scim.group.create", actor_email=caller.actor, object_type="scim_group", object_id=group.id,
                          details={"name": name, "members": len(model.members or [])})
+        _remap_roles(caller, {name}, _member_ids(group.document))
     return group_document(group, base)
 
 
 def _save_group(caller: Caller, group: ScimGroup, model: Group, base: str, action: str) -> dict:
     name = _group_name(model)
+    _group_role(caller, name, group.id)
+    document = json.dumps(_stored(model))
     with transaction():
+        serialise_writers(f"scim-groups:{caller.organisation.id}")  # two membership changes: one after the other
+        before = ScimGroup.get_by_id(group.id)
         _members(caller, model)
-        (ScimGroup.update(display_name=name, external_id=model.external_id or None, document=json.dumps(_stored(model)),
+        (ScimGroup.update(display_name=name, external_id=model.external_id or None, document=document,
                           updated_at=utcnow(), version=ScimGroup.version + 1).where(ScimGroup.id == group.id).execute())
         audit_log.record(action, actor_email=caller.actor, object_type="scim_group", object_id=group.id,
                          details={"name": name, "members": len(model.members or [])})
+        _remap_roles(caller, {before.display_name, name}, _member_ids(before.document) | _member_ids(document))
     return group_document(ScimGroup.get_by_id(group.id), base)
 
 
@@ -491,9 +563,12 @@ def patch_group(caller: Caller, group_id: str, payload: object, base: str) -> di
 def delete_group(caller: Caller, group_id: str) -> None:
     group = _group(caller, group_id)
     with transaction():
+        serialise_writers(f"scim-groups:{caller.organisation.id}")
+        group = ScimGroup.get_or_none(ScimGroup.id == group.id) or group  # its members as committed last
         ScimGroup.delete().where(ScimGroup.id == group.id).execute()
         audit_log.record("scim.group.delete", actor_email=caller.actor, object_type="scim_group", object_id=group.id,
                          details={"name": group.display_name})
+        _remap_roles(caller, {group.display_name}, _member_ids(group.document))
 
 
 def get_group(caller: Caller, group_id: str, base: str) -> dict:

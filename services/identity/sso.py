@@ -20,9 +20,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterator
 from typing import NoReturn
 from urllib.parse import urlsplit
 
@@ -38,12 +40,15 @@ from services.audit import audit_log
 from services.people import accounts
 
 FLOW_TTL = dt.timedelta(minutes=10)  # an IdP round trip takes seconds; a link kept longer is refused
+STARTS_PER_ADDRESS = accounts.IP_FAILURES  # sign-ins started per client address in FLOW_TTL (a busy office)
+PURGE_BATCH = 500
 ROLE_RANK = {"client_admin": 2, "provider_admin": 2, "risk_reviewer": 1, "provider_contributor": 1, "auditor": 1}
 DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SETTINGS_FIELDS = ("protocol", "enabled", "issuer", "client_id", "client_secret", "idp_metadata", "domains",
                    "default_role", "group_claim", "group_roles", "create_users", "password_allowed")
 _unusable = PasswordHasher()
+log = logging.getLogger("attest.sso")
 
 
 class SsoRefused(DomainError):
@@ -319,12 +324,39 @@ def flow_key(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+class TooManyStarts(SsoRefused):
+    status = 429
+    code = "rate_limited"
+
+
 def start_flow(config: SsoConfig, *, key: str, nonce: str = "", code_verifier: str = "", next_path: str = "",
-               test_only: bool = False) -> SsoFlow:
+               test_only: bool = False, ip: str = "") -> SsoFlow:
+    """Record a sign-in sent to the IdP. At most ``STARTS_PER_ADDRESS`` per client address within a flow's
+    lifetime, so a flood of starts cannot fill the table (expired flows are purged by the scheduler pass).
+    Not audited when refused: a flood would fill the audit trail instead; it is logged."""
+    ip = (ip or "")[:64]
     with transaction():
-        SsoFlow.delete().where(SsoFlow.created_at < utcnow() - 6 * FLOW_TTL).execute()  # old ones, by index
+        if ip and (SsoFlow.select().where(SsoFlow.ip == ip, SsoFlow.created_at >= utcnow() - FLOW_TTL)
+                   .limit(STARTS_PER_ADDRESS).count() >= STARTS_PER_ADDRESS):
+            log.warning("sso: too many sign-ins started from %s; refused", ip)
+            raise TooManyStarts("Too many sign-ins were started from your network: try again in a few minutes.")
         return SsoFlow.create(config=config, key=key, nonce=nonce, code_verifier=code_verifier,
-                              next_path=next_path[:500], test_only=test_only)
+                              next_path=next_path[:500], test_only=test_only, ip=ip or None)
+
+
+def purge_flows(now: dt.datetime) -> Iterator[int]:
+    """The scheduler's step: flows past their lifetime (answered or not: an answer after it is refused
+    anyway), ``PURGE_BATCH`` per transaction; yields each count."""
+    while True:
+        with transaction():
+            ids = [i for (i,) in SsoFlow.select(SsoFlow.id).where(SsoFlow.created_at < now - FLOW_TTL)
+                   .limit(PURGE_BATCH).tuples()]
+            if not ids:
+                return
+            SsoFlow.delete().where(SsoFlow.id.in_(ids)).execute()
+        yield len(ids)
+        if len(ids) < PURGE_BATCH:
+            return
 
 
 def spend_flow(key: str, *, method: str, ip: str = "") -> SsoFlow:
@@ -364,8 +396,14 @@ def refuse(config: SsoConfig | None, reason: str, *, method: str, ip: str = "", 
     raise SsoRefused(message or "Single sign-on refused.")
 
 
-def _mapped_role(config: SsoConfig, organisation: Organisation, groups: list[str]) -> str | None:
-    mapping = json.loads(config.group_roles or "{}")
+def group_map(config: SsoConfig | None) -> dict[str, str]:
+    """The organisation's group → role map (OIDC, SAML and SCIM groups alike); empty without SSO settings."""
+    return json.loads(config.group_roles or "{}") if config is not None else {}
+
+
+def mapped_role(config: SsoConfig, organisation: Organisation, groups: list[str]) -> str | None:
+    """The highest role the groups map to, of the organisation's own side only; None when none maps."""
+    mapping = group_map(config)
     roles = {mapping[g] for g in groups if isinstance(g, str) and g in mapping}
     roles = {r for r in roles if ROLE_ORG_KIND.get(r) == organisation.kind}  # the map is checked when saved
     return max(roles, key=lambda r: (ROLE_RANK[r], r)) if roles else None
@@ -385,7 +423,7 @@ def complete_sign_in(config: SsoConfig, *, email: object, groups: list, method: 
         refuse(config, "domain_not_owned", method=method, ip=ip, email=email,
                message=f"{_domain_of(email)} is not a domain of this organisation: sign-in refused.")
     organisation = Organisation.get_by_id(config.organisation_id)
-    role = _mapped_role(config, organisation, [g for g in groups if isinstance(g, str)])
+    role = mapped_role(config, organisation, [g for g in groups if isinstance(g, str)])
     user = User.get_or_none(User.email == email)
     _check_user(config, user, email, role, method=method, ip=ip)
     try:
@@ -431,7 +469,7 @@ def record_test(config: SsoConfig, *, email: str, groups: list, method: str, ip:
     nobody signed in or created."""
     organisation = Organisation.get_by_id(config.organisation_id)
     result = {"email": email, "groups": [g for g in groups if isinstance(g, str)][:50],
-              "role": _mapped_role(config, organisation, groups) or config.default_role or None}
+              "role": mapped_role(config, organisation, groups) or config.default_role or None}
     with transaction():
         audit_log.record("sso.test", actor_email=str(email)[:254], object_type="organisation",
                          object_id=config.organisation_id, ip=ip, details={"method": method, **result})

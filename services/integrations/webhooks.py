@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -64,6 +64,9 @@ RETRY_AFTER = (dt.timedelta(seconds=5), dt.timedelta(minutes=5), dt.timedelta(mi
                dt.timedelta(hours=5), dt.timedelta(hours=10), dt.timedelta(hours=10))
 MAX_ATTEMPTS = len(RETRY_AFTER) + 1
 CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 10.0
+ROTATION_OVERLAP = dt.timedelta(hours=24)  # a rotated secret still signs this long
+RETENTION = dt.timedelta(days=30)  # a delivery (and its attempts) is kept this long after its final state
+PURGE_BATCH = 500
 LEASE = dt.timedelta(seconds=BATCH * (CONNECT_TIMEOUT + READ_TIMEOUT) + 60)
 
 
@@ -186,6 +189,27 @@ def delete(admin: User, endpoint_id: int | str, *, ip: str = "") -> WebhookEndpo
         audit_log.record("webhook.delete", actor=admin, object_type="webhook", object_id=endpoint.id, ip=ip,
                          details={"url": endpoint.url})
     return WebhookEndpoint.get_by_id(endpoint.id)
+
+
+def rotate_secret(admin: User, endpoint_id: int | str, *, ip: str = "") -> tuple[WebhookEndpoint, str]:
+    """A new signing secret, returned once. The one it replaces keeps signing alongside it (two signatures in
+    ``webhook-signature``) for ``ROTATION_OVERLAP``, so the receiver can switch without refusing a delivery;
+    then it is dropped (a second rotation within that time drops it at once). Two rotations at the same time:
+    the second is a 409, so no secret shown to an admin is lost."""
+    endpoint = _endpoint(admin, endpoint_id, ip)
+    secret, now = new_secret(), utcnow()
+    with transaction():
+        changed = (WebhookEndpoint.update(secret_encrypted=encrypt(secret),
+                                          previous_secret_encrypted=endpoint.secret_encrypted,
+                                          previous_secret_until=now + ROTATION_OVERLAP)
+                   .where(WebhookEndpoint.id == endpoint.id, WebhookEndpoint.deleted_at.is_null(),
+                          WebhookEndpoint.secret_encrypted == endpoint.secret_encrypted).execute())
+        if not changed:
+            raise Conflict("the secret was rotated (or the webhook deleted) meanwhile; reload and try again")
+        audit_log.record("webhook.rotate_secret", actor=admin, object_type="webhook", object_id=endpoint.id, ip=ip,
+                         details={"url": endpoint.url, "previous_signs_until": (now + ROTATION_OVERLAP).isoformat(
+                             timespec="seconds") + "Z"})
+    return WebhookEndpoint.get_by_id(endpoint.id), secret
 
 
 def list_endpoints(admin: User):
@@ -431,10 +455,21 @@ class _Pools:
             pool.close()
 
 
-def headers_for(delivery: WebhookDelivery, secret: str, now: dt.datetime) -> dict[str, str]:
+def signing_secrets(endpoint: WebhookEndpoint, now: dt.datetime) -> list[str]:
+    """The endpoint's secret, and the one it replaced while that still signs (``ROTATION_OVERLAP``)."""
+    secrets_ = [decrypt(endpoint.secret_encrypted)]
+    if endpoint.previous_secret_encrypted and endpoint.previous_secret_until and endpoint.previous_secret_until > now:
+        secrets_.append(decrypt(endpoint.previous_secret_encrypted))
+    return secrets_
+
+
+def headers_for(delivery: WebhookDelivery, secrets_: list[str], now: dt.datetime) -> dict[str, str]:
+    """Standard Webhooks headers; ``webhook-signature`` holds one ``v1,…`` per secret, space-separated, as the
+    specification allows, so a receiver verifies with either while a rotation is under way."""
+    signatures = " ".join(Webhook(secret).sign(delivery.message_id, now, delivery.payload) for secret in secrets_)
     return {"content-type": "application/json", "user-agent": "Attest-Webhooks/1",
             "webhook-id": delivery.message_id, "webhook-timestamp": str(int(now.replace(tzinfo=dt.UTC).timestamp())),
-            "webhook-signature": Webhook(secret).sign(delivery.message_id, now, delivery.payload)}
+            "webhook-signature": signatures}
 
 
 def send_one(delivery: WebhookDelivery, pools: _Pools) -> Outcome:
@@ -448,7 +483,8 @@ def send_one(delivery: WebhookDelivery, pools: _Pools) -> Outcome:
         outcome.address = address
         parts = urlsplit(endpoint.url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        headers = headers_for(delivery, decrypt(endpoint.secret_encrypted), utcnow())
+        now = utcnow()
+        headers = headers_for(delivery, signing_secrets(endpoint, now), now)
         headers["host"] = host if parts.port is None else f"{host}:{port}"
         response = pools.get(scheme, address, port, host).urlopen(
             "POST", target, body=delivery.payload.encode(), headers=headers, redirect=False,
@@ -527,3 +563,36 @@ def deliver_pending(*, batches: int = 20, batch: int = BATCH) -> DeliveryResult:
     finally:
         pools.close()
     return result
+
+
+# ------------------------------------------------------------------------------------------ housekeeping
+
+def purge(now: dt.datetime) -> Iterator[int]:
+    """The scheduler's step: rotated secrets past their overlap are dropped (audited), and deliveries whose
+    final state (delivered, or given up) is older than ``RETENTION`` are deleted with their attempts,
+    ``PURGE_BATCH`` per transaction; yields each batch's count. Pending deliveries are never touched."""
+    _drop_previous_secrets(now)
+    cutoff = now - RETENTION
+    for final in (WebhookDelivery.delivered_at < cutoff,
+                  WebhookDelivery.delivered_at.is_null() & (WebhookDelivery.failed_at < cutoff)):
+        while True:
+            with transaction():
+                ids = [i for (i,) in WebhookDelivery.select(WebhookDelivery.id).where(final)
+                       .limit(PURGE_BATCH).tuples()]
+                if ids:
+                    WebhookAttempt.delete().where(WebhookAttempt.delivery.in_(ids)).execute()
+                    WebhookDelivery.delete().where(WebhookDelivery.id.in_(ids)).execute()
+            if ids:
+                yield len(ids)
+            if len(ids) < PURGE_BATCH:
+                break
+
+
+def _drop_previous_secrets(now: dt.datetime) -> None:
+    expired = WebhookEndpoint.previous_secret_until <= now
+    with transaction():
+        for endpoint_id, organisation_id in (WebhookEndpoint.select(WebhookEndpoint.id, WebhookEndpoint.organisation)
+                                             .where(expired).tuples()):
+            audit_log.record("webhook.previous_secret_dropped", actor_email="scheduler", object_type="webhook",
+                             object_id=endpoint_id, details={"organisation": organisation_id})
+        WebhookEndpoint.update(previous_secret_encrypted=None, previous_secret_until=None).where(expired).execute()

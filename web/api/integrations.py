@@ -100,6 +100,13 @@ def delete_webhook(webhook_id: int):
     return jsonify(webhook_json(webhooks.delete(api_user(), webhook_id, ip=client_ip())))
 
 
+@route("/webhooks/<int:webhook_id>/rotate-secret", methods=("POST",), response="NewWebhook", errors=(404, 409),
+       summary="A new signing secret (shown once); the old one still signs alongside it for 24 hours")
+def rotate_webhook_secret(webhook_id: int):
+    endpoint, secret = webhooks.rotate_secret(api_user(), webhook_id, ip=client_ip())
+    return jsonify({**webhook_json(endpoint), "secret": secret})
+
+
 @route("/webhooks/<int:webhook_id>/deliveries", summary="A webhook's deliveries, newest first, each with its attempts",
        params=("page", "per_page"), response="WebhookDeliveryPage", errors=(400, 404))
 def webhook_deliveries(webhook_id: int):

@@ -75,11 +75,11 @@ def sso_login(slug: str):
     try:
         if config.protocol == "oidc":
             url, state = oidc.begin(config, redirect_uri=callback_url("sso.oidc_callback"), next_path=next_path,
-                                    login_hint=hint, test_only=test)
+                                    login_hint=hint, test_only=test, ip=client_ip())
             session["sso_state"] = state  # the callback must come back to this browser
         else:
             url = saml.begin(config, sp=saml.sp_settings(current_app.config["BASE_URL"]), next_path=next_path,
-                             test_only=test)
+                             test_only=test, ip=client_ip())
     except DomainError as exc:
         return _refused(exc)
     return redirect(url)

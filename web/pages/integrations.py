@@ -50,7 +50,7 @@ def webhooks_create():
 
 
 @bp.route("/integrations/webhooks/<int:webhook_id>")
-def webhook_page(webhook_id: int):
+def webhook_page(webhook_id: int, secret: str | None = None):
     endpoint = scope.webhook_for(current(), webhook_id)
     query = webhooks.deliveries(current(), webhook_id)
     page = page_number()
@@ -58,7 +58,13 @@ def webhook_page(webhook_id: int):
     attempts = webhooks.attempts_of(d.id for d in rows)
     titles = {d.id: json.loads(d.payload).get("data", {}).get("title", "") for d in rows}
     return render_template("integrations/webhook.html", hook=endpoint, rows=rows, attempts=attempts,
-                           titles=titles, page=page, more=query.count() > page * PER_PAGE)
+                           titles=titles, page=page, more=query.count() > page * PER_PAGE, secret=secret)
+
+
+@bp.route("/integrations/webhooks/<int:webhook_id>/rotate", methods=["POST"])
+def webhook_rotate(webhook_id: int):
+    _endpoint, secret = webhooks.rotate_secret(current(), webhook_id, ip=client_ip())
+    return webhook_page(webhook_id, secret=secret)  # not a redirect: the secret is never stored in clear
 
 
 @bp.route("/integrations/webhooks/<int:webhook_id>/test", methods=["POST"])
