@@ -26,6 +26,7 @@ from services.alerts.scheduler import tick
 from services.demo import files as demo_files
 from services.integrations import crypto, webhooks
 from services.register.engagements import create_engagement
+from tests.test_planning import Statements
 
 T = dt.datetime
 CREATED = T(2026, 6, 15, 2, 0)
@@ -259,3 +260,16 @@ def test_evidence_and_finding_events_reach_both_parties_through_the_api(client, 
         rejected = receiver.verified("evidence.reviewed")[0].payload["data"]
         assert rejected["decision"] == "reject" and rejected["request_id"] == request.id
         assert "Unsigned" not in json.dumps(rejected)  # the reviewer's comment stays in Attest
+
+
+def test_an_event_costs_the_request_one_statement_whatever_its_endpoints(client, parties, webhook_receiver,
+                                                                         allow_private):
+    for user, count in ((parties["admin"], 3), (parties["provider"], 2)):
+        for _ in range(count):
+            subscribe(client, user, webhook_receiver(), ["finding.raised"])
+    subscribe(client, parties["admin"], webhook_receiver(), ["clock.breached"])  # not this event
+    with transaction(), Statements() as counted:  # the request's own transaction
+        written = webhooks.emit("finding.raised", parties["engagement"], object_type="finding", object_id=5,
+                                title="Five endpoints", path="/findings/5")
+    assert written == 5 and counted.count == 1  # no look-up round trip, no savepoint: one INSERT … SELECT
+    assert len({d.payload for d in WebhookDelivery.select()}) == 1

@@ -289,7 +289,7 @@ def emit(event: str, engagement: Engagement, *, object_type: str, object_id: int
     values = _row(event, item, now or utcnow(), utcnow())
     values.pop("endpoint")
     with _write():
-        return db.execute_sql(_fan_out_sql(tuple(values), len(organisations)),
+        return db.execute_sql(_fan_out_sql(db.obj.param, tuple(values), len(organisations)),
                               [*_params(values), *organisations, f"% {event} %"]).rowcount
 
 
@@ -330,7 +330,7 @@ def emit_many(event: str, items: list[Occurrence], *, now: dt.datetime | None = 
     with _write():
         for i in range(0, len(rows), CHUNK):
             chunk = rows[i:i + CHUNK]
-            written += db.execute_sql(_values_sql(tuple(chunk[0]), len(chunk)),
+            written += db.execute_sql(_values_sql(db.obj.param, tuple(chunk[0]), len(chunk)),
                                       [p for row in chunk for p in _params(row)]).rowcount
     return written
 
@@ -361,10 +361,11 @@ def _columns(names: tuple[str, ...]) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _fan_out_sql(names: tuple[str, ...], organisations: int) -> str:
+def _fan_out_sql(mark: str, names: tuple[str, ...], organisations: int) -> str:
     """INSERT one row per live endpoint of the organisations subscribed to the event (``events`` is a
-    space-separated list of names, matched with LIKE ``% name %``: no event name holds ``_`` or ``%``)."""
-    mark, endpoint = db.obj.param, WebhookEndpoint._meta
+    space-separated list of names, matched with LIKE ``% name %``: no event name holds ``_`` or ``%``).
+    ``mark`` is the driver's parameter mark, part of the cache key."""
+    endpoint = WebhookEndpoint._meta
     columns = f'"{WebhookDelivery.endpoint.column_name}", {_columns(names)}'
     return (f'INSERT INTO "{WebhookDelivery._meta.table_name}" ({columns}) '  # noqa: S608 - names only
             f'SELECT e."id", {", ".join([mark] * len(names))} FROM "{endpoint.table_name}" e '
@@ -374,8 +375,8 @@ def _fan_out_sql(names: tuple[str, ...], organisations: int) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _values_sql(names: tuple[str, ...], rows: int) -> str:
-    group = "(" + ", ".join([db.obj.param] * len(names)) + ")"
+def _values_sql(mark: str, names: tuple[str, ...], rows: int) -> str:
+    group = "(" + ", ".join([mark] * len(names)) + ")"
     return (f'INSERT INTO "{WebhookDelivery._meta.table_name}" ({_columns(names)}) '  # noqa: S608 - names only
             f'VALUES {", ".join([group] * rows)} ON CONFLICT DO NOTHING')
 
