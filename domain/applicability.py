@@ -11,6 +11,26 @@ REQUIRES_REASON = {
 }
 
 
+# What each framework-level ``requires`` (controls/README.md) asks of the engagement, in words for the refusal.
+FRAMEWORK_REQUIRES_SETTING = {
+    "card_payments": "agents take card payments (card_payments)",
+    "soci_reporting": "SOCI Act cyber-incident reporting is switched on (soci_reporting, in the clock settings)",
+    "ransomware_reporting": "ransomware payment reporting is switched on (ransomware_reporting, in the clock "
+                            "settings)",
+}
+
+
+def frameworks_refused(requires: dict[str, str], settings_on: set[str] | frozenset[str]) -> str | None:
+    """Why these frameworks (code -> the setting it applies under, '' for none) cannot all be in an engagement's
+    scope with only ``settings_on`` switched on, or None when they can. A framework that applies only under an
+    engagement setting (the card brands' rules, the optional regimes) is in scope only while that is on, so a
+    grant, pack or Statement of Applicability never covers a regime the engagement does not have."""
+    off = sorted((code, setting) for code, setting in requires.items() if setting and setting not in settings_on)
+    if not off:
+        return None
+    return "; ".join(f"{code} applies only where {FRAMEWORK_REQUIRES_SETTING[setting]}" for code, setting in off)
+
+
 @dataclass(frozen=True)
 class ControlFacts:
     code: str
@@ -47,6 +67,9 @@ FRAMEWORK_NAMES: dict[str, tuple[str, ...]] = {
     "PRIVACY-AU": ("PRIVACY", "APP 8", "APP8", "S16C", "NDB"),
     "PCIDSS-4.0.1": ("PCI",),
     "CONTRACT": ("CONTRACT",),
+    "CARD-BRANDS": ("CARD-BRANDS",),
+    "SOCI": ("SOCI",),
+    "CSA-2024": ("CSA-2024", "Cyber Security Act"),
 }
 NEUTRAL_REQUIRES_REASON = {
     "card_payments": "Agents take no card payments on this engagement (card_payments is off).",

@@ -23,9 +23,11 @@ def admin(make_user):
     return user, bearer(user)
 
 
-def test_frameworks_lists_the_seven(client, admin):
+def test_frameworks_lists_the_seven_and_those_that_apply_under_a_setting(client, admin):
     body = client.get("/api/v1/frameworks", headers=admin[1]).get_json()
-    assert sorted(f["code"] for f in body["items"]) == sorted(FRAMEWORKS)
+    assert sorted(f["code"] for f in body["items"]) == sorted(FRAMEWORKS + ["CARD-BRANDS", "SOCI", "CSA-2024"])
+    assert {f["code"]: f["requires"] for f in body["items"] if f["requires"]} == {
+        "CARD-BRANDS": "card_payments", "SOCI": "soci_reporting", "CSA-2024": "ransomware_reporting"}
     iso = next(f for f in body["items"] if f["code"] == "ISO27001-2022")
     assert iso["obligations"] >= 93 + 19
 

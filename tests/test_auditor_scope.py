@@ -1,9 +1,9 @@
 """Nothing shown to an auditor names a framework outside its grant (SPEC §1: an auditor sees
-nothing except through its grant). An engagement holds all seven frameworks, incidents whose clocks belong to
+nothing except through its grant). An engagement holds all ten frameworks, incidents whose clocks belong to
 several of them, findings of breached clocks, a register with sub-contractor clocks and packs; an auditor
 granted two frameworks walks every page, API route, export and download it can reach (following the links
 of each page, every GET route of the app with every id of the world, and the filters with each hidden code),
-and no response names any code, title or clock rule of the five others, while the granted ones are there."""
+and no response names any code, title or clock rule of the eight others, while the granted ones are there."""
 from __future__ import annotations
 
 import datetime as dt
@@ -43,9 +43,10 @@ from models import (
 from services.alerts import scheduler
 from services.auditors import packs
 from services.incidents import incidents as incident_service
+from services.incidents.clocks import OPTIONAL_SETTINGS
 from services.incidents.findings import raise_finding
 from services.register import subcontractors as provider_register
-from services.register.engagements import create_engagement
+from services.register.engagements import create_engagement, update_engagement
 from tests.conftest import bearer, login
 from tests.fixtures.rights import make_grant
 
@@ -85,10 +86,14 @@ def world(app, make_user, store):
     provider_admin, contributor = make_user("provider_admin"), make_user("provider_contributor")
     auditor = make_user("auditor")
     every = [f.code for f in Framework.select().where(Framework.retired_in.is_null())]
-    assert len(every) == 7
+    assert len(every) == 10  # the seven of SPEC §2, the card brands' rules and the two optional regimes' Acts
+    regimes = {f.code: f.requires for f in Framework.select().where(Framework.requires.in_(list(OPTIONAL_SETTINGS)))}
     engagement = create_engagement(admin, {
         "name": "Every framework", "provider": "BPO A", "place": "NSW", "timezone": "Australia/Sydney",
-        "frameworks": every, "start_date": "2025-07-01", "card_payments": True})
+        "frameworks": [c for c in every if c not in regimes], "start_date": "2025-07-01", "card_payments": True})
+    # the optional regimes' frameworks come into scope once their settings are on
+    incident_service.update_clock_settings(admin, engagement, dict.fromkeys(regimes.values(), True))
+    engagement = update_engagement(admin, engagement.id, {"frameworks": every})
     other = create_engagement(admin, {"name": "Not granted", "provider": "BPO A", "place": "NSW",
                                       "timezone": "Australia/Sydney", "frameworks": ["PCIDSS-4.0.1"],
                                       "start_date": "2025-07-01", "card_payments": True})
@@ -147,9 +152,14 @@ def _incidents(engagement, reviewer, contributor, now) -> None:
         "title": "MFA gap on admin consoles", "category": "control_weakness", "aware_party": "client",
         "occurred_at": iso(now - 30 * days), "aware_at": iso(now - 30 * days),
         "flags": ["cannot_remediate_timely"]})
+    incident_service.create_incident(reviewer, engagement, {
+        "title": "Ransomware on the dialler", "category": "security_incident", "aware_party": "client",
+        "occurred_at": iso(now - 2 * days), "aware_at": iso(now - 2 * days),
+        "flags": ["soci_relevant", "ransom_paid"]})
     rules = {c.rule_id for c in Clock.select(Clock.rule_id).where(Clock.engagement == engagement)}
     frameworks = {r.framework_code for r in ClockRule.select().where(ClockRule.rule_id.in_(list(rules)))}
-    assert {"CPS234", "CPS230", "PRIVACY-AU", "PCIDSS-4.0.1", "CONTRACT"} <= frameworks, rules
+    # PCI-BRAND is the card brands' rules now (PCI DSS 12.10.1 sets no time); the ASD reports are SOCI and CSA-2024
+    assert {"CPS234", "CPS230", "PRIVACY-AU", "CARD-BRANDS", "CONTRACT", "SOCI", "CSA-2024"} <= frameworks, rules
 
 
 def _register(engagement, provider_admin, admin, now) -> None:

@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
-from models import AuditEvent, Engagement
+from models import AuditEvent, Engagement, EngagementFramework, Framework
 from tests.conftest import bearer, login
+from tests.fixtures.rights import make_grant
 from tests.test_clocks_facts import z
 from tests.test_incident_pages import token
 from tests.test_incidents import NOW, clocks_of, iso
@@ -106,3 +107,64 @@ def test_the_settings_form_switches_both_regimes(client, bank, make_user):
     assert engagement.soci_reporting and engagement.ransomware_reporting
     page = client.get(f"/engagements/{bank['engagement']}/incidents").get_data(as_text=True)
     assert 'name="soci_reporting" value="1" checked' in page and 'name="ransomware_reporting" value="1" checked' in page
+
+
+# ------------------------------------------------- the regimes are frameworks of their own, in scope only when on
+
+def patch_engagement(client, bank, **body):
+    return client.patch(f"/api/v1/engagements/{bank['engagement']}", headers=bank["admin"], json=body)
+
+
+def framework_codes(bank) -> list[str]:
+    return sorted(code for (code,) in EngagementFramework.select(Framework.code).join(Framework)
+                  .where(EngagementFramework.engagement == bank["engagement"]).tuples())
+
+
+@pytest.mark.parametrize("setting, code", [("soci_reporting", "SOCI"), ("ransomware_reporting", "CSA-2024")])
+def test_a_regimes_framework_is_in_scope_only_while_the_regime_is_on(client, bank, setting, code):
+    refused = patch_engagement(client, bank, frameworks=["CPS234", code])
+    assert refused.status_code == 422 and refused.get_json()["error"]["field"] == "frameworks"
+    assert f"{code} applies only where" in refused.get_json()["error"]["message"]
+    assert framework_codes(bank) == ["CPS234"]
+    assert settings(client, bank, **{setting: True}).status_code == 200
+    assert patch_engagement(client, bank, frameworks=["CPS234", code]).status_code == 200
+    assert framework_codes(bank) == sorted(["CPS234", code])
+    off = settings(client, bank, **{setting: False})  # the framework's grants and packs rest on it
+    assert off.status_code == 422 and off.get_json()["error"]["field"] == setting
+    assert code in off.get_json()["error"]["message"]
+    assert getattr(Engagement.get_by_id(bank["engagement"]), setting) is True
+    assert patch_engagement(client, bank, frameworks=["CPS234"]).status_code == 200
+    assert settings(client, bank, **{setting: False}).status_code == 200
+
+
+def test_a_new_engagement_cannot_take_a_regime_or_the_card_brands_without_its_setting(client, bank):
+    base = {"provider": "BPO A", "place": "NSW", "timezone": "Australia/Sydney", "start_date": "2026-01-01"}
+    for name, frameworks, extra in (("Grid two", ["CPS234", "SOCI"], {}), ("Cards", ["CARD-BRANDS"], {}),
+                                    ("Cards off", ["PCIDSS-4.0.1", "CARD-BRANDS"], {"card_payments": False})):
+        response = client.post("/api/v1/engagements", headers=bank["admin"],
+                               json={**base, "name": name, "frameworks": frameworks, **extra})
+        assert response.status_code == 422 and response.get_json()["error"]["field"] == "frameworks", name
+    assert Engagement.select().count() == 1
+    cards = client.post("/api/v1/engagements", headers=bank["admin"], json={
+        **base, "name": "Cards", "frameworks": ["PCIDSS-4.0.1", "CARD-BRANDS"], "card_payments": True})
+    assert cards.status_code == 201, cards.get_json()
+    off = client.patch(f"/api/v1/engagements/{cards.get_json()['id']}", headers=bank["admin"],
+                       json={"card_payments": False})
+    assert off.status_code == 422 and off.get_json()["error"]["field"] == "card_payments"
+    assert Engagement.get_by_id(cards.get_json()["id"]).card_payments is True
+
+
+def test_a_cps234_auditor_does_not_see_the_soci_clocks(client, bank, make_user):
+    assert settings(client, bank, soci_reporting=True, ransomware_reporting=True).status_code == 200
+    assert patch_engagement(client, bank, frameworks=["CPS234", "SOCI", "CSA-2024"]).status_code == 200
+    started = incident(client, bank, ["material", "soci_relevant", "ransom_paid"], NOW - dt.timedelta(hours=1))
+    assert {"CPS234-35", "SOCI-30BD", "RANSOMWARE-PAYMENT"} <= set(started)
+    engagement = Engagement.get_by_id(bank["engagement"])
+    seen = {}
+    for frameworks in (["CPS234"], ["SOCI"]):
+        auditor = make_user("auditor")
+        make_grant(auditor, engagement, frameworks)
+        body = client.get(f"/api/v1/engagements/{engagement.id}/incidents", headers=bearer(auditor)).get_json()
+        seen[frameworks[0]] = {c["rule"] for i in body["items"] for c in i["clocks"]}
+    assert "CPS234-35" in seen["CPS234"] and not {"SOCI-30BD", "RANSOMWARE-PAYMENT"} & seen["CPS234"]
+    assert seen["SOCI"] == {"SOCI-30BD"}

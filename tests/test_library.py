@@ -47,9 +47,45 @@ def refs(library, code):
     return set(library.frameworks[code].obligations)
 
 
-def test_shipped_library_has_the_seven_frameworks(shipped):
+def test_shipped_library_has_the_seven_frameworks_and_three_that_apply_under_a_setting(shipped):
     assert set(shipped.frameworks) == {"ISO27001-2022", "CPS234", "CPS230", "PRIVACY-AU", "PCIDSS-4.0.1",
-                                       "ISO22301-2019", "CONTRACT"}
+                                       "ISO22301-2019", "CONTRACT", "CARD-BRANDS", "SOCI", "CSA-2024"}
+    requires = {code: f.requires for code, f in shipped.frameworks.items() if f.requires}
+    assert requires == {"CARD-BRANDS": "card_payments", "SOCI": "soci_reporting",
+                        "CSA-2024": "ransomware_reporting"}
+
+
+def test_the_card_brands_rules_are_their_own_source_and_anchor_the_brand_clocks(shipped):
+    """obligations.md §4 and §8 T12: Visa's "immediately" and its follow-ups, Mastercard's 24 and 72 hours, all
+    from secondary sources only; PCI DSS 12.10.1 stays the response plan's content and no clock hangs on it."""
+    brands = shipped.frameworks["CARD-BRANDS"].obligations
+    assert set(brands) == {"VISA-NOTICE", "VISA-REPORT", "VISA-ACCOUNTS", "MC-NOTICE", "MC-PFI"}
+    assert {ob.verification for ob in brands.values()} == {"secondary"}
+    assert "immediately" in brands["VISA-NOTICE"].title and "hour" not in brands["VISA-NOTICE"].title
+    anchors = {rid: (r.framework, r.obligation) for rid, r in shipped.clock_rules.items() if rid.startswith("PCI-")}
+    assert anchors == {"PCI-BRAND": ("CARD-BRANDS", "VISA-NOTICE"), "PCI-VISA-REPORT": ("CARD-BRANDS", "VISA-REPORT"),
+                       "PCI-VISA-ACCOUNTS": ("CARD-BRANDS", "VISA-ACCOUNTS")}
+    assert not [r for r in shipped.clock_rules.values() if r.framework == "PCIDSS-4.0.1"]
+    assert "12.10.1" in refs(shipped, "PCIDSS-4.0.1")
+    notice = shipped.controls["IR-08"]
+    assert notice.requires == "card_payments"
+    assert {(m.ref, m.coverage) for m in notice.mappings} == {(ref, "full") for ref in brands}
+    assert [c.code for c in shipped.controls.values()
+            if any((m.framework, m.ref) == ("PCIDSS-4.0.1", "12.10.1") for m in c.mappings)] == ["IR-01"]
+
+
+def test_the_optional_regimes_are_frameworks_of_their_own_not_cps234(shipped):
+    """SOCI Act 2018 Part 2B (ss 30BC, 30BD: verified) and the Cyber Security Act 2024 Part 3 (s 27: secondary)
+    are other Acts owed to the ASD: a CPS 234 auditor's grant does not cover them."""
+    assert {(ref, ob.verification) for ref, ob in shipped.frameworks["SOCI"].obligations.items()} == {
+        ("s30BC", "verified"), ("s30BD", "verified")}
+    assert {(ref, ob.verification) for ref, ob in shipped.frameworks["CSA-2024"].obligations.items()} == {
+        ("s27", "secondary")}
+    rules = {rid: (r.framework, r.obligation, r.trigger["engagement"]) for rid, r in shipped.clock_rules.items()
+             if r.trigger.get("engagement") in ("soci_reporting", "ransomware_reporting")}
+    assert rules == {"SOCI-30BC": ("SOCI", "s30BC", "soci_reporting"), "SOCI-30BD": ("SOCI", "s30BD", "soci_reporting"),
+                     "RANSOMWARE-PAYMENT": ("CSA-2024", "s27", "ransomware_reporting")}
+    assert not any(ref.startswith(("SOCI", "CSA")) for ref in refs(shipped, "CPS234"))
 
 
 def test_iso27001_has_all_93_annex_a_controls_and_clauses(shipped):
@@ -61,8 +97,7 @@ def test_iso27001_has_all_93_annex_a_controls_and_clauses(shipped):
 
 
 def test_cps234_has_every_paragraph_13_to_36(shipped):
-    optional_regimes = {"SOCI-30BC", "SOCI-30BD", "CSA-27"}  # the ASD reports kept beside the APRA notices
-    assert refs(shipped, "CPS234") == {str(n) for n in range(13, 37)} | optional_regimes
+    assert refs(shipped, "CPS234") == {str(n) for n in range(13, 37)}  # the ASD reports are SOCI and CSA-2024
 
 
 def test_cps230_keys_on_2023_numbers_with_2026_alt_refs(shipped):
@@ -109,7 +144,8 @@ def test_common_control_set_size_and_cross_mapping(shipped):
     counts = shipped.counts()
     assert counts["controls"] >= 60
     assert counts["controls_serving_3plus_frameworks"] >= 10
-    assert counts["obligations"]["CPS234"] == 24 + 3  # paras 13-36 and the optional SOCI 30BC/30BD, CSA 27 reports
+    assert counts["obligations"]["CPS234"] == 24  # paras 13-36 (the ASD reports are SOCI and CSA-2024 now)
+    assert (counts["obligations"]["SOCI"], counts["obligations"]["CSA-2024"]) == (2, 1)
     assert all(c.requirements for c in shipped.controls.values())
 
 
@@ -212,7 +248,7 @@ def test_every_frequency_parses_and_every_evidence_type_is_a_media_type(shipped)
     ("CPS230-ARRANGEMENT", "CPS230", "59(a)", 20, "business_days"),
     ("NDB-ASSESS", "PRIVACY-AU", "s26WH", 30, "calendar_days"),
     ("NDB-NOTIFY", "PRIVACY-AU", "s26WK", None, "asap"),
-    ("PCI-BRAND", "PCIDSS-4.0.1", "12.10.1", 24, "hours"),
+    ("PCI-BRAND", "CARD-BRANDS", "VISA-NOTICE", 24, "hours"),
 ])
 def test_spec_clock_rules_are_shipped(shipped, rule, framework, obligation, duration, unit):
     spec = shipped.clock_rules[rule]
@@ -407,6 +443,9 @@ VALIDATOR_CASES = {
                                       "nte: why", "unknown key 'nte' in mapping TEST 2 in control T-01"),
     "rule bad calendar": ("clocks", [("    unit: hours", "    unit: hours\n    calendar: lunar")], "calendar:",
                           "bad calendar 'lunar' in clock rule T-72: use one of place, head_office, intersection"),
+    "framework bad requires": ("framework", [('  version: "1"', '  version: "1"\n  requires: cards')],
+                               "requires: cards",
+                               "bad requires 'cards' in framework TEST: use one of card_payments, soci_reporting"),
     "rule calendar on hours": ("clocks", [("    unit: hours", "    unit: hours\n    calendar: intersection")],
                                "calendar:", "clock rule T-72 names a calendar but counts hours"),
     "duplicate rule": ("clocks", [("    notify: Regulator\n",
@@ -518,7 +557,8 @@ def test_load_shipped_library_writes_every_item(clean_db, shipped):
     assert (result.version, result.changed) == (1, True)
     counts = shipped.counts()
     assert result.counts == counts
-    assert Framework.select().count() == 7
+    assert Framework.select().count() == 10  # the seven of SPEC §2 and CARD-BRANDS, SOCI, CSA-2024
+    assert Framework.get(Framework.code == "SOCI").requires == "soci_reporting"
     assert Obligation.select().count() == sum(counts["obligations"].values())
     assert Control.select().count() == counts["controls"]
     assert ControlObligation.select().count() == counts["mappings"]

@@ -18,6 +18,7 @@ from .spec import (
     COMMON_DIR,
     COVERAGES,
     FRAMEWORK_DIR,
+    FRAMEWORK_REQUIRES,
     INCIDENT_CATEGORIES,
     INCIDENT_FLAGS,
     PRODUCERS,
@@ -43,7 +44,8 @@ from .validate import Checker
 
 __all__ = ["AWARE_PARTIES", "CHANGE_KINDS", "CLOCK_CALENDARS", "CLOCK_RULES_FILE", "CLOCK_STARTS", "CLOCK_UNITS",
            "COMMON_DIR",
-           "COVERAGES", "FRAMEWORK_DIR", "INCIDENT_CATEGORIES", "INCIDENT_FLAGS", "PRODUCERS", "REQUIRES",
+           "COVERAGES", "FRAMEWORK_DIR", "FRAMEWORK_REQUIRES", "INCIDENT_CATEGORIES", "INCIDENT_FLAGS", "PRODUCERS",
+           "REQUIRES",
            "REVIEW_FILE", "VERIFICATIONS", "ClockRuleSpec", "ControlSpec", "FrameworkSpec", "Library",
            "LibraryError", "MappingSpec", "ObligationSpec", "Problem", "RequirementSpec", "library_digest",
            "read_library", "ref_sort_key", "shown_alt_ref", "stated_interval_days", "trigger_matches",

@@ -15,6 +15,9 @@ REVIEW_FILE = "REVIEW.md"  # one reviewed reason per `full` mapping (see control
 COVERAGES = ("full", "partial")
 VERIFICATIONS = ("verified", "secondary", "unverified")
 REQUIRES = ("card_payments", "offshore")
+# The engagement setting a whole framework applies under (its header's ``requires``): the card brands' rules
+# where agents take card payments, the optional regimes where the engagement switches them on.
+FRAMEWORK_REQUIRES = ("card_payments", "soci_reporting", "ransomware_reporting")
 CLOCK_UNITS = ("hours", "business_days", "calendar_days", "asap")
 # Which days a business-day rule counts: the engagement's place, the client's head office, or the days both
 # work (the conservative intersection). A rule that names none counts by the engagement's choice.
@@ -88,6 +91,7 @@ class FrameworkSpec:
     title: str
     version: str
     description: str = ""
+    requires: str = ""  # the engagement setting it applies under ('' = always; FRAMEWORK_REQUIRES)
     obligations: dict[str, ObligationSpec] = field(default_factory=dict)
     file: str = ""
     line: int = 0

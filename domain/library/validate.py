@@ -22,6 +22,7 @@ from .spec import (
     COMMON_DIR,
     COVERAGES,
     FRAMEWORK_DIR,
+    FRAMEWORK_REQUIRES,
     INCIDENT_CATEGORIES,
     INCIDENT_FLAGS,
     PRODUCERS,
@@ -45,7 +46,7 @@ _MAX = {"code": 20, "ref": 40, "obligation_title": 300, "title": 200, "domain": 
 _FILE_KEYS = {"framework": {"framework": True, "obligations": True},
               "common": {"controls": True},
               "clock": {"clock_rules": True}}
-_FRAMEWORK_KEYS = {"code": True, "title": True, "version": True, "description": False}
+_FRAMEWORK_KEYS = {"code": True, "title": True, "version": True, "description": False, "requires": False}
 _OBLIGATION_KEYS = {"ref": True, "title": True, "parent": False, "alt_ref": False, "alt_ref_verification": False,
                     "frequency": False, "verification": False, "provable": False, "note": False}
 _CONTROL_KEYS = {"code": True, "title": True, "description": False, "domain": False, "frequency": True,
@@ -179,6 +180,7 @@ class Checker(ReviewChecks):
         spec = FrameworkSpec(code=code, title=self.text(rel, head, "title", "framework", 200),
                              version=self.text(rel, head, "version", "framework", 40),
                              description=self.text(rel, head, "description", "framework"),
+                             requires=self.choice(rel, head, "requires", FRAMEWORK_REQUIRES, f"framework {code}"),
                              file=rel, line=head.line_of("code"))
         self.library.frameworks[code] = spec
         for item in self.items(rel, document, "obligations"):

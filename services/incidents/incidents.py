@@ -43,6 +43,7 @@ from models import (
     Framework,
     Incident,
     User,
+    is_postgres,
     transaction,
     utcnow,
 )
@@ -484,6 +485,20 @@ def _calendar_settings(data: dict) -> dict[str, str]:
     return out
 
 
+def _keep_required_settings(engagement: Engagement, changes: dict[str, Any]) -> None:
+    """An optional regime cannot be switched off while a framework that applies only under it (SOCI, CSA-2024)
+    is in the engagement's scope: its grants, packs and Statement of Applicability rest on it."""
+    turned_off = [name for name in clocks.OPTIONAL_SETTINGS if changes.get(name, True) is False]
+    if turned_off and is_postgres():  # against a concurrent edit adding the framework (it locks this row too)
+        Engagement.select(Engagement.id).where(Engagement.id == engagement.id).for_update().get()
+    for name in turned_off:
+        codes = [code for (code,) in Framework.select(Framework.code).join(EngagementFramework)
+                 .where(EngagementFramework.engagement == engagement.id, Framework.requires == name).tuples()]
+        if codes:
+            raise ValidationError(f"{', '.join(sorted(codes))} is in this engagement's frameworks and applies only "
+                                  f"while {name} is on: take it out of the frameworks first", field=name)
+
+
 def update_clock_settings(user: User, engagement: Engagement, data: dict, ip: str = "") -> Engagement:
     """client_admin: the contractual notice hours, the acquirers and their hours, the brands' target, whether
     the provider's awareness counts as the client's and whether the provider is bound by the Privacy Act.
@@ -498,6 +513,7 @@ def update_clock_settings(user: User, engagement: Engagement, data: dict, ip: st
     if not changes and acquirers is None:
         return engagement
     with transaction():
+        _keep_required_settings(engagement, changes)
         if changes:
             Engagement.update(**changes).where(Engagement.id == engagement.id).execute()
         if acquirers is not None:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import peewee as pw
 
-from domain.applicability import ControlFacts, EngagementScope, decide
+from domain.applicability import ControlFacts, EngagementScope, decide, frameworks_refused
 from domain.business_days import PLACES, check_place_timezone, default_timezone
 from domain.errors import Conflict, ValidationError
 from domain.names import clean_name, refuse_invisible
@@ -157,6 +157,20 @@ def _frameworks(codes: list[str]) -> list[Framework]:
     return found
 
 
+def settings_on(engagement: Engagement | None = None, **changed: bool) -> set[str]:
+    """The engagement settings a framework may require that are on (``changed`` overriding the stored ones)."""
+    values = {name: bool(getattr(engagement, name, False)) for name in ("card_payments", "soci_reporting",
+                                                                          "ransomware_reporting")} | changed
+    return {name for name, on in values.items() if on}
+
+
+def check_framework_settings(frameworks: list[Framework], on: set[str], field: str = "frameworks") -> None:
+    """A framework that applies only under an engagement setting (``Framework.requires``) needs it on."""
+    refused = frameworks_refused({f.code: f.requires for f in frameworks}, on)
+    if refused:
+        raise ValidationError(f"{refused}: switch that on first, or leave the framework out", field=field)
+
+
 def control_facts() -> dict[int, tuple[Control, ControlFacts]]:
     """Every live control with the frameworks it serves, in two queries."""
     frameworks_of: dict[int, set[str]] = defaultdict(set)
@@ -174,6 +188,7 @@ def create_engagement(actor: User, data: dict, *, ip: str = "", now: dt.datetime
     scope.require_engagement_creator(actor)
     spec = parse_engagement_input(data)
     frameworks = _frameworks(spec.frameworks)
+    check_framework_settings(frameworks, settings_on(card_payments=spec.card_payments))
     try:
         return _create(actor, spec, frameworks, ip=ip, now=now)
     except pw.IntegrityError:  # a concurrent request won a race (same name or same new provider)
@@ -348,6 +363,12 @@ def update_engagement(actor: User, engagement_id: int | str, data: dict, *, ip: 
                 return engagement
             if "end_date" in diff:
                 _check_end_date(engagement, changes["end_date"])
+            if {"frameworks", "card_payments"} & set(diff):
+                check_framework_settings(
+                    frameworks if frameworks is not None
+                    else list(Framework.select().where(Framework.code.in_(before["frameworks"]))),
+                    settings_on(engagement, card_payments=changes.get("card_payments", engagement.card_payments)),
+                    "frameworks" if "frameworks" in diff else "card_payments")
             if "name" in diff and Engagement.select().where(
                     Engagement.client == engagement.client_id, pw.fn.LOWER(Engagement.name) == changes["name"].lower(),
                     Engagement.id != engagement.id).exists():

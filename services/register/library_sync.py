@@ -92,7 +92,7 @@ class _Sync:
     # ---- one method per table
 
     def frameworks(self, library: Library) -> dict[str, Framework]:
-        wanted = {code: {"title": f.title, "version": f.version, "description": f.description}
+        wanted = {code: {"title": f.title, "version": f.version, "description": f.description, "requires": f.requires}
                   for code, f in library.frameworks.items()}
         rows, _ = self.upsert(Framework, "frameworks", lambda r: r.code, wanted, lambda key: {"code": key})
         return rows

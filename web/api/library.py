@@ -12,7 +12,8 @@ from web.auth import api_user
 
 
 def _framework_json(f: Framework, counts: dict[int, int]) -> dict:
-    return {"code": f.code, "title": f.title, "version": f.version, "obligations": counts.get(f.id, 0)}
+    return {"code": f.code, "title": f.title, "version": f.version, "requires": f.requires,
+            "obligations": counts.get(f.id, 0)}
 
 
 @route("/frameworks", summary="The frameworks of the control library", params=("page", "per_page"),

@@ -24,8 +24,8 @@ FLAG_LABELS = {"material": "Material", "personal_information": "Personal informa
                "card_data": "Card data involved", "outside_tolerance": "Critical operation outside tolerance",
                "cannot_remediate_timely": "Cannot be remediated in a timely manner",
                "notified_other_regulator": "Notified to another regulator (e.g. the OAIC)",
-               "soci_significant": "SOCI: significant impact on a critical asset's availability",
-               "soci_relevant": "SOCI: relevant impact on a critical asset",
+               "soci_significant": "Significant impact on a critical infrastructure asset's availability",
+               "soci_relevant": "Relevant impact on a critical infrastructure asset",
                "ransom_paid": "A ransomware payment was made"}
 
 
