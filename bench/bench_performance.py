@@ -31,8 +31,8 @@ def import_run(admin, contributor, rows: int) -> tuple[float, float]:
     """A fresh engagement with 64 weekly KPIs; import ``rows`` results in one transaction: (seconds, peak MB)."""
     from domain.performance import period_containing
     from services.performance import kpis, results
-    from services.register.engagements import create_engagement
-    engagement = create_engagement(admin, {
+    from services.register.engagements import create_accepted_engagement
+    engagement = create_accepted_engagement(admin, {
         "name": f"Import bench {time.time_ns()}", "provider": contributor.organisation.name,
         "frameworks": ["CONTRACT"], "place": "NSW",
         "start_date": (dt.date.today() - dt.timedelta(days=1300)).isoformat()})

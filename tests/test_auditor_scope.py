@@ -45,7 +45,7 @@ from services.auditors import packs
 from services.incidents import incidents as incident_service
 from services.incidents.findings import raise_finding
 from services.register import subcontractors as provider_register
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer, login
 from tests.fixtures.rights import make_grant
 
@@ -86,10 +86,10 @@ def world(app, make_user, store):
     auditor = make_user("auditor")
     every = [f.code for f in Framework.select().where(Framework.retired_in.is_null())]
     assert len(every) == 7
-    engagement = create_engagement(admin, {
+    engagement = create_accepted_engagement(admin, {
         "name": "Every framework", "provider": "BPO A", "place": "NSW", "timezone": "Australia/Sydney",
         "frameworks": every, "start_date": "2025-07-01", "card_payments": True})
-    other = create_engagement(admin, {"name": "Not granted", "provider": "BPO A", "place": "NSW",
+    other = create_accepted_engagement(admin, {"name": "Not granted", "provider": "BPO A", "place": "NSW",
                                       "timezone": "Australia/Sydney", "frameworks": ["PCIDSS-4.0.1"],
                                       "start_date": "2025-07-01", "card_payments": True})
     now = utcnow()

@@ -10,7 +10,7 @@ import pytest
 
 from models import ChangeEvent, ChangeEventRequest, Finding, IdempotencyKey, utcnow
 from services.idempotency import keys
-from tests.conftest import bearer
+from tests.conftest import accept_invitation, bearer
 from tests.test_pages import signed_in, text
 
 
@@ -22,6 +22,7 @@ def centre(client, make_user):
         "name": "Double click centre", "provider": "BPO A", "frameworks": ["PCIDSS-4.0.1", "ISO27001-2022"],
         "place": "NSW", "start_date": "2026-01-01", "card_payments": True})
     assert response.status_code == 201
+    accept_invitation(client, response.get_json()["id"], make_user("provider_admin"))
     return {"engagement": response.get_json()["id"], "admin": admin, "headers": headers,
             "risk": make_user("risk_reviewer"), "provider": make_user("provider_contributor")}
 
