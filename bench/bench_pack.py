@@ -106,7 +106,7 @@ def main() -> None:
     from models.schema import migrate_database
     from services.auditors import packs
     from services.people import accounts
-    from services.register.engagements import create_engagement
+    from services.register.engagements import create_accepted_engagement
     from services.register.library_sync import load_library
     with app.app_context():
         models.db.connect(reuse_if_open=True)
@@ -116,7 +116,8 @@ def main() -> None:
         admin = accounts.create_user("admin@bank.example", "client_admin", "Bench Bank", "Bench-Password-123")
         provider = accounts.create_user("agent@bpo.example", "provider_contributor", "Bench BPO", "Bench-Password-123")
         codes = [f.code for f in models.Framework.select()]
-        engagement = create_engagement(admin, {"name": "Bench centre", "provider": "Bench BPO", "frameworks": codes,
+        engagement = create_accepted_engagement(admin,
+                {"name": "Bench centre", "provider": "Bench BPO", "frameworks": codes,
                                                "place": "NSW", "timezone": "Australia/Sydney",
                                                "start_date": "2025-01-01", "card_payments": True})
         controls = _synthetic_controls(engagement, args.controls)

@@ -33,8 +33,8 @@ def import_run(admin, contributor, rows: int) -> tuple[float, float, float]:
     MB by tracemalloc, growth of the process's peak RSS in MB)."""
     from domain.performance import period_containing
     from services.performance import kpis, results
-    from services.register.engagements import create_engagement
-    engagement = create_engagement(admin, {
+    from services.register.engagements import create_accepted_engagement
+    engagement = create_accepted_engagement(admin, {
         "name": f"Import bench {time.time_ns()}", "provider": contributor.organisation.name,
         "frameworks": ["CONTRACT"], "place": "NSW",
         "start_date": (dt.date.today() - dt.timedelta(days=1300)).isoformat()})

@@ -68,7 +68,7 @@ def prepare(database_url: str, store: str) -> tuple[int, int, str]:
     from app import create_app
     from models.schema import migrate_database
     from services.people.accounts import create_token, create_user
-    from services.register.engagements import create_engagement
+    from services.register.engagements import create_accepted_engagement
     from services.register.library_sync import load_library
     create_app({"DATABASE_URL": database_url, "EVIDENCE_STORE": store, "SCHEDULER": "off"})
     models.db.connect(reuse_if_open=True)
@@ -76,7 +76,7 @@ def prepare(database_url: str, store: str) -> tuple[int, int, str]:
     load_library()
     admin = create_user("admin@bank.example", "client_admin", "Bench Bank", "Bench-Password-123")
     agent = create_user("agent@bpo.example", "provider_contributor", "Bench BPO", "Bench-Password-123")
-    engagement = create_engagement(admin, {"name": "Bench", "provider": "Bench BPO", "place": "NSW",
+    engagement = create_accepted_engagement(admin, {"name": "Bench", "provider": "Bench BPO", "place": "NSW",
                                            "start_date": (dt.date.today() - dt.timedelta(days=100)).isoformat(),
                                            "frameworks": ["ISO27001-2022"]})
     request = (models.EvidenceRequest.select().join(models.EvidenceRequirement)

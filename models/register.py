@@ -44,6 +44,21 @@ class Engagement(BaseModel):
         indexes = ((("client", "name"), True), (("timezone", "planned_through"), False))
 
 
+class EngagementInvitation(BaseModel):
+    """The client's invitation to the provider it named (domain.invitations): until a provider admin accepts,
+    the engagement points at a placeholder organisation and no provider sees it. Engagements created before
+    invitations existed, and the ones seeds create, have none: their provider is accepted."""
+    engagement = pw.ForeignKeyField(Engagement, backref="invitations", unique=True, on_delete="CASCADE")
+    provider_name = pw.CharField(max_length=200)  # as the client typed it (clean_name), never resolved for it
+    name_key = pw.CharField(max_length=200, index=True)  # casefolded: what a provider admin's organisation matches
+    state = pw.CharField(max_length=20, default="pending")
+    invited_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    created_at = pw.DateTimeField(default=utcnow)
+    decided_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    decided_at = pw.DateTimeField(null=True)
+    reason = pw.CharField(max_length=1000, default="")
+
+
 class EngagementFramework(BaseModel):
     engagement = pw.ForeignKeyField(Engagement, backref="framework_links", on_delete="CASCADE")
     framework = pw.ForeignKeyField(Framework, on_delete="RESTRICT")

@@ -27,6 +27,7 @@ from models import (
     Control,
     ControlObligation,
     Engagement,
+    EngagementInvitation,
     Evidence,
     EvidenceRequest,
     EvidenceRequirement,
@@ -395,6 +396,33 @@ MANAGED_ROLES: dict[str, tuple[str, ...]] = {
     "client_admin": ("client_admin", "risk_reviewer"),
     "provider_admin": ("provider_admin", "provider_contributor"),
 }
+
+
+def invitations_for(user: User) -> pw.ModelSelect:
+    """Engagement invitations the user may see: its client's (client roles); for a provider admin, the pending
+    ones addressed to its organisation's name and the ones it accepted. Nobody else sees any: an invitation
+    tells a provider who wants it, not the client who else exists."""
+    query = EngagementInvitation.select(EngagementInvitation, Engagement).join(Engagement)
+    if user is None or not user.is_active:
+        return query.where(pw.SQL("1 = 0"))
+    if user.role in CLIENT_ROLES:
+        return query.where(Engagement.client == user.organisation_id)
+    if user.role != "provider_admin":
+        return query.where(pw.SQL("1 = 0"))
+    org = Organisation.get_by_id(user.organisation_id)
+    return query.where(((EngagementInvitation.state == "pending")
+                        & (EngagementInvitation.name_key == org.name.casefold()))
+                       | (Engagement.provider == user.organisation_id))
+
+
+def invitation_for(user: User, invitation_id: int | str, action: str = "view") -> EngagementInvitation:
+    """One invitation the user may see and, for ``decide``, answer (a provider admin); NotFound otherwise,
+    the same for another tenant's id as for a missing one."""
+    key = _row_id(invitation_id)
+    row = None if key is None else invitations_for(user).where(EngagementInvitation.id == key).first()
+    if row is None or (action == "decide" and user.role != "provider_admin"):
+        raise NotFound("invitation not found")
+    return row
 
 
 def require_user_admin(user: User) -> User:

@@ -139,6 +139,16 @@ def bearer(user) -> dict:
     return {"Authorization": f"Bearer {create_token(user)}"}
 
 
+def accept_invitation(client, engagement_id: int, provider_admin) -> None:
+    """The invited provider's admin accepts an engagement a client created through the API or a form (until
+    then the provider sees nothing of it)."""
+    from models import EngagementInvitation
+    invitation = EngagementInvitation.get(EngagementInvitation.engagement == engagement_id)
+    response = client.post(f"/api/v1/engagement-invitations/{invitation.id}/decision", json={"decision": "accept"},
+                           headers=bearer(provider_admin))
+    assert response.status_code == 200, response.get_json()
+
+
 # ---------------------------------------------------------------- browser (Playwright) fixtures
 
 CHROMIUM = "/usr/bin/chromium"

@@ -10,7 +10,7 @@ from test_browser import _serious, sign_in
 
 from models import Applicability, Control, Engagement, EvidenceRequest, User
 from services.messages import mail
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 pytestmark = pytest.mark.browser
 STRONG = "Tall-Giraffe-Orbit-42"
@@ -126,7 +126,7 @@ def test_tokens_page_and_password_change(browser_page, make_user):
 def test_an_engagement_and_its_soa_are_edited_and_the_schedule_follows(browser_page, make_user):
     page = browser_page
     admin = make_user("client_admin")
-    engagement = create_engagement(admin, {"name": "Inbound", "provider": "BPO A", "frameworks": ["CPS234"],
+    engagement = create_accepted_engagement(admin, {"name": "Inbound", "provider": "BPO A", "frameworks": ["CPS234"],
                                            "place": "NSW", "start_date": "2025-07-01"})
     total = EvidenceRequest.select().where(EvidenceRequest.engagement == engagement.id).count()
     sign_in(page, admin)

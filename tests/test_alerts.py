@@ -21,7 +21,7 @@ from models import (
 )
 from services.alerts.scheduler import tick
 from services.messages import notifications
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 T = dt.datetime
 D = dt.date
@@ -33,7 +33,8 @@ def parties(make_user):
     admin = make_user("client_admin")
     risk = make_user("risk_reviewer")
     provider = make_user("provider_admin")
-    engagement = create_engagement(admin, {"name": "Alert centre", "provider": "BPO A", "frameworks": ["ISO27001-2022"],
+    engagement = create_accepted_engagement(admin,
+            {"name": "Alert centre", "provider": "BPO A", "frameworks": ["ISO27001-2022"],
                                            "place": "NSW", "start_date": "2026-01-01"}, now=CREATED)
     tick(now=CREATED)
     return {"engagement": engagement, "admin": admin, "risk": risk, "provider": provider}
@@ -115,10 +116,11 @@ def three_engagements(parties, make_user):
     admin, provider = parties["admin"], parties["provider"]
     make_user("provider_contributor", org="BPO B")
     perth_admin = make_user("provider_admin", org="BPO B")
-    perth = create_engagement(admin, {"name": "Perth centre", "provider": "BPO B", "frameworks": ["ISO27001-2022"],
+    perth = create_accepted_engagement(admin,
+            {"name": "Perth centre", "provider": "BPO B", "frameworks": ["ISO27001-2022"],
                                       "place": "WA", "timezone": "Australia/Perth", "start_date": "2026-01-01"},
                               now=CREATED)
-    sydney = create_engagement(admin, {"name": "Second centre", "provider": "BPO A",
+    sydney = create_accepted_engagement(admin, {"name": "Second centre", "provider": "BPO A",
                                        "frameworks": ["ISO27001-2022"], "place": "NSW", "start_date": "2026-01-01"},
                                now=CREATED)
     monthly_controls = sorted({r.control_id for r in monthly(perth, D(2026, 5, 1))})

@@ -79,7 +79,9 @@ def test_create_engagement_generates_soa_and_first_requests(client, admin):
     body = response.get_json()
     engagement = Engagement.get_by_id(body["id"])
     assert body["frameworks"] == ["CPS234", "ISO27001-2022"] and body["provider"] == "BPO A"
-    assert Organisation.get(Organisation.name == "BPO A").kind == "provider"
+    # the provider is invited, not created or attached: it takes part once its admin accepts
+    assert body["provider_status"] == "invited"
+    assert not Organisation.select().where(Organisation.name == "BPO A").exists()
     soa = list(Applicability.select().where(Applicability.engagement == engagement))
     assert soa and all(row.justification for row in soa)
     assert any(row.applicable for row in soa) and any(not row.applicable for row in soa)
@@ -149,10 +151,13 @@ def test_body_that_is_not_json_is_400(client, admin):
     assert response.status_code == 400
 
 
-def test_provider_name_that_is_a_client_is_refused(client, admin, make_user):
-    make_user("client_admin", org="Bank B")
+def test_provider_name_that_is_a_client_is_invited_like_any_other(client, admin, make_user):
+    """Refusing another client's name told anyone who can type a name that the client exists: the name is
+    invited like any other, and nobody at that client sees or can accept the invitation."""
+    bank_b = make_user("client_admin", org="Bank B")
     response = client.post("/api/v1/engagements", json=payload(provider="Bank B"), headers=admin[1])
-    assert response.status_code == 422
+    assert response.status_code == 201 and response.get_json()["provider_status"] == "invited"
+    assert client.get("/api/v1/engagement-invitations", headers=bearer(bank_b)).get_json()["items"] == []
 
 
 def test_openapi_describes_every_route(app, client):

@@ -46,7 +46,7 @@ from services.incidents import incidents as incident_service
 from services.incidents.clocks import OPTIONAL_SETTINGS
 from services.incidents.findings import raise_finding
 from services.register import subcontractors as provider_register
-from services.register.engagements import create_engagement, update_engagement
+from services.register.engagements import create_accepted_engagement, update_engagement
 from tests.conftest import bearer, login
 from tests.fixtures.rights import make_grant
 
@@ -88,13 +88,13 @@ def world(app, make_user, store):
     every = [f.code for f in Framework.select().where(Framework.retired_in.is_null())]
     assert len(every) == 10  # the seven of SPEC §2, the card brands' rules and the two optional regimes' Acts
     regimes = {f.code: f.requires for f in Framework.select().where(Framework.requires.in_(list(OPTIONAL_SETTINGS)))}
-    engagement = create_engagement(admin, {
+    engagement = create_accepted_engagement(admin, {
         "name": "Every framework", "provider": "BPO A", "place": "NSW", "timezone": "Australia/Sydney",
         "frameworks": [c for c in every if c not in regimes], "start_date": "2025-07-01", "card_payments": True})
     # the optional regimes' frameworks come into scope once their settings are on
     incident_service.update_clock_settings(admin, engagement, dict.fromkeys(regimes.values(), True))
     engagement = update_engagement(admin, engagement.id, {"frameworks": every})
-    other = create_engagement(admin, {"name": "Not granted", "provider": "BPO A", "place": "NSW",
+    other = create_accepted_engagement(admin, {"name": "Not granted", "provider": "BPO A", "place": "NSW",
                                       "timezone": "Australia/Sydney", "frameworks": ["PCIDSS-4.0.1"],
                                       "start_date": "2025-07-01", "card_payments": True})
     now = utcnow()

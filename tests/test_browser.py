@@ -117,9 +117,9 @@ def test_form_error_keeps_input_and_points_at_the_field(browser_page, make_user)
 
 def _realistic_engagement(admin) -> Engagement:
     """An engagement ~18 months in, with the status mix a live one has (older requests mostly accepted)."""
-    from services.register.engagements import create_engagement
+    from services.register.engagements import create_accepted_engagement
     start = (dt.date.today() - dt.timedelta(days=540)).replace(day=1)
-    engagement = create_engagement(admin, {
+    engagement = create_accepted_engagement(admin, {
         "name": "Retail banking contact centre", "provider": "Harbour Contact Solutions",
         "frameworks": ["ISO27001-2022", "CPS234", "CPS230", "PRIVACY-AU", "PCIDSS-4.0.1", "CONTRACT"],
         "place": "NSW", "timezone": "Australia/Sydney", "start_date": start.isoformat(),

@@ -38,12 +38,12 @@ def provider_requests(engagement, n: int) -> list[EvidenceRequest]:
 def test_provider_uploads_and_withdraws_reviewer_decides_provider_sees_the_reason(browser_page, make_user, tmp_path):
     from axe_playwright_python.sync_playwright import Axe
 
-    from services.register.engagements import create_engagement
+    from services.register.engagements import create_accepted_engagement
     axe, problems = Axe(), []
     admin = make_user("client_admin")
     reviewer = make_user("risk_reviewer")
     provider = make_user("provider_contributor")
-    engagement = create_engagement(admin, {
+    engagement = create_accepted_engagement(admin, {
         "name": "Inbound sales centre", "provider": "BPO A", "place": "NSW", "frameworks": ["ISO27001-2022", "CPS234"],
         "start_date": (dt.date.today() - dt.timedelta(days=200)).isoformat()})
     first, second = provider_requests(engagement, 2)

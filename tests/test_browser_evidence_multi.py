@@ -18,10 +18,10 @@ pytestmark = pytest.mark.browser
 
 @pytest.mark.parametrize("width", [PHONE, LAPTOP])
 def test_two_files_are_one_version_with_one_progress_bar(chromium, live_server, make_user, tmp_path, width):
-    from services.register.engagements import create_engagement
+    from services.register.engagements import create_accepted_engagement
     admin, reviewer = make_user("client_admin"), make_user("risk_reviewer")
     provider = make_user("provider_contributor")
-    engagement = create_engagement(admin, {
+    engagement = create_accepted_engagement(admin, {
         "name": "Collections centre", "provider": "BPO A", "place": "NSW", "frameworks": ["ISO27001-2022"],
         "start_date": (dt.date.today() - dt.timedelta(days=200)).isoformat()})
     (req,) = provider_requests(engagement, 1)

@@ -14,7 +14,7 @@ from test_layout_browser import LAPTOP, PHONE, _overflow, _signed_in, _violation
 
 from models import EvidenceRequest, EvidenceRequirement, utcnow
 from services.demo import files as demo_files
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 pytestmark = pytest.mark.browser
 OVERDUE = 140
@@ -25,7 +25,7 @@ MAX_HEIGHT = {LAPTOP: 7000, PHONE: 16000}  # px: 50 rows and the page around the
 def backlog(client, make_user):
     """A provider owing ~140 overdue requests, and three submitted evidence items for the reviewer."""
     users = {role: make_user(role) for role in ("client_admin", "risk_reviewer", "provider_contributor")}
-    engagement = create_engagement(users["client_admin"], {
+    engagement = create_accepted_engagement(users["client_admin"], {
         "name": "Retail banking contact centre", "provider": "BPO A", "place": "NSW",
         "frameworks": ["ISO27001-2022", "CPS234", "CPS230"],
         "start_date": (dt.date.today() - dt.timedelta(days=200)).isoformat()})

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from models import ChangeEvent, Control, EvidenceRequest
-from tests.conftest import bearer
+from tests.conftest import accept_invitation, bearer
 from tests.test_openapi import Contract
 from tests.test_openapi import spec as spec  # noqa: F401 (the fixture)
 
@@ -21,6 +21,7 @@ def setup(client, make_user):
         "name": "Change centre", "provider": "BPO A", "frameworks": ["PCIDSS-4.0.1", "ISO27001-2022"],
         "place": "NSW", "start_date": "2026-01-01", "card_payments": True})
     assert response.status_code == 201
+    accept_invitation(client, response.get_json()["id"], make_user("provider_admin"))
     return {"engagement": response.get_json()["id"], "client": headers, "admin": admin,
             "provider": bearer(make_user("provider_contributor"))}
 

@@ -20,7 +20,7 @@ from domain.clocks import (
 from domain.timeutil import local
 from models import AuditEvent, Clock
 from services.incidents import clocks
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 T = dt.datetime
 NSW = Settings(place="NSW", timezone="Australia/Sydney")
@@ -86,7 +86,7 @@ def test_a_notice_before_the_start_or_in_the_future_is_refused(notified_at, mess
 @pytest.fixture
 def engagement(make_user):
     admin = make_user("client_admin")
-    return create_engagement(admin, {"name": "Clock centre", "provider": "BPO A", "frameworks": ["CPS230"],
+    return create_accepted_engagement(admin, {"name": "Clock centre", "provider": "BPO A", "frameworks": ["CPS230"],
                                      "place": "NSW", "start_date": "2026-01-01"}, now=T(2026, 6, 1))
 
 

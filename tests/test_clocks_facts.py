@@ -10,7 +10,7 @@ from models import AuditEvent, Clock, Engagement, Finding, Incident, Pack
 from services.alerts.scheduler import tick
 from services.auditors import packs
 from services.auditors.oscal import validate
-from tests.conftest import bearer, login
+from tests.conftest import accept_invitation, bearer, login
 from tests.test_incident_pages import token
 from tests.test_incidents import NOW, ago, clocks_of, iso
 from tests.test_openapi import Contract
@@ -29,6 +29,7 @@ def bank(client, make_user):
         "name": "Facts centre", "provider": "BPO A", "frameworks": ["CPS234", "CPS230", "PRIVACY-AU"],
         "place": "NSW", "timezone": "Australia/Sydney", "start_date": "2026-01-01"})
     assert response.status_code == 201, response.get_json()
+    accept_invitation(client, response.get_json()["id"], make_user("provider_admin"))
     return {"engagement": response.get_json()["id"], "admin": bearer(admin), "risk": bearer(make_user("risk_reviewer")),
             "provider": bearer(make_user("provider_contributor")),
             "stranger": bearer(make_user("risk_reviewer", org="Bank B"))}

@@ -129,7 +129,7 @@ def test_names_that_differ_only_in_case_race_to_one_engagement(app, make_user):
     parallel writers are serialised on it (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock)."""
     from domain.errors import Conflict
     from models import db
-    from services.register.engagements import create_engagement
+    from services.register.engagements import create_accepted_engagement
     admin = make_user("client_admin")
     make_user("provider_admin")  # the provider exists: only the engagement names race
     names = ["Race to one", "RACE TO ONE", "race to one", "Race To One"]
@@ -139,7 +139,7 @@ def test_names_that_differ_only_in_case_race_to_one_engagement(app, make_user):
         start.wait()
         try:
             with app.app_context():
-                create_engagement(admin, {**NEW_ENGAGEMENT, "name": name})
+                create_accepted_engagement(admin, {**NEW_ENGAGEMENT, "name": name})
             return "created"
         except Conflict:
             return "conflict"

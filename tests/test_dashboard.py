@@ -16,7 +16,7 @@ from test_pages import engagement_data, signed_in, text
 
 from models import Control, ControlObligation, EvidenceRequest, Framework, Obligation, utcnow
 from services.register import dashboard
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 OWED = ("upcoming", "open", "rejected")
 
@@ -30,8 +30,9 @@ def admin(make_user):
 def engagements(admin):
     """Two engagements of the same client with different providers, ~13 months in (many overdue)."""
     start = (dt.date.today() - dt.timedelta(days=400)).isoformat()
-    first = create_engagement(admin, engagement_data(start_date=start))
-    second = create_engagement(admin, engagement_data(name="Collections centre", provider="BPO B", start_date=start,
+    first = create_accepted_engagement(admin, engagement_data(start_date=start))
+    second = create_accepted_engagement(admin,
+            engagement_data(name="Collections centre", provider="BPO B", start_date=start,
                                                       frameworks=["CPS234", "CPS230"]))
     # a mix of states: some overdue requests accepted, some rejected, so every status shows
     rows = list(EvidenceRequest.select().where(EvidenceRequest.status == "overdue").order_by(EvidenceRequest.id))
@@ -232,7 +233,7 @@ def test_owner_choices_are_the_owners_of_the_callers_rows_only(admin, engagement
     user who owns requests only on another client's engagement, nor one who owns none."""
     first, second = engagements
     other_admin = make_user("client_admin", org="Bank B")
-    elsewhere = create_engagement(other_admin, engagement_data(name="Elsewhere", provider="BPO C"))
+    elsewhere = create_accepted_engagement(other_admin, engagement_data(name="Elsewhere", provider="BPO C"))
     mine, theirs, idle = (make_user("risk_reviewer"), make_user("client_admin", org="Bank B"),
                           make_user("risk_reviewer"))
     control = EvidenceRequest.select().where(EvidenceRequest.engagement == second).first().control_id

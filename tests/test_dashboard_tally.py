@@ -12,7 +12,7 @@ from test_pages import engagement_data
 from models import EvidenceRequest, RequestTally, utcnow
 from services.alerts.scheduler import tick
 from services.register import dashboard
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 FILTERS = [dashboard.Filters(), dashboard.Filters(window=60), dashboard.Filters(window=7, sort="-due"),
            dashboard.Filters(framework="CPS234"), dashboard.Filters(framework="ISO27001-2022", sort="engagement"),
@@ -85,7 +85,7 @@ def test_tally_follows_edits_reviews_and_ticks_mid_month(admin, make_user, engag
     moved.save()
     EvidenceRequest.update(updated_at=now).where(EvidenceRequest.id == overdue[6].id).execute()
     # a new engagement of the same client (new requests inserted), and an owner named on a control
-    third = create_engagement(admin, engagement_data(name="Card operations", provider="BPO C",
+    third = create_accepted_engagement(admin, engagement_data(name="Card operations", provider="BPO C",
                                                      start_date=(now.date() - dt.timedelta(days=200)).isoformat(),
                                                      frameworks=["CPS234"]))
     owner = make_user("risk_reviewer")

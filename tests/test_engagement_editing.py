@@ -11,7 +11,7 @@ from conftest import bearer, login
 
 from models import Applicability, AuditEvent, Control, Engagement, EvidenceRequest, utcnow
 from services.alerts.scheduler import tick
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 FRAMEWORKS = ["ISO27001-2022", "CPS234", "PCIDSS-4.0.1"]
 
@@ -19,7 +19,7 @@ FRAMEWORKS = ["ISO27001-2022", "CPS234", "PCIDSS-4.0.1"]
 @pytest.fixture
 def setup(make_user):
     admin = make_user("client_admin")
-    engagement = create_engagement(admin, {"name": "Inbound", "provider": "BPO A", "frameworks": FRAMEWORKS,
+    engagement = create_accepted_engagement(admin, {"name": "Inbound", "provider": "BPO A", "frameworks": FRAMEWORKS,
                                            "place": "NSW", "start_date": "2025-07-01", "card_payments": True})
     return admin, engagement, bearer(admin)
 

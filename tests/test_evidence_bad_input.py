@@ -13,7 +13,7 @@ import pytest
 import evidence_store
 from models import AuditEvent, AuditorGrant, Evidence, EvidenceRequest, RequestHistory, utcnow
 from services.demo import files as demo_files
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import login
 
 
@@ -183,13 +183,15 @@ def test_an_ordinary_filename_is_kept_as_sent(evidence_world):
 
 def test_a_request_of_another_engagement_or_tenant_is_404(evidence_world, unchanged, make_user):
     w = evidence_world
-    other_engagement = create_engagement(w.admin, {"name": "Second engagement", "provider": "BPO A", "place": "VIC",
+    other_engagement = create_accepted_engagement(w.admin,
+            {"name": "Second engagement", "provider": "BPO A", "place": "VIC",
                                                    "start_date": "2026-01-01", "frameworks": ["CPS234"]})
     other_request = EvidenceRequest.get(EvidenceRequest.engagement == other_engagement.id)
     error = error_of(w.upload(other_request), 404)  # posted to the first engagement
     assert error["code"] == "not_found"
     stranger_admin = make_user("client_admin", org="Bank B")
-    foreign = create_engagement(stranger_admin, {"name": "Bank B outsourcing", "provider": "BPO B", "place": "NSW",
+    foreign = create_accepted_engagement(stranger_admin,
+            {"name": "Bank B outsourcing", "provider": "BPO B", "place": "NSW",
                                                  "start_date": "2026-01-01", "frameworks": ["CPS234"]})
     foreign_request = EvidenceRequest.get(EvidenceRequest.engagement == foreign.id)
     error_of(w.upload(foreign_request), 404)

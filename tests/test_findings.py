@@ -9,7 +9,7 @@ import pytest
 from domain.findings import FindingError, check_move
 from models import AuditEvent, Finding, Notification
 from services.incidents.findings import raise_finding
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.test_openapi import spec as spec  # noqa: F401 (the fixture)
 
 T = dt.datetime
@@ -34,7 +34,7 @@ def test_a_finding_moves_open_plan_submitted_in_progress_closed_and_never_skips(
 @pytest.fixture
 def engagement(make_user):
     admin = make_user("client_admin")
-    return create_engagement(admin, {"name": "Finding centre", "provider": "BPO A", "frameworks": ["CPS230"],
+    return create_accepted_engagement(admin, {"name": "Finding centre", "provider": "BPO A", "frameworks": ["CPS230"],
                                      "place": "NSW", "start_date": "2026-01-01"}, now=T(2026, 6, 1))
 
 

@@ -27,7 +27,7 @@ from services.alerts.scheduler import tick
 from services.demo import files as demo_files
 from services.governance import meetings
 from services.governance.changes import approved_monthly_total
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer
 from tests.test_openapi import Contract
 from tests.test_openapi import spec as spec  # noqa: F401 (the fixture)
@@ -40,7 +40,8 @@ def gov(client, make_user):
     admin, reviewer = make_user("client_admin"), make_user("risk_reviewer")
     provider_admin, contributor = make_user("provider_admin"), make_user("provider_contributor")
     start = (dt.date.today() - dt.timedelta(days=75)).isoformat()
-    engagement = create_engagement(admin, {"name": "Cards centre", "provider": "BPO A", "frameworks": FRAMEWORKS,
+    engagement = create_accepted_engagement(admin,
+            {"name": "Cards centre", "provider": "BPO A", "frameworks": FRAMEWORKS,
                                            "place": "NSW", "start_date": start, "card_payments": True})
     now = utcnow()
     tick(now=now)
@@ -215,7 +216,8 @@ def test_bad_holdings_are_refused_and_change_nothing(client, gov, make_user):
     url = f"/api/v1/meetings/{meeting.id}/held"
     minutes = upload_minutes(client, gov, Meeting(scheduled_for=utcnow()))
     stranger_admin = make_user("client_admin", org="Bank B")
-    other = create_engagement(stranger_admin, {"name": "Elsewhere", "provider": "BPO B", "frameworks": FRAMEWORKS,
+    other = create_accepted_engagement(stranger_admin,
+            {"name": "Elsewhere", "provider": "BPO B", "frameworks": FRAMEWORKS,
                                                "place": "VIC", "start_date": (dt.date.today() - dt.timedelta(days=90))
                                                .isoformat()})
     tick(now=utcnow())

@@ -11,7 +11,7 @@ import pytest
 from models import Forum, Meeting, PerformanceReport, utcnow
 from services.alerts.scheduler import tick
 from services.governance import changes, meetings
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.test_governance import FRAMEWORKS
 from tests.test_layout_browser import LAPTOP, PHONE, _overflow, _signed_in, _violations
 
@@ -21,7 +21,8 @@ pytestmark = pytest.mark.browser
 @pytest.mark.parametrize("width", [PHONE, LAPTOP])
 def test_governance_pages_fit_the_screen_and_pass_axe(chromium, live_server, make_user, width):
     admin, provider = make_user("client_admin"), make_user("provider_admin")
-    engagement = create_engagement(admin, {"name": "Governed centre", "provider": "BPO A", "frameworks": FRAMEWORKS,
+    engagement = create_accepted_engagement(admin,
+            {"name": "Governed centre", "provider": "BPO A", "frameworks": FRAMEWORKS,
                                            "place": "NSW",
                                            "start_date": (dt.date.today() - dt.timedelta(days=40)).isoformat()})
     tick(now=utcnow())

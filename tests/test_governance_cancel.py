@@ -9,7 +9,7 @@ from icalendar import Calendar
 
 from models import AuditEvent, Meeting, PerformanceReport, utcnow
 from services.alerts.scheduler import tick
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer, login
 from tests.test_governance import FRAMEWORKS, error, forum, next_meeting
 from tests.test_governance import gov as gov  # noqa: F401 (the fixture)
@@ -20,7 +20,8 @@ from tests.test_openapi import spec as spec  # noqa: F401 (the fixture)
 
 def _stranger(make_user):
     admin = make_user("client_admin", org="Bank B")
-    create_engagement(admin, {"name": "Elsewhere", "provider": "BPO B", "frameworks": FRAMEWORKS, "place": "VIC",
+    create_accepted_engagement(
+        admin, {"name": "Elsewhere", "provider": "BPO B", "frameworks": FRAMEWORKS, "place": "VIC",
                               "start_date": (dt.date.today() - dt.timedelta(days=30)).isoformat()})
     return bearer(admin)
 

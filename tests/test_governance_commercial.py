@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from domain import governance as rules
 from models import ChangeRequest
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer, login
 
 
@@ -53,7 +53,7 @@ def _change(client, engagement, client_h, provider_h, title: str, prices: tuple[
 
 def test_agreed_change_prices_stand_beside_the_months_charges(client, make_user):
     admin, provider = make_user("client_admin"), make_user("provider_admin")
-    engagement = create_engagement(admin, {
+    engagement = create_accepted_engagement(admin, {
         "name": "Cards contact centre", "provider": "BPO A", "frameworks": ["CONTRACT", "CPS230"], "place": "NSW",
         "timezone": "Australia/Sydney", "start_date": (dt.date.today() - dt.timedelta(days=120)).isoformat()})
     client_h, provider_h = bearer(admin), bearer(provider)
@@ -102,7 +102,7 @@ def test_agreed_change_prices_stand_beside_the_months_charges(client, make_user)
 
 def test_another_tenant_gets_the_same_404_for_the_export(client, make_user):
     admin = make_user("client_admin")
-    engagement = create_engagement(admin, {
+    engagement = create_accepted_engagement(admin, {
         "name": "Cards contact centre", "provider": "BPO A", "frameworks": ["CONTRACT"], "place": "NSW",
         "start_date": (dt.date.today() - dt.timedelta(days=30)).isoformat()})
     login(client, make_user("client_admin", org="Bank B"))

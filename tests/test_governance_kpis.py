@@ -8,7 +8,7 @@ import datetime as dt
 from domain.timeutil import to_utc_naive
 from models import Finding, Forum, KpiEscalation, Meeting, Notification, utcnow
 from services.alerts.scheduler import tick
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer, login
 
 
@@ -23,7 +23,7 @@ def month_back(n: int) -> dt.date:
 def test_the_agenda_lists_kpi_misses_since_the_forums_last_meeting(client, make_user):
     admin, reviewer, contributor = make_user("client_admin"), make_user("risk_reviewer"), make_user(
         "provider_contributor")
-    engagement = create_engagement(admin, {
+    engagement = create_accepted_engagement(admin, {
         "name": "Cards contact centre", "provider": "BPO A", "frameworks": ["CONTRACT", "CPS230"], "place": "NSW",
         "timezone": "Australia/Sydney", "start_date": (dt.date.today() - dt.timedelta(days=100)).isoformat()})
     for template in ("ABANDON", "FCR"):
@@ -76,7 +76,7 @@ def week(days_ago: int) -> str:
 def test_a_kpi_finding_is_notified_to_the_forum_of_each_tier_it_reaches_once(client, make_user):
     admin, reviewer, owner = make_user("client_admin"), make_user("risk_reviewer"), make_user("provider_admin")
     weekly_member, monthly_member = make_user("provider_contributor"), make_user("risk_reviewer")
-    engagement = create_engagement(admin, {
+    engagement = create_accepted_engagement(admin, {
         "name": "Cards contact centre", "provider": "BPO A", "frameworks": ["CONTRACT", "CPS230"], "place": "NSW",
         "timezone": "Australia/Sydney", "start_date": (dt.date.today() - dt.timedelta(days=100)).isoformat()})
     tick(now=utcnow())

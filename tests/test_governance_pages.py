@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from models import Action, ChangeRequest, Meeting, utcnow
 from services.alerts.scheduler import tick
 from services.governance import changes, meetings
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer, login
 from tests.test_governance import FRAMEWORKS, upload_minutes
 
@@ -23,7 +23,8 @@ from tests.test_governance import FRAMEWORKS, upload_minutes
 def world(app, make_user):
     admin, provider = make_user("client_admin"), make_user("provider_admin")
     contributor = make_user("provider_contributor")
-    engagement = create_engagement(admin, {"name": "Pages centre", "provider": "BPO A", "frameworks": FRAMEWORKS,
+    engagement = create_accepted_engagement(admin,
+            {"name": "Pages centre", "provider": "BPO A", "frameworks": FRAMEWORKS,
                                            "place": "NSW", "card_payments": True,
                                            "start_date": (dt.date.today() - dt.timedelta(days=75)).isoformat()})
     tick(now=utcnow())

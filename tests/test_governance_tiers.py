@@ -10,14 +10,14 @@ import pytest
 from domain import governance as rules
 from models import Finding, Forum, Kpi, KpiEscalation, Meeting, utcnow
 from services.alerts.scheduler import tick
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer
 
 
 @pytest.fixture
 def world(client, make_user):
     admin, provider = make_user("client_admin"), make_user("provider_admin")
-    engagement = create_engagement(admin, {
+    engagement = create_accepted_engagement(admin, {
         "name": "Cards contact centre", "provider": "BPO A", "frameworks": ["CONTRACT", "CPS230"], "place": "NSW",
         "timezone": "Australia/Sydney", "start_date": (dt.date.today() - dt.timedelta(days=60)).isoformat()})
     tick(now=utcnow())

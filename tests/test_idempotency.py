@@ -14,8 +14,8 @@ from models import ChangeEvent, ChangeEventRequest, Evidence, Finding, Idempoten
 from services.demo import files as demo_files
 from services.idempotency import keys
 from services.performance import kpis
-from services.register.engagements import create_engagement
-from tests.conftest import bearer
+from services.register.engagements import create_accepted_engagement
+from tests.conftest import accept_invitation, bearer
 from tests.test_pages import signed_in, text
 
 
@@ -27,6 +27,7 @@ def centre(client, make_user):
         "name": "Double click centre", "provider": "BPO A", "frameworks": ["PCIDSS-4.0.1", "ISO27001-2022"],
         "place": "NSW", "start_date": "2026-01-01", "card_payments": True})
     assert response.status_code == 201
+    accept_invitation(client, response.get_json()["id"], make_user("provider_admin"))
     return {"engagement": response.get_json()["id"], "admin": admin, "headers": headers,
             "risk": make_user("risk_reviewer"), "provider": make_user("provider_contributor")}
 
@@ -140,7 +141,8 @@ def test_the_upload_form_posted_twice_stores_one_version(app, evidence_world):
 
 def test_the_kpi_results_form_posted_twice_submits_once(app, make_user):
     client_admin, provider_admin = make_user("client_admin"), make_user("provider_admin")
-    engagement = create_engagement(client_admin, {"name": "Retail", "provider": "BPO A", "frameworks": ["CONTRACT"],
+    engagement = create_accepted_engagement(
+        client_admin, {"name": "Retail", "provider": "BPO A", "frameworks": ["CONTRACT"],
                                                   "place": "VIC", "start_date": "2026-01-01"})
     kpis.create_kpi(client_admin, engagement.id, {"template": "ABANDON"})
     provider = signed_in(app, provider_admin)

@@ -92,8 +92,8 @@ def test_the_inbox_api_takes_the_same_filters_and_pages(app, world, make_user):
     assert world.client.get("/api/v1/inbox?page=0", headers=headers).status_code == 400  # as every list's paging
     # another tenant's engagement answers exactly as a missing one
     other = make_user("client_admin", org="Bank B")
-    from services.register.engagements import create_engagement
-    theirs = create_engagement(other, {"name": "Theirs", "provider": "BPO Z", "place": "VIC",
+    from services.register.engagements import create_accepted_engagement
+    theirs = create_accepted_engagement(other, {"name": "Theirs", "provider": "BPO Z", "place": "VIC",
                                        "frameworks": ["CPS234"], "start_date": "2026-01-05"})
     missing = world.client.get("/api/v1/inbox?engagement=99999999", headers=headers)
     foreign = world.client.get(f"/api/v1/inbox?engagement={theirs.id}", headers=headers)

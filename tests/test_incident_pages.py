@@ -8,7 +8,7 @@ import pytest
 
 from models import Engagement, Finding, Incident, Notification
 from services.messages import notifications
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import login
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -21,7 +21,8 @@ def token(page: str) -> str:
 @pytest.fixture
 def signed_in(client, make_user):
     admin = make_user("client_admin")
-    engagement = create_engagement(admin, {"name": "Page centre", "provider": "BPO A", "frameworks": ["CPS234"],
+    engagement = create_accepted_engagement(admin,
+            {"name": "Page centre", "provider": "BPO A", "frameworks": ["CPS234"],
                                            "place": "NSW", "start_date": "2026-01-01"})
     login(client, admin)
     return client, admin, engagement

@@ -6,14 +6,15 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.test_browser import _serious, sign_in
 
 
 def test_recording_an_incident_shows_a_live_countdown(browser_page, make_user):
     from axe_playwright_python.sync_playwright import Axe
     admin = make_user("client_admin")
-    engagement = create_engagement(admin, {"name": "Browser centre", "provider": "BPO A", "frameworks": ["CPS234"],
+    engagement = create_accepted_engagement(admin,
+            {"name": "Browser centre", "provider": "BPO A", "frameworks": ["CPS234"],
                                            "place": "NSW", "start_date": "2026-01-01"})
     sign_in(browser_page, admin)
     browser_page.wait_for_url(re.compile(r"/$"))

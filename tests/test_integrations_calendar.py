@@ -16,13 +16,13 @@ from services.alerts.scheduler import tick
 from services.governance import meetings
 from services.integrations import calendar
 from services.people.users import deactivate
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.test_planning import Statements
 
 
 def engage(admin, name: str, provider: str = "BPO A"):
     today = utcnow().date()
-    return create_engagement(admin, {"name": name, "provider": provider, "frameworks": ["ISO27001-2022"],
+    return create_accepted_engagement(admin, {"name": name, "provider": provider, "frameworks": ["ISO27001-2022"],
                                      "place": "NSW", "start_date": (today - dt.timedelta(days=10)).isoformat()})
 
 
@@ -114,7 +114,7 @@ def test_the_feed_costs_as_many_statements_for_three_engagements_as_for_one(part
 
 def test_an_auditors_feed_holds_only_its_grant_and_stops_with_it(client, make_user):
     admin, auditor = make_user("client_admin"), make_user("auditor")
-    engagement = create_engagement(admin, {
+    engagement = create_accepted_engagement(admin, {
         "name": "Granted centre", "provider": "BPO A", "frameworks": ["ISO27001-2022", "CPS234"], "place": "NSW",
         "start_date": (utcnow().date() - dt.timedelta(days=10)).isoformat()})
     now = dt.datetime.now(dt.UTC)

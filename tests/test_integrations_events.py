@@ -11,7 +11,7 @@ import pytest
 from models import KpiResult, Meeting, WebhookDelivery, utcnow
 from services.alerts.scheduler import tick
 from services.integrations import webhooks
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer
 
 EVENTS = ["kpi.missed", "meeting.scheduled", "finding.raised", "finding.changed"]
@@ -24,10 +24,10 @@ def hooked(client, make_user, webhook_receiver, allow_private):
     admin, provider = make_user("client_admin"), make_user("provider_admin")
     stranger = make_user("client_admin", org="Bank Z")
     start = (dt.date.today() - dt.timedelta(days=100)).isoformat()
-    engagement = create_engagement(admin, {"name": "Cards contact centre", "provider": "BPO A",
+    engagement = create_accepted_engagement(admin, {"name": "Cards contact centre", "provider": "BPO A",
                                            "frameworks": ["CONTRACT", "CPS230"], "place": "NSW",
                                            "timezone": "Australia/Sydney", "start_date": start})
-    create_engagement(stranger, {"name": "Other centre", "provider": "BPO Z", "frameworks": ["CONTRACT"],
+    create_accepted_engagement(stranger, {"name": "Other centre", "provider": "BPO Z", "frameworks": ["CONTRACT"],
                                  "place": "NSW", "start_date": start})
     receivers = {}
     for name, user in (("bank", admin), ("bpo", provider), ("stranger", stranger)):

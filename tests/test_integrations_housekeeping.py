@@ -14,7 +14,7 @@ from models import AuditEvent, SsoConfig, SsoFlow, WebhookAttempt, WebhookDelive
 from services.alerts.scheduler import tick
 from services.identity import sso
 from services.integrations import webhooks
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 DAY = dt.timedelta(days=1)
 
@@ -22,7 +22,8 @@ DAY = dt.timedelta(days=1)
 @pytest.fixture
 def bank(make_user):
     admin = make_user("client_admin")
-    engagement = create_engagement(admin, {"name": "Keep centre", "provider": "BPO K", "frameworks": ["ISO27001-2022"],
+    engagement = create_accepted_engagement(
+        admin, {"name": "Keep centre", "provider": "BPO K", "frameworks": ["ISO27001-2022"],
                                            "place": "NSW", "start_date": "2026-01-01"})
     return admin, engagement
 

@@ -9,13 +9,14 @@ from fixtures.integrations import make_ca
 
 from models import WebhookAttempt, WebhookDelivery
 from services.integrations import crypto, webhooks
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 
 @pytest.fixture
 def engagement(make_user):
     admin = make_user("client_admin")
-    return create_engagement(admin, {"name": "TLS centre", "provider": "BPO T", "frameworks": ["ISO27001-2022"],
+    return create_accepted_engagement(
+        admin, {"name": "TLS centre", "provider": "BPO T", "frameworks": ["ISO27001-2022"],
                                      "place": "NSW", "start_date": "2026-01-01"}), admin
 
 

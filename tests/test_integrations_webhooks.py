@@ -25,7 +25,7 @@ from models import (
 from services.alerts.scheduler import tick
 from services.demo import files as demo_files
 from services.integrations import crypto, webhooks
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.test_planning import Statements
 
 T = dt.datetime
@@ -36,7 +36,8 @@ CREATED = T(2026, 6, 15, 2, 0)
 def parties(make_user):
     admin = make_user("client_admin")
     provider = make_user("provider_admin")
-    engagement = create_engagement(admin, {"name": "Hook centre", "provider": "BPO A", "frameworks": ["ISO27001-2022"],
+    engagement = create_accepted_engagement(admin,
+            {"name": "Hook centre", "provider": "BPO A", "frameworks": ["ISO27001-2022"],
                                            "place": "NSW", "start_date": "2026-01-01"}, now=CREATED)
     return {"engagement": engagement, "admin": admin, "provider": provider}
 

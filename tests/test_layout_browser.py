@@ -16,7 +16,7 @@ from conftest import PASSWORD, bearer
 from models import Evidence, EvidenceRequest, EvidenceRequirement
 from services.demo import files as demo_files
 from services.incidents import incidents as incident_service
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 pytestmark = pytest.mark.browser
 PHONE, LAPTOP = 390, 1280
@@ -26,7 +26,7 @@ PHONE, LAPTOP = 390, 1280
 def world(client, make_user):
     """An engagement with an incident whose clocks run and a submitted evidence item, and a user per role."""
     users = {role: make_user(role) for role in ("client_admin", "risk_reviewer", "provider_contributor")}
-    engagement = create_engagement(users["client_admin"], {
+    engagement = create_accepted_engagement(users["client_admin"], {
         "name": "Retail banking contact centre", "provider": "BPO A", "place": "NSW",
         "frameworks": ["ISO27001-2022", "CPS234", "CPS230", "PCIDSS-4.0.1"], "card_payments": True,
         "start_date": (dt.date.today() - dt.timedelta(days=120)).isoformat()})

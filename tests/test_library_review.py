@@ -26,7 +26,7 @@ from models import (
     LibraryVersion,
     Obligation,
 )
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from services.register.library_sync import DEFAULT_DIRECTORY, load_library
 from services.register.queries import coverage_matrix
 from tests.test_library import BASE, edit, write_library
@@ -318,7 +318,7 @@ def _migration_121():
 def test_stored_evidence_is_brought_under_its_interval_plus_grace(library, make_user):
     """Evidence accepted under the old 400- and 100-day validities is capped at upgrade, never extended."""
     admin = make_user("client_admin")
-    engagement = Engagement.get_by_id(create_engagement(admin, {
+    engagement = Engagement.get_by_id(create_accepted_engagement(admin, {
         "name": "Upgrade centre", "provider": "BPO A", "frameworks": ["ISO27001-2022"], "place": "NSW",
         "start_date": "2026-01-01"}).id)
     day = dt.date(2026, 1, 1)

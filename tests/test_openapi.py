@@ -162,7 +162,8 @@ def test_query_and_body_parameters_are_typed(spec):
 
 def test_the_schemas_reject_what_the_serialisers_never_produce(contract):
     """The checks below are only worth something if the schemas are strict."""
-    engagement = {"id": 1, "name": "n", "client": "c", "provider": "p", "contract_ref": "", "start_date": "2026-01-01",
+    engagement = {"id": 1, "name": "n", "client": "c", "provider": "p", "provider_status": "accepted",
+                  "contract_ref": "", "start_date": "2026-01-01",
                   "end_date": None, "frameworks": ["CPS234"], "place": "NSW", "timezone": "Australia/Sydney",
                   "card_payments": False, "offshore": False, "contract_notice_hours": 24, "grace_days": 5}
     assert not contract.errors("/components/schemas/Engagement", engagement)
@@ -249,7 +250,8 @@ def test_audit_event_responses_match_the_description(client, admin, make_user, c
     login(client, make_user("risk_reviewer"), password="wrong password")
     path = "/api/v1/audit-events"
     every = contract.check(client.get(path, headers=headers), "get", path)
-    assert {e["action"] for e in every["items"]} == {"engagement.create", "auth.login_failed"}
+    # creating an engagement also invites its provider, an audited step of its own
+    assert {e["action"] for e in every["items"]} == {"engagement.create", "engagement.invite", "auth.login_failed"}
     assert {e["engagement"] for e in every["items"]} == {created["id"], None}
     one = contract.check(client.get(f"{path}?engagement={created['id']}&action=engagement.create&per_page=1"
                                     f"&actor={admin[0].email}&from=2020-01-01&to=2999-12-31", headers=headers),

@@ -28,7 +28,7 @@ from models import (
     Organisation,
     utcnow,
 )
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 START = (dt.date.today() - dt.timedelta(days=400)).isoformat()
 
@@ -46,7 +46,7 @@ def admin(make_user):
 
 @pytest.fixture
 def engagement(admin):
-    return create_engagement(admin, engagement_data())
+    return create_accepted_engagement(admin, engagement_data())
 
 
 def signed_in(app, user):
@@ -119,7 +119,7 @@ def test_security_headers_and_no_inline_styles_or_scripts(app, admin, engagement
 # ---------------------------------------------------------------- home and engagements list
 
 def test_home_lists_own_engagements_with_request_counts(app, admin, engagement, make_user):
-    create_engagement(make_user("client_admin", org="Bank B"), engagement_data(name="Other bank's centre"))
+    create_accepted_engagement(make_user("client_admin", org="Bank B"), engagement_data(name="Other bank's centre"))
     page = text(signed_in(app, make_user("risk_reviewer")).get("/"))
     assert "Retail contact centre" in page
     assert "Other bank's centre" not in page
@@ -129,7 +129,7 @@ def test_home_lists_own_engagements_with_request_counts(app, admin, engagement, 
 
 
 def test_engagements_list_for_provider_shows_only_its_engagements(app, admin, engagement, make_user):
-    create_engagement(admin, engagement_data(name="Other provider's centre", provider="BPO B"))
+    create_accepted_engagement(admin, engagement_data(name="Other provider's centre", provider="BPO B"))
     page = text(signed_in(app, make_user("provider_contributor")).get("/engagements"))
     assert "Retail contact centre" in page
     assert "Other provider" not in page
@@ -242,7 +242,7 @@ def test_out_of_scope_engagement_pages_are_404(app, admin, engagement, make_user
     if outsider == "auditor_expired":
         grant(user, engagement, ["ISO27001-2022"], hours_left=-1, starts_hours_ago=48)
     if outsider == "auditor_other_engagement":
-        other = create_engagement(admin, engagement_data(name="Another centre"))
+        other = create_accepted_engagement(admin, engagement_data(name="Another centre"))
         grant(user, other, ["ISO27001-2022"])
     response = signed_in(app, user).get(url.format(id=engagement.id))
     assert response.status_code == 404
@@ -272,7 +272,8 @@ def test_auditor_sees_only_granted_frameworks(app, engagement, make_user):
 # ---------------------------------------------------------------- engagement detail, requests, SoA
 
 def test_engagement_detail_counts_and_next_due_in_local_time(app, admin, make_user):
-    row = create_engagement(admin, engagement_data(name="Perth centre", place="WA", timezone="Australia/Perth"))
+    row = create_accepted_engagement(admin,
+            engagement_data(name="Perth centre", place="WA", timezone="Australia/Perth"))
     page = text(signed_in(app, admin).get(f"/engagements/{row.id}"))
     counts = db_counts(row)
     for status in ("upcoming", "open", "submitted", "accepted", "rejected", "overdue"):
@@ -457,9 +458,9 @@ def test_only_client_admin_may_create(app, make_user, role):
 
 
 def test_user_supplied_text_is_escaped_on_every_page(app, admin):
-    from services.register.engagements import create_engagement
+    from services.register.engagements import create_accepted_engagement
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-    row = create_engagement(admin, engagement_data(name=evil, provider=evil + " BPO", contract_ref=evil[:90]))
+    row = create_accepted_engagement(admin, engagement_data(name=evil, provider=evil + " BPO", contract_ref=evil[:90]))
     client = signed_in(app, admin)
     for url in ("/", "/engagements", f"/engagements/{row.id}", f"/engagements/{row.id}/requests",
                 f"/engagements/{row.id}/soa"):

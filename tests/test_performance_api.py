@@ -24,7 +24,7 @@ from models import (
 from services.alerts.scheduler import tick
 from services.performance import ladder, scorecard
 from services.performance.kpis import today_in
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from services.register.library_sync import DEFAULT_DIRECTORY
 from tests.conftest import bearer
 
@@ -34,7 +34,7 @@ BANDS = [{"from": 0, "to": 50000, "unit_rate": "4.10"}, {"from": 50000, "to": No
 @pytest.fixture
 def perf(make_user, client):
     client_admin, provider_admin = make_user("client_admin"), make_user("provider_admin")
-    engagement = create_engagement(client_admin, {
+    engagement = create_accepted_engagement(client_admin, {
         "name": "Cards contact centre", "provider": "BPO A", "frameworks": ["CONTRACT", "CPS230"], "place": "NSW",
         "timezone": "Australia/Sydney", "start_date": "2026-01-01"})
     parties = {"engagement": engagement, "eid": engagement.id, "client": bearer(client_admin),

@@ -10,7 +10,7 @@ from conftest import PASSWORD
 
 from models import KpiResult
 from services.performance import commercial, kpis, results
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 pytestmark = pytest.mark.browser
 PHONE, LAPTOP = 390, 1280
@@ -37,7 +37,7 @@ def _violations(page, path: str) -> list[str]:
 
 def test_performance_pages_fit_phone_and_laptop_and_pass_axe(chromium, live_server, library, make_user, tmp_path):
     admin, provider, risk = make_user("client_admin"), make_user("provider_admin"), make_user("risk_reviewer")
-    engagement = create_engagement(admin, {"name": "Retail", "provider": "BPO A", "frameworks": ["CONTRACT"],
+    engagement = create_accepted_engagement(admin, {"name": "Retail", "provider": "BPO A", "frameworks": ["CONTRACT"],
                                            "place": "NSW", "start_date": "2026-01-01"})
     for code in ("ABANDON", "SL-80-20", "CSAT"):
         kpis.create_kpi(admin, engagement.id, {"template": code})

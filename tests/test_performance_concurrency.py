@@ -9,7 +9,7 @@ import models
 from domain.errors import DomainError
 from models import KpiResult, ServiceCredit
 from services.performance import commercial, kpis, results
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 THREADS = 6
 
@@ -28,7 +28,7 @@ def _in_thread(call):
 
 def test_racing_submissions_and_reviews(library, make_user):
     admin, provider, risk = make_user("client_admin"), make_user("provider_admin"), make_user("risk_reviewer")
-    engagement = create_engagement(admin, {"name": "Race", "provider": "BPO A", "frameworks": ["CONTRACT"],
+    engagement = create_accepted_engagement(admin, {"name": "Race", "provider": "BPO A", "frameworks": ["CONTRACT"],
                                            "place": "NSW", "start_date": "2026-01-01"})
     for code in ("ABANDON", "FCR", "CSAT", "QA-SCORE"):
         kpis.create_kpi(admin, engagement.id, {"template": code})

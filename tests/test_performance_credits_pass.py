@@ -8,7 +8,7 @@ from decimal import Decimal
 import models
 from models import ServiceCredit
 from services.performance import credits
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.test_performance_api import accept_all, ok, perf, setup_contract, submit  # noqa: F401
 
 
@@ -43,7 +43,7 @@ def test_the_pass_repairs_what_differs_and_reads_alike_for_more_engagements(clie
     assert changed == 0
     # More engagements (with KPIs and results of their own) read in the same number of statements.
     for n in range(3):
-        other = create_engagement(perf["client_admin"], {
+        other = create_accepted_engagement(perf["client_admin"], {
             "name": f"Other {n}", "provider": "BPO A", "frameworks": ["CONTRACT"], "place": "NSW",
             "timezone": "Australia/Sydney", "start_date": "2026-01-01"})
         ok(client.post(f"/api/v1/engagements/{other.id}/kpis", json={"template": "FCR", "allocation_pct": "50"},

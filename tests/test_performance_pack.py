@@ -8,7 +8,7 @@ import pytest
 
 from services.auditors import oscal, packs
 from services.performance import commercial, kpis, results
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer
 from tests.fixtures.rights import make_grant
 
@@ -16,7 +16,7 @@ from tests.fixtures.rights import make_grant
 @pytest.fixture
 def scored(make_user):
     admin, provider, risk = make_user("client_admin"), make_user("provider_admin"), make_user("risk_reviewer")
-    engagement = create_engagement(admin, {"name": "Cards", "provider": "BPO A", "place": "NSW",
+    engagement = create_accepted_engagement(admin, {"name": "Cards", "provider": "BPO A", "place": "NSW",
                                            "frameworks": ["CONTRACT", "CPS234"], "start_date": "2026-01-01"})
     kpis.create_kpi(admin, engagement.id, {"template": "ABANDON", "allocation_pct": "60"})
     commercial.update_settings(admin, engagement.id, {"bands": [{"from": 0, "to": None, "unit_rate": "4.10"}]})

@@ -10,14 +10,14 @@ from openpyxl import load_workbook
 
 from models import KpiResult, KpiVersion, ServiceCredit
 from services.performance import commercial, kpis, results
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.test_pages import csrf_token, signed_in, text
 
 
 @pytest.fixture
 def setup(app, make_user):
     client_admin, provider_admin = make_user("client_admin"), make_user("provider_admin")
-    engagement = create_engagement(client_admin, {
+    engagement = create_accepted_engagement(client_admin, {
         "name": "Retail", "provider": "BPO A", "frameworks": ["CONTRACT"], "place": "VIC", "start_date": "2026-01-01"})
     return engagement, client_admin, provider_admin, make_user("risk_reviewer")
 

@@ -14,7 +14,7 @@ from services.alerts.scheduler import tick
 from services.register import applicability as applicability_service
 from services.register import planning
 from services.register import subcontractors as register
-from services.register.engagements import create_engagement, update_engagement
+from services.register.engagements import create_accepted_engagement, update_engagement
 from services.register.library_sync import DEFAULT_DIRECTORY, load_library
 
 D = dt.date
@@ -28,7 +28,7 @@ def admin(make_user):
 
 
 def engage(admin, name, tz="Australia/Sydney", frameworks=("ISO27001-2022",), now=CREATED):
-    return create_engagement(admin, {"name": name, "provider": "BPO A", "frameworks": list(frameworks),
+    return create_accepted_engagement(admin, {"name": name, "provider": "BPO A", "frameworks": list(frameworks),
                                      "place": "NSW", "timezone": tz, "start_date": "2026-01-01"}, now=now)
 
 

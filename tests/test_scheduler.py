@@ -20,7 +20,7 @@ from models import (
 )
 from services.alerts.lease import acquire_lease, release_lease
 from services.alerts.scheduler import leased_tick, run_scheduler, tick
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 D = dt.date
 T = dt.datetime
@@ -37,7 +37,7 @@ def engage(admin, name, tz="Australia/Sydney", start="2026-01-01", end=None, now
             "timezone": tz, "start_date": start} | extra
     if end:
         data["end_date"] = end
-    return create_engagement(admin, data, now=now)
+    return create_accepted_engagement(admin, data, now=now)
 
 
 def monthly(engagement):
@@ -288,7 +288,8 @@ def test_run_scheduler_ticks_at_once_and_releases_its_lease_on_stop(admin):
 
 
 def test_cli_tick_prints_the_counts(app, admin):
-    engagement = create_engagement(admin, {"name": "CLI centre", "provider": "BPO A", "frameworks": ["ISO27001-2022"],
+    engagement = create_accepted_engagement(admin,
+            {"name": "CLI centre", "provider": "BPO A", "frameworks": ["ISO27001-2022"],
                                            "place": "NSW", "start_date": (utcnow() - dt.timedelta(days=40)).date()
                                            .isoformat()})
     runner = app.test_cli_runner()

@@ -17,7 +17,7 @@ from services.alerts import alerts
 from services.alerts.scheduler import tick
 from services.audit import audit_log
 from services.evidence import expiry
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import login
 from tests.fixtures.prod import ROOT, base_env
 
@@ -42,7 +42,7 @@ def backlog(make_user):
     LATER (thousands of expiries), with its users."""
     admin = make_user("client_admin")
     provider = make_user("provider_admin")
-    engagement = create_engagement(admin, {"name": "Backlog centre", "provider": "BPO A",
+    engagement = create_accepted_engagement(admin, {"name": "Backlog centre", "provider": "BPO A",
                                            "frameworks": ["ISO27001-2022"], "place": "NSW",
                                            "start_date": "2026-01-01"}, now=CREATED)
     tick(now=CREATED)

@@ -13,7 +13,7 @@ from domain.timeutil import local
 from models import Applicability, AuditEvent, Clock, Control, Engagement, EvidenceRequest, Subcontractor, utcnow
 from services.alerts.scheduler import tick
 from services.register import subcontractors as register
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer
 
 FRAMEWORKS = ["CPS230", "PRIVACY-AU", "CONTRACT", "ISO27001-2022"]
@@ -27,7 +27,7 @@ ONSHORE_TOOL = {"name": "Roster Tools", "services": ["Workforce management"], "c
 @pytest.fixture
 def parties(make_user):
     client_admin, provider_admin = make_user("client_admin"), make_user("provider_admin")
-    engagement = create_engagement(client_admin, {
+    engagement = create_accepted_engagement(client_admin, {
         "name": "Cards contact centre", "provider": "BPO A", "frameworks": FRAMEWORKS, "place": "NSW",
         "timezone": "Australia/Sydney", "start_date": "2026-01-01"})
     return {"engagement": engagement, "client": bearer(client_admin), "provider": bearer(provider_admin),
@@ -200,7 +200,7 @@ def test_offshore_turned_off_by_the_register_retires_the_offshore_controls_futur
     from services.register.engagements import rescope_applicability
     client_admin, provider_admin = make_user("client_admin"), make_user("provider_admin")
     created = dt.datetime(2026, 2, 10, 1, 0)  # 12:00 on 10 February in Sydney
-    engagement = create_engagement(client_admin, {
+    engagement = create_accepted_engagement(client_admin, {
         "name": "Legacy offshore centre", "provider": "BPO A", "frameworks": FRAMEWORKS, "place": "NSW",
         "timezone": "Australia/Sydney", "start_date": "2026-01-01"}, now=created)
     Engagement.update(offshore=True).where(Engagement.id == engagement.id).execute()

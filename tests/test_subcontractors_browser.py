@@ -8,7 +8,7 @@ import re
 import pytest
 
 from models import Engagement, Subcontractor
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.test_browser import _serious, sign_in
 
 pytestmark = pytest.mark.browser
@@ -22,7 +22,7 @@ def test_register_workflow_in_the_browser(browser_page, make_user):
     from axe_playwright_python.sync_playwright import Axe
     page, axe = browser_page, Axe()
     client_admin, provider_admin = make_user("client_admin"), make_user("provider_admin")
-    engagement = create_engagement(client_admin, {
+    engagement = create_accepted_engagement(client_admin, {
         "name": "Offshore overflow", "provider": "BPO A", "frameworks": ["CPS230", "PRIVACY-AU", "CONTRACT"],
         "place": "NSW", "start_date": (dt.date.today() - dt.timedelta(days=30)).isoformat()})
     register_url = f"/engagements/{engagement.id}/subcontractors"

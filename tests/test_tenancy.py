@@ -5,7 +5,7 @@ import json
 import pytest
 
 from models import AuditorGrant, utcnow
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer
 
 BASE = {"frameworks": ["ISO27001-2022", "CPS234", "PCIDSS-4.0.1"], "place": "NSW", "start_date": "2026-01-01",
@@ -23,8 +23,8 @@ def world(make_user):
         "pb_agent": make_user("provider_contributor", org="BPO B"),
         "auditor": make_user("auditor", org="Audit Firm"),
     }
-    ea = create_engagement(users["a_admin"], {**BASE, "name": "A services", "provider": "BPO A"})
-    eb = create_engagement(users["b_admin"], {**BASE, "name": "B services", "provider": "BPO B"})
+    ea = create_accepted_engagement(users["a_admin"], {**BASE, "name": "A services", "provider": "BPO A"})
+    eb = create_accepted_engagement(users["b_admin"], {**BASE, "name": "B services", "provider": "BPO B"})
     return users, ea, eb
 
 

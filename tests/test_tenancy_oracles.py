@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter
 
 from models import AuditorGrant, Evidence, Finding, Incident, Notification, Pack, RequestComment, User
 from services.demo import files as demo_files
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer, login
 from tests.test_tenancy import BASE
 
@@ -25,7 +25,7 @@ def tenant_a(client, make_user):
     """Bank A's engagement with one of everything an id can name (created through the API)."""
     admin, contributor = make_user("client_admin", org="Bank A"), make_user("provider_contributor", org="BPO A")
     reviewer, auditor = make_user("risk_reviewer", org="Bank A"), make_user("auditor", org="Audit Firm")
-    engagement = create_engagement(admin, {**BASE, "name": "A services", "provider": "BPO A"})
+    engagement = create_accepted_engagement(admin, {**BASE, "name": "A services", "provider": "BPO A"})
     headers, url = bearer(admin), f"/api/v1/engagements/{engagement.id}"
     client.post(f"{url}/incidents", headers=headers, json={
         "title": "Outage", "category": "security_incident", "flags": ["material"], "aware_party": "client",
@@ -82,7 +82,7 @@ def test_another_tenants_ids_answer_exactly_like_missing_ones(app, client, tenan
     ids, incident = tenant_a
     rule_id = incident.clocks.first().rule_id
     stranger = make_user(role, org=org)
-    create_engagement(make_user("client_admin", org="Bank B"),
+    create_accepted_engagement(make_user("client_admin", org="Bank B"),
                       {**BASE, "name": "B services", "provider": "BPO B"})
     api = bearer(stranger)
     login(client, stranger)
@@ -114,7 +114,7 @@ ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 def test_ids_in_paths_are_ascii_digits_within_64_bits(client, make_user):
     admin = make_user("client_admin", org="Bank A")
-    engagement = create_engagement(admin, {**BASE, "name": "A services", "provider": "BPO A"})
+    engagement = create_accepted_engagement(admin, {**BASE, "name": "A services", "provider": "BPO A"})
     login(client, admin)
     digits = str(engagement.id)
     assert client.get(f"/api/v1/engagements/{digits}", headers=bearer(admin)).status_code == 200

@@ -100,7 +100,11 @@ SCHEMAS: dict[str, dict] = {
     "Engagement": _object({
         "id": {"type": "integer"}, "name": STRING,
         "client": {"type": "string", "description": "The client organisation's name."},
-        "provider": {"type": "string", "description": "The provider organisation's name."},
+        "provider": {"type": "string", "description": "The provider organisation's name; while the provider has "
+                                                      "not accepted, the name the client invited."},
+        "provider_status": {"type": "string", "enum": ["accepted", "invited", "declined"],
+                            "description": "Whether the provider accepted the engagement (see "
+                                           "/engagement-invitations); only an accepted provider sees it."},
         "contract_ref": STRING, "start_date": DATE, "end_date": {"type": ["string", "null"], "format": "date"},
         "frameworks": CODES, "place": {"type": "string", "enum": list(PLACES)},
         "timezone": {"type": "string", "description": "IANA time zone, e.g. Australia/Sydney."},
@@ -115,7 +119,9 @@ SCHEMAS: dict[str, dict] = {
         "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": 200},
             "provider": {"type": "string", "minLength": 1, "maxLength": 200,
-                         "description": "The provider organisation's name (created when new)."},
+                         "description": "The provider organisation's name. It is invited: it sees the engagement, "
+                                        "its requests and its owners only once one of its admins accepts; the "
+                                        "answer is the same whatever the name."},
             "frameworks": {"type": "array", "items": STRING, "minItems": 1,
                            "description": "Framework codes, e.g. CPS234."},
             "place": {"type": "string", "enum": list(PLACES),

@@ -33,7 +33,7 @@ from services.incidents import incidents as incident_service
 from services.incidents.findings import raise_finding
 from services.people.accounts import create_user, hash_password, password_matches
 from services.register import subcontractors
-from services.register.engagements import create_engagement
+from services.register.engagements import create_accepted_engagement
 
 from . import performance as demo_performance
 from .governance import create_demo_governance
@@ -109,7 +109,7 @@ def _demo_engagement(admin: User) -> tuple[Engagement, bool]:
     if existing is not None:
         return existing, False
     today = dt.date.today()
-    engagement = create_engagement(admin, {
+    engagement = create_accepted_engagement(admin, {
         "name": ENGAGEMENT, "provider": PROVIDER, "frameworks": list(FRAMEWORKS),
         "place": "NSW", "timezone": "Australia/Sydney",
         "start_date": (today - relativedelta(months=9)).isoformat(),

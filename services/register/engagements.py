@@ -37,6 +37,7 @@ from services import scope
 from services.audit import audit_log
 from services.people.accounts import find_or_create_organisation
 
+from . import invitations
 from .planning import replan_engagement
 
 BATCH = 500
@@ -184,26 +185,43 @@ def control_facts() -> dict[int, tuple[Control, ControlFacts]]:
 
 
 def create_engagement(actor: User, data: dict, *, ip: str = "", now: dt.datetime | None = None) -> Engagement:
-    """Create an engagement of the actor's client organisation, its SoA and first requests."""
+    """Create an engagement of the actor's client organisation, its SoA and first requests, and invite the
+    provider it names (services.register.invitations): the provider sees nothing until one of its admins
+    accepts, and whatever the name (a provider, another kind of organisation, none yet) the answer is the same."""
+    return _checked_create(actor, data, invited=True, ip=ip, now=now)
+
+
+def create_accepted_engagement(actor: User, data: dict, *, ip: str = "",
+                               now: dt.datetime | None = None) -> Engagement:
+    """``create_engagement`` with the provider's consent taken as given: the named provider organisation is
+    found or created and attached at once. For the demo, seeds, benchmarks and tests only, never a request."""
+    return _checked_create(actor, data, invited=False, ip=ip, now=now)
+
+
+def _checked_create(actor: User, data: dict, *, invited: bool, ip: str, now: dt.datetime | None) -> Engagement:
     scope.require_engagement_creator(actor)
     spec = parse_engagement_input(data)
     frameworks = _frameworks(spec.frameworks)
     check_framework_settings(frameworks, settings_on(card_payments=spec.card_payments))
     try:
-        return _create(actor, spec, frameworks, ip=ip, now=now)
+        return _create(actor, spec, frameworks, invited=invited, ip=ip, now=now)
     except pw.IntegrityError:  # a concurrent request won a race (same name or same new provider)
         raise Conflict("another change to the same engagement or provider happened at the same time; "
                        "reload and try again") from None
 
 
-def _create(actor: User, spec: EngagementInput, frameworks: list[Framework], *, ip: str,
+def _create(actor: User, spec: EngagementInput, frameworks: list[Framework], *, invited: bool, ip: str,
             now: dt.datetime | None) -> Engagement:
     with transaction():
         serialise_writers(f"engagement.name:{actor.organisation_id}")  # unique whatever the case, on PostgreSQL too
         if Engagement.select().where(Engagement.client == actor.organisation_id,
                                      pw.fn.LOWER(Engagement.name) == spec.name.lower()).exists():
             raise Conflict(f"an engagement named {spec.name!r} already exists", field="name")
-        provider = find_or_create_organisation(spec.provider, "provider")
+        if invited:
+            serialise_writers("engagement.placeholder-provider")
+            provider = invitations.placeholder_provider()
+        else:
+            provider = find_or_create_organisation(spec.provider, "provider")
         engagement = Engagement.create(
             client=actor.organisation_id, provider=provider, name=spec.name, contract_ref=spec.contract_ref,
             start_date=spec.start_date, end_date=spec.end_date, place=spec.place, timezone=spec.timezone,
@@ -214,6 +232,8 @@ def _create(actor: User, spec: EngagementInput, frameworks: list[Framework], *, 
         audit_log.record("engagement.create", actor=actor, object_type="engagement", object_id=engagement.id,
                          engagement=engagement, ip=ip,
                          details={"name": spec.name, "provider": spec.provider, "frameworks": spec.frameworks})
+        if invited:
+            invitations.invite(actor, engagement, spec.provider, ip=ip, now=now)
     return engagement
 
 

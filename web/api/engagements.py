@@ -6,11 +6,11 @@ import json
 from flask import jsonify, request
 
 from domain.timeutil import isoformat_utc, local
-from models import Applicability, Engagement, EvidenceRequest
+from models import Applicability, Engagement, EngagementInvitation, EvidenceRequest
 from services import scope
 from services.register import applicability as applicability_service
 from services.register import engagements as engagement_service
-from services.register import queries
+from services.register import invitations, queries
 from web import openapi as oas
 from web.api import json_body, paginate, route
 from web.auth import api_user, client_ip
@@ -36,7 +36,8 @@ oas.register_schemas({
             "applicable": {"type": "boolean"},
             "justification": {"type": "string", "maxLength": 2000,
                               "description": "Required when the control is marked not applicable."},
-            "owner": {"type": ["string", "null"], "description": "E-mail of a user of the client or provider."},
+            "owner": {"type": ["string", "null"],
+                      "description": "E-mail of a user of the client or of the provider once it accepted."},
             "frequency_override": {"type": ["string", "null"],
                                    "description": "ISO 8601 duration (P3M) or RRULE; null restores the library's."},
             "first_due_date": {"type": ["string", "null"], "format": "date"},
@@ -44,8 +45,11 @@ oas.register_schemas({
 })
 
 
-def engagement_json(e: Engagement, frameworks: list[str]) -> dict:
-    return {"id": e.id, "name": e.name, "client": e.client.name, "provider": e.provider.name,
+def engagement_json(e: Engagement, frameworks: list[str], invitation: EngagementInvitation | None = None) -> dict:
+    pending = invitation is not None and invitation.state != "accepted"
+    return {"id": e.id, "name": e.name, "client": e.client.name,
+            "provider": invitation.provider_name if pending else e.provider.name,
+            "provider_status": invitations.provider_status(invitation),
             "contract_ref": e.contract_ref, "start_date": e.start_date.isoformat(),
             "end_date": e.end_date.isoformat() if e.end_date else None, "frameworks": frameworks,
             "place": e.place, "timezone": e.timezone, "card_payments": e.card_payments, "offshore": e.offshore,
@@ -54,7 +58,8 @@ def engagement_json(e: Engagement, frameworks: list[str]) -> dict:
 
 def engagements_json(rows: list[Engagement]) -> list[dict]:
     frameworks_of = queries.frameworks_by_engagement(api_user(), rows)
-    return [engagement_json(e, frameworks_of[e.id]) for e in rows]
+    invited = invitations.by_engagement([e.id for e in rows])
+    return [engagement_json(e, frameworks_of[e.id], invited.get(e.id)) for e in rows]
 
 
 @route("/engagements", summary="Engagements in the caller's scope", params=("q", "page", "per_page"),

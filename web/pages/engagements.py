@@ -11,7 +11,7 @@ from domain.timeutil import local
 from models import EvidenceRequest, utcnow
 from services import scope
 from services.register import applicability as applicability_service
-from services.register import dashboard, queries
+from services.register import dashboard, invitations, queries
 from services.register import engagements as engagement_service
 from services.register import subcontractors as provider_register
 from web import exports
@@ -41,8 +41,8 @@ def new_engagement():
         engagement = engagement_service.create_engagement(current(), form.as_dict(), ip=client_ip())
     except DomainError as exc:
         return _new_form(form, exc, 422)
-    flash(f"Engagement “{engagement.name}” created with its Statement of Applicability and first requests.",
-          "success")
+    flash(f"Engagement “{engagement.name}” created with its Statement of Applicability and first requests; "
+          f"{form.as_dict().get('provider')} is invited and sees it once one of its admins accepts.", "success")
     return redirect(url_for("pages.engagement", engagement_id=engagement.id))
 
 
@@ -56,7 +56,8 @@ def engagement(engagement_id: int) -> str:
     counts = queries.status_counts(requests)
     return render_template("engagement.html", engagement=row, counts=counts, total=sum(counts.values()),
                            frameworks=queries.frameworks_by_engagement(user, [row])[row.id], upcoming=upcoming,
-                           granted=scope.granted_framework_codes(user, row))
+                           granted=scope.granted_framework_codes(user, row),
+                           invitation=invitations.by_engagement([row.id]).get(row.id))
 
 
 REQUEST_LIST_SORTS = ("due", "-due", "control", "status")
