@@ -216,3 +216,38 @@ def test_verify_evidence_checks_every_file_and_counts_no_second_file_as_orphan(a
     assert tampered.exit_code == 1
     assert f"ALTERED {second}: evidence {body['id']}" in tampered.output
     assert body["files"][0]["sha256"] not in tampered.output and "0 orphan" in tampered.output
+
+
+def test_an_auditor_reads_every_file_of_an_accepted_submission_only(app, evidence_world, make_user):
+    from tests.conftest import login
+    from tests.fixtures.rights import make_grant
+    w = evidence_world
+    accepted = _accepted_three(w)
+    pending = post_files(w, w.request(skip=1), three_files()[:2]).get_json()
+    auditor = make_user("auditor")
+    make_grant(auditor, w.engagement, ["ISO27001-2022", "CPS230"])
+    for f in accepted["files"]:
+        download = w.client.get(f["url"], headers=w.auth(auditor))
+        assert download.status_code == 200 and hashlib.sha256(download.data).hexdigest() == f["sha256"]
+    hidden = w.client.get(pending["files"][1]["url"], headers=w.auth(auditor))  # submitted, not accepted
+    assert hidden.status_code == 404
+    browser = app.test_client()
+    assert login(browser, auditor).status_code == 302
+    page = browser.get(f"/portal/evidence/{accepted['id']}").get_data(as_text=True)
+    assert "Files (3), accepted as one" in page and all(f["sha256"] in page for f in accepted["files"])
+
+
+def test_backup_and_restore_carry_every_file_of_a_submission(app, evidence_world, database_url, tmp_path):
+    from evidence_store import LocalStore
+    from services.ops.backup import backup, restore
+    from tests.test_backup import fresh_database
+    w = evidence_world
+    body = post_files(w, w.request(), three_files()).get_json()
+    path = tmp_path / "multi.backup"
+    manifest = backup(str(path), database_url, LocalStore(app.config["EVIDENCE_STORE"]))
+    assert all(f"evidence/{f['sha256']}" in manifest["members"] for f in body["files"])
+    assert manifest["counts"]["evidence_file"] >= 3
+    with fresh_database(database_url, tmp_path) as target:
+        restored_store = LocalStore(str(tmp_path / "restored-evidence"))
+        restore(str(path), target, restored_store)
+        assert {f["sha256"] for f in body["files"]} <= set(restored_store.all_hashes())
