@@ -251,3 +251,28 @@ def test_backup_and_restore_carry_every_file_of_a_submission(app, evidence_world
         restored_store = LocalStore(str(tmp_path / "restored-evidence"))
         restore(str(path), target, restored_store)
         assert {f["sha256"] for f in body["files"]} <= set(restored_store.all_hashes())
+
+
+def test_the_migration_gives_every_existing_version_its_one_file(tmp_path):
+    """Migration 220 back-fills one file row (position 1) per evidence item from the item's own columns."""
+    import logging
+
+    import peewee as pw
+    from peewee_migrate import Router
+
+    from models.schema import MIGRATIONS_DIR
+    database = pw.SqliteDatabase(str(tmp_path / "before.db"))
+    router = Router(database, migrate_dir=MIGRATIONS_DIR, ignore=["basemodel"], logger=logging.getLogger("test"))
+    before = [name for name in router.todo if name < "220"]
+    router.run(before[-1])
+    database.execute_sql("PRAGMA foreign_keys = OFF")  # an item alone, without its engagement and request
+    database.execute_sql(
+        'INSERT INTO evidence (request_id, engagement_id, sha256, original_filename, media_type, size, '
+        'effective_date, note, version, status, uploaded_at, review_comment) '
+        "VALUES (7, 3, ?, 'signed.pdf', 'application/pdf', 1234, '2026-03-31', '', 2, 'accepted', "
+        "'2026-04-02 10:00:00', '')", ("ab" * 32,))
+    router.run()
+    rows = database.execute_sql('SELECT evidence_id, position, sha256, size, media_type, original_filename, '
+                                'storage_key FROM evidence_file').fetchall()
+    assert rows == [(1, 1, "ab" * 32, 1234, "application/pdf", "signed.pdf", "ab" * 32)]
+    database.close()
