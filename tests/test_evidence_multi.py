@@ -216,3 +216,63 @@ def test_verify_evidence_checks_every_file_and_counts_no_second_file_as_orphan(a
     assert tampered.exit_code == 1
     assert f"ALTERED {second}: evidence {body['id']}" in tampered.output
     assert body["files"][0]["sha256"] not in tampered.output and "0 orphan" in tampered.output
+
+
+def test_an_auditor_reads_every_file_of_an_accepted_submission_only(app, evidence_world, make_user):
+    from tests.conftest import login
+    from tests.fixtures.rights import make_grant
+    w = evidence_world
+    accepted = _accepted_three(w)
+    pending = post_files(w, w.request(skip=1), three_files()[:2]).get_json()
+    auditor = make_user("auditor")
+    make_grant(auditor, w.engagement, ["ISO27001-2022", "CPS230"])
+    for f in accepted["files"]:
+        download = w.client.get(f["url"], headers=w.auth(auditor))
+        assert download.status_code == 200 and hashlib.sha256(download.data).hexdigest() == f["sha256"]
+    hidden = w.client.get(pending["files"][1]["url"], headers=w.auth(auditor))  # submitted, not accepted
+    assert hidden.status_code == 404
+    browser = app.test_client()
+    assert login(browser, auditor).status_code == 302
+    page = browser.get(f"/portal/evidence/{accepted['id']}").get_data(as_text=True)
+    assert "Files (3), accepted as one" in page and all(f["sha256"] in page for f in accepted["files"])
+
+
+def test_backup_and_restore_carry_every_file_of_a_submission(app, evidence_world, database_url, tmp_path):
+    from evidence_store import LocalStore
+    from services.ops.backup import backup, restore
+    from tests.test_backup import fresh_database
+    w = evidence_world
+    body = post_files(w, w.request(), three_files()).get_json()
+    path = tmp_path / "multi.backup"
+    manifest = backup(str(path), database_url, LocalStore(app.config["EVIDENCE_STORE"]))
+    assert all(f"evidence/{f['sha256']}" in manifest["members"] for f in body["files"])
+    assert manifest["counts"]["evidence_file"] >= 3
+    with fresh_database(database_url, tmp_path) as target:
+        restored_store = LocalStore(str(tmp_path / "restored-evidence"))
+        restore(str(path), target, restored_store)
+        assert {f["sha256"] for f in body["files"]} <= set(restored_store.all_hashes())
+
+
+def test_the_migration_gives_every_existing_version_its_one_file(tmp_path):
+    """Migration 220 back-fills one file row (position 1) per evidence item from the item's own columns."""
+    import logging
+
+    import peewee as pw
+    from peewee_migrate import Router
+
+    from models.schema import MIGRATIONS_DIR
+    database = pw.SqliteDatabase(str(tmp_path / "before.db"))
+    router = Router(database, migrate_dir=MIGRATIONS_DIR, ignore=["basemodel"], logger=logging.getLogger("test"))
+    before = [name for name in router.todo if name < "220"]
+    router.run(before[-1])
+    database.execute_sql("PRAGMA foreign_keys = OFF")  # an item alone, without its engagement and request
+    database.execute_sql(
+        'INSERT INTO evidence (request_id, engagement_id, sha256, original_filename, media_type, size, '
+        'effective_date, note, version, status, uploaded_at, review_comment) '
+        "VALUES (7, 3, ?, 'signed.pdf', 'application/pdf', 1234, '2026-03-31', '', 2, 'accepted', "
+        "'2026-04-02 10:00:00', '')", ("ab" * 32,))
+    router.run()
+    rows = database.execute_sql('SELECT evidence_id, position, sha256, size, media_type, original_filename, '
+                                'storage_key FROM evidence_file').fetchall()
+    assert rows == [(1, 1, "ab" * 32, 1234, "application/pdf", "signed.pdf", "ab" * 32)]
+    database.close()

@@ -13,6 +13,7 @@ from models import utcnow
 from services import scope
 from services.auditors import grants, portal
 from services.evidence.evidence import INLINE_TYPES
+from services.evidence.files import attach_files
 from web.auth import client_ip
 from web.pages import bp, current
 
@@ -78,7 +79,7 @@ def portal_evidence(evidence_id: int) -> str:
     """One accepted item with its review, and the file itself in the page: PDF and images through the evidence
     API's sandboxed inline variant, text shown as text (its download recorded), anything else to download."""
     user = current()
-    item = scope.evidence_for(user, evidence_id)
+    item = attach_files([scope.evidence_for(user, evidence_id)])[0]
     return render_template("portal/evidence.html", item=item, engagement=item.request.engagement,
                            inline=item.media_type in INLINE_TYPES,
                            text=portal.text_preview(user, item.id, ip=client_ip()))
