@@ -20,6 +20,7 @@ from models import (
     EvidenceRequirement,
     Notification,
     db,
+    utcnow,
 )
 from services.demo import files as demo_files
 from services.evidence import inbox
@@ -90,6 +91,16 @@ def test_the_inbox_api_takes_the_same_filters_and_pages(app, world, make_user):
         answer = world.client.get(f"/api/v1/inbox?{query}", headers=headers)
         assert answer.status_code == 422 and answer.get_json()["error"]["field"] == field, query
     assert world.client.get("/api/v1/inbox?page=0", headers=headers).status_code == 400  # as every list's paging
+    # the engagement's request list takes the due window and owner too
+    listed = world.client.get(f"/api/v1/engagements/{world.engagement.id}/requests?due=overdue&per_page=1",
+                              headers=headers).get_json()
+    assert listed["total"] == (EvidenceRequest.select().where(EvidenceRequest.engagement == world.engagement.id,
+                                                              EvidenceRequest.status != "retired",
+                                                              EvidenceRequest.due_at < utcnow()).count())
+    assert world.client.get(f"/api/v1/engagements/{world.engagement.id}/requests?owner=me",
+                            headers=headers).get_json()["total"] == 0
+    assert world.client.get(f"/api/v1/engagements/{world.engagement.id}/requests?due=today",
+                            headers=headers).status_code == 422
     # another tenant's engagement answers exactly as a missing one
     other = make_user("client_admin", org="Bank B")
     from services.register.engagements import create_engagement
