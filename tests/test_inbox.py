@@ -147,6 +147,25 @@ def test_the_owner_is_back_filled_from_the_soa_owner_of_the_producing_side(world
     assert rows[0]["owner"] == world.contributor.id and rows[1]["owner"] is None
 
 
+def test_naming_the_soa_owner_gives_them_the_rows_unowned_requests_of_their_side(world, make_user):
+    req = world.request()
+    taken = world.request(skip=1)
+    lead = make_user("provider_contributor", org="BPO A")
+    EvidenceRequest.update(owner=None).where(EvidenceRequest.engagement == world.engagement.id).execute()
+    EvidenceRequest.update(owner=lead.id).where(EvidenceRequest.id == taken.id).execute()
+    code = req.control.code
+    answer = world.client.patch(f"/api/v1/engagements/{world.engagement.id}/applicability/{code}",
+                                json={"owner": world.contributor.email}, headers=world.auth(world.admin))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert EvidenceRequest.get_by_id(req.id).owner_id == world.contributor.id
+    if taken.control_id == req.control_id:
+        assert EvidenceRequest.get_by_id(taken.id).owner_id == lead.id  # a request someone was given stays
+    client_side = (EvidenceRequest.select().join(EvidenceRequirement)
+                   .where(EvidenceRequest.engagement == world.engagement.id,
+                          EvidenceRequest.control == req.control_id, EvidenceRequirement.produced_by == "client"))
+    assert all(r.owner_id is None for r in client_side)
+
+
 def test_an_owner_is_assigned_audited_notified_once_and_lists_my_requests(app, world, make_user):
     req = world.request()
     lead = make_user("provider_contributor", org="BPO A")
