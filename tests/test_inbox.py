@@ -20,6 +20,7 @@ from models import (
     EvidenceRequirement,
     Notification,
     db,
+    utcnow,
 )
 from services.demo import files as demo_files
 from services.evidence import inbox
@@ -90,6 +91,16 @@ def test_the_inbox_api_takes_the_same_filters_and_pages(app, world, make_user):
         answer = world.client.get(f"/api/v1/inbox?{query}", headers=headers)
         assert answer.status_code == 422 and answer.get_json()["error"]["field"] == field, query
     assert world.client.get("/api/v1/inbox?page=0", headers=headers).status_code == 400  # as every list's paging
+    # the engagement's request list takes the due window and owner too
+    listed = world.client.get(f"/api/v1/engagements/{world.engagement.id}/requests?due=overdue&per_page=1",
+                              headers=headers).get_json()
+    assert listed["total"] == (EvidenceRequest.select().where(EvidenceRequest.engagement == world.engagement.id,
+                                                              EvidenceRequest.status != "retired",
+                                                              EvidenceRequest.due_at < utcnow()).count())
+    assert world.client.get(f"/api/v1/engagements/{world.engagement.id}/requests?owner=me",
+                            headers=headers).get_json()["total"] == 0
+    assert world.client.get(f"/api/v1/engagements/{world.engagement.id}/requests?due=today",
+                            headers=headers).status_code == 422
     # another tenant's engagement answers exactly as a missing one
     other = make_user("client_admin", org="Bank B")
     from services.register.engagements import create_accepted_engagement
@@ -134,6 +145,25 @@ def test_the_owner_is_back_filled_from_the_soa_owner_of_the_producing_side(world
             {"control": client_req.control_id, "requirement": client_req.requirement_id}]
     owners.fill_default_owners(world.engagement, rows)
     assert rows[0]["owner"] == world.contributor.id and rows[1]["owner"] is None
+
+
+def test_naming_the_soa_owner_gives_them_the_rows_unowned_requests_of_their_side(world, make_user):
+    req = world.request()
+    taken = world.request(skip=1)
+    lead = make_user("provider_contributor", org="BPO A")
+    EvidenceRequest.update(owner=None).where(EvidenceRequest.engagement == world.engagement.id).execute()
+    EvidenceRequest.update(owner=lead.id).where(EvidenceRequest.id == taken.id).execute()
+    code = req.control.code
+    answer = world.client.patch(f"/api/v1/engagements/{world.engagement.id}/applicability/{code}",
+                                json={"owner": world.contributor.email}, headers=world.auth(world.admin))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert EvidenceRequest.get_by_id(req.id).owner_id == world.contributor.id
+    if taken.control_id == req.control_id:
+        assert EvidenceRequest.get_by_id(taken.id).owner_id == lead.id  # a request someone was given stays
+    client_side = (EvidenceRequest.select().join(EvidenceRequirement)
+                   .where(EvidenceRequest.engagement == world.engagement.id,
+                          EvidenceRequest.control == req.control_id, EvidenceRequirement.produced_by == "client"))
+    assert all(r.owner_id is None for r in client_side)
 
 
 def test_an_owner_is_assigned_audited_notified_once_and_lists_my_requests(app, world, make_user):

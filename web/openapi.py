@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from domain.business_days import PLACES
+from domain.inbox import DUE_WINDOWS
 from domain.library import COVERAGES, PRODUCERS, REQUIRES, VERIFICATIONS
 from models.register import REQUEST_STATES
 
@@ -199,6 +200,9 @@ QUERY_PARAMETERS: dict[str, dict] = {
     "q": {"description": "Case-insensitive substring of the code/ref, title or name.", "schema": STRING},
     "framework": {"description": "Only controls mapped to this framework code (422 if unknown).", "schema": STRING},
     "domain": {"description": "Only controls of this domain.", "schema": STRING},
+    "due": {"description": "Only requests due in this window: overdue (past due), 7d or 30d (due within that many "
+                           "days from now), later (due more than 30 days from now); 422 otherwise.",
+            "schema": {"type": "string", "enum": list(DUE_WINDOWS)}},
     "applicable": {"description": "Only applicable (true) or not applicable (false) rows; 422 otherwise.",
                    "schema": {"type": "boolean"}},
     "status": {"description": "Only requests in these states (comma-separated; 422 if unknown).",

@@ -40,6 +40,20 @@ def fill_default_owners(engagement: Engagement, rows: list[dict]) -> None:
             row["owner"] = uid
 
 
+def own_unowned(engagement: Engagement, control_id: int, owner: User | None) -> int:
+    """A Statement of Applicability row given an owner: the row's still-owed requests that nobody owns yet and
+    that the owner's side produces become theirs (a request someone was given stays with them)."""
+    side = {engagement.client_id: "client", engagement.provider_id: "provider"}.get(
+        owner.organisation_id if owner is not None else None)
+    if side is None:
+        return 0
+    produced = EvidenceRequirement.select(EvidenceRequirement.id).where(EvidenceRequirement.produced_by == side)
+    return (EvidenceRequest.update(owner=owner.id)
+            .where(EvidenceRequest.engagement == engagement.id, EvidenceRequest.control == control_id,
+                   EvidenceRequest.owner.is_null(), EvidenceRequest.requirement.in_(produced),
+                   EvidenceRequest.status.not_in(("accepted", "retired"))).execute())
+
+
 def candidates(req: EvidenceRequest) -> list[tuple[int, str]]:
     """The people who may own the request: active users of its producing side, (id, e-mail) by e-mail."""
     return list(User.select(User.id, User.email)

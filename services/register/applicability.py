@@ -15,6 +15,7 @@ from domain.timeutil import parse_date
 from models import Applicability, AuditEvent, Control, Engagement, User, transaction, utcnow
 from services import scope
 from services.audit import audit_log
+from services.people import owners
 from services.people.accounts import normalise_email
 
 from .planning import replan_engagement
@@ -149,11 +150,13 @@ def update(actor: User, engagement_id: int | str, code: str, data: dict, *, ip: 
         Applicability.update(**changes, edited_at=stamp, edited_by=actor, updated_at=stamp).where(
             Applicability.id == row.id).execute()
         planned = replan_engagement(engagement, now=now)
+        owned = owners.own_unowned(engagement, row.control_id, changes["owner"]) if "owner" in diff else 0
         mine = [p for p in planned.problems if f"control {code}:" in p]
         if mine:  # e.g. an RRULE that parses but never occurs again
             raise ValidationError(mine[0], field="frequency_override")
         audit_log.record(ACTION, actor=actor, object_type="applicability", object_id=code, engagement=engagement,
-                         ip=ip, details={"control": code, "changes": diff, "requests": planned.counts()})
+                         ip=ip, details={"control": code, "changes": diff, "requests": planned.counts(),
+                                         **({"requests_owned": owned} if owned else {})})
     return row_for(engagement, code)
 
 

@@ -16,6 +16,7 @@ import peewee as pw
 from domain import subcontractors as subcontractor_rules
 from domain.applicability import ControlFacts, justification_within
 from domain.errors import NotFound, ValidationError
+from domain.inbox import due_bounds, parse_due
 from domain.library import shown_alt_ref, without_names
 from domain.timeutil import parse_date, start_of_local_day
 from models import (
@@ -31,6 +32,7 @@ from models import (
     Organisation,
     Subcontractor,
     User,
+    utcnow,
 )
 from models.register import REQUEST_STATES
 from services import scope
@@ -328,7 +330,7 @@ def narrow_requests(user: User, query: pw.ModelSelect, args: Mapping[str, str]) 
                     .where(Framework.code == args["framework"]))
         query = query.where(EvidenceRequest.control.in_(controls_in_framework(args["framework"])),
                             EvidenceRequest.engagement.in_(in_scope))
-    owner = parse_id(args.get("owner"), "owner")
+    owner = user.id if args.get("owner") == "me" else parse_id(args.get("owner"), "owner")
     if owner is not None:
         query = query.where(EvidenceRequest.owner == owner)
     return query
@@ -360,9 +362,14 @@ def order_requests(query: pw.ModelSelect, sort: str) -> pw.ModelSelect:
 def filter_requests(user: User, query: pw.ModelSelect, engagement: Engagement,
                     args: Mapping[str, str]) -> pw.ModelSelect:
     """Narrow a scoped request query by ``status`` (comma list), ``control``, ``framework``, ``owner``
-    (see ``narrow_requests``) and ``due_before`` / ``due_after`` (whole local days of the engagement);
-    ValidationError on bad values."""
+    (see ``narrow_requests``), ``due`` (a window of ``domain.inbox``) and ``due_before`` / ``due_after`` (whole
+    local days of the engagement); ValidationError on bad values."""
     query = narrow_requests(user, query, args)
+    start, end = due_bounds(parse_due(args.get("due")), utcnow())
+    if start is not None:
+        query = query.where(EvidenceRequest.due_at >= start)
+    if end is not None:
+        query = query.where(EvidenceRequest.due_at < end)
     if args.get("status"):
         wanted = [s.strip() for s in args["status"].split(",") if s.strip()]
         unknown = [s for s in wanted if s not in REQUEST_STATES]

@@ -122,7 +122,7 @@ def update_applicability(engagement_id: int, code: str):
 
 
 @route("/engagements/<int:engagement_id>/requests", summary="Evidence requests of an engagement",
-       params=("status", "control", "due_before", "due_after", "page", "per_page"),
+       params=("status", "control", "framework", "owner", "due", "due_before", "due_after", "page", "per_page"),
        response="EvidenceRequestPage", errors=(400, 404, 422))
 def requests(engagement_id: int):
     user = api_user()

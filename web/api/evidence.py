@@ -7,7 +7,6 @@ from flask import g, jsonify, request, send_file
 from domain.bulk import MAX_ITEMS
 from domain.errors import ValidationError
 from domain.evidence import MAX_FILES
-from domain.inbox import DUE_WINDOWS
 from domain.timeutil import isoformat_utc
 from models import Evidence, EvidenceFile, RequestComment, RequestHistory, utcnow
 from models.evidence import EVIDENCE_STATES
@@ -24,9 +23,6 @@ from web.auth import api_user, client_ip, still_signed_in
 from web.uploads import parse_upload, streamed_upload
 
 oas.register_parameters({
-    "due": {"description": "Only requests due in this window: overdue (past due), 7d or 30d (due within that many "
-                           "days from now), later (due more than 30 days from now).",
-            "schema": {"type": "string", "enum": list(DUE_WINDOWS)}},
     "engagement": {"description": "Only this engagement (an id in the caller's scope).", "schema": {"type": "integer"}},
     "disposition": {"description": "attachment (default), or inline for the viewer (PDF and images only; other "
                                    "types are still sent as attachments).",
