@@ -28,6 +28,7 @@ from web import (
     pages,
     requestlog,
     security,
+    timefmt,
     uploads,
 )
 from web.api.identity import scim_bp
@@ -79,6 +80,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     access_log.init_app(app)
     idempotency.init_app(app)
+    timefmt.init_app(app)
     mail_console.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)

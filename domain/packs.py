@@ -20,10 +20,16 @@ def check_transition(current: str, new: str) -> None:
         raise Conflict(f"a {current} pack cannot become {new}")
 
 
-def check_period(start: dt.date, end: dt.date) -> None:
-    """A pack covers a real period: start on or before end, no longer than three years."""
+def check_period(start: dt.date, end: dt.date, today: dt.date | None = None) -> None:
+    """A pack covers a real period: start on or before end, no longer than three years, and over by ``today``
+    (the engagement's local date): a pack attests what happened, and of days to come there is no evidence yet,
+    only a pack that would read as complete when it is not."""
     if end < start:
         raise ValidationError("period_end is before period_start", field="period_end")
+    if today is not None and end > today:
+        raise ValidationError(f"period_end {end.isoformat()} is in the future (today is {today.isoformat()} in the "
+                              "engagement's timezone): a pack covers a period that has ended, up to today at the "
+                              "latest", field="period_end")
     if (end - start).days > MAX_PERIOD_DAYS:
         raise ValidationError("a pack covers at most three years", field="period_end")
 

@@ -91,3 +91,16 @@ def start_of_local_day(day: dt.date, tz: str) -> dt.datetime:
 
 def isoformat_utc(value: dt.datetime | None) -> str | None:
     return None if value is None else value.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def local_text(value: dt.datetime | None, tz: str, *, seconds: bool = False) -> str:
+    """Naive UTC as people read it in ``tz``, always with its offset: ``06 Oct 2026 10:00 AEDT (+11:00)``
+    (a zone without a letter abbreviation shows the offset once: ``06 Oct 2026 10:00 (+05:30)``)."""
+    moment = local(value, tz)
+    if moment is None:
+        return ""
+    offset = moment.strftime("%z")
+    offset = f"{offset[:3]}:{offset[3:]}"
+    name = moment.strftime("%Z")
+    shown = moment.strftime("%d %b %Y %H:%M:%S" if seconds else "%d %b %Y %H:%M")
+    return f"{shown} {name} ({offset})" if name[:1].isalpha() else f"{shown} ({offset})"

@@ -196,3 +196,10 @@ def browser_page(chromium, live_server, library):
     yield page
     context.close()
     assert not errors, f"browser console errors (CSP violations?): {errors}"
+
+
+def csv_text(body: str) -> str:
+    """A CSV export's text after its UTF-8 byte order mark, which every export starts with (Excel needs it to read
+    UTF-8); fails when the mark is missing."""
+    assert body.startswith("\ufeff"), "a CSV export starts with the UTF-8 BOM"
+    return body[1:]

@@ -9,7 +9,7 @@ import pytest
 from domain.timeutil import isoformat_utc
 from models import AuditEvent, AuditorGrant, User, utcnow
 from services.audit import audit_log
-from tests.conftest import bearer, login
+from tests.conftest import bearer, csv_text, login
 
 ENGAGEMENT = {"name": "Contact centre services", "provider": "BPO A", "frameworks": ["CPS234"], "place": "NSW",
               "timezone": "Australia/Sydney", "start_date": "2026-01-01"}
@@ -137,12 +137,12 @@ def test_the_csv_has_every_filtered_event_and_is_formula_safe(client, world):
     response = client.get(f"/engagements/{mine}/audit.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(csv_text(response.get_data(as_text=True)))))
     assert [r["action"] for r in rows] == ["evidence.download", "engagement.create"]
     assert rows[0]["actor"].startswith("'=")
     assert rows[1]["hash"] == AuditEvent.get(AuditEvent.action == "engagement.create").hash
     only = client.get(f"/engagements/{mine}/audit.csv?action=engagement.create").get_data(as_text=True)
-    assert len(list(csv.DictReader(io.StringIO(only)))) == 1
+    assert len(list(csv.DictReader(io.StringIO(csv_text(only))))) == 1
 
 
 def test_deactivated_users_see_nothing(client, world):

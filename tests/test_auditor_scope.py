@@ -105,7 +105,8 @@ def world(app, make_user, store):
     make_grant(auditor, engagement, list(GRANTED))
     scheduler.tick(now)  # breaches the overdue clocks: findings and notifications of several frameworks
     # packs: the client's of every framework (never the auditor's to see) and the auditor's of its grant
-    period = {"period_start": "2025-07-01", "period_end": (now.date() + dt.timedelta(days=30)).isoformat()}
+    # up to today: a pack whose period ends in the future is refused
+    period = {"period_start": "2025-07-01", "period_end": now.date().isoformat()}
     packs.request_pack(admin, engagement.id, {"frameworks": every, **period})
     packs.request_pack(auditor, engagement.id, {"frameworks": list(GRANTED), **period})
     built = packs.run_pending(app.config["EVIDENCE_STORE"], worker="test")

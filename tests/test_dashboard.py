@@ -17,6 +17,7 @@ from test_pages import engagement_data, signed_in, text
 from models import Control, ControlObligation, EvidenceRequest, Framework, Obligation, utcnow
 from services.register import dashboard
 from services.register.engagements import create_accepted_engagement
+from tests.conftest import csv_text
 
 OWED = ("upcoming", "open", "rejected")
 
@@ -191,13 +192,17 @@ def test_dashboard_exports_every_selected_request(app, admin, engagements):
     client = signed_in(app, admin)
     response = client.get(f"/dashboard.csv?engagement={first.id}&sort=-due")
     assert response.headers["Content-Disposition"].startswith("attachment; filename=\"overdue-")
-    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.reader(io.StringIO(csv_text(response.get_data(as_text=True)))))
     want = sorted(expected([first.id], utcnow()), key=lambda r: (r.due_at, r.id), reverse=True)
     assert rows[0][:2] == ["engagement", "control"]
     assert [int(r[-1]) for r in rows[1:]] == [r.id for r in want]
     sheet = load_workbook(io.BytesIO(client.get(f"/dashboard.xlsx?engagement={first.id}&sort=-due").data)).active
+    # the due time is a real Excel datetime in the engagement's local time (naive; the header names the zone),
+    # the CSV's the same instant in ISO 8601 with its offset
     assert [list(r) for r in sheet.iter_rows(min_row=2, values_only=True)] == \
-        [[int(v) if i in (6, 7, 9) else (v or None) for i, v in enumerate(r)] for r in rows[1:]]
+        [[int(v) if i in (6, 7, 9) else dt.datetime.fromisoformat(v).replace(tzinfo=None) if i == 4 else (v or None)
+          for i, v in enumerate(r)] for r in rows[1:]]
+    assert sheet["E1"].value == f"due_local ({first.timezone})" and sheet["E2"].number_format == "yyyy-mm-dd hh:mm"
 
 
 def test_request_list_filters_sort_days_overdue_and_export(app, admin, make_user, engagements):
@@ -219,7 +224,8 @@ def test_request_list_filters_sort_days_overdue_and_export(app, admin, make_user
     assert f"{total} requests" in cps
     assert client.get(f"{url}?framework=NOPE").status_code == 422
     assert client.get(f"{url}?sort=bogus").status_code == 422
-    exported = list(csv.reader(io.StringIO(client.get(f"{url}.csv?status=overdue&sort=-due").get_data(as_text=True))))
+    body = client.get(f"{url}.csv?status=overdue&sort=-due").get_data(as_text=True)
+    exported = list(csv.reader(io.StringIO(csv_text(body))))
     assert [int(r[0]) for r in exported[1:]] == [r.id for r in overdue]
     assert [int(r[-1]) for r in exported[1:]] == [(now - r.due_at).days for r in overdue]
     sheet = load_workbook(io.BytesIO(client.get(f"{url}.xlsx?status=overdue").data)).active

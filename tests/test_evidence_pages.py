@@ -223,3 +223,19 @@ def test_the_effective_date_defaults_to_the_end_of_the_period_the_evidence_prove
     page = text(provider.get(f"/requests/{running.id}"))
     today = re.search(r'name="effective_date" value="([\d-]+)" max="([\d-]+)"', page)
     assert today.group(1) == today.group(2)  # a period still running: today, never a future date
+
+
+def test_the_history_shows_each_event_once(app, world):
+    """An upload and a decision move the version and the request together: one line each on the page, not two."""
+    req = world.request()
+    provider = signed_in(app, world.contributor)
+    assert form_upload(provider, req, [("q1.pdf", demo_files.pdf("one"))]).status_code == 302
+    item = Evidence.get(Evidence.request == req.id)
+    world.review(item.id, "reject", "Page 2 is missing")
+    page = text(signed_in(app, world.reviewer).get(f"/requests/{req.id}"))
+    history = page[page.index('id="history-heading"'):]
+    lines = re.findall(r"<li>.*?</li>", history, re.S)
+    assert len(lines) == 2, lines
+    assert sum("<strong>rejected</strong>" in line for line in lines) == 1
+    assert "Page 2 is missing" in lines[-1]
+    assert "(version 1)" in lines[0] and "<strong>submitted</strong>" in lines[0]

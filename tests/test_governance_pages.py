@@ -15,7 +15,7 @@ from models import Action, ChangeRequest, Meeting, utcnow
 from services.alerts.scheduler import tick
 from services.governance import changes, meetings
 from services.register.engagements import create_accepted_engagement
-from tests.conftest import bearer, login
+from tests.conftest import bearer, csv_text, login
 from tests.test_governance import FRAMEWORKS, upload_minutes
 
 
@@ -109,7 +109,7 @@ def test_a_change_request_moves_through_its_page_and_the_action_log_exports(worl
     assert "HYPERLINK" in log and "Overdue" in log
     exported = web.get(f"/actions.csv?engagement={engagement.id}")
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
-    rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True))))
+    rows = list(csv.reader(io.StringIO(csv_text(exported.get_data(as_text=True)))))
     assert rows[0][:3] == ["Engagement", "Tier", "Action"] and rows[1][2].startswith("'=")  # no formula
     book = load_workbook(io.BytesIO(web.get("/actions.xlsx").data))
     assert book.active.max_row == 2

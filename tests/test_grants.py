@@ -11,7 +11,7 @@ import re
 import pytest
 
 from models import AuditEvent, AuditorGrant, Evidence, Finding, utcnow
-from tests.conftest import bearer, login
+from tests.conftest import bearer, csv_text, login
 
 FRAMEWORKS = ["ISO27001-2022", "CPS234"]
 
@@ -188,8 +188,8 @@ def test_every_auditor_read_is_logged_and_the_client_sees_the_log(app, client, w
     assert login(admin, world["admin"]).status_code == 302
     page = admin.get(f"/engagements/{engagement}/auditor-access").get_data(as_text=True)
     assert auditor.email in page and f"/api/v1/evidence/{evidence_id}/file" in page and "evidence.download" in page
-    rows = list(csv.DictReader(io.StringIO(admin.get(f"/engagements/{engagement}/auditor-access.csv")
-                                           .get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(csv_text(admin.get(f"/engagements/{engagement}/auditor-access.csv")
+                                           .get_data(as_text=True)))))
     assert {r["auditor"] for r in rows} == {auditor.email} and len(rows) == len(events)
     assert all(r["ip"] for r in rows)
     api = client.get(f"/api/v1/engagements/{engagement}/auditor-access", headers=world["headers"]).get_json()
@@ -257,8 +257,8 @@ def test_the_access_log_says_what_each_read_was_of(app, client, world):
     admin = signed_in(app, world["admin"])
     page = admin.get(f"/engagements/{engagement}/auditor-access").get_data(as_text=True)
     assert "What was read" in page and expected_file in page and expected_request in page
-    rows = list(csv.DictReader(io.StringIO(admin.get(f"/engagements/{engagement}/auditor-access.csv")
-                                           .get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(csv_text(admin.get(f"/engagements/{engagement}/auditor-access.csv")
+                                           .get_data(as_text=True)))))
     downloads = [r for r in rows if r["action"] == "evidence.download"]
     assert downloads and all(r["what"] == expected_file for r in downloads)
     api = client.get(f"/api/v1/engagements/{engagement}/auditor-access", headers=world["headers"]).get_json()

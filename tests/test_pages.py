@@ -29,6 +29,7 @@ from models import (
     utcnow,
 )
 from services.register.engagements import create_accepted_engagement
+from tests.conftest import csv_text
 
 START = (dt.date.today() - dt.timedelta(days=400)).isoformat()
 
@@ -259,7 +260,7 @@ def test_auditor_sees_only_granted_frameworks(app, engagement, make_user):
     client = signed_in(app, auditor)
     visible = {c for (c,) in Control.select(Control.code).join(ControlObligation).join(Obligation).join(Framework)
                .where(Framework.code == "CPS234").tuples()}
-    rows = list(csv.DictReader(io.StringIO(text(client.get(f"/engagements/{engagement.id}/soa.csv")))))
+    rows = list(csv.DictReader(io.StringIO(csv_text(text(client.get(f"/engagements/{engagement.id}/soa.csv"))))))
     assert rows and {r["control"] for r in rows} == visible
     assert {r["control"] for r in rows} != {c.code for c in Control.select()}
     page = text(client.get(f"/engagements/{engagement.id}/requests"))
@@ -324,7 +325,7 @@ def test_soa_csv_download(app, make_user, admin, engagement):
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"].startswith("attachment;")
-    rows = list(csv.reader(io.StringIO(text(response))))
+    rows = list(csv.reader(io.StringIO(csv_text(text(response)))))
     assert rows[0] == ["control", "title", "applicable", "justification", "frequency", "first_due_date"]
     expected = {a.control.code: a for a in Applicability.select(Applicability, Control).join(Control)
                 .where(Applicability.engagement == engagement)}
@@ -336,8 +337,8 @@ def test_soa_csv_download(app, make_user, admin, engagement):
         assert first_due == (row.first_due_date.isoformat() if row.first_due_date else "")
     pci_only = [r for r in rows[1:] if "card payments" in r[3]]
     assert pci_only and all(r[2] == "no" for r in pci_only)  # card_payments is off
-    applicable_only = list(csv.reader(io.StringIO(text(signed_in(app, admin).get(
-        f"/engagements/{engagement.id}/soa.csv?applicable=yes")))))
+    applicable_only = list(csv.reader(io.StringIO(csv_text(text(signed_in(app, admin).get(
+        f"/engagements/{engagement.id}/soa.csv?applicable=yes"))))))
     assert {r[2] for r in applicable_only[1:]} == {"yes"}
 
 
@@ -349,7 +350,7 @@ def test_soa_excel_download_matches_the_csv(app, make_user, admin, engagement):
     assert response.headers["Content-Disposition"].startswith("attachment;")
     sheet = load_workbook(io.BytesIO(response.data)).active
     rows = [[("" if v is None else v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    assert rows == list(csv.reader(io.StringIO(text(client.get(f"/engagements/{engagement.id}/soa.csv")))))
+    assert rows == list(csv.reader(io.StringIO(csv_text(text(client.get(f"/engagements/{engagement.id}/soa.csv"))))))
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
 
 
@@ -476,7 +477,7 @@ def test_coverage_exports_one_row_per_obligation(app, admin):
     client = signed_in(app, admin)
     response = client.get("/coverage.csv?framework=CPS234")
     assert response.status_code == 200 and response.headers["Content-Disposition"].startswith("attachment;")
-    rows = list(csv.reader(io.StringIO(text(response))))
+    rows = list(csv.reader(io.StringIO(csv_text(text(response)))))
     assert rows[0] == ["framework", "ref", "alt_ref", "obligation", "coverage", "controls_full", "controls_partial"]
     cps234 = Framework.get(Framework.code == "CPS234")
     assert sorted(r[1] for r in rows[1:]) == sorted(o.ref for o in Obligation.select().where(

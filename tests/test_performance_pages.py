@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 from models import KpiResult, KpiVersion, ServiceCredit
 from services.performance import commercial, kpis, results
 from services.register.engagements import create_accepted_engagement
+from tests.conftest import csv_text
 from tests.test_pages import csrf_token, signed_in, text
 
 
@@ -78,7 +79,8 @@ def test_the_golden_set_is_picked_filled_reviewed_and_credited_through_the_forms
     rows = list(workbook.active.iter_rows(values_only=True))
     assert rows[0][:5] == ("kpi", "name", "period", "value", "outcome")
     assert (rows[1][0], rows[1][2], rows[1][3], rows[1][4]) == ("ABANDON", "2026-02", "9", "missed")
-    credits_csv = risk.get(f"/engagements/{engagement.id}/credits.csv?from=2026-01&to=2026-03").get_data(as_text=True)
+    credits_csv = csv_text(risk.get(f"/engagements/{engagement.id}/credits.csv?from=2026-01&to=2026-03")
+                           .get_data(as_text=True))
     assert "2026-02,ABANDON,60,1,8856.00,credited,INV-7" in credits_csv
 
 

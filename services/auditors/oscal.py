@@ -1,17 +1,24 @@
 """OSCAL ``assessment-results`` for an engagement (SPEC §5): one result per calendar quarter in which
-evidence requests ended, an observation per accepted evidence item (with its SHA-256, and a back-matter
-resource with its hash for each file of its submission), a finding per open finding and an observation per
-clock the client closed as not required, with its reason (both in the latest result). UUIDs are derived from
-the rows, so the same data exports to the same document. Validated with compliance-trestle's pydantic models."""
+evidence requests ended, an observation per accepted evidence item (with its SHA-256, linked to a back-matter
+resource per file of its submission by ``relevant-evidence`` and ``links``), a finding per finding in the
+quarter it was raised (open ones not satisfied, closed ones satisfied, void ones marked void), each linked to
+the observations behind it (its own basis, its request's accepted evidence, the evidence that closed it), and
+an observation per clock the client closed as not required, with its reason (in the latest result).
+``import-ap`` names the assessment plan the document carries in its back-matter (the engagement's frameworks
+and controls in scope, OSCAL ``assessment-plan`` JSON, base64). UUIDs are derived from the rows, so the same
+data exports to the same document. Validated with compliance-trestle's pydantic models."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import uuid
 from collections import defaultdict
 from typing import Any
 
 from domain.timeutil import isoformat_utc
 from models import (
+    Applicability,
     Clock,
     Control,
     Engagement,
@@ -62,6 +69,8 @@ def _observation(item: Evidence, control: Control, engagement: Engagement) -> di
         "methods": ["EXAMINE"],
         "relevant-evidence": [{"href": f"#{_resource_uuid(engagement, item, f)}",
                                "description": f"{f.original_filename} (SHA-256 {f.sha256})"} for f in item.file_rows],
+        "links": [{"href": f"#{_resource_uuid(engagement, item, f)}", "rel": "evidence", "media-type": f.media_type}
+                  for f in item.file_rows],
         "collected": isoformat_utc(item.reviewed_at or item.uploaded_at),
     }
 
@@ -93,13 +102,74 @@ def _resources(item: Evidence, engagement: Engagement) -> list[dict[str, Any]]:
                          "hashes": [{"algorithm": "SHA-256", "value": f.sha256}]}]} for f in item.file_rows]
 
 
-def _finding(finding: Finding, engagement: Engagement) -> dict[str, Any]:
-    return {"uuid": _uuid("finding", engagement.id, finding.id), "title": finding.title,
-            "description": finding.description or finding.title,
-            "props": [{"name": "status", "ns": "https://attest.example/ns/oscal", "value": finding.status},
-                      {"name": "source", "ns": "https://attest.example/ns/oscal", "value": finding.source}],
-            "target": {"type": "objective-id", "target-id": f"attest-finding-{finding.id}",
-                       "status": {"state": "not-satisfied"}}}
+def _finding_basis(finding: Finding, engagement: Engagement) -> dict[str, Any]:
+    """What the finding was raised on (its source, request, incident or clock), as the observation it rests on."""
+    on = [f"{name} {key}" for name, key in (("request", finding.request_id), ("incident", finding.incident_id),
+                                            ("clock", finding.clock_id)) if key]
+    props = [{"name": "source", "ns": NS, "value": finding.source}]
+    if finding.severity:
+        props.append({"name": "severity", "ns": NS, "value": finding.severity})
+    return {"uuid": _uuid("finding-basis", engagement.id, finding.id), "title": f"Basis of finding {finding.id}",
+            "description": f"Finding “{finding.title}” raised ({finding.source})"
+                           + (f" on {', '.join(on)}" if on else "") + f": {finding.description or finding.title}",
+            "props": props, "methods": ["EXAMINE"], "collected": isoformat_utc(finding.created_at)}
+
+
+FINDING_TARGET = {"closed": "satisfied"}  # every other state: the objective is not (yet) met
+
+
+def _finding(finding: Finding, engagement: Engagement, related: list[str]) -> dict[str, Any]:
+    """The finding, linked to the observations behind it (``related``: their UUIDs, its basis first)."""
+    out = {"uuid": _uuid("finding", engagement.id, finding.id), "title": finding.title,
+           "description": finding.description or finding.title,
+           "props": [{"name": "status", "ns": NS, "value": finding.status},
+                     {"name": "source", "ns": NS, "value": finding.source}],
+           "target": {"type": "objective-id", "target-id": f"attest-finding-{finding.id}",
+                      "status": {"state": FINDING_TARGET.get(finding.status, "not-satisfied")}},
+           "related-observations": [{"observation-uuid": u} for u in related]}
+    if finding.status == "void":
+        out["remarks"] = "Void: raised by mistake and kept for the record; not a finding of the assessment."
+    return out
+
+
+def _findings_by_quarter(user: User, engagement: Engagement, evidence: list[Evidence]
+                         ) -> dict[tuple[dt.date, dt.date], list[tuple[Finding, dict[str, Any], list[str]]]]:
+    """Every finding the caller may see, in the quarter it was raised, with its basis observation and the UUIDs
+    of the observations it rests on (the basis, its request's accepted evidence, its closure evidence)."""
+    by_request: dict[int, list[str]] = defaultdict(list)
+    by_item = {}
+    for item in evidence:
+        by_request[item.request_id].append(_uuid("observation", engagement.id, item.id))
+        by_item[item.id] = _uuid("observation", engagement.id, item.id)
+    out: dict[tuple[dt.date, dt.date], list] = defaultdict(list)
+    for finding in scope.findings_for(user, engagement).order_by(Finding.id):
+        basis = _finding_basis(finding, engagement)
+        related = [basis["uuid"], *by_request.get(finding.request_id, [])]
+        if finding.closure_evidence_id in by_item and by_item[finding.closure_evidence_id] not in related:
+            related.append(by_item[finding.closure_evidence_id])
+        out[quarter_of(finding.created_at.date())].append((finding, basis, related))
+    return out
+
+
+def _assessment_plan(engagement: Engagement, controls: list[str], now: dt.datetime) -> dict[str, Any]:
+    """The plan the results import: the engagement's controls in scope (its Statement of Applicability), as an
+    OSCAL assessment-plan carried in the back-matter, whose system is the engagement (named by its SoA)."""
+    soa = _uuid("soa", engagement.id)
+    plan = {"assessment-plan": {
+        "uuid": _uuid("assessment-plan", engagement.id),
+        "metadata": {"title": f"Attest assessment plan: {engagement.name}", "last-modified": isoformat_utc(now),
+                     "version": "1", "oscal-version": OSCAL_VERSION},
+        "import-ssp": {"href": f"#{soa}"},
+        "reviewed-controls": {"control-selections": [
+            {"include-controls": [{"control-id": c.lower()} for c in controls]} if controls else {"include-all": {}}]},
+        "back-matter": {"resources": [{"uuid": soa, "title": f"Statement of Applicability: {engagement.name}",
+                                       "rlinks": [{"href": f"/engagements/{engagement.id}/soa.csv",
+                                                   "media-type": "text/csv"}]}]}}}
+    return {"uuid": _uuid("assessment-plan-resource", engagement.id),
+            "title": f"Assessment plan: {engagement.name}",
+            "description": "The plan these results import: the engagement's controls in scope and their schedule.",
+            "base64": {"filename": "assessment-plan.json", "media-type": "application/oscal.ap+json",
+                       "value": base64.b64encode(json.dumps(plan, sort_keys=True).encode()).decode()}}
 
 
 def _kpi_observation(result: KpiResult, engagement: Engagement) -> dict[str, Any]:
@@ -139,7 +209,9 @@ def assessment_results(user: User, engagement_id: int | str, *, now: dt.datetime
         by_quarter.setdefault(quarter_of(row.period_start), [])
     today = (now or utcnow()).date()
     by_quarter.setdefault(quarter_of(today), [])
-    open_findings = list(scope.findings_for(user, engagement).where(Finding.status != "closed").order_by(Finding.id))
+    findings = _findings_by_quarter(user, engagement, evidence)
+    for quarter in findings:
+        by_quarter.setdefault(quarter, [])
     latest = max(by_quarter)
     not_required = list(scope.clocks_for(user, engagement).where(Clock.state == "not_required",
                                                                  Clock.incident.is_null(False))
@@ -161,21 +233,26 @@ def assessment_results(user: User, engagement_id: int | str, *, now: dt.datetime
                         [_kpi_observation(r, engagement) for r in kpi_by_quarter[period]])
         if period == latest:
             observations += [_not_required(c, engagement) for c in not_required]
+        observations += [basis for _f, basis, _r in findings.get(period, [])]
         if observations:
             result["observations"] = observations
-        if period == latest and open_findings:
-            result["findings"] = [_finding(f, engagement) for f in open_findings]
+        if findings.get(period):
+            result["findings"] = [_finding(f, engagement, related) for f, _b, related in findings[period]]
         results.append(result)
     document: dict[str, Any] = {"assessment-results": {
         "uuid": _uuid("assessment-results", engagement.id, (now or utcnow()).isoformat()),
         "metadata": {"title": f"Attest assessment results: {engagement.name}",
                      "last-modified": isoformat_utc(now or utcnow()), "version": "1", "oscal-version": OSCAL_VERSION},
-        "import-ap": {"href": f"#attest-engagement-{engagement.id}-assessment-plan"},
+        "import-ap": {"href": f"#{_uuid('assessment-plan-resource', engagement.id)}"},
         "results": results,
     }}
-    if evidence:
-        document["assessment-results"]["back-matter"] = {
-            "resources": [r for i in evidence for r in _resources(i, engagement)]}
+    controls = [code for (code,) in scope.visible_controls(user, engagement).select(Control.code)
+                .join(Applicability, on=(Applicability.control == Control.id))
+                .where(Applicability.engagement == engagement.id, Applicability.applicable == True)  # noqa: E712
+                .order_by(Control.code).tuples()]
+    document["assessment-results"]["back-matter"] = {"resources": [
+        _assessment_plan(engagement, controls, now or utcnow()),
+        *(r for i in evidence for r in _resources(i, engagement))]}
     return document
 
 

@@ -32,7 +32,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from domain import packs as rules
 from domain.errors import NotFound, ValidationError
 from domain.findings import FINAL_STATES
-from domain.timeutil import local, parse_date
+from domain.timeutil import local, local_text, parse_date
 from evidence_store import CHUNK, LocalStore, get_store
 from models import (
     Applicability,
@@ -93,7 +93,7 @@ def attachable_path(store: LocalStore, sha256: str, directory: str) -> str:
 
 # ---------------------------------------------------------------- requests
 
-def _period(data: dict) -> tuple[dt.date, dt.date]:
+def _period(data: dict, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     out = []
     for name in ("period_start", "period_end"):
         value = data.get(name)
@@ -103,7 +103,7 @@ def _period(data: dict) -> tuple[dt.date, dt.date]:
             out.append(parse_date(value))
         except ValueError as exc:
             raise ValidationError(str(exc), field=name) from None
-    rules.check_period(out[0], out[1])
+    rules.check_period(out[0], out[1], today)
     return out[0], out[1]
 
 
@@ -121,7 +121,7 @@ def request_pack(user: User, engagement_id: int | str, data: dict, *, ip: str = 
     if not isinstance(requested, list) or not all(isinstance(c, str) for c in requested):
         raise ValidationError("frameworks must be a list of framework codes", field="frameworks")
     codes = rules.check_frameworks(requested, allowed_frameworks(user, engagement))
-    start, end = _period(data)
+    start, end = _period(data, local(utcnow(), engagement.timezone).date())
     with transaction():
         pack = Pack.create(engagement=engagement, frameworks=json.dumps(sorted(codes)), period_start=start,
                            period_end=end, requested_by=user)
@@ -516,6 +516,7 @@ def choose_embedded(items: list[Evidence], store: LocalStore, limit_bytes: int) 
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     env.globals.update(local=local)
+    env.filters["when"] = local_text  # a pack has no reader: every time names the engagement's zone
     return env
 
 

@@ -23,7 +23,7 @@ from domain import packs as pack_rules
 from domain import performance as performance_rules
 from domain.errors import NotFound, ValidationError
 from domain.governance_exit import readiness
-from domain.timeutil import end_of_local_day, parse_date, start_of_local_day
+from domain.timeutil import end_of_local_day, local_text, parse_date, start_of_local_day
 from models import (
     Action,
     ChangeRequest,
@@ -308,6 +308,7 @@ def workbook(report: PerformanceReport, engagement: Engagement, sections: list[S
 
 def render_html(report: PerformanceReport, engagement: Engagement, sections: list[Section]) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    env.filters["when"] = local_text
     return env.get_template("performance.html").render(report=report, engagement=engagement, sections=sections,
                                                        generated=utcnow())
 

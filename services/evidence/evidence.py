@@ -387,6 +387,23 @@ class RequestDetail:
         return latest if latest is not None and latest.status == "rejected" else None
 
 
+def without_echoes(history: list[RequestHistory]) -> list[RequestHistory]:
+    """One line per event: a decision or upload moves the version and the request together, recorded as two rows
+    (``subject`` evidence and request, same instant, version and new state), which read as the same line twice.
+    The request's row stands for both (it keeps the version's reason when it has none); a version's move that the
+    request did not follow (version 2 rejected while version 1 stands) keeps its own line."""
+    by_key = {(h.at, h.evidence_id, h.to_status, h.actor_id): h for h in history
+              if h.subject == "request" and h.evidence_id is not None}
+    kept = []
+    for row in history:
+        twin = by_key.get((row.at, row.evidence_id, row.to_status, row.actor_id)) if row.subject == "evidence" else None
+        if twin is None:
+            kept.append(row)
+        elif not twin.reason:
+            twin.reason = row.reason
+    return kept
+
+
 def request_detail(user: User, request_id: int | str) -> RequestDetail:
     """One request with every version (who, when, hash, status, review comment), its history and what the
     user may do. Four queries whatever the number of versions. Auditors see accepted versions only."""

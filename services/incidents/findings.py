@@ -20,7 +20,7 @@ import peewee as pw
 
 from domain.errors import NotFound, ValidationError
 from domain.findings import FINAL_STATES, FindingError, check_move
-from domain.timeutil import parse_date
+from domain.timeutil import local, parse_date
 from models import (
     AuditEvent,
     Clock,
@@ -120,13 +120,34 @@ def _due(value: Any) -> dt.date | None:
         raise ValidationError(str(exc), field="due_date") from None
 
 
+def _today(engagement: Engagement) -> dt.date:
+    return local(utcnow(), engagement.timezone).date()
+
+
 def create_from_input(user: User, engagement: Engagement, data: dict, ip: str = "") -> Finding:
-    """A finding raised by hand (risk team or auditor)."""
+    """A finding raised by hand (risk team or auditor). Its due date is today or later (the engagement's local
+    date): a new finding due in the past would be overdue before anyone could act on it, a typo of the year."""
     title = clean_text(data, "title", limit=200)
+    due = _due(data.get("due_date"))
+    if due is not None and due < _today(engagement):
+        raise ValidationError(f"due_date {due.isoformat()} is in the past (today is {_today(engagement).isoformat()} "
+                              "in the engagement's timezone): a new finding is due today or later", field="due_date")
     return raise_finding(engagement, source="auditor" if user.role == "auditor" else "manual", title=title,
                          severity=(data.get("severity") or "medium"), owner=_owner(engagement, data.get("owner")),
                          description=clean_text(data, "description", required=False, limit=5000, multiline=True),
-                         due_date=_due(data.get("due_date")), raised_by=user, ip=ip)
+                         due_date=due, raised_by=user, ip=ip)
+
+
+def past_due_warning(finding: Finding) -> str | None:
+    """Said when an edit leaves a finding that is still to be worked due in the past. Kept, not refused: an edit
+    may record an extension agreed late or correct a date after the fact, but it makes the finding overdue now."""
+    if finding.due_date is None or finding.status in FINAL_STATES:
+        return None
+    today = _today(Engagement.get_by_id(finding.engagement_id))
+    if finding.due_date >= today:
+        return None
+    return (f"due_date {finding.due_date.isoformat()} is in the past (today is {today.isoformat()} in the "
+            "engagement's timezone): the finding is overdue from now on")
 
 
 EDITABLE_BY_CLIENT = ("title", "severity", "owner", "due_date", "description")

@@ -24,6 +24,8 @@ register_schemas({
         "status": {"type": "string", "enum": list(FINDING_STATES)}, "description": STRING,
         "request_id": NULL_INT, "incident_id": NULL_INT, "clock_id": NULL_INT, "closure_evidence_id": NULL_INT,
         "closure_note": STRING, "created_at": INSTANT, "closed_at": {"type": ["string", "null"], "format": "date-time"},
+        "warnings": {"type": "array", "items": STRING,
+                     "description": "After an edit: what the caller should know (a due date left in the past)."},
     }),
     "NewFinding": {"type": "object", "required": ["title"],
                    "properties": {"title": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -91,5 +93,10 @@ def finding(finding_id: int):
 def update_finding(finding_id: int):
     user = api_user()
     row = finding_service.finding_for(user, finding_id)
-    updated = finding_service.update_from_input(user, row, json_body(), ip=client_ip())
-    return jsonify(finding_service.finding_json(updated))
+    data = json_body()
+    updated = finding_service.update_from_input(user, row, data, ip=client_ip())
+    body = finding_service.finding_json(updated)
+    warning = finding_service.past_due_warning(updated) if isinstance(data, dict) and "due_date" in data else None
+    if warning:
+        body["warnings"] = [warning]
+    return jsonify(body)

@@ -69,7 +69,7 @@ def _export_rows() -> tuple[str, list[tuple]]:
     items = dashboard.all_items(user, filters, now)
     owners = dashboard.owners_of(items)
     rows = [(r.engagement.name, r.control.code, r.control.title, r.requirement.name,
-             local(r.due_at, r.engagement.timezone).strftime("%Y-%m-%d %H:%M %Z"), r.status,
+             local(r.due_at, r.engagement.timezone), r.status,
              dashboard.days_overdue(r.due_at, now), dashboard.days_to_due(r.due_at, now),
              owners.get(r.id, ""), r.id) for r in items]
     return f"overdue-{dt.date.today().isoformat()}", rows

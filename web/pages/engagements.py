@@ -99,8 +99,8 @@ def requests_export(engagement_id: int, fmt: str) -> Response:
     """The request list as filtered and sorted on the page, every page of it."""
     row, query, _args = _request_query(engagement_id)
     now = utcnow()
-    records = [(r.id, r.control.code, r.control.title, r.requirement.name, r.period_start.isoformat(),
-                r.period_end.isoformat(), local(r.due_at, row.timezone).strftime("%Y-%m-%d %H:%M %Z"), r.status,
+    records = [(r.id, r.control.code, r.control.title, r.requirement.name, r.period_start,
+                r.period_end, local(r.due_at, row.timezone), r.status,
                 dashboard.days_overdue(r.due_at, now)) for r in query]
     return exports.table_download(fmt, f"requests-engagement-{row.id}-{dt.date.today().isoformat()}",
                                   "Evidence requests", REQUEST_HEADERS, records)

@@ -24,6 +24,7 @@ from web.pages import PER_PAGE, bp, bulk_form_data, current, page_number
 from web.uploads import parse_upload, streamed_upload
 
 INLINE_IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+bp.add_app_template_global(evidence_service.without_echoes, "history_lines")  # one line per event, on the page
 
 
 @bp.app_template_filter("filesize")

@@ -165,9 +165,9 @@ def action_log_page():
 @bp.route(f"/actions.{FORMATS}")
 def action_log_export(fmt: str):
     query, _error = _action_log_query(_log_args())
-    rows = [(a.engagement.name, a.tier, a.title, a.owner.email, a.due_date.isoformat(), a.status,
+    rows = [(a.engagement.name, a.tier, a.title, a.owner.email, a.due_date, a.status,
              "yes" if meetings.is_overdue(a, a.engagement) else "",
-             a.escalated_at.date().isoformat() if a.escalated_at else "", a.meeting_id)
+             local(a.escalated_at, a.engagement.timezone).date() if a.escalated_at else "", a.meeting_id)
             for a in query.limit(10000)]
     return table_download(fmt, "actions", "Actions", ACTION_HEADERS, rows)
 
