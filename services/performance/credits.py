@@ -48,8 +48,8 @@ class MonthWorking:
 class Inputs:
     """What an engagement's credits are computed from (loaded for one engagement, or for many at once)."""
     settings: CommercialSettings
-    kpis: list[Kpi]  # its monthly KPIs
-    versions: dict[int, list[KpiVersion]]
+    kpis: list[Kpi]  # its monthly KPIs (the pass over every engagement reads rows with only id and code)
+    versions: dict[int, list[KpiVersion]]  # (the pass: rows with what in_effect and the allocation need)
     outcomes: dict[tuple[int, str], str]  # (kpi id, month) -> outcome of the accepted result
     charges: dict[str, Decimal | None]  # month -> charges
 
@@ -211,12 +211,17 @@ def _inputs_everywhere(period: rules.Period) -> dict[int, Inputs]:
     """Every engagement's inputs for ``period``'s credits: its settings and charges, its monthly KPIs with their
     versions, and their outcomes from the month before to the end of the longest earn-back window."""
     settings = {s.engagement_id: s for s in CommercialSettings.select()}
-    kpis: dict[int, list[Kpi]] = defaultdict(list)
-    for kpi in Kpi.select().where(Kpi.period == "monthly").order_by(Kpi.engagement, Kpi.code):
-        kpis[kpi.engagement_id].append(kpi)
+    kpis: dict[int, list] = defaultdict(list)  # light rows (id, engagement, code): thousands at scale
+    for kpi in (Kpi.select(Kpi.id, Kpi.engagement, Kpi.code).where(Kpi.period == "monthly")
+                .order_by(Kpi.engagement, Kpi.code).namedtuples()):
+        kpis[kpi.engagement].append(kpi)
     if not kpis:
         return {}
-    versions = versions_by_kpi([k.id for rows in kpis.values() for k in rows])
+    versions: dict[int, list] = defaultdict(list)  # what in_effect reads, as light rows, oldest first
+    for version in (KpiVersion.select(KpiVersion.kpi, KpiVersion.n, KpiVersion.state, KpiVersion.effective_start,
+                                      KpiVersion.allocation_pct).join(Kpi).where(Kpi.period == "monthly")
+                    .order_by(KpiVersion.n).namedtuples()):
+        versions[version.kpi].append(version)
     longest = max((s.earn_back_months for s in settings.values()), default=0)
     window = [period.previous().text, period.text, *_following(period, longest)]
     outcomes: dict[int, dict[tuple[int, str], str]] = defaultdict(dict)

@@ -58,8 +58,8 @@ def results_in(engagement: Engagement, first: str, last: str) -> dict[int, list[
                              KpiResult.state, KpiResult.n, KpiResult.month)
             .where(KpiResult.engagement == engagement.id, KpiResult.month >= first, KpiResult.month <= last)
             .order_by(KpiResult.period_start, KpiResult.n))
-    for row in rows:
-        out[row.kpi_id][row.period] = Cell(row.period, row.value, row.outcome, row.state, row.id, row.month)
+    for result_id, kpi_id, period, value, outcome, state, _n, month in rows.tuples():  # no model per row
+        out[kpi_id][period] = Cell(period, value, outcome, state, result_id, month)
     return {k: list(v.values()) for k, v in out.items()}
 
 
