@@ -31,6 +31,10 @@ def test_a_cancelled_meeting_keeps_its_agenda_and_the_cadence_goes_on(client, go
     url = f"/api/v1/meetings/{meeting.id}/cancel"
     error(client.post(url, json={}, headers=gov["client"]), 422, "reason")
     error(client.post(url, json={"reason": "   "}, headers=gov["client"]), 422, "reason")
+    for garbage in (None, 7, True, [], ["x"], {"a": 1}, "x" * 2001):
+        error(client.post(url, json={"reason": garbage}, headers=gov["client"]), 422, "reason")
+    for body in ([], "text", 3):
+        assert client.post(url, json=body, headers=gov["client"]).status_code in (400, 422)
     stranger = _stranger(make_user)
     foreign = client.post(url, json={"reason": "x"}, headers=stranger)
     missing = client.post("/api/v1/meetings/99999999/cancel", json={"reason": "x"}, headers=stranger)
