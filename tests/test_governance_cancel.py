@@ -100,3 +100,12 @@ def test_an_engagements_reports_are_listed_scoped_and_paged(client, gov, spec, m
     foreign = client.get(url, headers=stranger)
     missing = client.get("/api/v1/engagements/99999999/reports", headers=stranger)
     assert foreign.status_code == missing.status_code == 404 and foreign.get_json() == missing.get_json()
+
+
+def test_a_new_cadence_cancels_the_meetings_ahead_with_its_reason(client, gov):
+    weekly = forum(client, gov, "operational")
+    ahead = next_meeting(weekly)
+    changed = client.patch(f"/api/v1/forums/{weekly['id']}", json={"cadence": "P2W"}, headers=gov["client"])
+    assert changed.status_code == 200, changed.get_json()
+    body = client.get(f"/api/v1/meetings/{ahead.id}", headers=gov["client"]).get_json()
+    assert body["status"] == "cancelled" and body["cancelled_at"] and "cadence changed" in body["cancel_reason"]
