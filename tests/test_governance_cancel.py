@@ -32,6 +32,10 @@ def test_a_cancelled_meeting_keeps_its_agenda_and_the_cadence_goes_on(client, go
     url = f"/api/v1/meetings/{meeting.id}/cancel"
     error(client.post(url, json={}, headers=gov["client"]), 422, "reason")
     error(client.post(url, json={"reason": "   "}, headers=gov["client"]), 422, "reason")
+    for garbage in (None, 7, True, [], ["x"], {"a": 1}, "x" * 2001):
+        error(client.post(url, json={"reason": garbage}, headers=gov["client"]), 422, "reason")
+    for body in ([], "text", 3):
+        assert client.post(url, json=body, headers=gov["client"]).status_code in (400, 422)
     stranger = _stranger(make_user)
     foreign = client.post(url, json={"reason": "x"}, headers=stranger)
     missing = client.post("/api/v1/meetings/99999999/cancel", json={"reason": "x"}, headers=stranger)
@@ -97,3 +101,12 @@ def test_an_engagements_reports_are_listed_scoped_and_paged(client, gov, spec, m
     foreign = client.get(url, headers=stranger)
     missing = client.get("/api/v1/engagements/99999999/reports", headers=stranger)
     assert foreign.status_code == missing.status_code == 404 and foreign.get_json() == missing.get_json()
+
+
+def test_a_new_cadence_cancels_the_meetings_ahead_with_its_reason(client, gov):
+    weekly = forum(client, gov, "operational")
+    ahead = next_meeting(weekly)
+    changed = client.patch(f"/api/v1/forums/{weekly['id']}", json={"cadence": "P2W"}, headers=gov["client"])
+    assert changed.status_code == 200, changed.get_json()
+    body = client.get(f"/api/v1/meetings/{ahead.id}", headers=gov["client"]).get_json()
+    assert body["status"] == "cancelled" and body["cancelled_at"] and "cadence changed" in body["cancel_reason"]

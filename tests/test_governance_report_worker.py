@@ -82,3 +82,14 @@ def test_the_meeting_page_follows_the_build(report, gov, app):
     assert 'class="progress report-progress" max="100" value="40"' in page
     polled = web.get(f"/api/v1/reports/{building.id}").get_json()  # what the page's script polls
     assert (polled["status"], polled["progress"], polled["file_url"]) == ("building", 40, None)
+
+
+def test_a_report_is_made_for_an_executive_meeting_only(client, gov):
+    weekly = (Meeting.select().join(Forum).where(Meeting.engagement == gov["engagement"].id,
+                                                 Forum.tier == "operational").first())
+    today = dt.date.today()
+    refused = client.post(f"/api/v1/engagements/{gov['engagement'].id}/reports", headers=gov["client"], json={
+        "period_start": (today - dt.timedelta(days=30)).isoformat(), "period_end": today.isoformat(),
+        "meeting_id": weekly.id})
+    assert refused.status_code == 422 and refused.get_json()["error"]["field"] == "meeting_id"
+    assert PerformanceReport.select().count() == 0

@@ -32,6 +32,7 @@ from models import (
     Evidence,
     EvidenceRequest,
     Finding,
+    Forum,
     Incident,
     Meeting,
     PerformanceReport,
@@ -81,6 +82,9 @@ def request_report(user: User, engagement_id: int | str, data: object, *, ip: st
             meeting = None
         if meeting is None or meeting.engagement_id != engagement.id:
             raise ValidationError("meeting_id must be a meeting of this engagement", field="meeting_id")
+        if Forum.get_by_id(meeting.forum_id).tier != "executive":
+            raise ValidationError("meeting_id must be an executive meeting: the report is made for executive "
+                                  "steering", field="meeting_id")
         meeting_id = meeting.id
     with transaction():
         report = PerformanceReport.create(engagement=engagement.id, meeting=meeting_id, period_start=start,

@@ -18,6 +18,8 @@ from .inputs import date_field, json_object, people, person
 FORUM_FIELDS = ("name", "tier", "cadence", "anchor", "chair", "members")
 
 
+RESCHEDULED = "The forum's cadence changed: its meetings are scheduled on the new one"
+
 def forums_of(engagement: Engagement) -> pw.ModelSelect:
     tier_order = pw.Case(Forum.tier, [(t, i) for i, t in enumerate(rules.TIERS)], len(rules.TIERS))
     return Forum.select().where(Forum.engagement == engagement.id).order_by(tier_order, Forum.id)
@@ -132,7 +134,7 @@ def update_forum(actor: User, forum_id: int | str, data: object, *, ip: str = ""
             _set_members(forum, current, forum.chair)
         cancelled = 0
         if rescheduled:
-            cancelled = (Meeting.update(status="cancelled")
+            cancelled = (Meeting.update(status="cancelled", cancelled_at=now, cancel_reason=RESCHEDULED)
                          .where(Meeting.forum == forum.id, Meeting.status == "scheduled",
                                 Meeting.scheduled_for > now).execute())
             Forum.update(next_check_at=now).where(Forum.id == forum.id).execute()
