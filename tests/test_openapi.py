@@ -160,6 +160,14 @@ def test_query_and_body_parameters_are_typed(spec):
     assert Draft202012Validator(new, format_checker=FORMATS).is_valid(payload())
 
 
+def test_a_route_beyond_the_specification_says_so(spec):
+    """Webhook secret rotation is not among SPEC §10's routes: its description says it is an addition."""
+    rotate = spec["paths"]["/api/v1/webhooks/{webhook_id}/rotate-secret"]["post"]
+    assert "addition" in rotate["description"] and "SPEC §10" in rotate["description"]
+    assert {"404", "409"} <= set(rotate["responses"])
+    assert "description" not in spec["paths"]["/api/v1/webhooks"]["get"]
+
+
 def test_the_schemas_reject_what_the_serialisers_never_produce(contract):
     """The checks below are only worth something if the schemas are strict."""
     engagement = {"id": 1, "name": "n", "client": "c", "provider": "p", "provider_status": "accepted",

@@ -227,7 +227,7 @@ def openapi_path(rule: str) -> str:
 
 def operation(rule: str, method: str, *, operation_id: str, summary: str, params: tuple[str, ...],
               response: str | dict, status: int, errors: tuple[int, ...], public: bool,
-              body: str | None = None, body_type: str = "application/json") -> dict:
+              body: str | None = None, body_type: str = "application/json", description: str = "") -> dict:
     """One operation: parameters, request body, the success response and every error it can give."""
     unknown = [p for p in params if p not in QUERY_PARAMETERS]
     if unknown:
@@ -250,6 +250,8 @@ def operation(rule: str, method: str, *, operation_id: str, summary: str, params
         "parameters": [{"name": p, "in": "query", **QUERY_PARAMETERS[p]} for p in params] + path_params,
         "responses": responses,
     }
+    if description:
+        op["description"] = description
     if body and method != "GET":
         op["requestBody"] = {"required": True, "content": {body_type: {"schema": ref(body)}}}
     if public:

@@ -37,13 +37,15 @@ def _authenticate() -> Response | None:
 
 def route(rule: str, methods: tuple[str, ...] = ("GET",), *, summary: str, response: str | dict,
           params: tuple[str, ...] = (), body: str | None = None, status: int = 200,
-          errors: tuple[int, ...] = (), public: bool = False, body_type: str = "application/json") -> Callable:
+          errors: tuple[int, ...] = (), public: bool = False, body_type: str = "application/json",
+          description: str = "") -> Callable:
     """Register a view and its OpenAPI description in one place.
 
     ``response`` names the schema of the success body (``web.openapi.SCHEMAS``), ``body`` the request
     body's (``body_type``: its media type, e.g. multipart/form-data); ``response`` may be ``web.openapi.FILE``
     for a route that answers with a file; ``errors`` are the statuses the route can answer with an Error
-    besides 401, which every route that is not ``public`` can give.
+    besides 401, which every route that is not ``public`` can give; ``description`` is the operation's longer
+    text (e.g. that a route is an addition to the specification's list).
     """
     def decorator(view: Callable) -> Callable:
         path = oas.openapi_path(rule)
@@ -53,7 +55,8 @@ def route(rule: str, methods: tuple[str, ...] = ("GET",), *, summary: str, respo
             codes = (*errors, 400, 413, 422) if json_in else errors
             OPENAPI_PATHS.setdefault(path, {})[method.lower()] = oas.operation(
                 rule, method, operation_id=f"{view.__name__}_{method.lower()}", summary=summary, params=params,
-                response=response, status=status, errors=codes, public=public, body=body, body_type=body_type)
+                response=response, status=status, errors=codes, public=public, body=body, body_type=body_type,
+                description=description)
         if public:
             PUBLIC_ENDPOINTS.add(f"{bp.name}.{view.__name__}")
         return bp.route(rule, methods=list(methods))(view)

@@ -101,7 +101,11 @@ def delete_webhook(webhook_id: int):
 
 
 @route("/webhooks/<int:webhook_id>/rotate-secret", methods=("POST",), response="NewWebhook", errors=(404, 409),
-       summary="A new signing secret (shown once); the old one still signs alongside it for 24 hours")
+       summary="A new signing secret (shown once); the old one still signs alongside it for 24 hours",
+       description="An addition to the webhook routes of SPEC §10, which lists no rotation: the new secret is "
+                   "returned once; for 24 hours each delivery's webhook-signature carries both signatures "
+                   "(Standard Webhooks), then the scheduler pass drops the old secret. A second rotation "
+                   "racing this one is a 409.")
 def rotate_webhook_secret(webhook_id: int):
     endpoint, secret = webhooks.rotate_secret(api_user(), webhook_id, ip=client_ip())
     return jsonify({**webhook_json(endpoint), "secret": secret})
