@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from models import AuditEvent, Clock, Engagement, Evidence, EvidenceRequest, Incident
-from tests.conftest import bearer
+from tests.conftest import accept_invitation, bearer
 from tests.test_openapi import Contract
 from tests.test_openapi import spec as spec  # noqa: F401 (the fixture)
 
@@ -30,6 +30,7 @@ def setup(client, make_user):
         "name": "Incident centre", "provider": "BPO A", "frameworks": ["CPS234"],
         "place": "NSW", "timezone": "Australia/Sydney", "start_date": "2026-01-01", "card_payments": True})
     assert response.status_code == 201, response.get_json()
+    accept_invitation(client, response.get_json()["id"], make_user("provider_admin"))
     provider = make_user("provider_contributor")
     return {"engagement": response.get_json()["id"], "client": headers, "admin": admin,
             "risk": headers, "provider": bearer(provider)}
