@@ -782,3 +782,55 @@ def test_prose_without_hidden_names_reads_as_a_sentence(text, hidden, reads):
     """An auditor's library prose loses the names outside its grant and the punctuation they leave behind:
     no empty "( clock)" where a hidden rule's clock was named."""
     assert without_names(text, hidden) == reads
+
+
+def _before_own_frameworks(library) -> None:
+    """The library as it was before the card brands' rules and the optional regimes' Acts had frameworks of their
+    own: the brand clocks on PCI DSS 12.10.1, the ASD reports inside CPS 234."""
+    for name in ("card_brands.yaml", "soci.yaml", "cyber_security_act.yaml"):
+        (library / "frameworks" / name).unlink()
+    with (library / "frameworks" / "cps234.yaml").open("a", encoding="utf-8") as handle:
+        handle.write('  - {ref: "SOCI-30BC", title: "SOCI: report a significant incident within 12 hours", '
+                     'frequency: "event", verification: verified}\n'
+                     '  - {ref: "SOCI-30BD", title: "SOCI: report a relevant incident within 72 hours", '
+                     'frequency: "event", verification: verified}\n'
+                     '  - {ref: "CSA-27", title: "Report a ransomware payment within 72 hours", '
+                     'frequency: "event", verification: secondary}\n')
+    incident = library / "common" / "incident.yaml"
+    text = incident.read_text(encoding="utf-8")
+    start, end = text.index("      SOCI:\n"), text.index("      CPS230: {\"33\": full")
+    text = text[:start] + text[end:]
+    text = text.replace('      CPS234: {"35": full, "36": full}\n', '      CPS234: {"35": full, "36": full, '
+                        'SOCI-30BC: partial, SOCI-30BD: partial, CSA-27: partial}\n')
+    start, end = text.index("      CARD-BRANDS:\n"), text.index("    evidence:\n      - key: acquirer-notice")
+    incident.write_text(text[:start] + '      PCIDSS-4.0.1: {"12.10.1": partial}\n' + text[end:], encoding="utf-8")
+    drop_review_lines(library, "IR-08 ")
+    rules = library / "clock_rules.yaml"
+    text = rules.read_text(encoding="utf-8")
+    for ref in ("VISA-NOTICE", "VISA-REPORT", "VISA-ACCOUNTS"):
+        text = text.replace(f"    framework: CARD-BRANDS\n    obligation: {ref}\n",
+                            '    framework: PCIDSS-4.0.1\n    obligation: "12.10.1"\n')
+    for ref, old in (("SOCI\n    obligation: s30BC", "SOCI-30BC"), ("SOCI\n    obligation: s30BD", "SOCI-30BD"),
+                     ("CSA-2024\n    obligation: s27", "CSA-27")):
+        text = text.replace(f"    framework: {ref}\n", f"    framework: CPS234\n    obligation: {old}\n")
+    rules.write_text(text, encoding="utf-8")
+
+
+def test_own_frameworks_load_as_a_new_version_over_the_old_library_keeping_its_history(clean_db, library_copy):
+    _before_own_frameworks(library_copy)
+    assert load_library(str(library_copy)).version == 1
+    result = load_library()
+    assert (result.version, result.changed) == (2, True)
+    assert {f.code: f.introduced_in for f in Framework.select().where(Framework.introduced_in == 2)} == {
+        "CARD-BRANDS": 2, "SOCI": 2, "CSA-2024": 2}
+    cps234 = Framework.get(Framework.code == "CPS234")
+    retired = {o.ref: o.retired_in for o in Obligation.select().where(Obligation.framework == cps234,
+                                                                        Obligation.retired_in.is_null(False))}
+    assert retired == {"SOCI-30BC": 2, "SOCI-30BD": 2, "CSA-27": 2}  # kept, not deleted
+    brand = ClockRule.get(ClockRule.rule_id == "PCI-BRAND")
+    assert (brand.framework_code, brand.obligation_ref) == ("CARD-BRANDS", "VISA-NOTICE")
+    assert ClockRule.get(ClockRule.rule_id == "SOCI-30BC").framework_code == "SOCI"
+    old_anchor = (ControlObligation.select().join(Obligation).switch(ControlObligation).join(Control)
+                  .where(Control.code == "IR-08", Obligation.ref == "12.10.1").get())
+    assert old_anchor.retired_in == 2
+    assert Control.get(Control.code == "IR-08").changed_in == 2
