@@ -26,6 +26,7 @@ from web import (
     json_input,
     mail_console,
     pages,
+    redaction,
     requestlog,
     security,
     timefmt,
@@ -79,6 +80,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth.init_app(app)
     errors.init_app(app)
     access_log.init_app(app)
+    redaction.init_app(app)  # what an auditor reads names no framework outside its grant
     idempotency.init_app(app)
     timefmt.init_app(app)
     mail_console.init_app(app)

@@ -152,6 +152,19 @@ def require_engagement_creator(user: User) -> User:
     return user
 
 
+def hidden_frameworks(user: User | None) -> frozenset[str]:
+    """The frameworks whose names an auditor may not read anywhere (domain.redaction): every live framework
+    outside all of its active grants; none for anyone else (an auditor's library pages have no engagement, so
+    this is per auditor, not per grant)."""
+    if user is None or getattr(user, "role", None) != "auditor":
+        return frozenset()
+    granted: set[str] = set()
+    for grant in active_grants(user):
+        granted.update(json.loads(grant.frameworks))
+    live = Framework.select(Framework.code).where(Framework.retired_in.is_null()).tuples()
+    return frozenset(code for (code,) in live if code not in granted)
+
+
 def granted_framework_codes(user: User, engagement: Engagement) -> set[str] | None:
     """The frameworks an auditor may see on this engagement; None means no restriction."""
     if user.role != "auditor":

@@ -3,7 +3,9 @@ nothing except through its grant). An engagement holds all ten frameworks, incid
 several of them, findings of breached clocks, a register with sub-contractor clocks and packs; an auditor
 granted two frameworks walks every page, API route, export and download it can reach (following the links
 of each page, every GET route of the app with every id of the world, and the filters with each hidden code),
-and no response names any code, title or clock rule of the eight others, while the granted ones are there."""
+and no response names any code, title or clock rule of the eight others, nor the names and paragraph
+references people write for them ("CPS 234 32-34", "PCI 7.2.5.1", "ISO 27001", "Visa"), while the granted ones
+are there."""
 from __future__ import annotations
 
 import datetime as dt
@@ -56,6 +58,19 @@ QUERY_VARIANTS = 12  # links followed per path with different query strings
 SAMPLE = 20  # evidence items the auditor sees, and as many it does not
 
 
+# How the library's texts name each framework besides its code and title: names, paragraph references,
+# regulators, assessors and brands (the examples the library's descriptions and requirement names hold).
+PHRASES = {
+    "CPS234": ("CPS 234", "CPS 234 32-34", "Prudential Standard CPS 234"),
+    "CPS230": ("CPS 230",),
+    "PRIVACY-AU": ("APP 8.2", "APP 8", "OAIC", "NDB", "s26WH", "Notifiable data breach", "Privacy Act"),
+    "PCIDSS-4.0.1": ("PCI DSS", "PCI 7.2.5.1", "PCI's", "Visa", "Mastercard", "QSA", "ASV", "PCI AOC",
+                     "cardholder data"),
+    "ISO27001-2022": ("ISO 27001", "ISO/IEC 27001", "Annex A"),
+    "ISO22301-2019": ("ISO 22301",),
+}
+
+
 def iso(moment: dt.datetime) -> str:
     return moment.replace(tzinfo=dt.UTC).isoformat()
 
@@ -73,6 +88,9 @@ def forbidden_strings(granted: tuple[str, ...]) -> dict[str, str]:
     for rule in ClockRule.select().where(ClockRule.framework_code.not_in(list(granted))):
         out[rule.rule_id] = rule.framework_code
         out[rule.title] = rule.framework_code
+    for code, phrases in PHRASES.items():  # their names and paragraph references as people write them
+        if code not in granted:
+            out.update({phrase: code for phrase in phrases})
     granted_names = [f.code for f in Framework.select().where(Framework.code.in_(list(granted)))]
     granted_names += [r.rule_id for r in ClockRule.select().where(ClockRule.framework_code.in_(list(granted)))]
     # a hidden name that is part of a granted one (none today) would make the check meaningless

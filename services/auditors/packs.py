@@ -32,6 +32,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from domain import packs as rules
 from domain.errors import NotFound, ValidationError
 from domain.findings import FINAL_STATES
+from domain.redaction import redact
 from domain.timeutil import local, local_text, parse_date
 from evidence_store import CHUNK, LocalStore, get_store
 from models import (
@@ -520,6 +521,13 @@ def _environment() -> Environment:
     return env
 
 
+def outside_pack(pack: Pack) -> frozenset[str]:
+    """The frameworks a pack's reader may not read about: every one outside the pack's (it goes to auditors
+    granted those), so no description, requirement or justification in it names another (domain.redaction)."""
+    codes = set(json.loads(pack.frameworks))
+    return frozenset(code for (code,) in Framework.select(Framework.code).tuples() if code not in codes)
+
+
 def render_html(data: PackData, manifest_sha256: str) -> str:
     return _environment().get_template("pdf.html").render(d=data, manifest_sha256=manifest_sha256,
                                                           charts=charts(data))
@@ -643,8 +651,9 @@ def build_claimed(pack: Pack, store_root: str, *, embed_max_mb: float = DEFAULT_
             _set_progress(pack.id, 20, worker)
             store = evidence_store(store_root)
             embedded = choose_embedded(data.evidence, store, int(embed_max_mb * 1024 * 1024))
-            manifest = json.dumps(manifest_of(data, embedded), indent=1, sort_keys=True).encode()
-            html = render_html(data, hashlib.sha256(manifest).hexdigest())
+            hidden = outside_pack(pack)
+            manifest = redact(json.dumps(manifest_of(data, embedded), indent=1, sort_keys=True), hidden).encode()
+            html = redact(render_html(data, hashlib.sha256(manifest).hexdigest()), hidden)
             _set_progress(pack.id, 35, worker)
             with tempfile.TemporaryDirectory(prefix="attest-pack-out-") as out_dir:
                 files = [(attachable_path(store, f.sha256, out_dir), attachment_name(e, f),
