@@ -27,10 +27,10 @@ def post_files(w, req, parts: list[tuple[str, bytes]], user=None):
                          headers=w.auth(user or w.contributor), content_type="multipart/form-data")
 
 
-def three_files() -> list[tuple[str, bytes]]:
-    return [("sla-report.pdf", demo_files.pdf("SLA report March")),
-            ("review-minutes.pdf", demo_files.pdf("Service review minutes March")),
-            ("signed-attestation.pdf", demo_files.pdf("Signed attestation March"))]
+def three_files(month: str = "March") -> list[tuple[str, bytes]]:
+    return [("sla-report.pdf", demo_files.pdf(f"SLA report {month}")),
+            ("review-minutes.pdf", demo_files.pdf(f"Service review minutes {month}")),
+            ("signed-attestation.pdf", demo_files.pdf(f"Signed attestation {month}"))]
 
 
 @pytest.fixture
@@ -203,7 +203,7 @@ def test_oscal_lists_every_file_as_a_resource(evidence_world):
 
 def test_verify_evidence_checks_every_file_and_counts_no_second_file_as_orphan(app, empty_store, evidence_world):
     w = evidence_world
-    body = post_files(w, w.request(), three_files()).get_json()
+    body = post_files(w, w.request(), three_files("tampered")).get_json()  # bytes no other test stores
     intact = app.test_cli_runner().invoke(args=["verify-evidence", "--quiet"])
     assert intact.exit_code == 0, intact.output
     assert "3 file(s)" in intact.output and "0 missing, 0 altered, 0 orphan" in intact.output
