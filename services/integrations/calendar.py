@@ -121,8 +121,11 @@ def user_for_secret(secret: str, *, ip: str = "") -> User:
 # ------------------------------------------------------------------------------------------ the feed
 
 def _event(uid: str, summary: str, start: dt.datetime | dt.date, url: str, now: dt.datetime,
-           description: str = "", category: str = "", length: dt.timedelta | None = None) -> Event:
-    """One event: all-day for a date; at an instant (naive UTC) for a datetime, lasting ``length`` if given."""
+           description: str = "", length: dt.timedelta | None = None) -> Event:
+    """One event: all-day for a date; at an instant (naive UTC) for a datetime, lasting ``length`` if given.
+
+    Only the properties a calendar shows (each costs the library's line folding): an all-day event has no
+    DTEND (one day, RFC 5545 §3.6.1), a meeting no TRANSP (OPAQUE is the default, §3.8.2.7)."""
     event = Event()
     event.add("uid", f"{uid}@attest")
     event.add("dtstamp", now.replace(tzinfo=dt.UTC))
@@ -132,14 +135,12 @@ def _event(uid: str, summary: str, start: dt.datetime | dt.date, url: str, now: 
             event.add("dtend", start.replace(tzinfo=dt.UTC) + length)
     else:
         event.add("dtstart", start)
-        event.add("dtend", start + dt.timedelta(days=1))
     event.add("summary", summary)
     event.add("url", url)
     if description:
         event.add("description", description)
-    if category:
-        event.add("categories", [category])
-    event.add("transp", "OPAQUE" if length else "TRANSPARENT")  # a meeting takes the time; a due date does not
+    if not length:
+        event.add("transp", "TRANSPARENT")  # a meeting takes the time; a due date does not
     return event
 
 
@@ -167,7 +168,7 @@ def _requests(user: User, now: dt.datetime) -> tuple[list[Event], bool]:
         summary = (f"Evidence due: {items[0][3]} {items[0][4]}" if len(items) == 1
                    else f"Evidence due: {len(items)} requests")
         events.append(_event(f"due-{engagement_id}-{day.isoformat()}", f"{summary} — {items[0][6]}", items[0][1],
-                             link(f"/engagements/{engagement_id}/requests"), now, shown, "Evidence request"))
+                             link(f"/engagements/{engagement_id}/requests"), now, shown))
     return events, capped
 
 
@@ -179,8 +180,7 @@ def _clocks(user: User, now: dt.datetime) -> list[Event]:
                    Clock.deadline_at.between(now - PAST, now + FUTURE))
             .order_by(Clock.deadline_at, Clock.id).limit(LIMIT).tuples())
     return [_event(f"clock-{cid}", f"Deadline: {rule}", deadline,
-                   link(f"/incidents/{incident}" if incident else "/incidents"), now, f"{engagement} — {basis}",
-                   "Regulatory clock")
+                   link(f"/incidents/{incident}" if incident else "/incidents"), now, f"{engagement} — {basis}")
             for cid, rule, deadline, basis, incident, engagement in rows]
 
 
@@ -193,7 +193,7 @@ def _findings(user: User, now: dt.datetime) -> list[Event]:
                    Finding.due_date.between(today - PAST, today + FUTURE))
             .order_by(Finding.due_date, Finding.id).limit(LIMIT).tuples())
     return [_event(f"finding-{fid}", f"Finding due: {title}", due, link(f"/findings/{fid}"), now,
-                   f"{engagement} — {severity} finding #{fid}", "Finding")
+                   f"{engagement} — {severity} finding #{fid}")
             for fid, title, due, severity, engagement in rows]
 
 
@@ -206,7 +206,7 @@ def _actions(user: User, now: dt.datetime) -> list[Event]:
                    Action.due_date.between(today - PAST, today + FUTURE))
             .order_by(Action.due_date, Action.id).limit(LIMIT).tuples())
     return [_event(f"action-{aid}", f"Action due: {title}", due, link(f"/meetings/{meeting}"), now,
-                   f"{engagement} — {tier} forum action #{aid}", "Action")
+                   f"{engagement} — {tier} forum action #{aid}")
             for aid, title, due, tier, meeting, engagement in rows]
 
 
@@ -225,7 +225,7 @@ def _meetings(user: User, now: dt.datetime) -> list[Event]:
     events = []
     for mid, at, status, forum, tier, engagement in rows:
         event = _event(f"meeting-{mid}", f"{forum} ({engagement})", at, link(f"/meetings/{mid}"), now,
-                       f"{engagement} — {tier} forum meeting, {status}", "Meeting", MEETING_LENGTH)
+                       f"{engagement} — {tier} forum meeting, {status}", MEETING_LENGTH)
         event.add("status", "CANCELLED" if status == "cancelled" else "CONFIRMED")
         events.append(event)
     return events
