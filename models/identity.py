@@ -116,3 +116,4 @@ class SsoResponseSeen(BaseModel):
     config = pw.ForeignKeyField(SsoConfig, backref="+", on_delete="CASCADE")
     response_id = pw.CharField(max_length=255, unique=True)
     seen_at = pw.DateTimeField(default=utcnow, index=True)
+    keep_until = pw.DateTimeField(null=True, index=True)  # NotOnOrAfter + skew; NULL: a day after seen_at

@@ -4,6 +4,7 @@ signature wrapping refused; every refusal audited, nothing changed."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import re
 
@@ -11,7 +12,8 @@ import pytest
 from conftest import bearer, login
 from saml2.xmldsig import DIGEST_SHA1, SIG_RSA_SHA1
 
-from models import AuditEvent, SsoConfig, SsoResponseSeen, User
+from models import AuditEvent, SsoConfig, SsoResponseSeen, User, utcnow
+from services.identity import sso
 
 DOMAIN = "bank-saml.example"
 
@@ -73,6 +75,8 @@ def test_a_new_user_signs_in_with_a_signed_assertion_and_the_mapped_role(client,
     assert erin.role == "client_admin" and erin.organisation_id == bank.organisation_id
     assert client.get("/api/v1/engagements").status_code == 200
     assert SsoResponseSeen.select().count() == 2  # the response id and the assertion id
+    kept = {seen.keep_until for seen in SsoResponseSeen.select()}  # the response's NotOnOrAfter + skew
+    assert len(kept) == 1 and utcnow() + sso.RESPONSE_SKEW < kept.pop() < utcnow() + dt.timedelta(hours=1)
 
 
 def test_a_replayed_response_is_refused(client, bank, saml_idp, app):

@@ -66,8 +66,10 @@ def test_a_calendar_client_parses_the_feed_of_what_the_user_may_see(client, part
         EvidenceRequest.due_at.between(utcnow(), utcnow() + calendar.FUTURE - dt.timedelta(days=1)))}
     assert mine and mine <= set(events)
     assert not [uid for uid in events if uid.startswith(f"due-{parties['elsewhere'].id}-")]  # another tenant's
-    some = EvidenceRequest.get(EvidenceRequest.engagement == engagement.id,
-                               EvidenceRequest.status.in_(calendar.OPEN_REQUESTS), EvidenceRequest.due_at > utcnow())
+    some = (EvidenceRequest.select().where(EvidenceRequest.engagement == engagement.id,  # its day's first: named
+                                           EvidenceRequest.status.in_(calendar.OPEN_REQUESTS),
+                                           EvidenceRequest.due_at > utcnow())
+            .order_by(EvidenceRequest.due_at, EvidenceRequest.id).first())
     assert f"request #{some.id}" in str(events[f"due-{engagement.id}-{some.due_at.date()}@attest"]["DESCRIPTION"])
     assert events[f"clock-{clock.id}@attest"].decoded("DTSTART").utcoffset() == dt.timedelta(0)  # UTC
     assert events[f"finding-{finding.id}@attest"].decoded("DTSTART") == finding.due_date  # an all-day event
@@ -171,3 +173,36 @@ def test_meetings_and_open_actions_are_in_the_parties_feeds_never_an_auditors_or
         "expires_at": (now + dt.timedelta(days=2)).isoformat()}).status_code == 201
     seen = uids(client.get(new_feed(client, auditor)).data)
     assert seen and not [u for u in seen if u.startswith(("meeting-", "action-"))]  # the parties' governance only
+
+
+def test_an_unchanged_feed_answers_304_without_being_built_and_a_change_rebuilds_it(client, parties, monkeypatch):
+    path = new_feed(client, parties["risk"])
+    first = client.get(path)
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and etag
+    built = []
+    monkeypatch.setattr(calendar, "ics", lambda user, now=None: built.append(user) or b"")
+    with Statements() as poll:
+        again = client.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b"" and again.headers["ETag"] == etag
+    assert built == [] and poll.count <= 3  # the feed's owner, and the newest change
+    monkeypatch.undo()
+    engage(parties["admin"], "A new centre")  # a change: the poll gets the new feed
+    changed = client.get(path, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag and b"A new centre" in changed.data
+    other = client.get(new_feed(client, parties["provider"]), headers={"If-None-Match": changed.headers["ETag"]})
+    assert other.status_code == 200  # another user's feed never matches this one's ETag
+
+
+def test_a_days_event_names_its_first_requests_and_a_capped_feed_says_so(parties, monkeypatch):
+    risk, engagement = parties["risk"], parties["engagement"]
+    body = calendar.ics(risk)
+    events = Calendar.from_ical(body).walk("VEVENT")
+    assert all(str(e.get("DESCRIPTION", "")).count("request #") <= calendar.SHOWN for e in events)
+    assert b"capped-" not in body and b"X-WR-CALDESC" not in body
+    monkeypatch.setattr(calendar, "LIMIT", 1)
+    capped = Calendar.from_ical(calendar.ics(risk))
+    note = [e for e in capped.walk("VEVENT") if str(e["UID"]).startswith("capped-")]
+    assert len(note) == 1 and "evidence requests" in str(note[0]["SUMMARY"])
+    assert "Capped" in str(capped["X-WR-CALDESC"])
+    assert len([e for e in capped.walk("VEVENT") if str(e["UID"]).startswith(f"due-{engagement.id}-")]) == 1

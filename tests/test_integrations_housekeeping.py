@@ -1,6 +1,7 @@
 """Housekeeping of the integrations' tables and secrets: a webhook's signing secret is rotated (the new one shown
 once, the old one still signing alongside it for 24 hours, then dropped, each step audited); the scheduler pass
-purges deliveries 30 days after their final state and SSO flows past their lifetime, in bounded batches; and
+purges deliveries 30 days after their final state, SSO flows past their lifetime and SAML response ids past
+their NotOnOrAfter, in bounded batches; and
 SSO sign-ins started from one address are limited, so a flood of starts cannot fill the table."""
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ import pytest
 from conftest import bearer
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from models import AuditEvent, SsoConfig, SsoFlow, WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
+from models import (
+    AuditEvent,
+    SsoConfig,
+    SsoFlow,
+    SsoResponseSeen,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    utcnow,
+)
 from services.alerts.scheduler import tick
 from services.identity import sso
 from services.integrations import webhooks
@@ -135,6 +145,20 @@ def test_the_pass_purges_sso_flows_past_their_lifetime(config, monkeypatch):
     assert [f.key for f in SsoFlow.select()] == [fresh.key]
     tick(now=now + sso.FLOW_TTL + dt.timedelta(seconds=1))
     assert SsoFlow.select().count() == 0
+
+
+def test_the_pass_purges_saml_response_ids_past_their_not_on_or_after(config, monkeypatch):
+    now, second = utcnow(), dt.timedelta(seconds=1)
+    rows = {"expired-1": (now - second, now), "expired-2": (now - DAY, now), "expired-3": (now - second, now),
+            "live": (now + second, now), "old-style": (None, now - DAY - second),
+            "old-style-young": (None, now - DAY + dt.timedelta(minutes=1))}
+    for response_id, (keep_until, seen_at) in rows.items():
+        SsoResponseSeen.create(config=config, response_id=response_id, keep_until=keep_until, seen_at=seen_at)
+    monkeypatch.setattr(sso, "PURGE_BATCH", 2)
+    assert list(sso.purge_seen_responses(now)) == [2, 2]
+    assert {s.response_id for s in SsoResponseSeen.select()} == {"live", "old-style-young"}
+    tick(now=now + 2 * second)  # the scheduler pass runs the same step
+    assert [s.response_id for s in SsoResponseSeen.select()] == ["old-style-young"]
 
 
 def test_sign_ins_started_from_one_address_are_limited_and_others_are_not(config, monkeypatch):

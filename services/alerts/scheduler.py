@@ -319,6 +319,8 @@ def tick(now: dt.datetime | None = None) -> TickResult:
             pass
         for _purged in pace(sso.purge_flows(now), "sso flows"):
             pass
+        for _purged in pace(sso.purge_seen_responses(now), "saml response ids"):
+            pass
         log.info("scheduler pass end pid=%d t=%.6f", os.getpid(), time.time())
     result.batches, result.longest_step = pace.batches, pace.longest_step
     result.longest_ms = round(pace.longest * 1000, 1)

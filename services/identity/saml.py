@@ -33,7 +33,6 @@ from .oidc import Outcome
 
 log = logging.getLogger("attest.sso")
 XMLSEC = shutil.which("xmlsec1") or "/usr/bin/xmlsec1"
-REMEMBER_IDS = dt.timedelta(days=1)
 WEAK = re.compile(r"sha1$|#sha1|rsa-sha1|dsa-sha1|hmac-sha1", re.I)
 MAX_RESPONSE = 200_000  # base64 characters: a real response is a few kB
 EMAIL_ATTRIBUTES = ("email", "mail", "emailAddress", "urn:oid:0.9.2342.19200300.100.1.3",
@@ -135,7 +134,7 @@ def finish(saml_response: str, *, sp: dict, ip: str = "") -> Outcome:
         log.info("SAML response refused: %s: %s", type(exc).__name__, exc)
         sso.refuse(config, "saml_invalid", method="saml", ip=ip, detail=f"{type(exc).__name__}: {exc}",
                    message="The identity provider's answer could not be verified: sign-in refused.")
-    _remember(config, flow, [response.response.id, assertion.id], ip=ip)
+    _remember(config, flow, [response.response.id, assertion.id], _keep_until(response.not_on_or_after), ip=ip)
     identity = response.get_identity() or {}
     email = _email(response, identity)
     groups = identity.get(config.group_claim, []) if config.group_claim else []
@@ -154,12 +153,23 @@ def _email(response, identity: dict) -> str:
     return str(name_id.text).strip() if name_id is not None and name_id.text else ""
 
 
-def _remember(config: SsoConfig, flow: SsoFlow, ids: list[str], *, ip: str) -> None:
-    """Keep the ids (a day: far longer than an assertion or a flow lives, after which a replay fails anyway)."""
+def _keep_until(not_on_or_after: int | bool | None) -> dt.datetime:
+    """Until when a response's ids are kept: its ``NotOnOrAfter`` (seconds since the epoch, as pysaml2 gives
+    it; 0 or False when absent) plus the skew, within a day from now."""
+    now = utcnow()
+    if not not_on_or_after:
+        return now + sso.REMEMBER_RESPONSES
+    expires = dt.datetime.fromtimestamp(int(not_on_or_after), dt.UTC).replace(tzinfo=None) + sso.RESPONSE_SKEW
+    return min(expires, now + sso.REMEMBER_RESPONSES)
+
+
+def _remember(config: SsoConfig, flow: SsoFlow, ids: list[str], keep_until: dt.datetime, *, ip: str) -> None:
+    """Keep the ids until ``keep_until`` (the scheduler pass then purges them; a replay after it is refused
+    as too old anyway); a second sight of one is a refused replay."""
     try:
         with transaction():
-            SsoResponseSeen.delete().where(SsoResponseSeen.seen_at < utcnow() - REMEMBER_IDS).execute()
-            SsoResponseSeen.insert_many([{"config": config.id, "response_id": i[:255]} for i in ids if i]).execute()
+            SsoResponseSeen.insert_many([{"config": config.id, "response_id": i[:255], "keep_until": keep_until}
+                                         for i in ids if i]).execute()
     except IntegrityError:
         sso.refuse(config, "replayed", method="saml", ip=ip,
                    message="This sign-in answer was already used: start again from the sign-in page.")

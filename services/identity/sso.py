@@ -28,12 +28,23 @@ from collections.abc import Iterator
 from typing import NoReturn
 from urllib.parse import urlsplit
 
+import peewee as pw
 from argon2 import PasswordHasher
 from peewee import IntegrityError
 
 from domain import sealing
 from domain.errors import Conflict, DomainError, ValidationError
-from models import ROLE_ORG_KIND, Organisation, SsoConfig, SsoDomain, SsoFlow, User, transaction, utcnow
+from models import (
+    ROLE_ORG_KIND,
+    Organisation,
+    SsoConfig,
+    SsoDomain,
+    SsoFlow,
+    SsoResponseSeen,
+    User,
+    transaction,
+    utcnow,
+)
 from models.identity import SSO_PROTOCOLS
 from services import scope
 from services.audit import audit_log
@@ -42,6 +53,11 @@ from services.people import accounts
 FLOW_TTL = dt.timedelta(minutes=10)  # an IdP round trip takes seconds; a link kept longer is refused
 STARTS_PER_ADDRESS = accounts.IP_FAILURES  # sign-ins started per client address in FLOW_TTL (a busy office)
 PURGE_BATCH = 500
+# a SAML response id is kept until its NotOnOrAfter plus this skew (our clock against the IdP's), at most
+# REMEMBER_RESPONSES (an IdP's far-off NotOnOrAfter cannot keep rows for ever: a replay is refused anyway,
+# its flow being spent), and REMEMBER_RESPONSES without a NotOnOrAfter
+RESPONSE_SKEW = dt.timedelta(minutes=5)
+REMEMBER_RESPONSES = dt.timedelta(days=1)
 ROLE_RANK = {"client_admin": 2, "provider_admin": 2, "risk_reviewer": 1, "provider_contributor": 1, "auditor": 1}
 DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -344,19 +360,31 @@ def start_flow(config: SsoConfig, *, key: str, nonce: str = "", code_verifier: s
                               next_path=next_path[:500], test_only=test_only, ip=ip or None)
 
 
-def purge_flows(now: dt.datetime) -> Iterator[int]:
-    """The scheduler's step: flows past their lifetime (answered or not: an answer after it is refused
-    anyway), ``PURGE_BATCH`` per transaction; yields each count."""
+def _purge(model: type[pw.Model], condition: pw.Expression) -> Iterator[int]:
+    """Delete ``model``'s rows matching ``condition``, ``PURGE_BATCH`` per transaction; yields each count."""
     while True:
         with transaction():
-            ids = [i for (i,) in SsoFlow.select(SsoFlow.id).where(SsoFlow.created_at < now - FLOW_TTL)
-                   .limit(PURGE_BATCH).tuples()]
+            ids = [i for (i,) in model.select(model.id).where(condition).limit(PURGE_BATCH).tuples()]
             if not ids:
                 return
-            SsoFlow.delete().where(SsoFlow.id.in_(ids)).execute()
+            model.delete().where(model.id.in_(ids)).execute()
         yield len(ids)
         if len(ids) < PURGE_BATCH:
             return
+
+
+def purge_flows(now: dt.datetime) -> Iterator[int]:
+    """The scheduler's step: flows past their lifetime (answered or not: an answer after it is refused
+    anyway), ``PURGE_BATCH`` per transaction; yields each count."""
+    yield from _purge(SsoFlow, SsoFlow.created_at < now - FLOW_TTL)
+
+
+def purge_seen_responses(now: dt.datetime) -> Iterator[int]:
+    """The scheduler's step: SAML response ids past ``keep_until`` (their ``NotOnOrAfter`` plus skew, after
+    which a replay is refused as too old anyway), or, kept before that column, a day after they were seen;
+    ``PURGE_BATCH`` per transaction; yields each count."""
+    yield from _purge(SsoResponseSeen, (SsoResponseSeen.keep_until < now) | (
+        SsoResponseSeen.keep_until.is_null() & (SsoResponseSeen.seen_at < now - REMEMBER_RESPONSES)))
 
 
 def spend_flow(key: str, *, method: str, ip: str = "") -> SsoFlow:

@@ -11,6 +11,12 @@ an event in place and drops it when it is done. A revoked secret answers 404 lik
 recorded in the audit trail; so does the secret of a deactivated user (without a record).
 
 A cancelled meeting stays in the feed as ``STATUS:CANCELLED`` so a subscribed calendar removes it.
+
+Kept cheap for calendars that poll: descriptions are short (a day's first ``SHOWN`` requests, the page the
+event links to holds the rest), and :func:`version` names the feed's state by the newest audit event (every
+change records one in its own transaction) and the hour (items enter and leave the window, statuses move with
+the clock), so an unchanged feed answers 304 after one statement. Each kind of event stops at ``LIMIT``; when
+one does, the feed says so (``X-WR-CALDESC`` and an all-day note event today).
 """
 from __future__ import annotations
 
@@ -18,12 +24,14 @@ import datetime as dt
 import hashlib
 import secrets
 
+import peewee as pw
 from icalendar import Calendar, Event
 
 from domain.errors import Conflict, NotFound
 from domain.findings import FINAL_STATES
 from models import (
     Action,
+    AuditEvent,
     CalendarFeed,
     Clock,
     Control,
@@ -45,7 +53,7 @@ OPEN_REQUESTS = ("upcoming", "open", "rejected", "overdue", "submitted")
 PAST = dt.timedelta(days=60)  # overdue items stay on the calendar this long
 FUTURE = dt.timedelta(days=400)
 LIMIT = 2000  # per kind of event
-SHOWN = 20  # requests named in one day's event
+SHOWN = 3  # requests named in one day's event (a long DESCRIPTION is costly to fold, and the page lists them)
 TOUCH_EVERY = dt.timedelta(minutes=5)  # last_used_at is written at most this often
 PRODID = "-//Attest//Compliance calendar//EN"
 
@@ -114,8 +122,11 @@ def user_for_secret(secret: str, *, ip: str = "") -> User:
 # ------------------------------------------------------------------------------------------ the feed
 
 def _event(uid: str, summary: str, start: dt.datetime | dt.date, url: str, now: dt.datetime,
-           description: str = "", category: str = "", length: dt.timedelta | None = None) -> Event:
-    """One event: all-day for a date; at an instant (naive UTC) for a datetime, lasting ``length`` if given."""
+           description: str = "", length: dt.timedelta | None = None) -> Event:
+    """One event: all-day for a date; at an instant (naive UTC) for a datetime, lasting ``length`` if given.
+
+    Only the properties a calendar shows (each costs the library's line folding): an all-day event has no
+    DTEND (one day, RFC 5545 §3.6.1), a meeting no TRANSP (OPAQUE is the default, §3.8.2.7)."""
     event = Event()
     event.add("uid", f"{uid}@attest")
     event.add("dtstamp", now.replace(tzinfo=dt.UTC))
@@ -125,20 +136,19 @@ def _event(uid: str, summary: str, start: dt.datetime | dt.date, url: str, now: 
             event.add("dtend", start.replace(tzinfo=dt.UTC) + length)
     else:
         event.add("dtstart", start)
-        event.add("dtend", start + dt.timedelta(days=1))
     event.add("summary", summary)
     event.add("url", url)
     if description:
         event.add("description", description)
-    if category:
-        event.add("categories", [category])
-    event.add("transp", "OPAQUE" if length else "TRANSPARENT")  # a meeting takes the time; a due date does not
+    if not length:
+        event.add("transp", "TRANSPARENT")  # a meeting takes the time; a due date does not
     return event
 
 
-def _requests(user: User, now: dt.datetime) -> list[Event]:
+def _requests(user: User, now: dt.datetime) -> tuple[list[Event], bool]:
     """One event per engagement and due day (a busy reviewer's calendar shows "12 due" once, not 12 entries),
-    at that day's first deadline, naming the requests; its UID is the engagement and the day."""
+    at that day's first deadline, naming the first requests; its UID is the engagement and the day. Also
+    whether the cap was reached (``LIMIT * 5`` requests read, or more than ``LIMIT`` days)."""
     rows = (scope.requests_across(user)
             .select(EvidenceRequest.id, EvidenceRequest.due_at, EvidenceRequest.status, Control.code,
                     EvidenceRequirement.name, Engagement.id, Engagement.name)
@@ -152,14 +162,15 @@ def _requests(user: User, now: dt.datetime) -> list[Event]:
     for row in rows:
         days.setdefault((row[5], row[1].date()), []).append(row)
     events = []
+    capped = len(rows) >= LIMIT * 5 or len(days) > LIMIT
     for (engagement_id, day), items in list(days.items())[:LIMIT]:
         lines = [f"{code} {name} (request #{rid}, {status})" for rid, _due, status, code, name, _e, _n in items]
         shown = "\n".join(lines[:SHOWN]) + (f"\n… and {len(lines) - SHOWN} more" if len(lines) > SHOWN else "")
         summary = (f"Evidence due: {items[0][3]} {items[0][4]}" if len(items) == 1
                    else f"Evidence due: {len(items)} requests")
         events.append(_event(f"due-{engagement_id}-{day.isoformat()}", f"{summary} — {items[0][6]}", items[0][1],
-                             link(f"/engagements/{engagement_id}/requests"), now, shown, "Evidence request"))
-    return events
+                             link(f"/engagements/{engagement_id}/requests"), now, shown))
+    return events, capped
 
 
 def _clocks(user: User, now: dt.datetime) -> list[Event]:
@@ -170,8 +181,7 @@ def _clocks(user: User, now: dt.datetime) -> list[Event]:
                    Clock.deadline_at.between(now - PAST, now + FUTURE))
             .order_by(Clock.deadline_at, Clock.id).limit(LIMIT).tuples())
     return [_event(f"clock-{cid}", f"Deadline: {rule}", deadline,
-                   link(f"/incidents/{incident}" if incident else "/incidents"), now, f"{engagement} — {basis}",
-                   "Regulatory clock")
+                   link(f"/incidents/{incident}" if incident else "/incidents"), now, f"{engagement} — {basis}")
             for cid, rule, deadline, basis, incident, engagement in rows]
 
 
@@ -184,7 +194,7 @@ def _findings(user: User, now: dt.datetime) -> list[Event]:
                    Finding.due_date.between(today - PAST, today + FUTURE))
             .order_by(Finding.due_date, Finding.id).limit(LIMIT).tuples())
     return [_event(f"finding-{fid}", f"Finding due: {title}", due, link(f"/findings/{fid}"), now,
-                   f"{engagement} — {severity} finding #{fid}", "Finding")
+                   f"{engagement} — {severity} finding #{fid}")
             for fid, title, due, severity, engagement in rows]
 
 
@@ -197,7 +207,7 @@ def _actions(user: User, now: dt.datetime) -> list[Event]:
                    Action.due_date.between(today - PAST, today + FUTURE))
             .order_by(Action.due_date, Action.id).limit(LIMIT).tuples())
     return [_event(f"action-{aid}", f"Action due: {title}", due, link(f"/meetings/{meeting}"), now,
-                   f"{engagement} — {tier} forum action #{aid}", "Action")
+                   f"{engagement} — {tier} forum action #{aid}")
             for aid, title, due, tier, meeting, engagement in rows]
 
 
@@ -216,14 +226,36 @@ def _meetings(user: User, now: dt.datetime) -> list[Event]:
     events = []
     for mid, at, status, forum, tier, engagement in rows:
         event = _event(f"meeting-{mid}", f"{forum} ({engagement})", at, link(f"/meetings/{mid}"), now,
-                       f"{engagement} — {tier} forum meeting, {status}", "Meeting", MEETING_LENGTH)
+                       f"{engagement} — {tier} forum meeting, {status}", MEETING_LENGTH)
         event.add("status", "CANCELLED" if status == "cancelled" else "CONFIRMED")
         events.append(event)
     return events
 
 
+FORMAT = "2"  # changes what version() names when the feed's layout changes
+
+
+def version(user: User, now: dt.datetime | None = None) -> str:
+    """A name for the state of the user's feed (an ETag), in one statement: the newest audit event (every
+    change records one in its transaction; a grant's or another tenant's change only costs one rebuild),
+    the user and their role, and the hour, since items enter and leave the window and statuses move with
+    time. A calendar polling an unchanged feed is answered 304 without building it."""
+    newest = AuditEvent.select(pw.fn.MAX(AuditEvent.id)).scalar() or 0
+    key = f"{FORMAT}:{user.id}:{user.role}:{user.is_active}:{newest}:{(now or utcnow()):%Y-%m-%dT%H}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _capped_note(kinds: list[str], now: dt.datetime) -> Event:
+    """An all-day event today saying the feed stopped short, and where the rest is."""
+    what = ", ".join(kinds)
+    return _event(f"capped-{now.date().isoformat()}", f"Attest calendar: only the first {LIMIT} of {what} shown",
+                  now.date(), link("/"), now, f"The feed lists at most {LIMIT} events of each kind (and "
+                  f"{LIMIT * 5} evidence requests); Attest's pages list the rest.")
+
+
 def ics(user: User, now: dt.datetime | None = None) -> bytes:
-    """The user's calendar: a fixed number of queries whatever it holds."""
+    """The user's calendar: a fixed number of queries whatever it holds; when a kind of event reaches its cap,
+    the calendar's description and a note event today say so."""
     now = (now or utcnow()).replace(microsecond=0)
     calendar = Calendar()
     calendar.add("prodid", PRODID)
@@ -231,8 +263,17 @@ def ics(user: User, now: dt.datetime | None = None) -> bytes:
     calendar.add("calscale", "GREGORIAN")
     calendar.add("x-wr-calname", f"Attest — {user.email}")
     calendar.add("refresh-interval", dt.timedelta(hours=1), parameters={"VALUE": "DURATION"})
-    for event in [*_requests(user, now), *_clocks(user, now), *_findings(user, now), *_actions(user, now),
-                  *_meetings(user, now)]:
-        calendar.add_component(event)
+    requests, requests_capped = _requests(user, now)
+    kinds = {"evidence requests": requests, "regulatory clocks": _clocks(user, now),
+             "findings": _findings(user, now), "actions": _actions(user, now), "meetings": _meetings(user, now)}
+    capped = [kind for kind, events in kinds.items()
+              if len(events) >= LIMIT or (kind == "evidence requests" and requests_capped)]
+    if capped:
+        calendar.add("x-wr-caldesc", f"Capped: at most {LIMIT} events of each kind; more {', '.join(capped)} "
+                                     "are in Attest.")
+        calendar.add_component(_capped_note(capped, now))
+    for events in kinds.values():
+        for event in events:
+            calendar.add_component(event)
     return calendar.to_ical()
 

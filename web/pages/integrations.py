@@ -18,10 +18,14 @@ feeds = Blueprint("calendar", __name__)
 
 @feeds.route("/calendar/<secret>.ics")
 def calendar_feed(secret: str) -> Response:
+    """The feed; 304 without building it when the client's ETag names its current state."""
     user = calendar.user_for_secret(secret, ip=client_ip())
+    etag = calendar.version(user)
+    headers = {"Cache-Control": "private, max-age=300", "ETag": f'"{etag}"'}
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers=headers)
     return Response(calendar.ics(user), mimetype="text/calendar",
-                    headers={"Cache-Control": "private, max-age=300",
-                             "Content-Disposition": 'inline; filename="attest.ics"'})
+                    headers={**headers, "Content-Disposition": 'inline; filename="attest.ics"'})
 
 
 # ------------------------------------------------------------------------------------------ webhooks
