@@ -3,10 +3,12 @@ whatever the number of engagements, repairs a stored credit that differs from th
 recomputation would, and never touches a settled one."""
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import models
 from models import ServiceCredit
+from services.alerts import scheduler
 from services.performance import credits
 from services.register.engagements import create_accepted_engagement
 from tests.test_performance_api import accept_all, ok, perf, setup_contract, submit  # noqa: F401
@@ -63,3 +65,18 @@ def test_the_pass_repairs_what_differs_and_reads_alike_for_more_engagements(clie
     ServiceCredit.update(amount=Decimal("2.00")).where(ServiceCredit.state == "waived").execute()
     assert credits.recompute_month_everywhere("2026-03") == 0  # settled: never recomputed
     assert ServiceCredit.get(ServiceCredit.state == "waived").amount == Decimal("2.00")
+
+
+def test_the_scheduler_checks_last_months_credits_once_a_day(client, perf, monkeypatch):  # noqa: F811
+    _missed_march(client, perf)
+    monkeypatch.setattr(scheduler, "_credits_checked", {})
+    march = ServiceCredit.get(ServiceCredit.month == "2026-03", ServiceCredit.state == "payable")
+    amount = march.amount
+    ServiceCredit.update(amount=Decimal("1.00")).where(ServiceCredit.id == march.id).execute()
+    april = dt.datetime(2026, 4, 20, 1, 0)
+    assert scheduler.tick(april).credits_repaired == 1
+    assert ServiceCredit.get_by_id(march.id).amount == amount
+    ServiceCredit.update(amount=Decimal("1.00")).where(ServiceCredit.id == march.id).execute()
+    assert scheduler.tick(april + dt.timedelta(hours=1)).credits_repaired == 0  # checked today already
+    assert scheduler.tick(april + dt.timedelta(days=1)).credits_repaired == 1  # the next day's check
+    assert ServiceCredit.get_by_id(march.id).amount == amount

@@ -83,7 +83,7 @@ from services.idempotency import keys as idempotency_keys
 from services.identity import sso
 from services.integrations import webhooks
 from services.messages import mail, notifications
-from services.performance import ladder
+from services.performance import credits, ladder
 from services.register import planning
 
 from . import alerts
@@ -114,6 +114,7 @@ class TickResult:
     notified: int = 0  # notifications created
     findings: int = 0  # findings raised by the rules
     kpi_escalated: int = 0  # KPI findings moved up the ladder for want of a plan
+    credits_repaired: int = 0  # stored service credits put back as the computation has them (daily check)
     problems: list[str] = field(default_factory=list)  # schedules that could not be planned
     governance: meetings.ScheduleResult = field(default_factory=meetings.ScheduleResult)  # its own transactions
     batches: int = 0  # transactions that changed something (the pass's figures, not counts)
@@ -300,6 +301,7 @@ def tick(now: dt.datetime | None = None) -> TickResult:
             result.notified += counts.notifications
             result.findings += counts.findings
         result.kpi_escalated = ladder.escalate_overdue_plans(now)
+        result.credits_repaired = check_credits_daily(now)
         if result.changed:
             details = {**result.counts(), "at": now.isoformat(timespec="seconds") + "Z"}
             if breached:
@@ -369,6 +371,22 @@ _leading: dict[str, bool] = {}  # holder -> whether its last attempt won the lea
 
 
 _head_logged: dict[str, dt.date] = {}  # holder -> the UTC day its lease holder last logged the audit head
+_credits_checked: dict[str, dt.date] = {}  # "months" -> the UTC day this process last checked the credits
+
+
+def check_credits_daily(now: dt.datetime) -> int:
+    """Once a UTC day per process: the last two months' service credits of every engagement checked against
+    the computation and repaired where they drifted (a KPI version, volume or setting changed outside a review).
+    Reviews recompute their own engagement at once; this pass reads a fixed number of statements whatever the
+    number of engagements (SPEC §8's credits, recomputed in the scheduler's pass). Returns the rows changed."""
+    day = now.date()
+    if _credits_checked.get("months") == day:
+        return 0
+    _credits_checked["months"] = day
+    this_month = day.replace(day=1)
+    last_month = this_month - dt.timedelta(days=1)
+    return sum(credits.recompute_month_everywhere(month.strftime("%Y-%m"), now)
+               for month in (last_month, this_month))
 
 
 def log_audit_head(holder: str, now: dt.datetime | None = None) -> str | None:
