@@ -27,6 +27,7 @@ from models import (
     ControlObligation,
     Engagement,
     Evidence,
+    EvidenceFile,
     EvidenceRequest,
     Finding,
     Forum,
@@ -242,6 +243,10 @@ def world_ids(world) -> dict[str, list]:
         "incident_id": [i.id for i in Incident.select()],
         "finding_id": [f.id for f in Finding.select()],
         "evidence_id": evidence,
+        # files of three items seen and three not (every evidence id is tried with each: a file of another item
+        # must answer as a missing one)
+        "file_id": [f.id for f in EvidenceFile.select(EvidenceFile.id).where(
+            EvidenceFile.evidence.in_(evidence[:3] + evidence[SAMPLE:SAMPLE + 3])).order_by(EvidenceFile.id)],
         "request_id": first_per_control,
         "pack_id": [p.id for p in Pack.select()],
         "grant_id": [g.id for g in AuditorGrant.select()],
