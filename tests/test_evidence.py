@@ -151,7 +151,8 @@ def test_review_queue_is_oldest_first_filtered_and_never_the_reviewers_own(evide
     assert [i["id"] for i in filtered["items"]] == [second["id"]]
     assert w.client.get("/api/v1/review-queue", headers=w.auth(w.contributor)).get_json()["total"] == 0
     assert w.client.get("/api/v1/review-queue?control=NOPE-99", headers=w.auth(w.reviewer)).status_code == 422
-    assert w.client.get("/api/v1/review-queue?framework=NOPE", headers=w.auth(w.reviewer)).status_code == 404
+    # an unknown framework is a bad filter value like an unknown control (422), as on the inbox and the dashboard
+    assert w.client.get("/api/v1/review-queue?framework=NOPE", headers=w.auth(w.reviewer)).status_code == 422
 
 
 def test_client_held_evidence_is_uploaded_by_the_risk_team_and_reviewed_by_someone_else(evidence_world):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import peewee as pw
 
 from domain.errors import ValidationError
-from domain.inbox import PAGE_SIZE, Slice, clamp_page, due_bounds, page_count, parse_due, slices
+from domain.inbox import PAGE_SIZE, Slice, clamp_page, page_count, parse_due, slices
 from models import Control, Engagement, Evidence, EvidenceRequest, EvidenceRequirement, Framework, User, utcnow
 from services import scope
 from services.register import queries
@@ -69,11 +69,7 @@ def narrow(query: pw.ModelSelect, filters: WorkFilters, now: dt.datetime) -> pw.
     if filters.control:
         query = query.where(EvidenceRequest.control.in_(Control.select(Control.id)
                                                         .where(Control.code == filters.control)))
-    start, end = due_bounds(filters.due, now)
-    if start is not None:
-        query = query.where(EvidenceRequest.due_at >= start)
-    if end is not None:
-        query = query.where(EvidenceRequest.due_at < end)
+    query = queries.due_within(query, filters.due, now)
     if filters.owner is not None:
         query = query.where(EvidenceRequest.owner == filters.owner)
     return query

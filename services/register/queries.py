@@ -5,6 +5,7 @@ list in a fixed number of queries (no N+1).
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -359,17 +360,22 @@ def order_requests(query: pw.ModelSelect, sort: str) -> pw.ModelSelect:
     return query.order_by(*REQUEST_SORTS[sort][1])
 
 
+def due_within(query: pw.ModelSelect, window: str, now: dt.datetime) -> pw.ModelSelect:
+    """Narrow a request query to a due window of ``domain.inbox`` ('' leaves it as it is)."""
+    start, end = due_bounds(window, now)
+    if start is not None:
+        query = query.where(EvidenceRequest.due_at >= start)
+    if end is not None:
+        query = query.where(EvidenceRequest.due_at < end)
+    return query
+
+
 def filter_requests(user: User, query: pw.ModelSelect, engagement: Engagement,
                     args: Mapping[str, str]) -> pw.ModelSelect:
     """Narrow a scoped request query by ``status`` (comma list), ``control``, ``framework``, ``owner``
     (see ``narrow_requests``), ``due`` (a window of ``domain.inbox``) and ``due_before`` / ``due_after`` (whole
     local days of the engagement); ValidationError on bad values."""
-    query = narrow_requests(user, query, args)
-    start, end = due_bounds(parse_due(args.get("due")), utcnow())
-    if start is not None:
-        query = query.where(EvidenceRequest.due_at >= start)
-    if end is not None:
-        query = query.where(EvidenceRequest.due_at < end)
+    query = due_within(narrow_requests(user, query, args), parse_due(args.get("due")), utcnow())
     if args.get("status"):
         wanted = [s.strip() for s in args["status"].split(",") if s.strip()]
         unknown = [s for s in wanted if s not in REQUEST_STATES]
