@@ -11,7 +11,8 @@
 3. Delivers up to ``--deliver`` (20,000) of the outbox with ``webhooks.deliver_pending`` (as the scheduler
    pass does: claimed batches, each delivery signed and POSTed to the checked address, its attempt logged):
    deliveries per second. What is left is marked failed with the bench's endpoints, deleted at the end.
-4. The risk reviewer's calendar feed (``calendar.ics``): median time and SQL statements per build.
+4. The risk reviewer's calendar feed (``calendar.ics``): median time and SQL statements per build, and of
+   what an unchanged feed's poll costs (``calendar.version``, the ETag a 304 or a kept body answers by).
 
 Builds or reuses ``demo --scale S`` data like bench_register.py (default S = 2). The outbox rows it writes stay
 in the database: use a scratch one.
@@ -132,6 +133,14 @@ def main() -> int:
     print(f"calendar feed of {risk.email}: {body.count(b'BEGIN:VEVENT'):,} events, {len(body) / 1024:.0f} KiB, "
           f"median {statistics.median(feed_times):.1f} ms, p95 {percentile(feed_times, 95):.1f} ms, "
           f"statements {'/'.join(map(str, sorted(statements)))}")
+    poll_times, statements = [], set()
+    for _ in range(50):
+        with QueryCounter(models.db.obj) as counter, timer() as elapsed:
+            calendar.version(risk)
+        poll_times.extend(elapsed)
+        statements.add(counter.count)
+    print(f"  an unchanged feed's poll (its version): median {statistics.median(poll_times):.2f} ms, "
+          f"p95 {percentile(poll_times, 95):.2f} ms, statements {'/'.join(map(str, sorted(statements)))}")
     return 0
 
 

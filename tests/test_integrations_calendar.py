@@ -206,3 +206,22 @@ def test_a_days_event_names_its_first_requests_and_a_capped_feed_says_so(parties
     assert len(note) == 1 and "evidence requests" in str(note[0]["SUMMARY"])
     assert "Capped" in str(capped["X-WR-CALDESC"])
     assert len([e for e in capped.walk("VEVENT") if str(e["UID"]).startswith(f"due-{engagement.id}-")]) == 1
+
+
+def test_an_unconditional_poll_gets_the_body_built_for_this_version_and_never_another_users(
+        client, parties, monkeypatch):
+    risk_path, provider_path = new_feed(client, parties["risk"]), new_feed(client, parties["provider"])
+    first = client.get(risk_path)
+    built = []
+    real = calendar.ics
+    monkeypatch.setattr(calendar, "ics", lambda user, now=None: built.append(user.id) or real(user, now))
+    again = client.get(risk_path)  # a client that never sends If-None-Match
+    assert again.status_code == 200 and again.data == first.data and built == []
+    provider = client.get(provider_path)
+    assert built == [parties["provider"].id] and provider.data != first.data  # keyed by the address
+    engage(parties["admin"], "Another centre")  # a change: a new version, built afresh
+    changed = client.get(risk_path)
+    assert built[-1] == parties["risk"].id and b"Another centre" in changed.data
+    client.delete(f"/api/v1/calendar-feeds/{CalendarFeed.get(CalendarFeed.user == parties['risk'].id).id}",
+                  headers=bearer(parties["risk"]))
+    assert client.get(risk_path).status_code == 404  # a revoked address never reaches a kept body

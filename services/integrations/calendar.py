@@ -15,14 +15,16 @@ A cancelled meeting stays in the feed as ``STATUS:CANCELLED`` so a subscribed ca
 Kept cheap for calendars that poll: descriptions are short (a day's first ``SHOWN`` requests, the page the
 event links to holds the rest), and :func:`version` names the feed's state by the newest audit event (every
 change records one in its own transaction) and the hour (items enter and leave the window, statuses move with
-the clock), so an unchanged feed answers 304 after one statement. Each kind of event stops at ``LIMIT``; when
-one does, the feed says so (``X-WR-CALDESC`` and an all-day note event today).
+the clock), so an unchanged feed answers 304 after one statement; a client that never sends the ETag back gets
+the body this process last built for that address and version (:func:`cached_ics`). Each kind of event
+stops at ``LIMIT``; when one does, the feed says so (``X-WR-CALDESC`` and an all-day note event today).
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import secrets
+import threading
 
 import peewee as pw
 from icalendar import Calendar, Event
@@ -251,6 +253,30 @@ def _capped_note(kinds: list[str], now: dt.datetime) -> Event:
     return _event(f"capped-{now.date().isoformat()}", f"Attest calendar: only the first {LIMIT} of {what} shown",
                   now.date(), link("/"), now, f"The feed lists at most {LIMIT} events of each kind (and "
                   f"{LIMIT * 5} evidence requests); Attest's pages list the rest.")
+
+
+KEEP_BUILT = 32  # feeds' bodies kept per process (the most recent ones; a large feed is about 1 MB)
+_built: dict[str, tuple[str, bytes]] = {}  # secret's hash -> (version, body)
+_built_lock = threading.Lock()
+
+
+def cached_ics(secret: str, user: User, feed_version: str) -> bytes:
+    """The feed at ``feed_version`` for the live address ``secret`` of ``user``: the body this process built
+    for that address and version if it still holds it, else a fresh one (then kept). Keyed by the address, so
+    one user's body is never another's; the version changes with every recorded change, the user's role and
+    the hour, so a kept body is never older than what :func:`version` names."""
+    key = _hash(secret)
+    with _built_lock:
+        kept = _built.get(key)
+    if kept is not None and kept[0] == feed_version:
+        return kept[1]
+    body = ics(user)
+    with _built_lock:
+        _built.pop(key, None)
+        _built[key] = (feed_version, body)
+        while len(_built) > KEEP_BUILT:
+            del _built[next(iter(_built))]
+    return body
 
 
 def ics(user: User, now: dt.datetime | None = None) -> bytes:

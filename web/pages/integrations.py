@@ -18,13 +18,14 @@ feeds = Blueprint("calendar", __name__)
 
 @feeds.route("/calendar/<secret>.ics")
 def calendar_feed(secret: str) -> Response:
-    """The feed; 304 without building it when the client's ETag names its current state."""
+    """The feed; 304 without building it when the client's ETag names its current state, and the body built
+    for this version already when there is one."""
     user = calendar.user_for_secret(secret, ip=client_ip())
     etag = calendar.version(user)
     headers = {"Cache-Control": "private, max-age=300", "ETag": f'"{etag}"'}
     if request.if_none_match.contains(etag):
         return Response(status=304, headers=headers)
-    return Response(calendar.ics(user), mimetype="text/calendar",
+    return Response(calendar.cached_ics(secret, user, etag), mimetype="text/calendar",
                     headers={**headers, "Content-Disposition": 'inline; filename="attest.ics"'})
 
 
