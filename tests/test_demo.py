@@ -18,6 +18,7 @@ from models import (
     Engagement,
     EngagementFramework,
     Evidence,
+    EvidenceFile,
     EvidenceRequest,
     Finding,
     Incident,
@@ -192,6 +193,9 @@ def test_scale_adds_three_years_of_consistent_history(library, demo_password):
                .where((EvidenceRequest.id.is_null()) | (EvidenceRequest.engagement != Evidence.engagement)))
     assert orphans.count() == 0
     assert Evidence.select().count() > 100
+    # every item has its file row (one each: the demo's uploads and the builder's bulk rows alike)
+    assert EvidenceFile.select().count() == Evidence.select().count()
+    assert not Evidence.select().where(Evidence.id.not_in(EvidenceFile.select(EvidenceFile.evidence))).exists()
     assert {s for (s,) in Evidence.select(Evidence.status).distinct().tuples()} >= {"accepted", "rejected"}
 
     # request status agrees with its evidence
