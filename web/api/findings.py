@@ -26,7 +26,7 @@ register_schemas({
         "closure_note": STRING, "created_at": INSTANT, "closed_at": {"type": ["string", "null"], "format": "date-time"},
         "warnings": {"type": "array", "items": STRING,
                      "description": "After an edit: what the caller should know (a due date left in the past)."},
-    }),
+    }, optional=("warnings",)),
     "NewFinding": {"type": "object", "required": ["title"],
                    "properties": {"title": {"type": "string", "minLength": 1, "maxLength": 200},
                                   "severity": {"type": "string", "enum": list(FINDING_SEVERITIES)},
