@@ -38,7 +38,7 @@ from services.register import subcontractors
 from services.register.engagements import create_accepted_engagement
 
 from . import performance as demo_performance
-from .governance import create_demo_governance
+from .governance import HISTORY_MONTHS, create_demo_governance
 from .uploads import create_demo_evidence
 
 URL = "http://127.0.0.1:5000"
@@ -51,7 +51,6 @@ FRAMEWORKS = ("ISO27001-2022", "CPS234", "CPS230", "PRIVACY-AU", "PCIDSS-4.0.1",
 GRANT_FRAMEWORKS = ("ISO27001-2022", "PCIDSS-4.0.1")
 GRANT_DAYS = 30
 TIMEZONE = "Australia/Sydney"
-HISTORY_MONTHS = 18  # whole months of history before the current one
 
 # e-mail, role, organisation, full name
 USERS = (
