@@ -11,6 +11,7 @@ from dateutil.relativedelta import relativedelta
 
 import evidence_store
 import models
+from domain.timeutil import local
 from models import (
     AuditEvent,
     AuditorGrant,
@@ -77,7 +78,10 @@ def test_demo_creates_exactly_the_promised_data(library, demo_password):
     assert engagement.name == "Demo Bank – Contact Centre Services"
     assert (engagement.client.name, engagement.provider.name) == ("Demo Bank", "Demo Contact Centre")
     assert engagement.place == "NSW" and engagement.card_payments and engagement.offshore
-    assert 255 <= (dt.date.today() - engagement.start_date).days <= 290  # about nine months of history
+    # eighteen whole months of history: it starts on the first of the month eighteen months before today's,
+    # in the engagement's local dates
+    today = local(models.utcnow(), engagement.timezone).date()
+    assert engagement.start_date == today.replace(day=1) - relativedelta(months=18)
     codes = {link.framework.code for link in EngagementFramework.select().where(
         EngagementFramework.engagement == engagement)}
     assert codes == set(demo.FRAMEWORKS)

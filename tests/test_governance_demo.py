@@ -39,6 +39,7 @@ def test_the_demo_engagement_is_governed(library, monkeypatch):
     months = {local(m.scheduled_for, engagement.timezone).strftime("%Y-%m") for m in monthly}
     first = max(engagement.start_date, dt.date.today() - relativedelta(months=18))
     assert len(months) >= (dt.date.today().year - first.year) * 12 + dt.date.today().month - first.month
+    assert len(months) >= 18  # the demo engagement began eighteen whole months ago
     cancelled = [m for m in monthly if m.status == "cancelled"]
     assert cancelled and all(m.cancel_reason and m.agenda for m in cancelled)
     minutes = Evidence.select(Evidence, EvidenceRequest, Control).join(EvidenceRequest).join(Control).where(

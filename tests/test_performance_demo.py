@@ -2,6 +2,7 @@
 relief, a rebased KPI, a critical KPI missed twice with its finding escalated once, credits in every state."""
 from __future__ import annotations
 
+import peewee as pw
 import pytest
 
 from models import Finding, KpiEscalation, KpiResult, KpiVersion, ServiceCredit
@@ -28,6 +29,9 @@ def test_demo_performance_story(library, monkeypatch):
     assert escalation.kpi.code == "ABANDON" and escalation.tier == "performance"
     assert Finding.get_by_id(escalation.finding_id).severity == "high"
     assert KpiResult.select().where(KpiResult.state != "accepted").count() == 0
+    # eighteen complete months of results, every KPI in each
+    months = KpiResult.select(KpiResult.month, pw.fn.COUNT(KpiResult.kpi.distinct())).group_by(KpiResult.month)
+    assert len(months) == 18 and {n for _month, n in months.tuples()} == {12}
     before = KpiResult.select().count()
     demo.create_demo()
     assert KpiResult.select().count() == before

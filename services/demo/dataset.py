@@ -1,6 +1,7 @@
 """The demo data set (``flask --app app demo``): ``create_demo()`` makes the client ``Demo Bank``, its provider
 ``Demo Contact Centre``, the audit firm ``Demo Assurance``, one user per role, one engagement in all seven
-frameworks (started nine months ago, so it has open, overdue and upcoming requests), its service provider
+frameworks (started on the first of the month eighteen months ago, in the engagement's local dates, so it has
+open, overdue and upcoming requests and eighteen whole months of results and meetings), its service provider
 register, incidents with clocks, a finding, evidence to review (``services.demo.uploads``) and an active
 auditor grant. Running it again changes nothing and prints the logins again. The ``demo`` command then runs
 one scheduler pass, as a running system would have done (the outage's tolerance clock breaches).
@@ -17,6 +18,7 @@ import peewee as pw
 from dateutil.relativedelta import relativedelta
 
 from domain.errors import Conflict, DomainError
+from domain.timeutil import local
 from models import (
     AuditorGrant,
     Engagement,
@@ -36,7 +38,7 @@ from services.register import subcontractors
 from services.register.engagements import create_accepted_engagement
 
 from . import performance as demo_performance
-from .governance import create_demo_governance
+from .governance import HISTORY_MONTHS, create_demo_governance
 from .uploads import create_demo_evidence
 
 URL = "http://127.0.0.1:5000"
@@ -48,6 +50,7 @@ NDB_ASSESS = "NDB-ASSESS"  # met by the NDB assessment (services.incidents.incid
 FRAMEWORKS = ("ISO27001-2022", "CPS234", "CPS230", "PRIVACY-AU", "PCIDSS-4.0.1", "ISO22301-2019", "CONTRACT")
 GRANT_FRAMEWORKS = ("ISO27001-2022", "PCIDSS-4.0.1")
 GRANT_DAYS = 30
+TIMEZONE = "Australia/Sydney"
 
 # e-mail, role, organisation, full name
 USERS = (
@@ -104,15 +107,20 @@ def _ensure_user(email: str, role: str, org: str, full_name: str, shared: str | 
     return user, password
 
 
+def demo_start(today: dt.date) -> dt.date:
+    """The first day of the month ``HISTORY_MONTHS`` before ``today``'s (the engagement's local date): whole
+    months, so the results and the meetings fill ``HISTORY_MONTHS`` complete months."""
+    return today.replace(day=1) - relativedelta(months=HISTORY_MONTHS)
+
+
 def _demo_engagement(admin: User) -> tuple[Engagement, bool]:
     existing = Engagement.get_or_none(Engagement.client == admin.organisation_id, Engagement.name == ENGAGEMENT)
     if existing is not None:
         return existing, False
-    today = dt.date.today()
     engagement = create_accepted_engagement(admin, {
         "name": ENGAGEMENT, "provider": PROVIDER, "frameworks": list(FRAMEWORKS),
-        "place": "NSW", "timezone": "Australia/Sydney",
-        "start_date": (today - relativedelta(months=9)).isoformat(),
+        "place": "NSW", "timezone": TIMEZONE,
+        "start_date": demo_start(local(utcnow(), TIMEZONE).date()).isoformat(),
         "card_payments": True, "contract_ref": "DB-CC-2025-001",
     })
     return engagement, True
