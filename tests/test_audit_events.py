@@ -9,6 +9,7 @@ import pytest
 from domain.timeutil import isoformat_utc
 from models import AuditEvent, AuditorGrant, User, utcnow
 from services.audit import audit_log
+from services.register.engagements import create_accepted_engagement
 from tests.conftest import bearer, csv_text, login
 
 ENGAGEMENT = {"name": "Contact centre services", "provider": "BPO A", "frameworks": ["CPS234"], "place": "NSW",
@@ -22,9 +23,9 @@ def world(client, make_user):
     contributor = make_user("provider_contributor")
     other_admin = make_user("client_admin", org="Bank B")
     auditor = make_user("auditor")
-    mine = client.post("/api/v1/engagements", headers=bearer(admin), json=ENGAGEMENT).get_json()
-    theirs = client.post("/api/v1/engagements", headers=bearer(other_admin),
-                         json={**ENGAGEMENT, "provider": "BPO B"}).get_json()
+    # created with the providers' consent taken as given: each engagement's trail starts with its one creation
+    mine = {"id": create_accepted_engagement(admin, ENGAGEMENT).id}
+    theirs = {"id": create_accepted_engagement(other_admin, {**ENGAGEMENT, "provider": "BPO B"}).id}
     AuditorGrant.create(auditor=auditor, engagement=mine["id"], frameworks='["CPS234"]', granted_by=admin,
                         starts_at=utcnow() - dt.timedelta(days=1), expires_at=utcnow() + dt.timedelta(days=1))
     return {"admin": admin, "reviewer": reviewer, "contributor": contributor, "other_admin": other_admin,
