@@ -11,6 +11,7 @@ from test_browser import _realistic_engagement, sign_in
 
 from models import EvidenceRequest, utcnow
 from services.register import dashboard
+from tests.conftest import csv_text
 
 pytestmark = pytest.mark.browser
 
@@ -49,7 +50,7 @@ def test_dashboard_filters_sort_and_export(browser_page, make_user, tmp_path):
         page.get_by_role("link", name="Export CSV").click()
     target = tmp_path / "overdue.csv"
     download.value.save_as(target)
-    rows = list(csv.reader(io.StringIO(target.read_text())))
+    rows = list(csv.reader(io.StringIO(csv_text(target.read_text(encoding="utf-8")))))
     assert rows[0][:3] == ["engagement", "control", "control_title"] and len(rows) - 1 == total
     assert {r[0] for r in rows[1:]} == {engagement.name}
     now = utcnow()

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from domain import governance as rules
 from models import ChangeRequest
 from services.register.engagements import create_accepted_engagement
-from tests.conftest import bearer, login
+from tests.conftest import bearer, csv_text, login
 
 
 def month_of(day: dt.date) -> str:
@@ -91,7 +91,7 @@ def test_agreed_change_prices_stand_beside_the_months_charges(client, make_user)
     assert "Rejected: weekend IVR" not in page and "Awaiting a decision" not in page
     exported = client.get(f"/engagements/{engagement.id}/commercial.csv")
     assert exported.status_code == 200
-    rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(csv_text(exported.get_data(as_text=True)))))
     assert {r["month"]: r["change_monthly"] for r in rows}[month_of(last)] == "3400.10"
     book = load_workbook(io.BytesIO(client.get(f"/engagements/{engagement.id}/commercial.xlsx").data))
     sheet = book.worksheets[0]
