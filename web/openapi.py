@@ -68,6 +68,9 @@ SCHEMAS: dict[str, dict] = {
                             "total": {"type": "integer", "minimum": 0},
                             "pages": {"type": "integer", "minimum": 0}}},
     "Framework": _object({"code": STRING, "title": STRING, "version": STRING,
+                          "requires": {**NULLABLE_STRING, "description": "The engagement setting that must be on "
+                                       "for the framework to be in scope (card_payments, soci_reporting, "
+                                       "ransomware_reporting), or null."},
                           "obligations": {"type": "integer", "minimum": 0,
                                           "description": "How many live obligations the framework has."}}),
     "Obligation": _object({
