@@ -66,3 +66,11 @@ def test_an_unused_renderer_is_ended(tmp_path):
         child = renderer.child
         assert child.poll() is None  # started at once, warming up while the caller gathers the pack
     assert child.poll() is not None
+
+
+def test_the_reported_peak_is_the_renderers_own_memory_not_its_parents(tmp_path):
+    """Linux keeps ``ru_maxrss`` across fork and exec: a renderer started by a large worker reported the
+    worker's size. The pack's audit event must give the child's own peak."""
+    ballast = b"x" * (400 * 1024 * 1024)  # written, so resident in this process when the child starts
+    _, report = _render(tmp_path, {"note.txt": b"hello"})
+    assert len(ballast) and 0 < report["peak_rss_kib"] < 300 * 1024
