@@ -49,13 +49,14 @@ def test_raise_finding_with_a_key_raises_once_audits_and_notifies_the_risk_team(
 
 
 def _api_setup(client, make_user):
-    from tests.conftest import bearer
+    from tests.conftest import accept_invitation, bearer
     admin = make_user("client_admin")
     headers = bearer(admin)
     response = client.post("/api/v1/engagements", headers=headers, json={
         "name": "Finding API centre", "provider": "BPO A", "frameworks": ["CPS234"], "place": "NSW",
         "start_date": "2026-01-01"})
     provider = make_user("provider_admin")
+    accept_invitation(client, response.get_json()["id"], provider)
     return response.get_json()["id"], headers, bearer(provider), provider
 
 
