@@ -21,6 +21,7 @@ from models import (
     ControlObligation,
     Engagement,
     EngagementFramework,
+    EngagementInvitation,
     EvidenceRequest,
     EvidenceRequirement,
     Framework,
@@ -404,7 +405,9 @@ def test_create_engagement_through_the_form(app, admin):
     assert response.headers["Location"].endswith(f"/engagements/{row.id}")
     assert (row.place, row.timezone, row.card_payments, row.offshore, row.contract_ref) == \
         ("VIC", "Australia/Melbourne", True, False, "SOW-12")
-    assert row.client_id == admin.organisation_id and row.provider.name == "BPO A"
+    # the provider named is invited, not attached: it takes part once one of its admins accepts
+    invitation = EngagementInvitation.get(EngagementInvitation.engagement == row)
+    assert row.client_id == admin.organisation_id and (invitation.provider_name, invitation.state) == ("BPO A", "pending")
     assert sorted(c for (c,) in EngagementFramework.select(Framework.code).join(Framework)
                   .where(EngagementFramework.engagement == row).tuples()) == ["ISO27001-2022", "PCIDSS-4.0.1"]
     assert Applicability.select().where(Applicability.engagement == row, Applicability.applicable).count() > 0

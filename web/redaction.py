@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, has_request_context
 from flask_login import current_user
 
 from domain.redaction import redact
@@ -23,7 +23,10 @@ def _reader():
 
 
 def reader_redactor() -> Callable[[str], str] | None:
-    """For an auditor, the function that rewrites text it reads; None for everyone else."""
+    """For an auditor, the function that rewrites text it reads; None for everyone else (and outside a request:
+    a workbook built by a command has no reader)."""
+    if not has_request_context():
+        return None
     if "hidden_frameworks" not in g:
         g.hidden_frameworks = scope.hidden_frameworks(_reader())
     hidden = g.hidden_frameworks
