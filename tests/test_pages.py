@@ -407,7 +407,8 @@ def test_create_engagement_through_the_form(app, admin):
         ("VIC", "Australia/Melbourne", True, False, "SOW-12")
     # the provider named is invited, not attached: it takes part once one of its admins accepts
     invitation = EngagementInvitation.get(EngagementInvitation.engagement == row)
-    assert row.client_id == admin.organisation_id and (invitation.provider_name, invitation.state) == ("BPO A", "pending")
+    assert row.client_id == admin.organisation_id
+    assert (invitation.provider_name, invitation.state) == ("BPO A", "pending")
     assert sorted(c for (c,) in EngagementFramework.select(Framework.code).join(Framework)
                   .where(EngagementFramework.engagement == row).tuples()) == ["ISO27001-2022", "PCIDSS-4.0.1"]
     assert Applicability.select().where(Applicability.engagement == row, Applicability.applicable).count() > 0
