@@ -12,7 +12,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from domain.errors import DomainError
 from domain.evidence import MAX_FILES
-from domain.inbox import DUE_WINDOWS, clamp_page, page_count
+from domain.inbox import DUE_WINDOWS, page_count
 from models import utcnow
 from services import scope
 from services.evidence import comments, inbox
@@ -179,7 +179,7 @@ def _queue_page(*, bulk_error: DomainError | None = None, status: int = 200):
     filters, error = _filters(user)
     query = inbox.review_queue(user, filters)
     total = query.count()
-    page = clamp_page(page_number(), total)
+    page = page_number()  # past the last page, the pager says so and links to the last (as every list)
     rows = list(query.paginate(page, PER_PAGE))
     return render_template("evidence/queue.html", rows=rows, total=total, page=page, pages=page_count(total),
                            args=filters.as_args(), error=error, due_windows=DUE_WINDOWS, bulk_error=bulk_error,
