@@ -83,8 +83,9 @@ def test_backup_while_uploading_restores_into_a_fresh_instance(app, evidence_wor
         taken = flask(live, "backup", "--out", str(archive))
     finally:
         stop.set()
-        for thread in uploaders:
-            thread.join(60)
+        for thread in uploaders:  # each uploads twice more after the backup: the counts below need those done
+            thread.join(300)
+    assert not any(thread.is_alive() for thread in uploaders), "the uploads after the backup did not finish"
     assert taken.returncode == 0, taken.stderr
     assert errors == [] and len(results) >= 9
     with tarfile.open(archive) as tar:
