@@ -6,27 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import models
 from models import ServiceCredit
 from services.alerts import scheduler
 from services.performance import credits
 from services.register.engagements import create_accepted_engagement
 from tests.test_performance_api import accept_all, ok, perf, setup_contract, submit  # noqa: F401
-
-
-def _statements(monkeypatch, action) -> tuple[object, int]:
-    sent: list[str] = []
-    original = models.db.obj.execute_sql
-
-    def counting(sql, params=None, *args, **kwargs):
-        sent.append(sql)
-        return original(sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(models.db.obj, "execute_sql", counting)
-    try:
-        return action(), len(sent)
-    finally:
-        monkeypatch.setattr(models.db.obj, "execute_sql", original)
+from tests.test_performance_import import _statements
 
 
 def _missed_march(client, parties) -> None:
