@@ -111,8 +111,12 @@ def test_declined_engagement_stays_the_clients_alone(client, world):
 def test_provider_admin_accepts_on_the_invitations_page(app, client, world):
     from tests.test_pages import csrf_token, signed_in, text
     engagement_id = _create(client, world["admin"], "Inbound", "BPO A").get_json()["id"]
-    mine = text(signed_in(app, world["admin"]).get(f"/engagements/{engagement_id}"))
+    admin = signed_in(app, world["admin"])
+    mine = text(admin.get(f"/engagements/{engagement_id}"))
     assert "BPO A (invited, not yet accepted)" in mine
+    for listing in ("/engagements", "/"):  # the lists name the invited provider, never the placeholder
+        page = text(admin.get(listing))
+        assert "BPO A (invited, not yet accepted)" in page and "provider not yet accepted" not in page, listing
     browser = signed_in(app, world["provider_admin"])
     page = text(browser.get("/engagement-invitations"))
     assert "Inbound" in page and "Bank A" in page and 'value="accept"' in page

@@ -37,6 +37,7 @@ from models import (
 )
 from models.register import REQUEST_STATES
 from services import scope
+from services.register import invitations
 
 
 def live_frameworks() -> pw.ModelSelect:
@@ -124,8 +125,9 @@ def engagement_summaries(user: User) -> list[dict]:
     ids = [e.id for e in rows]
     counts = status_counts_by_engagement(user, ids)
     frameworks = frameworks_by_engagement(user, rows)
+    invited = invitations.by_engagement(ids)  # a provider not yet accepted is shown by the name the client gave
     return [{"engagement": e, "counts": counts.get(e.id, {}), "total": sum(counts.get(e.id, {}).values()),
-             "frameworks": frameworks.get(e.id, [])} for e in rows]
+             "frameworks": frameworks.get(e.id, []), "invitation": invited.get(e.id)} for e in rows]
 
 
 def requests_with_names(query: pw.ModelSelect) -> pw.ModelSelect:
