@@ -25,6 +25,7 @@ from web import (
     idempotency,
     json_input,
     mail_console,
+    naming,
     pages,
     redaction,
     requestlog,
@@ -83,6 +84,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     redaction.init_app(app)  # what an auditor reads names no framework outside its grant
     idempotency.init_app(app)
     timefmt.init_app(app)
+    naming.init_app(app)
     mail_console.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)

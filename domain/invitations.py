@@ -29,3 +29,9 @@ def same_name(invited: str, organisation: str) -> bool:
     """Whether an invitation addressed to ``invited`` is for the organisation named ``organisation``
     (organisation names are unique whatever their case)."""
     return invited.casefold() == organisation.casefold()
+
+
+def invited_label(provider_name: str, state: str) -> str:
+    """How pages name a provider that has not accepted: the name the client gave, and where the invitation
+    stands."""
+    return f"{provider_name} ({'invited, not yet accepted' if state == 'pending' else 'declined the invitation'})"

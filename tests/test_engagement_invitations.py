@@ -114,7 +114,8 @@ def test_provider_admin_accepts_on_the_invitations_page(app, client, world):
     admin = signed_in(app, world["admin"])
     mine = text(admin.get(f"/engagements/{engagement_id}"))
     assert "BPO A (invited, not yet accepted)" in mine
-    for listing in ("/engagements", "/"):  # the lists name the invited provider, never the placeholder
+    # the lists and the engagement's own pages name the invited provider, never the placeholder
+    for listing in ("/engagements", "/", f"/engagements/{engagement_id}/requests"):
         page = text(admin.get(listing))
         assert "BPO A (invited, not yet accepted)" in page and "provider not yet accepted" not in page, listing
     browser = signed_in(app, world["provider_admin"])
